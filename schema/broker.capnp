@@ -1,0 +1,101 @@
+# The broker channel: what a sandboxed child may ask of the broker, and what the
+# broker tells it. One message per SOCK_SEQPACKET datagram; file descriptors travel
+# beside the message in SCM_RIGHTS. Every Reply carries the id of the Request it
+# answers; the child checks both the id and the reply's kind against what it asked.
+@0xbc0c65bc2d15c4da;
+
+struct Request {
+  id @0 :UInt64;
+  union {
+    getSettings @1 :Void;
+    # Settings for this child's role (never the whole bitcoin.conf).
+    spawnWallet @2 :SpawnWallet;
+    # Node worker only: start a bitcoin-wallet; the reply carries one end of
+    # the new Init socket pair.
+  }
+}
+
+struct SpawnWallet {
+  name @0 :Text;
+}
+
+struct Reply {
+  id @0 :UInt64;
+  union {
+    error @1 :Text;
+    settings @2 :Settings;
+    walletSpawned @3 :WalletSpawned;
+  }
+}
+
+struct WalletSpawned {
+  pid @0 :Int32;
+  # fd: the node worker's end of the wallet's Init socket pair.
+}
+
+struct Settings {
+  chain @0 :Text;
+  # "main", "test", "testnet4", "signet", "regtest"
+  dataDir @1 :Text;
+  netDir @2 :Text;
+  # <datadir>/<chain subdirectory>
+  args @3 :List(Arg);
+  # Resolved options for this role, after bitcoin.conf and the command line.
+}
+
+struct Arg {
+  name @0 :Text;
+  values @1 :List(Text);
+  # Empty list: the option was negated (-noname).
+}
+
+struct Event {
+  # Unsolicited message from broker to child.
+  union {
+    incomingConnection @0 :IncomingConnection;
+    # An accepted IPC connection (fd in SCM_RIGHTS) for the child to serve Init on.
+    shutdown @1 :Void;
+    # Stop cleanly: the node is shutting down.
+  }
+}
+
+struct IncomingConnection {
+  peerPid @0 :Int32;
+  peerUid @1 :UInt32;
+  peerName @2 :Text;
+  # Process name of the peer (from /proc), for logs only.
+  source @3 :Text;
+  # Where it came from: an -ipcbind path, or "ipcfd" for the socket the
+  # process that spawned bitcoin-node handed over.
+}
+
+struct BrokerMessage {
+  # Everything the broker sends on the broker channel.
+  union {
+    reply @0 :Reply;
+    event @1 :Event;
+  }
+}
+
+struct LogRecord {
+  # One log line from a child, rendered in Core's format by the broker, the only
+  # writer of debug.log. Sent on the child's log fd, one record per datagram.
+  timeMicros @0 :Int64;
+  # Unix time in microseconds.
+  level @1 :Level;
+  category @2 :Text;
+  # Core's category name ("net", "ipc", ...), empty for an uncategorised line.
+  thread @3 :Text;
+  file @4 :Text;
+  line @5 :UInt32;
+  function @6 :Text;
+  message @7 :Text;
+
+  enum Level {
+    trace @0;
+    debug @1;
+    info @2;
+    warning @3;
+    error @4;
+  }
+}

@@ -1,0 +1,13 @@
+//! Multiprocess Bitcoin: `bitcoin-node` (the broker and its sandboxed node worker),
+//! `bitcoin-wallet` and `bitcoin-gui`, talking Cap'n Proto over socket pairs.
+//! The binaries in `src/bin/` are thin; everything lives in these modules.
+
+pub mod broker;
+pub mod config;
+pub mod gui;
+pub mod ipc;
+pub mod logging;
+pub mod node;
+pub mod sandbox;
+pub mod schema;
+pub mod wallet;

@@ -1,0 +1,6 @@
+//! Generated Cap'n Proto code for `schema/*.capnp` (built into `OUT_DIR` by `build.rs`).
+
+capnp::generated_code!(pub mod proxy_capnp);
+capnp::generated_code!(pub mod init_capnp);
+capnp::generated_code!(pub mod echo_capnp);
+capnp::generated_code!(pub mod broker_capnp);

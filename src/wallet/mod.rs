@@ -1,0 +1,2 @@
+//! wallet/: the `bitcoin-wallet` process, spawned by the node or attached to a
+//! running node with `-ipcconnect`.
