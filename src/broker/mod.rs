@@ -1,3 +1,8 @@
 //! broker/: the process the user starts as `bitcoin-node`. Owns the datadir and its
 //! lock, spawns and supervises children, accepts `-ipcbind` connections and hands
 //! them on, writes debug.log. Never parses untrusted network data.
+
+pub mod channel;
+pub mod client;
+pub mod listen;
+pub mod lock;

@@ -1,0 +1,437 @@
+//! The broker channel's wire: one Cap'n Proto message per SOCK_SEQPACKET
+//! datagram, file descriptors beside it in SCM_RIGHTS, and the typed messages
+//! both ends exchange. Decoding is strict and bounded; nothing here trusts the peer.
+
+use std::io;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use capnp::message::{Builder, ReaderOptions};
+use capnp::serialize;
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::schema::broker_capnp;
+
+/// Largest datagram either side sends or accepts.
+pub const MAX_DATAGRAM: usize = 64 * 1024;
+/// Most descriptors one message may carry.
+pub const MAX_FDS: usize = 4;
+
+/// Decoding limits for broker-channel and log messages: small and shallow, as
+/// nothing on this channel is bigger than a settings list.
+pub fn reader_options() -> ReaderOptions {
+    let mut opts = ReaderOptions::new();
+    opts.traversal_limit_in_words(Some(MAX_DATAGRAM / 8 * 2))
+        .nesting_limit(8);
+    opts
+}
+
+/// Errors on the broker channel.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("broker channel I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("broker channel datagram truncated (over {MAX_DATAGRAM} bytes or too many fds)")]
+    Truncated,
+    #[error("malformed broker message: {0}")]
+    Malformed(#[from] capnp::Error),
+    #[error("malformed broker message: {0}")]
+    Invalid(String),
+}
+
+/// One datagram and the descriptors that came with it (closed on drop).
+pub struct Datagram {
+    pub bytes: Vec<u8>,
+    pub fds: Vec<OwnedFd>,
+}
+
+/// An async SOCK_SEQPACKET endpoint.
+pub struct Channel {
+    fd: AsyncFd<OwnedFd>,
+}
+
+impl Channel {
+    /// Wraps a connected SOCK_SEQPACKET socket (must be inside a tokio runtime).
+    pub fn new(fd: OwnedFd) -> io::Result<Channel> {
+        nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+        )
+        .map_err(io::Error::from)?;
+        // SAFETY: the OwnedFd is moved into the AsyncFd, which neither replaces
+        // nor closes it while registered.
+        Ok(Channel {
+            fd: unsafe {
+                AsyncFd::register_with_interest(fd, Interest::READABLE | Interest::WRITABLE)?
+            },
+        })
+    }
+
+    /// The socket, for identification in logs.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.get_ref().as_raw_fd()
+    }
+
+    /// Sends one datagram with `fds` attached.
+    pub async fn send(&self, bytes: &[u8], fds: &[RawFd]) -> Result<(), ChannelError> {
+        if bytes.len() > MAX_DATAGRAM || fds.len() > MAX_FDS {
+            return Err(ChannelError::Truncated);
+        }
+        loop {
+            let mut guard = self.fd.writable().await?;
+            let res = guard.try_io(|inner| {
+                let iov = [IoSlice::new(bytes)];
+                let cmsg = [ControlMessage::ScmRights(fds)];
+                let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &cmsg };
+                sendmsg::<()>(inner.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+                    .map_err(io::Error::from)
+            });
+            match res {
+                Ok(r) => return r.map(|_| ()).map_err(ChannelError::Io),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives one datagram; `None` when the peer has closed its end.
+    pub async fn recv(&self) -> Result<Option<Datagram>, ChannelError> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let attempt = guard.try_io(|inner| match recv_datagram(inner.as_raw_fd()) {
+                Err(ChannelError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => Err(e),
+                other => Ok(other),
+            });
+            match attempt {
+                Ok(r) => return r.map_err(ChannelError::Io).and_then(|inner| inner),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// Blocking-or-not receive of one datagram on `fd` (whatever the fd's mode).
+pub fn recv_datagram(fd: RawFd) -> Result<Option<Datagram>, ChannelError> {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut cmsg_space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let (len, flags, fds) = {
+        let mut iov = [IoSliceMut::new(&mut buf)];
+        let msg = recvmsg::<()>(
+            fd,
+            &mut iov,
+            Some(&mut cmsg_space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let mut fds = Vec::new();
+        for c in msg.cmsgs().map_err(io::Error::from)? {
+            if let ControlMessageOwned::ScmRights(received) = c {
+                // SAFETY: the kernel just installed these fds in our table for us.
+                fds.extend(
+                    received
+                        .into_iter()
+                        .map(|f| unsafe { OwnedFd::from_raw_fd(f) }),
+                );
+            }
+        }
+        (msg.bytes, msg.flags, fds)
+    };
+    if flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC) {
+        return Err(ChannelError::Truncated);
+    }
+    if len == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    buf.truncate(len);
+    Ok(Some(Datagram { bytes: buf, fds }))
+}
+
+/// What a child may ask the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// The settings for the asking child's role.
+    GetSettings,
+    /// Node worker only: start a wallet process named `name`.
+    SpawnWallet { name: String },
+}
+
+impl Request {
+    /// Method name for logs and denials.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Request::GetSettings => "Broker.getSettings",
+            Request::SpawnWallet { .. } => "Broker.spawnWallet",
+        }
+    }
+}
+
+/// Resolved settings a child receives instead of reading bitcoin.conf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub chain: String,
+    pub data_dir: PathBuf,
+    pub net_dir: PathBuf,
+    pub args: Vec<(String, Vec<String>)>,
+}
+
+/// The broker's answer to one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    Error(String),
+    Settings(Settings),
+    /// The fd (the node worker's end of the wallet's Init pair) travels beside it.
+    WalletSpawned {
+        pid: i32,
+    },
+}
+
+/// An accepted IPC connection handed to the node worker (fd beside it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncomingConnection {
+    pub peer_pid: i32,
+    pub peer_uid: u32,
+    pub peer_name: String,
+    pub source: String,
+}
+
+/// Unsolicited messages from the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    IncomingConnection(IncomingConnection),
+    Shutdown,
+}
+
+/// Everything the broker sends to a child.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BrokerMessage {
+    Reply { id: u64, reply: Reply },
+    Event(Event),
+}
+
+fn to_bytes(message: &Builder<capnp::message::HeapAllocator>) -> Vec<u8> {
+    serialize::write_message_to_words(message)
+}
+
+fn text(r: capnp::Result<capnp::text::Reader<'_>>) -> Result<String, ChannelError> {
+    r?.to_string()
+        .map_err(|e| ChannelError::Invalid(format!("text is not UTF-8: {e}")))
+}
+
+/// Encodes a child's request.
+pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let mut r = m.init_root::<broker_capnp::request::Builder>();
+    r.set_id(id);
+    match req {
+        Request::GetSettings => r.set_get_settings(()),
+        Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
+    }
+    to_bytes(&m)
+}
+
+/// Decodes a child's request (broker side).
+pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
+    let reader = serialize::read_message_from_flat_slice(&mut &bytes[..], reader_options())?;
+    let r = reader.get_root::<broker_capnp::request::Reader>()?;
+    use broker_capnp::request::Which;
+    let req = match r
+        .which()
+        .map_err(|e| ChannelError::Invalid(format!("unknown request kind {}", e.0)))?
+    {
+        Which::GetSettings(()) => Request::GetSettings,
+        Which::SpawnWallet(w) => Request::SpawnWallet {
+            name: text(w?.get_name())?,
+        },
+    };
+    Ok((r.get_id(), req))
+}
+
+/// Encodes a broker message (reply or event).
+pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
+    let mut m = Builder::new_default();
+    let root = m.init_root::<broker_capnp::broker_message::Builder>();
+    match msg {
+        BrokerMessage::Reply { id, reply } => {
+            let mut r = root.init_reply();
+            r.set_id(*id);
+            match reply {
+                Reply::Error(e) => r.set_error(&e[..]),
+                Reply::WalletSpawned { pid } => r.init_wallet_spawned().set_pid(*pid),
+                Reply::Settings(s) => {
+                    let mut b = r.init_settings();
+                    b.set_chain(&s.chain[..]);
+                    b.set_data_dir(&s.data_dir.to_string_lossy()[..]);
+                    b.set_net_dir(&s.net_dir.to_string_lossy()[..]);
+                    let mut list = b.init_args(s.args.len() as u32);
+                    for (i, (name, values)) in s.args.iter().enumerate() {
+                        let mut a = list.reborrow().get(i as u32);
+                        a.set_name(&name[..]);
+                        let mut vs = a.init_values(values.len() as u32);
+                        for (j, v) in values.iter().enumerate() {
+                            vs.set(j as u32, &v[..]);
+                        }
+                    }
+                }
+            }
+        }
+        BrokerMessage::Event(Event::Shutdown) => root.init_event().set_shutdown(()),
+        BrokerMessage::Event(Event::IncomingConnection(c)) => {
+            let mut b = root.init_event().init_incoming_connection();
+            b.set_peer_pid(c.peer_pid);
+            b.set_peer_uid(c.peer_uid);
+            b.set_peer_name(&c.peer_name[..]);
+            b.set_source(&c.source[..]);
+        }
+    }
+    to_bytes(&m)
+}
+
+/// Decodes a broker message (child side).
+pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError> {
+    let reader = serialize::read_message_from_flat_slice(&mut &bytes[..], reader_options())?;
+    let root = reader.get_root::<broker_capnp::broker_message::Reader>()?;
+    use broker_capnp::broker_message::Which as M;
+    use broker_capnp::event::Which as E;
+    use broker_capnp::reply::Which as R;
+    let bad = |what: &str, n: u16| ChannelError::Invalid(format!("unknown {what} kind {n}"));
+    Ok(match root.which().map_err(|e| bad("message", e.0))? {
+        M::Reply(r) => {
+            let r = r?;
+            let reply = match r.which().map_err(|e| bad("reply", e.0))? {
+                R::Error(e) => Reply::Error(text(e)?),
+                R::WalletSpawned(w) => Reply::WalletSpawned { pid: w?.get_pid() },
+                R::Settings(s) => {
+                    let s = s?;
+                    let mut args = Vec::new();
+                    for a in s.get_args()? {
+                        let values = a
+                            .get_values()?
+                            .iter()
+                            .map(text)
+                            .collect::<Result<Vec<_>, _>>()?;
+                        args.push((text(a.get_name())?, values));
+                    }
+                    Reply::Settings(Settings {
+                        chain: text(s.get_chain())?,
+                        data_dir: text(s.get_data_dir())?.into(),
+                        net_dir: text(s.get_net_dir())?.into(),
+                        args,
+                    })
+                }
+            };
+            BrokerMessage::Reply {
+                id: r.get_id(),
+                reply,
+            }
+        }
+        M::Event(e) => match e?.which().map_err(|e| bad("event", e.0))? {
+            E::Shutdown(()) => BrokerMessage::Event(Event::Shutdown),
+            E::IncomingConnection(c) => {
+                let c = c?;
+                BrokerMessage::Event(Event::IncomingConnection(IncomingConnection {
+                    peer_pid: c.get_peer_pid(),
+                    peer_uid: c.get_peer_uid(),
+                    peer_name: text(c.get_peer_name())?,
+                    source: text(c.get_source())?,
+                }))
+            }
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+
+    #[test]
+    fn requests_round_trip() {
+        for req in [
+            Request::GetSettings,
+            Request::SpawnWallet { name: "w1".into() },
+        ] {
+            let bytes = encode_request(7, &req);
+            assert_eq!(decode_request(&bytes).unwrap(), (7, req));
+        }
+    }
+
+    #[test]
+    fn broker_messages_round_trip() {
+        let msgs = [
+            BrokerMessage::Reply {
+                id: 3,
+                reply: Reply::Error("denied".into()),
+            },
+            BrokerMessage::Reply {
+                id: 4,
+                reply: Reply::WalletSpawned { pid: 42 },
+            },
+            BrokerMessage::Reply {
+                id: 5,
+                reply: Reply::Settings(Settings {
+                    chain: "regtest".into(),
+                    data_dir: "/d".into(),
+                    net_dir: "/d/regtest".into(),
+                    args: vec![
+                        ("debug".into(), vec!["ipc".into(), "net".into()]),
+                        ("listen".into(), vec![]),
+                    ],
+                }),
+            },
+            BrokerMessage::Event(Event::Shutdown),
+            BrokerMessage::Event(Event::IncomingConnection(IncomingConnection {
+                peer_pid: 9,
+                peer_uid: 1000,
+                peer_name: "bitcoin-wallet".into(),
+                source: "unix:/x".into(),
+            })),
+        ];
+        for m in msgs {
+            assert_eq!(
+                decode_broker_message(&encode_broker_message(&m)).unwrap(),
+                m
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for junk in [
+            &b""[..],
+            b"\x00",
+            b"\xff\xff\xff\xff\x00\x00\x00\x00",
+            &[0x41u8; 100][..],
+        ] {
+            assert!(decode_request(junk).is_err());
+            assert!(decode_broker_message(junk).is_err());
+        }
+    }
+
+    #[test]
+    fn fds_travel_with_the_datagram_and_truncation_is_refused() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .unwrap();
+            let (a, b) = (Channel::new(a).unwrap(), Channel::new(b).unwrap());
+            let file = std::fs::File::open("/proc/self/stat").unwrap();
+            a.send(b"hello", &[file.as_raw_fd()]).await.unwrap();
+            let d = b.recv().await.unwrap().unwrap();
+            assert_eq!(d.bytes, b"hello");
+            assert_eq!(d.fds.len(), 1);
+            assert!(a.send(&vec![0u8; MAX_DATAGRAM + 1], &[]).await.is_err());
+            drop(a);
+            assert!(b.recv().await.unwrap().is_none());
+        });
+    }
+}

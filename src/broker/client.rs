@@ -1,0 +1,156 @@
+//! What a sandboxed child uses to ask the broker: numbered requests, each reply
+//! checked against the request that asked for it (its id and its kind), and
+//! a stream of the broker's unsolicited events.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+
+use futures::channel::{mpsc, oneshot};
+
+use super::channel::{
+    decode_broker_message, encode_request, BrokerMessage, Channel, ChannelError, Event, Reply,
+    Request, Settings,
+};
+use crate::ipc::debug;
+
+/// Errors asking the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+    #[error("the broker refused {method}: {reason}")]
+    Refused {
+        method: &'static str,
+        reason: String,
+    },
+    #[error("the broker answered {method} with an unexpected reply")]
+    Mismatched { method: &'static str },
+    #[error("the broker went away")]
+    Gone,
+}
+
+type Pending = RefCell<HashMap<u64, oneshot::Sender<(Reply, Vec<OwnedFd>)>>>;
+
+/// A child's handle on its broker channel.
+pub struct BrokerClient {
+    chan: Rc<Channel>,
+    next_id: Cell<u64>,
+    pending: Rc<Pending>,
+}
+
+/// An event from the broker with the descriptors that came with it.
+pub type EventWithFds = (Event, Vec<OwnedFd>);
+
+impl BrokerClient {
+    /// Starts the reader task (on the current `LocalSet`). Events arrive on the
+    /// returned receiver, which ends when the broker closes the channel or
+    /// sends something malformed (both mean: stop).
+    pub fn start(
+        fd: OwnedFd,
+    ) -> std::io::Result<(Rc<BrokerClient>, mpsc::UnboundedReceiver<EventWithFds>)> {
+        let chan = Rc::new(Channel::new(fd)?);
+        let pending: Rc<Pending> = Rc::default();
+        let (events_tx, events_rx) = mpsc::unbounded();
+        let reader_chan = chan.clone();
+        let reader_pending = pending.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                let d = match reader_chan.recv().await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!("broker channel: {e}");
+                        break;
+                    }
+                };
+                match decode_broker_message(&d.bytes) {
+                    Ok(BrokerMessage::Reply { id, reply }) => {
+                        if debug::enabled() {
+                            tracing::debug!(target: "ipc", "IPC client recv response #{id} from broker {reply:?}");
+                        }
+                        match reader_pending.borrow_mut().remove(&id) {
+                            Some(tx) => {
+                                let _ = tx.send((reply, d.fds));
+                            }
+                            None => tracing::warn!(
+                                "broker channel: reply #{id} matches no request; ignored"
+                            ),
+                        }
+                    }
+                    Ok(BrokerMessage::Event(ev)) => {
+                        if debug::enabled() {
+                            tracing::debug!(target: "ipc", "IPC event from broker {ev:?}");
+                        }
+                        if events_tx.unbounded_send((ev, d.fds)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("broker channel: {e}; closing");
+                        break;
+                    }
+                }
+            }
+            // Fail every request still waiting.
+            reader_pending.borrow_mut().clear();
+        });
+        Ok((
+            Rc::new(BrokerClient {
+                chan,
+                next_id: Cell::new(1),
+                pending,
+            }),
+            events_rx,
+        ))
+    }
+
+    async fn call(&self, req: Request) -> Result<(Reply, Vec<OwnedFd>), BrokerError> {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (tx, rx) = oneshot::channel();
+        self.pending.borrow_mut().insert(id, tx);
+        if debug::enabled() {
+            tracing::debug!(target: "ipc", "IPC client send request #{id} to broker {} {req:?}", req.method());
+        }
+        if let Err(e) = self.chan.send(&encode_request(id, &req), &[]).await {
+            self.pending.borrow_mut().remove(&id);
+            return Err(e.into());
+        }
+        let (reply, fds) = rx.await.map_err(|_| BrokerError::Gone)?;
+        if let Reply::Error(reason) = reply {
+            return Err(BrokerError::Refused {
+                method: req.method(),
+                reason,
+            });
+        }
+        Ok((reply, fds))
+    }
+
+    /// Asks for this child's settings.
+    pub async fn get_settings(&self) -> Result<Settings, BrokerError> {
+        match self.call(Request::GetSettings).await? {
+            (Reply::Settings(s), fds) if fds.is_empty() => Ok(s),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.getSettings",
+            }),
+        }
+    }
+
+    /// Node worker: asks the broker to start a wallet process; returns its pid
+    /// and this side's end of the wallet's `Init` socket pair.
+    pub async fn spawn_wallet(&self, name: &str) -> Result<(i32, OwnedFd), BrokerError> {
+        match self
+            .call(Request::SpawnWallet {
+                name: name.to_string(),
+            })
+            .await?
+        {
+            (Reply::WalletSpawned { pid }, mut fds) if fds.len() == 1 => Ok((pid, fds.remove(0))),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.spawnWallet",
+            }),
+        }
+    }
+}

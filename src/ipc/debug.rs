@@ -1,0 +1,169 @@
+//! `-debug=ipc`: one log line for every request and response that crosses a
+//! process boundary, with the direction, the peer, `Interface.method` and the
+//! message in Cap'n Proto text form. Nothing is formatted unless the `ipc`
+//! category is enabled.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+
+/// Longest rendering of one message in the log; longer ones are cut with a marker.
+const MAX_RENDERED: usize = 1000;
+
+/// The process on the other side of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Process name, e.g. `bitcoin-wallet`.
+    pub name: String,
+    /// Process id, 0 when unknown.
+    pub pid: i32,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.name, self.pid)
+    }
+}
+
+/// True when `-debug=ipc` lines would be written.
+pub fn enabled() -> bool {
+    tracing::enabled!(target: "ipc", tracing::Level::DEBUG)
+}
+
+/// Cuts a rendering to [`MAX_RENDERED`] bytes (on a char boundary).
+pub fn truncate(mut text: String) -> String {
+    if text.len() > MAX_RENDERED {
+        let total = text.len();
+        let mut cut = MAX_RENDERED;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(&format!("... ({total} bytes)"));
+    }
+    text
+}
+
+/// Per-connection call logger: numbers the calls and names the peer.
+#[derive(Clone)]
+pub struct CallLog {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    peer: Peer,
+    next: Cell<u64>,
+}
+
+impl CallLog {
+    /// A logger for one connection to `peer`.
+    pub fn new(peer: Peer) -> CallLog {
+        CallLog {
+            inner: Rc::new(Inner {
+                peer,
+                next: Cell::new(1),
+            }),
+        }
+    }
+
+    /// The peer this connection talks to.
+    pub fn peer(&self) -> &Peer {
+        &self.inner.peer
+    }
+
+    fn next_seq(&self) -> u64 {
+        let n = self.inner.next.get();
+        self.inner.next.set(n + 1);
+        n
+    }
+
+    /// Logs a request received by a server; returns its number for the response.
+    pub fn server_request(&self, method: &str, params: &dyn fmt::Debug) -> u64 {
+        let seq = self.next_seq();
+        if enabled() {
+            tracing::debug!(target: "ipc", "IPC server recv request #{seq} from {} {method}$Params {}", self.inner.peer, truncate(format!("{params:?}")));
+        }
+        seq
+    }
+
+    /// Logs the response a server sends for request `seq`.
+    pub fn server_response(&self, seq: u64, method: &str, results: &dyn fmt::Debug) {
+        if enabled() {
+            tracing::debug!(target: "ipc", "IPC server send response #{seq} to {} {method}$Results {}", self.inner.peer, truncate(format!("{results:?}")));
+        }
+    }
+
+    /// Logs a failed server call.
+    pub fn server_error(&self, seq: u64, method: &str, error: &capnp::Error) {
+        if enabled() {
+            tracing::debug!(target: "ipc", "IPC server send error #{seq} to {} {method}: {error}", self.inner.peer);
+        }
+    }
+
+    /// Logs a request this process sends as a client; returns its number.
+    pub fn client_request(&self, method: &str, params: &dyn fmt::Debug) -> u64 {
+        let seq = self.next_seq();
+        if enabled() {
+            tracing::debug!(target: "ipc", "IPC client send request #{seq} to {} {method}$Params {}", self.inner.peer, truncate(format!("{params:?}")));
+        }
+        seq
+    }
+
+    /// Logs the response (or error) a client received for request `seq`.
+    pub fn client_response(
+        &self,
+        seq: u64,
+        method: &str,
+        outcome: Result<&dyn fmt::Debug, &capnp::Error>,
+    ) {
+        if enabled() {
+            match outcome {
+                Ok(results) => {
+                    tracing::debug!(target: "ipc", "IPC client recv response #{seq} from {} {method}$Results {}", self.inner.peer, truncate(format!("{results:?}")))
+                }
+                Err(e) => {
+                    tracing::debug!(target: "ipc", "IPC client recv error #{seq} from {} {method}: {e}", self.inner.peer)
+                }
+            }
+        }
+    }
+}
+
+/// Sends a capnp request with `-debug=ipc` logging of both directions.
+/// Usage: `logged_call!(log, "Init.construct", request)` inside an async fn;
+/// evaluates to the `Result<Response<_>, capnp::Error>`.
+#[macro_export]
+macro_rules! logged_call {
+    ($log:expr, $method:expr, $request:expr) => {{
+        let mut request = $request;
+        let seq = $log.client_request($method, &request.get().into_reader());
+        let response = request.send().promise.await;
+        match &response {
+            Ok(r) => match r.get() {
+                Ok(results) => $log.client_response(seq, $method, Ok(&results)),
+                Err(e) => $log.client_response(seq, $method, Err(&e)),
+            },
+            Err(e) => $log.client_response(seq, $method, Err(e)),
+        }
+        response
+    }};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_renderings_are_cut_with_a_marker() {
+        let t = truncate("x".repeat(5000));
+        assert!(t.len() < 1100);
+        assert!(t.ends_with("... (5000 bytes)"));
+        assert_eq!(truncate("short".into()), "short");
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        let t = truncate("é".repeat(1000));
+        assert!(t.contains("... (2000 bytes)"));
+    }
+}

@@ -1,0 +1,169 @@
+//! The `Init` bootstrap capability every process serves, with the thread-map
+//! handshake of Core's IPC (`construct`, `ThreadMap.makeThread`) and `Echo`.
+//! Calls run on the connection's single-threaded executor; the `Context`'s
+//! thread handle is accepted and named in logs, not used for dispatch.
+
+use std::rc::Rc;
+
+use super::debug::CallLog;
+use crate::schema::echo_capnp::echo;
+use crate::schema::init_capnp::init;
+use crate::schema::proxy_capnp::{thread, thread_map};
+
+/// Core's answer to the retired `makeMiningOld2` method.
+pub const OLD_MINING_ERROR: &str =
+    "Old mining interface (@2) not supported. Please update your client!";
+
+/// Serves `Init` on one connection.
+pub struct InitServer {
+    log: CallLog,
+    process: &'static str,
+}
+
+impl InitServer {
+    /// `process` names this side in thread names (e.g. `bitcoin-node`).
+    pub fn new(log: CallLog, process: &'static str) -> InitServer {
+        InitServer { log, process }
+    }
+
+    /// A capability client for this server, to bootstrap an RPC system with.
+    pub fn into_client(self) -> init::Client {
+        capnp_rpc::new_client(self)
+    }
+}
+
+impl init::Server for InitServer {
+    async fn construct(
+        self: Rc<Self>,
+        params: init::ConstructParams,
+        mut results: init::ConstructResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.construct", &params.get()?);
+        let map: thread_map::Client = capnp_rpc::new_client(ThreadMapServer {
+            log: self.log.clone(),
+            process: self.process,
+        });
+        results.get().set_thread_map(map);
+        self.log
+            .server_response(seq, "Init.construct", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_echo(
+        self: Rc<Self>,
+        params: init::MakeEchoParams,
+        mut results: init::MakeEchoResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.makeEcho", &params.get()?);
+        let e: echo::Client = capnp_rpc::new_client(EchoServer {
+            log: self.log.clone(),
+        });
+        results.get().set_result(e);
+        self.log
+            .server_response(seq, "Init.makeEcho", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_mining_old2(
+        self: Rc<Self>,
+        params: init::MakeMiningOld2Params,
+        _results: init::MakeMiningOld2Results,
+    ) -> Result<(), capnp::Error> {
+        let seq = self
+            .log
+            .server_request("Init.makeMiningOld2", &params.get()?);
+        let err = capnp::Error::failed(OLD_MINING_ERROR.to_string());
+        self.log.server_error(seq, "Init.makeMiningOld2", &err);
+        Err(err)
+    }
+}
+
+/// Hands out named server threads, as libmultiprocess clients expect.
+struct ThreadMapServer {
+    log: CallLog,
+    process: &'static str,
+}
+
+impl thread_map::Server for ThreadMapServer {
+    async fn make_thread(
+        self: Rc<Self>,
+        params: thread_map::MakeThreadParams,
+        mut results: thread_map::MakeThreadResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self
+            .log
+            .server_request("ThreadMap.makeThread", &params.get()?);
+        let requested = params
+            .get()?
+            .get_name()?
+            .to_string()
+            .map_err(|e| capnp::Error::failed(format!("thread name is not UTF-8: {e}")))?;
+        // The server-side name says which process serves it, as Core's do.
+        let name = format!("{}-{}/{}", self.process, std::process::id(), requested);
+        let t: thread::Client = capnp_rpc::new_client(ThreadServer { name });
+        results.get().set_result(t);
+        self.log
+            .server_response(seq, "ThreadMap.makeThread", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_pool(
+        self: Rc<Self>,
+        params: thread_map::MakePoolParams,
+        _results: thread_map::MakePoolResults,
+    ) -> Result<(), capnp::Error> {
+        // Calls already run on this connection's executor; a pool needs nothing more.
+        let seq = self
+            .log
+            .server_request("ThreadMap.makePool", &params.get()?);
+        self.log.server_response(seq, "ThreadMap.makePool", &"()");
+        Ok(())
+    }
+}
+
+/// One named server thread.
+struct ThreadServer {
+    name: String,
+}
+
+impl thread::Server for ThreadServer {
+    async fn get_name(
+        self: Rc<Self>,
+        _params: thread::GetNameParams,
+        mut results: thread::GetNameResults,
+    ) -> Result<(), capnp::Error> {
+        results.get().set_result(&self.name[..]);
+        Ok(())
+    }
+}
+
+/// Round-trip test and benchmark interface.
+pub struct EchoServer {
+    log: CallLog,
+}
+
+impl echo::Server for EchoServer {
+    async fn echo(
+        self: Rc<Self>,
+        params: echo::EchoParams,
+        mut results: echo::EchoResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        let seq = self.log.server_request("Echo.echo", &p);
+        results.get().set_result(p.get_echo()?);
+        self.log
+            .server_response(seq, "Echo.echo", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn destroy(
+        self: Rc<Self>,
+        params: echo::DestroyParams,
+        _results: echo::DestroyResults,
+    ) -> Result<(), capnp::Error> {
+        // The capability is released when the client drops its reference.
+        let seq = self.log.server_request("Echo.destroy", &params.get()?);
+        self.log.server_response(seq, "Echo.destroy", &"()");
+        Ok(())
+    }
+}
