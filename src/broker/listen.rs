@@ -25,7 +25,7 @@ pub enum BindError {
 /// A bound `-ipcbind` socket; its file is removed when dropped.
 pub struct IpcListener {
     pub address: IpcAddress,
-    pub listener: UnixListener,
+    pub listener: std::rc::Rc<UnixListener>,
 }
 
 impl Drop for IpcListener {

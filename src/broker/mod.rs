@@ -6,3 +6,5 @@ pub mod channel;
 pub mod client;
 pub mod listen;
 pub mod lock;
+pub mod node_main;
+pub mod supervise;

@@ -78,10 +78,18 @@ impl init::Server for InitServer {
     }
 }
 
-/// Hands out named server threads, as libmultiprocess clients expect.
-struct ThreadMapServer {
+/// Hands out named server threads, as libmultiprocess clients expect. Clients
+/// serve one too (passed in `construct`) so the other side can call back.
+pub struct ThreadMapServer {
     log: CallLog,
     process: &'static str,
+}
+
+impl ThreadMapServer {
+    /// A thread map for `process`, logging calls on `log`.
+    pub fn client(log: CallLog, process: &'static str) -> thread_map::Client {
+        capnp_rpc::new_client(ThreadMapServer { log, process })
+    }
 }
 
 impl thread_map::Server for ThreadMapServer {

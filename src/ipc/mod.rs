@@ -3,6 +3,8 @@
 //! limits and `-debug=ipc` logging. Never decides sandbox or broker policy.
 
 pub mod address;
+pub mod child;
+pub mod client;
 pub mod connection;
 pub mod debug;
 pub mod init;

@@ -202,69 +202,65 @@ pub fn spawn_child(role: ChildRole, exe: &Path) -> Result<SpawnedChild, SpawnErr
     let (ipc_parent, ipc_child) = pair(SockType::Stream)?;
     let (broker_parent, broker_child) = pair(SockType::SeqPacket)?;
     let (log_parent, log_child) = pair(SockType::SeqPacket)?;
-    let sources = [
-        ipc_child.as_raw_fd(),
-        broker_child.as_raw_fd(),
-        log_child.as_raw_fd(),
-    ];
-    let targets = [CHILD_IPC_FD, CHILD_BROKER_FD, CHILD_LOG_FD];
+    let fds = [(ipc_child.as_raw_fd(), CHILD_IPC_FD), (broker_child.as_raw_fd(), CHILD_BROKER_FD), (log_child.as_raw_fd(), CHILD_LOG_FD)];
+    let mut cmd = command_with_fds(exe, role.exe_name(), ChildArgs::STANDARD.to_argv(role), fds, true);
+    cmd.env_clear();
+    let process = cmd.spawn().map_err(|e| SpawnError::Exec { exe: exe.to_path_buf(), source: e })?;
+    let pid = process.id().map(|p| p as i32).unwrap_or(0);
+    drop((ipc_child, broker_child, log_child));
+    Ok(SpawnedChild { role, process, pid, ipc: ipc_parent, broker: broker_parent, log: log_parent })
+}
 
+/// Starts `bitcoin-node` (or another Init server) for a process that drives it,
+/// as `bitcoin-gui` does: `args` plus `-ipcfd=3`, one stream socket pair.
+/// Returns the process and our end of the pair. The environment is kept (the
+/// node finds its datadir through `$HOME` like bitcoind) and so is the process
+/// group, so a terminal's Ctrl-C reaches both.
+pub fn spawn_with_ipcfd(exe: &Path, arg0: &str, mut args: Vec<String>) -> Result<(tokio::process::Child, OwnedFd), SpawnError> {
+    let (ours, theirs) = pair(SockType::Stream)?;
+    args.push(format!("-ipcfd={CHILD_IPC_FD}"));
+    let mut cmd = command_with_fds(exe, arg0, args, [(theirs.as_raw_fd(), CHILD_IPC_FD)], false);
+    let process = cmd.spawn().map_err(|e| SpawnError::Exec { exe: exe.to_path_buf(), source: e })?;
+    drop(theirs);
+    Ok((process, ours))
+}
+
+/// A command whose child gets each `(source, target)` fd at `target` (and no
+/// other descriptor of ours: everything else is close-on-exec), SIGTERM when we
+/// die, and, if `own_group`, its own process group.
+fn command_with_fds<const N: usize>(exe: &Path, arg0: &str, args: Vec<String>, fds: [(RawFd, RawFd); N], own_group: bool) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg0(OsStr::new(role.exe_name()))
-        .args(ChildArgs::STANDARD.to_argv(role))
-        .env_clear()
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(false);
+    cmd.arg0(OsStr::new(arg0)).args(args).stdin(std::process::Stdio::null()).kill_on_drop(false);
     // SAFETY: the closure runs between fork and exec and calls only
-    // async-signal-safe functions (fcntl, dup2, prctl, setpgid, getppid).
+    // async-signal-safe functions (fcntl, dup2, prctl, setpgid).
     unsafe {
         cmd.pre_exec(move || {
-            // Move the child's ends above the target range first so that no
-            // dup2 below can clobber a source that happens to sit at 3..=5.
-            let mut high = [0; 3];
-            for (i, src) in sources.iter().enumerate() {
+            // Move the sources above the target range first so that no dup2
+            // below can clobber a source that happens to sit at a target number.
+            let mut high = [0; N];
+            for (i, (src, _)) in fds.iter().enumerate() {
                 let fd = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 10);
                 if fd < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 high[i] = fd;
             }
-            for (fd, target) in high.iter().zip(targets) {
+            for (fd, (_, target)) in high.iter().zip(fds) {
                 // dup2 clears FD_CLOEXEC on the target, so exactly these survive exec.
                 if libc::dup2(*fd, target) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            if libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGTERM as libc::c_ulong,
-                0,
-                0,
-                0,
-            ) != 0
-            {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::setpgid(0, 0) != 0 {
+            if own_group && libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    let process = cmd.spawn().map_err(|e| SpawnError::Exec {
-        exe: exe.to_path_buf(),
-        source: e,
-    })?;
-    let pid = process.id().map(|p| p as i32).unwrap_or(0);
-    drop((ipc_child, broker_child, log_child));
-    Ok(SpawnedChild {
-        role,
-        process,
-        pid,
-        ipc: ipc_parent,
-        broker: broker_parent,
-        log: log_parent,
-    })
+    cmd
 }
 
 #[cfg(test)]

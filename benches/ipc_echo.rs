@@ -1,0 +1,153 @@
+//! IPC Echo round trip between two processes versus a raw socketpair round
+//! trip with the same payload. Run with `cargo bench --bench ipc_echo`.
+//!
+//! The bench re-executes itself as the server process: for "raw" the child
+//! echoes bytes back on a SOCK_STREAM socketpair; for "echo" it serves our
+//! `Init` over one and the parent calls `Init.makeEcho` once, then `Echo.echo`
+//! in a loop. Under `cargo test` it runs a few iterations only, as a smoke test.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bitcoin_mp::ipc::client::{construct, make_thread};
+use bitcoin_mp::ipc::connection::{connect_init, serve, stream_from_fd};
+use bitcoin_mp::ipc::debug::{CallLog, Peer};
+use bitcoin_mp::ipc::init::InitServer;
+
+const SIZES: [usize; 3] = [16, 1024, 64 * 1024];
+const CHILD_FD: i32 = 3;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(mode) = args.iter().find_map(|a| a.strip_prefix("--serve=")) {
+        serve_child(mode);
+        return;
+    }
+    let full = args.iter().any(|a| a == "--bench");
+    let rounds = if full { 20_000 } else { 20 };
+    println!("{:>8} {:>14} {:>14} {:>7}", "payload", "raw (us/rt)", "echo (us/rt)", "ratio");
+    for size in SIZES {
+        let rounds = if size >= 64 * 1024 { rounds / 4 } else { rounds };
+        let raw = bench_raw(size, rounds);
+        let echo = bench_echo(size, rounds);
+        println!("{:>8} {:>14.2} {:>14.2} {:>6.2}x", size, micros(raw), micros(echo), echo.as_secs_f64() / raw.as_secs_f64());
+    }
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Starts this binary as a server on one end of a fresh socketpair.
+fn spawn_server(mode: &str) -> (std::process::Child, UnixStream) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let theirs_fd = theirs.as_raw_fd();
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.arg(format!("--serve={mode}"));
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if libc::dup2(theirs_fd, CHILD_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(theirs);
+    (child, ours)
+}
+
+fn serve_child(mode: &str) {
+    // SAFETY: the parent put our end of the socketpair at CHILD_FD.
+    let fd = unsafe { OwnedFd::from_raw_fd(CHILD_FD) };
+    match mode {
+        "raw" => {
+            let mut s = UnixStream::from(fd);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut len = [0u8; 4];
+            while s.read_exact(&mut len).is_ok() {
+                let n = u32::from_le_bytes(len) as usize;
+                s.read_exact(&mut buf[..n]).unwrap();
+                s.write_all(&len).unwrap();
+                s.write_all(&buf[..n]).unwrap();
+            }
+        }
+        _ => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let stream = stream_from_fd(fd).unwrap();
+                let server = InitServer::new(CallLog::new(Peer { name: "bench".into(), pid: 0 }), "bench-server").into_client();
+                let _ = serve(stream, server.client).await;
+            });
+        }
+    }
+}
+
+/// Length-prefixed payload out and back, as a plain socket round trip.
+fn bench_raw(size: usize, rounds: usize) -> Duration {
+    let (mut child, mut s) = spawn_server("raw");
+    let payload = vec![0x61u8; size];
+    let mut back = vec![0u8; size];
+    let mut len = [0u8; 4];
+    let mut round = |s: &mut UnixStream| {
+        s.write_all(&(size as u32).to_le_bytes()).unwrap();
+        s.write_all(&payload).unwrap();
+        s.read_exact(&mut len).unwrap();
+        s.read_exact(&mut back).unwrap();
+    };
+    for _ in 0..rounds / 10 + 1 {
+        round(&mut s);
+    }
+    let start = Instant::now();
+    for _ in 0..rounds {
+        round(&mut s);
+    }
+    let per = start.elapsed() / rounds as u32;
+    drop(s);
+    child.wait().unwrap();
+    per
+}
+
+/// `Echo.echo` with the same payload as text, over Cap'n Proto RPC.
+fn bench_echo(size: usize, rounds: usize) -> Duration {
+    let (mut child, s) = spawn_server("echo");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let local = tokio::task::LocalSet::new();
+    let per = local.block_on(&rt, async move {
+        s.set_nonblocking(true).unwrap();
+        let stream = stream_from_fd(OwnedFd::from(s)).unwrap();
+        let (init, rpc) = connect_init(stream);
+        let driver = tokio::task::spawn_local(rpc);
+        let log = CallLog::new(Peer { name: "bench-server".into(), pid: 0 });
+        let map = construct(&init, &log, "bench").await.unwrap();
+        let thread = make_thread(&map, &log, "bench").await.unwrap();
+        let mut req = init.make_echo_request();
+        req.get().init_context().set_thread(thread.clone());
+        let echo = req.send().promise.await.unwrap().get().unwrap().get_result().unwrap();
+        let payload = "a".repeat(size);
+        let call = || {
+            let mut req = echo.echo_request();
+            req.get().set_echo(&payload[..]);
+            req.send().promise
+        };
+        for _ in 0..rounds / 10 + 1 {
+            let r = call().await.unwrap();
+            assert_eq!(r.get().unwrap().get_result().unwrap().len() as usize, size);
+        }
+        let start = Instant::now();
+        for _ in 0..rounds {
+            let r = call().await.unwrap();
+            assert_eq!(r.get().unwrap().get_result().unwrap().len() as usize, size);
+        }
+        let per = start.elapsed() / rounds as u32;
+        drop((echo, thread, map, init));
+        driver.abort();
+        per
+    });
+    child.wait().unwrap();
+    per
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting and lint checks, unit tests and the
+# integration tests that start the real binaries on temporary datadirs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+contrib/install-deps.sh --test
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked

@@ -1,0 +1,195 @@
+//! Start-up shared by every spawned child (node worker, wallet): claim the fds
+//! named on the command line, get settings from the broker (never from
+//! bitcoin.conf), send logs to the broker, enter the sandbox, then serve `Init`
+//! until the broker says stop, the link to the parent closes, or SIGTERM.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use futures::StreamExt;
+use tokio::signal::unix::{signal, SignalKind};
+
+use super::connection::{serve, stream_from_fd};
+use super::debug::{CallLog, Peer};
+use super::init::InitServer;
+use super::spawn::{ChildArgs, ChildRole};
+use crate::broker::channel::{Event, IncomingConnection};
+use crate::broker::client::{BrokerClient, EventWithFds};
+use crate::config::{Chain, Config, Program};
+use crate::logging::{self, LogConfig};
+use crate::sandbox;
+
+/// Why a child could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    #[error(transparent)]
+    Args(#[from] super::spawn::SpawnError),
+    #[error("broker: {0}")]
+    Broker(#[from] crate::broker::client::BrokerError),
+    #[error("unknown chain '{0}' from the broker")]
+    Chain(String),
+    #[error("{0}")]
+    Log(String),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A started child: its settings, its broker link, and its parent's `Init` link.
+pub struct Child {
+    pub role: ChildRole,
+    pub config: Config,
+    pub broker: Rc<BrokerClient>,
+    pub events: futures::channel::mpsc::UnboundedReceiver<EventWithFds>,
+    pub parent_ipc: OwnedFd,
+}
+
+/// Runs a child's whole life on a single-threaded runtime; returns its exit code.
+/// `body` runs after start-up, alongside serving `Init` on the parent link and
+/// on every connection the broker hands over.
+pub fn run<F, Fut>(role: ChildRole, args: &[String], body: F) -> i32
+where
+    F: FnOnce(Rc<BrokerClient>, Config) -> Fut,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: {}: cannot start the runtime: {e}", role.display_name());
+            return 1;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let child = match start(role, args).await {
+            Ok(c) => c,
+            Err(e) => {
+                // Logging may not be up yet: stderr reaches the broker's terminal.
+                eprintln!("Error: {}: {e}", role.display_name());
+                tracing::error!("{}: {e}", role.display_name());
+                return 1;
+            }
+        };
+        let body = tokio::task::spawn_local(body(child.broker.clone(), child.config.clone()));
+        let code = serve_until_stopped(child).await;
+        body.abort();
+        code
+    })
+}
+
+async fn start(role: ChildRole, args: &[String]) -> Result<Child, ChildError> {
+    let child_args = ChildArgs::parse(args)?;
+    let fds = child_args.take_fds()?;
+    sandbox::close_inherited_fds(&[0, 1, 2, fds.ipc.as_raw_fd(), fds.broker.as_raw_fd(), fds.log.as_raw_fd()]).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+    let (broker, events) = BrokerClient::start(fds.broker)?;
+    let settings = broker.get_settings().await?;
+    let chain = Chain::from_name(&settings.chain).ok_or_else(|| ChildError::Chain(settings.chain.clone()))?;
+    let program = match role {
+        ChildRole::NodeWorker => Program::Node,
+        ChildRole::Wallet => Program::Wallet,
+    };
+    let config = Config::from_settings(program, chain, settings.data_dir.clone(), settings.args);
+    let net_dir = config.net_dir();
+    let log_config = LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir).map_err(|e| ChildError::Log(e.to_string()))?;
+    let log_fd = fds.log.as_raw_fd();
+    logging::init_child(&log_config, fds.log).map_err(|e| ChildError::Log(e.to_string()))?;
+    enter_sandbox(role, &config, log_fd)?;
+    Ok(Child { role, config, broker, events, parent_ipc: fds.ipc })
+}
+
+/// Applies the role's sandbox as `-sandbox` says and logs what is in force.
+fn enter_sandbox(role: ChildRole, config: &Config, log_fd: std::os::fd::RawFd) -> Result<(), ChildError> {
+    let mode = sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into())).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+    let sandbox_role = match role {
+        ChildRole::NodeWorker => sandbox::Role::NodeWorker,
+        ChildRole::Wallet => sandbox::Role::Wallet,
+    };
+    let wallet_dir = match role {
+        ChildRole::Wallet => Some(config.net_dir().join("wallets")),
+        ChildRole::NodeWorker => None,
+    };
+    if let Some(dir) = &wallet_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let paths = sandbox::Paths { datadir: config.datadir().to_path_buf(), net_dir: config.net_dir(), wallet_dir };
+    let report = sandbox::apply(sandbox_role, mode, &paths, Some(log_fd)).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+    for line in report.log_lines() {
+        tracing::info!("{}: {line}", role.display_name());
+    }
+    if mode == sandbox::Mode::Off {
+        tracing::warn!("{}: SANDBOX DISABLED (-sandbox=off): this process runs with every right its user has", role.display_name());
+    }
+    Ok(())
+}
+
+/// Serves `Init` on one connection; logs when it ends.
+fn serve_connection(fd: OwnedFd, peer: Peer, process: &'static str, source: String) {
+    tokio::task::spawn_local(async move {
+        let stream = match stream_from_fd(fd) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("IPC connection from {peer} via {source}: {e}");
+                return;
+            }
+        };
+        let server = InitServer::new(CallLog::new(peer.clone()), process).into_client();
+        match serve(stream, server.client).await {
+            Ok(()) => tracing::info!("IPC client {} (pid {}) disconnected from {source}", peer.name, peer.pid),
+            Err(e) => tracing::warn!("IPC connection with {} (pid {}) via {source} closed: {e}", peer.name, peer.pid),
+        }
+    });
+}
+
+async fn serve_until_stopped(mut child: Child) -> i32 {
+    let process = child.role.exe_name();
+    let parent = Peer { name: "bitcoin-node".into(), pid: nix::unistd::getppid().as_raw() };
+    let parent_stream = match stream_from_fd(child.parent_ipc) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{}: parent IPC socket: {e}", child.role.display_name());
+            return 1;
+        }
+    };
+    let parent_server = InitServer::new(CallLog::new(parent), process).into_client();
+    let parent_link = serve(parent_stream, parent_server.client);
+    tokio::pin!(parent_link);
+    let mut sigterm = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("{}: cannot handle SIGTERM: {e}", child.role.display_name());
+            return 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            r = &mut parent_link => {
+                if let Err(e) = r {
+                    tracing::warn!("{}: link to bitcoin-node failed: {e}", child.role.display_name());
+                }
+                tracing::info!("{}: bitcoin-node closed its link; stopping", child.role.display_name());
+                return 0;
+            }
+            ev = child.events.next() => match ev {
+                Some((Event::Shutdown, _)) => {
+                    tracing::info!("{}: shutdown requested by bitcoin-node", child.role.display_name());
+                    return 0;
+                }
+                Some((Event::IncomingConnection(c), mut fds)) if fds.len() == 1 => {
+                    let IncomingConnection { peer_pid, peer_name, source, .. } = c;
+                    tracing::info!("IPC client {peer_name} (pid {peer_pid}) connected via {source}");
+                    serve_connection(fds.remove(0), Peer { name: peer_name, pid: peer_pid }, process, source);
+                }
+                Some((Event::IncomingConnection(_), _)) => tracing::warn!("broker sent a connection without exactly one fd; ignored"),
+                None => {
+                    tracing::info!("{}: broker channel closed; stopping", child.role.display_name());
+                    return 0;
+                }
+            },
+            _ = sigterm.recv() => {
+                tracing::info!("{}: SIGTERM; stopping", child.role.display_name());
+                return 0;
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Shared helpers for integration tests: start the real binaries on a
+//! temporary datadir, read their debug.log, find their children, and stop
+//! only the processes a test started, by pid.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NODE: &str = env!("CARGO_BIN_EXE_bitcoin-node");
+pub const WALLET: &str = env!("CARGO_BIN_EXE_bitcoin-wallet");
+pub const GUI: &str = env!("CARGO_BIN_EXE_bitcoin-gui");
+
+/// A `bitcoin-node -regtest` process set on its own temporary datadir.
+pub struct TestNode {
+    pub datadir: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub pid: i32,
+}
+
+impl TestNode {
+    /// Starts `bitcoin-node -regtest -datadir=<tmp>` plus `extra` and waits until
+    /// the node worker serves Init.
+    pub fn start(extra: &[&str]) -> TestNode {
+        let datadir = tempfile::tempdir().expect("tempdir");
+        TestNode::start_in(datadir, extra)
+    }
+
+    pub fn start_in(datadir: tempfile::TempDir, extra: &[&str]) -> TestNode {
+        let child = Command::new(NODE)
+            .arg("-regtest")
+            .arg(format!("-datadir={}", datadir.path().display()))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start bitcoin-node");
+        let pid = child.id() as i32;
+        let node = TestNode { datadir, child: Some(child), pid };
+        node.wait_for_log("is serving Init", Duration::from_secs(60));
+        node
+    }
+
+    pub fn net_dir(&self) -> PathBuf {
+        self.datadir.path().join("regtest")
+    }
+
+    pub fn datadir_arg(&self) -> String {
+        format!("-datadir={}", self.datadir.path().display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.net_dir().join("debug.log")).unwrap_or_default()
+    }
+
+    /// Waits until debug.log contains `needle`; panics with the log otherwise.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            if Instant::now() > deadline {
+                panic!("debug.log never showed {needle:?}; it has:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Direct children of the broker: (pid, executable name).
+    pub fn children(&self) -> Vec<(i32, String)> {
+        children_of(self.pid)
+    }
+
+    pub fn child_named(&self, name: &str) -> i32 {
+        self.children().into_iter().find(|(_, n)| n == name).map(|(p, _)| p).unwrap_or_else(|| panic!("no {name} child of {}", self.pid))
+    }
+
+    /// Sends `sig` to the broker and waits for it to exit; returns the exit status.
+    pub fn stop_with(&mut self, sig: i32, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("node already stopped");
+        unsafe { libc::kill(self.pid, sig) };
+        wait_timeout(&mut child, timeout).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bitcoin-node did not stop within {timeout:?}; log:\n{}", self.log())
+        })
+    }
+
+    /// Waits for the broker to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("node already stopped");
+        wait_timeout(&mut child, timeout).unwrap_or_else(|| {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("bitcoin-node did not exit within {timeout:?}; log:\n{}", self.log())
+        })
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let kids = children_of(self.pid);
+            unsafe { libc::kill(self.pid, libc::SIGTERM) };
+            if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+                for (pid, _) in kids {
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
+    }
+}
+
+/// Polls a child until it exits or `timeout` passes.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Direct children of `pid` from /proc: (pid, comm).
+pub fn children_of(pid: i32) -> Vec<(i32, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // Fields after the parenthesised comm: state ppid ...
+        let Some(close) = stat.rfind(')') else { continue };
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if rest.get(1).and_then(|s| s.parse::<i32>().ok()) == Some(pid) {
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_string();
+            out.push((p, comm));
+        }
+    }
+    out
+}
+
+/// True while a process with this pid exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rfind(')').map(|i| !stat[i + 2..].starts_with('Z')).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Waits until `pid` is gone.
+pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if !alive(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    !alive(pid)
+}
+
+/// Runs a binary to completion: (exit code, stdout, stderr).
+pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin).args(args).stdin(Stdio::null()).output().expect("run binary");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Attaches to a node's socket with the library's client, runs an Echo round
+/// trip, and returns what came back.
+pub fn echo_over(socket: &Path, text: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let local = tokio::task::LocalSet::new();
+    let socket = socket.to_path_buf();
+    let text = text.to_string();
+    local.block_on(&rt, async move {
+        let address = bitcoin_mp::ipc::address::IpcAddress::Unix(socket);
+        let attached = bitcoin_mp::ipc::client::attach(&address, "test-client").await.map_err(|e| e.to_string())?;
+        let bitcoin_mp::ipc::client::Attached { init, log, rpc } = attached;
+        let driver = tokio::task::spawn_local(rpc);
+        let map = bitcoin_mp::ipc::client::construct(&init, &log, "test-client").await.map_err(|e| e.to_string())?;
+        let thread = bitcoin_mp::ipc::client::make_thread(&map, &log, "t").await.map_err(|e| e.to_string())?;
+        bitcoin_mp::ipc::client::echo_check(&init, &log, &thread, &text).await.map_err(|e| e.to_string())?;
+        driver.abort();
+        Ok(text)
+    })
+}

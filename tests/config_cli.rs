@@ -1,0 +1,59 @@
+//! Options and bitcoin.conf through the real binaries: Core's messages and exit codes.
+
+mod common;
+
+use common::*;
+
+fn datadir_with_conf(conf: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bitcoin.conf"), conf).unwrap();
+    dir
+}
+
+#[test]
+fn unknown_option_is_invalid_parameter_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(NODE, &["-regtest", &format!("-datadir={}", dir.path().display()), "-foo"]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.trim(), "Error: Invalid parameter -foo");
+}
+
+#[test]
+fn malformed_conf_line_is_core_config_error_exit_1() {
+    let dir = datadir_with_conf("regtest=1\nthis line has no equals sign\n");
+    let (code, _, stderr) = run(NODE, &[&format!("-datadir={}", dir.path().display())]);
+    assert_eq!(code, 1);
+    assert!(stderr.starts_with("Error: Error reading configuration file: "), "{stderr}");
+}
+
+#[test]
+fn missing_datadir_is_a_clear_error() {
+    let (code, _, stderr) = run(NODE, &["-regtest", "-datadir=/nonexistent/bitcoin-mp-test"]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.trim(), "Error: Specified data directory \"/nonexistent/bitcoin-mp-test\" does not exist.");
+}
+
+#[test]
+fn version_and_help_exit_0_and_help_is_grouped_like_core() {
+    let (code, out, _) = run(NODE, &["-version"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
+    let (code, out, _) = run(NODE, &["-help"]);
+    assert_eq!(code, 0);
+    for heading in ["Options:", "Connection options:", "Debugging/Testing options:", "Chain selection options:", "RPC server options:"] {
+        assert!(out.contains(heading), "missing {heading}");
+    }
+    for option in ["-datadir=<dir>", "-ipcbind=<address>", "-sandbox=", "-debug=<category>", "-printtoconsole"] {
+        assert!(out.contains(option), "help lacks {option}");
+    }
+}
+
+#[test]
+fn regtest_section_and_chain_from_conf_are_honoured() {
+    let dir = datadir_with_conf("regtest=1\n[regtest]\ndisablewallet=1\nipcbind=unix\n");
+    let node = TestNode::start_in(dir, &[]);
+    // Chain from conf: the net dir is regtest/; section options applied.
+    assert!(node.net_dir().join("node.sock").exists());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(node.children().len(), 1, "disablewallet from [regtest] applies");
+}
