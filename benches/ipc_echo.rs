@@ -28,12 +28,25 @@ fn main() {
     }
     let full = args.iter().any(|a| a == "--bench");
     let rounds = if full { 20_000 } else { 20 };
-    println!("{:>8} {:>14} {:>14} {:>7}", "payload", "raw (us/rt)", "echo (us/rt)", "ratio");
+    println!(
+        "{:>8} {:>14} {:>14} {:>7}",
+        "payload", "raw (us/rt)", "echo (us/rt)", "ratio"
+    );
     for size in SIZES {
-        let rounds = if size >= 64 * 1024 { rounds / 4 } else { rounds };
+        let rounds = if size >= 64 * 1024 {
+            rounds / 4
+        } else {
+            rounds
+        };
         let raw = bench_raw(size, rounds);
         let echo = bench_echo(size, rounds);
-        println!("{:>8} {:>14.2} {:>14.2} {:>6.2}x", size, micros(raw), micros(echo), echo.as_secs_f64() / raw.as_secs_f64());
+        println!(
+            "{:>8} {:>14.2} {:>14.2} {:>6.2}x",
+            size,
+            micros(raw),
+            micros(echo),
+            echo.as_secs_f64() / raw.as_secs_f64()
+        );
     }
 }
 
@@ -76,11 +89,21 @@ fn serve_child(mode: &str) {
             }
         }
         _ => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
                 let stream = stream_from_fd(fd).unwrap();
-                let server = InitServer::new(CallLog::new(Peer { name: "bench".into(), pid: 0 }), "bench-server").into_client();
+                let server = InitServer::new(
+                    CallLog::new(Peer {
+                        name: "bench".into(),
+                        pid: 0,
+                    }),
+                    "bench-server",
+                )
+                .into_client();
                 let _ = serve(stream, server.client).await;
             });
         }
@@ -115,19 +138,33 @@ fn bench_raw(size: usize, rounds: usize) -> Duration {
 /// `Echo.echo` with the same payload as text, over Cap'n Proto RPC.
 fn bench_echo(size: usize, rounds: usize) -> Duration {
     let (mut child, s) = spawn_server("echo");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
     let per = local.block_on(&rt, async move {
         s.set_nonblocking(true).unwrap();
         let stream = stream_from_fd(OwnedFd::from(s)).unwrap();
         let (init, rpc) = connect_init(stream);
         let driver = tokio::task::spawn_local(rpc);
-        let log = CallLog::new(Peer { name: "bench-server".into(), pid: 0 });
+        let log = CallLog::new(Peer {
+            name: "bench-server".into(),
+            pid: 0,
+        });
         let map = construct(&init, &log, "bench").await.unwrap();
         let thread = make_thread(&map, &log, "bench").await.unwrap();
         let mut req = init.make_echo_request();
         req.get().init_context().set_thread(thread.clone());
-        let echo = req.send().promise.await.unwrap().get().unwrap().get_result().unwrap();
+        let echo = req
+            .send()
+            .promise
+            .await
+            .unwrap()
+            .get()
+            .unwrap()
+            .get_result()
+            .unwrap();
         let payload = "a".repeat(size);
         let call = || {
             let mut req = echo.echo_request();

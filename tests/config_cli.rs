@@ -13,7 +13,14 @@ fn datadir_with_conf(conf: &str) -> tempfile::TempDir {
 #[test]
 fn unknown_option_is_invalid_parameter_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, stderr) = run(NODE, &["-regtest", &format!("-datadir={}", dir.path().display()), "-foo"]);
+    let (code, _, stderr) = run(
+        NODE,
+        &[
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            "-foo",
+        ],
+    );
     assert_eq!(code, 1);
     assert_eq!(stderr.trim(), "Error: Invalid parameter -foo");
 }
@@ -23,14 +30,20 @@ fn malformed_conf_line_is_core_config_error_exit_1() {
     let dir = datadir_with_conf("regtest=1\nthis line has no equals sign\n");
     let (code, _, stderr) = run(NODE, &[&format!("-datadir={}", dir.path().display())]);
     assert_eq!(code, 1);
-    assert!(stderr.starts_with("Error: Error reading configuration file: "), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: Error reading configuration file: "),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn missing_datadir_is_a_clear_error() {
     let (code, _, stderr) = run(NODE, &["-regtest", "-datadir=/nonexistent/bitcoin-mp-test"]);
     assert_eq!(code, 1);
-    assert_eq!(stderr.trim(), "Error: Specified data directory \"/nonexistent/bitcoin-mp-test\" does not exist.");
+    assert_eq!(
+        stderr.trim(),
+        "Error: Specified data directory \"/nonexistent/bitcoin-mp-test\" does not exist."
+    );
 }
 
 #[test]
@@ -40,10 +53,22 @@ fn version_and_help_exit_0_and_help_is_grouped_like_core() {
     assert!(out.contains(env!("CARGO_PKG_VERSION")), "{out}");
     let (code, out, _) = run(NODE, &["-help"]);
     assert_eq!(code, 0);
-    for heading in ["Options:", "Connection options:", "Debugging/Testing options:", "Chain selection options:", "RPC server options:"] {
+    for heading in [
+        "Options:",
+        "Connection options:",
+        "Debugging/Testing options:",
+        "Chain selection options:",
+        "RPC server options:",
+    ] {
         assert!(out.contains(heading), "missing {heading}");
     }
-    for option in ["-datadir=<dir>", "-ipcbind=<address>", "-sandbox=", "-debug=<category>", "-printtoconsole"] {
+    for option in [
+        "-datadir=<dir>",
+        "-ipcbind=<address>",
+        "-sandbox=",
+        "-debug=<category>",
+        "-printtoconsole",
+    ] {
         assert!(out.contains(option), "help lacks {option}");
     }
 }
@@ -55,5 +80,9 @@ fn regtest_section_and_chain_from_conf_are_honoured() {
     // Chain from conf: the net dir is regtest/; section options applied.
     assert!(node.net_dir().join("node.sock").exists());
     std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(node.children().len(), 1, "disablewallet from [regtest] applies");
+    assert_eq!(
+        node.children().len(),
+        1,
+        "disablewallet from [regtest] applies"
+    );
 }

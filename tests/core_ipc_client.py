@@ -46,7 +46,10 @@ async def main(sock, capnp_dir, mp_include, text):
     constructed = await init.construct(threadMap=ClientThreadMap())
     thread_map = constructed.threadMap
     print("construct: ok")
-    thread = (await thread_map.makeThread(name="pycapnp-client")).result
+    # Build the request explicitly: pycapnp's call shortcut reserves `name`.
+    request = thread_map.makeThread_request()
+    request.name = "pycapnp-client"
+    thread = (await request.send()).result
     name = (await thread.getName()).result
     print(f"makeThread: {name}")
     echo = (await init.makeEcho(context={"thread": thread, "callbackThread": ClientThread()})).result

@@ -12,8 +12,16 @@ use common::*;
 /// The vendored Core source tree, found with `cargo metadata` (never copied).
 fn vendored_core_src() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo).args(["metadata", "--format-version", "1", "--offline"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("cargo metadata");
-    assert!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let json = String::from_utf8(out.stdout).unwrap();
     // Find the manifest_path of the libbitcoinkernel-sys package.
     let key = "\"manifest_path\":\"";
@@ -25,7 +33,10 @@ fn vendored_core_src() -> PathBuf {
         })
         .find(|p| p.contains("libbitcoinkernel-sys"))
         .expect("libbitcoinkernel-sys in cargo metadata");
-    PathBuf::from(manifest).parent().unwrap().join("bitcoin/src")
+    PathBuf::from(manifest)
+        .parent()
+        .unwrap()
+        .join("bitcoin/src")
 }
 
 #[test]
@@ -33,11 +44,25 @@ fn pycapnp_client_with_cores_own_schemas_gets_hello_back() {
     let src = vendored_core_src();
     let capnp_dir = src.join("ipc/capnp");
     let mp_include = src.join("ipc/libmultiprocess/include");
-    assert!(capnp_dir.join("init.capnp").exists() && mp_include.join("mp/proxy.capnp").exists(), "Core's schemas not found under {}", src.display());
+    assert!(
+        capnp_dir.join("init.capnp").exists() && mp_include.join("mp/proxy.capnp").exists(),
+        "Core's schemas not found under {}",
+        src.display()
+    );
 
     let node = TestNode::start(&["-ipcbind=unix", "-disablewallet", "-debug=ipc"]);
     let sock = node.net_dir().join("node.sock");
-    let out = Command::new("python3").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/core_ipc_client.py")).arg(&sock).arg(&capnp_dir).arg(&mp_include).arg("hello").output().expect("python3");
+    let out = Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/core_ipc_client.py"
+        ))
+        .arg(&sock)
+        .arg(&capnp_dir)
+        .arg(&mp_include)
+        .arg("hello")
+        .output()
+        .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "pycapnp client failed (is pycapnp installed? the test command installs it)\nstdout:\n{stdout}\nstderr:\n{stderr}");

@@ -12,24 +12,57 @@ use common::*;
 fn debug_ipc_logs_requests_and_responses_in_capnp_text_form() {
     let node = TestNode::start(&["-ipcbind=unix", "-debug=ipc"]);
     node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
-    assert_eq!(echo_over(&node.net_dir().join("node.sock"), "logged text").unwrap(), "logged text");
+    assert_eq!(
+        echo_over(&node.net_dir().join("node.sock"), "logged text").unwrap(),
+        "logged text"
+    );
     let log = node.wait_for_log("IPC server send response", Duration::from_secs(5));
-    let log = node.wait_for_log("result = \"logged text\"", Duration::from_secs(5)).to_string() + &log;
-    // The worker serving our test client (server side, with the peer named).
-    assert!(log.lines().any(|l| l.contains("[ipc] IPC server recv request") && l.contains("from test-client-") && l.contains("Echo.echo$Params") && l.contains("echo = \"logged text\"")), "{log}");
-    assert!(log.lines().any(|l| l.contains("[ipc] IPC server send response") && l.contains("Echo.echo$Results (result = \"logged text\")")), "{log}");
+    let log = node
+        .wait_for_log("result = \"logged text\"", Duration::from_secs(5))
+        .to_string()
+        + &log;
+    // The worker serving our test client (server side, the peer named by its pid).
+    assert!(
+        log.lines()
+            .any(|l| l.contains("[ipc] IPC server recv request")
+                && l.contains(&format!("-{} Echo.echo$Params", std::process::id()))
+                && l.contains("echo = \"logged text\"")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("[ipc] IPC server send response")
+                && l.contains("Echo.echo$Results (result = \"logged text\")")),
+        "{log}"
+    );
     // The broker's handshake with the worker (client side) and the worker's with the wallet.
-    assert!(log.lines().any(|l| l.contains("IPC client send request") && l.contains("to node-worker-") && l.contains("Init.construct$Params")), "{log}");
-    assert!(log.lines().any(|l| l.contains("IPC client recv response") && l.contains("from bitcoin-wallet-") && l.contains("Echo.echo$Results")), "{log}");
+    assert!(
+        log.lines().any(|l| l.contains("IPC client send request")
+            && l.contains("to node-worker-")
+            && l.contains("Init.construct$Params")),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("IPC client recv response")
+            && l.contains("from bitcoin-wallet-")
+            && l.contains("Echo.echo$Results")),
+        "{log}"
+    );
     // The broker channel is a process boundary too.
-    assert!(log.contains("IPC broker recv request") && log.contains("Broker.getSettings"), "{log}");
+    assert!(
+        log.contains("IPC broker recv request") && log.contains("Broker.getSettings"),
+        "{log}"
+    );
 }
 
 #[test]
 fn without_debug_ipc_nothing_is_logged_about_ipc_messages() {
     let node = TestNode::start(&["-ipcbind=unix"]);
     node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
-    assert_eq!(echo_over(&node.net_dir().join("node.sock"), "quiet").unwrap(), "quiet");
+    assert_eq!(
+        echo_over(&node.net_dir().join("node.sock"), "quiet").unwrap(),
+        "quiet"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let log = node.log();
     assert!(!log.contains("[ipc]"), "{log}");

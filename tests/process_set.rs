@@ -14,7 +14,10 @@ fn node_runs_broker_worker_and_wallet_and_sigterm_stops_all_within_5s() {
     let kids = node.children();
     let names: Vec<&str> = kids.iter().map(|(_, n)| n.as_str()).collect();
     assert!(names.contains(&"bitcoin-node"), "worker missing: {kids:?}");
-    assert!(names.contains(&"bitcoin-wallet"), "wallet missing: {kids:?}");
+    assert!(
+        names.contains(&"bitcoin-wallet"),
+        "wallet missing: {kids:?}"
+    );
     assert_eq!(kids.len(), 2, "exactly two children: {kids:?}");
 
     let started = Instant::now();
@@ -22,11 +25,17 @@ fn node_runs_broker_worker_and_wallet_and_sigterm_stops_all_within_5s() {
     assert!(status.success(), "clean exit expected, got {status}");
     assert!(started.elapsed() < Duration::from_secs(5));
     for (pid, name) in kids {
-        assert!(wait_gone(pid, Duration::from_secs(1)), "{name} (pid {pid}) outlived the broker");
+        assert!(
+            wait_gone(pid, Duration::from_secs(1)),
+            "{name} (pid {pid}) outlived the broker"
+        );
     }
     let log = node.log();
     assert!(log.contains("Shutdown: done"), "{log}");
-    assert!(log.contains("node worker") && log.contains("exited cleanly"), "{log}");
+    assert!(
+        log.contains("node worker") && log.contains("exited cleanly"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -56,7 +65,10 @@ fn second_node_on_same_datadir_fails_with_core_lock_error() {
     let datadir = node.datadir_arg();
     let (code, _, stderr) = run(NODE, &["-regtest", &datadir]);
     assert_eq!(code, 1);
-    let expected = format!("Error: Cannot obtain a lock on directory {}. Bitcoin Core is probably already running.", node.net_dir().display());
+    let expected = format!(
+        "Error: Cannot obtain a lock on directory {}. Bitcoin Core is probably already running.",
+        node.net_dir().display()
+    );
     assert_eq!(stderr.trim(), expected);
 }
 
@@ -69,9 +81,17 @@ fn killed_worker_is_reported_by_signal_name_and_the_node_stops() {
     unsafe { libc::kill(worker, libc::SIGKILL) };
     let status = node.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(1), "a dead worker is a failed node");
-    assert!(wait_gone(wallet, Duration::from_secs(2)), "wallet must stop with the node");
+    assert!(
+        wait_gone(wallet, Duration::from_secs(2)),
+        "wallet must stop with the node"
+    );
     let log = node.log();
-    assert!(log.contains(&format!("node worker (pid {worker}) was killed by SIGKILL; shutting down")), "{log}");
+    assert!(
+        log.contains(&format!(
+            "node worker (pid {worker}) was killed by SIGKILL; shutting down"
+        )),
+        "{log}"
+    );
     assert!(log.contains("Shutdown: done"), "{log}");
 }
 
@@ -81,9 +101,17 @@ fn killed_wallet_is_reported_and_the_node_goes_on() {
     node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
     let wallet = node.child_named("bitcoin-wallet");
     unsafe { libc::kill(wallet, libc::SIGKILL) };
-    node.wait_for_log(&format!("bitcoin-wallet (pid {wallet}) was killed by SIGKILL; the node goes on without it"), Duration::from_secs(10));
+    node.wait_for_log(
+        &format!(
+            "bitcoin-wallet (pid {wallet}) was killed by SIGKILL; the node goes on without it"
+        ),
+        Duration::from_secs(10),
+    );
     assert!(alive(node.pid));
-    assert_eq!(echo_over(&node.net_dir().join("node.sock"), "still here").unwrap(), "still here");
+    assert_eq!(
+        echo_over(&node.net_dir().join("node.sock"), "still here").unwrap(),
+        "still here"
+    );
 }
 
 #[test]
@@ -95,8 +123,16 @@ fn children_start_with_an_empty_environment_and_only_fd_options() {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
         assert!(environ.is_empty(), "{name} inherited an environment");
         let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-        let args: Vec<&str> = cmdline.split('\0').filter(|s| !s.is_empty()).skip(1).collect();
-        assert!(args.iter().all(|a| ["-ipcrole=worker", "-ipcfd=3", "-brokerfd=4", "-logfd=5"].contains(a)), "{name} got options beyond its fds: {args:?}");
+        let args: Vec<&str> = cmdline
+            .split('\0')
+            .filter(|s| !s.is_empty())
+            .skip(1)
+            .collect();
+        assert!(
+            args.iter()
+                .all(|a| ["-ipcrole=worker", "-ipcfd=3", "-brokerfd=4", "-logfd=5"].contains(a)),
+            "{name} got options beyond its fds: {args:?}"
+        );
     }
 }
 
@@ -105,10 +141,27 @@ fn child_fds_are_only_the_three_sockets_and_stdio() {
     let node = TestNode::start(&[]);
     node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
     let wallet = node.child_named("bitcoin-wallet");
-    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{wallet}/fd")).unwrap().flatten().map(|e| std::fs::read_link(e.path()).map(|p| p.display().to_string()).unwrap_or_default()).collect();
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{wallet}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            std::fs::read_link(e.path())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
     // stdio, three sockets, and the runtime's own epoll/eventfd descriptors; no files.
     for target in &fds {
-        assert!(!target.starts_with('/') || target.starts_with("/dev/null") || target.starts_with("/dev/pts") || target.starts_with("/dev/tty"), "wallet holds a file: {target} (all: {fds:?})");
+        assert!(
+            !target.starts_with('/')
+                || target.starts_with("/dev/null")
+                || target.starts_with("/dev/pts")
+                || target.starts_with("/dev/tty"),
+            "wallet holds a file: {target} (all: {fds:?})"
+        );
     }
-    assert!(fds.iter().filter(|t| t.starts_with("socket:")).count() >= 3, "{fds:?}");
+    assert!(
+        fds.iter().filter(|t| t.starts_with("socket:")).count() >= 3,
+        "{fds:?}"
+    );
 }

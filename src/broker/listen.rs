@@ -52,7 +52,7 @@ pub fn bind(address: &IpcAddress) -> Result<IpcListener, BindError> {
     std_listener.set_nonblocking(true)?;
     Ok(IpcListener {
         address: address.clone(),
-        listener: UnixListener::from_std(std_listener)?,
+        listener: std::rc::Rc::new(UnixListener::from_std(std_listener)?),
     })
 }
 

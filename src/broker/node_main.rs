@@ -40,12 +40,16 @@ pub fn main(args: &[String]) -> i32 {
     };
     let net_dir = config.net_dir();
     if let Err(e) = std::fs::create_dir_all(&net_dir) {
-        return fail(&format!("Unable to create the data directory {}: {e}", net_dir.display()));
+        return fail(&format!(
+            "Unable to create the data directory {}: {e}",
+            net_dir.display()
+        ));
     }
-    let log_config = match LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir) {
-        Ok(c) => c,
-        Err(e) => return fail(&e.to_string()),
-    };
+    let log_config =
+        match LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir) {
+            Ok(c) => c,
+            Err(e) => return fail(&e.to_string()),
+        };
     let _lock = match lock_directory(&net_dir, CLIENT_NAME) {
         Ok(l) => l,
         Err(e) => return fail(&e.to_string()),
@@ -55,7 +59,10 @@ pub fn main(args: &[String]) -> i32 {
         Err(e) => return fail(&e.to_string()),
     };
     log_startup(&config);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -76,7 +83,11 @@ pub fn fail(message: &str) -> i32 {
 }
 
 fn log_startup(config: &Config) {
-    tracing::info!("{} version v{} (multiprocess, sandboxed)", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        "{} version v{} (multiprocess, sandboxed)",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION")
+    );
     tracing::info!("Using data directory {}", config.net_dir().display());
     for w in config.warnings() {
         tracing::warn!("{w}");
@@ -104,7 +115,12 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
     // Spawned by bitcoin-gui: the socket it handed over is served like an -ipcbind client.
     let parent_socket = match config.get("ipcfd") {
         None => None,
-        Some(v) => match v.parse().ok().filter(|n: &i32| *n > 2).map(|fd| take_socket_fd("ipcfd", fd)) {
+        Some(v) => match v
+            .parse()
+            .ok()
+            .filter(|n: &i32| *n > 2)
+            .map(|fd| take_socket_fd("ipcfd", fd))
+        {
             Some(Ok(fd)) => Some(fd),
             _ => return log_fail(&format!("Invalid -ipcfd number '{v}'")),
         },
@@ -120,7 +136,10 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
     let worker_link = match handshake(worker_ipc, worker.pid).await {
         Ok(link) => link,
         Err(e) => {
-            tracing::error!("node worker (pid {}) did not answer Init.construct: {e}", worker.pid);
+            tracing::error!(
+                "node worker (pid {}) did not answer Init.construct: {e}",
+                worker.pid
+            );
             sup.exit_code.set(1);
             shutdown(&sup, listeners).await;
             return 1;
@@ -130,13 +149,28 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
 
     if let Some(fd) = parent_socket {
         let hangup = watch_hangup(&fd, sup.stop.clone());
-        let incoming = IncomingConnection { peer_pid: nix::unistd::getppid().as_raw(), peer_uid: nix::unistd::getuid().as_raw(), peer_name: parent_name(), source: "ipcfd".into() };
-        if !sup.send_event(&worker, Event::IncomingConnection(incoming), &[fd.as_raw_fd()]).await {
+        let incoming = IncomingConnection {
+            peer_pid: nix::unistd::getppid().as_raw(),
+            peer_uid: nix::unistd::getuid().as_raw(),
+            peer_name: parent_name(),
+            source: "ipcfd".into(),
+        };
+        if !sup
+            .send_event(
+                &worker,
+                Event::IncomingConnection(incoming),
+                &[fd.as_raw_fd()],
+            )
+            .await
+        {
             tracing::error!("cannot hand the -ipcfd connection to the node worker");
         }
         drop(hangup); // detached: it wakes `stop` when the parent hangs up
     }
-    let accepting: Vec<_> = listeners.iter().map(|l| tokio::task::spawn_local(accept_loop(sup.clone(), l.listener.clone()))).collect();
+    let accepting: Vec<_> = listeners
+        .iter()
+        .map(|l| tokio::task::spawn_local(accept_loop(sup.clone(), l.listener.clone())))
+        .collect();
 
     let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut sigterm = signal(SignalKind::terminate()).ok();
@@ -161,7 +195,9 @@ fn log_fail(message: &str) -> i32 {
 /// Name of the process that started us (the GUI), for logs.
 fn parent_name() -> String {
     let ppid = nix::unistd::getppid().as_raw();
-    std::fs::read_to_string(format!("/proc/{ppid}/comm")).map(|s| s.trim().to_string()).unwrap_or_else(|_| "parent".into())
+    std::fs::read_to_string(format!("/proc/{ppid}/comm"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "parent".into())
 }
 
 /// The broker's client link to the worker's `Init`; dropping it closes the socket.
@@ -182,17 +218,35 @@ async fn handshake(fd: OwnedFd, pid: i32) -> Result<WorkerLink, capnp::Error> {
     let task = tokio::task::spawn_local(async move {
         let _ = rpc.await;
     });
-    let link = WorkerLink { _init: init.clone(), task };
-    let log = CallLog::new(Peer { name: "node-worker".into(), pid });
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, client::construct(&init, &log, "bitcoin-node")).await {
+    let link = WorkerLink {
+        _init: init.clone(),
+        task,
+    };
+    let log = CallLog::new(Peer {
+        name: "node-worker".into(),
+        pid,
+    });
+    match tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        client::construct(&init, &log, "bitcoin-node"),
+    )
+    .await
+    {
         Ok(result) => result.map(|_| link),
-        Err(_) => Err(capnp::Error::failed(format!("no answer within {}s", HANDSHAKE_TIMEOUT.as_secs()))),
+        Err(_) => Err(capnp::Error::failed(format!(
+            "no answer within {}s",
+            HANDSHAKE_TIMEOUT.as_secs()
+        ))),
     }
 }
 
 /// Accepts `-ipcbind` clients, checks their uid, and hands each to the worker.
 async fn accept_loop(sup: Rc<Supervisor>, listener: Rc<tokio::net::UnixListener>) {
-    let source = listener.local_addr().ok().and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display()))).unwrap_or_else(|| "unix".into());
+    let source = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| format!("unix:{}", p.display())))
+        .unwrap_or_else(|| "unix".into());
     let my_uid = nix::unistd::getuid().as_raw();
     loop {
         let stream = match listener.accept().await {
@@ -206,15 +260,26 @@ async fn accept_loop(sup: Rc<Supervisor>, listener: Rc<tokio::net::UnixListener>
         let cred = match listen::peer_cred(&stream) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("IPC connection on {source}: cannot read peer credentials ({e}); refused");
+                tracing::warn!(
+                    "IPC connection on {source}: cannot read peer credentials ({e}); refused"
+                );
                 continue;
             }
         };
         if cred.uid != my_uid {
-            tracing::warn!("IPC connection on {source} from {} (pid {}, uid {}) refused: not our uid {my_uid}", cred.name, cred.pid, cred.uid);
+            tracing::warn!(
+                "IPC connection on {source} from {} (pid {}, uid {}) refused: not our uid {my_uid}",
+                cred.name,
+                cred.pid,
+                cred.uid
+            );
             continue;
         }
-        tracing::info!("IPC connection on {source} from {} (pid {})", cred.name, cred.pid);
+        tracing::info!(
+            "IPC connection on {source} from {} (pid {})",
+            cred.name,
+            cred.pid
+        );
         let Some(worker) = sup.worker() else { return };
         let fd = match listen::into_fd(stream) {
             Ok(fd) => fd,
@@ -223,8 +288,20 @@ async fn accept_loop(sup: Rc<Supervisor>, listener: Rc<tokio::net::UnixListener>
                 continue;
             }
         };
-        let incoming = IncomingConnection { peer_pid: cred.pid, peer_uid: cred.uid, peer_name: cred.name, source: source.clone() };
-        if !sup.send_event(&worker, Event::IncomingConnection(incoming), &[fd.as_raw_fd()]).await {
+        let incoming = IncomingConnection {
+            peer_pid: cred.pid,
+            peer_uid: cred.uid,
+            peer_name: cred.name,
+            source: source.clone(),
+        };
+        if !sup
+            .send_event(
+                &worker,
+                Event::IncomingConnection(incoming),
+                &[fd.as_raw_fd()],
+            )
+            .await
+        {
             tracing::warn!("cannot hand IPC connection to the node worker");
         }
     }
@@ -237,18 +314,23 @@ fn watch_hangup(fd: &OwnedFd, stop: Rc<tokio::sync::Notify>) -> tokio::task::Joi
     tokio::task::spawn_local(async move {
         let Ok(dup) = dup else { return };
         let waited = tokio::task::spawn_blocking(move || {
-            let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&dup), nix::poll::PollFlags::POLLRDHUP)];
-            loop {
-                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
-                    Ok(_) => return,
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    Err(_) => return,
-                }
+            // POLLRDHUP alone: wake when the peer shuts down its end, read nothing.
+            let mut pfd = libc::pollfd {
+                fd: dup.as_raw_fd(),
+                events: libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for an fd we own for the duration of the call.
+            while unsafe { libc::poll(&mut pfd, 1, -1) } < 0
+                && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+            {
             }
         })
         .await;
         if waited.is_ok() {
-            tracing::info!("The process that started bitcoin-node closed its IPC connection; shutting down");
+            tracing::info!(
+                "The process that started bitcoin-node closed its IPC connection; shutting down"
+            );
             stop.notify_one();
         }
     })
@@ -266,16 +348,27 @@ async fn shutdown(sup: &Rc<Supervisor>, listeners: Vec<IpcListener>) {
         }
     }
     let deadline = tokio::time::Instant::now() + CHILD_STOP_TIMEOUT;
-    while tokio::time::Instant::now() < deadline && sup.children.borrow().iter().any(|c| !c.exited.get()) {
+    while tokio::time::Instant::now() < deadline
+        && sup.children.borrow().iter().any(|c| !c.exited.get())
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for child in sup.children.borrow().iter().filter(|c| !c.exited.get()) {
-        tracing::warn!("{} (pid {}) did not stop in time; killing it", child.role.display_name(), child.pid);
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.pid), nix::sys::signal::Signal::SIGKILL);
+        tracing::warn!(
+            "{} (pid {}) did not stop in time; killing it",
+            child.role.display_name(),
+            child.pid
+        );
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     // Give the waiters a moment to reap what was killed.
     let reap_deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-    while tokio::time::Instant::now() < reap_deadline && sup.children.borrow().iter().any(|c| !c.exited.get()) {
+    while tokio::time::Instant::now() < reap_deadline
+        && sup.children.borrow().iter().any(|c| !c.exited.get())
+    {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

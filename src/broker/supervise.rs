@@ -10,7 +10,9 @@ use std::rc::Rc;
 
 use tokio::sync::Notify;
 
-use super::channel::{decode_request, encode_broker_message, BrokerMessage, Channel, Event, Reply, Request, Settings};
+use super::channel::{
+    decode_request, encode_broker_message, BrokerMessage, Channel, Event, Reply, Request, Settings,
+};
 use crate::config::Config;
 use crate::ipc::debug;
 use crate::ipc::spawn::{sibling_exe, spawn_child, ChildRole, SpawnError, SpawnedChild};
@@ -25,7 +27,31 @@ const MAX_BAD_RECORD_WARNINGS: u32 = 5;
 
 /// Options a wallet process receives; everything else stays with the broker.
 const WALLET_SETTINGS: &[&str] = &[
-    "debug", "debugexclude", "loglevel", "logtimemicros", "logthreadnames", "logsourcelocations", "logtimestamps", "logips", "sandbox", "wallet", "walletdir", "fallbackfee", "paytxfee", "mintxfee", "walletrbf", "keypool", "avoidpartialspends", "spendzeroconfchange", "txconfirmtarget", "maxtxfee", "discardfee", "consolidatefeerate", "walletbroadcast", "walletnotify", "disablewallet",
+    "debug",
+    "debugexclude",
+    "loglevel",
+    "logtimemicros",
+    "logthreadnames",
+    "logsourcelocations",
+    "logtimestamps",
+    "logips",
+    "sandbox",
+    "wallet",
+    "walletdir",
+    "fallbackfee",
+    "paytxfee",
+    "mintxfee",
+    "walletrbf",
+    "keypool",
+    "avoidpartialspends",
+    "spendzeroconfchange",
+    "txconfirmtarget",
+    "maxtxfee",
+    "discardfee",
+    "consolidatefeerate",
+    "walletbroadcast",
+    "walletnotify",
+    "disablewallet",
 ];
 
 /// What the broker knows about one running child.
@@ -51,16 +77,41 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(config: Config, sink: Sink) -> Rc<Supervisor> {
-        Rc::new(Supervisor { config, sink, children: RefCell::default(), shutting_down: Cell::new(false), stop: Rc::new(Notify::new()), exit_code: Cell::new(0) })
+        Rc::new(Supervisor {
+            config,
+            sink,
+            children: RefCell::default(),
+            shutting_down: Cell::new(false),
+            stop: Rc::new(Notify::new()),
+            exit_code: Cell::new(0),
+        })
     }
 
     /// Starts a child of `role` and the tasks that serve it. Returns the
     /// broker's end of its `Init` socket pair.
-    pub fn start_child(self: &Rc<Self>, role: ChildRole) -> Result<(Rc<ChildHandle>, OwnedFd), SpawnError> {
+    pub fn start_child(
+        self: &Rc<Self>,
+        role: ChildRole,
+    ) -> Result<(Rc<ChildHandle>, OwnedFd), SpawnError> {
         let exe = sibling_exe(role)?;
-        let SpawnedChild { process, pid, ipc, broker, log, .. } = spawn_child(role, &exe)?;
-        let channel = Rc::new(Channel::new(broker).map_err(|source| SpawnError::Exec { exe: exe.clone(), source })?);
-        let handle = Rc::new(ChildHandle { role, pid, channel: RefCell::new(Some(channel.clone())), exited: Cell::new(false) });
+        let SpawnedChild {
+            process,
+            pid,
+            ipc,
+            broker,
+            log,
+            ..
+        } = spawn_child(role, &exe)?;
+        let channel = Rc::new(Channel::new(broker).map_err(|source| SpawnError::Exec {
+            exe: exe.clone(),
+            source,
+        })?);
+        let handle = Rc::new(ChildHandle {
+            role,
+            pid,
+            channel: RefCell::new(Some(channel.clone())),
+            exited: Cell::new(false),
+        });
         self.children.borrow_mut().push(handle.clone());
         tracing::info!("Started {} (pid {pid})", role.display_name());
         tokio::task::spawn_local(read_logs(self.sink.clone(), role, pid, log));
@@ -71,33 +122,59 @@ impl Supervisor {
 
     /// The node worker's handle, while it runs.
     pub fn worker(&self) -> Option<Rc<ChildHandle>> {
-        self.children.borrow().iter().find(|c| c.role == ChildRole::NodeWorker && !c.exited.get()).cloned()
+        self.children
+            .borrow()
+            .iter()
+            .find(|c| c.role == ChildRole::NodeWorker && !c.exited.get())
+            .cloned()
     }
 
     /// Sends an event (with fds) to a child; false if it is gone.
-    pub async fn send_event(&self, child: &ChildHandle, event: Event, fds: &[std::os::fd::RawFd]) -> bool {
+    pub async fn send_event(
+        &self,
+        child: &ChildHandle,
+        event: Event,
+        fds: &[std::os::fd::RawFd],
+    ) -> bool {
         let chan = child.channel.borrow().clone();
         let Some(chan) = chan else { return false };
         if debug::enabled() {
             tracing::debug!(target: "ipc", "IPC broker send event to {} (pid {}) {event:?}", child.role.display_name(), child.pid);
         }
-        chan.send(&encode_broker_message(&BrokerMessage::Event(event)), fds).await.is_ok()
+        chan.send(&encode_broker_message(&BrokerMessage::Event(event)), fds)
+            .await
+            .is_ok()
     }
 
     fn settings_for(&self, role: ChildRole) -> Settings {
         let args = match role {
             ChildRole::NodeWorker => self.config.to_settings(|_| true),
-            ChildRole::Wallet => self.config.to_settings(|name| WALLET_SETTINGS.contains(&name)),
+            ChildRole::Wallet => self
+                .config
+                .to_settings(|name| WALLET_SETTINGS.contains(&name)),
         };
-        Settings { chain: self.config.chain().name().to_string(), data_dir: self.config.datadir().to_path_buf(), net_dir: self.config.net_dir(), args }
+        Settings {
+            chain: self.config.chain().name().to_string(),
+            data_dir: self.config.datadir().to_path_buf(),
+            net_dir: self.config.net_dir(),
+            args,
+        }
     }
 
     fn wallet_count(&self) -> usize {
-        self.children.borrow().iter().filter(|c| c.role == ChildRole::Wallet && !c.exited.get()).count()
+        self.children
+            .borrow()
+            .iter()
+            .filter(|c| c.role == ChildRole::Wallet && !c.exited.get())
+            .count()
     }
 
     /// The dispatch table: every request kind, who may send it, and the answer.
-    async fn handle(self: &Rc<Self>, from: &ChildHandle, req: &Request) -> (Reply, Option<OwnedFd>) {
+    async fn handle(
+        self: &Rc<Self>,
+        from: &ChildHandle,
+        req: &Request,
+    ) -> (Reply, Option<OwnedFd>) {
         match (req, from.role) {
             (Request::GetSettings, _) => (Reply::Settings(self.settings_for(from.role)), None),
             (Request::SpawnWallet { .. }, ChildRole::NodeWorker) => {
@@ -105,10 +182,16 @@ impl Supervisor {
                     return (Reply::Error("shutting down".into()), None);
                 }
                 if self.config.get_bool("disablewallet", false) {
-                    return (Reply::Error("wallets are disabled (-disablewallet)".into()), None);
+                    return (
+                        Reply::Error("wallets are disabled (-disablewallet)".into()),
+                        None,
+                    );
                 }
                 if self.wallet_count() >= MAX_WALLETS {
-                    return (Reply::Error(format!("too many wallet processes (limit {MAX_WALLETS})")), None);
+                    return (
+                        Reply::Error(format!("too many wallet processes (limit {MAX_WALLETS})")),
+                        None,
+                    );
                 }
                 match self.start_child(ChildRole::Wallet) {
                     Ok((handle, ipc)) => (Reply::WalletSpawned { pid: handle.pid }, Some(ipc)),
@@ -116,7 +199,12 @@ impl Supervisor {
                 }
             }
             (Request::SpawnWallet { .. }, role) => {
-                tracing::warn!("broker: denied {} from {} (pid {}): not allowed for this role", req.method(), role.display_name(), from.pid);
+                tracing::warn!(
+                    "broker: denied {} from {} (pid {}): not allowed for this role",
+                    req.method(),
+                    role.display_name(),
+                    from.pid
+                );
                 (Reply::Error("not allowed for this process".into()), None)
             }
         }
@@ -140,7 +228,10 @@ async fn read_logs(sink: Sink, role: ChildRole, pid: i32, fd: OwnedFd) {
                 Err(e) => {
                     bad += 1;
                     if bad <= MAX_BAD_RECORD_WARNINGS {
-                        tracing::warn!("malformed log record from {} (pid {pid}): {e}", role.display_name());
+                        tracing::warn!(
+                            "malformed log record from {} (pid {pid}): {e}",
+                            role.display_name()
+                        );
                     }
                 }
             },
@@ -160,18 +251,30 @@ async fn serve_requests(sup: Rc<Supervisor>, child: Rc<ChildHandle>, chan: Rc<Ch
             Ok(Some(d)) => d,
             Ok(None) => break,
             Err(e) => {
-                tracing::warn!("broker channel of {} (pid {}): {e}; closing it", child.role.display_name(), child.pid);
+                tracing::warn!(
+                    "broker channel of {} (pid {}): {e}; closing it",
+                    child.role.display_name(),
+                    child.pid
+                );
                 break;
             }
         };
         if !d.fds.is_empty() {
-            tracing::warn!("broker: {} (pid {}) sent file descriptors; request dropped", child.role.display_name(), child.pid);
+            tracing::warn!(
+                "broker: {} (pid {}) sent file descriptors; request dropped",
+                child.role.display_name(),
+                child.pid
+            );
             continue;
         }
         let (id, req) = match decode_request(&d.bytes) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!("broker: malformed request from {} (pid {}): {e}; closing its channel", child.role.display_name(), child.pid);
+                tracing::warn!(
+                    "broker: malformed request from {} (pid {}): {e}; closing its channel",
+                    child.role.display_name(),
+                    child.pid
+                );
                 break;
             }
         };
@@ -183,8 +286,18 @@ async fn serve_requests(sup: Rc<Supervisor>, child: Rc<ChildHandle>, chan: Rc<Ch
             tracing::debug!(target: "ipc", "IPC broker send response #{id} to {} (pid {}) {} {reply:?}", child.role.display_name(), child.pid, req.method());
         }
         let fds: Vec<_> = fd.iter().map(|f| f.as_raw_fd()).collect();
-        if let Err(e) = chan.send(&encode_broker_message(&BrokerMessage::Reply { id, reply }), &fds).await {
-            tracing::warn!("broker: cannot answer {} (pid {}): {e}", child.role.display_name(), child.pid);
+        if let Err(e) = chan
+            .send(
+                &encode_broker_message(&BrokerMessage::Reply { id, reply }),
+                &fds,
+            )
+            .await
+        {
+            tracing::warn!(
+                "broker: cannot answer {} (pid {}): {e}",
+                child.role.display_name(),
+                child.pid
+            );
             break;
         }
     }
@@ -200,8 +313,14 @@ pub fn describe_exit(status: &ExitStatus) -> String {
         return format!("exited with code {code}");
     }
     if let Some(sig) = status.signal() {
-        let name = nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().to_string()).unwrap_or_else(|_| format!("signal {sig}"));
-        let core = if status.core_dumped() { " (core dumped)" } else { "" };
+        let name = nix::sys::signal::Signal::try_from(sig)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|_| format!("signal {sig}"));
+        let core = if status.core_dumped() {
+            " (core dumped)"
+        } else {
+            ""
+        };
         return format!("was killed by {name}{core}");
     }
     format!("ended ({status})")
@@ -209,21 +328,32 @@ pub fn describe_exit(status: &ExitStatus) -> String {
 
 /// Waits for a child to end and reacts: the worker's death stops the node,
 /// a wallet's is logged and the node goes on.
-async fn wait_for_exit(sup: Rc<Supervisor>, child: Rc<ChildHandle>, mut process: tokio::process::Child) {
+async fn wait_for_exit(
+    sup: Rc<Supervisor>,
+    child: Rc<ChildHandle>,
+    mut process: tokio::process::Child,
+) {
     let status = process.wait().await;
     child.exited.set(true);
     let what = child.role.display_name();
     let pid = child.pid;
     match status {
-        Ok(s) if sup.shutting_down.get() && s.success() => tracing::info!("{what} (pid {pid}) exited cleanly"),
-        Ok(s) if sup.shutting_down.get() => tracing::warn!("{what} (pid {pid}) {} during shutdown", describe_exit(&s)),
+        Ok(s) if sup.shutting_down.get() && s.success() => {
+            tracing::info!("{what} (pid {pid}) exited cleanly")
+        }
+        Ok(s) if sup.shutting_down.get() => {
+            tracing::warn!("{what} (pid {pid}) {} during shutdown", describe_exit(&s))
+        }
         Ok(s) => match child.role {
             ChildRole::NodeWorker => {
                 tracing::error!("{what} (pid {pid}) {}; shutting down", describe_exit(&s));
                 sup.exit_code.set(1);
                 sup.stop.notify_one();
             }
-            ChildRole::Wallet => tracing::warn!("{what} (pid {pid}) {}; the node goes on without it", describe_exit(&s)),
+            ChildRole::Wallet => tracing::warn!(
+                "{what} (pid {pid}) {}; the node goes on without it",
+                describe_exit(&s)
+            ),
         },
         Err(e) => tracing::error!("cannot wait for {what} (pid {pid}): {e}"),
     }

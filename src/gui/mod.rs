@@ -11,7 +11,15 @@ use crate::ipc::spawn::spawn_with_ipcfd;
 use crate::wallet::console_logging;
 
 /// bitcoin-qt options that stay with the GUI and are not passed to the node.
-const GUI_ONLY: &[&str] = &["choosedatadir", "lang", "min", "resetguisettings", "splash", "uiplatform", "ipcconnect"];
+const GUI_ONLY: &[&str] = &[
+    "choosedatadir",
+    "lang",
+    "min",
+    "resetguisettings",
+    "splash",
+    "uiplatform",
+    "ipcconnect",
+];
 /// How long the spawned node gets to stop after we close its socket.
 const NODE_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -44,7 +52,10 @@ fn node_args(args: &[String]) -> Vec<String> {
     args.iter()
         .filter(|a| {
             let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
-            let name = name.strip_prefix("no").filter(|n| GUI_ONLY.contains(n)).unwrap_or(name);
+            let name = name
+                .strip_prefix("no")
+                .filter(|n| GUI_ONLY.contains(n))
+                .unwrap_or(name);
             !GUI_ONLY.contains(&name)
         })
         .cloned()
@@ -52,7 +63,10 @@ fn node_args(args: &[String]) -> Vec<String> {
 }
 
 fn spawn_and_drive_node(args: &[String]) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -105,7 +119,9 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
     })
 }
 
-async fn attach_stream(stream: tokio::net::UnixStream) -> Result<crate::ipc::client::Attached, crate::ipc::client::AttachError> {
+async fn attach_stream(
+    stream: tokio::net::UnixStream,
+) -> Result<crate::ipc::client::Attached, crate::ipc::client::AttachError> {
     crate::ipc::client::attach_connected(stream, "ipcfd", "bitcoin-gui").await
 }
 
@@ -113,4 +129,3 @@ fn fail(message: &str) -> i32 {
     eprintln!("Error: {message}");
     1
 }
-

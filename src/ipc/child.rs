@@ -53,10 +53,16 @@ where
     F: FnOnce(Rc<BrokerClient>, Config) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: {}: cannot start the runtime: {e}", role.display_name());
+            eprintln!(
+                "Error: {}: cannot start the runtime: {e}",
+                role.display_name()
+            );
             return 1;
         }
     };
@@ -81,26 +87,47 @@ where
 async fn start(role: ChildRole, args: &[String]) -> Result<Child, ChildError> {
     let child_args = ChildArgs::parse(args)?;
     let fds = child_args.take_fds()?;
-    sandbox::close_inherited_fds(&[0, 1, 2, fds.ipc.as_raw_fd(), fds.broker.as_raw_fd(), fds.log.as_raw_fd()]).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+    sandbox::close_inherited_fds(&[
+        0,
+        1,
+        2,
+        fds.ipc.as_raw_fd(),
+        fds.broker.as_raw_fd(),
+        fds.log.as_raw_fd(),
+    ])
+    .map_err(|e| ChildError::Sandbox(e.to_string()))?;
     let (broker, events) = BrokerClient::start(fds.broker)?;
     let settings = broker.get_settings().await?;
-    let chain = Chain::from_name(&settings.chain).ok_or_else(|| ChildError::Chain(settings.chain.clone()))?;
+    let chain = Chain::from_name(&settings.chain)
+        .ok_or_else(|| ChildError::Chain(settings.chain.clone()))?;
     let program = match role {
         ChildRole::NodeWorker => Program::Node,
         ChildRole::Wallet => Program::Wallet,
     };
     let config = Config::from_settings(program, chain, settings.data_dir.clone(), settings.args);
     let net_dir = config.net_dir();
-    let log_config = LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir).map_err(|e| ChildError::Log(e.to_string()))?;
+    let log_config = LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir)
+        .map_err(|e| ChildError::Log(e.to_string()))?;
     let log_fd = fds.log.as_raw_fd();
     logging::init_child(&log_config, fds.log).map_err(|e| ChildError::Log(e.to_string()))?;
     enter_sandbox(role, &config, log_fd)?;
-    Ok(Child { role, config, broker, events, parent_ipc: fds.ipc })
+    Ok(Child {
+        role,
+        config,
+        broker,
+        events,
+        parent_ipc: fds.ipc,
+    })
 }
 
 /// Applies the role's sandbox as `-sandbox` says and logs what is in force.
-fn enter_sandbox(role: ChildRole, config: &Config, log_fd: std::os::fd::RawFd) -> Result<(), ChildError> {
-    let mode = sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into())).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+fn enter_sandbox(
+    role: ChildRole,
+    config: &Config,
+    log_fd: std::os::fd::RawFd,
+) -> Result<(), ChildError> {
+    let mode = sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into()))
+        .map_err(|e| ChildError::Sandbox(e.to_string()))?;
     let sandbox_role = match role {
         ChildRole::NodeWorker => sandbox::Role::NodeWorker,
         ChildRole::Wallet => sandbox::Role::Wallet,
@@ -112,13 +139,21 @@ fn enter_sandbox(role: ChildRole, config: &Config, log_fd: std::os::fd::RawFd) -
     if let Some(dir) = &wallet_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let paths = sandbox::Paths { datadir: config.datadir().to_path_buf(), net_dir: config.net_dir(), wallet_dir };
-    let report = sandbox::apply(sandbox_role, mode, &paths, Some(log_fd)).map_err(|e| ChildError::Sandbox(e.to_string()))?;
+    let paths = sandbox::Paths {
+        datadir: config.datadir().to_path_buf(),
+        net_dir: config.net_dir(),
+        wallet_dir,
+    };
+    let report = sandbox::apply(sandbox_role, mode, &paths, Some(log_fd))
+        .map_err(|e| ChildError::Sandbox(e.to_string()))?;
     for line in report.log_lines() {
         tracing::info!("{}: {line}", role.display_name());
     }
     if mode == sandbox::Mode::Off {
-        tracing::warn!("{}: SANDBOX DISABLED (-sandbox=off): this process runs with every right its user has", role.display_name());
+        tracing::warn!(
+            "{}: SANDBOX DISABLED (-sandbox=off): this process runs with every right its user has",
+            role.display_name()
+        );
     }
     Ok(())
 }
@@ -135,15 +170,34 @@ fn serve_connection(fd: OwnedFd, peer: Peer, process: &'static str, source: Stri
         };
         let server = InitServer::new(CallLog::new(peer.clone()), process).into_client();
         match serve(stream, server.client).await {
-            Ok(()) => tracing::info!("IPC client {} (pid {}) disconnected from {source}", peer.name, peer.pid),
-            Err(e) => tracing::warn!("IPC connection with {} (pid {}) via {source} closed: {e}", peer.name, peer.pid),
+            Ok(()) => tracing::info!(
+                "IPC client {} (pid {}) disconnected from {source}",
+                peer.name,
+                peer.pid
+            ),
+            Err(e) => tracing::warn!(
+                "IPC connection with {} (pid {}) via {source} closed: {e}",
+                peer.name,
+                peer.pid
+            ),
         }
     });
 }
 
 async fn serve_until_stopped(mut child: Child) -> i32 {
     let process = child.role.exe_name();
-    let parent = Peer { name: "bitcoin-node".into(), pid: nix::unistd::getppid().as_raw() };
+    // The worker's link is to the broker (its parent); a wallet's is to the node
+    // worker, a sibling whose pid it is not told.
+    let parent = match child.role {
+        ChildRole::NodeWorker => Peer {
+            name: "bitcoin-node".into(),
+            pid: nix::unistd::getppid().as_raw(),
+        },
+        ChildRole::Wallet => Peer {
+            name: "node-worker".into(),
+            pid: 0,
+        },
+    };
     let parent_stream = match stream_from_fd(child.parent_ipc) {
         Ok(s) => s,
         Err(e) => {

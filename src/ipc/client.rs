@@ -17,21 +17,37 @@ use crate::schema::proxy_capnp::{thread, thread_map};
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
     #[error("cannot connect to bitcoin-node at {address}: {source}. Is bitcoin-node running with -ipcbind={address}?")]
-    Connect { address: String, source: std::io::Error },
+    Connect {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("bitcoin-node at {address} did not complete the IPC handshake: {source}")]
-    Handshake { address: String, source: capnp::Error },
+    Handshake {
+        address: String,
+        source: capnp::Error,
+    },
 }
 
 /// `Init.construct`: hands the server our thread map, returns the server's.
-pub async fn construct(init: &init::Client, log: &CallLog, process: &'static str) -> Result<thread_map::Client, capnp::Error> {
+pub async fn construct(
+    init: &init::Client,
+    log: &CallLog,
+    process: &'static str,
+) -> Result<thread_map::Client, capnp::Error> {
     let mut request = init.construct_request();
-    request.get().set_thread_map(ThreadMapServer::client(log.clone(), process));
+    request
+        .get()
+        .set_thread_map(ThreadMapServer::client(log.clone(), process));
     let response = logged_call!(log, "Init.construct", request)?;
     response.get()?.get_thread_map()
 }
 
 /// `ThreadMap.makeThread(name)`.
-pub async fn make_thread(map: &thread_map::Client, log: &CallLog, name: &str) -> Result<thread::Client, capnp::Error> {
+pub async fn make_thread(
+    map: &thread_map::Client,
+    log: &CallLog,
+    name: &str,
+) -> Result<thread::Client, capnp::Error> {
     let mut request = map.make_thread_request();
     request.get().set_name(name);
     let response = logged_call!(log, "ThreadMap.makeThread", request)?;
@@ -39,17 +55,30 @@ pub async fn make_thread(map: &thread_map::Client, log: &CallLog, name: &str) ->
 }
 
 /// Gets an `Echo` on `thread` and checks that it answers `text` with `text`.
-pub async fn echo_check(init: &init::Client, log: &CallLog, thread: &thread::Client, text: &str) -> Result<(), capnp::Error> {
+pub async fn echo_check(
+    init: &init::Client,
+    log: &CallLog,
+    thread: &thread::Client,
+    text: &str,
+) -> Result<(), capnp::Error> {
     let mut request = init.make_echo_request();
     request.get().init_context().set_thread(thread.clone());
-    let echo = logged_call!(log, "Init.makeEcho", request)?.get()?.get_result()?;
+    let echo = logged_call!(log, "Init.makeEcho", request)?
+        .get()?
+        .get_result()?;
     let mut request = echo.echo_request();
     request.get().init_context().set_thread(thread.clone());
     request.get().set_echo(text);
     let response = logged_call!(log, "Echo.echo", request)?;
-    let got = response.get()?.get_result()?.to_string().map_err(|e| capnp::Error::failed(e.to_string()))?;
+    let got = response
+        .get()?
+        .get_result()?
+        .to_string()
+        .map_err(|e| capnp::Error::failed(e.to_string()))?;
     if got != text {
-        return Err(capnp::Error::failed(format!("Echo answered {got:?} to {text:?}")));
+        return Err(capnp::Error::failed(format!(
+            "Echo answered {got:?} to {text:?}"
+        )));
     }
     Ok(())
 }
@@ -65,15 +94,27 @@ pub struct Attached {
 /// Connects to `address`, runs the handshake and an `Echo` check, as `process`.
 pub async fn attach(address: &IpcAddress, process: &'static str) -> Result<Attached, AttachError> {
     let addr = address.to_string();
-    let stream = tokio::net::UnixStream::connect(address.path()).await.map_err(|source| AttachError::Connect { address: addr.clone(), source })?;
+    let stream = tokio::net::UnixStream::connect(address.path())
+        .await
+        .map_err(|source| AttachError::Connect {
+            address: addr.clone(),
+            source,
+        })?;
     attach_connected(stream, &addr, process).await
 }
 
 /// Runs the handshake on an already-connected stream (`addr` names it in errors).
-pub async fn attach_connected(stream: tokio::net::UnixStream, addr: &str, process: &'static str) -> Result<Attached, AttachError> {
+pub async fn attach_connected(
+    stream: tokio::net::UnixStream,
+    addr: &str,
+    process: &'static str,
+) -> Result<Attached, AttachError> {
     let addr = addr.to_string();
     let (init, rpc) = connect_init(stream);
-    let log = CallLog::new(Peer { name: "bitcoin-node".into(), pid: 0 });
+    let log = CallLog::new(Peer {
+        name: "bitcoin-node".into(),
+        pid: 0,
+    });
     let mut rpc = rpc;
     let handshake = async {
         let map = construct(&init, &log, process).await?;
@@ -85,13 +126,19 @@ pub async fn attach_connected(stream: tokio::net::UnixStream, addr: &str, proces
         r = handshake => r,
         r = &mut rpc => Err(r.err().unwrap_or_else(|| capnp::Error::disconnected("the node closed the connection".into()))),
     };
-    outcome.map_err(|source| AttachError::Handshake { address: addr, source })?;
+    outcome.map_err(|source| AttachError::Handshake {
+        address: addr,
+        source,
+    })?;
     Ok(Attached { init, log, rpc })
 }
 
 /// Resolves `-ipcconnect`'s value (`unix`, `unix:PATH`, or bare/`1`/`auto` for
 /// the default socket) against the network data directory.
-pub fn connect_address(value: &str, net_dir: &std::path::Path) -> Result<IpcAddress, super::address::AddressError> {
+pub fn connect_address(
+    value: &str,
+    net_dir: &std::path::Path,
+) -> Result<IpcAddress, super::address::AddressError> {
     let text = match value {
         "" | "1" | "auto" => "unix",
         other => other,
@@ -101,8 +148,15 @@ pub fn connect_address(value: &str, net_dir: &std::path::Path) -> Result<IpcAddr
 
 /// Runs a hand-started process attached to a running node until the node
 /// closes the connection or we get SIGINT/SIGTERM. Returns the exit code.
-pub fn run_attached(address: IpcAddress, process: &'static str, on_attached: impl FnOnce(&Attached)) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+pub fn run_attached(
+    address: IpcAddress,
+    process: &'static str,
+    on_attached: impl FnOnce(&Attached),
+) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: cannot start the runtime: {e}");

@@ -21,7 +21,11 @@ pub struct Peer {
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.name, self.pid)
+        if self.pid == 0 {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{}-{}", self.name, self.pid)
+        }
     }
 }
 

@@ -202,13 +202,33 @@ pub fn spawn_child(role: ChildRole, exe: &Path) -> Result<SpawnedChild, SpawnErr
     let (ipc_parent, ipc_child) = pair(SockType::Stream)?;
     let (broker_parent, broker_child) = pair(SockType::SeqPacket)?;
     let (log_parent, log_child) = pair(SockType::SeqPacket)?;
-    let fds = [(ipc_child.as_raw_fd(), CHILD_IPC_FD), (broker_child.as_raw_fd(), CHILD_BROKER_FD), (log_child.as_raw_fd(), CHILD_LOG_FD)];
-    let mut cmd = command_with_fds(exe, role.exe_name(), ChildArgs::STANDARD.to_argv(role), fds, true);
+    let fds = [
+        (ipc_child.as_raw_fd(), CHILD_IPC_FD),
+        (broker_child.as_raw_fd(), CHILD_BROKER_FD),
+        (log_child.as_raw_fd(), CHILD_LOG_FD),
+    ];
+    let mut cmd = command_with_fds(
+        exe,
+        role.exe_name(),
+        ChildArgs::STANDARD.to_argv(role),
+        fds,
+        true,
+    );
     cmd.env_clear();
-    let process = cmd.spawn().map_err(|e| SpawnError::Exec { exe: exe.to_path_buf(), source: e })?;
+    let process = cmd.spawn().map_err(|e| SpawnError::Exec {
+        exe: exe.to_path_buf(),
+        source: e,
+    })?;
     let pid = process.id().map(|p| p as i32).unwrap_or(0);
     drop((ipc_child, broker_child, log_child));
-    Ok(SpawnedChild { role, process, pid, ipc: ipc_parent, broker: broker_parent, log: log_parent })
+    Ok(SpawnedChild {
+        role,
+        process,
+        pid,
+        ipc: ipc_parent,
+        broker: broker_parent,
+        log: log_parent,
+    })
 }
 
 /// Starts `bitcoin-node` (or another Init server) for a process that drives it,
@@ -216,11 +236,18 @@ pub fn spawn_child(role: ChildRole, exe: &Path) -> Result<SpawnedChild, SpawnErr
 /// Returns the process and our end of the pair. The environment is kept (the
 /// node finds its datadir through `$HOME` like bitcoind) and so is the process
 /// group, so a terminal's Ctrl-C reaches both.
-pub fn spawn_with_ipcfd(exe: &Path, arg0: &str, mut args: Vec<String>) -> Result<(tokio::process::Child, OwnedFd), SpawnError> {
+pub fn spawn_with_ipcfd(
+    exe: &Path,
+    arg0: &str,
+    mut args: Vec<String>,
+) -> Result<(tokio::process::Child, OwnedFd), SpawnError> {
     let (ours, theirs) = pair(SockType::Stream)?;
     args.push(format!("-ipcfd={CHILD_IPC_FD}"));
     let mut cmd = command_with_fds(exe, arg0, args, [(theirs.as_raw_fd(), CHILD_IPC_FD)], false);
-    let process = cmd.spawn().map_err(|e| SpawnError::Exec { exe: exe.to_path_buf(), source: e })?;
+    let process = cmd.spawn().map_err(|e| SpawnError::Exec {
+        exe: exe.to_path_buf(),
+        source: e,
+    })?;
     drop(theirs);
     Ok((process, ours))
 }
@@ -228,9 +255,18 @@ pub fn spawn_with_ipcfd(exe: &Path, arg0: &str, mut args: Vec<String>) -> Result
 /// A command whose child gets each `(source, target)` fd at `target` (and no
 /// other descriptor of ours: everything else is close-on-exec), SIGTERM when we
 /// die, and, if `own_group`, its own process group.
-fn command_with_fds<const N: usize>(exe: &Path, arg0: &str, args: Vec<String>, fds: [(RawFd, RawFd); N], own_group: bool) -> tokio::process::Command {
+fn command_with_fds<const N: usize>(
+    exe: &Path,
+    arg0: &str,
+    args: Vec<String>,
+    fds: [(RawFd, RawFd); N],
+    own_group: bool,
+) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg0(OsStr::new(arg0)).args(args).stdin(std::process::Stdio::null()).kill_on_drop(false);
+    cmd.arg0(OsStr::new(arg0))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(false);
     // SAFETY: the closure runs between fork and exec and calls only
     // async-signal-safe functions (fcntl, dup2, prctl, setpgid).
     unsafe {
@@ -251,7 +287,14 @@ fn command_with_fds<const N: usize>(exe: &Path, arg0: &str, args: Vec<String>, f
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong, 0, 0, 0) != 0 {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGTERM as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             if own_group && libc::setpgid(0, 0) != 0 {

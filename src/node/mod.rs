@@ -15,7 +15,11 @@ use crate::ipc::spawn::ChildRole;
 /// Entry point of `bitcoin-node -ipcrole=worker ...` (argv without argv[0]).
 pub fn worker_main(args: &[String]) -> i32 {
     child::run(ChildRole::NodeWorker, args, |broker, config| async move {
-        let _wallet = if config.get_bool("disablewallet", false) { None } else { start_wallet(broker, &config).await };
+        let _wallet = if config.get_bool("disablewallet", false) {
+            None
+        } else {
+            start_wallet(broker, &config).await
+        };
         // Hold the wallet link until the worker stops.
         std::future::pending::<()>().await;
     })
@@ -56,14 +60,20 @@ async fn start_wallet(broker: Rc<BrokerClient>, _config: &Config) -> Option<Wall
             Err(e) => tracing::warn!("Wallet process (pid {pid}) IPC connection: {e}"),
         }
     });
-    let log = CallLog::new(Peer { name: "bitcoin-wallet".into(), pid });
+    let log = CallLog::new(Peer {
+        name: "bitcoin-wallet".into(),
+        pid,
+    });
     let handshake = async {
         let map = construct(&init, &log, "bitcoin-node").await?;
         let thread = make_thread(&map, &log, "node-wallet-client").await?;
         echo_check(&init, &log, &thread, "wallet").await
     };
     let result = handshake.await;
-    let wallet = WalletLink { _init: init, task: link };
+    let wallet = WalletLink {
+        _init: init,
+        task: link,
+    };
     match result {
         Ok(()) => {
             tracing::info!("Connected to wallet process (pid {pid}) over IPC");

@@ -15,7 +15,9 @@ const TOOL_COMMANDS: &[&str] = &["info", "create", "salvage", "dump", "createfro
 pub fn main(args: &[String]) -> i32 {
     if ChildArgs::is_spawned_child(args) {
         // Spawned by the broker: settings come over IPC, never from bitcoin.conf.
-        return child::run(ChildRole::Wallet, args, |_broker, _config| std::future::pending::<()>());
+        return child::run(ChildRole::Wallet, args, |_broker, _config| {
+            std::future::pending::<()>()
+        });
     }
     let config = match Config::from_command_line(Program::Wallet, args) {
         Ok(Parsed::Run(c)) => c,
@@ -37,14 +39,21 @@ pub fn main(args: &[String]) -> i32 {
     }
     match config.positional().first() {
         None => fail("No method provided. Run `bitcoin-wallet -help` for valid methods."),
-        Some(cmd) if TOOL_COMMANDS.contains(&cmd.as_str()) => fail(&format!("The offline wallet tool command '{cmd}' is not available yet in this build")),
+        Some(cmd) if TOOL_COMMANDS.contains(&cmd.as_str()) => fail(&format!(
+            "The offline wallet tool command '{cmd}' is not available yet in this build"
+        )),
         Some(cmd) => fail(&format!("Invalid command '{cmd}'")),
     }
 }
 
 /// Logs to the console for a process started by hand (debug.log is the broker's).
 pub(crate) fn console_logging(config: &Config) -> Result<(), i32> {
-    let mut cfg = LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &config.net_dir()).map_err(|e| fail(&e.to_string()))?;
+    let mut cfg = LogConfig::from_options(
+        &|n| config.get_all(n),
+        &|n| config.get(n),
+        &config.net_dir(),
+    )
+    .map_err(|e| fail(&e.to_string()))?;
     cfg.printtoconsole = true;
     cfg.debug_log_file = None;
     logging::init_console(&cfg).map_err(|e| fail(&e.to_string()))

@@ -37,7 +37,11 @@ impl TestNode {
             .spawn()
             .expect("start bitcoin-node");
         let pid = child.id() as i32;
-        let node = TestNode { datadir, child: Some(child), pid };
+        let node = TestNode {
+            datadir,
+            child: Some(child),
+            pid,
+        };
         node.wait_for_log("is serving Init", Duration::from_secs(60));
         node
     }
@@ -75,7 +79,11 @@ impl TestNode {
     }
 
     pub fn child_named(&self, name: &str) -> i32 {
-        self.children().into_iter().find(|(_, n)| n == name).map(|(p, _)| p).unwrap_or_else(|| panic!("no {name} child of {}", self.pid))
+        self.children()
+            .into_iter()
+            .find(|(_, n)| n == name)
+            .map(|(p, _)| p)
+            .unwrap_or_else(|| panic!("no {name} child of {}", self.pid))
     }
 
     /// Sends `sig` to the broker and waits for it to exit; returns the exit status.
@@ -85,7 +93,10 @@ impl TestNode {
         wait_timeout(&mut child, timeout).unwrap_or_else(|| {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bitcoin-node did not stop within {timeout:?}; log:\n{}", self.log())
+            panic!(
+                "bitcoin-node did not stop within {timeout:?}; log:\n{}",
+                self.log()
+            )
         })
     }
 
@@ -95,7 +106,10 @@ impl TestNode {
         wait_timeout(&mut child, timeout).unwrap_or_else(|| {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("bitcoin-node did not exit within {timeout:?}; log:\n{}", self.log())
+            panic!(
+                "bitcoin-node did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            )
         })
     }
 }
@@ -134,13 +148,22 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process
 pub fn children_of(pid: i32) -> Vec<(i32, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
         // Fields after the parenthesised comm: state ppid ...
-        let Some(close) = stat.rfind(')') else { continue };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
         let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
         if rest.get(1).and_then(|s| s.parse::<i32>().ok()) == Some(pid) {
-            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default().trim().to_string();
+            let comm = std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             out.push((p, comm));
         }
     }
@@ -150,7 +173,10 @@ pub fn children_of(pid: i32) -> Vec<(i32, String)> {
 /// True while a process with this pid exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rfind(')').map(|i| !stat[i + 2..].starts_with('Z')).unwrap_or(false),
+        Ok(stat) => stat
+            .rfind(')')
+            .map(|i| !stat[i + 2..].starts_with('Z'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -169,25 +195,44 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
 
 /// Runs a binary to completion: (exit code, stdout, stderr).
 pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin).args(args).stdin(Stdio::null()).output().expect("run binary");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run binary");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Attaches to a node's socket with the library's client, runs an Echo round
 /// trip, and returns what came back.
 pub fn echo_over(socket: &Path, text: &str) -> Result<String, String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let local = tokio::task::LocalSet::new();
     let socket = socket.to_path_buf();
     let text = text.to_string();
     local.block_on(&rt, async move {
         let address = bitcoin_mp::ipc::address::IpcAddress::Unix(socket);
-        let attached = bitcoin_mp::ipc::client::attach(&address, "test-client").await.map_err(|e| e.to_string())?;
+        let attached = bitcoin_mp::ipc::client::attach(&address, "test-client")
+            .await
+            .map_err(|e| e.to_string())?;
         let bitcoin_mp::ipc::client::Attached { init, log, rpc } = attached;
         let driver = tokio::task::spawn_local(rpc);
-        let map = bitcoin_mp::ipc::client::construct(&init, &log, "test-client").await.map_err(|e| e.to_string())?;
-        let thread = bitcoin_mp::ipc::client::make_thread(&map, &log, "t").await.map_err(|e| e.to_string())?;
-        bitcoin_mp::ipc::client::echo_check(&init, &log, &thread, &text).await.map_err(|e| e.to_string())?;
+        let map = bitcoin_mp::ipc::client::construct(&init, &log, "test-client")
+            .await
+            .map_err(|e| e.to_string())?;
+        let thread = bitcoin_mp::ipc::client::make_thread(&map, &log, "t")
+            .await
+            .map_err(|e| e.to_string())?;
+        bitcoin_mp::ipc::client::echo_check(&init, &log, &thread, &text)
+            .await
+            .map_err(|e| e.to_string())?;
         driver.abort();
         Ok(text)
     })
