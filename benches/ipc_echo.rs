@@ -79,13 +79,12 @@ fn serve_child(mode: &str) {
     match mode {
         "raw" => {
             let mut s = UnixStream::from(fd);
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut len = [0u8; 4];
-            while s.read_exact(&mut len).is_ok() {
-                let n = u32::from_le_bytes(len) as usize;
-                s.read_exact(&mut buf[..n]).unwrap();
-                s.write_all(&len).unwrap();
-                s.write_all(&buf[..n]).unwrap();
+            // One write per message each way, as Cap'n Proto does.
+            let mut buf = vec![0u8; 4 + 64 * 1024];
+            while s.read_exact(&mut buf[..4]).is_ok() {
+                let n = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                s.read_exact(&mut buf[4..4 + n]).unwrap();
+                s.write_all(&buf[..4 + n]).unwrap();
             }
         }
         _ => {
@@ -113,13 +112,11 @@ fn serve_child(mode: &str) {
 /// Length-prefixed payload out and back, as a plain socket round trip.
 fn bench_raw(size: usize, rounds: usize) -> Duration {
     let (mut child, mut s) = spawn_server("raw");
-    let payload = vec![0x61u8; size];
-    let mut back = vec![0u8; size];
-    let mut len = [0u8; 4];
+    let mut message = (size as u32).to_le_bytes().to_vec();
+    message.extend(std::iter::repeat_n(0x61u8, size));
+    let mut back = vec![0u8; 4 + size];
     let mut round = |s: &mut UnixStream| {
-        s.write_all(&(size as u32).to_le_bytes()).unwrap();
-        s.write_all(&payload).unwrap();
-        s.read_exact(&mut len).unwrap();
+        s.write_all(&message).unwrap();
         s.read_exact(&mut back).unwrap();
     };
     for _ in 0..rounds / 10 + 1 {
@@ -185,6 +182,9 @@ fn bench_echo(size: usize, rounds: usize) -> Duration {
         driver.abort();
         per
     });
+    // Dropping the local set drops the aborted connection task, closing our end.
+    drop(local);
+    drop(rt);
     child.wait().unwrap();
     per
 }

@@ -12,7 +12,21 @@ struct Request {
     spawnWallet @2 :SpawnWallet;
     # Node worker only: start a bitcoin-wallet; the reply carries one end of
     # the new Init socket pair.
+    openFile @3 :OpenFile;
+    # Open a file under the role's root (checked, opened with openat2
+    # RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); the reply carries the fd.
   }
+}
+
+struct OpenFile {
+  path @0 :Text;
+  # Relative to the role's root (the network data directory for the worker).
+  write @1 :Bool;
+  # Open for reading and writing instead of reading only.
+  create @2 :Bool;
+  # Create if missing (mode 0600). Requires write.
+  truncate @3 :Bool;
+  # Truncate to zero length. Requires write.
 }
 
 struct SpawnWallet {
@@ -25,6 +39,8 @@ struct Reply {
     error @1 :Text;
     settings @2 :Settings;
     walletSpawned @3 :WalletSpawned;
+    fileOpened @4 :Void;
+    # The fd travels beside the reply.
   }
 }
 

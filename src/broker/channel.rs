@@ -155,6 +155,8 @@ pub enum Request {
     GetSettings,
     /// Node worker only: start a wallet process named `name`.
     SpawnWallet { name: String },
+    /// Open a file under the role's root; the reply carries the fd.
+    OpenFile(super::files::OpenRequest),
 }
 
 impl Request {
@@ -163,6 +165,7 @@ impl Request {
         match self {
             Request::GetSettings => "Broker.getSettings",
             Request::SpawnWallet { .. } => "Broker.spawnWallet",
+            Request::OpenFile(_) => "Broker.openFile",
         }
     }
 }
@@ -185,6 +188,8 @@ pub enum Reply {
     WalletSpawned {
         pid: i32,
     },
+    /// The opened fd travels beside it.
+    FileOpened,
 }
 
 /// An accepted IPC connection handed to the node worker (fd beside it).
@@ -227,6 +232,13 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
     match req {
         Request::GetSettings => r.set_get_settings(()),
         Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
+        Request::OpenFile(o) => {
+            let mut b = r.init_open_file();
+            b.set_path(&o.path[..]);
+            b.set_write(o.write);
+            b.set_create(o.create);
+            b.set_truncate(o.truncate);
+        }
     }
     to_bytes(&m)
 }
@@ -244,6 +256,15 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
         Which::SpawnWallet(w) => Request::SpawnWallet {
             name: text(w?.get_name())?,
         },
+        Which::OpenFile(o) => {
+            let o = o?;
+            Request::OpenFile(super::files::OpenRequest {
+                path: text(o.get_path())?,
+                write: o.get_write(),
+                create: o.get_create(),
+                truncate: o.get_truncate(),
+            })
+        }
     };
     Ok((r.get_id(), req))
 }
@@ -259,6 +280,7 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
             match reply {
                 Reply::Error(e) => r.set_error(&e[..]),
                 Reply::WalletSpawned { pid } => r.init_wallet_spawned().set_pid(*pid),
+                Reply::FileOpened => r.set_file_opened(()),
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
@@ -302,6 +324,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
             let reply = match r.which().map_err(|e| bad("reply", e.0))? {
                 R::Error(e) => Reply::Error(text(e)?),
                 R::WalletSpawned(w) => Reply::WalletSpawned { pid: w?.get_pid() },
+                R::FileOpened(()) => Reply::FileOpened,
                 R::Settings(s) => {
                     let s = s?;
                     let mut args = Vec::new();
@@ -351,6 +374,12 @@ mod tests {
         for req in [
             Request::GetSettings,
             Request::SpawnWallet { name: "w1".into() },
+            Request::OpenFile(crate::broker::files::OpenRequest {
+                path: "peers.dat".into(),
+                write: true,
+                create: true,
+                truncate: false,
+            }),
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));
@@ -367,6 +396,10 @@ mod tests {
             BrokerMessage::Reply {
                 id: 4,
                 reply: Reply::WalletSpawned { pid: 42 },
+            },
+            BrokerMessage::Reply {
+                id: 6,
+                reply: Reply::FileOpened,
             },
             BrokerMessage::Reply {
                 id: 5,

@@ -153,4 +153,15 @@ impl BrokerClient {
             }),
         }
     }
+
+    /// Opens a file under this role's root through the broker (the sandbox
+    /// grants no direct access outside the role's own directories).
+    pub async fn open_file(&self, req: super::files::OpenRequest) -> Result<OwnedFd, BrokerError> {
+        match self.call(Request::OpenFile(req)).await? {
+            (Reply::FileOpened, mut fds) if fds.len() == 1 => Ok(fds.remove(0)),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.openFile",
+            }),
+        }
+    }
 }

@@ -73,11 +73,23 @@ pub struct Supervisor {
     pub stop: Rc<Notify>,
     /// Exit code for the broker: 1 once the worker died unexpectedly.
     pub exit_code: Cell<i32>,
+    /// `O_PATH` fd of the network data directory: the node worker's root for
+    /// brokered file opens (None if it could not be opened; opens are then refused).
+    worker_root: Option<OwnedFd>,
 }
 
 impl Supervisor {
     pub fn new(config: Config, sink: Sink) -> Rc<Supervisor> {
+        let worker_root = super::files::open_root(&config.net_dir())
+            .map_err(|e| {
+                tracing::error!(
+                    "cannot open {} for brokered file access: {e}",
+                    config.net_dir().display()
+                )
+            })
+            .ok();
         Rc::new(Supervisor {
+            worker_root,
             config,
             sink,
             children: RefCell::default(),
@@ -206,6 +218,27 @@ impl Supervisor {
                     from.pid
                 );
                 (Reply::Error("not allowed for this process".into()), None)
+            }
+            (Request::OpenFile(open), role) => {
+                let Some(root) = &self.worker_root else {
+                    return (
+                        Reply::Error("no root directory for brokered opens".into()),
+                        None,
+                    );
+                };
+                match super::files::open(role, root, open) {
+                    Ok(fd) => (Reply::FileOpened, Some(fd)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "broker: denied {} {:?} from {} (pid {}): {e}",
+                            req.method(),
+                            open.path,
+                            role.display_name(),
+                            from.pid
+                        );
+                        (Reply::Error(e.to_string()), None)
+                    }
+                }
             }
         }
     }
