@@ -45,11 +45,10 @@ pub fn main(args: &[String]) -> i32 {
             net_dir.display()
         ));
     }
-    let log_config =
-        match LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir) {
-            Ok(c) => c,
-            Err(e) => return fail(&e.to_string()),
-        };
+    let log_config = match LogConfig::from_config(&config) {
+        Ok(c) => c,
+        Err(e) => return fail(&e.to_string()),
+    };
     let _lock = match lock_directory(&net_dir, CLIENT_NAME) {
         Ok(l) => l,
         Err(e) => return fail(&e.to_string()),

@@ -105,9 +105,7 @@ async fn start(role: ChildRole, args: &[String]) -> Result<Child, ChildError> {
         ChildRole::Wallet => Program::Wallet,
     };
     let config = Config::from_settings(program, chain, settings.data_dir.clone(), settings.args);
-    let net_dir = config.net_dir();
-    let log_config = LogConfig::from_options(&|n| config.get_all(n), &|n| config.get(n), &net_dir)
-        .map_err(|e| ChildError::Log(e.to_string()))?;
+    let log_config = LogConfig::from_config(&config).map_err(|e| ChildError::Log(e.to_string()))?;
     let log_fd = fds.log.as_raw_fd();
     logging::init_child(&log_config, fds.log).map_err(|e| ChildError::Log(e.to_string()))?;
     enter_sandbox(role, &config, log_fd)?;
