@@ -62,7 +62,11 @@ struct Settings {
 struct Arg {
   name @0 :Text;
   values @1 :List(Text);
-  # Empty list: the option was negated (-noname).
+  # The option's values in effect (Core's GetArgs).
+  single @2 :Text;
+  # Its single value in effect (Core's GetArg), unless negated.
+  negated @3 :Bool;
+  # -noname: no single value.
 }
 
 struct Event {

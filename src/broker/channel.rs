@@ -176,7 +176,7 @@ pub struct Settings {
     pub chain: String,
     pub data_dir: PathBuf,
     pub net_dir: PathBuf,
-    pub args: Vec<(String, Vec<String>)>,
+    pub args: Vec<crate::config::ResolvedArg>,
 }
 
 /// The broker's answer to one request.
@@ -287,11 +287,15 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                     b.set_data_dir(&s.data_dir.to_string_lossy()[..]);
                     b.set_net_dir(&s.net_dir.to_string_lossy()[..]);
                     let mut list = b.init_args(s.args.len() as u32);
-                    for (i, (name, values)) in s.args.iter().enumerate() {
+                    for (i, arg) in s.args.iter().enumerate() {
                         let mut a = list.reborrow().get(i as u32);
-                        a.set_name(&name[..]);
-                        let mut vs = a.init_values(values.len() as u32);
-                        for (j, v) in values.iter().enumerate() {
+                        a.set_name(&arg.name[..]);
+                        match &arg.single {
+                            Some(v) => a.set_single(&v[..]),
+                            None => a.set_negated(true),
+                        }
+                        let mut vs = a.init_values(arg.values.len() as u32);
+                        for (j, v) in arg.values.iter().enumerate() {
                             vs.set(j as u32, &v[..]);
                         }
                     }
@@ -334,7 +338,16 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                             .iter()
                             .map(text)
                             .collect::<Result<Vec<_>, _>>()?;
-                        args.push((text(a.get_name())?, values));
+                        let single = if a.get_negated() {
+                            None
+                        } else {
+                            Some(text(a.get_single())?)
+                        };
+                        args.push(crate::config::ResolvedArg {
+                            name: text(a.get_name())?,
+                            values,
+                            single,
+                        });
                     }
                     Reply::Settings(Settings {
                         chain: text(s.get_chain())?,
@@ -408,8 +421,16 @@ mod tests {
                     data_dir: "/d".into(),
                     net_dir: "/d/regtest".into(),
                     args: vec![
-                        ("debug".into(), vec!["ipc".into(), "net".into()]),
-                        ("listen".into(), vec![]),
+                        crate::config::ResolvedArg {
+                            name: "debug".into(),
+                            values: vec!["ipc".into(), "net".into()],
+                            single: Some("net".into()),
+                        },
+                        crate::config::ResolvedArg {
+                            name: "listen".into(),
+                            values: vec![],
+                            single: None,
+                        },
                     ],
                 }),
             },

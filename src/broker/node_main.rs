@@ -39,7 +39,8 @@ pub fn main(args: &[String]) -> i32 {
         Err(e) => return fail(&e.to_string()),
     };
     let net_dir = config.net_dir();
-    if let Err(e) = std::fs::create_dir_all(&net_dir) {
+    // As Core: a new datadir gets a wallets/ subdirectory from the start.
+    if let Err(e) = std::fs::create_dir_all(net_dir.join("wallets")) {
         return fail(&format!(
             "Unable to create the data directory {}: {e}",
             net_dir.display()

@@ -48,7 +48,7 @@ pub fn main(args: &[String]) -> i32 {
 
 /// Logs to the console for a process started by hand (debug.log is the broker's).
 pub(crate) fn console_logging(config: &Config) -> Result<(), i32> {
-    let mut cfg = LogConfig::from_config(&config).map_err(|e| fail(&e.to_string()))?;
+    let mut cfg = LogConfig::from_config(config).map_err(|e| fail(&e.to_string()))?;
     cfg.printtoconsole = true;
     cfg.debug_log_file = None;
     logging::init_console(&cfg).map_err(|e| fail(&e.to_string()))
