@@ -165,3 +165,77 @@ fn child_fds_are_only_the_three_sockets_and_stdio() {
         "{fds:?}"
     );
 }
+
+#[test]
+fn worker_and_wallet_run_with_no_new_privs_no_capabilities_and_landlock() {
+    let node = TestNode::start(&[]);
+    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    for name in ["bitcoin-node", "bitcoin-wallet"] {
+        let pid = node.child_named(name);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        assert_eq!(field("NoNewPrivs:"), "1", "{name}");
+        assert_eq!(field("CapEff:"), "0000000000000000", "{name}");
+        assert_eq!(field("CapPrm:"), "0000000000000000", "{name}");
+    }
+    let log = node.log();
+    assert!(
+        log.contains("node worker: sandbox: no_new_privs on, capabilities dropped, Landlock ABI "),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "bitcoin-wallet: sandbox: no_new_privs on, capabilities dropped, Landlock ABI "
+        ),
+        "{log}"
+    );
+}
+
+#[test]
+fn sandbox_require_refuses_while_a_layer_is_missing_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(NODE)
+        .args([
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            "-sandbox=require",
+            "-disablewallet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the node must not run without its worker"
+    );
+    let log = std::fs::read_to_string(dir.path().join("regtest/debug.log")).unwrap();
+    assert!(
+        log.contains("-sandbox=require, but these layers are unavailable: seccomp"),
+        "{log}"
+    );
+}
+
+#[test]
+fn bad_sandbox_value_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(NODE)
+        .args([
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            "-sandbox=maybe",
+            "-disablewallet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "Error: Invalid -sandbox value 'maybe' (use auto, require or off)"
+    );
+}

@@ -38,6 +38,11 @@ pub fn main(args: &[String]) -> i32 {
         }
         Err(e) => return fail(&e.to_string()),
     };
+    if let Err(e) =
+        crate::sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into()))
+    {
+        return fail(&e.to_string());
+    }
     let net_dir = config.net_dir();
     // As Core: a new datadir gets a wallets/ subdirectory from the start.
     if let Err(e) = std::fs::create_dir_all(net_dir.join("wallets")) {

@@ -53,6 +53,25 @@ where
     F: FnOnce(Rc<BrokerClient>, Config) -> Fut,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    // Close every inherited fd before anything (the runtime included) opens its own.
+    let child_args = match ChildArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("Error: {}: {e}", role.display_name());
+            return 1;
+        }
+    };
+    if let Err(e) = sandbox::close_inherited_fds(&[
+        0,
+        1,
+        2,
+        child_args.ipc_fd,
+        child_args.broker_fd,
+        child_args.log_fd,
+    ]) {
+        eprintln!("Error: {}: closing inherited fds: {e}", role.display_name());
+        return 1;
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,7 +87,7 @@ where
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let child = match start(role, args).await {
+        let child = match start(role, child_args).await {
             Ok(c) => c,
             Err(e) => {
                 // Logging may not be up yet: stderr reaches the broker's terminal.
@@ -84,18 +103,8 @@ where
     })
 }
 
-async fn start(role: ChildRole, args: &[String]) -> Result<Child, ChildError> {
-    let child_args = ChildArgs::parse(args)?;
+async fn start(role: ChildRole, child_args: ChildArgs) -> Result<Child, ChildError> {
     let fds = child_args.take_fds()?;
-    sandbox::close_inherited_fds(&[
-        0,
-        1,
-        2,
-        fds.ipc.as_raw_fd(),
-        fds.broker.as_raw_fd(),
-        fds.log.as_raw_fd(),
-    ])
-    .map_err(|e| ChildError::Sandbox(e.to_string()))?;
     let (broker, events) = BrokerClient::start(fds.broker)?;
     let settings = broker.get_settings().await?;
     let chain = Chain::from_name(&settings.chain)

@@ -1,2 +1,149 @@
-//! sandbox/: applies a policy (caps, no_new_privs, namespaces, Landlock, seccomp) to
-//! the current process. Never decides policy: that lives in `policy/`.
+//! sandbox/: applies a policy (fds, no_new_privs, capabilities, Landlock) to the
+//! current process. Never decides policy: that lives in `policy/`, embedded at
+//! build time. The seccomp layer is not built yet and is reported as missing.
+
+mod fds;
+mod landlock;
+pub mod policy;
+mod privs;
+
+use std::os::fd::RawFd;
+use std::path::PathBuf;
+
+pub use fds::close_inherited_fds;
+pub use policy::policy_text;
+
+/// Which sandboxed program this process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    NodeWorker,
+    Wallet,
+}
+
+/// The `-sandbox=` option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Every layer the kernel offers; missing ones are logged.
+    Auto,
+    /// Refuse to start when any layer is missing.
+    Require,
+    /// No sandbox (a loud warning).
+    Off,
+}
+
+impl Mode {
+    /// Parses `-sandbox=<auto|require|off>`.
+    pub fn from_option(value: &str) -> Result<Mode, SandboxError> {
+        match value {
+            "auto" | "" | "1" => Ok(Mode::Auto),
+            "require" => Ok(Mode::Require),
+            "off" | "0" => Ok(Mode::Off),
+            other => Err(SandboxError::BadMode(other.to_string())),
+        }
+    }
+}
+
+/// The values a policy's path variables resolve to.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub datadir: PathBuf,
+    /// `${NET_DIR}`
+    pub net_dir: PathBuf,
+    /// `${WALLET_DIR}` (wallet role only)
+    pub wallet_dir: Option<PathBuf>,
+}
+
+/// Why the sandbox could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("Invalid -sandbox value '{0}' (use auto, require or off)")]
+    BadMode(String),
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("{layer}: {reason}")]
+    Layer { layer: &'static str, reason: String },
+    #[error("-sandbox=require, but these layers are unavailable: {0}")]
+    Missing(String),
+}
+
+/// What is in force after [`apply`].
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub off: bool,
+    pub no_new_privs: bool,
+    pub caps_dropped: bool,
+    pub landlock_abi: Option<i32>,
+    pub landlock_status: String,
+    pub seccomp: bool,
+    /// Layers that are not in force, with why.
+    pub missing: Vec<String>,
+}
+
+impl Report {
+    /// Lines for the start-up log.
+    pub fn log_lines(&self) -> Vec<String> {
+        if self.off {
+            return vec!["sandbox: off".into()];
+        }
+        let mut v = vec![format!(
+            "sandbox: no_new_privs {}, capabilities {}, Landlock {}",
+            if self.no_new_privs { "on" } else { "OFF" },
+            if self.caps_dropped { "dropped" } else { "KEPT" },
+            match self.landlock_abi {
+                Some(abi) => format!("ABI {abi} {}", self.landlock_status),
+                None => format!("unavailable ({})", self.landlock_status),
+            }
+        )];
+        for m in &self.missing {
+            v.push(format!("sandbox: missing layer: {m}"));
+        }
+        v
+    }
+}
+
+/// Applies `role`'s policy to this process: no_new_privs, capabilities dropped,
+/// Landlock. The role's own initialisation (opening what it needs beyond its
+/// paths) must be done before; fds are closed before that with
+/// [`close_inherited_fds`].
+pub fn apply(
+    role: Role,
+    mode: Mode,
+    paths: &Paths,
+    _log_fd: Option<RawFd>,
+) -> Result<Report, SandboxError> {
+    let mut report = Report::default();
+    if mode == Mode::Off {
+        report.off = true;
+        return Ok(report);
+    }
+    let policy = policy::load(role, paths)?;
+    for rule in &policy.paths {
+        // Landlock needs the directories to exist; they are the role's own.
+        std::fs::create_dir_all(&rule.path).map_err(|e| SandboxError::Layer {
+            layer: "landlock",
+            reason: format!("cannot create {}: {e}", rule.path.display()),
+        })?;
+    }
+    privs::set_no_new_privs().map_err(|e| SandboxError::Layer {
+        layer: "no_new_privs",
+        reason: e.to_string(),
+    })?;
+    report.no_new_privs = true;
+    match privs::drop_all_capabilities() {
+        Ok(()) => report.caps_dropped = true,
+        Err(e) => report.missing.push(format!("capabilities ({e})")),
+    }
+    let ll = landlock::restrict(&policy, mode == Mode::Require)?;
+    report.landlock_abi = ll.abi;
+    report.landlock_status = ll.status.clone();
+    if !ll.fully_enforced {
+        report.missing.push(format!("landlock ({})", ll.status));
+    }
+    report
+        .missing
+        .push("seccomp (the syscall allowlist is not built yet)".into());
+    if mode == Mode::Require && !report.missing.is_empty() {
+        return Err(SandboxError::Missing(report.missing.join("; ")));
+    }
+    Ok(report)
+}

@@ -1,0 +1,164 @@
+//! Reads the per-role policies embedded from `policy/` at build time: the paths
+//! a role may use (with read-only or read-write rights) and its network rights.
+//! Each entry must say why it is there.
+
+use std::path::PathBuf;
+
+use super::{Paths, Role, SandboxError};
+
+const NODE_WORKER: &str = include_str!("../../policy/node-worker.policy");
+const WALLET: &str = include_str!("../../policy/wallet.policy");
+
+/// The embedded policy text of a role.
+pub fn policy_text(role: Role) -> &'static str {
+    match role {
+        Role::NodeWorker => NODE_WORKER,
+        Role::Wallet => WALLET,
+    }
+}
+
+/// Rights beneath one path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rights {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// One `path` entry with its variables resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRule {
+    pub path: PathBuf,
+    pub rights: Rights,
+    pub reason: String,
+}
+
+/// A parsed policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub paths: Vec<PathRule>,
+    /// False: no TCP bind or connect at all.
+    pub network: bool,
+}
+
+fn resolve(template: &str, paths: &Paths, role: Role) -> Result<PathBuf, SandboxError> {
+    let bad = |why: &str| SandboxError::Policy(format!("{role:?} policy: {template}: {why}"));
+    let (var, rest) = match template.split_once('}') {
+        Some((v, rest)) if v.starts_with("${") => (&v[2..], rest.trim_start_matches('/')),
+        _ => return Err(bad("paths must start with ${NET_DIR} or ${WALLET_DIR}")),
+    };
+    let base = match var {
+        "NET_DIR" => paths.net_dir.clone(),
+        "WALLET_DIR" => paths
+            .wallet_dir
+            .clone()
+            .ok_or_else(|| bad("no wallet directory for this role"))?,
+        _ => return Err(bad("unknown variable")),
+    };
+    if rest.split('/').any(|c| c == "..") {
+        return Err(bad("'..' is not allowed"));
+    }
+    Ok(if rest.is_empty() {
+        base
+    } else {
+        base.join(rest)
+    })
+}
+
+/// Parses `role`'s embedded policy, resolving path variables against `paths`.
+pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
+    let mut policy = Policy {
+        paths: Vec::new(),
+        network: false,
+    };
+    for (n, raw) in policy_text(role).lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (entry, reason) = match line.split_once('#') {
+            Some((e, r)) if !r.trim().is_empty() => (e.trim(), r.trim().to_string()),
+            _ => {
+                return Err(SandboxError::Policy(format!(
+                    "{role:?} policy line {}: every entry needs a reason after '#'",
+                    n + 1
+                )))
+            }
+        };
+        let words: Vec<&str> = entry.split_whitespace().collect();
+        match words.as_slice() {
+            ["path", p, rights] => {
+                let rights = match *rights {
+                    "ro" => Rights::ReadOnly,
+                    "rw" => Rights::ReadWrite,
+                    other => {
+                        return Err(SandboxError::Policy(format!(
+                            "{role:?} policy line {}: unknown rights {other}",
+                            n + 1
+                        )))
+                    }
+                };
+                policy.paths.push(PathRule {
+                    path: resolve(p, paths, role)?,
+                    rights,
+                    reason,
+                });
+            }
+            ["network", "none"] => policy.network = false,
+            _ => {
+                return Err(SandboxError::Policy(format!(
+                    "{role:?} policy line {}: cannot parse '{entry}'",
+                    n + 1
+                )))
+            }
+        }
+    }
+    Ok(policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> Paths {
+        Paths {
+            datadir: "/d".into(),
+            net_dir: "/d/regtest".into(),
+            wallet_dir: Some("/d/regtest/wallets/w".into()),
+        }
+    }
+
+    #[test]
+    fn both_policies_parse_and_every_entry_has_a_reason() {
+        for role in [Role::NodeWorker, Role::Wallet] {
+            let p = load(role, &paths()).unwrap();
+            assert!(!p.network, "{role:?} gets no TCP");
+            assert!(p.paths.iter().all(|r| !r.reason.is_empty()));
+        }
+    }
+
+    #[test]
+    fn worker_paths_are_the_engines_directories_only() {
+        let p = load(Role::NodeWorker, &paths()).unwrap();
+        let dirs: Vec<_> = p
+            .paths
+            .iter()
+            .map(|r| r.path.display().to_string())
+            .collect();
+        assert_eq!(
+            dirs,
+            [
+                "/d/regtest/blocks",
+                "/d/regtest/chainstate",
+                "/d/regtest/indexes"
+            ]
+        );
+    }
+
+    #[test]
+    fn wallet_may_use_its_own_directory_only() {
+        let p = load(Role::Wallet, &paths()).unwrap();
+        assert_eq!(p.paths.len(), 1);
+        assert_eq!(p.paths[0].path, PathBuf::from("/d/regtest/wallets/w"));
+        assert_eq!(p.paths[0].rights, Rights::ReadWrite);
+    }
+}

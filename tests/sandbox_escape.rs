@@ -1,0 +1,219 @@
+//! Escape attempts from inside each role's real sandbox policy. The test binary
+//! re-runs itself as the sandboxed child (`probe_child` with PROBE_* variables),
+//! which applies the role's policy through the library and reports one outcome.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use bitcoin_mp::sandbox::{apply, Mode, Paths, Role};
+
+const EACCES: &str = "errno=13";
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::NodeWorker => "worker",
+        Role::Wallet => "wallet",
+    }
+}
+
+/// A datadir with a wallet `w1` (the probe's own), another wallet `w2` and a file in each.
+fn datadir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for w in ["w1", "w2"] {
+        let dir = d.path().join("regtest/wallets").join(w);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("wallet.dat"), w).unwrap();
+    }
+    std::fs::create_dir_all(d.path().join("regtest/blocks")).unwrap();
+    std::fs::write(d.path().join("regtest/peers.dat"), b"x").unwrap();
+    d
+}
+
+fn paths(datadir: &Path) -> Paths {
+    let net = datadir.join("regtest");
+    Paths {
+        datadir: datadir.to_path_buf(),
+        net_dir: net.clone(),
+        wallet_dir: Some(net.join("wallets/w1")),
+    }
+}
+
+/// The directory the role may write in (where the positive control works).
+fn own_dir(role: Role, datadir: &Path) -> PathBuf {
+    match role {
+        Role::NodeWorker => datadir.join("regtest/blocks"),
+        Role::Wallet => datadir.join("regtest/wallets/w1"),
+    }
+}
+
+/// Runs `attempt` inside `role`'s sandbox and returns the probe's outcome line.
+fn probe(role: Role, attempt: &str, datadir: &Path, extra: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .env("PROBE_ROLE", role_name(role))
+        .env("PROBE_ATTEMPT", attempt)
+        .env("PROBE_DATADIR", datadir)
+        .env("PROBE_EXTRA", extra)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.split_once("PROBE-RESULT: ")
+                .map(|(_, r)| r.trim().to_string())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "probe printed no result: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+fn outcome<T>(r: std::io::Result<T>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("errno={}", e.raw_os_error().unwrap_or(-1)),
+    }
+}
+
+/// The child side: only acts when started by `probe`.
+#[test]
+fn probe_child() {
+    let Ok(role) = std::env::var("PROBE_ROLE") else {
+        return;
+    };
+    let role = if role == "worker" {
+        Role::NodeWorker
+    } else {
+        Role::Wallet
+    };
+    let datadir = PathBuf::from(std::env::var("PROBE_DATADIR").unwrap());
+    let extra = std::env::var("PROBE_EXTRA").unwrap_or_default();
+    apply(role, Mode::Auto, &paths(&datadir), None).expect("sandbox applies");
+    let own = own_dir(role, &datadir);
+    let result = match std::env::var("PROBE_ATTEMPT").unwrap().as_str() {
+        "open_passwd" => outcome(std::fs::File::open("/etc/passwd")),
+        "read_other_wallet" => {
+            outcome(std::fs::read(datadir.join("regtest/wallets/w2/wallet.dat")))
+        }
+        "write_other_wallet" => outcome(std::fs::write(
+            datadir.join("regtest/wallets/w2/wallet.dat"),
+            b"owned",
+        )),
+        "read_own_wallet_as_worker" => {
+            outcome(std::fs::read(datadir.join("regtest/wallets/w1/wallet.dat")))
+        }
+        "create_outside" => outcome(std::fs::File::create(datadir.join("regtest/planted"))),
+        "follow_symlink_out" => outcome(std::fs::read(own.join("link"))),
+        "tcp_connect" => outcome(std::net::TcpStream::connect(extra.as_str())),
+        "tcp_bind" => outcome(std::net::TcpListener::bind("127.0.0.1:0")),
+        "inside_own_dir" => outcome((|| {
+            std::fs::write(own.join("new.tmp"), b"data")?;
+            std::fs::rename(own.join("new.tmp"), own.join("new.dat"))?;
+            let back = std::fs::read(own.join("new.dat"))?;
+            if back != b"data" {
+                return Err(std::io::Error::other("content differs"));
+            }
+            Ok(())
+        })()),
+        other => panic!("unknown attempt {other}"),
+    };
+    println!("PROBE-RESULT: {result}");
+}
+
+#[test]
+fn each_role_can_work_inside_its_own_directory() {
+    let d = datadir();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        assert_eq!(
+            probe(role, "inside_own_dir", d.path(), ""),
+            "ok",
+            "{role:?}"
+        );
+    }
+}
+
+#[test]
+fn no_role_can_open_etc_passwd() {
+    let d = datadir();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        assert_eq!(probe(role, "open_passwd", d.path(), ""), EACCES, "{role:?}");
+    }
+}
+
+#[test]
+fn wallet_cannot_read_or_write_another_wallets_files() {
+    let d = datadir();
+    assert_eq!(
+        probe(Role::Wallet, "read_other_wallet", d.path(), ""),
+        EACCES
+    );
+    assert_eq!(
+        probe(Role::Wallet, "write_other_wallet", d.path(), ""),
+        EACCES
+    );
+    assert_eq!(
+        std::fs::read(d.path().join("regtest/wallets/w2/wallet.dat")).unwrap(),
+        b"w2"
+    );
+}
+
+#[test]
+fn node_worker_cannot_read_wallet_files() {
+    let d = datadir();
+    assert_eq!(
+        probe(Role::NodeWorker, "read_own_wallet_as_worker", d.path(), ""),
+        EACCES
+    );
+}
+
+#[test]
+fn no_role_can_create_files_outside_its_paths() {
+    let d = datadir();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        assert_eq!(
+            probe(role, "create_outside", d.path(), ""),
+            EACCES,
+            "{role:?}"
+        );
+    }
+    assert!(!d.path().join("regtest/planted").exists());
+}
+
+#[test]
+fn symlink_planted_inside_the_allowed_dir_does_not_lead_out() {
+    let d = datadir();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        let link = own_dir(role, d.path()).join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+        assert_eq!(
+            probe(role, "follow_symlink_out", d.path(), ""),
+            EACCES,
+            "{role:?}"
+        );
+    }
+}
+
+#[test]
+fn no_role_can_connect_to_or_bind_a_tcp_port() {
+    let d = datadir();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        assert_eq!(
+            probe(role, "tcp_connect", d.path(), &addr),
+            EACCES,
+            "{role:?} connect"
+        );
+        assert_eq!(
+            probe(role, "tcp_bind", d.path(), ""),
+            EACCES,
+            "{role:?} bind"
+        );
+    }
+    // Control: outside the sandbox the same connect works.
+    assert!(std::net::TcpStream::connect(&addr).is_ok());
+}
