@@ -13,7 +13,8 @@ use super::channel::{Event, IncomingConnection};
 use super::listen::{self, IpcListener};
 use super::lock::lock_directory;
 use super::supervise::Supervisor;
-use crate::config::{Config, Parsed, Program};
+use crate::cli::{self, fail};
+use crate::config::{Config, Program};
 use crate::ipc::address::IpcAddress;
 use crate::ipc::client;
 use crate::ipc::connection::{connect_init, stream_from_fd};
@@ -30,13 +31,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs `bitcoin-node` (argv without argv[0]); returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
-    let config = match Config::from_command_line(Program::Node, args) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help(text)) | Ok(Parsed::Version(text)) => {
-            print!("{text}");
-            return 0;
-        }
-        Err(e) => return fail(&e.to_string()),
+    let config = match cli::parse(Program::Node, args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     if let Err(e) =
         crate::sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into()))
@@ -79,12 +76,6 @@ pub fn main(args: &[String]) -> i32 {
     tracing::info!("Shutdown: done");
     sink.flush();
     code
-}
-
-/// Prints Core's one-line error and returns exit code 1.
-pub fn fail(message: &str) -> i32 {
-    eprintln!("Error: {message}");
-    1
 }
 
 fn log_startup(config: &Config) {
@@ -160,14 +151,7 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
             peer_name: parent_name(),
             source: "ipcfd".into(),
         };
-        if !sup
-            .send_event(
-                &worker,
-                Event::IncomingConnection(incoming),
-                &[fd.as_raw_fd()],
-            )
-            .await
-        {
+        if !sup.hand_to_worker(incoming, &fd).await {
             tracing::error!("cannot hand the -ipcfd connection to the node worker");
         }
         drop(hangup); // detached: it wakes `stop` when the parent hangs up
@@ -285,7 +269,9 @@ async fn accept_loop(sup: Rc<Supervisor>, listener: Rc<tokio::net::UnixListener>
             cred.name,
             cred.pid
         );
-        let Some(worker) = sup.worker() else { return };
+        if sup.worker().is_none() {
+            return;
+        }
         let fd = match listen::into_fd(stream) {
             Ok(fd) => fd,
             Err(e) => {
@@ -299,14 +285,7 @@ async fn accept_loop(sup: Rc<Supervisor>, listener: Rc<tokio::net::UnixListener>
             peer_name: cred.name,
             source: source.clone(),
         };
-        if !sup
-            .send_event(
-                &worker,
-                Event::IncomingConnection(incoming),
-                &[fd.as_raw_fd()],
-            )
-            .await
-        {
+        if !sup.hand_to_worker(incoming, &fd).await {
             tracing::warn!("cannot hand IPC connection to the node worker");
         }
     }

@@ -11,7 +11,8 @@ use std::rc::Rc;
 use tokio::sync::Notify;
 
 use super::channel::{
-    decode_request, encode_broker_message, BrokerMessage, Channel, Event, Reply, Request, Settings,
+    decode_request, encode_broker_message, BrokerMessage, Channel, Event, IncomingConnection,
+    Reply, Request, Settings,
 };
 use crate::config::Config;
 use crate::ipc::debug;
@@ -156,6 +157,20 @@ impl Supervisor {
         chan.send(&encode_broker_message(&BrokerMessage::Event(event)), fds)
             .await
             .is_ok()
+    }
+
+    /// Hands an accepted IPC connection to the node worker, which serves `Init`
+    /// on it; false when there is no worker or it cannot be reached.
+    pub async fn hand_to_worker(&self, incoming: IncomingConnection, fd: &OwnedFd) -> bool {
+        let Some(worker) = self.worker() else {
+            return false;
+        };
+        self.send_event(
+            &worker,
+            Event::IncomingConnection(incoming),
+            &[fd.as_raw_fd()],
+        )
+        .await
     }
 
     fn settings_for(&self, role: ChildRole) -> Settings {

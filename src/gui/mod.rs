@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, Parsed, Program};
-use crate::ipc::client::{connect_address, run_attached};
+use crate::cli::{self, fail};
+use crate::config::Program;
+use crate::ipc::client::attach_if_asked;
 use crate::ipc::spawn::spawn_with_ipcfd;
 use crate::wallet::console_logging;
 
@@ -25,24 +26,16 @@ const NODE_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Entry point of `bitcoin-gui` (argv without argv[0]); returns the exit code.
 pub fn main(args: &[String]) -> i32 {
-    let config = match Config::from_command_line(Program::Gui, args) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help(t)) | Ok(Parsed::Version(t)) => {
-            print!("{t}");
-            return 0;
-        }
-        Err(e) => return fail(&e.to_string()),
+    let config = match cli::parse(Program::Gui, args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     if let Err(code) = console_logging(&config) {
         return code;
     }
-    if let Some(value) = config.get("ipcconnect") {
-        let address = match connect_address(&value, &config.net_dir()) {
-            Ok(a) => a,
-            Err(e) => return fail(&e.to_string()),
-        };
-        // Attached: the node keeps running when we exit.
-        return run_attached(address, "bitcoin-gui", |_| {});
+    // Attached: the node keeps running when we exit.
+    if let Some(code) = attach_if_asked(&config, "bitcoin-gui") {
+        return code;
     }
     spawn_and_drive_node(args)
 }
@@ -123,9 +116,4 @@ async fn attach_stream(
     stream: tokio::net::UnixStream,
 ) -> Result<crate::ipc::client::Attached, crate::ipc::client::AttachError> {
     crate::ipc::client::attach_connected(stream, "ipcfd", "bitcoin-gui").await
-}
-
-fn fail(message: &str) -> i32 {
-    eprintln!("Error: {message}");
-    1
 }

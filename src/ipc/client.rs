@@ -193,3 +193,13 @@ pub fn run_attached(
         0
     })
 }
+
+/// With `-ipcconnect` set: attaches as `process` and runs until detached,
+/// returning the exit code. Without it: None.
+pub fn attach_if_asked(config: &crate::config::Config, process: &'static str) -> Option<i32> {
+    let value = config.get("ipcconnect")?;
+    Some(match connect_address(&value, &config.net_dir()) {
+        Ok(address) => run_attached(address, process, |_| {}),
+        Err(e) => crate::cli::fail(&e.to_string()),
+    })
+}

@@ -2,9 +2,10 @@
 //! `Init` on `-ipcfd`) or attached to a running node with `-ipcconnect`. Without
 //! IPC options it is Core's offline wallet tool.
 
-use crate::config::{Config, Parsed, Program};
+use crate::cli::{self, fail};
+use crate::config::{Config, Program};
 use crate::ipc::child;
-use crate::ipc::client::{connect_address, run_attached};
+use crate::ipc::client::attach_if_asked;
 use crate::ipc::spawn::{ChildArgs, ChildRole};
 use crate::logging::{self, LogConfig};
 
@@ -19,23 +20,15 @@ pub fn main(args: &[String]) -> i32 {
             std::future::pending::<()>()
         });
     }
-    let config = match Config::from_command_line(Program::Wallet, args) {
-        Ok(Parsed::Run(c)) => c,
-        Ok(Parsed::Help(t)) | Ok(Parsed::Version(t)) => {
-            print!("{t}");
-            return 0;
-        }
-        Err(e) => return fail(&e.to_string()),
+    let config = match cli::parse(Program::Wallet, args) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     if let Err(code) = console_logging(&config) {
         return code;
     }
-    if let Some(value) = config.get("ipcconnect") {
-        let address = match connect_address(&value, &config.net_dir()) {
-            Ok(a) => a,
-            Err(e) => return fail(&e.to_string()),
-        };
-        return run_attached(address, "bitcoin-wallet", |_| {});
+    if let Some(code) = attach_if_asked(&config, "bitcoin-wallet") {
+        return code;
     }
     match config.positional().first() {
         None => fail("No method provided. Run `bitcoin-wallet -help` for valid methods."),
@@ -52,9 +45,4 @@ pub(crate) fn console_logging(config: &Config) -> Result<(), i32> {
     cfg.printtoconsole = true;
     cfg.debug_log_file = None;
     logging::init_console(&cfg).map_err(|e| fail(&e.to_string()))
-}
-
-fn fail(message: &str) -> i32 {
-    eprintln!("Error: {message}");
-    1
 }
