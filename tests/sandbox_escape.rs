@@ -48,12 +48,7 @@ fn own_dir(role: Role, datadir: &Path) -> PathBuf {
 
 /// Runs `attempt` inside `role`'s sandbox and returns the probe's outcome line.
 fn probe(role: Role, attempt: &str, datadir: &Path, extra: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
-        .env("PROBE_ROLE", role_name(role))
-        .env("PROBE_ATTEMPT", attempt)
-        .env("PROBE_DATADIR", datadir)
-        .env("PROBE_EXTRA", extra)
+    let out = probe_command(role, attempt, datadir, extra)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -69,6 +64,61 @@ fn probe(role: Role, attempt: &str, datadir: &Path, extra: &str) -> String {
                 String::from_utf8_lossy(&out.stderr)
             )
         })
+}
+
+fn probe_command(role: Role, attempt: &str, datadir: &Path, extra: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "probe_child", "--nocapture", "--test-threads=1"])
+        .env("PROBE_ROLE", role_name(role))
+        .env("PROBE_ATTEMPT", attempt)
+        .env("PROBE_DATADIR", datadir)
+        .env("PROBE_EXTRA", extra);
+    cmd
+}
+
+/// Runs a forbidden system call inside `role`'s sandbox with a log socket on
+/// fd 3; returns the exit code and the log record the SIGSYS handler sent.
+fn probe_forbidden(role: Role, attempt: &str, datadir: &Path) -> (Option<i32>, String) {
+    probe_forbidden_with(role, attempt, datadir, "")
+}
+
+fn probe_forbidden_with(
+    role: Role,
+    attempt: &str,
+    datadir: &Path,
+    extra: &str,
+) -> (Option<i32>, String) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let (ours, theirs) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap();
+    let fd = theirs.as_raw_fd();
+    let mut cmd = probe_command(role, attempt, datadir, extra);
+    cmd.env("PROBE_LOGFD", "3");
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(())
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    drop(theirs);
+    let record = match bitcoin_mp::broker::channel::recv_datagram(ours.as_raw_fd()) {
+        Ok(Some(d)) => bitcoin_mp::logging::decode_record(&d.bytes)
+            .map(|r| r.message)
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    let _ = String::from_utf8_lossy(&out.stdout);
+    (out.status.code(), record)
 }
 
 fn outcome<T>(r: std::io::Result<T>) -> String {
@@ -91,7 +141,10 @@ fn probe_child() {
     };
     let datadir = PathBuf::from(std::env::var("PROBE_DATADIR").unwrap());
     let extra = std::env::var("PROBE_EXTRA").unwrap_or_default();
-    apply(role, Mode::Auto, &paths(&datadir), None).expect("sandbox applies");
+    let log_fd = std::env::var("PROBE_LOGFD")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    apply(role, Mode::Auto, &paths(&datadir), log_fd).expect("sandbox applies");
     let own = own_dir(role, &datadir);
     let result = match std::env::var("PROBE_ATTEMPT").unwrap().as_str() {
         "open_passwd" => outcome(std::fs::File::open("/etc/passwd")),
@@ -118,6 +171,40 @@ fn probe_child() {
             }
             Ok(())
         })()),
+        "execve" => format!("rc={}", unsafe {
+            libc::execv(
+                c"/bin/sh".as_ptr(),
+                [c"sh".as_ptr(), std::ptr::null()].as_ptr(),
+            )
+        }),
+        "socket_inet" => outcome(std::net::UdpSocket::bind("127.0.0.1:0")),
+        "kill_parent" => format!("rc={}", unsafe {
+            libc::syscall(libc::SYS_kill, libc::getppid(), 0)
+        }),
+        "ptrace" => format!("rc={}", unsafe {
+            libc::syscall(libc::SYS_ptrace, libc::PTRACE_ATTACH, libc::getppid(), 0, 0)
+        }),
+        "mount" => format!("rc={}", unsafe {
+            libc::mount(
+                c"none".as_ptr(),
+                c"/tmp".as_ptr(),
+                c"tmpfs".as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        }),
+        "unshare" => format!("rc={}", unsafe {
+            libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER)
+        }),
+        // Raw syscall: glibc's setuid() would first signal every thread (tgkill).
+        "setuid" => format!("rc={}", unsafe { libc::syscall(libc::SYS_setuid, 0) }),
+        "keyctl" => format!("rc={}", unsafe {
+            libc::syscall(libc::SYS_keyctl, 0, 0, 0, 0, 0)
+        }),
+        "bpf" => format!("rc={}", unsafe { libc::syscall(libc::SYS_bpf, 0, 0, 0) }),
+        "io_uring_setup" => format!("rc={}", unsafe {
+            libc::syscall(libc::SYS_io_uring_setup, 1, 0)
+        }),
         other => panic!("unknown attempt {other}"),
     };
     println!("PROBE-RESULT: {result}");
@@ -199,21 +286,56 @@ fn symlink_planted_inside_the_allowed_dir_does_not_lead_out() {
 
 #[test]
 fn no_role_can_connect_to_or_bind_a_tcp_port() {
+    // Both layers deny it: seccomp has no socket(2) at all (the process is
+    // stopped), and Landlock handles TCP bind/connect with no port allowed.
     let d = datadir();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     for role in [Role::NodeWorker, Role::Wallet] {
-        assert_eq!(
-            probe(role, "tcp_connect", d.path(), &addr),
-            EACCES,
-            "{role:?} connect"
-        );
-        assert_eq!(
-            probe(role, "tcp_bind", d.path(), ""),
-            EACCES,
-            "{role:?} bind"
-        );
+        for attempt in ["tcp_connect", "tcp_bind"] {
+            let (code, message) = probe_forbidden_with(role, attempt, d.path(), &addr);
+            assert_eq!(
+                code,
+                Some(bitcoin_mp::sandbox::seccomp::VIOLATION_EXIT),
+                "{role:?} {attempt}"
+            );
+            assert!(
+                message.contains(&format!("blocked system call #{:06}", libc::SYS_socket)),
+                "{role:?} {attempt}: {message:?}"
+            );
+        }
     }
     // Control: outside the sandbox the same connect works.
     assert!(std::net::TcpStream::connect(&addr).is_ok());
+}
+
+#[test]
+fn forbidden_system_calls_stop_the_process_and_are_named_in_its_log() {
+    let d = datadir();
+    let cases: &[(&str, i64)] = &[
+        ("execve", libc::SYS_execve),
+        ("socket_inet", libc::SYS_socket),
+        ("kill_parent", libc::SYS_kill),
+        ("ptrace", libc::SYS_ptrace),
+        ("mount", libc::SYS_mount),
+        ("unshare", libc::SYS_unshare),
+        ("setuid", libc::SYS_setuid),
+        ("keyctl", libc::SYS_keyctl),
+        ("bpf", libc::SYS_bpf),
+        ("io_uring_setup", libc::SYS_io_uring_setup),
+    ];
+    for role in [Role::NodeWorker, Role::Wallet] {
+        for (attempt, nr) in cases {
+            let (code, message) = probe_forbidden(role, attempt, d.path());
+            assert_eq!(
+                code,
+                Some(bitcoin_mp::sandbox::seccomp::VIOLATION_EXIT),
+                "{role:?} {attempt}: must be stopped by the sandbox"
+            );
+            assert!(
+                message.contains(&format!("blocked system call #{nr:06}")),
+                "{role:?} {attempt}: log record was {message:?}"
+            );
+        }
+    }
 }

@@ -20,7 +20,7 @@ use crate::ipc::spawn::{sibling_exe, spawn_child, ChildRole, SpawnError, Spawned
 use crate::logging::{self, Sink};
 
 /// Exit code a child uses when its sandbox stopped it (SIGSYS handler).
-pub const SANDBOX_VIOLATION_EXIT: i32 = 159;
+pub const SANDBOX_VIOLATION_EXIT: i32 = crate::sandbox::seccomp::VIOLATION_EXIT;
 /// Most wallet processes one node runs at once.
 const MAX_WALLETS: usize = 64;
 /// Most malformed log records reported per child before going quiet.
@@ -359,6 +359,10 @@ pub fn describe_exit(status: &ExitStatus) -> String {
             return format!("was stopped by its sandbox (exit code {code}; the blocked system call is logged above)");
         }
         return format!("exited with code {code}");
+    }
+    if status.signal() == Some(libc::SIGSYS) {
+        // Seccomp kills with SIGSYS when the handler cannot run (signals blocked).
+        return "was stopped by its sandbox (killed by SIGSYS: a blocked system call)".to_string();
     }
     if let Some(sig) = status.signal() {
         let name = nix::sys::signal::Signal::try_from(sig)

@@ -6,6 +6,7 @@ mod fds;
 mod landlock;
 pub mod policy;
 mod privs;
+pub mod seccomp;
 
 use std::os::fd::RawFd;
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ pub struct Report {
     pub landlock_abi: Option<i32>,
     pub landlock_status: String,
     pub seccomp: bool,
+    /// Size of the seccomp allowlist.
+    pub syscalls: usize,
     /// Layers that are not in force, with why.
     pub missing: Vec<String>,
 }
@@ -86,12 +89,17 @@ impl Report {
             return vec!["sandbox: off".into()];
         }
         let mut v = vec![format!(
-            "sandbox: no_new_privs {}, capabilities {}, Landlock {}",
+            "sandbox: no_new_privs {}, capabilities {}, Landlock {}, seccomp {}",
             if self.no_new_privs { "on" } else { "OFF" },
             if self.caps_dropped { "dropped" } else { "KEPT" },
             match self.landlock_abi {
                 Some(abi) => format!("ABI {abi} {}", self.landlock_status),
                 None => format!("unavailable ({})", self.landlock_status),
+            },
+            if self.seccomp {
+                format!("on ({} syscalls allowed)", self.syscalls)
+            } else {
+                "OFF".to_string()
             }
         )];
         for m in &self.missing {
@@ -109,7 +117,7 @@ pub fn apply(
     role: Role,
     mode: Mode,
     paths: &Paths,
-    _log_fd: Option<RawFd>,
+    log_fd: Option<RawFd>,
 ) -> Result<Report, SandboxError> {
     let mut report = Report::default();
     if mode == Mode::Off {
@@ -139,11 +147,12 @@ pub fn apply(
     if !ll.fully_enforced {
         report.missing.push(format!("landlock ({})", ll.status));
     }
-    report
-        .missing
-        .push("seccomp (the syscall allowlist is not built yet)".into());
     if mode == Mode::Require && !report.missing.is_empty() {
         return Err(SandboxError::Missing(report.missing.join("; ")));
     }
+    // Last: from here on only the role's allowlisted system calls work.
+    seccomp::apply(&policy.syscalls, log_fd)?;
+    report.seccomp = true;
+    report.syscalls = policy.syscalls.len();
     Ok(report)
 }

@@ -32,12 +32,28 @@ pub struct PathRule {
     pub reason: String,
 }
 
+/// One `syscall` entry: allowed, optionally only when one argument equals a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyscallRule {
+    pub name: String,
+    pub arg_equals: Option<(u8, u64)>,
+    pub reason: String,
+}
+
 /// A parsed policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     pub paths: Vec<PathRule>,
     /// False: no TCP bind or connect at all.
     pub network: bool,
+    pub syscalls: Vec<SyscallRule>,
+}
+
+fn parse_number(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
 }
 
 fn resolve(template: &str, paths: &Paths, role: Role) -> Result<PathBuf, SandboxError> {
@@ -69,6 +85,7 @@ pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
     let mut policy = Policy {
         paths: Vec::new(),
         network: false,
+        syscalls: Vec::new(),
     };
     for (n, raw) in policy_text(role).lines().enumerate() {
         let line = raw.trim();
@@ -104,6 +121,28 @@ pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
                 });
             }
             ["network", "none"] => policy.network = false,
+            ["syscall", name] => policy.syscalls.push(SyscallRule {
+                name: name.to_string(),
+                arg_equals: None,
+                reason,
+            }),
+            ["syscall", name, arg, "==", value] => {
+                let index = arg
+                    .strip_prefix("arg")
+                    .and_then(|i| i.parse::<u8>().ok())
+                    .filter(|i| *i < 6);
+                let (Some(index), Some(value)) = (index, parse_number(value)) else {
+                    return Err(SandboxError::Policy(format!(
+                        "{role:?} policy line {}: bad argument filter '{entry}'",
+                        n + 1
+                    )));
+                };
+                policy.syscalls.push(SyscallRule {
+                    name: name.to_string(),
+                    arg_equals: Some((index, value)),
+                    reason,
+                });
+            }
             _ => {
                 return Err(SandboxError::Policy(format!(
                     "{role:?} policy line {}: cannot parse '{entry}'",
@@ -133,6 +172,52 @@ mod tests {
             let p = load(role, &paths()).unwrap();
             assert!(!p.network, "{role:?} gets no TCP");
             assert!(p.paths.iter().all(|r| !r.reason.is_empty()));
+        }
+    }
+
+    #[test]
+    fn allowlists_stay_within_their_targets_and_forbid_the_dangerous_calls() {
+        let worker = load(Role::NodeWorker, &paths()).unwrap();
+        let wallet = load(Role::Wallet, &paths()).unwrap();
+        assert!(
+            worker.syscalls.len() <= 120,
+            "node worker: {}",
+            worker.syscalls.len()
+        );
+        assert!(
+            wallet.syscalls.len() <= 80,
+            "wallet: {}",
+            wallet.syscalls.len()
+        );
+        for p in [&worker, &wallet] {
+            for forbidden in [
+                "execve",
+                "execveat",
+                "socket",
+                "connect",
+                "bind",
+                "listen",
+                "ptrace",
+                "kill",
+                "tgkill",
+                "mount",
+                "unshare",
+                "setuid",
+                "keyctl",
+                "bpf",
+                "io_uring_setup",
+                "clone",
+                "clone3",
+                "fork",
+            ] {
+                assert!(
+                    !p.syscalls.iter().any(|r| r.name == forbidden),
+                    "{forbidden} must not be allowed"
+                );
+            }
+            assert!(p.syscalls.iter().all(|r| !r.reason.is_empty()));
+            let ioctl = p.syscalls.iter().find(|r| r.name == "ioctl").unwrap();
+            assert_eq!(ioctl.arg_equals, Some((1, 0x5421)), "ioctl is FIONBIO only");
         }
     }
 
