@@ -4,7 +4,8 @@
 //! The bench re-executes itself as the server process: for "raw" the child
 //! echoes bytes back on a SOCK_STREAM socketpair; for "echo" it serves our
 //! `Init` over one and the parent calls `Init.makeEcho` once, then `Echo.echo`
-//! in a loop. Under `cargo test` it runs a few iterations only, as a smoke test.
+//! in a loop; "echo-sandboxed" is the same server inside the wallet role's real
+//! sandbox (Landlock + seccomp). Under `cargo test` it runs a few iterations only.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -29,8 +30,8 @@ fn main() {
     let full = args.iter().any(|a| a == "--bench");
     let rounds = if full { 20_000 } else { 20 };
     println!(
-        "{:>8} {:>14} {:>14} {:>7}",
-        "payload", "raw (us/rt)", "echo (us/rt)", "ratio"
+        "{:>8} {:>12} {:>12} {:>7} {:>16} {:>9}",
+        "payload", "raw us/rt", "echo us/rt", "ratio", "sandboxed us/rt", "overhead"
     );
     for size in SIZES {
         let rounds = if size >= 64 * 1024 {
@@ -39,13 +40,16 @@ fn main() {
             rounds
         };
         let raw = bench_raw(size, rounds);
-        let echo = bench_echo(size, rounds);
+        let echo = bench_echo(size, rounds, "echo");
+        let boxed = bench_echo(size, rounds, "echo-sandboxed");
         println!(
-            "{:>8} {:>14.2} {:>14.2} {:>6.2}x",
+            "{:>8} {:>12.2} {:>12.2} {:>6.2}x {:>16.2} {:>8.1}%",
             size,
             micros(raw),
             micros(echo),
-            echo.as_secs_f64() / raw.as_secs_f64()
+            echo.as_secs_f64() / raw.as_secs_f64(),
+            micros(boxed),
+            (boxed.as_secs_f64() / echo.as_secs_f64() - 1.0) * 100.0
         );
     }
 }
@@ -55,11 +59,17 @@ fn micros(d: Duration) -> f64 {
 }
 
 /// Starts this binary as a server on one end of a fresh socketpair.
-fn spawn_server(mode: &str) -> (std::process::Child, UnixStream) {
+fn spawn_server(
+    mode: &str,
+    wallet_dir: Option<&std::path::Path>,
+) -> (std::process::Child, UnixStream) {
     let (ours, theirs) = UnixStream::pair().unwrap();
     let theirs_fd = theirs.as_raw_fd();
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.arg(format!("--serve={mode}"));
+    if let Some(dir) = wallet_dir {
+        cmd.env("BENCH_WALLET_DIR", dir);
+    }
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
             if libc::dup2(theirs_fd, CHILD_FD) < 0 {
@@ -92,6 +102,25 @@ fn serve_child(mode: &str) {
                 .enable_all()
                 .build()
                 .unwrap();
+            // As in the real children: the runtime exists before the sandbox closes in.
+            if mode == "echo-sandboxed" {
+                // The wallet role's real policy, on a wallet directory the parent owns.
+                let dir = std::path::PathBuf::from(
+                    std::env::var_os("BENCH_WALLET_DIR").expect("BENCH_WALLET_DIR"),
+                );
+                let paths = bitcoin_mp::sandbox::Paths {
+                    datadir: dir.clone(),
+                    net_dir: dir.clone(),
+                    wallet_dir: Some(dir),
+                };
+                bitcoin_mp::sandbox::apply(
+                    bitcoin_mp::sandbox::Role::Wallet,
+                    bitcoin_mp::sandbox::Mode::Require,
+                    &paths,
+                    None,
+                )
+                .unwrap();
+            }
             let local = tokio::task::LocalSet::new();
             local.block_on(&rt, async move {
                 let stream = stream_from_fd(fd).unwrap();
@@ -111,7 +140,7 @@ fn serve_child(mode: &str) {
 
 /// Length-prefixed payload out and back, as a plain socket round trip.
 fn bench_raw(size: usize, rounds: usize) -> Duration {
-    let (mut child, mut s) = spawn_server("raw");
+    let (mut child, mut s) = spawn_server("raw", None);
     let mut message = (size as u32).to_le_bytes().to_vec();
     message.extend(std::iter::repeat_n(0x61u8, size));
     let mut back = vec![0u8; 4 + size];
@@ -133,8 +162,9 @@ fn bench_raw(size: usize, rounds: usize) -> Duration {
 }
 
 /// `Echo.echo` with the same payload as text, over Cap'n Proto RPC.
-fn bench_echo(size: usize, rounds: usize) -> Duration {
-    let (mut child, s) = spawn_server("echo");
+fn bench_echo(size: usize, rounds: usize, mode: &str) -> Duration {
+    let wallet_dir = tempfile::tempdir().unwrap();
+    let (mut child, s) = spawn_server(mode, Some(wallet_dir.path()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
