@@ -21,3 +21,21 @@ pub fn parse(program: Program, args: &[String]) -> Result<Config, i32> {
         Err(e) => Err(fail(&e.to_string())),
     }
 }
+
+/// Runs `future` to its exit code on a single-threaded runtime with a
+/// `LocalSet` (capnp-rpc is single-threaded). Tasks still holding sockets are
+/// dropped before this returns.
+pub fn run_local<F: std::future::Future<Output = i32>>(future: F) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    let local = tokio::task::LocalSet::new();
+    let code = local.block_on(&rt, future);
+    drop(local);
+    drop(rt);
+    code
+}

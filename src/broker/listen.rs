@@ -42,11 +42,17 @@ pub fn bind(address: &IpcAddress) -> Result<IpcListener, BindError> {
     }
     replace_if_stale(path)?;
     // Bind under a restrictive umask so the socket is never reachable by others,
-    // not even between bind and chmod.
-    // SAFETY: umask only swaps the process's file-mode mask.
-    let old = unsafe { libc::umask(0o177) };
-    let bound = std::os::unix::net::UnixListener::bind(path);
-    unsafe { libc::umask(old) };
+    // not even between bind and chmod. The umask is process-wide: one bind at a
+    // time, so that two binds cannot restore each other's masks.
+    static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let bound = {
+        let _guard = UMASK.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: umask only swaps the process's file-mode mask.
+        let old = unsafe { libc::umask(0o177) };
+        let bound = std::os::unix::net::UnixListener::bind(path);
+        unsafe { libc::umask(old) };
+        bound
+    };
     let std_listener = bound?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     std_listener.set_nonblocking(true)?;

@@ -61,18 +61,7 @@ pub fn main(args: &[String]) -> i32 {
         Err(e) => return fail(&e.to_string()),
     };
     log_startup(&config);
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let local = tokio::task::LocalSet::new();
-    let code = local.block_on(&rt, run(config, sink.clone()));
-    // Let tasks that still hold sockets finish dropping them before we report.
-    drop(local);
-    drop(rt);
+    let code = cli::run_local(run(config, sink.clone()));
     tracing::info!("Shutdown: done");
     sink.flush();
     code

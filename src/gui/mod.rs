@@ -56,15 +56,7 @@ fn node_args(args: &[String]) -> Vec<String> {
 }
 
 fn spawn_and_drive_node(args: &[String]) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
-    };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    cli::run_local(async move {
         let exe = match std::env::current_exe() {
             Ok(me) => me.with_file_name("bitcoin-node"),
             Err(e) => return fail(&e.to_string()),
@@ -90,7 +82,10 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
         };
         tracing::info!("bitcoin-gui: started bitcoin-node (pid {pid}) and attached over -ipcfd; no window yet, running headless");
         let crate::ipc::client::Attached { init, rpc, .. } = attached;
-        let (Ok(mut sigint), Ok(mut sigterm)) = (tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()), tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())) else {
+        let (Ok(mut sigint), Ok(mut sigterm)) = (
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        ) else {
             return fail("cannot handle signals");
         };
         let node_ended = tokio::select! {
@@ -105,9 +100,15 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
         }
         match tokio::time::timeout(NODE_STOP_TIMEOUT, node.wait()).await {
             Ok(Ok(status)) if status.success() => 0,
-            Ok(Ok(status)) => fail(&format!("bitcoin-node (pid {pid}) {}", crate::broker::supervise::describe_exit(&status))),
+            Ok(Ok(status)) => fail(&format!(
+                "bitcoin-node (pid {pid}) {}",
+                crate::broker::supervise::describe_exit(&status)
+            )),
             Ok(Err(e)) => fail(&e.to_string()),
-            Err(_) => fail(&format!("bitcoin-node (pid {pid}) did not stop within {}s", NODE_STOP_TIMEOUT.as_secs())),
+            Err(_) => fail(&format!(
+                "bitcoin-node (pid {pid}) did not stop within {}s",
+                NODE_STOP_TIMEOUT.as_secs()
+            )),
         }
     })
 }

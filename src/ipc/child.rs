@@ -72,21 +72,7 @@ where
         eprintln!("Error: {}: closing inherited fds: {e}", role.display_name());
         return 1;
     }
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!(
-                "Error: {}: cannot start the runtime: {e}",
-                role.display_name()
-            );
-            return 1;
-        }
-    };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    crate::cli::run_local(async move {
         let child = match start(role, child_args).await {
             Ok(c) => c,
             Err(e) => {

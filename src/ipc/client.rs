@@ -153,18 +153,7 @@ pub fn run_attached(
     process: &'static str,
     on_attached: impl FnOnce(&Attached),
 ) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("Error: cannot start the runtime: {e}");
-            return 1;
-        }
-    };
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    crate::cli::run_local(async move {
         let attached = match attach(&address, process).await {
             Ok(a) => a,
             Err(e) => {
@@ -175,7 +164,10 @@ pub fn run_attached(
         tracing::info!("{process}: attached to bitcoin-node at {address}");
         on_attached(&attached);
         let Attached { init, rpc, .. } = attached;
-        let (Ok(mut sigint), Ok(mut sigterm)) = (tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()), tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())) else {
+        let (Ok(mut sigint), Ok(mut sigterm)) = (
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
+        ) else {
             eprintln!("Error: cannot handle signals");
             return 1;
         };
