@@ -144,6 +144,26 @@ fn probe_child() {
     let log_fd = std::env::var("PROBE_LOGFD")
         .ok()
         .and_then(|v| v.parse().ok());
+    if let Ok(layer) = std::env::var("PROBE_UNAVAILABLE") {
+        // Simulate an older kernel without `layer`, in the mode asked for.
+        let unavailable = bitcoin_mp::sandbox::Unavailable {
+            landlock: layer == "landlock",
+            seccomp: layer == "seccomp",
+        };
+        let mode = Mode::from_option(&std::env::var("PROBE_MODE").unwrap()).unwrap();
+        let result = match bitcoin_mp::sandbox::apply_with(
+            role,
+            mode,
+            &paths(&datadir),
+            None,
+            unavailable,
+        ) {
+            Ok(report) => format!("ok: {}", report.log_lines().join(" | ")),
+            Err(e) => format!("refused: {e}"),
+        };
+        println!("PROBE-RESULT: {result}");
+        return;
+    }
     apply(role, Mode::Auto, &paths(&datadir), log_fd).expect("sandbox applies");
     let own = own_dir(role, &datadir);
     let result = match std::env::var("PROBE_ATTEMPT").unwrap().as_str() {
@@ -335,6 +355,33 @@ fn forbidden_system_calls_stop_the_process_and_are_named_in_its_log() {
             assert!(
                 message.contains(&format!("blocked system call #{nr:06}")),
                 "{role:?} {attempt}: log record was {message:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn require_refuses_and_auto_reports_when_a_layer_is_unavailable() {
+    let d = datadir();
+    for layer in ["landlock", "seccomp"] {
+        for role in [Role::NodeWorker, Role::Wallet] {
+            let mut cmd = probe_command(role, "unavailable", d.path(), "");
+            let out = cmd
+                .env("PROBE_UNAVAILABLE", layer)
+                .env("PROBE_MODE", "require")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains(&format!("PROBE-RESULT: refused: -sandbox=require, but these layers are unavailable: {layer} (not available)")), "{role:?} {layer}: {stdout}");
+            let out = probe_command(role, "unavailable", d.path(), "")
+                .env("PROBE_UNAVAILABLE", layer)
+                .env("PROBE_MODE", "auto")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(&format!("sandbox: missing layer: {layer} (not available)")),
+                "{role:?} {layer}: {stdout}"
             );
         }
     }

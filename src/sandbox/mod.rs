@@ -119,6 +119,26 @@ pub fn apply(
     paths: &Paths,
     log_fd: Option<RawFd>,
 ) -> Result<Report, SandboxError> {
+    apply_with(role, mode, paths, log_fd, Unavailable::default())
+}
+
+/// Layers to treat as if the kernel lacked them: how tests check what `auto`
+/// and `require` do on an older kernel. Only code can ask for this; there is
+/// no option or environment variable that does.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Unavailable {
+    pub landlock: bool,
+    pub seccomp: bool,
+}
+
+/// [`apply`], with some layers treated as unavailable.
+pub fn apply_with(
+    role: Role,
+    mode: Mode,
+    paths: &Paths,
+    log_fd: Option<RawFd>,
+    unavailable: Unavailable,
+) -> Result<Report, SandboxError> {
     let mut report = Report::default();
     if mode == Mode::Off {
         report.off = true;
@@ -141,18 +161,28 @@ pub fn apply(
         Ok(()) => report.caps_dropped = true,
         Err(e) => report.missing.push(format!("capabilities ({e})")),
     }
-    let ll = landlock::restrict(&policy, mode == Mode::Require)?;
-    report.landlock_abi = ll.abi;
-    report.landlock_status = ll.status.clone();
-    if !ll.fully_enforced {
-        report.missing.push(format!("landlock ({})", ll.status));
+    if unavailable.landlock {
+        report.landlock_status = "not available".into();
+        report.missing.push("landlock (not available)".into());
+    } else {
+        let ll = landlock::restrict(&policy, mode == Mode::Require)?;
+        report.landlock_abi = ll.abi;
+        report.landlock_status = ll.status.clone();
+        if !ll.fully_enforced {
+            report.missing.push(format!("landlock ({})", ll.status));
+        }
+    }
+    if unavailable.seccomp {
+        report.missing.push("seccomp (not available)".into());
     }
     if mode == Mode::Require && !report.missing.is_empty() {
         return Err(SandboxError::Missing(report.missing.join("; ")));
     }
-    // Last: from here on only the role's allowlisted system calls work.
-    seccomp::apply(&policy.syscalls, log_fd)?;
-    report.seccomp = true;
-    report.syscalls = policy.syscalls.len();
+    if !unavailable.seccomp {
+        // Last: from here on only the role's allowlisted system calls work.
+        seccomp::apply(&policy.syscalls, log_fd)?;
+        report.seccomp = true;
+        report.syscalls = policy.syscalls.len();
+    }
     Ok(report)
 }
