@@ -61,6 +61,11 @@ pub fn main(args: &[String]) -> i32 {
         Err(e) => return fail(&e.to_string()),
     };
     log_startup(&config);
+    // The broker keeps no capability: nothing it does needs one.
+    match crate::sandbox::harden_broker() {
+        Ok(()) => tracing::info!("broker: no_new_privs on, capabilities dropped"),
+        Err(e) => tracing::warn!("broker: could not drop privileges: {e}"),
+    }
     let code = cli::run_local(run(config, sink.clone()));
     tracing::info!("Shutdown: done");
     sink.flush();

@@ -109,6 +109,22 @@ impl Report {
     }
 }
 
+/// The broker's own hardening: it needs no capability (it binds unix sockets,
+/// spawns children and opens files its user owns), so it drops every set and
+/// sets `no_new_privs`, which its children inherit. (Without CAP_SETPCAP the
+/// bounding set cannot be emptied; the other four sets still are.)
+pub fn harden_broker() -> Result<(), SandboxError> {
+    privs::set_no_new_privs().map_err(|e| SandboxError::Layer {
+        layer: "no_new_privs",
+        reason: e.to_string(),
+    })?;
+    privs::drop_all_capabilities().map_err(|e| SandboxError::Layer {
+        layer: "capabilities",
+        reason: e.to_string(),
+    })?;
+    Ok(true)
+}
+
 /// Applies `role`'s policy to this process: no_new_privs, capabilities dropped,
 /// Landlock. The role's own initialisation (opening what it needs beyond its
 /// paths) must be done before; fds are closed before that with
