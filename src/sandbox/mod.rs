@@ -122,7 +122,7 @@ pub fn harden_broker() -> Result<(), SandboxError> {
         layer: "capabilities",
         reason: e.to_string(),
     })?;
-    Ok(true)
+    Ok(())
 }
 
 /// Applies `role`'s policy to this process: no_new_privs, capabilities dropped,
