@@ -2,6 +2,7 @@
 //! and `-version`), and report a fatal error in one line, Core's way.
 
 use crate::config::{Config, Parsed, Program};
+use crate::logging::{self, LogConfig};
 
 /// Prints Core's one-line error (`Error: ...`) and returns exit code 1.
 pub fn fail(message: &str) -> i32 {
@@ -38,4 +39,45 @@ pub fn run_local<F: std::future::Future<Output = i32>>(future: F) -> i32 {
     drop(local);
     drop(rt);
     code
+}
+
+/// Logs to the console for a process started by hand (debug.log is the broker's).
+pub fn console_logging(config: &Config) -> Result<(), i32> {
+    let mut cfg = LogConfig::from_config(config).map_err(|e| fail(&e.to_string()))?;
+    cfg.printtoconsole = true;
+    cfg.debug_log_file = None;
+    logging::init_console(&cfg).map_err(|e| fail(&e.to_string()))
+}
+
+/// Which stop signal arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    Interrupt,
+    Terminate,
+}
+
+impl std::fmt::Display for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+        })
+    }
+}
+
+/// Waits for SIGINT or SIGTERM. If the handlers cannot be installed (never on
+/// Linux in practice) it waits forever, leaving the default dispositions.
+pub async fn stop_signal() -> StopSignal {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot handle SIGINT/SIGTERM; stop the process with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => StopSignal::Interrupt,
+        _ = term.recv() => StopSignal::Terminate,
+    }
 }

@@ -70,11 +70,6 @@ impl Channel {
         })
     }
 
-    /// The socket, for identification in logs.
-    pub fn raw_fd(&self) -> RawFd {
-        self.fd.get_ref().as_raw_fd()
-    }
-
     /// Sends one datagram with `fds` attached.
     pub async fn send(&self, bytes: &[u8], fds: &[RawFd]) -> Result<(), ChannelError> {
         if bytes.len() > MAX_DATAGRAM || fds.len() > MAX_FDS {

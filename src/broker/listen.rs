@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio::net::{UnixListener, UnixStream};
 
@@ -106,14 +106,6 @@ pub fn into_fd(stream: UnixStream) -> io::Result<OwnedFd> {
     let std_stream = stream.into_std()?;
     std_stream.set_nonblocking(false)?;
     Ok(OwnedFd::from(std_stream))
-}
-
-/// Paths of all bound listeners (for the startup log).
-pub fn paths(listeners: &[IpcListener]) -> Vec<PathBuf> {
-    listeners
-        .iter()
-        .map(|l| l.address.path().to_path_buf())
-        .collect()
 }
 
 #[cfg(test)]

@@ -7,8 +7,6 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
-
 use super::channel::{Event, IncomingConnection};
 use super::listen::{self, IpcListener};
 use super::lock::lock_directory;
@@ -16,8 +14,8 @@ use super::supervise::Supervisor;
 use crate::cli::{self, fail};
 use crate::config::{Config, Program};
 use crate::ipc::address::IpcAddress;
-use crate::ipc::client;
-use crate::ipc::connection::{connect_init, stream_from_fd};
+use crate::ipc::client::{self, Link};
+use crate::ipc::connection::stream_from_fd;
 use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::{take_socket_fd, ChildRole};
 use crate::logging::{self, LogConfig};
@@ -155,11 +153,8 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
         .map(|l| tokio::task::spawn_local(accept_loop(sup.clone(), l.listener.clone())))
         .collect();
 
-    let mut sigint = signal(SignalKind::interrupt()).ok();
-    let mut sigterm = signal(SignalKind::terminate()).ok();
     tokio::select! {
-        _ = async { match sigint.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => tracing::info!("Received SIGINT"),
-        _ = async { match sigterm.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => tracing::info!("Received SIGTERM"),
+        sig = crate::cli::stop_signal() => tracing::info!("Received {sig}"),
         _ = sup.stop.notified() => {},
     }
     for task in accepting {
@@ -183,35 +178,16 @@ fn parent_name() -> String {
         .unwrap_or_else(|_| "parent".into())
 }
 
-/// The broker's client link to the worker's `Init`; dropping it closes the socket.
-struct WorkerLink {
-    _init: crate::schema::init_capnp::init::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WorkerLink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn handshake(fd: OwnedFd, pid: i32) -> Result<WorkerLink, capnp::Error> {
+async fn handshake(fd: OwnedFd, pid: i32) -> Result<Link, capnp::Error> {
     let stream = stream_from_fd(fd).map_err(|e| capnp::Error::failed(e.to_string()))?;
-    let (init, rpc) = connect_init(stream);
-    let task = tokio::task::spawn_local(async move {
-        let _ = rpc.await;
-    });
-    let link = WorkerLink {
-        _init: init.clone(),
-        task,
-    };
+    let link = Link::open(stream, |_| {});
     let log = CallLog::new(Peer {
         name: "node-worker".into(),
         pid,
     });
     match tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        client::construct(&init, &log, "bitcoin-node"),
+        client::construct(&link.init, &log, "bitcoin-node"),
     )
     .await
     {

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use crate::cli::{self, fail};
 use crate::config::Program;
-use crate::ipc::client::attach_if_asked;
+use crate::ipc::client::{attach_connected, attach_if_asked};
 use crate::ipc::spawn::spawn_with_ipcfd;
-use crate::wallet::console_logging;
 
 /// bitcoin-qt options that stay with the GUI and are not passed to the node.
 const GUI_ONLY: &[&str] = &[
@@ -30,7 +29,7 @@ pub fn main(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(code) = console_logging(&config) {
+    if let Err(code) = cli::console_logging(&config) {
         return code;
     }
     // Attached: the node keeps running when we exit.
@@ -71,7 +70,7 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
             Err(e) => return fail(&e.to_string()),
         };
         let attached = tokio::select! {
-            a = attach_stream(stream) => a,
+            a = attach_connected(stream, "ipcfd", "bitcoin-gui") => a,
             status = node.wait() => {
                 return fail(&format!("bitcoin-node (pid {pid}) stopped before answering: {}", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string())));
             }
@@ -82,16 +81,9 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
         };
         tracing::info!("bitcoin-gui: started bitcoin-node (pid {pid}) and attached over -ipcfd; no window yet, running headless");
         let crate::ipc::client::Attached { init, rpc, .. } = attached;
-        let (Ok(mut sigint), Ok(mut sigterm)) = (
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-        ) else {
-            return fail("cannot handle signals");
-        };
         let node_ended = tokio::select! {
             _ = rpc => true,
-            _ = sigint.recv() => false,
-            _ = sigterm.recv() => false,
+            _ = cli::stop_signal() => false,
         };
         // Closing our end tells the node to shut down.
         drop(init);
@@ -111,10 +103,4 @@ fn spawn_and_drive_node(args: &[String]) -> i32 {
             )),
         }
     })
-}
-
-async fn attach_stream(
-    stream: tokio::net::UnixStream,
-) -> Result<crate::ipc::client::Attached, crate::ipc::client::AttachError> {
-    crate::ipc::client::attach_connected(stream, "ipcfd", "bitcoin-gui").await
 }

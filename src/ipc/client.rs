@@ -83,6 +83,46 @@ pub async fn echo_check(
     Ok(())
 }
 
+/// Core's client handshake on a fresh connection: `construct`, a thread named
+/// `thread_name`, and an `Echo` round trip of `echo_text` on it.
+pub async fn handshake(
+    init: &init::Client,
+    log: &CallLog,
+    process: &'static str,
+    thread_name: &str,
+    echo_text: &str,
+) -> Result<(), capnp::Error> {
+    let map = construct(init, log, process).await?;
+    let thread = make_thread(&map, log, thread_name).await?;
+    echo_check(init, log, &thread, echo_text).await
+}
+
+/// Our client end of a peer's `Init`, its connection driven by a local task;
+/// dropping the link closes the connection.
+pub struct Link {
+    pub init: init::Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// Connects to the `Init` served on `stream`; `on_end` runs when the peer
+    /// closes the connection (not when the link is dropped).
+    pub fn open(
+        stream: tokio::net::UnixStream,
+        on_end: impl FnOnce(Result<(), capnp::Error>) + 'static,
+    ) -> Link {
+        let (init, rpc) = connect_init(stream);
+        let task = tokio::task::spawn_local(async move { on_end(rpc.await) });
+        Link { init, task }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// A live connection to a node's `Init`.
 pub struct Attached {
     pub init: init::Client,
@@ -116,11 +156,8 @@ pub async fn attach_connected(
         pid: 0,
     });
     let mut rpc = rpc;
-    let handshake = async {
-        let map = construct(&init, &log, process).await?;
-        let thread = make_thread(&map, &log, &format!("{process}-{}", std::process::id())).await?;
-        echo_check(&init, &log, &thread, "attach").await
-    };
+    let thread_name = format!("{process}-{}", std::process::id());
+    let handshake = handshake(&init, &log, process, &thread_name, "attach");
     // Drive the connection while the handshake runs.
     let outcome = tokio::select! {
         r = handshake => r,
@@ -148,11 +185,7 @@ pub fn connect_address(
 
 /// Runs a hand-started process attached to a running node until the node
 /// closes the connection or we get SIGINT/SIGTERM. Returns the exit code.
-pub fn run_attached(
-    address: IpcAddress,
-    process: &'static str,
-    on_attached: impl FnOnce(&Attached),
-) -> i32 {
+pub fn run_attached(address: IpcAddress, process: &'static str) -> i32 {
     crate::cli::run_local(async move {
         let attached = match attach(&address, process).await {
             Ok(a) => a,
@@ -162,15 +195,7 @@ pub fn run_attached(
             }
         };
         tracing::info!("{process}: attached to bitcoin-node at {address}");
-        on_attached(&attached);
         let Attached { init, rpc, .. } = attached;
-        let (Ok(mut sigint), Ok(mut sigterm)) = (
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()),
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()),
-        ) else {
-            eprintln!("Error: cannot handle signals");
-            return 1;
-        };
         tokio::select! {
             r = rpc => {
                 match r {
@@ -178,8 +203,7 @@ pub fn run_attached(
                     Err(e) => tracing::info!("{process}: connection to bitcoin-node ended ({e}); stopping"),
                 }
             }
-            _ = sigint.recv() => tracing::info!("{process}: SIGINT; detaching from bitcoin-node"),
-            _ = sigterm.recv() => tracing::info!("{process}: SIGTERM; detaching from bitcoin-node"),
+            sig = crate::cli::stop_signal() => tracing::info!("{process}: {sig}; detaching from bitcoin-node"),
         }
         drop(init);
         0
@@ -191,7 +215,7 @@ pub fn run_attached(
 pub fn attach_if_asked(config: &crate::config::Config, process: &'static str) -> Option<i32> {
     let value = config.get("ipcconnect")?;
     Some(match connect_address(&value, &config.net_dir()) {
-        Ok(address) => run_attached(address, process, |_| {}),
+        Ok(address) => run_attached(address, process),
         Err(e) => crate::cli::fail(&e.to_string()),
     })
 }

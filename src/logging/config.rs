@@ -177,11 +177,6 @@ impl LogConfig {
             .unwrap_or(self.level);
         level >= threshold
     }
-
-    /// True when no debug/trace line of any category can pass.
-    pub fn quiet(&self) -> bool {
-        self.categories.is_empty()
-    }
 }
 
 #[cfg(test)]

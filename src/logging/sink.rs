@@ -47,11 +47,6 @@ impl Sink {
         })
     }
 
-    /// The configuration lines are rendered with.
-    pub fn config(&self) -> &LogConfig {
-        &self.inner.cfg
-    }
-
     /// Renders and writes one record, if the configuration lets it through.
     pub fn write(&self, r: &Record) {
         if !self.inner.cfg.category_enabled(&r.category, r.level) {

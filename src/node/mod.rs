@@ -5,10 +5,9 @@
 use std::rc::Rc;
 
 use crate::broker::client::BrokerClient;
-use crate::config::Config;
 use crate::ipc::child;
-use crate::ipc::client::{construct, echo_check, make_thread};
-use crate::ipc::connection::{connect_init, stream_from_fd};
+use crate::ipc::client::{handshake, Link};
+use crate::ipc::connection::stream_from_fd;
 use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::ChildRole;
 
@@ -18,27 +17,15 @@ pub fn worker_main(args: &[String]) -> i32 {
         let _wallet = if config.get_bool("disablewallet", false) {
             None
         } else {
-            start_wallet(broker, &config).await
+            start_wallet(broker).await
         };
         // Hold the wallet link until the worker stops.
         std::future::pending::<()>().await;
     })
 }
 
-/// The node's link to one wallet process; dropping it closes the connection.
-struct WalletLink {
-    _init: crate::schema::init_capnp::init::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for WalletLink {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Asks the broker for a wallet process and checks it answers over IPC.
-async fn start_wallet(broker: Rc<BrokerClient>, _config: &Config) -> Option<WalletLink> {
+async fn start_wallet(broker: Rc<BrokerClient>) -> Option<Link> {
     let (pid, fd) = match broker.spawn_wallet("").await {
         Ok(r) => r,
         Err(e) => {
@@ -53,28 +40,23 @@ async fn start_wallet(broker: Rc<BrokerClient>, _config: &Config) -> Option<Wall
             return None;
         }
     };
-    let (init, rpc) = connect_init(stream);
-    let link = tokio::task::spawn_local(async move {
-        match rpc.await {
-            Ok(()) => tracing::info!("Wallet process (pid {pid}) closed its IPC connection"),
-            Err(e) => tracing::warn!("Wallet process (pid {pid}) IPC connection: {e}"),
-        }
+    let wallet = Link::open(stream, move |result| match result {
+        Ok(()) => tracing::info!("Wallet process (pid {pid}) closed its IPC connection"),
+        Err(e) => tracing::warn!("Wallet process (pid {pid}) IPC connection: {e}"),
     });
     let log = CallLog::new(Peer {
         name: "bitcoin-wallet".into(),
         pid,
     });
-    let handshake = async {
-        let map = construct(&init, &log, "bitcoin-node").await?;
-        let thread = make_thread(&map, &log, "node-wallet-client").await?;
-        echo_check(&init, &log, &thread, "wallet").await
-    };
-    let result = handshake.await;
-    let wallet = WalletLink {
-        _init: init,
-        task: link,
-    };
-    match result {
+    match handshake(
+        &wallet.init,
+        &log,
+        "bitcoin-node",
+        "node-wallet-client",
+        "wallet",
+    )
+    .await
+    {
         Ok(()) => {
             tracing::info!("Connected to wallet process (pid {pid}) over IPC");
             Some(wallet)

@@ -23,9 +23,7 @@ pub fn drop_all_capabilities() -> Result<(), caps::errors::CapsError> {
     caps::clear(None, CapSet::Inheritable)?;
     caps::clear(None, CapSet::Effective)?;
     caps::clear(None, CapSet::Permitted)?;
-    if !has_setpcap && !caps::read(None, CapSet::Bounding)?.is_empty() {
-        // Without CAP_SETPCAP the bounding set stays, but with no permitted or
-        // effective capabilities and no_new_privs it can never be used.
-    }
+    // Without CAP_SETPCAP the bounding set stays, but with no permitted or
+    // effective capabilities and no_new_privs it can never be used.
     Ok(())
 }

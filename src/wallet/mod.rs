@@ -3,11 +3,10 @@
 //! IPC options it is Core's offline wallet tool.
 
 use crate::cli::{self, fail};
-use crate::config::{Config, Program};
+use crate::config::Program;
 use crate::ipc::child;
 use crate::ipc::client::attach_if_asked;
 use crate::ipc::spawn::{ChildArgs, ChildRole};
-use crate::logging::{self, LogConfig};
 
 /// The offline tool's commands, as Core's bitcoin-wallet names them.
 const TOOL_COMMANDS: &[&str] = &["info", "create", "salvage", "dump", "createfromdump"];
@@ -24,7 +23,7 @@ pub fn main(args: &[String]) -> i32 {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if let Err(code) = console_logging(&config) {
+    if let Err(code) = cli::console_logging(&config) {
         return code;
     }
     if let Some(code) = attach_if_asked(&config, "bitcoin-wallet") {
@@ -37,12 +36,4 @@ pub fn main(args: &[String]) -> i32 {
         )),
         Some(cmd) => fail(&format!("Invalid command '{cmd}'")),
     }
-}
-
-/// Logs to the console for a process started by hand (debug.log is the broker's).
-pub(crate) fn console_logging(config: &Config) -> Result<(), i32> {
-    let mut cfg = LogConfig::from_config(config).map_err(|e| fail(&e.to_string()))?;
-    cfg.printtoconsole = true;
-    cfg.debug_log_file = None;
-    logging::init_console(&cfg).map_err(|e| fail(&e.to_string()))
 }
