@@ -3,6 +3,7 @@
 //! The binaries in `src/bin/` are thin; everything lives in these modules.
 
 pub mod broker;
+pub mod chain;
 pub mod cli;
 pub mod config;
 pub mod gui;

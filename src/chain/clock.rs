@@ -1,0 +1,28 @@
+//! The node's clock: system time, or the time `setmocktime` fixed (Core's
+//! NodeClock with -mocktime), for block times and RPC answers that test
+//! frameworks control.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+static MOCK_TIME: AtomicI64 = AtomicI64::new(0);
+
+/// Seconds since the epoch, mocked when a mock time is set.
+pub fn now() -> i64 {
+    match MOCK_TIME.load(Ordering::Relaxed) {
+        0 => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+        t => t,
+    }
+}
+
+/// Sets the mock time (0: back to the system clock).
+pub fn set_mock_time(seconds: i64) {
+    MOCK_TIME.store(seconds, Ordering::Relaxed);
+}
+
+/// The mock time, 0 when unset.
+pub fn mock_time() -> i64 {
+    MOCK_TIME.load(Ordering::Relaxed)
+}

@@ -1,0 +1,118 @@
+//! Facts about blocks that Core keeps in its block index and the kernel's
+//! block tree does not hand out directly: header fields as rust-bitcoin types,
+//! median time past, cumulative work, Core's difficulty number, chain tips.
+
+use bitcoin::consensus::deserialize;
+use bitcoinkernel::{prelude::*, BlockTreeEntry, ChainstateManager};
+
+use super::to_hash;
+
+/// One block as the block tree knows it.
+#[derive(Debug, Clone)]
+pub struct BlockInfo {
+    pub hash: bitcoin::BlockHash,
+    pub height: i32,
+    pub header: bitcoin::block::Header,
+    /// In the active chain (false: a fork or a header-only branch).
+    pub in_active_chain: bool,
+}
+
+impl BlockInfo {
+    pub(crate) fn from_entry(entry: &BlockTreeEntry<'_>, in_active_chain: bool) -> BlockInfo {
+        BlockInfo {
+            hash: to_hash(entry.block_hash().to_bytes()),
+            height: entry.height(),
+            header: header_of(entry),
+            in_active_chain,
+        }
+    }
+}
+
+fn header_of(entry: &BlockTreeEntry<'_>) -> bitcoin::block::Header {
+    let h = entry.header();
+    // The kernel's header is 80 well-formed bytes; rebuild the fields if not.
+    match h.consensus_encode().ok().and_then(|b| deserialize(&b).ok()) {
+        Some(header) => header,
+        None => bitcoin::block::Header {
+            version: bitcoin::block::Version::from_consensus(h.version()),
+            prev_blockhash: to_hash(h.prev_hash().to_bytes()),
+            merkle_root: bitcoin::TxMerkleNode::all_zeros(),
+            time: h.timestamp(),
+            bits: bitcoin::CompactTarget::from_consensus(h.bits()),
+            nonce: h.nonce(),
+        },
+    }
+}
+
+use bitcoin::hashes::Hash as _;
+
+/// Median of the timestamps of `entry` and its ten predecessors.
+pub fn median_time_past(entry: &BlockTreeEntry<'_>) -> u32 {
+    let mut times = Vec::with_capacity(11);
+    let mut cur = Some(*entry);
+    while let Some(e) = cur {
+        if times.len() == 11 {
+            break;
+        }
+        times.push(e.header().timestamp());
+        cur = e.prev();
+    }
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
+/// Sum of the work of every block from genesis to `entry`.
+pub fn chain_work(entry: &BlockTreeEntry<'_>) -> bitcoin::Work {
+    let mut work = bitcoin::Work::from_le_bytes([0; 32]);
+    let mut cur = Some(*entry);
+    while let Some(e) = cur {
+        let target = bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(
+            e.header().bits(),
+        ));
+        work = work + target.to_work();
+        cur = e.prev();
+    }
+    work
+}
+
+/// Core's GetDifficulty: how many times harder than the minimum difficulty.
+pub fn difficulty(bits: u32) -> f64 {
+    let mut shift = (bits >> 24) & 0xff;
+    let mut diff = 0x0000ffff as f64 / (bits & 0x00ff_ffff) as f64;
+    while shift < 29 {
+        diff *= 256.0;
+        shift += 1;
+    }
+    while shift > 29 {
+        diff /= 256.0;
+        shift -= 1;
+    }
+    diff
+}
+
+/// Chain tips: the active tip and the end of every branch off the active chain
+/// that the kernel's block tree holds (found by walking back from the best
+/// header and the active tip; branches the kernel does not point us to are
+/// not listed).
+pub fn tips(chainman: &ChainstateManager) -> Vec<BlockInfo> {
+    let chain = chainman.active_chain();
+    let tip = chain.tip();
+    let mut out = vec![BlockInfo::from_entry(&tip, true)];
+    if let Some(best) = chainman.best_entry() {
+        if !chain.contains(&best) {
+            out.push(BlockInfo::from_entry(&best, false));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn difficulty_matches_cores_numbers() {
+        assert_eq!(difficulty(0x1d00ffff), 1.0);
+        assert!((difficulty(0x207fffff) - 4.656542373906925e-10).abs() < 1e-24);
+    }
+}

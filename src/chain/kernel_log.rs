@@ -1,0 +1,138 @@
+//! Routes the kernel's log messages into our logging (so they reach the
+//! broker's debug.log with Core's categories), and lets a caller collect the
+//! lines its own kernel call produced (the reject reason of a block).
+
+use std::cell::RefCell;
+
+use bitcoinkernel::log::logging::LoggingOptions;
+use bitcoinkernel::{LogCategory, LogLevel, Logger};
+
+use crate::logging::{Level, LogConfig};
+
+thread_local! {
+    static CAPTURE: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// The kernel's categories with their Core names.
+const CATEGORIES: &[(LogCategory, &str)] = &[
+    (LogCategory::Bench, "bench"),
+    (LogCategory::BlockStorage, "blockstorage"),
+    (LogCategory::CoinDb, "coindb"),
+    (LogCategory::LevelDb, "leveldb"),
+    (LogCategory::Mempool, "mempool"),
+    (LogCategory::Prune, "prune"),
+    (LogCategory::Rand, "rand"),
+    (LogCategory::Reindex, "reindex"),
+    (LogCategory::Validation, "validation"),
+    (LogCategory::Kernel, "kernel"),
+];
+
+struct ToTracing;
+
+/// Emits `message` under its category (a `[name]` or `[name:level]` prefix
+/// the kernel puts on debug lines), at debug level when it has one.
+fn emit(message: &str) {
+    let (category, text) = match message.strip_prefix('[').and_then(|r| r.split_once("] ")) {
+        Some((cat, text)) => (cat.split(':').next().unwrap_or(cat), text),
+        None => ("", message),
+    };
+    macro_rules! by_category {
+        ($($name:literal),*) => {
+            match category {
+                $($name => tracing::debug!(target: $name, "{text}"),)*
+                _ => tracing::info!("{text}"),
+            }
+        };
+    }
+    by_category!(
+        "bench",
+        "blockstorage",
+        "coindb",
+        "leveldb",
+        "mempool",
+        "prune",
+        "rand",
+        "reindex",
+        "validation",
+        "kernel"
+    );
+}
+
+impl bitcoinkernel::Log for ToTracing {
+    fn log(&self, message: &str) {
+        let message = message.trim_end();
+        CAPTURE.with(|c| {
+            if let Some(lines) = c.borrow_mut().as_mut() {
+                lines.push(message.to_string());
+            }
+        });
+        emit(message);
+    }
+}
+
+/// Connects the kernel's logging to ours; debug categories follow `-debug`.
+/// Keep the returned logger alive for as long as the kernel runs.
+pub fn install(config: &LogConfig) -> Result<Logger, bitcoinkernel::KernelError> {
+    let logger = Logger::new_with_options(
+        ToTracing,
+        LoggingOptions {
+            log_timestamps: false,
+            log_time_micros: false,
+            log_threadnames: false,
+            log_sourcelocations: false,
+            always_print_category_levels: false,
+        },
+    )?;
+    for (category, name) in CATEGORIES {
+        if config.category_enabled(name, Level::Trace) {
+            logger.set_level_category(*category, LogLevel::Trace);
+            logger.enable_category(*category);
+        } else if config.category_enabled(name, Level::Debug) {
+            logger.set_level_category(*category, LogLevel::Debug);
+            logger.enable_category(*category);
+        }
+    }
+    Ok(logger)
+}
+
+/// Runs `f`, returning what it returned and the kernel lines logged meanwhile
+/// on this thread.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let result = f();
+    let lines = CAPTURE.with(|c| c.borrow_mut().take()).unwrap_or_default();
+    (result, lines)
+}
+
+/// Core's reject reason (`bad-cb-amount`, `high-hash`, ...) from the lines the
+/// kernel logged while rejecting a block: its BlockValidationState renders as
+/// `reason, detail` or `reason (detail)` at the end of the error line.
+pub fn reject_reason(lines: &[String]) -> Option<String> {
+    lines.iter().rev().find_map(|line| {
+        let tail = line
+            .rsplit_once("failed, ")
+            .map(|(_, t)| t)
+            .or_else(|| line.rsplit_once("FAILED (").map(|(_, t)| t))
+            .or_else(|| line.rsplit_once("): ").map(|(_, t)| t))?;
+        let reason: String = tail
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        (reason.contains('-') && !reason.is_empty()).then_some(reason)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reject_reasons_come_from_cores_error_lines() {
+        let lines = vec![
+            "UpdateTip: new best=00ab".to_string(),
+            "ConnectTip: ConnectBlock 3f2a failed, bad-cb-amount, coinbase pays too much (actual=5000000001 vs limit=5000000000)".to_string(),
+        ];
+        assert_eq!(reject_reason(&lines).as_deref(), Some("bad-cb-amount"));
+        assert_eq!(reject_reason(&["nothing here".to_string()]), None);
+    }
+}

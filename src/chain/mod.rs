@@ -1,0 +1,455 @@
+//! chain/: the node worker's block chain. Core's own validation engine
+//! (libbitcoinkernel, through the `bitcoinkernel` crate) keeps blocks and the
+//! chainstate in Core's layout under the network directory; our UTXO index
+//! (`utxo`) follows its active chain; `assemble` builds blocks to mine;
+//! `headers` answers questions the kernel's block tree does not (median time,
+//! chain work, difficulty). Everything here is blocking: async callers run it
+//! with `spawn_blocking`.
+
+pub mod assemble;
+pub mod clock;
+pub mod headers;
+pub mod kernel_log;
+pub mod utxo;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hashes::Hash;
+use bitcoinkernel::{
+    prelude::*, BlockValidationResult, ChainType, ChainstateManager, ChainstateManagerBuilder,
+    Context, ContextBuilder, ProcessBlockResult, ValidationMode,
+};
+
+pub use headers::BlockInfo;
+
+/// Why the chain could not be opened or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("{0}")]
+    Kernel(String),
+    #[error("UTXO index: {0}")]
+    Index(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl From<bitcoinkernel::KernelError> for ChainError {
+    fn from(e: bitcoinkernel::KernelError) -> Self {
+        ChainError::Kernel(e.to_string())
+    }
+}
+
+/// How to open the chain (from the node's options).
+#[derive(Clone, Debug)]
+pub struct ChainOptions {
+    /// `<datadir>/<chain>`: blocks/, chainstate/ and indexes/ live here.
+    pub net_dir: PathBuf,
+    /// Core's chain name: main, test, testnet4, signet, regtest.
+    pub chain: String,
+    /// `-reindex`: rebuild the block index and chainstate from the block files.
+    pub reindex: bool,
+    /// `-reindex-chainstate`: rebuild the chainstate from the block files.
+    pub reindex_chainstate: bool,
+    /// `-par`-style script-check threads (0: validate on the calling thread).
+    pub worker_threads: i32,
+}
+
+/// What `submit_block` did with a block (Core's submitblock answers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// New and found valid.
+    Accepted,
+    /// Already known and valid ("duplicate").
+    Duplicate,
+    /// Already known as invalid ("duplicate-invalid").
+    DuplicateInvalid,
+    /// Stored but not validated (not on the best chain): "inconclusive".
+    Inconclusive,
+    /// Failed validation, with Core's reject reason.
+    Rejected(String),
+}
+
+thread_local! {
+    /// The last BlockChecked event on this thread: (block, valid, result).
+    static CHECKED: std::cell::RefCell<Option<(bitcoin::BlockHash, bool, BlockValidationResult)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Core's reject reason when the kernel's log did not name one.
+fn generic_reason(result: BlockValidationResult) -> &'static str {
+    match result {
+        BlockValidationResult::InvalidHeader => "invalid-header",
+        BlockValidationResult::Mutated => "bad-txnmrklroot",
+        BlockValidationResult::MissingPrev => "prev-blk-not-found",
+        BlockValidationResult::InvalidPrev => "bad-prevblk",
+        BlockValidationResult::TimeFuture => "time-too-new",
+        BlockValidationResult::CachedInvalid => "duplicate-invalid",
+        BlockValidationResult::HeaderLowWork => "too-little-chainwork",
+        _ => "rejected",
+    }
+}
+
+/// The active chain's tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    pub hash: bitcoin::BlockHash,
+    pub height: i32,
+}
+
+/// The node's chain: the kernel plus our index, shared across threads.
+pub struct Chain {
+    // Field order is drop order: the manager flushes before its context goes.
+    chainman: ChainstateManager,
+    _context: Context,
+    utxo: utxo::UtxoIndex,
+    network: bitcoin::Network,
+    /// Serialises block submission with the index update that follows it.
+    submit: Mutex<()>,
+    tip_tx: tokio::sync::watch::Sender<Tip>,
+}
+
+fn chain_type(chain: &str) -> Result<(ChainType, bitcoin::Network), ChainError> {
+    Ok(match chain {
+        "main" => (ChainType::Mainnet, bitcoin::Network::Bitcoin),
+        "test" => (ChainType::Testnet, bitcoin::Network::Testnet),
+        "testnet4" => (ChainType::Testnet4, bitcoin::Network::Testnet4),
+        "signet" => (ChainType::Signet, bitcoin::Network::Signet),
+        "regtest" => (ChainType::Regtest, bitcoin::Network::Regtest),
+        other => return Err(ChainError::Unsupported(format!("unknown chain {other}"))),
+    })
+}
+
+/// The kernel's block hash as rust-bitcoin's.
+pub(crate) fn to_hash(bytes: [u8; 32]) -> bitcoin::BlockHash {
+    bitcoin::BlockHash::from_byte_array(bytes)
+}
+
+fn path_str(p: &Path) -> Result<&str, ChainError> {
+    p.to_str()
+        .ok_or_else(|| ChainError::Unsupported(format!("{} is not UTF-8", p.display())))
+}
+
+impl Chain {
+    /// Opens (or creates) the chain under `opts.net_dir`, reindexing if asked,
+    /// and brings the UTXO index level with the kernel's tip.
+    pub fn open(opts: &ChainOptions) -> Result<Arc<Chain>, ChainError> {
+        let (kind, network) = chain_type(&opts.chain)?;
+        let context = ContextBuilder::new()
+            .chain_type(kind)
+            .with_block_checked_validation(
+                |block: bitcoinkernel::Block, state: bitcoinkernel::BlockValidationStateRef<'_>| {
+                    let hash = to_hash(block.hash().to_bytes());
+                    let valid = state.mode() == ValidationMode::Valid;
+                    CHECKED.with(|c| *c.borrow_mut() = Some((hash, valid, state.result())));
+                },
+            )
+            .build()?;
+        let blocks = opts.net_dir.join("blocks");
+        let mut builder =
+            ChainstateManagerBuilder::new(&context, path_str(&opts.net_dir)?, path_str(&blocks)?)?
+                .worker_threads(opts.worker_threads);
+        let wipe = opts.reindex || opts.reindex_chainstate;
+        if wipe {
+            builder = builder.wipe_db(opts.reindex, true)?;
+        }
+        let chainman = builder.build()?;
+        if wipe {
+            tracing::info!(
+                "{}: replaying blocks from the block files",
+                if opts.reindex {
+                    "Reindexing block index and chainstate"
+                } else {
+                    "Reindexing chainstate"
+                }
+            );
+            chainman.import_blocks()?;
+        }
+        let index_path = opts.net_dir.join("indexes").join("utxo.redb");
+        let utxo = utxo::UtxoIndex::open(&index_path, wipe)?;
+        let tip = Self::kernel_tip(&chainman);
+        let (tip_tx, _) = tokio::sync::watch::channel(tip);
+        let chain = Chain {
+            chainman,
+            _context: context,
+            utxo,
+            network,
+            submit: Mutex::new(()),
+            tip_tx,
+        };
+        chain.sync_index()?;
+        tracing::info!(
+            "Chain loaded: height {} best {}",
+            chain.tip().height,
+            chain.tip().hash
+        );
+        Ok(Arc::new(chain))
+    }
+
+    fn kernel_tip(chainman: &ChainstateManager) -> Tip {
+        let entry = chainman.active_chain().tip();
+        Tip {
+            hash: to_hash(entry.block_hash().to_bytes()),
+            height: entry.height(),
+        }
+    }
+
+    /// rust-bitcoin's name for our network (addresses, parameters).
+    pub fn network(&self) -> bitcoin::Network {
+        self.network
+    }
+
+    /// The consensus parameters of our network.
+    pub fn params(&self) -> bitcoin::params::Params {
+        bitcoin::params::Params::new(self.network)
+    }
+
+    /// The active tip.
+    pub fn tip(&self) -> Tip {
+        *self.tip_tx.borrow()
+    }
+
+    /// A receiver that wakes on every tip change (for waitfornewblock & co).
+    pub fn watch_tip(&self) -> tokio::sync::watch::Receiver<Tip> {
+        self.tip_tx.subscribe()
+    }
+
+    /// The block at `height` in the active chain.
+    pub fn block_at(&self, height: i32) -> Option<BlockInfo> {
+        let chain = self.chainman.active_chain();
+        let entry = chain.at_height(usize::try_from(height).ok()?)?;
+        Some(BlockInfo::from_entry(&entry, true))
+    }
+
+    /// Any block the kernel knows by hash (`in_active_chain` says where it is).
+    pub fn block_info(&self, hash: &bitcoin::BlockHash) -> Option<BlockInfo> {
+        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
+        let entry = self.chainman.get_block_tree_entry(&key)?;
+        let active = self.chainman.active_chain().contains(&entry);
+        Some(BlockInfo::from_entry(&entry, active))
+    }
+
+    /// The best header the kernel knows (may be ahead of the tip).
+    pub fn best_header(&self) -> Option<BlockInfo> {
+        let entry = self.chainman.best_entry()?;
+        let active = self.chainman.active_chain().contains(&entry);
+        Some(BlockInfo::from_entry(&entry, active))
+    }
+
+    /// Median time past of the block `hash` (Core's GetMedianTimePast).
+    pub fn median_time_past(&self, hash: &bitcoin::BlockHash) -> Option<u32> {
+        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
+        let entry = self.chainman.get_block_tree_entry(&key)?;
+        Some(headers::median_time_past(&entry))
+    }
+
+    /// Total work of the chain ending at `hash`.
+    pub fn chain_work(&self, hash: &bitcoin::BlockHash) -> Option<bitcoin::Work> {
+        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
+        let entry = self.chainman.get_block_tree_entry(&key)?;
+        Some(headers::chain_work(&entry))
+    }
+
+    /// The full block `hash`, if its data is on disk.
+    pub fn read_block(&self, hash: &bitcoin::BlockHash) -> Result<bitcoin::Block, ChainError> {
+        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
+        let entry = self
+            .chainman
+            .get_block_tree_entry(&key)
+            .ok_or_else(|| ChainError::Kernel("Block not found".into()))?;
+        let block = self.chainman.read_block_data(&entry)?;
+        let bytes = block.consensus_encode()?;
+        deserialize(&bytes).map_err(|e| ChainError::Kernel(format!("block decode: {e}")))
+    }
+
+    /// Every block tree entry that has no known child: the chain tips.
+    pub fn tips(&self) -> Vec<BlockInfo> {
+        headers::tips(&self.chainman)
+    }
+
+    /// Hands `block` to the kernel for validation, then updates the index.
+    pub fn submit_block(&self, block: &bitcoin::Block) -> Result<SubmitOutcome, ChainError> {
+        let bytes = serialize(block);
+        let kblock = bitcoinkernel::Block::new(&bytes)?;
+        let hash = block.block_hash();
+        let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
+        CHECKED.with(|c| *c.borrow_mut() = None);
+        let (result, lines) = kernel_log::capture(|| self.chainman.process_block(&kblock));
+        let checked = CHECKED
+            .with(|c| c.borrow_mut().take())
+            .filter(|(h, ..)| *h == hash);
+        let outcome = match (result, checked) {
+            (ProcessBlockResult::Duplicate, _) => match self.block_info(&hash) {
+                Some(_) if lines.iter().any(|l| l.contains("invalid")) => {
+                    SubmitOutcome::DuplicateInvalid
+                }
+                _ => SubmitOutcome::Duplicate,
+            },
+            (_, Some((_, true, _))) => SubmitOutcome::Accepted,
+            (_, Some((_, false, r))) => SubmitOutcome::Rejected(
+                kernel_log::reject_reason(&lines).unwrap_or_else(|| generic_reason(r).to_string()),
+            ),
+            (ProcessBlockResult::Rejected, None) => SubmitOutcome::Rejected(
+                kernel_log::reject_reason(&lines).unwrap_or_else(|| "rejected".into()),
+            ),
+            (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
+        };
+        self.sync_index()?;
+        Ok(outcome)
+    }
+
+    /// Brings the UTXO index to the kernel's active tip (undoing blocks that
+    /// left the active chain first) and publishes the tip.
+    fn sync_index(&self) -> Result<(), ChainError> {
+        let chain = self.chainman.active_chain();
+        loop {
+            let (hash, height) = self.utxo.tip()?;
+            let in_chain = match chain.at_height(height as usize) {
+                Some(e) => to_hash(e.block_hash().to_bytes()) == hash || height == 0,
+                None => false,
+            };
+            if in_chain {
+                break;
+            }
+            self.utxo.disconnect_tip()?;
+        }
+        let (_, mut height) = self.utxo.tip()?;
+        while height < chain.height() as u32 {
+            height += 1;
+            let Some(entry) = chain.at_height(height as usize) else {
+                break;
+            };
+            let block = self.chainman.read_block_data(&entry)?;
+            let bytes = block.consensus_encode()?;
+            let block: bitcoin::Block = deserialize(&bytes)
+                .map_err(|e| ChainError::Index(format!("block {height} decode: {e}")))?;
+            self.utxo.connect(&block, height)?;
+        }
+        let tip = Self::kernel_tip(&self.chainman);
+        self.tip_tx.send_if_modified(|t| {
+            let changed = *t != tip;
+            *t = tip;
+            changed
+        });
+        Ok(())
+    }
+
+    /// The UTXO index.
+    pub fn utxo(&self) -> &utxo::UtxoIndex {
+        &self.utxo
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(dir: &Path) -> ChainOptions {
+        ChainOptions {
+            net_dir: dir.join("regtest"),
+            chain: "regtest".into(),
+            reindex: false,
+            reindex_chainstate: false,
+            worker_threads: 0,
+        }
+    }
+
+    fn mine(chain: &Chain, n: usize) -> Vec<bitcoin::BlockHash> {
+        let script = ScriptBufExt::op_true();
+        (0..n)
+            .map(|_| {
+                let mut block =
+                    assemble::new_block(chain, script.clone(), vec![], bitcoin::Amount::ZERO);
+                assert!(assemble::grind(&mut block.header, 1_000_000));
+                assert_eq!(chain.submit_block(&block).unwrap(), SubmitOutcome::Accepted);
+                block.block_hash()
+            })
+            .collect()
+    }
+
+    fn test_logger() -> bitcoinkernel::Logger {
+        let cfg = crate::logging::LogConfig::default();
+        kernel_log::install(&cfg).unwrap()
+    }
+
+    struct ScriptBufExt;
+    impl ScriptBufExt {
+        fn op_true() -> bitcoin::ScriptBuf {
+            bitcoin::ScriptBuf::from_bytes(vec![0x51])
+        }
+    }
+
+    #[test]
+    fn mined_blocks_extend_the_tip_survive_a_reopen_and_a_reindex() {
+        let _log = test_logger();
+        let dir = tempfile::tempdir().unwrap();
+        let genesis = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
+        let hashes = {
+            let chain = Chain::open(&options(dir.path())).unwrap();
+            assert_eq!(chain.tip().height, 0);
+            assert_eq!(chain.tip().hash.to_string(), genesis);
+            let hashes = mine(&chain, 5);
+            assert_eq!(
+                chain.tip(),
+                Tip {
+                    hash: hashes[4],
+                    height: 5
+                }
+            );
+            // Each coinbase output is in the index; genesis's is not.
+            assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
+            let block = chain.read_block(&hashes[2]).unwrap();
+            assert_eq!(block.block_hash(), hashes[2]);
+            assert_eq!(
+                chain.submit_block(&block).unwrap(),
+                SubmitOutcome::Duplicate
+            );
+            hashes
+        };
+        let chain = Chain::open(&options(dir.path())).unwrap();
+        assert_eq!(
+            chain.tip(),
+            Tip {
+                hash: hashes[4],
+                height: 5
+            }
+        );
+        drop(chain);
+        let mut opts = options(dir.path());
+        opts.reindex = true;
+        let chain = Chain::open(&opts).unwrap();
+        assert_eq!(
+            chain.tip(),
+            Tip {
+                hash: hashes[4],
+                height: 5
+            }
+        );
+        assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
+        assert_eq!(chain.block_at(3).unwrap().hash, hashes[2]);
+    }
+
+    #[test]
+    fn a_block_with_a_bad_coinbase_is_rejected_and_changes_nothing() {
+        let _log = test_logger();
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(&options(dir.path())).unwrap();
+        let mut block = assemble::new_block(
+            &chain,
+            bitcoin::ScriptBuf::new(),
+            vec![],
+            bitcoin::Amount::ZERO,
+        );
+        // Claim one satoshi more than the subsidy.
+        block.txdata[0].output[0].value += bitcoin::Amount::from_sat(1);
+        block.header.merkle_root = block.compute_merkle_root().unwrap();
+        assert!(assemble::grind(&mut block.header, 1_000_000));
+        assert_eq!(
+            chain.submit_block(&block).unwrap(),
+            SubmitOutcome::Rejected("bad-cb-amount".into())
+        );
+        assert_eq!(chain.tip().height, 0);
+        assert_eq!(chain.utxo().stats().unwrap().txouts, 0);
+    }
+}
