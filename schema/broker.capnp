@@ -15,6 +15,12 @@ struct Request {
     openFile @3 :OpenFile;
     # Open a file under the role's root (checked, opened with openat2
     # RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); the reply carries the fd.
+    rpcServer @4 :Void;
+    # Node worker only: the JSON-RPC listening sockets the broker bound
+    # (-rpcbind/-rpcport) travel beside the reply, one fd per socket.
+    requestShutdown @5 :Void;
+    # Node worker only: stop the whole node (the `stop` RPC). Answered with
+    # shutdownRequested, then the broker's usual shutdown follows.
   }
 }
 
@@ -41,7 +47,15 @@ struct Reply {
     walletSpawned @3 :WalletSpawned;
     fileOpened @4 :Void;
     # The fd travels beside the reply.
+    rpcServer @5 :RpcServer;
+    shutdownRequested @6 :Void;
   }
+}
+
+struct RpcServer {
+  cookie @0 :Text;
+  # "__cookie__:<hex>" when the broker wrote a cookie file, else empty.
+  # The listening sockets travel beside the reply.
 }
 
 struct WalletSpawned {

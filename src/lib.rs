@@ -10,6 +10,7 @@ pub mod gui;
 pub mod ipc;
 pub mod logging;
 pub mod node;
+pub mod rpc;
 pub mod sandbox;
 pub mod schema;
 pub mod wallet;

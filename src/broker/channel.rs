@@ -152,6 +152,10 @@ pub enum Request {
     SpawnWallet { name: String },
     /// Open a file under the role's root; the reply carries the fd.
     OpenFile(super::files::OpenRequest),
+    /// Node worker only: the JSON-RPC listening sockets (fds beside the reply).
+    RpcServer,
+    /// Node worker only: stop the node (the `stop` RPC).
+    RequestShutdown,
 }
 
 impl Request {
@@ -161,6 +165,8 @@ impl Request {
             Request::GetSettings => "Broker.getSettings",
             Request::SpawnWallet { .. } => "Broker.spawnWallet",
             Request::OpenFile(_) => "Broker.openFile",
+            Request::RpcServer => "Broker.rpcServer",
+            Request::RequestShutdown => "Broker.requestShutdown",
         }
     }
 }
@@ -185,6 +191,27 @@ pub enum Reply {
     },
     /// The opened fd travels beside it.
     FileOpened,
+    /// The listening sockets travel beside it; `cookie` is the cookie file's
+    /// credentials (empty without a cookie).
+    RpcServer {
+        cookie: Secret,
+    },
+    ShutdownRequested,
+}
+
+/// A credential: travels in messages, never printed (`-debug=ipc` logs
+/// messages with `{:?}`).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
 }
 
 /// An accepted IPC connection handed to the node worker (fd beside it).
@@ -226,6 +253,8 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
     r.set_id(id);
     match req {
         Request::GetSettings => r.set_get_settings(()),
+        Request::RpcServer => r.set_rpc_server(()),
+        Request::RequestShutdown => r.set_request_shutdown(()),
         Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
         Request::OpenFile(o) => {
             let mut b = r.init_open_file();
@@ -248,6 +277,8 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
         .map_err(|e| ChannelError::Invalid(format!("unknown request kind {}", e.0)))?
     {
         Which::GetSettings(()) => Request::GetSettings,
+        Which::RpcServer(()) => Request::RpcServer,
+        Which::RequestShutdown(()) => Request::RequestShutdown,
         Which::SpawnWallet(w) => Request::SpawnWallet {
             name: text(w?.get_name())?,
         },
@@ -276,6 +307,8 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::Error(e) => r.set_error(&e[..]),
                 Reply::WalletSpawned { pid } => r.init_wallet_spawned().set_pid(*pid),
                 Reply::FileOpened => r.set_file_opened(()),
+                Reply::RpcServer { cookie } => r.init_rpc_server().set_cookie(&cookie.0[..]),
+                Reply::ShutdownRequested => r.set_shutdown_requested(()),
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
@@ -324,6 +357,10 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::Error(e) => Reply::Error(text(e)?),
                 R::WalletSpawned(w) => Reply::WalletSpawned { pid: w?.get_pid() },
                 R::FileOpened(()) => Reply::FileOpened,
+                R::ShutdownRequested(()) => Reply::ShutdownRequested,
+                R::RpcServer(rs) => Reply::RpcServer {
+                    cookie: Secret(text(rs?.get_cookie())?),
+                },
                 R::Settings(s) => {
                     let s = s?;
                     let mut args = Vec::new();
@@ -388,6 +425,8 @@ mod tests {
                 create: true,
                 truncate: false,
             }),
+            Request::RpcServer,
+            Request::RequestShutdown,
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));
@@ -404,6 +443,12 @@ mod tests {
             BrokerMessage::Reply {
                 id: 4,
                 reply: Reply::WalletSpawned { pid: 42 },
+            },
+            BrokerMessage::Reply {
+                id: 5,
+                reply: Reply::RpcServer {
+                    cookie: Secret("__cookie__:ab".into()),
+                },
             },
             BrokerMessage::Reply {
                 id: 6,

@@ -164,4 +164,27 @@ impl BrokerClient {
             }),
         }
     }
+
+    /// Node worker: the JSON-RPC listening sockets and the cookie credentials
+    /// (None without a cookie file).
+    pub async fn rpc_server(&self) -> Result<(Vec<OwnedFd>, Option<String>), BrokerError> {
+        match self.call(Request::RpcServer).await? {
+            (Reply::RpcServer { cookie }, fds) => {
+                Ok((fds, Some(cookie.0).filter(|c| !c.is_empty())))
+            }
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.rpcServer",
+            }),
+        }
+    }
+
+    /// Node worker: asks the broker to stop the whole node.
+    pub async fn request_shutdown(&self) -> Result<(), BrokerError> {
+        match self.call(Request::RequestShutdown).await? {
+            (Reply::ShutdownRequested, fds) if fds.is_empty() => Ok(()),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.requestShutdown",
+            }),
+        }
+    }
 }

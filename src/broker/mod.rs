@@ -8,4 +8,5 @@ pub mod files;
 pub mod listen;
 pub mod lock;
 pub mod node_main;
+pub mod rpc_bind;
 pub mod supervise;

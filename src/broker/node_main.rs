@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::channel::{Event, IncomingConnection};
 use super::listen::{self, IpcListener};
 use super::lock::lock_directory;
-use super::supervise::Supervisor;
+use super::supervise::{RpcFrontDoor, Supervisor};
 use crate::cli::{self, fail};
 use crate::config::{Config, Program};
 use crate::ipc::address::IpcAddress;
@@ -114,7 +114,23 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
         },
     };
 
+    // bitcoind serves JSON-RPC unless -server=0; a GUI-spawned node (-ipcfd)
+    // only when asked, as bitcoin-qt.
+    let rpc = if config.get_bool("server", parent_socket.is_none()) {
+        let listeners = match super::rpc_bind::bind(&config) {
+            Ok(l) => l,
+            Err(e) => return log_fail(&e.to_string()),
+        };
+        let cookie = match super::rpc_bind::create_cookie(&config) {
+            Ok(c) => c,
+            Err(e) => return log_fail(&e.to_string()),
+        };
+        Some(RpcFrontDoor { listeners, cookie })
+    } else {
+        None
+    };
     let sup = Supervisor::new(config, sink);
+    *sup.rpc.borrow_mut() = rpc;
     let (worker, worker_ipc) = match sup.start_child(ChildRole::NodeWorker) {
         Ok(w) => w,
         Err(e) => return log_fail(&format!("cannot start the node worker: {e}")),
@@ -324,5 +340,10 @@ async fn shutdown(sup: &Rc<Supervisor>, listeners: Vec<IpcListener>) {
         && sup.children.borrow().iter().any(|c| !c.exited.get())
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if let Some(front) = sup.rpc.borrow_mut().take() {
+        if let Some(cookie) = &front.cookie {
+            cookie.remove();
+        }
     }
 }

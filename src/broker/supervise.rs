@@ -77,6 +77,14 @@ pub struct Supervisor {
     /// `O_PATH` fd of the network data directory: the node worker's root for
     /// brokered file opens (None if it could not be opened; opens are then refused).
     worker_root: Option<OwnedFd>,
+    /// The JSON-RPC sockets and cookie (None with -server=0).
+    pub rpc: RefCell<Option<RpcFrontDoor>>,
+}
+
+/// What the broker opened for the node worker's JSON-RPC server.
+pub struct RpcFrontDoor {
+    pub listeners: Vec<std::net::TcpListener>,
+    pub cookie: Option<super::rpc_bind::Cookie>,
 }
 
 impl Supervisor {
@@ -97,6 +105,7 @@ impl Supervisor {
             shutting_down: Cell::new(false),
             stop: Rc::new(Notify::new()),
             exit_code: Cell::new(0),
+            rpc: RefCell::new(None),
         })
     }
 
@@ -197,52 +206,90 @@ impl Supervisor {
     }
 
     /// The dispatch table: every request kind, who may send it, and the answer.
-    async fn handle(
-        self: &Rc<Self>,
-        from: &ChildHandle,
-        req: &Request,
-    ) -> (Reply, Option<OwnedFd>) {
+    async fn handle(self: &Rc<Self>, from: &ChildHandle, req: &Request) -> (Reply, Vec<OwnedFd>) {
         match (req, from.role) {
-            (Request::GetSettings, _) => (Reply::Settings(self.settings_for(from.role)), None),
+            (Request::GetSettings, _) => {
+                (Reply::Settings(self.settings_for(from.role)), Vec::new())
+            }
             (Request::SpawnWallet { .. }, ChildRole::NodeWorker) => {
                 if self.shutting_down.get() {
-                    return (Reply::Error("shutting down".into()), None);
+                    return (Reply::Error("shutting down".into()), Vec::new());
                 }
                 if self.config.get_bool("disablewallet", false) {
                     return (
                         Reply::Error("wallets are disabled (-disablewallet)".into()),
-                        None,
+                        Vec::new(),
                     );
                 }
                 if self.wallet_count() >= MAX_WALLETS {
                     return (
                         Reply::Error(format!("too many wallet processes (limit {MAX_WALLETS})")),
-                        None,
+                        Vec::new(),
                     );
                 }
                 match self.start_child(ChildRole::Wallet) {
-                    Ok((handle, ipc)) => (Reply::WalletSpawned { pid: handle.pid }, Some(ipc)),
-                    Err(e) => (Reply::Error(e.to_string()), None),
+                    Ok((handle, ipc)) => (Reply::WalletSpawned { pid: handle.pid }, vec![ipc]),
+                    Err(e) => (Reply::Error(e.to_string()), Vec::new()),
                 }
             }
-            (Request::SpawnWallet { .. }, role) => {
+            (Request::RpcServer, ChildRole::NodeWorker) => {
+                let front = self.rpc.borrow();
+                let Some(front) = front.as_ref() else {
+                    return (
+                        Reply::Error("the RPC server is disabled (-server=0)".into()),
+                        Vec::new(),
+                    );
+                };
+                let fds: Result<Vec<OwnedFd>, _> = front
+                    .listeners
+                    .iter()
+                    .map(|l| l.try_clone().map(OwnedFd::from))
+                    .collect();
+                match fds {
+                    Ok(fds) => (
+                        Reply::RpcServer {
+                            cookie: super::channel::Secret(
+                                front
+                                    .cookie
+                                    .as_ref()
+                                    .map(|c| c.credentials.clone())
+                                    .unwrap_or_default(),
+                            ),
+                        },
+                        fds,
+                    ),
+                    Err(e) => (
+                        Reply::Error(format!("cannot share the RPC sockets: {e}")),
+                        Vec::new(),
+                    ),
+                }
+            }
+            (Request::RequestShutdown, ChildRole::NodeWorker) => {
+                tracing::info!("Shutdown requested by the node worker (stop RPC)");
+                self.stop.notify_one();
+                (Reply::ShutdownRequested, Vec::new())
+            }
+            (Request::SpawnWallet { .. } | Request::RpcServer | Request::RequestShutdown, role) => {
                 tracing::warn!(
                     "broker: denied {} from {} (pid {}): not allowed for this role",
                     req.method(),
                     role.display_name(),
                     from.pid
                 );
-                (Reply::Error("not allowed for this process".into()), None)
+                (
+                    Reply::Error("not allowed for this process".into()),
+                    Vec::new(),
+                )
             }
             (Request::OpenFile(open), role) => {
                 let Some(root) = &self.worker_root else {
                     return (
                         Reply::Error("no root directory for brokered opens".into()),
-                        None,
+                        Vec::new(),
                     );
                 };
                 match super::files::open(role, root, open) {
-                    Ok(fd) => (Reply::FileOpened, Some(fd)),
+                    Ok(fd) => (Reply::FileOpened, vec![fd]),
                     Err(e) => {
                         tracing::warn!(
                             "broker: denied {} {:?} from {} (pid {}): {e}",
@@ -251,7 +298,7 @@ impl Supervisor {
                             role.display_name(),
                             from.pid
                         );
-                        (Reply::Error(e.to_string()), None)
+                        (Reply::Error(e.to_string()), Vec::new())
                     }
                 }
             }
@@ -329,11 +376,11 @@ async fn serve_requests(sup: Rc<Supervisor>, child: Rc<ChildHandle>, chan: Rc<Ch
         if debug::enabled() {
             tracing::debug!(target: "ipc", "IPC broker recv request #{id} from {} (pid {}) {} {req:?}", child.role.display_name(), child.pid, req.method());
         }
-        let (reply, fd) = sup.handle(&child, &req).await;
+        let (reply, fds) = sup.handle(&child, &req).await;
         if debug::enabled() {
             tracing::debug!(target: "ipc", "IPC broker send response #{id} to {} (pid {}) {} {reply:?}", child.role.display_name(), child.pid, req.method());
         }
-        let fds: Vec<_> = fd.iter().map(|f| f.as_raw_fd()).collect();
+        let fds: Vec<_> = fds.iter().map(|f| f.as_raw_fd()).collect();
         if let Err(e) = chan
             .send(
                 &encode_broker_message(&BrokerMessage::Reply { id, reply }),

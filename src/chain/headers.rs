@@ -55,7 +55,7 @@ pub fn median_time_past(entry: &BlockTreeEntry<'_>) -> u32 {
             break;
         }
         times.push(e.header().timestamp());
-        cur = e.prev();
+        cur = if e.height() > 0 { e.prev() } else { None };
     }
     times.sort_unstable();
     times[times.len() / 2]
@@ -70,7 +70,7 @@ pub fn chain_work(entry: &BlockTreeEntry<'_>) -> bitcoin::Work {
             e.header().bits(),
         ));
         work = work + target.to_work();
-        cur = e.prev();
+        cur = if e.height() > 0 { e.prev() } else { None };
     }
     work
 }

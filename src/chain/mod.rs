@@ -105,6 +105,7 @@ pub struct Chain {
     _context: Context,
     utxo: utxo::UtxoIndex,
     network: bitcoin::Network,
+    blocks_dir: PathBuf,
     /// Serialises block submission with the index update that follows it.
     submit: Mutex<()>,
     tip_tx: tokio::sync::watch::Sender<Tip>,
@@ -175,6 +176,7 @@ impl Chain {
             _context: context,
             utxo,
             network,
+            blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
             tip_tx,
         };
@@ -198,6 +200,11 @@ impl Chain {
     /// rust-bitcoin's name for our network (addresses, parameters).
     pub fn network(&self) -> bitcoin::Network {
         self.network
+    }
+
+    /// `<net_dir>/blocks`.
+    pub fn blocks_dir(&self) -> &Path {
+        &self.blocks_dir
     }
 
     /// The consensus parameters of our network.

@@ -167,6 +167,12 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         flags: Flags::NONE,
     },
     Opt {
+        name: "reindex-chainstate",
+        value: "",
+        cat: Cat::Options,
+        flags: Flags::NONE,
+    },
+    Opt {
         name: "settings",
         value: "=<file>",
         cat: Cat::Options,

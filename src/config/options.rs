@@ -228,6 +228,21 @@ const IMPLEMENTED: &[&str] = &[
     "ipcconnect",
     "sandbox",
     "shrinkdebugfile",
+    "server",
+    "rpcbind",
+    "rpcallowip",
+    "rpcport",
+    "rpcuser",
+    "rpcpassword",
+    "rpcauth",
+    "rpccookiefile",
+    "rpccookieperms",
+    "rpcthreads",
+    "rpcworkqueue",
+    "reindex",
+    "reindex-chainstate",
+    "prune",
+    "par",
 ];
 
 /// Our help text for an option; None falls back to the generic line.

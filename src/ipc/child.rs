@@ -47,11 +47,11 @@ pub struct Child {
 
 /// Runs a child's whole life on a single-threaded runtime; returns its exit code.
 /// `body` runs after start-up, alongside serving `Init` on the parent link and
-/// on every connection the broker hands over.
+/// on every connection the broker hands over; its error stops the child (exit 1).
 pub fn run<F, Fut>(role: ChildRole, args: &[String], body: F) -> i32
 where
     F: FnOnce(Rc<BrokerClient>, Config) -> Fut,
-    Fut: std::future::Future<Output = ()> + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + 'static,
 {
     // Close every inherited fd before anything (the runtime included) opens its own.
     let child_args = match ChildArgs::parse(args) {
@@ -82,9 +82,23 @@ where
                 return 1;
             }
         };
-        let body = tokio::task::spawn_local(body(child.broker.clone(), child.config.clone()));
-        let code = serve_until_stopped(child).await;
+        let mut body = tokio::task::spawn_local(body(child.broker.clone(), child.config.clone()));
+        let serving = serve_until_stopped(child);
+        tokio::pin!(serving);
+        // The body failing (e.g. the chain cannot be opened) stops the child.
+        let code = tokio::select! {
+            code = &mut serving => code,
+            r = &mut body => match r {
+                Ok(Err(e)) => {
+                    tracing::error!("{}: {e}", role.display_name());
+                    eprintln!("Error: {e}");
+                    1
+                }
+                _ => serving.await,
+            },
+        };
         body.abort();
+        let _ = body.await;
         code
     })
 }

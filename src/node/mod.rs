@@ -2,26 +2,129 @@
 //! hands it. Never opens listening sockets or spawns processes itself: wallets
 //! are started by the broker on its request.
 
+pub mod methods;
+
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::broker::client::BrokerClient;
+use crate::chain::{kernel_log, Chain, ChainOptions};
+use crate::config::Config;
 use crate::ipc::child;
 use crate::ipc::client::{handshake, Link};
 use crate::ipc::connection::stream_from_fd;
 use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::ChildRole;
+use crate::logging::LogConfig;
+use crate::rpc::auth::Auth;
+use crate::rpc::http::{self, ServerOptions, Subnet};
+use methods::{Methods, NodeCtx};
 
 /// Entry point of `bitcoin-node -ipcrole=worker ...` (argv without argv[0]).
 pub fn worker_main(args: &[String]) -> i32 {
     child::run(ChildRole::NodeWorker, args, |broker, config| async move {
+        let log_config = LogConfig::from_config(&config).map_err(|e| e.to_string())?;
+        let _kernel_log = kernel_log::install(&log_config).map_err(|e| e.to_string())?;
+        let chain = open_chain(&config).await?;
         let _wallet = if config.get_bool("disablewallet", false) {
             None
         } else {
-            start_wallet(broker).await
+            start_wallet(broker.clone()).await
         };
-        // Hold the wallet link until the worker stops.
+        serve_rpc(broker, &config, chain, &log_config).await?;
+        // Hold the chain and the wallet link until the worker stops.
         std::future::pending::<()>().await;
+        Ok(())
     })
+}
+
+/// Opens Core's chainstate (on a blocking thread: it may replay blocks).
+async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
+    if config.get_int("prune", 0) != 0 {
+        return Err(
+            "Pruning (-prune) is not supported by this node yet; start without -prune".into(),
+        );
+    }
+    let opts = ChainOptions {
+        net_dir: config.net_dir(),
+        chain: config.chain().name().to_string(),
+        reindex: config.get_bool("reindex", false),
+        reindex_chainstate: config.get_bool("reindex-chainstate", false),
+        worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
+    };
+    tokio::task::spawn_blocking(move || Chain::open(&opts))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("Error opening block database: {e}"))
+}
+
+/// Serves JSON-RPC on the sockets the broker bound, until `stop` (which asks
+/// the broker to stop the node) or the worker ends.
+async fn serve_rpc(
+    broker: Rc<BrokerClient>,
+    config: &Config,
+    chain: Arc<Chain>,
+    log_config: &LogConfig,
+) -> Result<(), String> {
+    let (fds, cookie) = match broker.rpc_server().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!("JSON-RPC server not started: {e}");
+            return Ok(());
+        }
+    };
+    let auth = Auth::new(
+        cookie.as_deref(),
+        config.get("rpcuser").as_deref(),
+        config.get("rpcpassword").as_deref(),
+        &config.get_all("rpcauth"),
+    )
+    .map_err(|e| e.to_string())?;
+    let allow = config
+        .get_all("rpcallowip")
+        .iter()
+        .map(|s| Subnet::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let positive = |name: &str, default: usize| {
+        usize::try_from(config.get_int(name, default as i64))
+            .unwrap_or(default)
+            .max(1)
+    };
+    let opts = ServerOptions {
+        allow,
+        work_queue: positive("rpcworkqueue", http::DEFAULT_WORK_QUEUE),
+        threads: positive("rpcthreads", http::DEFAULT_THREADS),
+        auth,
+    };
+    let stop = Rc::new(tokio::sync::Notify::new());
+    let ctx = Rc::new(NodeCtx {
+        chain,
+        started: std::time::Instant::now(),
+        started_unix: crate::chain::clock::now(),
+        stop: stop.clone(),
+        log_path: log_config
+            .debug_log_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        active: Default::default(),
+    });
+    let listeners: Vec<std::net::TcpListener> =
+        fds.into_iter().map(std::net::TcpListener::from).collect();
+    tracing::info!("Starting RPC server on {} socket(s)", listeners.len());
+    let on_stop = async move {
+        stop.notified().await;
+        tracing::info!("stop RPC: asking the broker to shut down");
+        if let Err(e) = broker.request_shutdown().await {
+            tracing::warn!("cannot ask the broker to stop: {e}");
+        }
+        // Keep serving until the broker's shutdown event ends the worker.
+        std::future::pending::<()>().await;
+    };
+    http::serve(listeners, opts, Rc::new(Methods::new(ctx)), on_stop)
+        .await
+        .map_err(|e| format!("RPC server: {e}"))
 }
 
 /// Asks the broker for a wallet process and checks it answers over IPC.

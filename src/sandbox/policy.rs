@@ -32,11 +32,23 @@ pub struct PathRule {
     pub reason: String,
 }
 
-/// One `syscall` entry: allowed, optionally only when one argument equals a value.
+/// A condition on one argument: `(arg & mask) == value` (mask all ones for `==`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgMatch {
+    pub index: u8,
+    pub mask: Option<u64>,
+    pub value: u64,
+}
+
+/// One `syscall` entry: allowed (optionally only when an argument matches),
+/// or answered with an errno instead of running.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyscallRule {
     pub name: String,
-    pub arg_equals: Option<(u8, u64)>,
+    pub arg: Option<ArgMatch>,
+    /// `errno N`: the call fails with N (e.g. clone3 → ENOSYS, so the C
+    /// library falls back to clone, whose flags the filter can see).
+    pub errno: Option<u32>,
     pub reason: String,
 }
 
@@ -123,15 +135,38 @@ pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
             ["network", "none"] => policy.network = false,
             ["syscall", name] => policy.syscalls.push(SyscallRule {
                 name: name.to_string(),
-                arg_equals: None,
+                arg: None,
+                errno: None,
                 reason,
             }),
-            ["syscall", name, arg, "==", value] => {
+            ["syscall", name, "errno", num] => {
+                let Some(errno) = parse_number(num).and_then(|v| u32::try_from(v).ok()) else {
+                    return Err(SandboxError::Policy(format!(
+                        "{role:?} policy line {}: bad errno '{entry}'",
+                        n + 1
+                    )));
+                };
+                policy.syscalls.push(SyscallRule {
+                    name: name.to_string(),
+                    arg: None,
+                    errno: Some(errno),
+                    reason,
+                });
+            }
+            ["syscall", name, arg, rest @ ..] => {
                 let index = arg
                     .strip_prefix("arg")
                     .and_then(|i| i.parse::<u8>().ok())
                     .filter(|i| *i < 6);
-                let (Some(index), Some(value)) = (index, parse_number(value)) else {
+                let (mask, value) = match rest {
+                    ["==", v] => (None, parse_number(v)),
+                    ["&", m, "==", v] => match parse_number(m) {
+                        Some(m) => (Some(m), parse_number(v)),
+                        None => (None, None),
+                    },
+                    _ => (None, None),
+                };
+                let (Some(index), Some(value)) = (index, value) else {
                     return Err(SandboxError::Policy(format!(
                         "{role:?} policy line {}: bad argument filter '{entry}'",
                         n + 1
@@ -139,7 +174,8 @@ pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
                 };
                 policy.syscalls.push(SyscallRule {
                     name: name.to_string(),
-                    arg_equals: Some((index, value)),
+                    arg: Some(ArgMatch { index, mask, value }),
+                    errno: None,
                     reason,
                 });
             }
@@ -206,8 +242,6 @@ mod tests {
                 "keyctl",
                 "bpf",
                 "io_uring_setup",
-                "clone",
-                "clone3",
                 "fork",
             ] {
                 assert!(
@@ -215,9 +249,26 @@ mod tests {
                     "{forbidden} must not be allowed"
                 );
             }
+            // Threads only: clone never with namespace flags; clone3 (whose
+            // flags a filter cannot read) always fails with ENOSYS.
+            for r in p.syscalls.iter().filter(|r| r.name == "clone") {
+                let m = r.arg.expect("clone is filtered by its flags");
+                assert_eq!((m.index, m.mask, m.value), (0, Some(0x7E02_0000), 0));
+            }
+            for r in p.syscalls.iter().filter(|r| r.name == "clone3") {
+                assert_eq!(r.errno, Some(38));
+            }
             assert!(p.syscalls.iter().all(|r| !r.reason.is_empty()));
             let ioctl = p.syscalls.iter().find(|r| r.name == "ioctl").unwrap();
-            assert_eq!(ioctl.arg_equals, Some((1, 0x5421)), "ioctl is FIONBIO only");
+            assert_eq!(
+                ioctl.arg,
+                Some(ArgMatch {
+                    index: 1,
+                    mask: None,
+                    value: 0x5421
+                }),
+                "ioctl is FIONBIO only"
+            );
         }
     }
 

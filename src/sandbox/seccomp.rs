@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 
 use seccompiler::{apply_filter, compile_from_json, TargetArch};
 
-use super::policy::SyscallRule;
+use super::policy::{ArgMatch, SyscallRule};
 use super::SandboxError;
 
 /// Exit code of a process stopped by its sandbox.
@@ -28,7 +28,26 @@ fn err(e: impl std::fmt::Display) -> SandboxError {
     }
 }
 
-/// The seccompiler JSON for `rules` (built here, never read from disk).
+/// One seccompiler rule object.
+fn rule_json(name: &str, arg: Option<ArgMatch>) -> String {
+    match arg {
+        None => format!(r#"{{"syscall":"{name}"}}"#),
+        Some(ArgMatch { index, mask, value }) => {
+            let op = match mask {
+                None => r#""eq""#.to_string(),
+                Some(m) => format!(r#"{{"masked_eq":{m}}}"#),
+            };
+            format!(
+                r#"{{"syscall":"{name}","args":[{{"index":{index},"type":"qword","op":{op},"val":{value}}}]}}"#
+            )
+        }
+    }
+}
+
+/// The seccompiler JSON for `rules` (built here, never read from disk): the
+/// allowlist ("main", anything else traps) and, when some calls are answered
+/// with an errno, one filter per errno value ("errno<N>"). Stacked filters take
+/// the strictest verdict, so errno calls are also listed in the allowlist.
 fn to_json(rules: &[SyscallRule]) -> String {
     // Rules for one syscall are alternatives: merge them.
     let mut by_name: HashMap<&str, Vec<&SyscallRule>> = HashMap::new();
@@ -40,19 +59,33 @@ fn to_json(rules: &[SyscallRule]) -> String {
     names.sort_unstable();
     for name in names {
         let group = &by_name[name];
-        if group.iter().any(|r| r.arg_equals.is_none()) {
-            entries.push(format!(r#"{{"syscall":"{name}"}}"#));
+        if group.iter().any(|r| r.arg.is_none()) {
+            entries.push(rule_json(name, None));
         } else {
             for r in group {
-                let (index, value) = r.arg_equals.unwrap_or_default();
-                entries.push(format!(r#"{{"syscall":"{name}","args":[{{"index":{index},"type":"dword","op":"eq","val":{value}}}]}}"#));
+                entries.push(rule_json(name, r.arg));
             }
         }
     }
-    format!(
-        r#"{{"main":{{"mismatch_action":"trap","match_action":"allow","filter":[{}]}}}}"#,
+    let mut filters = vec![format!(
+        r#""main":{{"mismatch_action":"trap","match_action":"allow","filter":[{}]}}"#,
         entries.join(",")
-    )
+    )];
+    let mut errnos: Vec<u32> = rules.iter().filter_map(|r| r.errno).collect();
+    errnos.sort_unstable();
+    errnos.dedup();
+    for errno in errnos {
+        let calls: Vec<String> = rules
+            .iter()
+            .filter(|r| r.errno == Some(errno))
+            .map(|r| rule_json(&r.name, None))
+            .collect();
+        filters.push(format!(
+            r#""errno{errno}":{{"mismatch_action":"allow","match_action":{{"errno":{errno}}},"filter":[{}]}}"#,
+            calls.join(",")
+        ));
+    }
+    format!("{{{}}}", filters.join(","))
 }
 
 extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
@@ -137,6 +170,13 @@ pub fn apply(rules: &[SyscallRule], log_fd: Option<RawFd>) -> Result<(), Sandbox
         .get("main")
         .ok_or_else(|| err("no filter compiled"))?;
     install_sigsys_handler(log_fd)?;
+    // The errno filters first: the allowlist, loaded last, must permit the
+    // seccomp call that loads them.
+    for (name, extra) in &filters {
+        if name != "main" {
+            apply_filter(extra).map_err(err)?;
+        }
+    }
     apply_filter(program).map_err(err)
 }
 
@@ -149,25 +189,49 @@ mod tests {
         let rules = vec![
             SyscallRule {
                 name: "read".into(),
-                arg_equals: None,
+                arg: None,
+                errno: None,
                 reason: "r".into(),
             },
             SyscallRule {
                 name: "ioctl".into(),
-                arg_equals: Some((1, 0x5421)),
+                arg: Some(ArgMatch {
+                    index: 1,
+                    mask: None,
+                    value: 0x5421,
+                }),
+                errno: None,
+                reason: "r".into(),
+            },
+            SyscallRule {
+                name: "clone".into(),
+                arg: Some(ArgMatch {
+                    index: 0,
+                    mask: Some(0x7E02_0000),
+                    value: 0,
+                }),
+                errno: None,
+                reason: "r".into(),
+            },
+            SyscallRule {
+                name: "clone3".into(),
+                arg: None,
+                errno: Some(38),
                 reason: "r".into(),
             },
         ];
         let json = to_json(&rules);
         assert!(json.contains(r#"{"syscall":"read"}"#));
         assert!(json.contains(
-            r#""syscall":"ioctl","args":[{"index":1,"type":"dword","op":"eq","val":21537}]"#
+            r#""syscall":"ioctl","args":[{"index":1,"type":"qword","op":"eq","val":21537}]"#
         ));
+        assert!(json.contains(r#""op":{"masked_eq":2114060288},"val":0"#));
+        assert!(json.contains(r#""errno38":{"mismatch_action":"allow","match_action":{"errno":38},"filter":[{"syscall":"clone3"}]}"#));
         let compiled = compile_from_json(
             json.as_bytes(),
             TargetArch::try_from(std::env::consts::ARCH).unwrap(),
         )
         .unwrap();
-        assert!(compiled.contains_key("main"));
+        assert!(compiled.contains_key("main") && compiled.contains_key("errno38"));
     }
 }

@@ -16,7 +16,7 @@ pub fn main(args: &[String]) -> i32 {
     if ChildArgs::is_spawned_child(args) {
         // Spawned by the broker: settings come over IPC, never from bitcoin.conf.
         return child::run(ChildRole::Wallet, args, |_broker, _config| {
-            std::future::pending::<()>()
+            std::future::pending::<Result<(), String>>()
         });
     }
     let config = match cli::parse(Program::Wallet, args) {

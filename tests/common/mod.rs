@@ -16,6 +16,16 @@ pub struct TestNode {
     pub datadir: tempfile::TempDir,
     pub child: Option<Child>,
     pub pid: i32,
+    /// The JSON-RPC port (a free one unless the test chose -rpcport).
+    pub rpc_port: u16,
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 impl TestNode {
@@ -27,9 +37,20 @@ impl TestNode {
     }
 
     pub fn start_in(datadir: tempfile::TempDir, extra: &[&str]) -> TestNode {
+        let given = extra
+            .iter()
+            .find_map(|a| a.strip_prefix("-rpcport=").and_then(|p| p.parse().ok()));
+        let rpc_port = given.unwrap_or_else(free_port);
+        // debug.log is appended to across restarts: wait for a new line.
+        let log_path = datadir.path().join("regtest").join("debug.log");
+        let serving_before = std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .matches("is serving Init")
+            .count();
         let child = Command::new(NODE)
             .arg("-regtest")
             .arg(format!("-datadir={}", datadir.path().display()))
+            .arg(format!("-rpcport={rpc_port}"))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -41,8 +62,17 @@ impl TestNode {
             datadir,
             child: Some(child),
             pid,
+            rpc_port,
         };
-        node.wait_for_log("is serving Init", Duration::from_secs(60));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while node.log().matches("is serving Init").count() <= serving_before {
+            assert!(
+                Instant::now() < deadline,
+                "node not serving within 60s; log:\n{}",
+                node.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         node
     }
 

@@ -1,0 +1,276 @@
+//! Blockchain RPCs: tip and block lookups, headers, chain tips, the UTXO
+//! index's `gettxout`/`gettxoutsetinfo`, and an empty mempool's info.
+
+use bitcoin::{BlockHash, OutPoint, Txid};
+use serde_json::{json, Value};
+
+use super::arg;
+use super::encode;
+use super::{Handler::Sync, Method, NodeCtx, Ty};
+use crate::chain::headers::difficulty;
+use crate::rpc::json::{amount, double};
+use crate::rpc::protocol::code;
+use crate::rpc::RpcError;
+
+const CAT: &str = "Blockchain";
+
+pub fn methods() -> Vec<Method> {
+    let m = |name, args, summary, f| Method {
+        name,
+        category: CAT,
+        args,
+        summary,
+        handler: Sync(f),
+        hidden: false,
+    };
+    vec![
+        m("getbestblockhash", &[], "Returns the hash of the best (tip) block in the most-work fully-validated chain.", getbestblockhash),
+        m("getblock", &[("blockhash", Ty::Hex, true), ("verbosity|verbose", Ty::BoolOrNum, false)], "Returns block data: hex (verbosity 0), an object (1), with transactions decoded (2, 3).", getblock),
+        m("getblockchaininfo", &[], "Returns an object containing various state info regarding blockchain processing.", getblockchaininfo),
+        m("getblockcount", &[], "Returns the height of the most-work fully-validated chain.", getblockcount),
+        m("getblockhash", &[("height", Ty::Num, true)], "Returns hash of block in best-block-chain at height provided.", getblockhash),
+        m("getblockheader", &[("blockhash", Ty::Hex, true), ("verbose", Ty::Bool, false)], "Returns the block header as an object (verbose) or as hex.", getblockheader),
+        m("getchaintips", &[], "Return information about all known tips in the block tree.", getchaintips),
+        m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
+        m("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
+        m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
+        m("gettxoutsetinfo", &[("hash_type", Ty::Str, false), ("hash_or_height", Ty::NumOrStr, false), ("use_index", Ty::Bool, false)], "Returns statistics about the unspent transaction output set.", gettxoutsetinfo),
+    ]
+}
+
+fn not_found() -> RpcError {
+    RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found")
+}
+
+fn getbestblockhash(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(ctx.chain.tip().hash.to_string().into())
+}
+
+fn getblockcount(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(ctx.chain.tip().height.into())
+}
+
+fn getblockhash(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let height = arg::int(args, 0, 0)?;
+    let out_of_range = || RpcError::new(code::INVALID_PARAMETER, "Block height out of range");
+    if height < 0 || height > ctx.chain.tip().height as i64 {
+        return Err(out_of_range());
+    }
+    let info = ctx.chain.block_at(height as i32).ok_or_else(out_of_range)?;
+    Ok(info.hash.to_string().into())
+}
+
+fn getblockheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let hash: BlockHash = arg::hash(args, 0, "hash")?;
+    let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
+    let verbose = arg::opt(args, 1).and_then(Value::as_bool).unwrap_or(true);
+    if !verbose {
+        return Ok(bitcoin::consensus::encode::serialize_hex(&info.header).into());
+    }
+    let n_tx = ctx.chain.read_block(&hash).ok().map(|b| b.txdata.len());
+    Ok(encode::header(&ctx.chain, &info, n_tx))
+}
+
+fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let hash: BlockHash = arg::hash(args, 0, "blockhash")?;
+    let verbosity = match arg::opt(args, 1) {
+        None => 1,
+        Some(Value::Bool(b)) => *b as i64,
+        Some(v) => v.as_i64().unwrap_or(1),
+    };
+    let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
+    let block = ctx.chain.read_block(&hash).map_err(|_| {
+        RpcError::new(
+            code::MISC_ERROR,
+            "Block not available (not fully downloaded)",
+        )
+    })?;
+    if verbosity <= 0 {
+        return Ok(bitcoin::consensus::encode::serialize_hex(&block).into());
+    }
+    Ok(encode::block(&ctx.chain, &info, &block, verbosity))
+}
+
+fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let tip = ctx.chain.tip();
+    let info = ctx.chain.block_info(&tip.hash).ok_or_else(not_found)?;
+    let headers = ctx
+        .chain
+        .best_header()
+        .map(|h| h.height)
+        .unwrap_or(tip.height);
+    let h = &info.header;
+    let mut o = json!({
+        "chain": chain_name(ctx.chain.network()),
+        "blocks": tip.height,
+        "headers": headers,
+        "bestblockhash": tip.hash.to_string(),
+        "bits": format!("{:08x}", h.bits.to_consensus()),
+        "target": encode::hex(&h.target().to_be_bytes()),
+        "difficulty": double(difficulty(h.bits.to_consensus())),
+        "time": h.time,
+        "mediantime": ctx.chain.median_time_past(&tip.hash).unwrap_or(h.time),
+        "verificationprogress": double(1.0),
+        "initialblockdownload": initial_block_download(ctx),
+        "chainwork": ctx.chain.chain_work(&tip.hash).map(|w| encode::hex(&w.to_be_bytes())).unwrap_or_default(),
+        "size_on_disk": size_on_disk(ctx),
+        "pruned": false,
+        "warnings": [],
+    });
+    let _ = &mut o;
+    Ok(o)
+}
+
+/// Core's name for a network in RPC answers.
+pub fn chain_name(n: bitcoin::Network) -> &'static str {
+    match n {
+        bitcoin::Network::Bitcoin => "main",
+        bitcoin::Network::Testnet => "test",
+        bitcoin::Network::Testnet4 => "testnet4",
+        bitcoin::Network::Signet => "signet",
+        _ => "regtest",
+    }
+}
+
+/// Core leaves IBD once the tip is less than a day old (max tip age).
+pub fn initial_block_download(ctx: &NodeCtx) -> bool {
+    let tip = ctx.chain.tip();
+    let time = ctx
+        .chain
+        .block_info(&tip.hash)
+        .map(|i| i.header.time as i64)
+        .unwrap_or(0);
+    crate::chain::clock::now() - time > 24 * 60 * 60
+}
+
+fn size_on_disk(ctx: &NodeCtx) -> u64 {
+    let blocks = ctx.chain.blocks_dir();
+    std::fs::read_dir(blocks)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn getchaintips(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let tip = ctx.chain.tip();
+    let tips: Vec<Value> = ctx
+        .chain
+        .tips()
+        .into_iter()
+        .map(|t| {
+            if t.in_active_chain {
+                json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": 0, "status": "active"})
+            } else {
+                // Walk back to the active chain to measure the branch.
+                let mut len = 0;
+                let mut cur = Some(t.clone());
+                while let Some(c) = cur {
+                    if c.in_active_chain {
+                        break;
+                    }
+                    len += 1;
+                    cur = ctx.chain.block_info(&c.header.prev_blockhash);
+                }
+                let status = if ctx.chain.read_block(&t.hash).is_ok() { "valid-fork" } else { "headers-only" };
+                json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": len, "status": status})
+            }
+        })
+        .collect();
+    let _ = tip;
+    Ok(tips.into())
+}
+
+fn getdifficulty(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let tip = ctx.chain.tip();
+    let info = ctx.chain.block_info(&tip.hash).ok_or_else(not_found)?;
+    Ok(double(difficulty(info.header.bits.to_consensus())))
+}
+
+fn getmempoolinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(json!({
+        "loaded": true,
+        "size": 0,
+        "bytes": 0,
+        "usage": 0,
+        "total_fee": amount(0),
+        "maxmempool": 300_000_000,
+        "mempoolminfee": amount(100),
+        "minrelaytxfee": amount(100),
+        "incrementalrelayfee": amount(100),
+        "unbroadcastcount": 0,
+        "fullrbf": true,
+        "permitbaremultisig": true,
+        "maxdatacarriersize": 100_000,
+    }))
+}
+
+fn gettxout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let txid: Txid = arg::hash(args, 0, "txid")?;
+    let n = arg::int(args, 1, 0)?;
+    let Ok(vout) = u32::try_from(n) else {
+        return Ok(Value::Null);
+    };
+    let coin = ctx
+        .chain
+        .utxo()
+        .get(&OutPoint::new(txid, vout))
+        .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
+    let Some(coin) = coin else {
+        return Ok(Value::Null);
+    };
+    let tip = ctx.chain.tip();
+    Ok(json!({
+        "bestblock": tip.hash.to_string(),
+        "confirmations": tip.height as i64 - coin.height as i64 + 1,
+        "value": amount(coin.txout.value.to_sat() as i64),
+        "scriptPubKey": encode::script_pub_key(&coin.txout.script_pubkey, ctx.chain.network()),
+        "coinbase": coin.coinbase,
+    }))
+}
+
+fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let hash_type = arg::string(args, 0).unwrap_or_else(|| "hash_serialized_3".into());
+    match hash_type.as_str() {
+        "none" => {}
+        "hash_serialized_3" | "muhash" => {
+            return Err(RpcError::new(
+                code::INVALID_PARAMETER,
+                format!(
+                    "hash_type '{hash_type}' is not supported by this node yet; use hash_type=none"
+                ),
+            ))
+        }
+        other => {
+            return Err(RpcError::new(
+                code::INVALID_PARAMETER,
+                format!("'{other}' is not a valid hash_type"),
+            ))
+        }
+    }
+    if arg::opt(args, 1).is_some() {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Querying specific block heights requires coinstatsindex",
+        ));
+    }
+    let s = ctx
+        .chain
+        .utxo()
+        .stats()
+        .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?;
+    let tip = ctx.chain.tip();
+    Ok(json!({
+        "height": tip.height,
+        "bestblock": tip.hash.to_string(),
+        "txouts": s.txouts,
+        "bogosize": s.bogosize,
+        "total_amount": amount(s.total_amount.to_sat() as i64),
+        "transactions": s.transactions,
+        "disk_size": s.disk_size,
+    }))
+}

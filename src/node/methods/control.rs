@@ -1,0 +1,164 @@
+//! Control RPCs: help, stop, uptime, echo/echojson, getrpcinfo, and the
+//! hidden setmocktime that test frameworks use.
+
+use serde_json::{json, Value};
+
+use super::{arg, help_text, synopsis, Handler::Sync, Method, NodeCtx, Ty};
+use crate::rpc::protocol::code;
+use crate::rpc::RpcError;
+
+const CAT: &str = "Control";
+
+pub fn methods() -> Vec<Method> {
+    let m = |name, args, summary, f, hidden| Method {
+        name,
+        category: CAT,
+        args,
+        summary,
+        handler: Sync(f),
+        hidden,
+    };
+    const ECHO_ARGS: &[super::Arg] = &[
+        ("arg0", Ty::Any, false),
+        ("arg1", Ty::Any, false),
+        ("arg2", Ty::Any, false),
+        ("arg3", Ty::Any, false),
+        ("arg4", Ty::Any, false),
+        ("arg5", Ty::Any, false),
+        ("arg6", Ty::Any, false),
+        ("arg7", Ty::Any, false),
+        ("arg8", Ty::Any, false),
+        ("arg9", Ty::Any, false),
+    ];
+    vec![
+        m(
+            "getrpcinfo",
+            &[],
+            "Returns details of the RPC server.",
+            getrpcinfo,
+            false,
+        ),
+        m(
+            "help",
+            &[("command", Ty::Str, false)],
+            "List all commands, or get help for a specified command.",
+            |_, _| Ok(Value::Null),
+            false,
+        ),
+        m(
+            "stop",
+            &[("wait", Ty::Num, false)],
+            "Request a graceful shutdown of the node.",
+            stop,
+            false,
+        ),
+        m(
+            "uptime",
+            &[],
+            "Returns the total uptime of the server.",
+            uptime,
+            false,
+        ),
+        m(
+            "echo",
+            ECHO_ARGS,
+            "Simply echo back the input arguments. This command is for testing.",
+            echo,
+            true,
+        ),
+        m(
+            "echojson",
+            ECHO_ARGS,
+            "Simply echo back the input arguments. This command is for testing.",
+            echo,
+            true,
+        ),
+        m(
+            "setmocktime",
+            &[("timestamp", Ty::Num, true)],
+            "Set the local time to given timestamp (-regtest only).",
+            setmocktime,
+            true,
+        ),
+    ]
+}
+
+/// `help` and `help <command>` (called by the dispatcher with the table).
+pub fn help(table: &[Method], args: &[Value]) -> Result<Value, RpcError> {
+    if let Some(name) = arg::string(args, 0) {
+        return Ok(match table.iter().find(|m| m.name == name) {
+            Some(m) => help_text(m).into(),
+            None => format!("help: unknown command: {name}").into(),
+        });
+    }
+    let mut methods: Vec<&Method> = table.iter().filter(|m| !m.hidden).collect();
+    methods.sort_by(|a, b| (a.category, a.name).cmp(&(b.category, b.name)));
+    let mut out = String::new();
+    let mut current = "";
+    for m in methods {
+        if m.category != current {
+            if !current.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("== {} ==\n", m.category));
+            current = m.category;
+        }
+        out.push_str(&synopsis(m));
+        out.push('\n');
+    }
+    Ok(out.trim_end().to_string().into())
+}
+
+fn stop(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    ctx.stop.notify_one();
+    Ok("Bitcoin Core stopping".into())
+}
+
+fn uptime(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let real = ctx.started.elapsed().as_secs() as i64;
+    // With a mock time, Core measures from start-up time to the mocked now.
+    let mock = crate::chain::clock::mock_time();
+    if mock != 0 {
+        let start = ctx.started_unix;
+        return Ok((mock - start).into());
+    }
+    Ok(real.into())
+}
+
+fn echo(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    if args.get(9).and_then(Value::as_str) == Some("throw") {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "echo was called with arg9=\"throw\"",
+        ));
+    }
+    Ok(Value::Array(args.to_vec()))
+}
+
+fn getrpcinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let active: Vec<Value> = ctx
+        .active
+        .borrow()
+        .iter()
+        .map(|(m, t)| json!({"method": m, "duration": t.elapsed().as_micros() as u64}))
+        .collect();
+    Ok(json!({"active_commands": active, "logpath": ctx.log_path}))
+}
+
+fn setmocktime(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    if ctx.chain.network() != bitcoin::Network::Regtest {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "setmocktime is for regression testing (-regtest mode) only",
+        ));
+    }
+    let t = arg::int(args, 0, 0)?;
+    if t < 0 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Mocktime cannot be negative: ".to_string() + &t.to_string(),
+        ));
+    }
+    crate::chain::clock::set_mock_time(t);
+    Ok(Value::Null)
+}

@@ -1,0 +1,295 @@
+//! The node's RPC method table: every method we serve with its Core name,
+//! category, argument names and types (for named arguments, Core's type and
+//! count errors, and `help`), and its handler. The handlers live beside:
+//! `control`, `blockchain`, `mining`, `util`; `encode` renders blocks and
+//! transactions as Core's JSON.
+
+mod blockchain;
+mod control;
+mod encode;
+mod mining;
+mod util;
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use futures::future::LocalBoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+
+use crate::chain::Chain;
+use crate::rpc::http::{method_not_found, Dispatcher};
+use crate::rpc::protocol::{code, positional};
+use crate::rpc::{Request, RpcError};
+
+/// What handlers may use.
+pub struct NodeCtx {
+    pub chain: Arc<Chain>,
+    pub started: std::time::Instant,
+    /// Unix time at start-up (uptime under a mock time).
+    pub started_unix: i64,
+    /// Notified by `stop`.
+    pub stop: Rc<tokio::sync::Notify>,
+    /// The debug.log path, for getrpcinfo.
+    pub log_path: String,
+    /// Calls running now (getrpcinfo's active_commands).
+    pub active: std::cell::RefCell<Vec<(String, std::time::Instant)>>,
+}
+
+/// An argument's JSON type, as Core's RPCArg::Type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    Num,
+    Str,
+    Bool,
+    Obj,
+    Arr,
+    /// Hex string (checked by the handler).
+    Hex,
+    /// Amount: number or string.
+    Amount,
+    /// Anything (echo).
+    Any,
+    /// Number or string (e.g. a block height or hash).
+    NumOrStr,
+    /// Boolean or number (verbosity).
+    BoolOrNum,
+}
+
+/// One argument: name (aliases with `|`), type, required.
+pub type Arg = (&'static str, Ty, bool);
+
+type SyncFn = fn(&NodeCtx, &[Value]) -> Result<Value, RpcError>;
+type AsyncFn = fn(Rc<NodeCtx>, Vec<Value>) -> LocalBoxFuture<'static, Result<Value, RpcError>>;
+
+/// How a method runs.
+pub enum Handler {
+    Sync(SyncFn),
+    Async(AsyncFn),
+}
+
+/// One method.
+pub struct Method {
+    pub name: &'static str,
+    pub category: &'static str,
+    pub args: &'static [Arg],
+    /// One line after the synopsis in `help <name>`.
+    pub summary: &'static str,
+    pub handler: Handler,
+    /// Hidden from `help` (Core's hidden category).
+    pub hidden: bool,
+}
+
+/// Every method, in Core's `help` order within each category.
+pub fn table() -> Vec<Method> {
+    let mut v = Vec::new();
+    v.extend(blockchain::methods());
+    v.extend(control::methods());
+    v.extend(mining::methods());
+    v.extend(util::methods());
+    v
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
+    let ok = match ty {
+        Ty::Num => v.is_number(),
+        Ty::Str | Ty::Hex => v.is_string(),
+        Ty::Bool => v.is_boolean(),
+        Ty::Obj => v.is_object(),
+        Ty::Arr => v.is_array(),
+        Ty::Amount | Ty::NumOrStr => v.is_number() || v.is_string(),
+        Ty::BoolOrNum => v.is_boolean() || v.is_number(),
+        Ty::Any => true,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match ty {
+        Ty::Num => "number",
+        Ty::Str | Ty::Hex => "string",
+        Ty::Bool => "bool",
+        Ty::Obj => "object",
+        Ty::Arr => "array",
+        _ => "string",
+    })
+}
+
+/// The synopsis line `help` prints: `name "arg" ( optional )`.
+pub fn synopsis(m: &Method) -> String {
+    let mut s = m.name.to_string();
+    let mut optional = Vec::new();
+    for (name, ty, required) in m.args {
+        let name = name.split('|').next().unwrap_or(name);
+        let shown = match ty {
+            Ty::Str | Ty::Hex => format!("\"{name}\""),
+            Ty::Arr => format!("[{name},...]"),
+            Ty::Obj => format!("{{{name}}}"),
+            _ => name.to_string(),
+        };
+        if *required {
+            s.push(' ');
+            s.push_str(&shown);
+        } else {
+            optional.push(shown);
+        }
+    }
+    if !optional.is_empty() {
+        s.push_str(&format!(" ( {} )", optional.join(" ")));
+    }
+    s
+}
+
+/// `help <name>`'s text.
+pub fn help_text(m: &Method) -> String {
+    let mut s = format!("{}\n\n{}\n", synopsis(m), m.summary);
+    if !m.args.is_empty() {
+        s.push_str("\nArguments:\n");
+        for (i, (name, ty, required)) in m.args.iter().enumerate() {
+            let t = match ty {
+                Ty::Num => "numeric",
+                Ty::Str => "string",
+                Ty::Hex => "string, hex",
+                Ty::Bool => "boolean",
+                Ty::Obj => "json object",
+                Ty::Arr => "json array",
+                Ty::Amount => "numeric or string",
+                Ty::Any => "any",
+                Ty::NumOrStr => "numeric or string",
+                Ty::BoolOrNum => "numeric or boolean",
+            };
+            let req = if *required { "required" } else { "optional" };
+            s.push_str(&format!(
+                "{}. {:<20} ({t}, {req})\n",
+                i + 1,
+                name.split('|').next().unwrap_or(name)
+            ));
+        }
+    }
+    s
+}
+
+/// Core's RPCHelpMan checks: too many or too few arguments answer with the
+/// help text (code -1); a wrong type with RPC_TYPE_ERROR.
+fn check_args(m: &Method, args: &[Value]) -> Result<(), RpcError> {
+    let required = m.args.iter().filter(|a| a.2).count();
+    let given_required = args.iter().take(required).filter(|v| !v.is_null()).count();
+    if args.len() > m.args.len() || given_required < required {
+        return Err(RpcError::new(code::MISC_ERROR, help_text(m)));
+    }
+    for (v, (_, ty, _)) in args.iter().zip(m.args) {
+        if v.is_null() {
+            continue;
+        }
+        if let Err(expected) = matches(*ty, v) {
+            return Err(RpcError::new(
+                code::TYPE_ERROR,
+                format!(
+                    "JSON value of type {} is not of expected type {expected}",
+                    type_name(v)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The dispatcher the RPC server calls.
+pub struct Methods {
+    ctx: Rc<NodeCtx>,
+    table: Rc<Vec<Method>>,
+}
+
+impl Methods {
+    pub fn new(ctx: Rc<NodeCtx>) -> Methods {
+        Methods {
+            ctx,
+            table: Rc::new(table()),
+        }
+    }
+}
+
+impl Dispatcher for Methods {
+    fn call(&self, req: Request) -> LocalBoxFuture<'static, Result<Value, RpcError>> {
+        let ctx = self.ctx.clone();
+        let table = self.table.clone();
+        async move {
+            let Some(m) = table.iter().find(|m| m.name == req.method) else {
+                return Err(method_not_found());
+            };
+            let names: Vec<&str> = m.args.iter().map(|a| a.0).collect();
+            let args = positional(&names, req.params)?;
+            check_args(m, &args)?;
+            let started = std::time::Instant::now();
+            ctx.active.borrow_mut().push((m.name.to_string(), started));
+            let result = if m.name == "help" {
+                control::help(&table, &args)
+            } else {
+                match &m.handler {
+                    Handler::Sync(f) => f(&ctx, &args),
+                    Handler::Async(f) => f(ctx.clone(), args).await,
+                }
+            };
+            let mut active = ctx.active.borrow_mut();
+            if let Some(i) = active
+                .iter()
+                .position(|(n, t)| n == m.name && *t == started)
+            {
+                active.remove(i);
+            }
+            result
+        }
+        .boxed_local()
+    }
+}
+
+/// Argument helpers for handlers (types were checked against the table).
+pub(crate) mod arg {
+    use super::*;
+
+    pub fn opt(args: &[Value], i: usize) -> Option<&Value> {
+        args.get(i).filter(|v| !v.is_null())
+    }
+
+    pub fn int(args: &[Value], i: usize, default: i64) -> Result<i64, RpcError> {
+        match opt(args, i) {
+            None => Ok(default),
+            Some(v) => v
+                .as_i64()
+                .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON integer out of range")),
+        }
+    }
+
+    pub fn string(args: &[Value], i: usize) -> Option<String> {
+        opt(args, i).and_then(|v| v.as_str()).map(str::to_string)
+    }
+
+    /// A 64-hex-digit hash (Core's ParseHashV errors).
+    pub fn hash<T: std::str::FromStr>(args: &[Value], i: usize, name: &str) -> Result<T, RpcError> {
+        let s = string(args, i).unwrap_or_default();
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let why = if s.len() != 64 {
+                format!("{name} must be of length 64 (not {}, for '{s}')", s.len())
+            } else {
+                format!("{name} must be hexadecimal string (not '{s}')")
+            };
+            return Err(RpcError::new(code::INVALID_PARAMETER, why));
+        }
+        s.parse().map_err(|_| {
+            RpcError::new(
+                code::INVALID_PARAMETER,
+                format!("{name} must be hexadecimal string (not '{s}')"),
+            )
+        })
+    }
+}
