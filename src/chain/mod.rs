@@ -375,6 +375,13 @@ mod tests {
             .collect()
     }
 
+    fn tip5(hashes: &[bitcoin::BlockHash]) -> Tip {
+        Tip {
+            hash: hashes[4],
+            height: 5,
+        }
+    }
+
     fn test_logger() -> bitcoinkernel::Logger {
         let cfg = crate::logging::LogConfig::default();
         kernel_log::install(&cfg).unwrap()
@@ -397,13 +404,7 @@ mod tests {
             assert_eq!(chain.tip().height, 0);
             assert_eq!(chain.tip().hash.to_string(), genesis);
             let hashes = mine(&chain, 5);
-            assert_eq!(
-                chain.tip(),
-                Tip {
-                    hash: hashes[4],
-                    height: 5
-                }
-            );
+            assert_eq!(chain.tip(), tip5(&hashes));
             // Each coinbase output is in the index; genesis's is not.
             assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
             let block = chain.read_block(&hashes[2]).unwrap();
@@ -415,24 +416,12 @@ mod tests {
             hashes
         };
         let chain = Chain::open(&options(dir.path())).unwrap();
-        assert_eq!(
-            chain.tip(),
-            Tip {
-                hash: hashes[4],
-                height: 5
-            }
-        );
+        assert_eq!(chain.tip(), tip5(&hashes));
         drop(chain);
         let mut opts = options(dir.path());
         opts.reindex = true;
         let chain = Chain::open(&opts).unwrap();
-        assert_eq!(
-            chain.tip(),
-            Tip {
-                hash: hashes[4],
-                height: 5
-            }
-        );
+        assert_eq!(chain.tip(), tip5(&hashes));
         assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
         assert_eq!(chain.block_at(3).unwrap().hash, hashes[2]);
     }

@@ -182,6 +182,21 @@ impl State {
     }
 }
 
+/// One call's outcome with the id and version its reply needs.
+type Answer = (Result<Value, RpcError>, Option<Value>, Version);
+
+/// Runs one parsed call: None for a notification (executed, not answered),
+/// Err when the work queue is full.
+async fn run_one(state: &State, request: Request) -> Result<Option<Answer>, ()> {
+    let (id, version, notification) = (
+        request.id.clone(),
+        request.version,
+        request.is_notification(),
+    );
+    let result = state.execute(request).await?;
+    Ok((!notification).then_some((result, id, version)))
+}
+
 async fn handle(
     state: Rc<State>,
     peer: SocketAddr,
@@ -243,17 +258,11 @@ async fn handle(
                 Ok(r) => r,
                 Err((env, e)) => return Ok(error_reply(e, env.id, env.version)),
             };
-            let (id, version, notification) = (
-                request.id.clone(),
-                request.version,
-                request.is_notification(),
-            );
-            let Ok(result) = state.execute(request).await else {
-                return Ok(busy());
+            let (result, id, version) = match run_one(&state, request).await {
+                Err(()) => return Ok(busy()),
+                Ok(None) => return Ok(respond(204, "")),
+                Ok(Some(answer)) => answer,
             };
-            if notification {
-                return Ok(respond(204, ""));
-            }
             match (result, version) {
                 (Err(e), Version::V1Legacy) => Ok(error_reply(e, id, version)),
                 (result, _) => Ok(json_reply(200, &reply(result, id, version))),
@@ -264,19 +273,11 @@ async fn handle(
             for item in &items {
                 match parse_request(item, wallet.clone(), &user) {
                     Err((env, e)) => replies.push(reply(Err(e), env.id, env.version)),
-                    Ok(request) => {
-                        let (id, version, notification) = (
-                            request.id.clone(),
-                            request.version,
-                            request.is_notification(),
-                        );
-                        let Ok(result) = state.execute(request).await else {
-                            return Ok(busy());
-                        };
-                        if !notification {
-                            replies.push(reply(result, id, version));
-                        }
-                    }
+                    Ok(request) => match run_one(&state, request).await {
+                        Err(()) => return Ok(busy()),
+                        Ok(None) => {}
+                        Ok(Some((result, id, version))) => replies.push(reply(result, id, version)),
+                    },
                 }
             }
             if replies.is_empty() && !items.is_empty() {
