@@ -423,3 +423,77 @@ fn kill_9_during_generation_comes_back_consistent() {
     client.generate_to_address(2, &address()).unwrap();
     assert_eq!(client.get_block_count().unwrap().0, height + 2);
 }
+
+#[test]
+fn raw_transactions_fee_estimates_and_waiting_for_blocks() {
+    let node = TestNode::start(&[]);
+    let client = cookie_client(&node);
+    let mined = client.generate_to_address(2, &address()).unwrap().0;
+    let block: Value = client.call("getblock", &[json!(mined[1])]).unwrap();
+    let txid = block["tx"][0].as_str().unwrap().to_string();
+    let hex: String = client
+        .call(
+            "getrawtransaction",
+            &[json!(txid), json!(0), json!(mined[1])],
+        )
+        .unwrap();
+    let decoded: Value = client.call("decoderawtransaction", &[json!(hex)]).unwrap();
+    assert_eq!(decoded["txid"], txid);
+    assert_eq!(decoded["locktime"], 1, "coinbase locked to height-1");
+    assert_eq!(decoded["vin"][0]["sequence"], 4294967294u32);
+    assert!(decoded.get("hex").is_none());
+    let verbose: Value = client
+        .call(
+            "getrawtransaction",
+            &[json!(txid), json!(true), json!(mined[1])],
+        )
+        .unwrap();
+    assert_eq!(verbose["in_active_chain"], true);
+    assert_eq!(verbose["blockhash"], mined[1]);
+    assert_eq!(verbose["confirmations"], 1);
+    assert_eq!(verbose["hex"], hex);
+    let err = client
+        .call::<Value>("getrawtransaction", &[json!(txid)])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("-txindex"), "{err}");
+    let err = client
+        .call::<Value>("decoderawtransaction", &[json!("00")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("TX decode failed"), "{err}");
+    let fee: Value = client.call("estimatesmartfee", &[json!(6)]).unwrap();
+    assert_eq!(
+        fee,
+        json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0})
+    );
+    assert!(client
+        .call::<Value>("estimatesmartfee", &[json!(0)])
+        .is_err());
+
+    // waitforblockheight returns at once when reached, or the tip at the timeout.
+    let now: Value = client
+        .call("waitforblockheight", &[json!(2), json!(1000)])
+        .unwrap();
+    assert_eq!(now, json!({"hash": mined[1], "height": 2}));
+    let later: Value = client
+        .call("waitforblockheight", &[json!(5), json!(200)])
+        .unwrap();
+    assert_eq!(later["height"], 2);
+    // waitfornewblock wakes when another client mines.
+    let port = node.rpc_port;
+    let cookie = node.net_dir().join(".cookie");
+    let waiter = std::thread::spawn(move || {
+        let c = Client::new_with_auth(
+            &format!("http://127.0.0.1:{port}"),
+            Auth::CookieFile(cookie),
+        )
+        .unwrap();
+        c.call::<Value>("waitfornewblock", &[json!(30_000)])
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let new = client.generate_to_address(1, &address()).unwrap().0;
+    let woke = waiter.join().unwrap();
+    assert_eq!(woke, json!({"hash": new[0], "height": 3}));
+}

@@ -34,8 +34,89 @@ pub fn methods() -> Vec<Method> {
         m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
         m("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
         m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
+        wait("waitforblock", &[("blockhash", Ty::Hex, true), ("timeout", Ty::Num, false)], "Waits for a specific new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::Block))),
+        wait("waitforblockheight", &[("height", Ty::Num, true), ("timeout", Ty::Num, false)], "Waits for (at least) block height and returns the height and hash of the current tip.", |c, a| Box::pin(wait_for(c, a, Wait::Height))),
+        wait("waitfornewblock", &[("timeout", Ty::Num, false), ("current_tip", Ty::Hex, false)], "Waits for any new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::NewBlock))),
         m("gettxoutsetinfo", &[("hash_type", Ty::Str, false), ("hash_or_height", Ty::NumOrStr, false), ("use_index", Ty::Bool, false)], "Returns statistics about the unspent transaction output set.", gettxoutsetinfo),
     ]
+}
+
+fn wait(
+    name: &'static str,
+    args: &'static [super::Arg],
+    summary: &'static str,
+    f: super::AsyncFn,
+) -> Method {
+    Method {
+        name,
+        category: CAT,
+        args,
+        summary,
+        handler: super::Handler::Async(f),
+        hidden: true,
+    }
+}
+
+/// The condition a wait RPC waits for.
+type TipTest = Box<dyn Fn(&crate::chain::Tip) -> bool>;
+
+/// Which wait RPC.
+enum Wait {
+    Block,
+    Height,
+    NewBlock,
+}
+
+/// The three wait RPCs: block until the tip satisfies the call's condition or
+/// the timeout (milliseconds, 0 = none) passes; answer with the tip.
+async fn wait_for(
+    ctx: std::rc::Rc<NodeCtx>,
+    args: Vec<Value>,
+    kind: Wait,
+) -> Result<Value, RpcError> {
+    let mut rx = ctx.chain.watch_tip();
+    let start = *rx.borrow();
+    let (timeout_ms, done): (i64, TipTest) = match kind {
+        Wait::Block => {
+            let want: BlockHash = arg::hash(&args, 0, "blockhash")?;
+            (arg::int(&args, 1, 0)?, Box::new(move |t| t.hash == want))
+        }
+        Wait::Height => {
+            let h = arg::int(&args, 0, 0)?;
+            (
+                arg::int(&args, 1, 0)?,
+                Box::new(move |t| t.height as i64 >= h),
+            )
+        }
+        Wait::NewBlock => {
+            let current = match arg::opt(&args, 1) {
+                Some(_) => arg::hash::<BlockHash>(&args, 1, "current_tip")?,
+                None => start.hash,
+            };
+            (arg::int(&args, 0, 0)?, Box::new(move |t| t.hash != current))
+        }
+    };
+    if timeout_ms < 0 {
+        return Err(RpcError::new(code::INVALID_PARAMETER, "Negative timeout"));
+    }
+    let wait = async {
+        loop {
+            if done(&rx.borrow_and_update()) {
+                break;
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    if timeout_ms == 0 {
+        wait.await;
+    } else {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_millis(timeout_ms as u64), wait).await;
+    }
+    let tip = ctx.chain.tip();
+    Ok(json!({"hash": tip.hash.to_string(), "height": tip.height}))
 }
 
 fn not_found() -> RpcError {

@@ -1,13 +1,14 @@
 //! The node's RPC method table: every method we serve with its Core name,
 //! category, argument names and types (for named arguments, Core's type and
 //! count errors, and `help`), and its handler. The handlers live beside:
-//! `control`, `blockchain`, `mining`, `util`; `encode` renders blocks and
+//! `control`, `blockchain`, `mining`, `rawtx`, `util`; `encode` renders blocks and
 //! transactions as Core's JSON.
 
 mod blockchain;
 mod control;
 mod encode;
 mod mining;
+mod rawtx;
 mod util;
 
 use std::rc::Rc;
@@ -60,7 +61,7 @@ pub enum Ty {
 pub type Arg = (&'static str, Ty, bool);
 
 type SyncFn = fn(&NodeCtx, &[Value]) -> Result<Value, RpcError>;
-type AsyncFn = fn(Rc<NodeCtx>, Vec<Value>) -> LocalBoxFuture<'static, Result<Value, RpcError>>;
+pub type AsyncFn = fn(Rc<NodeCtx>, Vec<Value>) -> LocalBoxFuture<'static, Result<Value, RpcError>>;
 
 /// How a method runs.
 pub enum Handler {
@@ -86,6 +87,7 @@ pub fn table() -> Vec<Method> {
     v.extend(blockchain::methods());
     v.extend(control::methods());
     v.extend(mining::methods());
+    v.extend(rawtx::methods());
     v.extend(util::methods());
     v
 }
