@@ -54,10 +54,15 @@ fn http(port: u16, request: &str) -> (u16, String) {
     (status, body)
 }
 
-fn post(node: &TestNode, path: &str, body: &str) -> (u16, String) {
-    let cookie = std::fs::read_to_string(node.net_dir().join(".cookie")).unwrap();
+/// The `Authorization` value for the node's cookie.
+fn basic_auth(node: &TestNode) -> String {
     use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(cookie.trim());
+    let cookie = std::fs::read_to_string(node.net_dir().join(".cookie")).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(cookie.trim())
+}
+
+fn post(node: &TestNode, path: &str, body: &str) -> (u16, String) {
+    let auth = basic_auth(node);
     http(
         node.rpc_port,
         &format!(
@@ -300,9 +305,7 @@ fn call_at(node: &TestNode, path: &str, body: &str) -> (u16, Value) {
 #[test]
 fn keep_alive_serves_several_requests_on_one_connection() {
     let node = TestNode::start(&[]);
-    let cookie = std::fs::read_to_string(node.net_dir().join(".cookie")).unwrap();
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(cookie.trim());
+    let auth = basic_auth(&node);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", node.rpc_port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let body = r#"{"method":"getblockcount","id":1}"#;

@@ -5,6 +5,8 @@
 //! a clean stop. The bound sockets and the cookie's secret go to the worker.
 
 use std::io::Write;
+
+use bitcoin::hex::DisplayHex;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -143,7 +145,7 @@ pub fn create_cookie(config: &Config) -> Result<Option<Cookie>, RpcBindError> {
     };
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| err(std::io::Error::other(e.to_string())))?;
-    let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = secret.to_lower_hex_string();
     let credentials = format!("{COOKIE_USER}:{hex}");
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::OpenOptions::new()

@@ -46,33 +46,31 @@ fn header_of(entry: &BlockTreeEntry<'_>) -> bitcoin::block::Header {
 
 use bitcoin::hashes::Hash as _;
 
+/// `entry` and its ancestors down to genesis (genesis has no previous entry:
+/// asking the kernel for it only logs a complaint).
+fn ancestors<'a>(entry: &BlockTreeEntry<'a>) -> impl Iterator<Item = BlockTreeEntry<'a>> {
+    std::iter::successors(
+        Some(*entry),
+        |e| if e.height() > 0 { e.prev() } else { None },
+    )
+}
+
 /// Median of the timestamps of `entry` and its ten predecessors.
 pub fn median_time_past(entry: &BlockTreeEntry<'_>) -> u32 {
-    let mut times = Vec::with_capacity(11);
-    let mut cur = Some(*entry);
-    while let Some(e) = cur {
-        if times.len() == 11 {
-            break;
-        }
-        times.push(e.header().timestamp());
-        cur = if e.height() > 0 { e.prev() } else { None };
-    }
+    let mut times: Vec<u32> = ancestors(entry)
+        .take(11)
+        .map(|e| e.header().timestamp())
+        .collect();
     times.sort_unstable();
     times[times.len() / 2]
 }
 
 /// Sum of the work of every block from genesis to `entry`.
 pub fn chain_work(entry: &BlockTreeEntry<'_>) -> bitcoin::Work {
-    let mut work = bitcoin::Work::from_le_bytes([0; 32]);
-    let mut cur = Some(*entry);
-    while let Some(e) = cur {
-        let target = bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(
-            e.header().bits(),
-        ));
-        work = work + target.to_work();
-        cur = if e.height() > 0 { e.prev() } else { None };
-    }
-    work
+    ancestors(entry).fold(bitcoin::Work::from_le_bytes([0; 32]), |work, e| {
+        let bits = bitcoin::CompactTarget::from_consensus(e.header().bits());
+        work + bitcoin::Target::from_compact(bits).to_work()
+    })
 }
 
 /// Core's GetDifficulty: how many times harder than the minimum difficulty.

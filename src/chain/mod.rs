@@ -222,6 +222,12 @@ impl Chain {
         self.tip_tx.subscribe()
     }
 
+    /// The kernel's block tree entry for `hash`.
+    fn entry(&self, hash: &bitcoin::BlockHash) -> Option<bitcoinkernel::BlockTreeEntry<'_>> {
+        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
+        self.chainman.get_block_tree_entry(&key)
+    }
+
     /// The block at `height` in the active chain.
     pub fn block_at(&self, height: i32) -> Option<BlockInfo> {
         let chain = self.chainman.active_chain();
@@ -231,8 +237,7 @@ impl Chain {
 
     /// Any block the kernel knows by hash (`in_active_chain` says where it is).
     pub fn block_info(&self, hash: &bitcoin::BlockHash) -> Option<BlockInfo> {
-        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
-        let entry = self.chainman.get_block_tree_entry(&key)?;
+        let entry = self.entry(hash)?;
         let active = self.chainman.active_chain().contains(&entry);
         Some(BlockInfo::from_entry(&entry, active))
     }
@@ -246,24 +251,20 @@ impl Chain {
 
     /// Median time past of the block `hash` (Core's GetMedianTimePast).
     pub fn median_time_past(&self, hash: &bitcoin::BlockHash) -> Option<u32> {
-        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
-        let entry = self.chainman.get_block_tree_entry(&key)?;
+        let entry = self.entry(hash)?;
         Some(headers::median_time_past(&entry))
     }
 
     /// Total work of the chain ending at `hash`.
     pub fn chain_work(&self, hash: &bitcoin::BlockHash) -> Option<bitcoin::Work> {
-        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
-        let entry = self.chainman.get_block_tree_entry(&key)?;
+        let entry = self.entry(hash)?;
         Some(headers::chain_work(&entry))
     }
 
     /// The full block `hash`, if its data is on disk.
     pub fn read_block(&self, hash: &bitcoin::BlockHash) -> Result<bitcoin::Block, ChainError> {
-        let key = bitcoinkernel::BlockHash::from(hash.to_byte_array());
         let entry = self
-            .chainman
-            .get_block_tree_entry(&key)
+            .entry(hash)
             .ok_or_else(|| ChainError::Kernel("Block not found".into()))?;
         let block = self.chainman.read_block_data(&entry)?;
         let bytes = block.consensus_encode()?;
@@ -287,12 +288,11 @@ impl Chain {
             .with(|c| c.borrow_mut().take())
             .filter(|(h, ..)| *h == hash);
         let outcome = match (result, checked) {
-            (ProcessBlockResult::Duplicate, _) => match self.block_info(&hash) {
-                Some(_) if lines.iter().any(|l| l.contains("invalid")) => {
-                    SubmitOutcome::DuplicateInvalid
-                }
-                _ => SubmitOutcome::Duplicate,
-            },
+            // A duplicate is known to the kernel; its log says if it was invalid.
+            (ProcessBlockResult::Duplicate, _) if lines.iter().any(|l| l.contains("invalid")) => {
+                SubmitOutcome::DuplicateInvalid
+            }
+            (ProcessBlockResult::Duplicate, _) => SubmitOutcome::Duplicate,
             (_, Some((_, true, _))) => SubmitOutcome::Accepted,
             (_, Some((_, false, r))) => SubmitOutcome::Rejected(
                 kernel_log::reject_reason(&lines).unwrap_or_else(|| generic_reason(r).to_string()),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 
 use super::ChainError;
 
@@ -305,18 +305,6 @@ impl UtxoIndex {
         s.total_amount = Amount::from_sat(total);
         s.disk_size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok(s)
-    }
-
-    /// Number of unspent outputs (cheap: table metadata).
-    pub fn len(&self) -> Result<u64, ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
-        let coins = r.open_table(COINS).map_err(idx_err)?;
-        coins.len().map_err(idx_err)
-    }
-
-    /// True when no output is indexed.
-    pub fn is_empty(&self) -> Result<bool, ChainError> {
-        Ok(self.len()? == 0)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use base64::Engine;
 use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
+use bitcoin::hex::FromHex;
 
 /// A malformed -rpcauth value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,18 +51,6 @@ fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
     hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array()
 }
 
-fn parse_hex32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let text = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(text, 16).ok()?;
-    }
-    Some(out)
-}
-
 impl Auth {
     /// Builds the credential set. `cookie` is `__cookie__:<hex>`.
     pub fn new(
@@ -91,7 +80,7 @@ impl Auth {
             auth.salted.push(SaltedUser {
                 user: user.to_string(),
                 salt: salt.to_string(),
-                hash: parse_hex32(hash).ok_or(InvalidRpcAuth)?,
+                hash: <[u8; 32]>::from_hex(hash).map_err(|_| InvalidRpcAuth)?,
             });
         }
         Ok(auth)
@@ -122,6 +111,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bitcoin::hex::DisplayHex;
 
     fn basic(user_pass: &str) -> String {
         format!(
@@ -135,10 +125,7 @@ mod tests {
         // Made with Core's share/rpcauth/rpcauth.py algorithm:
         // hmac.new(b"cb77f0957de88ff388cf817ddbc7273", b"secret", "sha256").hexdigest()
         let salt = "cb77f0957de88ff388cf817ddbc7273";
-        let hash: String = hmac_sha256(salt.as_bytes(), b"secret")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = hmac_sha256(salt.as_bytes(), b"secret").to_lower_hex_string();
         let auth = Auth::new(None, None, None, &[format!("alice:{salt}${hash}")]).unwrap();
         assert_eq!(auth.check(&basic("alice:secret")).as_deref(), Some("alice"));
         assert_eq!(auth.check(&basic("alice:wrong")), None);

@@ -82,11 +82,7 @@ impl Subnet {
 
     /// Whether `ip` is inside.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.net, ip) {
+        match (self.net, ip.to_canonical()) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
                 let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
                 u32::from(n) & mask == u32::from(a) & mask
@@ -161,11 +157,7 @@ fn percent_decode(s: &str) -> String {
 
 impl State {
     fn allowed(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        ip.is_loopback() || self.opts.allow.iter().any(|s| s.contains(ip))
+        ip.to_canonical().is_loopback() || self.opts.allow.iter().any(|s| s.contains(ip))
     }
 
     /// One call through the work queue.

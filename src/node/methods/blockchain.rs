@@ -154,11 +154,7 @@ fn getblockheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 
 fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let hash: BlockHash = arg::hash(args, 0, "blockhash")?;
-    let verbosity = match arg::opt(args, 1) {
-        None => 1,
-        Some(Value::Bool(b)) => *b as i64,
-        Some(v) => v.as_i64().unwrap_or(1),
-    };
+    let verbosity = arg::verbosity(args, 1, 1);
     let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
     let block = ctx.chain.read_block(&hash).map_err(|_| {
         RpcError::new(
@@ -181,13 +177,13 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         .map(|h| h.height)
         .unwrap_or(tip.height);
     let h = &info.header;
-    let mut o = json!({
+    Ok(json!({
         "chain": chain_name(ctx.chain.network()),
         "blocks": tip.height,
         "headers": headers,
         "bestblockhash": tip.hash.to_string(),
         "bits": format!("{:08x}", h.bits.to_consensus()),
-        "target": encode::hex(&h.target().to_be_bytes()),
+        "target": encode::target_hex(h.bits.to_consensus()),
         "difficulty": double(difficulty(h.bits.to_consensus())),
         "time": h.time,
         "mediantime": ctx.chain.median_time_past(&tip.hash).unwrap_or(h.time),
@@ -197,9 +193,7 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "size_on_disk": size_on_disk(ctx),
         "pruned": false,
         "warnings": [],
-    });
-    let _ = &mut o;
-    Ok(o)
+    }))
 }
 
 /// Core's name for a network in RPC answers.
@@ -238,7 +232,6 @@ fn size_on_disk(ctx: &NodeCtx) -> u64 {
 }
 
 fn getchaintips(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
-    let tip = ctx.chain.tip();
     let tips: Vec<Value> = ctx
         .chain
         .tips()
@@ -262,7 +255,6 @@ fn getchaintips(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
             }
         })
         .collect();
-    let _ = tip;
     Ok(tips.into())
 }
 

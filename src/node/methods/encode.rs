@@ -3,6 +3,7 @@
 //! GetTxnOutputType), with Core's member order.
 
 use bitcoin::consensus::encode::serialize_hex;
+use bitcoin::hex::DisplayHex;
 use bitcoin::script::Instruction;
 use bitcoin::{Address, Block, Network, Script, Transaction};
 use serde_json::{json, Map, Value};
@@ -56,8 +57,15 @@ fn script_num(bytes: &[u8]) -> i64 {
     }
 }
 
+/// Lower-case hex, as Core prints bytes.
 pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    b.to_lower_hex_string()
+}
+
+/// The target `bits` stands for, as the 64 hex digits Core prints.
+pub fn target_hex(bits: u32) -> String {
+    let target = bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(bits));
+    hex(&target.to_be_bytes())
 }
 
 /// Core's GetTxnOutputType name.
@@ -183,7 +191,7 @@ pub fn header(chain: &Chain, info: &BlockInfo, n_tx: Option<usize>) -> Value {
         "bits".into(),
         format!("{:08x}", h.bits.to_consensus()).into(),
     );
-    o.insert("target".into(), hex(&h.target().to_be_bytes()).into());
+    o.insert("target".into(), target_hex(h.bits.to_consensus()).into());
     o.insert(
         "difficulty".into(),
         double(difficulty(h.bits.to_consensus())),

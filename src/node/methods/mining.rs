@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use bitcoin::hex::FromHex;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
@@ -94,15 +95,7 @@ async fn generatetoaddress(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
 async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
     let hex = arg::string(&args, 0).unwrap_or_default();
     let decode_failed = || RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed");
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| {
-            hex.get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .filter(|_| hex.len() % 2 == 0)
-        .ok_or_else(decode_failed)?;
+    let bytes = Vec::<u8>::from_hex(&hex).map_err(|_| decode_failed())?;
     let block: bitcoin::Block =
         bitcoin::consensus::deserialize(&bytes).map_err(|_| decode_failed())?;
     if block.txdata.first().is_none_or(|t| !t.is_coinbase()) {
@@ -136,7 +129,7 @@ fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "blocks": tip.height,
         "bits": format!("{bits:08x}"),
         "difficulty": double(crate::chain::headers::difficulty(bits)),
-        "target": super::encode::hex(&bitcoin::Target::from_compact(bitcoin::CompactTarget::from_consensus(bits)).to_be_bytes()),
+        "target": super::encode::target_hex(bits),
         "networkhashps": double(0.0),
         "pooledtx": 0,
         "blockmintxfee": crate::rpc::json::amount(1),

@@ -272,6 +272,15 @@ pub(crate) mod arg {
         }
     }
 
+    /// A verbosity given as a boolean or a number (Core's `verbose|verbosity`).
+    pub fn verbosity(args: &[Value], i: usize, default: i64) -> i64 {
+        match opt(args, i) {
+            None => default,
+            Some(Value::Bool(b)) => *b as i64,
+            Some(v) => v.as_i64().unwrap_or(default),
+        }
+    }
+
     pub fn string(args: &[Value], i: usize) -> Option<String> {
         opt(args, i).and_then(|v| v.as_str()).map(str::to_string)
     }

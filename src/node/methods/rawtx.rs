@@ -1,6 +1,7 @@
 //! Raw-transaction and fee RPCs: decoderawtransaction, getrawtransaction
 //! (by block hash; -txindex is not built yet), estimatesmartfee without data.
 
+use bitcoin::hex::FromHex;
 use bitcoin::{BlockHash, Transaction, Txid};
 use serde_json::{json, Value};
 
@@ -24,30 +25,17 @@ pub fn methods() -> Vec<Method> {
     ]
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
-}
-
 fn decoderawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let failed = || RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed");
-    let bytes = decode_hex(&arg::string(args, 0).unwrap_or_default()).ok_or_else(failed)?;
+    let bytes =
+        Vec::<u8>::from_hex(&arg::string(args, 0).unwrap_or_default()).map_err(|_| failed())?;
     let tx: Transaction = bitcoin::consensus::deserialize(&bytes).map_err(|_| failed())?;
     Ok(encode::tx(&tx, ctx.chain.network(), false))
 }
 
 fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let txid: Txid = arg::hash(args, 0, "parameter 1")?;
-    let verbosity = match arg::opt(args, 1) {
-        None => 0,
-        Some(Value::Bool(b)) => *b as i64,
-        Some(v) => v.as_i64().unwrap_or(0),
-    };
+    let verbosity = arg::verbosity(args, 1, 0);
     let Some(_) = arg::opt(args, 2) else {
         return Err(RpcError::new(
             code::INVALID_ADDRESS_OR_KEY,
