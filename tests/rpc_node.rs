@@ -184,6 +184,30 @@ fn cookie_client_mines_and_reads_the_chain_with_cores_fields() {
         (json!(true), json!(0))
     );
 
+    // The mempool is empty until the mempool issue, in Core's three shapes.
+    let pool: Value = client.call("getrawmempool", &[]).unwrap();
+    assert_eq!(pool, json!([]));
+    let pool: Value = client.call("getrawmempool", &[json!(true)]).unwrap();
+    assert_eq!(pool, json!({}));
+    let pool: Value = client
+        .call("getrawmempool", &[json!(false), json!(true)])
+        .unwrap();
+    assert_eq!(pool, json!({"txids": [], "mempool_sequence": 1}));
+    let synced: Value = client
+        .call("syncwithvalidationinterfacequeue", &[])
+        .unwrap();
+    assert_eq!(synced, Value::Null);
+    // uptime runs on a steady clock: a mock time a day ahead does not move it.
+    let before: u64 = client.call("uptime", &[]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let _: Value = client.call("setmocktime", &[json!(now + 86_400)]).unwrap();
+    let after: u64 = client.call("uptime", &[]).unwrap();
+    let _: Value = client.call("setmocktime", &[json!(0)]).unwrap();
+    assert!(after - before < 60, "{before} -> {after}");
+
     // Everything above ran in the sandboxed worker.
     assert!(node.log().contains("seccomp on"), "{}", node.log());
     assert!(
@@ -255,8 +279,31 @@ fn errors_have_cores_codes_and_http_statuses() {
         v,
         json!([{"jsonrpc": "2.0", "result": 0, "id": 1}, {"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": 2}])
     );
+    // A malformed notification in a batch gets no reply either; a batch of
+    // notifications only is answered with 204.
+    let (status, v) = call(
+        r#"[{"jsonrpc":"2.0","params":[]},{"jsonrpc":"2.0","method":"getblockcount","id":3}]"#,
+    );
+    assert_eq!(
+        (status, v),
+        (200, json!([{"jsonrpc": "2.0", "result": 0, "id": 3}]))
+    );
+    let (status, body) = post(&node, "/", r#"[{"jsonrpc":"2.0","params":[]}]"#);
+    assert_eq!((status, body.as_str()), (204, ""));
+    // Unparsable bodies and non-objects in a batch answer with "id": null.
     let (status, v) = call("{not json");
-    assert_eq!((status, v["error"]["code"].clone()), (500, json!(-32700)));
+    assert_eq!(
+        (status, v),
+        (
+            500,
+            json!({"result": null, "error": {"code": -32700, "message": "Parse error"}, "id": null})
+        )
+    );
+    let (_, v) = call("[1]");
+    assert_eq!(
+        v,
+        json!([{"result": null, "error": {"code": -32600, "message": "Invalid Request object"}, "id": null}])
+    );
     let (status, v) = call(r#"{"jsonrpc":"3.0","method":"getblockcount","id":1}"#);
     assert_eq!(
         (status, v["error"]["message"].clone()),

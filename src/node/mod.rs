@@ -101,7 +101,6 @@ async fn serve_rpc(
     let ctx = Rc::new(NodeCtx {
         chain,
         started: std::time::Instant::now(),
-        started_unix: crate::chain::clock::now(),
         stop: stop.clone(),
         log_path: log_config
             .debug_log_file

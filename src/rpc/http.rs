@@ -238,7 +238,7 @@ async fn handle(
         Err(_) => {
             return Ok(error_reply(
                 parse_error("Parse error"),
-                None,
+                Some(Value::Null),
                 Version::V1Legacy,
             ))
         }
@@ -264,6 +264,7 @@ async fn handle(
             let mut replies = Vec::new();
             for item in &items {
                 match parse_request(item, wallet.clone(), &user) {
+                    Err((env, _)) if env.is_notification() => {}
                     Err((env, e)) => replies.push(reply(Err(e), env.id, env.version)),
                     Ok(request) => match run_one(&state, request).await {
                         Err(()) => return Ok(busy()),
@@ -279,7 +280,7 @@ async fn handle(
         }
         _ => Ok(error_reply(
             parse_error("Top-level object parse error"),
-            None,
+            Some(Value::Null),
             Version::V1Legacy,
         )),
     }

@@ -108,6 +108,13 @@ pub struct Envelope {
     pub version: Version,
 }
 
+impl Envelope {
+    /// A 2.0 request without `id`: in a batch, even a malformed one gets no reply.
+    pub fn is_notification(&self) -> bool {
+        self.id.is_none() && self.version == Version::V2
+    }
+}
+
 /// Parses one request object. On error the envelope parsed so far comes back
 /// too, so the reply carries the id and version.
 pub fn parse_request(
@@ -116,8 +123,9 @@ pub fn parse_request(
     user: &str,
 ) -> Result<Request, (Envelope, RpcError)> {
     let invalid = |env: &Envelope, m: &str| (env.clone(), RpcError::new(code::INVALID_REQUEST, m));
+    // Before the object is read, Core's request id is null (present).
     let mut env = Envelope {
-        id: None,
+        id: Some(Value::Null),
         version: Version::V1Legacy,
     };
     let Some(obj) = v.as_object() else {

@@ -33,6 +33,7 @@ pub fn methods() -> Vec<Method> {
         m("getchaintips", &[], "Return information about all known tips in the block tree.", getchaintips),
         m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
         m("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
+        m("getrawmempool", &[("verbose", Ty::Bool, false), ("mempool_sequence", Ty::Bool, false)], "Returns all transaction ids in memory pool as a json array of string transaction ids.", getrawmempool),
         m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
         wait("waitforblock", &[("blockhash", Ty::Hex, true), ("timeout", Ty::Num, false)], "Waits for a specific new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::Block))),
         wait("waitforblockheight", &[("height", Ty::Num, true), ("timeout", Ty::Num, false)], "Waits for (at least) block height and returns the height and hash of the current tip.", |c, a| Box::pin(wait_for(c, a, Wait::Height))),
@@ -280,6 +281,24 @@ fn getmempoolinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "permitbaremultisig": true,
         "maxdatacarriersize": 100_000,
     }))
+}
+
+/// The mempool is empty until the P2P and mempool issue lands; the shapes
+/// are Core's: an array, an object when verbose, or txids with a sequence.
+fn getrawmempool(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let verbose = arg::opt(args, 0).and_then(Value::as_bool).unwrap_or(false);
+    let sequence = arg::opt(args, 1).and_then(Value::as_bool).unwrap_or(false);
+    if verbose && sequence {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Verbose results cannot contain mempool sequence values.",
+        ));
+    }
+    Ok(match (verbose, sequence) {
+        (true, _) => json!({}),
+        (false, true) => json!({"txids": [], "mempool_sequence": 1}),
+        (false, false) => json!([]),
+    })
 }
 
 fn gettxout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {

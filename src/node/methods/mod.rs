@@ -27,8 +27,6 @@ use crate::rpc::{Request, RpcError};
 pub struct NodeCtx {
     pub chain: Arc<Chain>,
     pub started: std::time::Instant,
-    /// Unix time at start-up (uptime under a mock time).
-    pub started_unix: i64,
     /// Notified by `stop`.
     pub stop: Rc<tokio::sync::Notify>,
     /// The debug.log path, for getrpcinfo.
