@@ -180,7 +180,7 @@ impl Chain {
             submit: Mutex::new(()),
             tip_tx,
         };
-        chain.sync_index()?;
+        chain.sync_index(None)?;
         tracing::info!(
             "Chain loaded: height {} best {}",
             chain.tip().height,
@@ -302,13 +302,14 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
-        self.sync_index()?;
+        self.sync_index(Some(block))?;
         Ok(outcome)
     }
 
     /// Brings the UTXO index to the kernel's active tip (undoing blocks that
     /// left the active chain first) and publishes the tip.
-    fn sync_index(&self) -> Result<(), ChainError> {
+    /// `just_submitted` is a block the caller holds that may be on the way.
+    fn sync_index(&self, just_submitted: Option<&bitcoin::Block>) -> Result<(), ChainError> {
         let chain = self.chainman.active_chain();
         loop {
             let (hash, height) = self.utxo.tip()?;
@@ -327,6 +328,13 @@ impl Chain {
             let Some(entry) = chain.at_height(height as usize) else {
                 break;
             };
+            // The block just submitted is at hand: no need to read it back.
+            if let Some(b) =
+                just_submitted.filter(|b| b.block_hash() == to_hash(entry.block_hash().to_bytes()))
+            {
+                self.utxo.connect(b, height)?;
+                continue;
+            }
             let block = self.chainman.read_block_data(&entry)?;
             let bytes = block.consensus_encode()?;
             let block: bitcoin::Block = deserialize(&bytes)

@@ -7,12 +7,19 @@
 //! back to the fork point with the undo records and forward with the kernel's
 //! blocks. Like Core, the genesis block's outputs and provably unspendable
 //! outputs are not in the set.
+//!
+//! Block commits are not fsynced one by one: redb keeps the file consistent at
+//! its last durable commit and a crash loses only the commits after it, which
+//! the reconciliation replays from the kernel's blocks. Every
+//! `DURABLE_EVERY`-th block commit, and `flush` when the index is dropped at
+//! shutdown, makes everything durable (and lets redb reuse freed pages).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use bitcoin::hashes::Hash;
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::ChainError;
 
@@ -20,6 +27,8 @@ const COINS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("coins");
 const UNDO: TableDefinition<&[u8], &[u8]> = TableDefinition::new("undo");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const TIP_KEY: &str = "tip";
+/// Block commits between two durable (fsynced) ones.
+const DURABLE_EVERY: u32 = 100;
 /// Core's MAX_SCRIPT_SIZE: longer scripts are unspendable.
 const MAX_SCRIPT_SIZE: usize = 10_000;
 
@@ -107,7 +116,17 @@ impl<'a> Cursor<'a> {
 /// The index file.
 pub struct UtxoIndex {
     db: Database,
+    /// Block commits since the last durable one.
+    pending: AtomicU32,
     path: PathBuf,
+}
+
+impl Drop for UtxoIndex {
+    fn drop(&mut self) {
+        if let Err(e) = self.flush() {
+            tracing::warn!("UTXO index: final flush failed: {e}");
+        }
+    }
 }
 
 impl UtxoIndex {
@@ -133,8 +152,28 @@ impl UtxoIndex {
         w.commit().map_err(idx_err)?;
         Ok(UtxoIndex {
             db,
+            pending: AtomicU32::new(0),
             path: path.to_path_buf(),
         })
+    }
+
+    /// A write transaction for one block: committed without an fsync.
+    fn begin_block_write(&self) -> Result<WriteTransaction, ChainError> {
+        let mut w = self.db.begin_write().map_err(idx_err)?;
+        let n = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
+        if n >= DURABLE_EVERY {
+            self.pending.store(0, Ordering::Relaxed);
+        } else {
+            w.set_durability(Durability::None);
+        }
+        Ok(w)
+    }
+
+    /// Makes every commit so far durable (one fsync).
+    pub fn flush(&self) -> Result<(), ChainError> {
+        self.pending.store(0, Ordering::Relaxed);
+        let w = self.db.begin_write().map_err(idx_err)?;
+        w.commit().map_err(idx_err)
     }
 
     /// The last block applied (all zeros and 0 when only genesis is).
@@ -169,7 +208,7 @@ impl UtxoIndex {
         undo.extend_from_slice(block.header.prev_blockhash.as_byte_array());
         undo.extend_from_slice(&height.to_le_bytes());
         undo.extend_from_slice(&(block.txdata.len() as u32).to_le_bytes());
-        let w = self.db.begin_write().map_err(idx_err)?;
+        let w = self.begin_block_write()?;
         {
             let mut coins = w.open_table(COINS).map_err(idx_err)?;
             let mut buf = Vec::new();
@@ -237,7 +276,7 @@ impl UtxoIndex {
         if height == 0 {
             return Err(idx_err("cannot disconnect the genesis block"));
         }
-        let w = self.db.begin_write().map_err(idx_err)?;
+        let w = self.begin_block_write()?;
         {
             let mut undos = w.open_table(UNDO).map_err(idx_err)?;
             let record = undos
