@@ -395,6 +395,41 @@ fn rpcauth_credentials_work_and_no_cookie_with_rpcpassword() {
 }
 
 #[test]
+fn rpcwhitelist_limits_listed_users_and_refuses_unlisted_ones() {
+    let entry =
+        "-rpcauth=alice:a1b2c3$8843222f6240ccaacfb85ab35f4e1a79d3f28921cd9ef8af101f508e8cfe20e1";
+    let node = TestNode::start(&[
+        entry,
+        "-rpcwhitelist=alice:getblockcount,getbestblockhash",
+        "-rpcwhitelist=alice:getblockcount stop",
+    ]);
+    let as_alice = |body: &str| {
+        let auth = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "alice:pw");
+        http(
+            node.rpc_port,
+            &format!(
+                "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+    };
+    // The two entries intersect: only getblockcount is left for alice.
+    let (status, body) = as_alice(r#"{"method":"getblockcount","id":1}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(as_alice(r#"{"method":"getbestblockhash","id":1}"#).0, 403);
+    assert_eq!(as_alice(r#"{"method":"stop","id":1}"#).0, 403);
+    // One refused call refuses the whole batch.
+    let (status, _) = as_alice(r#"[{"method":"getblockcount","id":1},{"method":"stop","id":2}]"#);
+    assert_eq!(status, 403);
+    // With a whitelist given, users without one (the cookie) may call nothing.
+    let (status, _) = post(&node, "/", r#"{"method":"getblockcount","id":1}"#);
+    assert_eq!(status, 403);
+    assert!(node
+        .wait_for_log("not allowed to call method stop", Duration::from_secs(5))
+        .contains("RPC User alice"));
+}
+
+#[test]
 fn stop_rpc_ends_the_process_set_and_removes_the_cookie_and_restart_resumes() {
     let mut node = TestNode::start(&[]);
     let client = cookie_client(&node);

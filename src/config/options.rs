@@ -239,6 +239,8 @@ const IMPLEMENTED: &[&str] = &[
     "rpccookieperms",
     "rpcthreads",
     "rpcworkqueue",
+    "rpcwhitelist",
+    "rpcwhitelistdefault",
     "reindex",
     "reindex-chainstate",
     "prune",

@@ -18,6 +18,7 @@ use crate::ipc::spawn::ChildRole;
 use crate::logging::LogConfig;
 use crate::rpc::auth::Auth;
 use crate::rpc::http::{self, ServerOptions, Subnet};
+use crate::rpc::whitelist::Whitelist;
 use methods::{Methods, NodeCtx};
 
 /// Entry point of `bitcoin-node -ipcrole=worker ...` (argv without argv[0]).
@@ -96,6 +97,12 @@ async fn serve_rpc(
         work_queue: positive("rpcworkqueue", http::DEFAULT_WORK_QUEUE),
         threads: positive("rpcthreads", http::DEFAULT_THREADS),
         auth,
+        whitelist: Whitelist::new(
+            &config.get_all("rpcwhitelist"),
+            config
+                .get("rpcwhitelistdefault")
+                .map(|_| config.get_bool("rpcwhitelistdefault", false)),
+        ),
     };
     let stop = Rc::new(tokio::sync::Notify::new());
     let ctx = Rc::new(NodeCtx {

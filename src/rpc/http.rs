@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::auth::Auth;
 use super::protocol::{code, parse_request, reply, Request, RpcError, Version};
+use super::whitelist::Whitelist;
 
 /// What executes calls (the method table lives elsewhere).
 pub trait Dispatcher: 'static {
@@ -57,6 +58,11 @@ impl Subnet {
             Some((ip, m)) => (ip, Some(m)),
             None => (s, None),
         };
+        // Core's LookupHost takes IPv6 in brackets too.
+        let ip = ip
+            .strip_prefix('[')
+            .and_then(|i| i.strip_suffix(']'))
+            .unwrap_or(ip);
         let net: IpAddr = ip.parse().map_err(|_| bad())?;
         let max = if net.is_ipv4() { 32 } else { 128 };
         let prefix = match mask {
@@ -103,6 +109,7 @@ pub struct ServerOptions {
     pub work_queue: usize,
     pub threads: usize,
     pub auth: Auth,
+    pub whitelist: Whitelist,
 }
 
 struct State {
@@ -244,12 +251,24 @@ async fn handle(
         }
     };
     let busy = || respond(503, "Work queue depth exceeded");
+    let whitelist = &state.opts.whitelist;
+    if !whitelist.user_may_call(&user) {
+        tracing::warn!("RPC User {user} not allowed to call any methods");
+        return Ok(respond(403, ""));
+    }
+    let refused = |method: &str| {
+        tracing::warn!("RPC User {user} not allowed to call method {method}");
+        respond(403, "")
+    };
     match value {
         Value::Object(_) => {
             let request = match parse_request(&value, wallet, &user) {
                 Ok(r) => r,
                 Err((env, e)) => return Ok(error_reply(e, env.id, env.version)),
             };
+            if !whitelist.allows(&user, &request.method) {
+                return Ok(refused(&request.method));
+            }
             let (result, id, version) = match run_one(&state, request).await {
                 Err(()) => return Ok(busy()),
                 Ok(None) => return Ok(respond(204, "")),
@@ -261,6 +280,22 @@ async fn handle(
             }
         }
         Value::Array(items) => {
+            // A listed user's batch is refused whole if one call is not allowed.
+            if whitelist.lists(&user) {
+                for item in &items {
+                    let Some(obj) = item.as_object() else {
+                        return Ok(error_reply(
+                            RpcError::new(code::INVALID_REQUEST, "Invalid Request object"),
+                            Some(Value::Null),
+                            Version::V1Legacy,
+                        ));
+                    };
+                    let method = obj.get("method").and_then(Value::as_str).unwrap_or("");
+                    if !whitelist.allows(&user, method) {
+                        return Ok(refused(method));
+                    }
+                }
+            }
             let mut replies = Vec::new();
             for item in &items {
                 match parse_request(item, wallet.clone(), &user) {
@@ -360,6 +395,10 @@ mod tests {
             .unwrap()
             .contains("2001::1".parse().unwrap()));
         assert!(Subnet::parse("1.2.3.4/33").is_err());
+        // IPv6 in brackets, as Core's LookupHost takes it.
+        assert!(Subnet::parse("[::1]")
+            .unwrap()
+            .contains("::1".parse().unwrap()));
         assert!(Subnet::parse("nonsense").is_err());
     }
 
