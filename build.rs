@@ -6,7 +6,7 @@ fn main() {
     cmd.src_prefix("schema");
     // The generated modules live under `crate::schema`.
     cmd.default_parent_module(vec!["schema".into()]);
-    for file in ["proxy", "init", "echo", "broker"] {
+    for file in ["proxy", "common", "init", "echo", "mining", "rpc", "broker"] {
         let path = format!("schema/{file}.capnp");
         println!("cargo:rerun-if-changed={path}");
         cmd.file(path);

@@ -130,6 +130,7 @@ fn serve_child(mode: &str) {
                         pid: 0,
                     }),
                     "bench-server",
+                    Default::default(),
                 )
                 .into_client();
                 let _ = serve(stream, server.client).await;

@@ -3,4 +3,7 @@
 capnp::generated_code!(pub mod proxy_capnp);
 capnp::generated_code!(pub mod init_capnp);
 capnp::generated_code!(pub mod echo_capnp);
+capnp::generated_code!(pub mod common_capnp);
+capnp::generated_code!(pub mod mining_capnp);
+capnp::generated_code!(pub mod rpc_capnp);
 capnp::generated_code!(pub mod broker_capnp);

@@ -218,6 +218,17 @@ impl Chain {
     }
 
     /// A receiver that wakes on every tip change (for waitfornewblock & co).
+    /// Core's IsInitialBlockDownload as far as a node without peers can tell:
+    /// the tip is more than a day old.
+    pub fn initial_block_download(&self) -> bool {
+        let tip = self.tip();
+        let time = self
+            .block_info(&tip.hash)
+            .map(|i| i.header.time as i64)
+            .unwrap_or(0);
+        clock::now() - time > 24 * 60 * 60
+    }
+
     pub fn watch_tip(&self) -> tokio::sync::watch::Receiver<Tip> {
         self.tip_tx.subscribe()
     }

@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use super::connection::{serve, stream_from_fd};
 use super::debug::{CallLog, Peer};
-use super::init::InitServer;
+use super::init::{InitServer, InterfaceSlot};
 use super::spawn::{ChildArgs, ChildRole};
 use crate::broker::channel::{Event, IncomingConnection};
 use crate::broker::client::{BrokerClient, EventWithFds};
@@ -48,9 +48,10 @@ pub struct Child {
 /// Runs a child's whole life on a single-threaded runtime; returns its exit code.
 /// `body` runs after start-up, alongside serving `Init` on the parent link and
 /// on every connection the broker hands over; its error stops the child (exit 1).
+/// What `body` puts in the slot it gets is served by `Init.makeRpc`/`makeMining`.
 pub fn run<F, Fut>(role: ChildRole, args: &[String], body: F) -> i32
 where
-    F: FnOnce(Rc<BrokerClient>, Config) -> Fut,
+    F: FnOnce(Rc<BrokerClient>, Config, InterfaceSlot) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + 'static,
 {
     // Close every inherited fd before anything (the runtime included) opens its own.
@@ -82,8 +83,13 @@ where
                 return 1;
             }
         };
-        let mut body = tokio::task::spawn_local(body(child.broker.clone(), child.config.clone()));
-        let serving = serve_until_stopped(child);
+        let slot = InterfaceSlot::default();
+        let mut body = tokio::task::spawn_local(body(
+            child.broker.clone(),
+            child.config.clone(),
+            slot.clone(),
+        ));
+        let serving = serve_until_stopped(child, slot);
         tokio::pin!(serving);
         // The body failing (e.g. the chain cannot be opened) stops the child.
         let code = tokio::select! {
@@ -166,7 +172,13 @@ fn enter_sandbox(
 }
 
 /// Serves `Init` on one connection; logs when it ends.
-fn serve_connection(fd: OwnedFd, peer: Peer, process: &'static str, source: String) {
+fn serve_connection(
+    fd: OwnedFd,
+    peer: Peer,
+    process: &'static str,
+    source: String,
+    slot: InterfaceSlot,
+) {
     tokio::task::spawn_local(async move {
         let stream = match stream_from_fd(fd) {
             Ok(s) => s,
@@ -175,7 +187,7 @@ fn serve_connection(fd: OwnedFd, peer: Peer, process: &'static str, source: Stri
                 return;
             }
         };
-        let server = InitServer::new(CallLog::new(peer.clone()), process).into_client();
+        let server = InitServer::new(CallLog::new(peer.clone()), process, slot).into_client();
         match serve(stream, server.client).await {
             Ok(()) => tracing::info!(
                 "IPC client {} (pid {}) disconnected from {source}",
@@ -191,7 +203,7 @@ fn serve_connection(fd: OwnedFd, peer: Peer, process: &'static str, source: Stri
     });
 }
 
-async fn serve_until_stopped(mut child: Child) -> i32 {
+async fn serve_until_stopped(mut child: Child, slot: InterfaceSlot) -> i32 {
     let process = child.role.exe_name();
     // The worker's link is to the broker (its parent); a wallet's is to the node
     // worker, a sibling whose pid it is not told.
@@ -212,7 +224,7 @@ async fn serve_until_stopped(mut child: Child) -> i32 {
             return 1;
         }
     };
-    let parent_server = InitServer::new(CallLog::new(parent), process).into_client();
+    let parent_server = InitServer::new(CallLog::new(parent), process, slot.clone()).into_client();
     let parent_link = serve(parent_stream, parent_server.client);
     tokio::pin!(parent_link);
     let mut sigterm = match signal(SignalKind::terminate()) {
@@ -239,7 +251,7 @@ async fn serve_until_stopped(mut child: Child) -> i32 {
                 Some((Event::IncomingConnection(c), mut fds)) if fds.len() == 1 => {
                     let IncomingConnection { peer_pid, peer_name, source, .. } = c;
                     tracing::info!("IPC client {peer_name} (pid {peer_pid}) connected via {source}");
-                    serve_connection(fds.remove(0), Peer { name: peer_name, pid: peer_pid }, process, source);
+                    serve_connection(fds.remove(0), Peer { name: peer_name, pid: peer_pid }, process, source, slot.clone());
                 }
                 Some((Event::IncomingConnection(_), _)) => tracing::warn!("broker sent a connection without exactly one fd; ignored"),
                 None => {

@@ -1,29 +1,60 @@
 //! The `Init` bootstrap capability every process serves, with the thread-map
 //! handshake of Core's IPC (`construct`, `ThreadMap.makeThread`) and `Echo`.
+//! `makeRpc` and `makeMining` hand out what a process registered in its
+//! `InterfaceSlot` (the node worker, once its chain is open); elsewhere, or
+//! before that, they fail with a clear error.
 //! Calls run on the connection's single-threaded executor; the `Context`'s
 //! thread handle is accepted and named in logs, not used for dispatch.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::debug::CallLog;
 use crate::schema::echo_capnp::echo;
 use crate::schema::init_capnp::init;
+use crate::schema::mining_capnp::mining;
 use crate::schema::proxy_capnp::{thread, thread_map};
+use crate::schema::rpc_capnp::rpc;
 
 /// Core's answer to the retired `makeMiningOld2` method.
 pub const OLD_MINING_ERROR: &str =
     "Old mining interface (@2) not supported. Please update your client!";
 
+/// Core's Rpc and Mining interfaces, as a process that serves them makes them
+/// for one connection (`log` logs that connection's calls).
+pub trait NodeInterfaces {
+    fn rpc(&self, log: CallLog) -> rpc::Client;
+    fn mining(&self, log: CallLog) -> mining::Client;
+}
+
+/// Where a process registers its `NodeInterfaces` once it can serve them.
+pub type InterfaceSlot = Rc<RefCell<Option<Rc<dyn NodeInterfaces>>>>;
+
 /// Serves `Init` on one connection.
 pub struct InitServer {
     log: CallLog,
     process: &'static str,
+    interfaces: InterfaceSlot,
 }
 
 impl InitServer {
     /// `process` names this side in thread names (e.g. `bitcoin-node`).
-    pub fn new(log: CallLog, process: &'static str) -> InitServer {
-        InitServer { log, process }
+    pub fn new(log: CallLog, process: &'static str, interfaces: InterfaceSlot) -> InitServer {
+        InitServer {
+            log,
+            process,
+            interfaces,
+        }
+    }
+
+    /// The registered interfaces, or the error `method` answers without them.
+    fn interfaces(&self, method: &str) -> Result<Rc<dyn NodeInterfaces>, capnp::Error> {
+        self.interfaces.borrow().clone().ok_or_else(|| {
+            capnp::Error::failed(format!(
+                "{method}: not available from {} (only a running node serves it, once its chain is loaded)",
+                self.process
+            ))
+        })
     }
 
     /// A capability client for this server, to bootstrap an RPC system with.
@@ -61,6 +92,42 @@ impl init::Server for InitServer {
         results.get().set_result(e);
         self.log
             .server_response(seq, "Init.makeEcho", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_rpc(
+        self: Rc<Self>,
+        params: init::MakeRpcParams,
+        mut results: init::MakeRpcResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.makeRpc", &params.get()?);
+        match self.interfaces("Init.makeRpc") {
+            Ok(i) => results.get().set_result(i.rpc(self.log.clone())),
+            Err(e) => {
+                self.log.server_error(seq, "Init.makeRpc", &e);
+                return Err(e);
+            }
+        }
+        self.log
+            .server_response(seq, "Init.makeRpc", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_mining(
+        self: Rc<Self>,
+        params: init::MakeMiningParams,
+        mut results: init::MakeMiningResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.makeMining", &params.get()?);
+        match self.interfaces("Init.makeMining") {
+            Ok(i) => results.get().set_result(i.mining(self.log.clone())),
+            Err(e) => {
+                self.log.server_error(seq, "Init.makeMining", &e);
+                return Err(e);
+            }
+        }
+        self.log
+            .server_response(seq, "Init.makeMining", &results.get().into_reader());
         Ok(())
     }
 

@@ -1,7 +1,10 @@
-//! node/: the sandboxed node worker. Serves `Init` on the connections the broker
-//! hands it. Never opens listening sockets or spawns processes itself: wallets
+//! node/: the sandboxed node worker. Opens the chain, serves JSON-RPC on the
+//! sockets the broker bound (`methods`: the RPC method table) and `Init` on the
+//! connections the broker hands it, with Core's `Rpc` and `Mining` interfaces
+//! (`ipc`). Never opens listening sockets or spawns processes itself: wallets
 //! are started by the broker on its request.
 
+mod ipc;
 pub mod methods;
 
 use std::rc::Rc;
@@ -17,26 +20,66 @@ use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::ChildRole;
 use crate::logging::LogConfig;
 use crate::rpc::auth::Auth;
-use crate::rpc::http::{self, ServerOptions, Subnet};
+use crate::rpc::http::{self, Dispatcher, ServerOptions, Subnet};
 use crate::rpc::whitelist::Whitelist;
+use ipc::NodeIpc;
 use methods::{Methods, NodeCtx};
 
 /// Entry point of `bitcoin-node -ipcrole=worker ...` (argv without argv[0]).
 pub fn worker_main(args: &[String]) -> i32 {
-    child::run(ChildRole::NodeWorker, args, |broker, config| async move {
-        let log_config = LogConfig::from_config(&config).map_err(|e| e.to_string())?;
-        let _kernel_log = kernel_log::install(&log_config).map_err(|e| e.to_string())?;
-        let chain = open_chain(&config).await?;
-        let _wallet = if config.get_bool("disablewallet", false) {
-            None
-        } else {
-            start_wallet(broker.clone()).await
-        };
-        serve_rpc(broker, &config, chain, &log_config).await?;
-        // Hold the chain and the wallet link until the worker stops.
-        std::future::pending::<()>().await;
-        Ok(())
-    })
+    child::run(
+        ChildRole::NodeWorker,
+        args,
+        |broker, config, interfaces| async move {
+            let log_config = LogConfig::from_config(&config).map_err(|e| e.to_string())?;
+            let _kernel_log = kernel_log::install(&log_config).map_err(|e| e.to_string())?;
+            let chain = open_chain(&config).await?;
+            let _wallet = if config.get_bool("disablewallet", false) {
+                None
+            } else {
+                start_wallet(broker.clone()).await
+            };
+            let stop = Rc::new(tokio::sync::Notify::new());
+            let ctx = Rc::new(NodeCtx {
+                chain: chain.clone(),
+                started: std::time::Instant::now(),
+                stop: stop.clone(),
+                log_path: log_config
+                    .debug_log_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                active: Default::default(),
+            });
+            let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
+            let whitelist = Rc::new(Whitelist::new(
+                &config.get_all("rpcwhitelist"),
+                config
+                    .get("rpcwhitelistdefault")
+                    .map(|_| config.get_bool("rpcwhitelistdefault", false)),
+            ));
+            // From here on Init.makeRpc and Init.makeMining are served.
+            *interfaces.borrow_mut() = Some(Rc::new(NodeIpc {
+                chain,
+                dispatcher: methods.clone(),
+                whitelist: whitelist.clone(),
+            }));
+            // `stop` (over HTTP or IPC) asks the broker to stop the process set;
+            // its shutdown event then ends this worker.
+            let stopper = broker.clone();
+            tokio::task::spawn_local(async move {
+                stop.notified().await;
+                tracing::info!("stop RPC: asking the broker to shut down");
+                if let Err(e) = stopper.request_shutdown().await {
+                    tracing::warn!("cannot ask the broker to stop: {e}");
+                }
+            });
+            serve_rpc(broker, &config, methods, whitelist).await?;
+            // Hold the chain and the wallet link until the worker stops.
+            std::future::pending::<()>().await;
+            Ok(())
+        },
+    )
 }
 
 /// Opens Core's chainstate (on a blocking thread: it may replay blocks).
@@ -59,13 +102,13 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
         .map_err(|e| format!("Error opening block database: {e}"))
 }
 
-/// Serves JSON-RPC on the sockets the broker bound, until `stop` (which asks
-/// the broker to stop the node) or the worker ends.
+/// Serves JSON-RPC on the sockets the broker bound until the worker ends;
+/// returns at once when the broker binds none (-server=0).
 async fn serve_rpc(
     broker: Rc<BrokerClient>,
     config: &Config,
-    chain: Arc<Chain>,
-    log_config: &LogConfig,
+    methods: Rc<dyn Dispatcher>,
+    whitelist: Rc<Whitelist>,
 ) -> Result<(), String> {
     let (fds, cookie) = match broker.rpc_server().await {
         Ok(r) => r,
@@ -97,38 +140,12 @@ async fn serve_rpc(
         work_queue: positive("rpcworkqueue", http::DEFAULT_WORK_QUEUE),
         threads: positive("rpcthreads", http::DEFAULT_THREADS),
         auth,
-        whitelist: Whitelist::new(
-            &config.get_all("rpcwhitelist"),
-            config
-                .get("rpcwhitelistdefault")
-                .map(|_| config.get_bool("rpcwhitelistdefault", false)),
-        ),
+        whitelist,
     };
-    let stop = Rc::new(tokio::sync::Notify::new());
-    let ctx = Rc::new(NodeCtx {
-        chain,
-        started: std::time::Instant::now(),
-        stop: stop.clone(),
-        log_path: log_config
-            .debug_log_file
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        active: Default::default(),
-    });
     let listeners: Vec<std::net::TcpListener> =
         fds.into_iter().map(std::net::TcpListener::from).collect();
     tracing::info!("Starting RPC server on {} socket(s)", listeners.len());
-    let on_stop = async move {
-        stop.notified().await;
-        tracing::info!("stop RPC: asking the broker to shut down");
-        if let Err(e) = broker.request_shutdown().await {
-            tracing::warn!("cannot ask the broker to stop: {e}");
-        }
-        // Keep serving until the broker's shutdown event ends the worker.
-        std::future::pending::<()>().await;
-    };
-    http::serve(listeners, opts, Rc::new(Methods::new(ctx)), on_stop)
+    http::serve(listeners, opts, methods, std::future::pending())
         .await
         .map_err(|e| format!("RPC server: {e}"))
 }

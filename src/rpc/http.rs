@@ -22,7 +22,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::auth::Auth;
-use super::protocol::{code, parse_request, reply, Request, RpcError, Version};
+use super::exec::{self, Outcome};
+use super::protocol::{code, Request, RpcError};
 use super::whitelist::Whitelist;
 
 /// What executes calls (the method table lives elsewhere).
@@ -109,7 +110,7 @@ pub struct ServerOptions {
     pub work_queue: usize,
     pub threads: usize,
     pub auth: Auth,
-    pub whitelist: Whitelist,
+    pub whitelist: Rc<Whitelist>,
 }
 
 struct State {
@@ -138,10 +139,14 @@ fn json_reply(status: u16, v: &Value) -> Reply {
     r
 }
 
-/// Core's JSONErrorReply: a legacy-shaped (or 2.0) error with its HTTP status.
-fn error_reply(e: RpcError, id: Option<Value>, version: Version) -> Reply {
-    let status = e.http_status();
-    json_reply(status, &reply(Err(e), id, version))
+/// The wallet a request path addresses: `/` none, `/wallet/<name>` that one
+/// (percent-decoded); None for any other path.
+pub fn wallet_of(path: &str) -> Option<Option<String>> {
+    match path {
+        "/" => Some(None),
+        p if p.starts_with("/wallet/") => Some(Some(percent_decode(&p["/wallet/".len()..]))),
+        _ => None,
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -181,21 +186,6 @@ impl State {
     }
 }
 
-/// One call's outcome with the id and version its reply needs.
-type Answer = (Result<Value, RpcError>, Option<Value>, Version);
-
-/// Runs one parsed call: None for a notification (executed, not answered),
-/// Err when the work queue is full.
-async fn run_one(state: &State, request: Request) -> Result<Option<Answer>, ()> {
-    let (id, version, notification) = (
-        request.id.clone(),
-        request.version,
-        request.is_notification(),
-    );
-    let result = state.execute(request).await?;
-    Ok((!notification).then_some((result, id, version)))
-}
-
 async fn handle(
     state: Rc<State>,
     peer: SocketAddr,
@@ -206,10 +196,8 @@ async fn handle(
         return Ok(respond(403, ""));
     }
     let path = req.uri().path().to_string();
-    let wallet = match path.as_str() {
-        "/" => None,
-        p if p.starts_with("/wallet/") => Some(percent_decode(&p["/wallet/".len()..])),
-        _ => return Ok(respond(404, "")),
+    let Some(wallet) = wallet_of(&path) else {
+        return Ok(respond(404, ""));
     };
     if req.method() != Method::POST {
         return Ok(respond(405, "JSONRPC server handles only POST requests"));
@@ -239,85 +227,25 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(respond(413, "")),
     };
-    let parse_error = |m: &str| RpcError::new(code::PARSE_ERROR, m);
-    let value: Value = match serde_json::from_slice(&body) {
+    let value = match exec::parse_body(&body) {
         Ok(v) => v,
-        Err(_) => {
-            return Ok(error_reply(
-                parse_error("Parse error"),
-                Some(Value::Null),
-                Version::V1Legacy,
-            ))
-        }
+        Err(outcome) => return Ok(to_http(outcome)),
     };
-    let busy = || respond(503, "Work queue depth exceeded");
-    let whitelist = &state.opts.whitelist;
-    if !whitelist.user_may_call(&user) {
-        tracing::warn!("RPC User {user} not allowed to call any methods");
-        return Ok(respond(403, ""));
-    }
-    let refused = |method: &str| {
-        tracing::warn!("RPC User {user} not allowed to call method {method}");
-        respond(403, "")
-    };
-    match value {
-        Value::Object(_) => {
-            let request = match parse_request(&value, wallet, &user) {
-                Ok(r) => r,
-                Err((env, e)) => return Ok(error_reply(e, env.id, env.version)),
-            };
-            if !whitelist.allows(&user, &request.method) {
-                return Ok(refused(&request.method));
-            }
-            let (result, id, version) = match run_one(&state, request).await {
-                Err(()) => return Ok(busy()),
-                Ok(None) => return Ok(respond(204, "")),
-                Ok(Some(answer)) => answer,
-            };
-            match (result, version) {
-                (Err(e), Version::V1Legacy) => Ok(error_reply(e, id, version)),
-                (result, _) => Ok(json_reply(200, &reply(result, id, version))),
-            }
-        }
-        Value::Array(items) => {
-            // A listed user's batch is refused whole if one call is not allowed.
-            if whitelist.lists(&user) {
-                for item in &items {
-                    let Some(obj) = item.as_object() else {
-                        return Ok(error_reply(
-                            RpcError::new(code::INVALID_REQUEST, "Invalid Request object"),
-                            Some(Value::Null),
-                            Version::V1Legacy,
-                        ));
-                    };
-                    let method = obj.get("method").and_then(Value::as_str).unwrap_or("");
-                    if !whitelist.allows(&user, method) {
-                        return Ok(refused(method));
-                    }
-                }
-            }
-            let mut replies = Vec::new();
-            for item in &items {
-                match parse_request(item, wallet.clone(), &user) {
-                    Err((env, _)) if env.is_notification() => {}
-                    Err((env, e)) => replies.push(reply(Err(e), env.id, env.version)),
-                    Ok(request) => match run_one(&state, request).await {
-                        Err(()) => return Ok(busy()),
-                        Ok(None) => {}
-                        Ok(Some((result, id, version))) => replies.push(reply(result, id, version)),
-                    },
-                }
-            }
-            if replies.is_empty() && !items.is_empty() {
-                return Ok(respond(204, ""));
-            }
-            Ok(json_reply(200, &Value::Array(replies)))
-        }
-        _ => Ok(error_reply(
-            parse_error("Top-level object parse error"),
-            Some(Value::Null),
-            Version::V1Legacy,
-        )),
+    let outcome = exec::execute(value, wallet, &user, &state.opts.whitelist, |request| {
+        let state = state.clone();
+        async move { state.execute(request).await.ok() }
+    })
+    .await;
+    Ok(to_http(outcome))
+}
+
+/// The HTTP answer for an outcome.
+fn to_http(outcome: Outcome) -> Reply {
+    match outcome {
+        Outcome::Reply(status, v) => json_reply(status, &v),
+        Outcome::NoContent => respond(204, ""),
+        Outcome::Forbidden => respond(403, ""),
+        Outcome::Busy => respond(503, "Work queue depth exceeded"),
     }
 }
 

@@ -189,7 +189,7 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "time": h.time,
         "mediantime": ctx.chain.median_time_past(&tip.hash).unwrap_or(h.time),
         "verificationprogress": double(1.0),
-        "initialblockdownload": initial_block_download(ctx),
+        "initialblockdownload": ctx.chain.initial_block_download(),
         "chainwork": ctx.chain.chain_work(&tip.hash).map(|w| encode::hex(&w.to_be_bytes())).unwrap_or_default(),
         "size_on_disk": size_on_disk(ctx),
         "pruned": false,
@@ -209,16 +209,6 @@ pub fn chain_name(n: bitcoin::Network) -> &'static str {
 }
 
 /// Core leaves IBD once the tip is less than a day old (max tip age).
-pub fn initial_block_download(ctx: &NodeCtx) -> bool {
-    let tip = ctx.chain.tip();
-    let time = ctx
-        .chain
-        .block_info(&tip.hash)
-        .map(|i| i.header.time as i64)
-        .unwrap_or(0);
-    crate::chain::clock::now() - time > 24 * 60 * 60
-}
-
 fn size_on_disk(ctx: &NodeCtx) -> u64 {
     let blocks = ctx.chain.blocks_dir();
     std::fs::read_dir(blocks)

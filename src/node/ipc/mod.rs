@@ -1,0 +1,40 @@
+//! Core's IPC interfaces the node worker serves on `-ipcbind` connections
+//! (and to the process that spawned it): `Rpc` (`rpc`: JSON-RPC over Cap'n
+//! Proto, what `bitcoin-cli -ipcconnect` uses) and `Mining` with its
+//! `BlockTemplate`s (`mining`: what Stratum v2 template providers use). Both
+//! run on the worker's single-threaded executor and reach the chain and the
+//! RPC methods the HTTP server uses.
+
+mod mining;
+mod rpc;
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::chain::Chain;
+use crate::ipc::debug::CallLog;
+use crate::ipc::init::NodeInterfaces;
+use crate::rpc::http::Dispatcher;
+use crate::rpc::whitelist::Whitelist;
+use crate::schema::{mining_capnp, rpc_capnp};
+
+/// What `Init.makeRpc` and `Init.makeMining` hand out.
+pub struct NodeIpc {
+    pub chain: Arc<Chain>,
+    pub dispatcher: Rc<dyn Dispatcher>,
+    pub whitelist: Rc<Whitelist>,
+}
+
+impl NodeInterfaces for NodeIpc {
+    fn rpc(&self, log: CallLog) -> rpc_capnp::rpc::Client {
+        capnp_rpc::new_client(rpc::RpcServer {
+            log,
+            dispatcher: self.dispatcher.clone(),
+            whitelist: self.whitelist.clone(),
+        })
+    }
+
+    fn mining(&self, log: CallLog) -> mining_capnp::mining::Client {
+        capnp_rpc::new_client(mining::MiningServer::new(self.chain.clone(), log))
+    }
+}
