@@ -19,7 +19,7 @@ use bitcoin::consensus::{deserialize, serialize};
 use bitcoin::hashes::Hash;
 use bitcoinkernel::{
     prelude::*, BlockValidationResult, ChainType, ChainstateManager, ChainstateManagerBuilder,
-    Context, ContextBuilder, ProcessBlockResult, ValidationMode,
+    Context, ContextBuilder, ProcessBlockHeaderResult, ProcessBlockResult, ValidationMode,
 };
 
 pub use headers::BlockInfo;
@@ -315,6 +315,21 @@ impl Chain {
         };
         self.sync_index(Some(block))?;
         Ok(outcome)
+    }
+
+    /// Hands a header to the kernel (Core's submitheader): Ok(None) when it
+    /// is valid and stored, Ok(Some(reason)) when the kernel refused it.
+    pub fn submit_header(&self, header: &bitcoin::block::Header) -> Result<Option<String>, ChainError> {
+        let kheader = bitcoinkernel::BlockHeader::new(&serialize(header))?;
+        let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
+        let (result, lines) = kernel_log::capture(|| self.chainman.process_block_header(&kheader));
+        Ok(match result? {
+            ProcessBlockHeaderResult::Valid => None,
+            ProcessBlockHeaderResult::Invalid(state) => Some(
+                kernel_log::reject_reason(&lines)
+                    .unwrap_or_else(|| generic_reason(state.result()).to_string()),
+            ),
+        })
     }
 
     /// Brings the UTXO index to the kernel's active tip (undoing blocks that

@@ -37,6 +37,14 @@ pub fn methods() -> Vec<Method> {
             hidden: false,
         },
         Method {
+            name: "submitheader",
+            category: "Mining",
+            args: &[("hexdata", Ty::Hex, true)],
+            summary: "Decode the given hexdata as a header and submit it as a candidate chain tip if valid.\nThrows when the header is invalid.",
+            handler: Handler::Sync(submitheader),
+            hidden: false,
+        },
+        Method {
             name: "getmininginfo",
             category: "Mining",
             args: &[],
@@ -116,6 +124,24 @@ async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcErr
         SubmitOutcome::Inconclusive => "inconclusive".into(),
         SubmitOutcome::Rejected(reason) => reason.into(),
     })
+}
+
+fn submitheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let hex = arg::string(args, 0).unwrap_or_default();
+    let header: bitcoin::block::Header = Vec::<u8>::from_hex(&hex)
+        .ok()
+        .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
+    if ctx.chain.block_info(&header.prev_blockhash).is_none() {
+        return Err(RpcError::new(
+            code::VERIFY_ERROR,
+            format!("Must submit previous header ({}) first", header.prev_blockhash),
+        ));
+    }
+    match ctx.chain.submit_header(&header).map_err(internal)? {
+        None => Ok(Value::Null),
+        Some(reason) => Err(RpcError::new(code::VERIFY_ERROR, reason)),
+    }
 }
 
 fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
