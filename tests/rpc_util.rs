@@ -48,6 +48,11 @@ fn sum(body: &str) -> String {
     format!("{body}#{}", desc_checksum(body).unwrap())
 }
 
+/// An object's member names in the order the node wrote them.
+fn members(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
 fn address(s: &ScriptBuf) -> String {
     Address::from_script(s, Network::Regtest)
         .unwrap()
@@ -301,13 +306,7 @@ fn createmultisig_and_decodescript_answer_as_core() {
             },
         })
     );
-    let keys_in_order: Vec<&str> = got
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(keys_in_order, ["asm", "desc", "type", "p2sh", "segwit"]);
+    assert_eq!(members(&got), ["asm", "desc", "type", "p2sh", "segwit"]);
     // A multisig wraps into P2WSH, whose descriptor Core infers from the script.
     let got = ok(&node, "decodescript", json!([redeem.to_hex_string()]));
     assert_eq!(got["type"], "multisig");
@@ -486,13 +485,7 @@ fn createrawtransaction_follows_cores_rules_and_scripts_carry_desc() {
             "type": "witness_v0_keyhash",
         })
     );
-    let order: Vec<&str> = shown
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(order, ["asm", "desc", "hex", "address", "type"]);
+    assert_eq!(members(shown), ["asm", "desc", "hex", "address", "type"]);
     let mined = ok(&node, "generatetoaddress", json!([1, ADDRESS]));
     let block = ok(&node, "getblock", json!([mined[0], 2]));
     let coinbase = &block["tx"][0];

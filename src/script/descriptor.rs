@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use bitcoin::bip32::{ChildNumber, Xpub};
 use bitcoin::hashes::{hash160, ripemd160, sha256};
 use bitcoin::hex::{DisplayHex, FromHex};
-use bitcoin::secp256k1::Secp256k1;
+use bitcoin::secp256k1::{All, Secp256k1};
 use bitcoin::{Address, Network, NetworkKind, PublicKey, ScriptBuf};
 use miniscript::descriptor::checksum::desc_checksum;
 use miniscript::descriptor::{
@@ -21,6 +22,10 @@ use miniscript::descriptor::{
 use miniscript::{hash256, DescriptorPublicKey, ForEachKey, TranslateErr, TranslatePk, Translator};
 
 use super::infer::with_checksum;
+
+/// One signing context for every key conversion and derivation (building one
+/// is far dearer than using it).
+static SECP: LazyLock<Secp256k1<All>> = LazyLock::new(Secp256k1::new);
 
 /// Why a descriptor does not parse, in Core's words where Core has them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -310,10 +315,10 @@ impl Resolver {
             KeyText::Public(pk) => return Ok(pk),
             KeyText::Secret(sk) => sk,
         };
-        let secp = Secp256k1::new();
+        let secp = &*SECP;
         let public = match &secret {
             DescriptorSecretKey::Single(s) => {
-                let full = s.key.public_key(&secp);
+                let full = s.key.public_key(secp);
                 let key = if self.xonly {
                     SinglePubKey::XOnly(full.inner.x_only_public_key().0)
                 } else {
@@ -326,7 +331,7 @@ impl Resolver {
             }
             DescriptorSecretKey::XPrv(x) => DescriptorPublicKey::XPub(DescriptorXKey {
                 origin: x.origin.clone(),
-                xkey: Xpub::from_priv(&secp, &x.xkey),
+                xkey: Xpub::from_priv(secp, &x.xkey),
                 derivation_path: x.derivation_path.clone(),
                 wildcard: x.wildcard,
             }),
@@ -367,10 +372,10 @@ struct Deriver<'a> {
 
 impl Deriver<'_> {
     fn derive(&self, key: &DescriptorPublicKey) -> Result<PublicKey, ExpandError> {
-        let secp = Secp256k1::new();
+        let secp = &*SECP;
         let no_keys = |_| ExpandError::NeedsPrivateKeys;
         match self.secrets.get(key) {
-            Some(DescriptorSecretKey::Single(s)) => Ok(s.key.public_key(&secp)),
+            Some(DescriptorSecretKey::Single(s)) => Ok(s.key.public_key(secp)),
             Some(DescriptorSecretKey::XPrv(x)) => {
                 let last = match x.wildcard {
                     Wildcard::None => None,
@@ -381,8 +386,8 @@ impl Deriver<'_> {
                 if let Some(child) = last {
                     path = path.child(child.map_err(|_| ExpandError::NeedsPrivateKeys)?);
                 }
-                let derived = x.xkey.derive_priv(&secp, &path).map_err(no_keys)?;
-                Ok(derived.to_priv().public_key(&secp))
+                let derived = x.xkey.derive_priv(secp, &path).map_err(no_keys)?;
+                Ok(derived.to_priv().public_key(secp))
             }
             Some(DescriptorSecretKey::MultiXPrv(_)) => Err(ExpandError::NeedsPrivateKeys),
             // miniscript panics on a hardened step it cannot derive publicly.
@@ -391,7 +396,7 @@ impl Deriver<'_> {
                 .clone()
                 .at_derivation_index(self.index)
                 .map_err(|_| ExpandError::NeedsPrivateKeys)?
-                .derive_public_key(&secp)
+                .derive_public_key(secp)
                 .map_err(|_| ExpandError::NeedsPrivateKeys),
         }
     }

@@ -74,26 +74,23 @@ pub fn script_type(s: &Script) -> &'static str {
     solver::solve(s).name()
 }
 
-/// Core's ScriptToUniv: asm, desc (when `with_address`), hex (when
-/// `with_hex`), address (when it has one and `with_address`), type.
+/// Core's ScriptToUniv with the address shown: asm, desc (the descriptor
+/// the caller inferred), hex (when `with_hex`), address (when there is one),
+/// type.
 pub fn script_json(
     s: &Script,
+    desc: String,
     network: Network,
     with_hex: bool,
-    with_address: bool,
 ) -> Map<String, Value> {
     let mut o = Map::new();
     o.insert("asm".into(), asm(s).into());
-    if with_address {
-        o.insert("desc".into(), infer::infer(s, network).into());
-    }
+    o.insert("desc".into(), desc.into());
     if with_hex {
         o.insert("hex".into(), hex(s.as_bytes()).into());
     }
-    if with_address {
-        if let Ok(a) = Address::from_script(s, network) {
-            o.insert("address".into(), a.to_string().into());
-        }
+    if let Ok(a) = Address::from_script(s, network) {
+        o.insert("address".into(), a.to_string().into());
     }
     o.insert("type".into(), script_type(s).into());
     o
@@ -101,7 +98,7 @@ pub fn script_json(
 
 /// A scriptPubKey object: asm, desc, hex, address (when it has one), type.
 pub fn script_pub_key(s: &Script, network: Network) -> Value {
-    Value::Object(script_json(s, network, true, true))
+    Value::Object(script_json(s, infer::infer(s, network), network, true))
 }
 
 /// Core's TxToUniv (without fee and block fields).

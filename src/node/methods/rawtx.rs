@@ -130,7 +130,7 @@ fn decodescript(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     };
     let script = ScriptBuf::from_bytes(bytes);
     let network = ctx.chain.network();
-    let mut o = encode::script_json(&script, network, false, true);
+    let mut o = encode::script_json(&script, infer::infer(&script, network), network, false);
     let template = solver::solve(&script);
     if can_wrap(&script, &template) {
         let p2sh = |s: &Script| Address::p2sh_from_hash(s.script_hash(), network).to_string();
@@ -147,11 +147,13 @@ fn decodescript(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
                 }
                 _ => script.to_p2wsh(),
             };
-            let mut sr = encode::script_json(&segwit, network, true, true);
-            if segwit.is_p2wsh() {
-                // Core infers this one knowing the witness script.
-                sr.insert("desc".into(), infer::infer_p2wsh(&script, network).into());
-            }
+            // Core infers a P2WSH output knowing its witness script.
+            let desc = if segwit.is_p2wsh() {
+                infer::infer_p2wsh(&script, network)
+            } else {
+                infer::infer(&segwit, network)
+            };
+            let mut sr = encode::script_json(&segwit, desc, network, true);
             sr.insert("p2sh-segwit".into(), p2sh(&segwit).into());
             o.insert("segwit".into(), Value::Object(sr));
         }
