@@ -13,4 +13,5 @@ pub mod node;
 pub mod rpc;
 pub mod sandbox;
 pub mod schema;
+pub mod script;
 pub mod wallet;

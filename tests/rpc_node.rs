@@ -9,7 +9,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::TestNode;
+use common::{basic_auth, call_at, http, post, TestNode};
 use corepc_client::client_sync::v30::Client;
 use corepc_client::client_sync::Auth;
 use serde_json::{json, Value};
@@ -32,44 +32,6 @@ fn address() -> bitcoin::Address {
         .unwrap()
         .require_network(bitcoin::Network::Regtest)
         .unwrap()
-}
-
-/// One raw HTTP/1.1 exchange; returns (status, body).
-fn http(port: u16, request: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// The `Authorization` value for the node's cookie.
-fn basic_auth(node: &TestNode) -> String {
-    use base64::Engine;
-    let cookie = std::fs::read_to_string(node.net_dir().join(".cookie")).unwrap();
-    base64::engine::general_purpose::STANDARD.encode(cookie.trim())
-}
-
-fn post(node: &TestNode, path: &str, body: &str) -> (u16, String) {
-    let auth = basic_auth(node);
-    http(
-        node.rpc_port,
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        ),
-    )
 }
 
 #[test]
@@ -339,14 +301,6 @@ fn errors_have_cores_codes_and_http_statuses() {
     );
     let (_, v) = call(r#"{"method":"getblockcount","id":1}"#);
     assert_eq!(v["result"], 0);
-}
-
-fn call_at(node: &TestNode, path: &str, body: &str) -> (u16, Value) {
-    let (status, text) = post(node, path, body);
-    (
-        status,
-        serde_json::from_str(text.trim()).unwrap_or(Value::Null),
-    )
 }
 
 #[test]

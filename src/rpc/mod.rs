@@ -3,9 +3,10 @@
 //! named arguments, Core's error codes), one request body executed the same
 //! way for HTTP and IPC (`exec`), authentication (`auth`: cookie,
 //! -rpcuser/-rpcpassword, -rpcauth), who may call what (`whitelist`:
-//! -rpcwhitelist), the HTTP server (`http`) and Core's way of writing numbers
-//! (`json`).
+//! -rpcwhitelist), the HTTP server (`http`), Core's way of writing numbers
+//! (`json`) and of reading amounts (`amount`).
 
+pub mod amount;
 pub mod auth;
 pub mod exec;
 pub mod http;

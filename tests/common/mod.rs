@@ -1,11 +1,14 @@
 //! Shared helpers for integration tests: start the real binaries on a
-//! temporary datadir, read their debug.log, find their children, and stop
-//! only the processes a test started, by pid.
+//! temporary datadir, read their debug.log, find their children, stop only
+//! the processes a test started, by pid, and post JSON-RPC with the cookie.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub const NODE: &str = env!("CARGO_BIN_EXE_bitcoin-node");
 pub const WALLET: &str = env!("CARGO_BIN_EXE_bitcoin-wallet");
@@ -266,4 +269,52 @@ pub fn echo_over(socket: &Path, text: &str) -> Result<String, String> {
         driver.abort();
         Ok(text)
     })
+}
+
+/// One raw HTTP/1.1 exchange; returns (status, body).
+pub fn http(port: u16, request: &str) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The `Authorization` value for the node's cookie.
+pub fn basic_auth(node: &TestNode) -> String {
+    use base64::Engine;
+    let cookie = std::fs::read_to_string(node.net_dir().join(".cookie")).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(cookie.trim())
+}
+
+/// A request posted to the RPC port with the node's cookie; (status, body).
+pub fn post(node: &TestNode, path: &str, body: &str) -> (u16, String) {
+    let auth = basic_auth(node);
+    http(
+        node.rpc_port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// A JSON-RPC request body posted with the node's cookie; (status, reply).
+pub fn call_at(node: &TestNode, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) = post(node, path, body);
+    (
+        status,
+        serde_json::from_str(text.trim()).unwrap_or(Value::Null),
+    )
 }

@@ -1,5 +1,5 @@
 //! Blocks, headers, transactions and scripts as Core's JSON
-//! (blockheaderToJSON, blockToJSON, TxToUniv, ScriptToAsmStr,
+//! (blockheaderToJSON, blockToJSON, TxToUniv, ScriptToUniv, ScriptToAsmStr,
 //! GetTxnOutputType), with Core's member order.
 
 use bitcoin::consensus::encode::serialize_hex;
@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::chain::{headers::difficulty, BlockInfo, Chain};
 use crate::rpc::json::{amount, double};
+use crate::script::{infer, solver};
 
 /// Core's ScriptToAsmStr: small pushes as numbers, others as hex, opcodes by name.
 pub fn asm(script: &Script) -> String {
@@ -70,41 +71,34 @@ pub fn target_hex(bits: u32) -> String {
 
 /// Core's GetTxnOutputType name.
 pub fn script_type(s: &Script) -> &'static str {
-    if s.is_p2pkh() {
-        "pubkeyhash"
-    } else if s.is_p2sh() {
-        "scripthash"
-    } else if s.is_p2wpkh() {
-        "witness_v0_keyhash"
-    } else if s.is_p2wsh() {
-        "witness_v0_scripthash"
-    } else if s.is_p2tr() {
-        "witness_v1_taproot"
-    } else if s.as_bytes() == [0x51, 0x02, 0x4e, 0x73] {
-        "anchor"
-    } else if s.is_witness_program() {
-        "witness_unknown"
-    } else if s.is_op_return() {
-        "nulldata"
-    } else if s.is_p2pk() {
-        "pubkey"
-    } else if s.is_multisig() {
-        "multisig"
-    } else {
-        "nonstandard"
-    }
+    solver::solve(s).name()
 }
 
-/// A scriptPubKey object: asm, hex, address (when it has one), type.
-pub fn script_pub_key(s: &Script, network: Network) -> Value {
+/// Core's ScriptToUniv with the address shown: asm, desc (the descriptor
+/// the caller inferred), hex (when `with_hex`), address (when there is one),
+/// type.
+pub fn script_json(
+    s: &Script,
+    desc: String,
+    network: Network,
+    with_hex: bool,
+) -> Map<String, Value> {
     let mut o = Map::new();
     o.insert("asm".into(), asm(s).into());
-    o.insert("hex".into(), hex(s.as_bytes()).into());
+    o.insert("desc".into(), desc.into());
+    if with_hex {
+        o.insert("hex".into(), hex(s.as_bytes()).into());
+    }
     if let Ok(a) = Address::from_script(s, network) {
         o.insert("address".into(), a.to_string().into());
     }
     o.insert("type".into(), script_type(s).into());
-    Value::Object(o)
+    o
+}
+
+/// A scriptPubKey object: asm, desc, hex, address (when it has one), type.
+pub fn script_pub_key(s: &Script, network: Network) -> Value {
+    Value::Object(script_json(s, infer::infer(s, network), network, true))
 }
 
 /// Core's TxToUniv (without fee and block fields).

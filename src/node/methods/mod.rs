@@ -1,11 +1,12 @@
 //! The node's RPC method table: every method we serve with its Core name,
 //! category, argument names and types (for named arguments, Core's type and
 //! count errors, and `help`), and its handler. The handlers live beside:
-//! `control`, `blockchain`, `mining`, `rawtx`, `util`; `encode` renders blocks and
-//! transactions as Core's JSON.
+//! `control`, `blockchain`, `mining`, `rawtx`, `util`, `descriptors`; `encode`
+//! renders blocks, transactions and scripts as Core's JSON.
 
 mod blockchain;
 mod control;
+mod descriptors;
 mod encode;
 mod mining;
 mod rawtx;
@@ -84,6 +85,7 @@ pub fn table() -> Vec<Method> {
     let mut v = Vec::new();
     v.extend(blockchain::methods());
     v.extend(control::methods());
+    v.extend(descriptors::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());
     v.extend(util::methods());
@@ -99,6 +101,22 @@ fn type_name(v: &Value) -> &'static str {
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     }
+}
+
+/// Core's UniValue type error: "JSON value of type X is not of expected type Y".
+fn type_error(v: &Value, expected: &str) -> RpcError {
+    RpcError::new(
+        code::TYPE_ERROR,
+        format!(
+            "JSON value of type {} is not of expected type {expected}",
+            type_name(v)
+        ),
+    )
+}
+
+/// Core's RPC_INVALID_PARAMETER error.
+fn invalid_parameter(message: impl Into<String>) -> RpcError {
+    RpcError::new(code::INVALID_PARAMETER, message)
 }
 
 fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
@@ -192,13 +210,7 @@ fn check_args(m: &Method, args: &[Value]) -> Result<(), RpcError> {
             continue;
         }
         if let Err(expected) = matches(*ty, v) {
-            return Err(RpcError::new(
-                code::TYPE_ERROR,
-                format!(
-                    "JSON value of type {} is not of expected type {expected}",
-                    type_name(v)
-                ),
-            ));
+            return Err(type_error(v, expected));
         }
     }
     Ok(())
@@ -279,13 +291,23 @@ pub(crate) mod arg {
         }
     }
 
+    /// Core's IsHex and ParseHex: non-empty, even-length hex.
+    pub fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+        use bitcoin::hex::FromHex;
+        Vec::<u8>::from_hex(text).ok().filter(|b| !b.is_empty())
+    }
+
     pub fn string(args: &[Value], i: usize) -> Option<String> {
         opt(args, i).and_then(|v| v.as_str()).map(str::to_string)
     }
 
     /// A 64-hex-digit hash (Core's ParseHashV errors).
     pub fn hash<T: std::str::FromStr>(args: &[Value], i: usize, name: &str) -> Result<T, RpcError> {
-        let s = string(args, i).unwrap_or_default();
+        hash_str(&string(args, i).unwrap_or_default(), name)
+    }
+
+    /// [`hash`] of a string found elsewhere (e.g. inside an object).
+    pub fn hash_str<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, RpcError> {
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             let why = if s.len() != 64 {
                 format!("{name} must be of length 64 (not {}, for '{s}')", s.len())
