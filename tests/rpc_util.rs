@@ -11,7 +11,7 @@ use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_CHECKSIG};
 use bitcoin::script::Builder;
 use bitcoin::{Address, Network, PublicKey, ScriptBuf, Transaction, WPubkeyHash};
-use common::{call_at, TestNode};
+use common::{ok, rpc, TestNode};
 use miniscript::descriptor::checksum::desc_checksum;
 use serde_json::{json, Value};
 
@@ -21,23 +21,6 @@ const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 const TXID: &str = "1d1d4e24ed99057e84c3f80fd8fbec79ed9e1acee37da269356ecea000000000";
 const KEY1: &str = "03789ed0bb717d88f7d321a368d905e7430207ebbd82bd342cf11ae157a7ace5fd";
 const KEY2: &str = "03dbc6764b8884a92e871274b87583e6d5c2a58819473e17e107ef3f6aa5a61626";
-
-/// One call: the result, or (code, message).
-fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, (i64, String)> {
-    let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
-    let (_, reply) = call_at(node, "/", &body.to_string());
-    match &reply["error"] {
-        Value::Null => Ok(reply["result"].clone()),
-        e => Err((
-            e["code"].as_i64().unwrap(),
-            e["message"].as_str().unwrap().to_string(),
-        )),
-    }
-}
-
-fn ok(node: &TestNode, method: &str, params: Value) -> Value {
-    rpc(node, method, params).unwrap_or_else(|e| panic!("{method}: {e:?}\n{}", node.log()))
-}
 
 fn err(node: &TestNode, method: &str, params: Value) -> (i64, String) {
     rpc(node, method, params).expect_err(method)

@@ -117,7 +117,7 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
 
 /// Difficulty of the next block (Core's GetNextWorkRequired without the
 /// testnet minimum-difficulty exception).
-fn next_bits(
+pub fn next_bits(
     chain: &Chain,
     height: u32,
     prev_bits: CompactTarget,

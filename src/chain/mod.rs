@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod clock;
+pub mod deployments;
 pub mod headers;
 pub mod kernel_log;
 pub mod utxo;
@@ -317,9 +318,47 @@ impl Chain {
         Ok(outcome)
     }
 
+    /// Core's VerifyDB for one active-chain block, by `level`: 0 the block
+    /// reads back from disk under its hash; 1 its merkle root and witness
+    /// commitment hold; 2 its undo data reads back; 3 our UTXO index holds
+    /// its undo record. Err carries Core's log line.
+    pub fn verify_block(&self, info: &BlockInfo, level: u32) -> Result<(), String> {
+        let (h, hash) = (info.height, info.hash);
+        let block = self
+            .read_block(&hash)
+            .map_err(|e| format!("*** ReadBlock failed at {h}, hash={hash}: {e}"))?;
+        if block.block_hash() != hash {
+            return Err(format!(
+                "*** found bad block at {h}, hash={hash} (hash mismatch)"
+            ));
+        }
+        if level >= 1 && (!block.check_merkle_root() || !block.check_witness_commitment()) {
+            return Err(format!(
+                "*** found bad block at {h}, hash={hash} (bad-txnmrklroot)"
+            ));
+        }
+        if level >= 2 && h > 0 {
+            let entry = self
+                .entry(&hash)
+                .ok_or_else(|| format!("*** block {hash} not in the block index"))?;
+            self.chainman
+                .read_spent_outputs(&entry)
+                .map_err(|e| format!("*** found bad undo data at {h}, hash={hash}: {e}"))?;
+        }
+        if level >= 3 && h > 0 && !self.utxo.has_undo(&hash).map_err(|e| e.to_string())? {
+            return Err(format!(
+                "*** UTXO index has no undo record at {h}, hash={hash}"
+            ));
+        }
+        Ok(())
+    }
+
     /// Hands a header to the kernel (Core's submitheader): Ok(None) when it
     /// is valid and stored, Ok(Some(reason)) when the kernel refused it.
-    pub fn submit_header(&self, header: &bitcoin::block::Header) -> Result<Option<String>, ChainError> {
+    pub fn submit_header(
+        &self,
+        header: &bitcoin::block::Header,
+    ) -> Result<Option<String>, ChainError> {
         let kheader = bitcoinkernel::BlockHeader::new(&serialize(header))?;
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         let (result, lines) = kernel_log::capture(|| self.chainman.process_block_header(&kheader));
@@ -327,9 +366,32 @@ impl Chain {
             ProcessBlockHeaderResult::Valid => None,
             ProcessBlockHeaderResult::Invalid(state) => Some(
                 kernel_log::reject_reason(&lines)
+                    .or_else(|| self.header_reject_reason(header))
                     .unwrap_or_else(|| generic_reason(state.result()).to_string()),
             ),
         })
+    }
+
+    /// Core's reject reason for a header the kernel refused without logging
+    /// one (its header checks log at debug level only), found by the same
+    /// checks in Core's order: proof of work, difficulty bits, time.
+    fn header_reject_reason(&self, header: &bitcoin::block::Header) -> Option<String> {
+        if header.validate_pow(header.target()).is_err() {
+            return Some("high-hash".into());
+        }
+        let prev = self.block_info(&header.prev_blockhash)?;
+        let height = (prev.height + 1) as u32;
+        let bits = assemble::next_bits(self, height, prev.header.bits, prev.header.time);
+        if header.bits != bits {
+            return Some("bad-diffbits".into());
+        }
+        if header.time <= self.median_time_past(&prev.hash)? {
+            return Some("time-too-old".into());
+        }
+        if i64::from(header.time) > clock::now() + 2 * 60 * 60 {
+            return Some("time-too-new".into());
+        }
+        None
     }
 
     /// Brings the UTXO index to the kernel's active tip (undoing blocks that

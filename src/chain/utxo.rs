@@ -194,6 +194,16 @@ impl UtxoIndex {
         }
     }
 
+    /// Does the index hold the undo record of block `hash`?
+    pub fn has_undo(&self, hash: &bitcoin::BlockHash) -> Result<bool, ChainError> {
+        let r = self.db.begin_read().map_err(idx_err)?;
+        let undos = r.open_table(UNDO).map_err(idx_err)?;
+        Ok(undos
+            .get(&hash.as_byte_array()[..])
+            .map_err(idx_err)?
+            .is_some())
+    }
+
     /// Looks up one unspent output.
     pub fn get(&self, op: &OutPoint) -> Result<Option<Coin>, ChainError> {
         let r = self.db.begin_read().map_err(idx_err)?;

@@ -318,3 +318,20 @@ pub fn call_at(node: &TestNode, path: &str, body: &str) -> (u16, Value) {
         serde_json::from_str(text.trim()).unwrap_or(Value::Null),
     )
 }
+
+/// One call: the result, or (code, message).
+pub fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, (i64, String)> {
+    let body = serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
+    let (_, reply) = call_at(node, "/", &body.to_string());
+    match &reply["error"] {
+        Value::Null => Ok(reply["result"].clone()),
+        e => Err((
+            e["code"].as_i64().unwrap(),
+            e["message"].as_str().unwrap().to_string(),
+        )),
+    }
+}
+
+pub fn ok(node: &TestNode, method: &str, params: Value) -> Value {
+    rpc(node, method, params).unwrap_or_else(|e| panic!("{method}: {e:?}\n{}", node.log()))
+}

@@ -38,6 +38,8 @@ pub fn methods() -> Vec<Method> {
         wait("waitforblock", &[("blockhash", Ty::Hex, true), ("timeout", Ty::Num, false)], "Waits for a specific new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::Block))),
         wait("waitforblockheight", &[("height", Ty::Num, true), ("timeout", Ty::Num, false)], "Waits for (at least) block height and returns the height and hash of the current tip.", |c, a| Box::pin(wait_for(c, a, Wait::Height))),
         wait("waitfornewblock", &[("timeout", Ty::Num, false), ("current_tip", Ty::Hex, false)], "Waits for any new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::NewBlock))),
+        m("getindexinfo", &[("index_name", Ty::Str, false)], "Returns the status of one or all available indices currently running in the node.", getindexinfo),
+        m("verifychain", &[("checklevel", Ty::Num, false), ("nblocks", Ty::Num, false)], "Verifies blockchain database.", verifychain),
         m("gettxoutsetinfo", &[("hash_type", Ty::Str, false), ("hash_or_height", Ty::NumOrStr, false), ("use_index", Ty::Bool, false)], "Returns statistics about the unspent transaction output set.", gettxoutsetinfo),
     ]
 }
@@ -253,6 +255,35 @@ fn getdifficulty(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     let tip = ctx.chain.tip();
     let info = ctx.chain.block_info(&tip.hash).ok_or_else(not_found)?;
     Ok(double(difficulty(info.header.bits.to_consensus())))
+}
+
+/// Core's optional indexes (-txindex, -coinstatsindex, -blockfilterindex):
+/// none runs here yet, so the answer is always empty, as Core's is without them.
+fn getindexinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(json!({}))
+}
+
+/// Core's verifychain: the last `nblocks` blocks (all with 0) at `checklevel`
+/// (clamped to 0..=4; level 4 checks as level 3 does).
+fn verifychain(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let level = arg::int(args, 0, 3)?.clamp(0, 4) as u32;
+    let tip = ctx.chain.tip();
+    let mut depth = arg::int(args, 1, 6)?;
+    if depth <= 0 || depth > i64::from(tip.height) {
+        depth = i64::from(tip.height);
+    }
+    tracing::info!("Verifying last {depth} blocks at level {level}");
+    for height in (tip.height - depth as i32 + 1..=tip.height).rev() {
+        let Some(info) = ctx.chain.block_at(height) else {
+            return Ok(false.into());
+        };
+        if let Err(line) = ctx.chain.verify_block(&info, level) {
+            tracing::error!("{line}");
+            return Ok(false.into());
+        }
+    }
+    tracing::info!("Verification: No coin database inconsistencies in last {depth} blocks");
+    Ok(true.into())
 }
 
 fn getmempoolinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {

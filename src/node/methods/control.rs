@@ -80,6 +80,13 @@ pub fn methods() -> Vec<Method> {
             setmocktime,
             true,
         ),
+        m(
+            "getmemoryinfo",
+            &[("mode", Ty::Str, false)],
+            "Returns an object containing information about memory usage.",
+            getmemoryinfo,
+            false,
+        ),
         // Blocks are validated and indexed before generate/submit return, so
         // nothing is ever queued: answer at once.
         m(
@@ -164,4 +171,46 @@ fn setmocktime(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     }
     crate::chain::clock::set_mock_time(t);
     Ok(Value::Null)
+}
+
+/// Core's getmemoryinfo: "stats" reports its locked (mlock'd) pool, which
+/// keys would use; this node keeps none, so every figure is zero. "mallocinfo"
+/// is glibc's malloc_info XML of this (the worker) process.
+fn getmemoryinfo(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let mode = arg::string(args, 0).unwrap_or_else(|| "stats".into());
+    match mode.as_str() {
+        "stats" => Ok(json!({"locked": {
+            "used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0,
+        }})),
+        "mallocinfo" => malloc_info()
+            .map(Value::from)
+            .ok_or_else(|| RpcError::new(code::MISC_ERROR, "malloc_info failed")),
+        _ => Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            format!("unknown mode {mode}"),
+        )),
+    }
+}
+
+/// glibc's malloc_info written to a memory stream.
+fn malloc_info() -> Option<String> {
+    let mut buf: *mut libc::c_char = std::ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: open_memstream gets valid out-pointers; the stream is closed
+    // before `buf` is read, and `buf` (malloc'd by libc) is freed once copied.
+    unsafe {
+        let stream = libc::open_memstream(&mut buf, &mut len);
+        if stream.is_null() {
+            return None;
+        }
+        let rc = libc::malloc_info(0, stream);
+        libc::fclose(stream);
+        if buf.is_null() {
+            return None;
+        }
+        let text = std::slice::from_raw_parts(buf as *const u8, len);
+        let out = String::from_utf8_lossy(text).into_owned();
+        libc::free(buf.cast());
+        (rc == 0).then_some(out)
+    }
 }

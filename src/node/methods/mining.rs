@@ -135,7 +135,10 @@ fn submitheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     if ctx.chain.block_info(&header.prev_blockhash).is_none() {
         return Err(RpcError::new(
             code::VERIFY_ERROR,
-            format!("Must submit previous header ({}) first", header.prev_blockhash),
+            format!(
+                "Must submit previous header ({}) first",
+                header.prev_blockhash
+            ),
         ));
     }
     match ctx.chain.submit_header(&header).map_err(internal)? {

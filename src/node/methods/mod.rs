@@ -6,6 +6,7 @@
 
 mod blockchain;
 mod control;
+mod deployments;
 mod descriptors;
 mod encode;
 mod mining;
@@ -85,6 +86,7 @@ pub fn table() -> Vec<Method> {
     let mut v = Vec::new();
     v.extend(blockchain::methods());
     v.extend(control::methods());
+    v.extend(deployments::methods());
     v.extend(descriptors::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());

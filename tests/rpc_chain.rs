@@ -1,0 +1,156 @@
+//! Chain-inspection and header RPCs of a real `bitcoin-node -regtest`:
+//! submitheader, getdeploymentinfo (buried deployments, regtest's BIP9
+//! testdummy with its signalling statistics, script flags), verifychain,
+//! getindexinfo and getmemoryinfo, with Core's fields and errors.
+
+mod common;
+
+use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
+use common::{ok, rpc, TestNode};
+use serde_json::{json, Value};
+
+const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+#[test]
+fn submitheader_takes_known_parents_only_and_reports_rejects() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let hashes = ok(&node, "generatetoaddress", json!([2, ADDRESS]));
+    let h2: String = hashes[1].as_str().unwrap().into();
+    let hex = ok(&node, "getblockheader", json!([h2, false]));
+    let header: bitcoin::block::Header = deserialize_hex(hex.as_str().unwrap()).unwrap();
+    // A known valid header is accepted again.
+    assert_eq!(ok(&node, "submitheader", json!([hex])), Value::Null);
+    // Its parent unknown: Core's message names it.
+    let mut orphan = header;
+    orphan.prev_blockhash = "11".repeat(32).parse().unwrap();
+    assert_eq!(
+        rpc(&node, "submitheader", json!([serialize_hex(&orphan)])),
+        Err((
+            -25,
+            format!(
+                "Must submit previous header ({}) first",
+                orphan.prev_blockhash
+            )
+        ))
+    );
+    // Wrong difficulty bits are the kernel's reject reason.
+    let mut bad = header;
+    bad.bits = bitcoin::CompactTarget::from_consensus(0x1d00ffff);
+    let (code, reason) = rpc(&node, "submitheader", json!([serialize_hex(&bad)])).unwrap_err();
+    assert_eq!(code, -25);
+    assert!(
+        reason == "bad-diffbits" || reason == "high-hash",
+        "{reason}"
+    );
+    assert_eq!(
+        rpc(&node, "submitheader", json!(["00ff"])),
+        Err((-22, "Block header decode failed".into()))
+    );
+    // None of that moved the tip.
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), json!(h2));
+}
+
+#[test]
+fn getdeploymentinfo_reports_buried_and_bip9_deployments_as_core() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let at_genesis = ok(&node, "getdeploymentinfo", json!([]));
+    assert_eq!(at_genesis["height"], 0);
+    assert_eq!(
+        at_genesis["script_flags"],
+        json!(["NULLDUMMY", "P2SH", "TAPROOT", "WITNESS"])
+    );
+    let d = &at_genesis["deployments"];
+    assert_eq!(
+        d["bip34"],
+        json!({"type": "buried", "active": true, "height": 1})
+    );
+    assert_eq!(
+        d["segwit"],
+        json!({"type": "buried", "active": true, "height": 0})
+    );
+    assert_eq!(
+        d["testdummy"],
+        json!({"type": "bip9", "active": false, "bip9": {
+            "start_time": 0, "timeout": i64::MAX, "min_activation_height": 0,
+            "status": "defined", "since": 0, "status_next": "defined"}})
+    );
+
+    // Into the second period (blocks 144..): started, with statistics over
+    // the 6 blocks of the period so far, none signalling.
+    ok(&node, "generatetoaddress", json!([149, ADDRESS]));
+    let info = ok(&node, "getdeploymentinfo", json!([]));
+    assert_eq!(info["height"], 149);
+    assert_eq!(
+        info["script_flags"],
+        json!([
+            "CHECKLOCKTIMEVERIFY",
+            "CHECKSEQUENCEVERIFY",
+            "DERSIG",
+            "NULLDUMMY",
+            "P2SH",
+            "TAPROOT",
+            "WITNESS"
+        ])
+    );
+    let bip9 = &info["deployments"]["testdummy"]["bip9"];
+    assert_eq!(bip9["bit"], 28);
+    assert_eq!(
+        (bip9["status"].clone(), bip9["since"].clone()),
+        (json!("started"), json!(144))
+    );
+    assert_eq!(
+        bip9["statistics"],
+        json!({"period": 144, "elapsed": 6, "count": 0, "threshold": 108, "possible": true})
+    );
+    assert_eq!(bip9["signalling"], "------");
+    // At an earlier block by hash.
+    let h100 = ok(&node, "getblockhash", json!([100]));
+    let old = ok(&node, "getdeploymentinfo", json!([h100]));
+    assert_eq!(
+        (old["hash"].clone(), old["height"].clone()),
+        (h100, json!(100))
+    );
+    assert_eq!(old["deployments"]["testdummy"]["bip9"]["status"], "defined");
+    assert_eq!(
+        rpc(&node, "getdeploymentinfo", json!(["00".repeat(32)])),
+        Err((-5, "Block not found".into()))
+    );
+}
+
+#[test]
+fn verifychain_indexinfo_and_memoryinfo() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([10, ADDRESS]));
+    for level in 0..=4 {
+        assert_eq!(
+            ok(&node, "verifychain", json!([level, 0])),
+            json!(true),
+            "level {level}"
+        );
+    }
+    assert_eq!(ok(&node, "verifychain", json!([])), json!(true));
+    assert!(node.log().contains("Verifying last 6 blocks at level 3"));
+    assert_eq!(ok(&node, "getindexinfo", json!([])), json!({}));
+    assert_eq!(ok(&node, "getindexinfo", json!(["txindex"])), json!({}));
+
+    let stats = ok(&node, "getmemoryinfo", json!([]));
+    assert_eq!(
+        stats,
+        json!({"locked": {"used": 0, "free": 0, "total": 0, "locked": 0, "chunks_used": 0, "chunks_free": 0}})
+    );
+    let xml = ok(&node, "getmemoryinfo", json!(["mallocinfo"]));
+    assert!(
+        xml.as_str().unwrap().starts_with("<malloc version="),
+        "{xml}"
+    );
+    assert_eq!(
+        rpc(&node, "getmemoryinfo", json!(["foobar"])),
+        Err((-8, "unknown mode foobar".into()))
+    );
+    // All of it inside the worker's sandbox.
+    assert!(
+        !node.log().contains("blocked system call"),
+        "{}",
+        node.log()
+    );
+}
