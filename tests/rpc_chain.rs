@@ -76,7 +76,8 @@ fn getdeploymentinfo_reports_buried_and_bip9_deployments_as_core() {
     );
 
     // Into the second period (blocks 144..): started, with statistics over
-    // the 6 blocks of the period so far, none signalling.
+    // the 6 blocks of the period so far, all signalling: our miner sets the
+    // bit of a started deployment, as Core's ComputeBlockVersion does.
     ok(&node, "generatetoaddress", json!([149, ADDRESS]));
     let info = ok(&node, "getdeploymentinfo", json!([]));
     assert_eq!(info["height"], 149);
@@ -100,9 +101,19 @@ fn getdeploymentinfo_reports_buried_and_bip9_deployments_as_core() {
     );
     assert_eq!(
         bip9["statistics"],
-        json!({"period": 144, "elapsed": 6, "count": 0, "threshold": 108, "possible": true})
+        json!({"period": 144, "elapsed": 6, "count": 6, "threshold": 108, "possible": true})
     );
-    assert_eq!(bip9["signalling"], "------");
+    assert_eq!(bip9["signalling"], "######");
+    let h143 = ok(&node, "getblockhash", json!([143]));
+    let h144 = ok(&node, "getblockhash", json!([144]));
+    assert_eq!(
+        ok(&node, "getblockheader", json!([h143]))["version"],
+        0x2000_0000
+    );
+    assert_eq!(
+        ok(&node, "getblockheader", json!([h144]))["version"],
+        0x3000_0000
+    );
     // At an earlier block by hash.
     let h100 = ok(&node, "getblockhash", json!([100]));
     let old = ok(&node, "getdeploymentinfo", json!([h100]));

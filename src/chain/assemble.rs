@@ -14,8 +14,8 @@ use bitcoin::{
 
 use super::Chain;
 
-/// Version bits' top bits (Core's VERSIONBITS_TOP_BITS); no deployment
-/// signals are added.
+/// Version bits' top bits (Core's VERSIONBITS_TOP_BITS); deployment signals
+/// are added by `Chain::next_block_version`.
 pub const BLOCK_VERSION: i32 = 0x2000_0000;
 /// Witness commitment header (BIP141).
 const COMMITMENT_HEADER: [u8; 4] = [0xaa, 0x21, 0xa9, 0xed];
@@ -99,7 +99,7 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
     txdata.extend(txs);
     let mut block = Block {
         header: Header {
-            version: BlockVersion::from_consensus(BLOCK_VERSION),
+            version: BlockVersion::from_consensus(chain.next_block_version(&tip.hash)),
             prev_blockhash: tip.hash,
             merkle_root: bitcoin::TxMerkleNode::all_zeros(),
             time,

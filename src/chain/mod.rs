@@ -318,6 +318,48 @@ impl Chain {
         Ok(outcome)
     }
 
+    /// Versions and header times of block `hash` and all its ancestors,
+    /// genesis first (what versionbits needs).
+    pub fn ancestry(&self, hash: &bitcoin::BlockHash) -> Option<(Vec<i32>, Vec<i64>)> {
+        let info = self.block_info(hash)?;
+        let n = info.height as usize + 1;
+        let (mut versions, mut times) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut at = Some(info);
+        while let Some(b) = at {
+            versions.push(b.header.version.to_consensus());
+            times.push(i64::from(b.header.time));
+            at = (b.height > 0)
+                .then(|| self.block_info(&b.header.prev_blockhash))
+                .flatten();
+        }
+        versions.reverse();
+        times.reverse();
+        Some((versions, times))
+    }
+
+    /// Core's ComputeBlockVersion for a block on `prev`: the top bits plus
+    /// the bit of every BIP9 deployment started or locked in for it.
+    pub fn next_block_version(&self, prev: &bitcoin::BlockHash) -> i32 {
+        let mut version = assemble::BLOCK_VERSION;
+        let deployments = deployments::bip9(self.network);
+        if deployments.is_empty() {
+            return version;
+        }
+        let Some((versions, times)) = self.ancestry(prev) else {
+            return version;
+        };
+        for d in deployments {
+            let next = deployments::bip9_info(&d, &versions, &times).next;
+            if matches!(
+                next,
+                deployments::State::Started | deployments::State::LockedIn
+            ) {
+                version |= 1 << d.bit;
+            }
+        }
+        version
+    }
+
     /// Core's VerifyDB for one active-chain block, by `level`: 0 the block
     /// reads back from disk under its hash; 1 its merkle root and witness
     /// commitment hold; 2 its undo data reads back; 3 our UTXO index holds

@@ -26,20 +26,7 @@ fn getdeploymentinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     };
     let not_found = || RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Block not found");
     let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
-    // The block's ancestry, genesis first: versions and times for BIP9.
-    let mut versions = Vec::with_capacity(info.height as usize + 1);
-    let mut times = Vec::with_capacity(info.height as usize + 1);
-    let mut at = Some(info.clone());
-    while let Some(b) = at {
-        versions.push(b.header.version.to_consensus());
-        times.push(i64::from(b.header.time));
-        at = (b.height > 0)
-            .then(|| ctx.chain.block_info(&b.header.prev_blockhash))
-            .flatten();
-    }
-    versions.reverse();
-    times.reverse();
-
+    let (versions, times) = ctx.chain.ancestry(&hash).ok_or_else(not_found)?;
     let network = ctx.chain.network();
     let mut deployments = Map::new();
     for (name, height) in buried(network) {
