@@ -37,6 +37,12 @@ pub fn halving_interval(network: bitcoin::Network) -> u32 {
     }
 }
 
+/// The height as Core's `CScript() << height` (OP_1..OP_16 for small ones):
+/// what a coinbase scriptSig must start with (BIP34).
+pub fn bip34_prefix(height: u32) -> ScriptBuf {
+    Builder::new().push_int(height as i64).into_script()
+}
+
 /// The coinbase of a block at `height` (without its witness commitment).
 pub fn coinbase(height: u32, script: ScriptBuf, reward: Amount) -> Transaction {
     let mut script_sig = Builder::new().push_int(height as i64);
@@ -90,9 +96,8 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
         .as_ref()
         .map(|p| (p.header.bits, p.header.time))
         .unwrap_or((CompactTarget::from_consensus(0x207fffff), 0));
-    let mtp = chain.median_time_past(&tip.hash).unwrap_or(prev_time);
     let now = super::clock::now() as u32;
-    let time = now.max(mtp + 1);
+    let time = now.max(minimum_time(chain, &tip.hash, height, prev_time));
     let bits = next_bits(chain, height, prev_bits, prev_time);
     let reward = subsidy(height, halving_interval(chain.network())) + fees;
     let mut txdata = vec![coinbase(height, script, reward)];
@@ -113,6 +118,18 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
         .compute_merkle_root()
         .unwrap_or_else(bitcoin::TxMerkleNode::all_zeros);
     block
+}
+
+/// Core's GetMinimumTime for the block at `height` on `prev`: past the
+/// median time past, and at a retarget height no more than 600 s (BIP94's
+/// MAX_TIMEWARP) before its parent, on every network.
+pub fn minimum_time(chain: &Chain, prev: &bitcoin::BlockHash, height: u32, prev_time: u32) -> u32 {
+    let mut min = chain.median_time_past(prev).unwrap_or(prev_time) + 1;
+    let interval = chain.params().difficulty_adjustment_interval() as u32;
+    if height % interval == 0 {
+        min = min.max(prev_time.saturating_sub(600));
+    }
+    min
 }
 
 /// Difficulty of the next block (Core's GetNextWorkRequired without the

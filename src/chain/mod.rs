@@ -360,6 +360,42 @@ impl Chain {
         version
     }
 
+    /// The checks a block proposal gets before the kernel sees it (what
+    /// Mining.checkBlock and getblocktemplate's proposal mode answer, in
+    /// Core's reject reasons): its parent is the tip, it has a coinbase that
+    /// starts with the BIP34 height, its merkle root holds (if `merkle`) and
+    /// so does its proof of work (if `pow`). None when all pass. Full
+    /// validation happens when the block is submitted.
+    pub fn precheck_block(
+        &self,
+        block: &bitcoin::Block,
+        merkle: bool,
+        pow: bool,
+    ) -> Option<&'static str> {
+        let tip = self.tip();
+        if block.header.prev_blockhash != tip.hash {
+            return Some("inconclusive-not-best-prevblk");
+        }
+        let Some(coinbase) = block.txdata.first().filter(|t| t.is_coinbase()) else {
+            return Some("bad-cb-missing");
+        };
+        let height = assemble::bip34_prefix((tip.height + 1) as u32);
+        if !coinbase.input[0]
+            .script_sig
+            .as_bytes()
+            .starts_with(height.as_bytes())
+        {
+            return Some("bad-cb-height");
+        }
+        if merkle && !block.check_merkle_root() {
+            return Some("bad-txnmrklroot");
+        }
+        if pow && block.header.validate_pow(block.header.target()).is_err() {
+            return Some("high-hash");
+        }
+        None
+    }
+
     /// Core's VerifyDB for one active-chain block, by `level`: 0 the block
     /// reads back from disk under its hash; 1 its merkle root and witness
     /// commitment hold; 2 its undo data reads back; 3 our UTXO index holds

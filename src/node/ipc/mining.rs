@@ -5,9 +5,8 @@
 //! `getCoinbaseMerklePath`), solutions and whole blocks handed to the kernel,
 //! and tip waits on the chain's tip watch. Until the mempool lands templates
 //! hold the coinbase only, so the per-transaction lists are empty.
-//! `checkBlock` runs the checks that need no validation engine call (decoding,
-//! parent is the tip, coinbase and BIP34 height, merkle root, proof of work);
-//! a template's full validation happens when it is submitted.
+//! `checkBlock` runs `Chain::precheck_block`; a template's full validation
+//! happens when it is submitted.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -198,8 +197,7 @@ impl mining::Server for MiningServer {
             let options = p.get_options()?;
             let reason = match deserialize::<Block>(p.get_block()?) {
                 Err(_) => Some("bad-block-decode"),
-                Ok(block) => check_block(
-                    &self.chain,
+                Ok(block) => self.chain.precheck_block(
                     &block,
                     options.get_check_merkle_root(),
                     options.get_check_pow(),
@@ -272,40 +270,6 @@ impl mining::Server for MiningServer {
             }
         )
     }
-}
-
-/// The checks `checkBlock` makes (Core's reject reasons); None when they pass.
-fn check_block(chain: &Chain, block: &Block, merkle: bool, pow: bool) -> Option<&'static str> {
-    let tip = chain.tip();
-    if block.header.prev_blockhash != tip.hash {
-        return Some("inconclusive-not-best-prevblk");
-    }
-    let Some(coinbase) = block.txdata.first().filter(|t| t.is_coinbase()) else {
-        return Some("bad-cb-missing");
-    };
-    // BIP34: the scriptSig starts with the height as Core's `CScript() << h`.
-    let height = bip34_prefix((tip.height + 1) as u32);
-    if !coinbase.input[0]
-        .script_sig
-        .as_bytes()
-        .starts_with(height.as_bytes())
-    {
-        return Some("bad-cb-height");
-    }
-    if merkle && !block.check_merkle_root() {
-        return Some("bad-txnmrklroot");
-    }
-    if pow && block.header.validate_pow(block.header.target()).is_err() {
-        return Some("high-hash");
-    }
-    None
-}
-
-/// The height as the start of a coinbase scriptSig (OP_1..OP_16 for small ones).
-fn bip34_prefix(height: u32) -> ScriptBuf {
-    bitcoin::script::Builder::new()
-        .push_int(height as i64)
-        .into_script()
 }
 
 /// One block template: the block with a placeholder coinbase, and its height.
@@ -445,7 +409,7 @@ impl block_template::Server for TemplateServer {
             out.set_version(cb.version.0 as u32);
             out.set_sequence(input.sequence.0);
             // The BIP34 height push alone; the miner adds its extra nonce.
-            out.set_script_sig_prefix(bip34_prefix(self.height).as_bytes());
+            out.set_script_sig_prefix(assemble::bip34_prefix(self.height).as_bytes());
             out.set_witness(input.witness.nth(0).unwrap_or(&[]));
             let required: Vec<&bitcoin::TxOut> = cb
                 .output

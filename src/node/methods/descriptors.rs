@@ -7,7 +7,7 @@ use bitcoin::{Address, PublicKey, ScriptBuf};
 use miniscript::{Legacy, Miniscript, Segwitv0, Terminal, Threshold};
 use serde_json::{json, Value};
 
-use super::{arg, invalid_parameter, type_error, Handler::Sync, Method, NodeCtx, Ty};
+use super::{arg, internal, invalid_parameter, type_error, Handler::Sync, Method, NodeCtx, Ty};
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
 use crate::script::descriptor::{self, Descriptor};
@@ -275,8 +275,7 @@ fn multisig_descriptor(
     keys: Vec<PublicKey>,
     made: OutputType,
 ) -> Result<miniscript::Descriptor<PublicKey>, RpcError> {
-    let internal = |e: &dyn std::fmt::Display| RpcError::new(code::INTERNAL_ERROR, e.to_string());
-    let thresh = Threshold::new(required, keys).map_err(|e| internal(&e))?;
+    let thresh = Threshold::new(required, keys).map_err(internal)?;
     let d = match made {
         OutputType::Legacy => Miniscript::<PublicKey, Legacy>::from_ast(Terminal::Multi(thresh))
             .and_then(miniscript::Descriptor::new_sh),
@@ -287,7 +286,7 @@ fn multisig_descriptor(
         OutputType::Bech32 => Miniscript::<PublicKey, Segwitv0>::from_ast(Terminal::Multi(thresh))
             .and_then(miniscript::Descriptor::new_wsh),
     };
-    d.map_err(|e| internal(&e))
+    d.map_err(internal)
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
-//! Mining and generating RPCs: generatetoaddress, submitblock,
-//! getmininginfo. Block building and proof-of-work search run on a blocking
-//! thread so RPC and IPC stay responsive.
+//! Mining RPCs: submitblock, submitheader, getmininginfo, getblocktemplate.
+//! Block validation runs on a blocking thread so RPC and IPC stay responsive.
 
 use std::rc::Rc;
 
 use bitcoin::hex::FromHex;
+use bitcoin::ScriptBuf;
 use futures::FutureExt;
 use serde_json::{json, Value};
 
-use super::{arg, Handler, Method, NodeCtx, Ty};
-use crate::chain::{assemble, SubmitOutcome};
+use super::{arg, encode, internal, Handler, Method, NodeCtx, Ty};
+use crate::chain::{assemble, deployments, SubmitOutcome};
 use crate::rpc::json::double;
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
@@ -17,23 +17,19 @@ use crate::rpc::RpcError;
 pub fn methods() -> Vec<Method> {
     vec![
         Method {
-            name: "generatetoaddress",
-            category: "Generating",
-            args: &[
-                ("nblocks", Ty::Num, true),
-                ("address", Ty::Str, true),
-                ("maxtries", Ty::Num, false),
-            ],
-            summary: "Mine to a specified address and return the block hashes.",
-            handler: Handler::Async(|ctx, args| generatetoaddress(ctx, args).boxed_local()),
-            hidden: false,
-        },
-        Method {
             name: "submitblock",
             category: "Mining",
             args: &[("hexdata", Ty::Hex, true), ("dummy", Ty::Str, false)],
             summary: "Attempts to submit new block to network.",
             handler: Handler::Async(|ctx, args| submitblock(ctx, args).boxed_local()),
+            hidden: false,
+        },
+        Method {
+            name: "getblocktemplate",
+            category: "Mining",
+            args: &[("template_request", Ty::Obj, false)],
+            summary: "If the request parameters include a 'mode' key, that is used to explicitly select between the default 'template' request or a 'proposal'.\nIt returns data needed to construct a block to work on.",
+            handler: Handler::Async(|ctx, args| getblocktemplate(ctx, args).boxed_local()),
             hidden: false,
         },
         Method {
@@ -53,51 +49,6 @@ pub fn methods() -> Vec<Method> {
             hidden: false,
         },
     ]
-}
-
-fn internal(e: impl std::fmt::Display) -> RpcError {
-    RpcError::new(code::INTERNAL_ERROR, e.to_string())
-}
-
-async fn generatetoaddress(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
-    let n = arg::int(&args, 0, 0)?;
-    let address = arg::string(&args, 1).unwrap_or_default();
-    let max_tries = arg::int(&args, 2, 1_000_000)?;
-    let invalid = || RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Error: Invalid address");
-    let script = address
-        .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
-        .map_err(|_| invalid())?
-        .require_network(ctx.chain.network())
-        .map_err(|_| invalid())?
-        .script_pubkey();
-    let chain = ctx.chain.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut hashes = Vec::new();
-        let mut tries_left = max_tries.max(0) as u64;
-        for _ in 0..n.max(0) {
-            let mut block =
-                assemble::new_block(&chain, script.clone(), vec![], bitcoin::Amount::ZERO);
-            let before = block.header.nonce;
-            let found = assemble::grind(&mut block.header, tries_left);
-            tries_left =
-                tries_left.saturating_sub(u64::from(block.header.nonce.wrapping_sub(before)) + 1);
-            if !found {
-                break;
-            }
-            match chain.submit_block(&block).map_err(internal)? {
-                SubmitOutcome::Accepted => hashes.push(Value::from(block.block_hash().to_string())),
-                other => {
-                    return Err(RpcError::new(
-                        code::INTERNAL_ERROR,
-                        format!("ProcessNewBlock, block not accepted: {other:?}"),
-                    ))
-                }
-            }
-        }
-        Ok(Value::Array(hashes))
-    })
-    .await
-    .map_err(internal)?
 }
 
 async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
@@ -165,4 +116,151 @@ fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "chain": super::blockchain::chain_name(ctx.chain.network()),
         "warnings": [],
     }))
+}
+
+/// Core's getblocktemplate (BIP22/23/9/145): a template on the tip (waiting
+/// first for the tip to leave `longpollid`'s block), or a proposal checked
+/// as Core's proposal mode answers it.
+async fn getblocktemplate(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
+    let request = arg::opt(&args, 0).cloned().unwrap_or(json!({}));
+    let mode = match request.get("mode") {
+        None | Some(Value::Null) => "template",
+        Some(Value::String(m)) => m.as_str(),
+        Some(_) => return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid mode")),
+    };
+    if mode == "proposal" {
+        return proposal(&ctx, &request);
+    }
+    if mode != "template" {
+        return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid mode"));
+    }
+    let rules: Vec<&str> = request
+        .get("rules")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let network = ctx.chain.network();
+    if network == bitcoin::Network::Signet && !rules.contains(&"signet") {
+        return Err(RpcError::new(code::INVALID_PARAMETER, "getblocktemplate must be called with the signet rule set (call with {\"rules\": [\"segwit\", \"signet\"]})"));
+    }
+    if !rules.contains(&"segwit") {
+        return Err(RpcError::new(code::INVALID_PARAMETER, "getblocktemplate must be called with the segwit rule set (call with {\"rules\": [\"segwit\"]})"));
+    }
+    // Only test chains serve templates without peers (no P2P yet).
+    if network == bitcoin::Network::Bitcoin {
+        return Err(RpcError::new(
+            code::CLIENT_NOT_CONNECTED,
+            "Bitcoin Core is not connected!",
+        ));
+    }
+    if let Some(lp) = request.get("longpollid") {
+        let watched = match lp {
+            Value::String(s) if s.len() >= 64 => {
+                Some(s[..64].parse::<bitcoin::BlockHash>().map_err(|_| {
+                    RpcError::new(
+                        code::INVALID_PARAMETER,
+                        "longpollid must be hexadecimal string",
+                    )
+                })?)
+            }
+            // Core: anything else means "the current tip".
+            _ => Some(ctx.chain.tip().hash),
+        };
+        let mut watch = ctx.chain.watch_tip();
+        while Some(watch.borrow_and_update().hash) == watched {
+            if watch.changed().await.is_err() {
+                return Err(RpcError::new(code::CLIENT_NOT_CONNECTED, "Shutting down"));
+            }
+        }
+    }
+
+    let chain = ctx.chain.clone();
+    let script = ScriptBuf::from_bytes(vec![bitcoin::opcodes::OP_TRUE.to_u8()]);
+    let mut block = assemble::new_block(&chain, script, vec![], bitcoin::Amount::ZERO);
+    let prev = block.header.prev_blockhash;
+    let prev_info = chain
+        .block_info(&prev)
+        .ok_or_else(|| internal("tip not in the block index"))?;
+    let height = prev_info.height + 1;
+
+    // Deployments for the next block, as Core's GBTStatus.
+    let mut rules_out = vec![json!("csv"), json!("!segwit"), json!("taproot")];
+    let mut vbavailable = serde_json::Map::new();
+    let (versions, times) = chain.ancestry(&prev).unwrap_or_default();
+    let mut version = block.header.version.to_consensus();
+    for d in deployments::bip9(network) {
+        let state = deployments::bip9_info(&d, &versions, &times).next;
+        // testdummy is Core's only BIP9 deployment and an optional GBT rule.
+        match state {
+            deployments::State::Started => {
+                vbavailable.insert(d.name.into(), d.bit.into());
+            }
+            deployments::State::LockedIn => {
+                version |= 1 << d.bit;
+                vbavailable.insert(d.name.into(), d.bit.into());
+            }
+            deployments::State::Active => rules_out.push(json!(d.name)),
+            _ => {}
+        }
+    }
+    block.header.version = bitcoin::block::Version::from_consensus(version);
+    let coinbase = &block.txdata[0];
+    let commitment = coinbase
+        .output
+        .iter()
+        .find(|o| o.value == bitcoin::Amount::ZERO)
+        .map(|o| encode::hex(o.script_pubkey.as_bytes()));
+    let bits = block.header.bits.to_consensus();
+    let mut result = json!({
+        "capabilities": ["proposal"],
+        "version": version,
+        "rules": rules_out,
+        "vbavailable": vbavailable,
+        "vbrequired": 0,
+        "previousblockhash": prev.to_string(),
+        "transactions": [],
+        "coinbaseaux": {},
+        "coinbasevalue": coinbase.output[0].value.to_sat(),
+        "longpollid": format!("{prev}0"),
+        "target": encode::target_hex(bits),
+        "mintime": assemble::minimum_time(&chain, &prev, height as u32, prev_info.header.time),
+        "mutable": ["time", "transactions", "prevblock"],
+        "noncerange": "00000000ffffffff",
+        "sigoplimit": 80_000,
+        "sizelimit": 4_000_000,
+        "weightlimit": 4_000_000,
+        "curtime": block.header.time,
+        "bits": format!("{bits:08x}"),
+        "height": height,
+    });
+    if let Some(c) = commitment {
+        result["default_witness_commitment"] = c.into();
+    }
+    Ok(result)
+}
+
+/// getblocktemplate's proposal mode: BIP22 answers for a block a miner built.
+fn proposal(ctx: &NodeCtx, request: &Value) -> Result<Value, RpcError> {
+    let Some(data) = request.get("data").and_then(Value::as_str) else {
+        return Err(RpcError::new(
+            code::TYPE_ERROR,
+            "Missing data String key for proposal",
+        ));
+    };
+    let block: bitcoin::Block = Vec::<u8>::from_hex(data)
+        .ok()
+        .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
+        .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed"))?;
+    if let Some(known) = ctx.chain.block_info(&block.block_hash()) {
+        return Ok(if known.in_active_chain {
+            "duplicate"
+        } else {
+            "duplicate-inconclusive"
+        }
+        .into());
+    }
+    Ok(match ctx.chain.precheck_block(&block, true, false) {
+        None => Value::Null,
+        Some(reason) => reason.into(),
+    })
 }

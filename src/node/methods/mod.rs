@@ -9,6 +9,7 @@ mod control;
 mod deployments;
 mod descriptors;
 mod encode;
+mod generating;
 mod mining;
 mod rawtx;
 mod util;
@@ -88,6 +89,7 @@ pub fn table() -> Vec<Method> {
     v.extend(control::methods());
     v.extend(deployments::methods());
     v.extend(descriptors::methods());
+    v.extend(generating::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());
     v.extend(util::methods());
@@ -265,6 +267,11 @@ impl Dispatcher for Methods {
         }
         .boxed_local()
     }
+}
+
+/// An internal failure (the chain's I/O, a lost thread) as Core reports it.
+pub fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::INTERNAL_ERROR, e.to_string())
 }
 
 /// Argument helpers for handlers (types were checked against the table).
