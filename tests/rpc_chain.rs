@@ -46,8 +46,119 @@ fn submitheader_takes_known_parents_only_and_reports_rejects() {
         rpc(&node, "submitheader", json!(["00ff"])),
         Err((-22, "Block header decode failed".into()))
     );
+    // A whole block's hex is taken for its header, as Core reads it.
+    let block = ok(&node, "getblock", json!([h2, 0]));
+    assert_eq!(ok(&node, "submitheader", json!([block])), Value::Null);
     // None of that moved the tip.
     assert_eq!(ok(&node, "getbestblockhash", json!([])), json!(h2));
+}
+
+#[test]
+fn getblockstats_reports_cores_fields_for_a_coinbase_only_block() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let hashes = ok(&node, "generatetoaddress", json!([2, ADDRESS]));
+    let stats = ok(&node, "getblockstats", json!([2]));
+    let keys: Vec<&str> = stats
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "avgfee",
+            "avgfeerate",
+            "avgtxsize",
+            "blockhash",
+            "feerate_percentiles",
+            "height",
+            "ins",
+            "maxfee",
+            "maxfeerate",
+            "maxtxsize",
+            "medianfee",
+            "mediantime",
+            "mediantxsize",
+            "minfee",
+            "minfeerate",
+            "mintxsize",
+            "outs",
+            "subsidy",
+            "swtotal_size",
+            "swtotal_weight",
+            "swtxs",
+            "time",
+            "total_out",
+            "total_size",
+            "total_weight",
+            "totalfee",
+            "txs",
+            "utxo_increase",
+            "utxo_size_inc",
+            "utxo_increase_actual",
+            "utxo_size_inc_actual"
+        ]
+    );
+    assert_eq!(stats["blockhash"], hashes[1]);
+    assert_eq!(stats["height"], 2);
+    assert_eq!(stats["txs"], 1);
+    assert_eq!(stats["ins"], 0);
+    assert_eq!(stats["subsidy"], 5_000_000_000u64);
+    assert_eq!(stats["feerate_percentiles"], json!([0, 0, 0, 0, 0]));
+    // The coinbase pays the subsidy (P2WPKH, 31 bytes + 40 of overhead) and
+    // commits to the witness in an unspendable output.
+    assert_eq!(stats["utxo_increase_actual"], 1);
+    assert_eq!(stats["utxo_size_inc_actual"], 71);
+    assert_eq!(stats["utxo_increase"], 2);
+    // By hash, selected statistics only.
+    assert_eq!(
+        ok(
+            &node,
+            "getblockstats",
+            json!([hashes[0], ["height", "txs"]])
+        ),
+        json!({"height": 1, "txs": 1})
+    );
+    // Named as Core names them.
+    assert_eq!(
+        ok(
+            &node,
+            "getblockstats",
+            json!({"hash_or_height": 1, "stats": ["height"]})
+        ),
+        json!({"height": 1})
+    );
+    assert_eq!(
+        rpc(&node, "getblockstats", json!([1, ["nosuch"]])),
+        Err((-8, "Invalid selected statistic 'nosuch'".into()))
+    );
+    assert_eq!(
+        rpc(&node, "getblockstats", json!([3])),
+        Err((-8, "Target block height 3 after current tip 2".into()))
+    );
+    assert_eq!(
+        rpc(&node, "getblockstats", json!([-1])),
+        Err((-8, "Target block height -1 is negative".into()))
+    );
+    assert_eq!(
+        rpc(&node, "getblockstats", json!(["00".repeat(32)])),
+        Err((-5, "Block not found".into()))
+    );
+}
+
+#[test]
+fn removed_generate_points_at_the_cli_option() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let text = "generate\n\nhas been replaced by the -generate cli option. Refer to -help for more information.\n";
+    assert_eq!(
+        rpc(&node, "generate", json!([])),
+        Err((-32601, text.into()))
+    );
+    assert_eq!(ok(&node, "help", json!(["generate"])), json!(text));
+    // Hidden: not in the command list.
+    let list = ok(&node, "help", json!([]));
+    assert!(!list.as_str().unwrap().contains("\ngenerate\n"));
 }
 
 #[test]

@@ -318,6 +318,35 @@ impl Chain {
         Ok(outcome)
     }
 
+    /// What block `hash`'s transactions spent (its undo data), one list per
+    /// transaction after the coinbase, in input order.
+    pub fn spent_outputs(
+        &self,
+        hash: &bitcoin::BlockHash,
+    ) -> Result<Vec<Vec<bitcoin::TxOut>>, ChainError> {
+        let entry = self
+            .entry(hash)
+            .ok_or_else(|| ChainError::Index(format!("block {hash} not in the block index")))?;
+        let spent = self.chainman.read_spent_outputs(&entry)?;
+        let mut out = Vec::with_capacity(spent.count());
+        for i in 0..spent.count() {
+            let tx = spent.transaction_spent_outputs(i)?;
+            let mut coins = Vec::with_capacity(tx.count());
+            for j in 0..tx.count() {
+                let coin = tx.coin(j)?;
+                let output = coin.output();
+                coins.push(bitcoin::TxOut {
+                    value: bitcoin::Amount::from_sat(output.value() as u64),
+                    script_pubkey: bitcoin::ScriptBuf::from_bytes(
+                        output.script_pubkey().to_bytes(),
+                    ),
+                });
+            }
+            out.push(coins);
+        }
+        Ok(out)
+    }
+
     /// Versions and header times of block `hash` and all its ancestors,
     /// genesis first (what versionbits needs).
     pub fn ancestry(&self, hash: &bitcoin::BlockHash) -> Option<(Vec<i32>, Vec<i64>)> {

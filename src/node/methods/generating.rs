@@ -18,6 +18,18 @@ use crate::script::descriptor;
 /// Core's DEFAULT_MAX_TRIES.
 const DEFAULT_MAX_TRIES: i64 = 1_000_000;
 
+/// Core's answer to the removed `generate` RPC.
+const GENERATE_REPLACED: &str =
+    "has been replaced by the -generate cli option. Refer to -help for more information.";
+
+/// Core keeps `generate` as a hidden method that only points at bitcoin-cli.
+fn generate_removed(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Err(RpcError::new(
+        code::METHOD_NOT_FOUND,
+        format!("generate\n\n{GENERATE_REPLACED}\n"),
+    ))
+}
+
 pub fn methods() -> Vec<Method> {
     let m = |name, args, summary, handler| Method {
         name,
@@ -28,6 +40,14 @@ pub fn methods() -> Vec<Method> {
         hidden: false,
     };
     vec![
+        Method {
+            name: "generate",
+            category: "Generating",
+            args: &[],
+            summary: GENERATE_REPLACED,
+            handler: Handler::Sync(generate_removed),
+            hidden: true,
+        },
         m(
             "generateblock",
             &[

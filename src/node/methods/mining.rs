@@ -79,9 +79,12 @@ async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcErr
 
 fn submitheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let hex = arg::string(args, 0).unwrap_or_default();
+    // Core reads the header off the front and ignores what follows (a whole
+    // block's hex is accepted).
     let header: bitcoin::block::Header = Vec::<u8>::from_hex(&hex)
         .ok()
-        .and_then(|b| bitcoin::consensus::deserialize(&b).ok())
+        .and_then(|b| bitcoin::consensus::deserialize_partial(&b).ok())
+        .map(|(h, _)| h)
         .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "Block header decode failed"))?;
     if ctx.chain.block_info(&header.prev_blockhash).is_none() {
         return Err(RpcError::new(

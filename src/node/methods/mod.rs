@@ -5,6 +5,7 @@
 //! renders blocks, transactions and scripts as Core's JSON.
 
 mod blockchain;
+mod blockstats;
 mod control;
 mod deployments;
 mod descriptors;
@@ -86,6 +87,7 @@ pub struct Method {
 pub fn table() -> Vec<Method> {
     let mut v = Vec::new();
     v.extend(blockchain::methods());
+    v.extend(blockstats::methods());
     v.extend(control::methods());
     v.extend(deployments::methods());
     v.extend(descriptors::methods());
@@ -147,17 +149,33 @@ fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
     })
 }
 
+/// Core's one-line forms of the arguments whose synopsis is not derived
+/// from their type (arrays describe their elements).
+fn oneline(method: &str, arg: &str) -> Option<&'static str> {
+    Some(match (method, arg) {
+        ("getblockstats", "stats") => "stats",
+        ("createmultisig", "keys") => "[\"key\",...]",
+        ("generateblock", "transactions") => "[\"rawtx/txid\",...]",
+        ("createrawtransaction", "inputs") => "[{\"txid\":\"hex\",\"vout\":n,\"sequence\":n},...]",
+        ("createrawtransaction", "outputs") => "[{\"address\":amount,...},{\"data\":\"hex\"},...]",
+        _ => return None,
+    })
+}
+
 /// The synopsis line `help` prints: `name "arg" ( optional )`.
 pub fn synopsis(m: &Method) -> String {
     let mut s = m.name.to_string();
     let mut optional = Vec::new();
     for (name, ty, required) in m.args {
         let name = name.split('|').next().unwrap_or(name);
-        let shown = match ty {
-            Ty::Str | Ty::Hex => format!("\"{name}\""),
-            Ty::Arr => format!("[{name},...]"),
-            Ty::Obj => format!("{{{name}}}"),
-            _ => name.to_string(),
+        let shown = match (oneline(m.name, name), ty) {
+            (Some(form), _) => form.to_string(),
+            (None, ty) => match ty {
+                Ty::Str | Ty::Hex => format!("\"{name}\""),
+                Ty::Arr => format!("[{name},...]"),
+                Ty::Obj => format!("{{{name}}}"),
+                _ => name.to_string(),
+            },
         };
         if *required {
             s.push(' ');
