@@ -210,6 +210,7 @@ fn submit_in_process(blocks: &[bitcoin::Block], dir: &Path) -> Duration {
         reindex: false,
         reindex_chainstate: false,
         worker_threads: 0,
+        txindex: false,
     })
     .unwrap();
     let t = Instant::now();

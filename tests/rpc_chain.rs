@@ -276,3 +276,61 @@ fn verifychain_indexinfo_and_memoryinfo() {
         node.log()
     );
 }
+
+#[test]
+fn txindex_serves_getrawtransaction_without_a_block_hash() {
+    let node = TestNode::start(&["-disablewallet", "-txindex"]);
+    let hashes = ok(&node, "generatetoaddress", json!([3, ADDRESS]));
+    let block = ok(&node, "getblock", json!([hashes[1]]));
+    let txid = block["tx"][0].clone();
+    let hex = ok(&node, "getrawtransaction", json!([txid]));
+    assert_eq!(
+        hex,
+        ok(&node, "getrawtransaction", json!([txid, 0, hashes[1]]))
+    );
+    let verbose = ok(&node, "getrawtransaction", json!([txid, 1]));
+    assert_eq!(verbose["txid"], txid);
+    assert_eq!(verbose["blockhash"], hashes[1]);
+    assert_eq!(verbose["confirmations"], 2);
+    assert_eq!(verbose["blocktime"], block["time"]);
+    // Only an explicit block hash tells whether that block is active.
+    assert!(verbose.get("in_active_chain").is_none());
+    assert_eq!(
+        ok(&node, "getrawtransaction", json!([txid, 1, hashes[1]]))["in_active_chain"],
+        true
+    );
+    assert_eq!(
+        rpc(&node, "getrawtransaction", json!(["ab".repeat(32)])),
+        Err((
+            -5,
+            "No such mempool or blockchain transaction. Use gettransaction for wallet transactions."
+                .into()
+        ))
+    );
+    let genesis = ok(
+        &node,
+        "getblock",
+        json!([ok(&node, "getblockhash", json!([0]))]),
+    );
+    assert_eq!(
+        rpc(&node, "getrawtransaction", json!([genesis["tx"][0]])),
+        Err((
+            -5,
+            "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved".into()
+        ))
+    );
+    assert_eq!(
+        ok(&node, "getindexinfo", json!([])),
+        json!({"txindex": {"synced": true, "best_block_height": 3}})
+    );
+    assert_eq!(
+        ok(&node, "getindexinfo", json!(["txindex"])),
+        json!({"txindex": {"synced": true, "best_block_height": 3}})
+    );
+    assert_eq!(
+        ok(&node, "getindexinfo", json!(["coinstatsindex"])),
+        json!({})
+    );
+    // Where Core keeps its index.
+    assert!(node.net_dir().join("indexes").join("txindex").is_dir());
+}

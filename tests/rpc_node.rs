@@ -495,7 +495,10 @@ fn raw_transactions_fee_estimates_and_waiting_for_blocks() {
         .call::<Value>("getrawtransaction", &[json!(txid)])
         .unwrap_err()
         .to_string();
-    assert!(err.contains("-txindex"), "{err}");
+    assert!(
+        err.contains("No such mempool transaction. Use -txindex or provide a block hash"),
+        "{err}"
+    );
     let err = client
         .call::<Value>("decoderawtransaction", &[json!("00")])
         .unwrap_err()

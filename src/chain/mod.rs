@@ -11,6 +11,7 @@ pub mod clock;
 pub mod deployments;
 pub mod headers;
 pub mod kernel_log;
+pub mod txindex;
 pub mod utxo;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,8 @@ pub struct ChainOptions {
     pub reindex_chainstate: bool,
     /// `-par`-style script-check threads (0: validate on the calling thread).
     pub worker_threads: i32,
+    /// `-txindex`: keep the transaction index.
+    pub txindex: bool,
 }
 
 /// What `submit_block` did with a block (Core's submitblock answers).
@@ -105,6 +108,7 @@ pub struct Chain {
     chainman: ChainstateManager,
     _context: Context,
     utxo: utxo::UtxoIndex,
+    txindex: Option<txindex::TxIndex>,
     network: bitcoin::Network,
     blocks_dir: PathBuf,
     /// Serialises block submission with the index update that follows it.
@@ -170,12 +174,19 @@ impl Chain {
         }
         let index_path = opts.net_dir.join("indexes").join("utxo.redb");
         let utxo = utxo::UtxoIndex::open(&index_path, wipe)?;
+        let txindex = if opts.txindex {
+            let dir = opts.net_dir.join("indexes").join("txindex");
+            Some(txindex::TxIndex::open(&dir, opts.reindex)?)
+        } else {
+            None
+        };
         let tip = Self::kernel_tip(&chainman);
         let (tip_tx, _) = tokio::sync::watch::channel(tip);
         let chain = Chain {
             chainman,
             _context: context,
             utxo,
+            txindex,
             network,
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
@@ -278,7 +289,14 @@ impl Chain {
         let entry = self
             .entry(hash)
             .ok_or_else(|| ChainError::Kernel("Block not found".into()))?;
-        let block = self.chainman.read_block_data(&entry)?;
+        self.read_entry(&entry)
+    }
+
+    fn read_entry(
+        &self,
+        entry: &bitcoinkernel::BlockTreeEntry,
+    ) -> Result<bitcoin::Block, ChainError> {
+        let block = self.chainman.read_block_data(entry)?;
         let bytes = block.consensus_encode()?;
         deserialize(&bytes).map_err(|e| ChainError::Kernel(format!("block decode: {e}")))
     }
@@ -530,11 +548,10 @@ impl Chain {
                 self.utxo.connect(b, height)?;
                 continue;
             }
-            let block = self.chainman.read_block_data(&entry)?;
-            let bytes = block.consensus_encode()?;
-            let block: bitcoin::Block = deserialize(&bytes)
-                .map_err(|e| ChainError::Index(format!("block {height} decode: {e}")))?;
-            self.utxo.connect(&block, height)?;
+            self.utxo.connect(&self.read_entry(&entry)?, height)?;
+        }
+        if let Some(txindex) = &self.txindex {
+            self.sync_txindex(txindex, just_submitted)?;
         }
         let tip = Self::kernel_tip(&self.chainman);
         self.tip_tx.send_if_modified(|t| {
@@ -543,6 +560,50 @@ impl Chain {
             changed
         });
         Ok(())
+    }
+
+    /// Brings the transaction index to the active tip: rewinds it over blocks
+    /// that left the active chain, then indexes every block after its tip
+    /// (all of them when it was just enabled).
+    fn sync_txindex(
+        &self,
+        txindex: &txindex::TxIndex,
+        just_submitted: Option<&bitcoin::Block>,
+    ) -> Result<(), ChainError> {
+        let chain = self.chainman.active_chain();
+        loop {
+            let (hash, height) = txindex.tip()?;
+            let on_chain = chain
+                .at_height(height as usize)
+                .is_some_and(|e| to_hash(e.block_hash().to_bytes()) == hash);
+            if height == 0 || on_chain {
+                break;
+            }
+            txindex.disconnect(&self.read_block(&hash)?, height)?;
+        }
+        let (_, mut height) = txindex.tip()?;
+        let target = chain.height() as u32;
+        if target > height + 1 {
+            tracing::info!("txindex: indexing blocks {} to {target}", height + 1);
+        }
+        while height < target {
+            height += 1;
+            let Some(entry) = chain.at_height(height as usize) else {
+                break;
+            };
+            match just_submitted
+                .filter(|b| b.block_hash() == to_hash(entry.block_hash().to_bytes()))
+            {
+                Some(b) => txindex.connect(b, height)?,
+                None => txindex.connect(&self.read_entry(&entry)?, height)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The transaction index, when `-txindex` is on.
+    pub fn txindex(&self) -> Option<&txindex::TxIndex> {
+        self.txindex.as_ref()
     }
 
     /// The UTXO index.
@@ -562,6 +623,7 @@ mod tests {
             reindex: false,
             reindex_chainstate: false,
             worker_threads: 0,
+            txindex: false,
         }
     }
 
@@ -627,6 +689,74 @@ mod tests {
         assert_eq!(chain.tip(), tip5(&hashes));
         assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
         assert_eq!(chain.block_at(3).unwrap().hash, hashes[2]);
+    }
+
+    /// `template` moved onto `prev`, its coinbase paying one satoshi less so
+    /// that its transactions differ from the original's.
+    fn fork_of(mut template: bitcoin::Block, prev: bitcoin::BlockHash) -> bitcoin::Block {
+        template.header.prev_blockhash = prev;
+        template.txdata[0].output[0].value -= bitcoin::Amount::from_sat(1);
+        template.header.merkle_root = template.compute_merkle_root().unwrap();
+        assert!(assemble::grind(&mut template.header, 1_000_000));
+        template
+    }
+
+    #[test]
+    fn txindex_builds_from_existing_blocks_and_follows_a_reorg() {
+        let _log = test_logger();
+        let dir = tempfile::tempdir().unwrap();
+        let hashes = {
+            let chain = Chain::open(&options(dir.path())).unwrap();
+            assert!(chain.txindex().is_none());
+            mine(&chain, 3)
+        };
+        let coinbase = |chain: &Chain, h: &bitcoin::BlockHash| {
+            chain.read_block(h).unwrap().txdata[0].compute_txid()
+        };
+        let mut opts = options(dir.path());
+        opts.txindex = true;
+        let chain = Chain::open(&opts).unwrap();
+        // Enabled on an existing datadir: every block but genesis indexed.
+        let txindex = chain.txindex().unwrap();
+        assert_eq!(txindex.tip().unwrap(), (hashes[2], 3));
+        for h in &hashes {
+            assert_eq!(txindex.find(&coinbase(&chain, h)).unwrap(), Some(*h));
+        }
+        let genesis = bitcoin::blockdata::constants::genesis_block(bitcoin::Network::Regtest);
+        assert_eq!(
+            txindex.find(&genesis.txdata[0].compute_txid()).unwrap(),
+            None
+        );
+        // A longer branch from block 1 takes over.
+        let f2 = fork_of(chain.read_block(&hashes[1]).unwrap(), hashes[0]);
+        let f3 = fork_of(chain.read_block(&hashes[2]).unwrap(), f2.block_hash());
+        let mut f4 = assemble::new_block(
+            &chain,
+            ScriptBufExt::op_true(),
+            vec![],
+            bitcoin::Amount::ZERO,
+        );
+        f4.header.prev_blockhash = f3.block_hash();
+        assert!(assemble::grind(&mut f4.header, 1_000_000));
+        for b in [&f2, &f3, &f4] {
+            chain.submit_block(b).unwrap();
+        }
+        assert_eq!(chain.tip().hash, f4.block_hash());
+        let txindex = chain.txindex().unwrap();
+        assert_eq!(txindex.tip().unwrap(), (f4.block_hash(), 4));
+        let (old2, old3) = (coinbase(&chain, &hashes[1]), coinbase(&chain, &hashes[2]));
+        assert_eq!(txindex.find(&old2).unwrap(), None);
+        assert_eq!(txindex.find(&old3).unwrap(), None);
+        for b in [&f2, &f3, &f4] {
+            assert_eq!(
+                txindex.find(&b.txdata[0].compute_txid()).unwrap(),
+                Some(b.block_hash())
+            );
+        }
+        assert_eq!(
+            txindex.find(&coinbase(&chain, &hashes[0])).unwrap(),
+            Some(hashes[0])
+        );
     }
 
     #[test]

@@ -195,6 +195,7 @@ const WALLET_FROM_CORE: &[&str] = &[
     "walletdir",
     "includeconf",
     "sandbox",
+    "txindex",
     "ipcfd",
     "ipcconnect",
 ];

@@ -95,6 +95,7 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
         reindex: config.get_bool("reindex", false),
         reindex_chainstate: config.get_bool("reindex-chainstate", false),
         worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
+        txindex: config.get_bool("txindex", false),
     };
     tokio::task::spawn_blocking(move || Chain::open(&opts))
         .await

@@ -257,10 +257,21 @@ fn getdifficulty(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     Ok(double(difficulty(info.header.bits.to_consensus())))
 }
 
-/// Core's optional indexes (-txindex, -coinstatsindex, -blockfilterindex):
-/// none runs here yet, so the answer is always empty, as Core's is without them.
-fn getindexinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
-    Ok(json!({}))
+/// Core's optional indexes: only -txindex runs here (synced whenever the
+/// node answers, since it follows every block the chain connects).
+fn getindexinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let filter = arg::string(args, 0).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    if let Some(txindex) = ctx.chain.txindex() {
+        let (_, height) = txindex.tip().map_err(|e| super::internal(e.to_string()))?;
+        if filter.is_empty() || filter == "txindex" {
+            out.insert(
+                "txindex".into(),
+                json!({"synced": true, "best_block_height": height}),
+            );
+        }
+    }
+    Ok(Value::Object(out))
 }
 
 /// Core's verifychain: the last `nblocks` blocks (all with 0) at `checklevel`

@@ -1,6 +1,6 @@
 //! Raw-transaction and fee RPCs: createrawtransaction, decoderawtransaction,
-//! decodescript, getrawtransaction (by block hash; -txindex is not built
-//! yet), estimatesmartfee without data.
+//! decodescript, getrawtransaction (by block hash or through -txindex),
+//! estimatesmartfee without data.
 
 use std::collections::HashSet;
 
@@ -36,7 +36,7 @@ pub fn methods() -> Vec<Method> {
         m("createrawtransaction", "Rawtransactions", &[("inputs", Ty::Arr, true), ("outputs", Ty::Any, true), ("locktime", Ty::Num, false), ("replaceable", Ty::Bool, false), ("version", Ty::Num, false)], "Create a transaction spending the given inputs and creating new outputs.", createrawtransaction),
         m("decoderawtransaction", "Rawtransactions", &[("hexstring", Ty::Hex, true), ("iswitness", Ty::Bool, false)], "Return a JSON object representing the serialized, hex-encoded transaction.", decoderawtransaction),
         m("decodescript", "Rawtransactions", &[("hexstring", Ty::Hex, true)], "Decode a hex-encoded script.", decodescript),
-        m("getrawtransaction", "Rawtransactions", &[("txid", Ty::Hex, true), ("verbosity|verbose", Ty::BoolOrNum, false), ("blockhash", Ty::Hex, false)], "Return the raw transaction data, from the block given by blockhash.", getrawtransaction),
+        m("getrawtransaction", "Rawtransactions", &[("txid", Ty::Hex, true), ("verbosity|verbose", Ty::BoolOrNum, false), ("blockhash", Ty::Hex, false)], "Return the raw transaction data, from the block given by blockhash or, with -txindex, from any block of the active chain.", getrawtransaction),
         m("estimatesmartfee", "Util", &[("conf_target", Ty::Num, true), ("estimate_mode", Ty::Str, false)], "Estimates the approximate fee per kilobyte needed for a transaction to begin confirmation within conf_target blocks.", estimatesmartfee),
     ]
 }
@@ -49,16 +49,36 @@ fn decoderawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError
     Ok(encode::tx(&tx, ctx.chain.network(), false))
 }
 
+/// Core's getrawtransaction: from the given block, or (no block given) from
+/// the -txindex; no mempool yet.
 fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let txid: Txid = arg::hash(args, 0, "parameter 1")?;
-    let verbosity = arg::verbosity(args, 1, 0);
-    let Some(_) = arg::opt(args, 2) else {
+    let genesis = bitcoin::blockdata::constants::genesis_block(ctx.chain.network());
+    if txid.to_raw_hash() == genesis.header.merkle_root.to_raw_hash() {
         return Err(RpcError::new(
             code::INVALID_ADDRESS_OR_KEY,
-            "No such mempool or blockchain transaction. Use -txindex or provide a block hash to enable blockchain transaction queries. Use gettransaction for wallet transactions.",
+            "The genesis block coinbase is not considered an ordinary transaction and cannot be retrieved",
         ));
+    }
+    let verbosity = arg::verbosity(args, 1, 0);
+    let not_found = |why: &str| {
+        RpcError::new(
+            code::INVALID_ADDRESS_OR_KEY,
+            format!("{why}. Use gettransaction for wallet transactions."),
+        )
     };
-    let hash: BlockHash = arg::hash(args, 2, "parameter 3")?;
+    let given = arg::opt(args, 2).is_some();
+    let hash: BlockHash = if given {
+        arg::hash(args, 2, "parameter 3")?
+    } else {
+        let Some(txindex) = ctx.chain.txindex() else {
+            return Err(not_found("No such mempool transaction. Use -txindex or provide a block hash to enable blockchain transaction queries"));
+        };
+        txindex
+            .find(&txid)
+            .map_err(|e| super::internal(e.to_string()))?
+            .ok_or_else(|| not_found("No such mempool or blockchain transaction"))?
+    };
     let info = ctx
         .chain
         .block_info(&hash)
@@ -68,16 +88,21 @@ fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         .read_block(&hash)
         .map_err(|_| RpcError::new(code::MISC_ERROR, "Block not available"))?;
     let Some(tx) = block.txdata.iter().find(|t| t.compute_txid() == txid) else {
-        return Err(RpcError::new(
-            code::INVALID_ADDRESS_OR_KEY,
-            "No such transaction found in the provided block. Use gettransaction for wallet transactions.",
-        ));
+        return Err(not_found(if given {
+            "No such transaction found in the provided block"
+        } else {
+            "No such mempool or blockchain transaction"
+        }));
     };
     if verbosity <= 0 {
         return Ok(bitcoin::consensus::encode::serialize_hex(tx).into());
     }
-    let mut v = json!({"in_active_chain": info.in_active_chain});
+    let mut v = json!({});
     let o = v.as_object_mut().expect("object");
+    // Only a caller who named the block learns whether it is active.
+    if given {
+        o.insert("in_active_chain".into(), info.in_active_chain.into());
+    }
     if let Value::Object(t) = encode::tx(tx, ctx.chain.network(), true) {
         o.extend(t);
     }
