@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
 use common::{ok, rpc, TestNode};
 use serde_json::{json, Value};
@@ -333,4 +335,54 @@ fn txindex_serves_getrawtransaction_without_a_block_hash() {
     );
     // Where Core keeps its index.
     assert!(node.net_dir().join("indexes").join("txindex").is_dir());
+}
+
+#[test]
+fn logging_switches_debug_categories_while_running() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let all = ok(&node, "logging", json!([]));
+    let names: Vec<&String> = all.as_object().unwrap().keys().collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "Core lists the categories alphabetically");
+    assert!(names.iter().any(|n| *n == "validation"));
+    assert!(all.as_object().unwrap().values().all(|v| v == false));
+    ok(&node, "getblockcount", json!([]));
+    assert!(!node.log().contains("ThreadRPCServer method=getblockcount"));
+
+    // On: our own RPC lines and the kernel's validation lines appear.
+    let now = ok(&node, "logging", json!([["rpc", "validation"]]));
+    assert_eq!(now["rpc"], true);
+    assert_eq!(now["validation"], true);
+    assert_eq!(now["net"], false);
+    ok(&node, "getblockcount", json!([]));
+    ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+    node.wait_for_log(
+        "[rpc] ThreadRPCServer method=getblockcount",
+        Duration::from_secs(10),
+    );
+    node.wait_for_log("[validation] ", Duration::from_secs(10));
+
+    // Include then exclude: "all" on, rpc and validation off again.
+    let now = ok(&node, "logging", json!([["all"], ["rpc", "validation"]]));
+    assert_eq!(now["rpc"], false);
+    assert_eq!(now["net"], true);
+    let before = node.log().matches("method=getbestblockhash").count();
+    ok(&node, "getbestblockhash", json!([]));
+    ok(&node, "logging", json!([[], ["1"]]));
+    assert_eq!(
+        node.log().matches("method=getbestblockhash").count(),
+        before
+    );
+
+    // Unknown names are refused, and change nothing.
+    assert_eq!(
+        rpc(&node, "logging", json!([["net", "nosuch"]])),
+        Err((-8, "unknown logging category nosuch".into()))
+    );
+    assert_eq!(ok(&node, "logging", json!([]))["net"], false);
+    assert_eq!(
+        rpc(&node, "logging", json!([["none"]])),
+        Err((-8, "unknown logging category none".into()))
+    );
 }

@@ -3,6 +3,7 @@
 //! lines its own kernel call produced (the reject reason of a block).
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 
 use bitcoinkernel::log::logging::LoggingOptions;
 use bitcoinkernel::{LogCategory, LogLevel, Logger};
@@ -83,16 +84,25 @@ pub fn install(config: &LogConfig) -> Result<Logger, bitcoinkernel::KernelError>
             always_print_category_levels: false,
         },
     )?;
+    apply(&logger, config, &config.categories);
+    Ok(logger)
+}
+
+/// Turns the kernel's categories on or off as `active` says (at the
+/// threshold `config` gives each), e.g. after the `logging` RPC.
+pub fn apply(logger: &Logger, config: &LogConfig, active: &BTreeSet<String>) {
     for (category, name) in CATEGORIES {
-        if config.category_enabled(name, Level::Trace) {
+        let on = active.contains(*name);
+        if config.enabled_given(on, name, Level::Trace) {
             logger.set_level_category(*category, LogLevel::Trace);
             logger.enable_category(*category);
-        } else if config.category_enabled(name, Level::Debug) {
+        } else if config.enabled_given(on, name, Level::Debug) {
             logger.set_level_category(*category, LogLevel::Debug);
             logger.enable_category(*category);
+        } else {
+            logger.disable_category(*category);
         }
     }
-    Ok(logger)
 }
 
 /// Runs `f`, returning what it returned and the kernel lines logged meanwhile

@@ -164,10 +164,16 @@ impl LogConfig {
     /// Core's filter: info and above always; debug/trace only for an enabled
     /// category at or above its threshold.
     pub fn category_enabled(&self, category: &str, level: Level) -> bool {
+        self.enabled_given(self.categories.contains(category), category, level)
+    }
+
+    /// The same filter with the category's on/off state given (the `logging`
+    /// RPC may have changed it since startup).
+    pub fn enabled_given(&self, on: bool, category: &str, level: Level) -> bool {
         if level >= Level::Info {
             return true;
         }
-        if !self.categories.contains(category) {
+        if !on {
             return false;
         }
         let threshold = self

@@ -15,6 +15,7 @@ use super::categories::is_category;
 use super::config::LogConfig;
 use super::format::{render, Level, Record};
 use super::record::encode_record;
+use super::runtime;
 use super::sink::Sink;
 
 /// Why logging could not start.
@@ -80,8 +81,10 @@ fn now_micros() -> i64 {
 
 impl<S: Subscriber> Layer<S> for CoreLayer {
     fn enabled(&self, meta: &Metadata<'_>, _ctx: Context<'_, S>) -> bool {
-        self.cfg.category_enabled(
-            category_of(meta.target()),
+        let category = category_of(meta.target());
+        self.cfg.enabled_given(
+            runtime::is_active(&self.cfg.categories, category),
+            category,
             Level::from_tracing(meta.level()),
         )
     }
@@ -101,7 +104,7 @@ impl<S: Subscriber> Layer<S> for CoreLayer {
             message: v.message + &v.extra,
         };
         match &self.out {
-            Output::Sink(sink) => sink.write(&record),
+            Output::Sink(sink) => sink.write_line(&render(&self.cfg, &record)),
             Output::Console => print!("{}", render(&self.cfg, &record)),
             Output::Child(fd) => {
                 // Blocking send is the back-pressure; a gone broker gives EPIPE, not SIGPIPE.

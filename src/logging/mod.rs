@@ -7,6 +7,7 @@ mod config;
 mod format;
 mod layer;
 mod record;
+mod runtime;
 mod sink;
 
 pub use categories::{is_category, CATEGORIES};
@@ -14,4 +15,5 @@ pub use config::{LogConfig, LogConfigError};
 pub use format::{render, Level, Record};
 pub use layer::{init_broker, init_child, init_console, LogInitError};
 pub use record::{decode_record, encode_record, RecordError};
+pub use runtime::{changed_categories, on_change, update as update_categories, UnknownCategory};
 pub use sink::Sink;

@@ -32,7 +32,8 @@ pub fn worker_main(args: &[String]) -> i32 {
         args,
         |broker, config, interfaces| async move {
             let log_config = LogConfig::from_config(&config).map_err(|e| e.to_string())?;
-            let _kernel_log = kernel_log::install(&log_config).map_err(|e| e.to_string())?;
+            // Declared before the chain so that it outlives it.
+            let kernel_log = Rc::new(kernel_log::install(&log_config).map_err(|e| e.to_string())?);
             let chain = open_chain(&config).await?;
             let _wallet = if config.get_bool("disablewallet", false) {
                 None
@@ -50,6 +51,8 @@ pub fn worker_main(args: &[String]) -> i32 {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
                 active: Default::default(),
+                log_config: log_config.clone(),
+                kernel_log: Some(kernel_log.clone()),
             });
             let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
             let whitelist = Rc::new(Whitelist::new(

@@ -1,9 +1,11 @@
-//! Control RPCs: help, stop, uptime, echo/echojson, getrpcinfo, and the
+//! Control RPCs: help, stop, uptime, logging, echo/echojson, getrpcinfo, and the
 //! hidden setmocktime that test frameworks use.
 
 use serde_json::{json, Value};
 
 use super::{arg, help_text, synopsis, Handler::Sync, Method, NodeCtx, Ty};
+use crate::chain::kernel_log;
+use crate::logging;
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
 
@@ -31,6 +33,13 @@ pub fn methods() -> Vec<Method> {
         ("arg9", Ty::Any, false),
     ];
     vec![
+        m(
+            "logging",
+            &[("include", Ty::Arr, false), ("exclude", Ty::Arr, false)],
+            "Gets and sets the logging configuration.\nWhen called without an argument, returns the list of categories with status that are currently being debug logged or not.\nWhen called with arguments, adds or removes categories from debug logging and return the lists above.\nThe arguments are evaluated in order \"include\", \"exclude\".\nIf an item is both included and excluded, it will thus end up being excluded.",
+            logging,
+            false,
+        ),
         m(
             "getrpcinfo",
             &[],
@@ -128,6 +137,47 @@ pub fn help(table: &[Method], args: &[Value]) -> Result<Value, RpcError> {
 fn stop(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     ctx.stop.notify_one();
     Ok("Bitcoin Core stopping".into())
+}
+
+/// Core's `logging`: categories switched on, then off, in the node worker
+/// (its own lines, the kernel's and RPC's); answers every category, sorted.
+fn logging(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let names = |i: usize| -> Result<Vec<String>, RpcError> {
+        arg::opt(args, i)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                v.as_str().map(str::to_string).ok_or_else(|| {
+                    RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
+                })
+            })
+            .collect()
+    };
+    let (include, exclude) = (names(0)?, names(1)?);
+    let startup = &ctx.log_config.categories;
+    let active = if include.is_empty() && exclude.is_empty() {
+        logging::changed_categories().unwrap_or_else(|| startup.clone())
+    } else {
+        let active = logging::update_categories(startup, &include, &exclude)
+            .map_err(|e| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
+        if let Some(logger) = &ctx.kernel_log {
+            kernel_log::apply(logger, &ctx.log_config, &active);
+        }
+        tracing::info!(
+            "Debug logging categories now: {}",
+            active.iter().cloned().collect::<Vec<_>>().join(", ")
+        );
+        active
+    };
+    let mut sorted: Vec<&str> = logging::CATEGORIES.to_vec();
+    sorted.sort_unstable();
+    Ok(Value::Object(
+        sorted
+            .into_iter()
+            .map(|c| (c.to_string(), active.contains(c).into()))
+            .collect(),
+    ))
 }
 
 fn uptime(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {

@@ -37,6 +37,11 @@ pub struct NodeCtx {
     pub log_path: String,
     /// Calls running now (getrpcinfo's active_commands).
     pub active: std::cell::RefCell<Vec<(String, std::time::Instant)>>,
+    /// The worker's startup logging configuration (the `logging` RPC
+    /// changes categories on top of it).
+    pub log_config: crate::logging::LogConfig,
+    /// The kernel's logger, whose categories follow the `logging` RPC.
+    pub kernel_log: Option<Rc<bitcoinkernel::Logger>>,
 }
 
 /// An argument's JSON type, as Core's RPCArg::Type.
@@ -154,6 +159,8 @@ fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
 fn oneline(method: &str, arg: &str) -> Option<&'static str> {
     Some(match (method, arg) {
         ("getblockstats", "stats") => "stats",
+        ("logging", "include") => "[\"include_category\",...]",
+        ("logging", "exclude") => "[\"exclude_category\",...]",
         ("createmultisig", "keys") => "[\"key\",...]",
         ("generateblock", "transactions") => "[\"rawtx/txid\",...]",
         ("createrawtransaction", "inputs") => "[{\"txid\":\"hex\",\"vout\":n,\"sequence\":n},...]",
