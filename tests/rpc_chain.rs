@@ -147,6 +147,19 @@ fn getblockstats_reports_cores_fields_for_a_coinbase_only_block() {
         rpc(&node, "getblockstats", json!(["00".repeat(32)])),
         Err((-5, "Block not found".into()))
     );
+    // Only its header known.
+    let unsent = ok(
+        &node,
+        "generateblock",
+        json!({"output": ADDRESS, "transactions": [], "submit": false}),
+    );
+    ok(&node, "submitheader", json!([unsent["hex"]]));
+    let missing = Err((-1, "Block not available (not fully downloaded)".into()));
+    assert_eq!(
+        rpc(&node, "getblockstats", json!([unsent["hash"]])),
+        missing
+    );
+    assert_eq!(rpc(&node, "getblock", json!([unsent["hash"]])), missing);
 }
 
 #[test]

@@ -159,12 +159,10 @@ fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let hash: BlockHash = arg::hash(args, 0, "blockhash")?;
     let verbosity = arg::verbosity(args, 1, 1);
     let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
-    let block = ctx.chain.read_block(&hash).map_err(|_| {
-        RpcError::new(
-            code::MISC_ERROR,
-            "Block not available (not fully downloaded)",
-        )
-    })?;
+    let block = ctx
+        .chain
+        .read_block(&hash)
+        .map_err(|_| super::block_unreadable(&info))?;
     if verbosity <= 0 {
         return Ok(bitcoin::consensus::encode::serialize_hex(&block).into());
     }

@@ -154,6 +154,21 @@ fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
     })
 }
 
+/// Core's GetBlockChecked errors for a block whose data cannot be read. The
+/// kernel does not say whether it ever had the data; without pruning, a
+/// block of the active chain had it (its file is gone), any other was only
+/// ever a header.
+pub fn block_unreadable(info: &crate::chain::BlockInfo) -> RpcError {
+    RpcError::new(
+        code::MISC_ERROR,
+        if info.in_active_chain {
+            "Block not found on disk"
+        } else {
+            "Block not available (not fully downloaded)"
+        },
+    )
+}
+
 /// Core's one-line forms of the arguments whose synopsis is not derived
 /// from their type (arrays describe their elements).
 fn oneline(method: &str, arg: &str) -> Option<&'static str> {
