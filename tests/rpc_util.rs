@@ -488,3 +488,51 @@ fn createrawtransaction_follows_cores_rules_and_scripts_carry_desc() {
         sum(&format!("addr({ADDRESS})"))
     );
 }
+
+#[test]
+fn signed_messages_verify_against_the_signing_p2pkh_address_only() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let wif = "cUeKHd5orzT3mz8P9pxyREHfsWtVfgsfDjiZZBcjUBAaGk1BTj7N";
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let key = bitcoin::PrivateKey::from_wif(wif).unwrap();
+    let pkh = Address::p2pkh(key.public_key(&secp), Network::Regtest).to_string();
+    let wpkh = Address::p2wpkh(&key.public_key(&secp).try_into().unwrap(), Network::Regtest);
+    let message = "a message to sign";
+    let signature = ok(&node, "signmessagewithprivkey", json!([wif, message]));
+    // Deterministic (RFC 6979): a 65-byte compact signature, base64.
+    assert_eq!(
+        signature,
+        ok(&node, "signmessagewithprivkey", json!([wif, message]))
+    );
+    assert_eq!(signature.as_str().unwrap().len(), 88);
+    assert_eq!(
+        ok(&node, "verifymessage", json!([pkh, signature, message])),
+        json!(true)
+    );
+    assert_eq!(
+        ok(&node, "verifymessage", json!([pkh, signature, "another"])),
+        json!(false)
+    );
+    assert_eq!(
+        rpc(&node, "verifymessage", json!([wpkh, signature, message])),
+        Err((-3, "Address does not refer to key".into()))
+    );
+    assert_eq!(
+        rpc(&node, "verifymessage", json!([pkh, "not base64!", message])),
+        Err((-3, "Malformed base64 encoding".into()))
+    );
+    assert_eq!(
+        rpc(&node, "verifymessage", json!(["nope", signature, message])),
+        Err((-5, "Invalid address".into()))
+    );
+    assert_eq!(
+        rpc(&node, "signmessagewithprivkey", json!(["nope", message])),
+        Err((-5, "Invalid private key".into()))
+    );
+    // A mainnet key is not this chain's.
+    let mainnet = bitcoin::PrivateKey::new(key.inner, Network::Bitcoin).to_wif();
+    assert_eq!(
+        rpc(&node, "signmessagewithprivkey", json!([mainnet, message])),
+        Err((-5, "Invalid private key".into()))
+    );
+}

@@ -11,6 +11,7 @@ mod deployments;
 mod descriptors;
 mod encode;
 mod generating;
+mod message;
 mod mining;
 mod rawtx;
 mod util;
@@ -97,6 +98,7 @@ pub fn table() -> Vec<Method> {
     v.extend(deployments::methods());
     v.extend(descriptors::methods());
     v.extend(generating::methods());
+    v.extend(message::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());
     v.extend(util::methods());
