@@ -399,3 +399,52 @@ fn logging_switches_debug_categories_while_running() {
         Err((-8, "unknown logging category none".into()))
     );
 }
+
+#[test]
+fn rpcinfo_echojson_difficulty_and_waitforblock() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let info = ok(&node, "getrpcinfo", json!([]));
+    let active = info["active_commands"].as_array().unwrap();
+    assert_eq!(active.len(), 1, "{info}");
+    assert_eq!(active[0]["method"], "getrpcinfo");
+    assert!(active[0]["duration"].as_u64().is_some());
+    let logpath = std::path::PathBuf::from(info["logpath"].as_str().unwrap());
+    assert_eq!(logpath, node.net_dir().join("debug.log"));
+
+    let args = json!([1, "two", [3], {"four": 4}, null, true]);
+    assert_eq!(ok(&node, "echojson", args.clone()), args);
+
+    // Regtest's minimum difficulty, as a double.
+    assert_eq!(
+        ok(&node, "getdifficulty", json!([])).to_string(),
+        "4.656542373906925e-10"
+    );
+
+    // waitforblock: at once for the tip, else the tip when the timeout ends,
+    // or the block as soon as it becomes the tip.
+    let genesis = ok(&node, "getbestblockhash", json!([]));
+    assert_eq!(
+        ok(&node, "waitforblock", json!([genesis, 1000])),
+        json!({"hash": genesis, "height": 0})
+    );
+    let other = "11".repeat(32);
+    assert_eq!(
+        ok(&node, "waitforblock", json!([other, 100])),
+        json!({"hash": genesis, "height": 0})
+    );
+    let unsent = ok(
+        &node,
+        "generateblock",
+        json!({"output": ADDRESS, "transactions": [], "submit": false}),
+    );
+    let reached = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| ok(&node, "waitforblock", json!([unsent["hash"], 20_000])));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            ok(&node, "submitblock", json!([unsent["hex"]])),
+            Value::Null
+        );
+        waiter.join().unwrap()
+    });
+    assert_eq!(reached, json!({"hash": unsent["hash"], "height": 1}));
+}
