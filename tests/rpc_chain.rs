@@ -448,3 +448,74 @@ fn rpcinfo_echojson_difficulty_and_waitforblock() {
     });
     assert_eq!(reached, json!({"hash": unsent["hash"], "height": 1}));
 }
+
+#[test]
+fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3() {
+    use bitcoin::hashes::{sha256d, Hash};
+    let node = TestNode::start(&["-disablewallet"]);
+    let hashes = ok(&node, "generatetoaddress", json!([3, ADDRESS]));
+    // Core's definition: every unspent output in (txid bytes, index) order as
+    // outpoint, height * 2 + coinbase flag, then the output itself.
+    let mut coins = Vec::new();
+    for (i, h) in hashes.as_array().unwrap().iter().enumerate() {
+        let hex = ok(&node, "getblock", json!([h, 0]));
+        let block: bitcoin::Block = deserialize_hex(hex.as_str().unwrap()).unwrap();
+        let cb = &block.txdata[0];
+        for (vout, out) in cb.output.iter().enumerate() {
+            if !out.script_pubkey.is_op_return() {
+                coins.push((cb.compute_txid(), vout as u32, i as u32 + 1, out.clone()));
+            }
+        }
+    }
+    coins.sort_by_key(|(txid, vout, _, _)| (txid.to_byte_array(), *vout));
+    let mut data = Vec::new();
+    for (txid, vout, height, out) in &coins {
+        data.extend_from_slice(&txid.to_byte_array());
+        data.extend_from_slice(&vout.to_le_bytes());
+        data.extend_from_slice(&((height << 1) | 1).to_le_bytes());
+        data.extend_from_slice(&bitcoin::consensus::serialize(out));
+    }
+    let expected = sha256d::Hash::hash(&data).to_string();
+
+    let info = ok(&node, "gettxoutsetinfo", json!([]));
+    let keys: Vec<&str> = info
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "height",
+            "bestblock",
+            "txouts",
+            "bogosize",
+            "hash_serialized_3",
+            "total_amount",
+            "transactions",
+            "disk_size"
+        ]
+    );
+    assert_eq!(info["hash_serialized_3"], expected);
+    assert_eq!(info["txouts"], coins.len());
+    assert_eq!(
+        ok(&node, "gettxoutsetinfo", json!(["hash_serialized_3"]))["hash_serialized_3"],
+        expected
+    );
+    assert!(ok(&node, "gettxoutsetinfo", json!(["none"]))
+        .get("hash_serialized_3")
+        .is_none());
+    // One more block changes it.
+    ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+    assert_ne!(
+        ok(&node, "gettxoutsetinfo", json!([]))["hash_serialized_3"],
+        expected
+    );
+    assert_eq!(
+        rpc(&node, "gettxoutsetinfo", json!(["muhash"]))
+            .unwrap_err()
+            .0,
+        -8
+    );
+}

@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use bitcoin::hashes::Hash;
+use bitcoin::hashes::{sha256d, Hash, HashEngine};
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
 use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -41,13 +41,16 @@ pub struct Coin {
 }
 
 /// Totals over the whole set (`gettxoutsetinfo` with `hash_type=none`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetStats {
     pub txouts: u64,
     pub transactions: u64,
     pub bogosize: u64,
     pub total_amount: Amount,
     pub disk_size: u64,
+    /// Core's `hash_serialized_3`: double SHA-256 over every coin in
+    /// outpoint order.
+    pub hash_serialized: sha256d::Hash,
 }
 
 fn idx_err(e: impl std::fmt::Display) -> ChainError {
@@ -336,24 +339,63 @@ impl UtxoIndex {
     pub fn stats(&self) -> Result<SetStats, ChainError> {
         let r = self.db.begin_read().map_err(idx_err)?;
         let coins = r.open_table(COINS).map_err(idx_err)?;
-        let mut s = SetStats::default();
+        let mut s = SetStats {
+            txouts: 0,
+            transactions: 0,
+            bogosize: 0,
+            total_amount: Amount::ZERO,
+            disk_size: 0,
+            hash_serialized: sha256d::Hash::all_zeros(),
+        };
+        let mut hasher = sha256d::Hash::engine();
+        // One transaction's outputs at a time: keys order them by txid, but
+        // their little-endian index is not numeric order past 255.
+        let mut group: Vec<(u32, Coin)> = Vec::new();
         let mut last_txid: Option<[u8; 32]> = None;
         let mut total: u64 = 0;
         for item in coins.iter().map_err(idx_err)? {
             let (k, v) = item.map_err(idx_err)?;
             let coin = decode_coin(v.value())?;
-            let txid: [u8; 32] = k.value()[..32].try_into().map_err(idx_err)?;
+            let key = k.value();
+            let txid: [u8; 32] = key[..32].try_into().map_err(idx_err)?;
+            let vout = u32::from_le_bytes(key[32..36].try_into().map_err(idx_err)?);
             if last_txid != Some(txid) {
+                if let Some(prev) = last_txid {
+                    hash_outputs(&mut hasher, &prev, &mut group);
+                }
                 s.transactions += 1;
                 last_txid = Some(txid);
             }
             s.txouts += 1;
             s.bogosize += bogosize(&coin.txout.script_pubkey);
             total = total.saturating_add(coin.txout.value.to_sat());
+            group.push((vout, coin));
         }
+        if let Some(prev) = last_txid {
+            hash_outputs(&mut hasher, &prev, &mut group);
+        }
+        s.hash_serialized = sha256d::Hash::from_engine(hasher);
         s.total_amount = Amount::from_sat(total);
         s.disk_size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         Ok(s)
+    }
+}
+
+/// Core's TxOutSer for one transaction's unspent outputs, by index: the
+/// outpoint, height * 2 + coinbase, the output.
+fn hash_outputs(
+    engine: &mut bitcoin::hashes::sha256::HashEngine,
+    txid: &[u8; 32],
+    group: &mut Vec<(u32, Coin)>,
+) {
+    use bitcoin::consensus::Encodable;
+    group.sort_unstable_by_key(|(vout, _)| *vout);
+    for (vout, coin) in group.drain(..) {
+        engine.input(txid);
+        engine.input(&vout.to_le_bytes());
+        engine.input(&((coin.height << 1) | u32::from(coin.coinbase)).to_le_bytes());
+        // Writing into a hash engine cannot fail.
+        let _ = coin.txout.consensus_encode(engine);
     }
 }
 
@@ -410,6 +452,37 @@ mod tests {
             },
             txdata,
         }
+    }
+
+    #[test]
+    fn set_hash_takes_outputs_in_numeric_index_order() {
+        use bitcoin::consensus::serialize;
+        let dir = tempfile::tempdir().unwrap();
+        let idx = UtxoIndex::open(&dir.path().join("u.redb"), false).unwrap();
+        let cb = coinbase(1);
+        let b1 = block(bitcoin::BlockHash::all_zeros(), vec![cb.clone()]);
+        idx.connect(&b1, 1).unwrap();
+        // 300 outputs: little-endian keys put 256 before 1.
+        let wide = spend(OutPoint::new(cb.compute_txid(), 0), 300);
+        idx.connect(&block(b1.block_hash(), vec![coinbase(2), wide.clone()]), 2)
+            .unwrap();
+        let cb2 = coinbase(2);
+        let mut coins: Vec<(Txid, u32, u32, bool, TxOut)> =
+            vec![(cb2.compute_txid(), 0, 2, true, cb2.output[0].clone())];
+        for (i, o) in wide.output.iter().enumerate() {
+            coins.push((wide.compute_txid(), i as u32, 2, false, o.clone()));
+        }
+        coins.sort_by_key(|c| (c.0.to_byte_array(), c.1));
+        let mut data = Vec::new();
+        for (txid, vout, height, coinbase, out) in &coins {
+            data.extend_from_slice(&txid.to_byte_array());
+            data.extend_from_slice(&vout.to_le_bytes());
+            data.extend_from_slice(&((height << 1) | u32::from(*coinbase)).to_le_bytes());
+            data.extend_from_slice(&serialize(out));
+        }
+        let s = idx.stats().unwrap();
+        assert_eq!(s.txouts, 301);
+        assert_eq!(s.hash_serialized, sha256d::Hash::hash(&data));
     }
 
     #[test]

@@ -358,15 +358,11 @@ fn gettxout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let hash_type = arg::string(args, 0).unwrap_or_else(|| "hash_serialized_3".into());
     match hash_type.as_str() {
-        "none" => {}
-        "hash_serialized_3" | "muhash" => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMETER,
-                format!(
-                    "hash_type '{hash_type}' is not supported by this node yet; use hash_type=none"
-                ),
-            ))
-        }
+        "none" | "hash_serialized_3" => {}
+        "muhash" => return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "hash_type 'muhash' is not supported by this node yet; use hash_serialized_3 or none",
+        )),
         other => {
             return Err(RpcError::new(
                 code::INVALID_PARAMETER,
@@ -386,13 +382,24 @@ fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         .stats()
         .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?;
     let tip = ctx.chain.tip();
-    Ok(json!({
+    let mut out = json!({
         "height": tip.height,
         "bestblock": tip.hash.to_string(),
         "txouts": s.txouts,
         "bogosize": s.bogosize,
-        "total_amount": amount(s.total_amount.to_sat() as i64),
-        "transactions": s.transactions,
-        "disk_size": s.disk_size,
-    }))
+    });
+    let o = out.as_object_mut().expect("object");
+    if hash_type == "hash_serialized_3" {
+        o.insert(
+            "hash_serialized_3".into(),
+            s.hash_serialized.to_string().into(),
+        );
+    }
+    o.insert(
+        "total_amount".into(),
+        amount(s.total_amount.to_sat() as i64),
+    );
+    o.insert("transactions".into(), s.transactions.into());
+    o.insert("disk_size".into(), s.disk_size.into());
+    Ok(out)
 }
