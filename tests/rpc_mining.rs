@@ -213,3 +213,33 @@ fn getblocktemplate_gives_cores_fields_long_polls_and_checks_proposals() {
         Err((-8, "Invalid mode".into()))
     );
 }
+
+#[test]
+fn submitblock_leaves_malformed_blocks_to_the_engine_as_core() {
+    use bitcoin::hashes::Hash;
+    let node = TestNode::start(&["-disablewallet"]);
+    // A zero header (no proof of work) and no transactions, with trailing
+    // bytes: decoded, then refused by the proof-of-work check.
+    let zeros = "00".repeat(81) + &"11".repeat(100);
+    assert_eq!(ok(&node, "submitblock", json!([zeros])), json!("high-hash"));
+    // Valid work but no coinbase: the engine's block checks refuse it.
+    let made = ok(
+        &node,
+        "generateblock",
+        json!({"output": "raw(51)", "transactions": [], "submit": false}),
+    );
+    let mut block: bitcoin::Block = deserialize_hex(made["hex"].as_str().unwrap()).unwrap();
+    block.txdata.clear();
+    // The merkle root of no transactions is all zeros.
+    block.header.merkle_root = bitcoin::TxMerkleNode::from_byte_array([0; 32]);
+    while block.header.validate_pow(block.header.target()).is_err() {
+        block.header.nonce += 1;
+    }
+    let reason = ok(&node, "submitblock", json!([serialize_hex(&block)]));
+    assert_eq!(reason, json!("bad-blk-length"));
+    assert_eq!(ok(&node, "getblockcount", json!([])), json!(0));
+    assert_eq!(
+        rpc(&node, "submitblock", json!(["00ff"])),
+        Err((-22, "Block decode failed".into()))
+    );
+}

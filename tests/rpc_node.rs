@@ -539,3 +539,43 @@ fn raw_transactions_fee_estimates_and_waiting_for_blocks() {
     let woke = waiter.join().unwrap();
     assert_eq!(woke, json!({"hash": new[0], "height": 3}));
 }
+
+#[test]
+fn request_heads_are_limited_by_size_and_time_as_core() {
+    let node = TestNode::start(&["-rpcservertimeout=2"]);
+    let port = node.rpc_port;
+    let get = |target: &str, extra: &str| {
+        http(
+            port,
+            &format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"),
+        )
+        .0
+    };
+    // Under 8 KiB (request line, headers and the blank line): read, and not
+    // found at this path; over it: a bad request.
+    assert_eq!(get(&format!("/{}", "x".repeat(8000)), ""), 404);
+    assert_eq!(get(&format!("/{}", "x".repeat(8192)), ""), 400);
+    // Many short header lines count by their bytes, not their number.
+    let lines = |n: usize| {
+        (0..n)
+            .map(|i| format!("h{i:04}: foo\r\n"))
+            .collect::<String>()
+    };
+    assert_eq!(get("/x", &lines(600)), 404);
+    assert_eq!(get("/x", &lines(800)), 400);
+
+    // An unfinished head is dropped after -rpcservertimeout.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.write_all(b"GET /x HTTP/1.1\r\nHost: x\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let start = std::time::Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    // The server still answers.
+    assert_eq!(get("/x", ""), 404);
+}

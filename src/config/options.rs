@@ -196,6 +196,7 @@ const WALLET_FROM_CORE: &[&str] = &[
     "includeconf",
     "sandbox",
     "txindex",
+    "rpcservertimeout",
     "ipcfd",
     "ipcconnect",
 ];

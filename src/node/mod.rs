@@ -145,6 +145,10 @@ async fn serve_rpc(
         threads: positive("rpcthreads", http::DEFAULT_THREADS),
         auth,
         whitelist,
+        timeout: std::time::Duration::from_secs(positive(
+            "rpcservertimeout",
+            http::DEFAULT_SERVER_TIMEOUT_SECS,
+        ) as u64),
     };
     let listeners: Vec<std::net::TcpListener> =
         fds.into_iter().map(std::net::TcpListener::from).collect();

@@ -37,6 +37,8 @@ pub const MAX_BODY: usize = 0x0200_0000;
 pub const DEFAULT_WORK_QUEUE: usize = 64;
 /// Core's DEFAULT_HTTP_THREADS.
 pub const DEFAULT_THREADS: usize = 16;
+/// Core's DEFAULT_HTTP_SERVER_TIMEOUT (seconds).
+pub const DEFAULT_SERVER_TIMEOUT_SECS: usize = 30;
 const WWW_AUTHENTICATE: &str = "Basic realm=\"jsonrpc\"";
 
 /// A -rpcallowip entry: address with prefix length.
@@ -111,6 +113,9 @@ pub struct ServerOptions {
     pub threads: usize,
     pub auth: Auth,
     pub whitelist: Rc<Whitelist>,
+    /// `-rpcservertimeout`: how long a client may take to send a request's
+    /// head before it is disconnected.
+    pub timeout: Duration,
 }
 
 struct State {
@@ -195,6 +200,10 @@ async fn handle(
         tracing::debug!(target: "http", "HTTP request from {peer} rejected: Client network is not allowed RPC access");
         return Ok(respond(403, ""));
     }
+    if head_size(&req) > MAX_HEADERS_SIZE {
+        tracing::debug!(target: "http", "HTTP request from {peer}: headers exceed size limit");
+        return Ok(closing(respond(400, "")));
+    }
     let path = req.uri().path().to_string();
     let Some(wallet) = wallet_of(&path) else {
         return Ok(respond(404, ""));
@@ -225,7 +234,7 @@ async fn handle(
     };
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(respond(413, "")),
+        Err(_) => return Ok(closing(respond(413, ""))),
     };
     let value = match exec::parse_body(&body) {
         Ok(v) => v,
@@ -237,6 +246,33 @@ async fn handle(
     })
     .await;
     Ok(to_http(outcome))
+}
+
+/// Core's limit on a request's head: request line, header lines and the
+/// blank line that ends them.
+const MAX_HEADERS_SIZE: usize = 8192;
+
+/// The bytes of `req`'s head as the client sent them (HTTP/1.1 framing:
+/// `name: value` lines ending in CRLF).
+fn head_size<B>(req: &hyper::Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let request_line = req.method().as_str().len() + 1 + target + 1 + "HTTP/1.1".len() + 2;
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    request_line + headers + 2
+}
+
+/// `reply`, after which the connection closes (Core disconnects a client
+/// whose request it could not read).
+fn closing(mut reply: Reply) -> Reply {
+    reply.headers_mut().insert(
+        hyper::header::CONNECTION,
+        hyper::header::HeaderValue::from_static("close"),
+    );
+    reply
 }
 
 /// The HTTP answer for an outcome.
@@ -279,11 +315,17 @@ pub async fn serve(
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let timeout = state.opts.timeout;
                 tokio::task::spawn_local(async move {
                     let service =
                         hyper::service::service_fn(move |req| handle(state.clone(), peer, req));
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
+                        // Core limits the head by bytes, not by header count:
+                        // as many lines as fit in it (4 bytes at least each).
+                        .max_headers(MAX_HEADERS_SIZE / 4)
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(timeout)
                         .serve_connection(TokioIo::new(stream), service)
                         .await
                     {

@@ -55,14 +55,10 @@ async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcErr
     let hex = arg::string(&args, 0).unwrap_or_default();
     let decode_failed = || RpcError::new(code::DESERIALIZATION_ERROR, "Block decode failed");
     let bytes = Vec::<u8>::from_hex(&hex).map_err(|_| decode_failed())?;
-    let block: bitcoin::Block =
-        bitcoin::consensus::deserialize(&bytes).map_err(|_| decode_failed())?;
-    if block.txdata.first().is_none_or(|t| !t.is_coinbase()) {
-        return Err(RpcError::new(
-            code::DESERIALIZATION_ERROR,
-            "Block does not start with a coinbase",
-        ));
-    }
+    // As Core: bytes after the block are ignored, and a block without a
+    // coinbase is the engine's to reject (after its proof-of-work check).
+    let (block, _): (bitcoin::Block, usize) =
+        bitcoin::consensus::deserialize_partial(&bytes).map_err(|_| decode_failed())?;
     let chain = ctx.chain.clone();
     let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
         .await
