@@ -68,3 +68,35 @@ fn without_debug_ipc_nothing_is_logged_about_ipc_messages() {
     assert!(!log.contains("[ipc]"), "{log}");
     assert!(!log.contains("quiet"), "{log}");
 }
+
+#[test]
+fn secrets_never_reach_the_log_even_with_debug_ipc() {
+    let node = TestNode::start(&[
+        "-debug=ipc",
+        "-rpcuser=secret-user-name",
+        "-rpcpassword=secret-password",
+        "-rpcauth=alice:f7efda5c189b999524f151318c0c86$d5b51b3beffbc0",
+        "-torpassword=secret-tor",
+        "-uacomment=visible-comment",
+    ]);
+    // The worker asked the broker for its settings, and that was logged.
+    let log = node.wait_for_log("Broker.getSettings", Duration::from_secs(30));
+    for secret in [
+        "secret-user-name",
+        "secret-password",
+        "f7efda5c189b999524f151318c0c86",
+        "secret-tor",
+    ] {
+        assert!(!log.contains(secret), "{secret} leaked:\n{log}");
+    }
+    // Core's startup lines name every option, secrets masked.
+    for line in [
+        "Command-line arg: rpcauth=****",
+        "Command-line arg: rpcpassword=****",
+        "Command-line arg: rpcuser=****",
+        "Command-line arg: torpassword=****",
+        "Command-line arg: uacomment=\"visible-comment\"",
+    ] {
+        assert!(log.contains(line), "{line} missing:\n{log}");
+    }
+}

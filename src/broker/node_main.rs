@@ -77,6 +77,7 @@ fn log_startup(config: &Config) {
         env!("CARGO_PKG_VERSION")
     );
     tracing::info!("Using data directory {}", config.net_dir().display());
+    config.log_args();
     for w in config.warnings() {
         tracing::warn!("{w}");
     }

@@ -416,7 +416,7 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         name: "torpassword",
         value: "=<pass>",
         cat: Cat::Connection,
-        flags: Flags::NONE,
+        flags: Flags::SENSITIVE,
     },
     Opt {
         name: "natpmp",
@@ -740,7 +740,7 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         name: "rpcauth",
         value: "=<userpw>",
         cat: Cat::Rpc,
-        flags: Flags::NONE,
+        flags: Flags::SENSITIVE,
     },
     Opt {
         name: "rpcbind",
@@ -770,7 +770,7 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         name: "rpcpassword",
         value: "=<pw>",
         cat: Cat::Rpc,
-        flags: Flags::NONE,
+        flags: Flags::SENSITIVE,
     },
     Opt {
         name: "rpcport",
@@ -794,7 +794,7 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         name: "rpcuser",
         value: "=<user>",
         cat: Cat::Rpc,
-        flags: Flags::NONE,
+        flags: Flags::SENSITIVE,
     },
     Opt {
         name: "rpcwhitelist",

@@ -53,14 +53,38 @@ pub enum ConfigError {
     UnknownChain(String),
 }
 
-/// One resolved option as a child receives it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One resolved option as a child receives it. Its Debug form (what
+/// `-debug=ipc` logs) masks the values of sensitive options.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ResolvedArg {
     pub name: String,
     /// Core's GetArgs.
     pub values: Vec<String>,
     /// Core's GetArg; None when negated.
     pub single: Option<String>,
+}
+
+/// What a log may show of a value of option `name`.
+fn shown<'a>(name: &str, value: &'a str) -> &'a str {
+    if options::is_sensitive(name) {
+        "****"
+    } else {
+        value
+    }
+}
+
+impl std::fmt::Debug for ResolvedArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let values: Vec<&str> = self.values.iter().map(|v| shown(&self.name, v)).collect();
+        f.debug_struct("ResolvedArg")
+            .field("name", &self.name)
+            .field("values", &values)
+            .field(
+                "single",
+                &self.single.as_deref().map(|v| shown(&self.name, v)),
+            )
+            .finish()
+    }
 }
 
 /// Resolved options for one process.
@@ -74,6 +98,36 @@ pub struct Config {
     resolved: Option<std::collections::BTreeMap<String, ResolvedArg>>,
     positional: Vec<String>,
     warnings: Vec<String>,
+}
+
+impl Config {
+    /// Core's LogArgs: every known option from the config file (by section)
+    /// and the command line, one line each, secrets as `****`.
+    pub fn log_args(&self) {
+        let known = |name: &str| options::find(self.program, name).is_some();
+        let render = |name: &str, v: &Value| match v {
+            _ if options::is_sensitive(name) => "****".to_string(),
+            Value::Str(s) => serde_json::Value::from(s.as_str()).to_string(),
+            Value::Negated => "false".to_string(),
+        };
+        for (section, opts) in &self.store.conf {
+            let prefix = if section.is_empty() {
+                String::new()
+            } else {
+                format!("[{section}] ")
+            };
+            for (name, values) in opts.iter().filter(|(n, _)| known(n)) {
+                for v in values {
+                    tracing::info!("Config file arg: {prefix}{name}={}", render(name, v));
+                }
+            }
+        }
+        for (name, values) in self.store.command_line.iter().filter(|(n, _)| known(n)) {
+            for v in values {
+                tracing::info!("Command-line arg: {name}={}", render(name, v));
+            }
+        }
+    }
 }
 
 /// Core's InterpretBool: empty is true, else the leading integer is nonzero.

@@ -54,6 +54,8 @@ impl Flags {
     pub const DEBUG_ONLY: Flags = Flags(2);
     /// `-noname` is an error.
     pub const DISALLOW_NEGATION: Flags = Flags(4);
+    /// A secret: its value never reaches a log (Core's SENSITIVE).
+    pub const SENSITIVE: Flags = Flags(8);
 
     pub const fn contains(self, other: Flags) -> bool {
         self.0 & other.0 == other.0
@@ -288,6 +290,13 @@ pub fn help_text(opt: &Opt) -> String {
         None => "Accepted for compatibility with Bitcoin Core; this build does not act on it yet."
             .to_string(),
     }
+}
+
+/// Is `name` an option whose values are secrets (any program's)?
+pub fn is_sensitive(name: &str) -> bool {
+    CORE_OPTIONS
+        .iter()
+        .any(|o| o.name == name && o.flags.contains(Flags::SENSITIVE))
 }
 
 /// Looks up `name` among the options `program` accepts.

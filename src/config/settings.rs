@@ -38,12 +38,36 @@ impl<'a> Span<'a> {
     }
 }
 
-/// Everything parsed from the command line and the config files.
-#[derive(Clone, Debug, Default)]
+/// Everything parsed from the command line and the config files. Its Debug
+/// form masks the values of sensitive options.
+#[derive(Clone, Default)]
 pub struct Store {
     pub command_line: BTreeMap<String, Vec<Value>>,
     /// Section name ("" for the top section) → option → values in file order.
     pub conf: BTreeMap<String, BTreeMap<String, Vec<Value>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |opts: &BTreeMap<String, Vec<Value>>| -> BTreeMap<String, Vec<Value>> {
+            opts.iter()
+                .map(|(name, values)| {
+                    let values = if super::options::is_sensitive(name) {
+                        vec![Value::Str("****".into()); values.len()]
+                    } else {
+                        values.clone()
+                    };
+                    (name.clone(), values)
+                })
+                .collect()
+        };
+        let conf: BTreeMap<&String, BTreeMap<String, Vec<Value>>> =
+            self.conf.iter().map(|(s, o)| (s, masked(o))).collect();
+        f.debug_struct("Store")
+            .field("command_line", &masked(&self.command_line))
+            .field("conf", &conf)
+            .finish()
+    }
 }
 
 impl Store {

@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
-use bitcoin::hex::FromHex;
+use bitcoin::hex::DisplayHex;
 
 /// A malformed -rpcauth value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -16,7 +16,8 @@ pub struct InvalidRpcAuth;
 struct SaltedUser {
     user: String,
     salt: String,
-    hash: [u8; 32],
+    /// Lowercase hex, as written in -rpcauth.
+    hash: String,
 }
 
 /// Every credential the server accepts.
@@ -68,19 +69,19 @@ impl Auth {
                 .push((user.unwrap_or("").to_string(), p.to_string()));
         }
         for entry in rpcauth {
-            // Core: user:salt$hash; an empty value is skipped.
-            if entry.is_empty() {
-                continue;
-            }
+            // Core 31: exactly `user:salt$hash` (one colon, one dollar after
+            // it); an empty value is an error too. The hash is kept as text:
+            // Core compares it with the lowercase hex of the HMAC, so a
+            // malformed one is accepted and never matches.
             let (user, rest) = entry.split_once(':').ok_or(InvalidRpcAuth)?;
             let (salt, hash) = rest.split_once('$').ok_or(InvalidRpcAuth)?;
-            if hash.contains('$') || user.is_empty() {
+            if rest.contains(':') || hash.contains('$') {
                 return Err(InvalidRpcAuth);
             }
             auth.salted.push(SaltedUser {
                 user: user.to_string(),
                 salt: salt.to_string(),
-                hash: <[u8; 32]>::from_hex(hash).map_err(|_| InvalidRpcAuth)?,
+                hash: hash.to_string(),
             });
         }
         Ok(auth)
@@ -100,9 +101,9 @@ impl Auth {
                 & constant_time_eq(p.as_bytes(), password.as_bytes());
         }
         for s in &self.salted {
-            let mac = hmac_sha256(s.salt.as_bytes(), password.as_bytes());
+            let mac = hmac_sha256(s.salt.as_bytes(), password.as_bytes()).to_lower_hex_string();
             ok |= constant_time_eq(s.user.as_bytes(), user.as_bytes())
-                & constant_time_eq(&mac, &s.hash);
+                & constant_time_eq(mac.as_bytes(), s.hash.as_bytes());
         }
         ok.then(|| user.to_string())
     }
@@ -152,11 +153,21 @@ mod tests {
         assert_eq!(auth.check(&basic("u:x")), None);
         assert_eq!(auth.check("Bearer x"), None);
         assert_eq!(auth.check("Basic !!!"), None);
-        for bad in ["nouser", "u:salt", "u:s$zz", "u:s$00$11"] {
+        for bad in [
+            "",
+            "nouser",
+            "u:salt",
+            "u:s$00$11",
+            "foo:bar:baz",
+            "foo$bar:baz",
+        ] {
             assert_eq!(
                 Auth::new(None, None, None, &[bad.to_string()]).unwrap_err(),
                 InvalidRpcAuth
             );
         }
+        // Core's shape checks only: a hash that is no HMAC never matches.
+        let auth = Auth::new(None, None, None, &["u$x:s$zz".to_string()]).unwrap();
+        assert_eq!(auth.check(&basic("u$x:zz")), None);
     }
 }
