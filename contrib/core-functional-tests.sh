@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Runs Bitcoin Core's own functional tests (test/functional/*.py) against our
+# bitcoin-node. Core's test framework is not part of this repository: it is
+# taken from $CORE_SRC (a Bitcoin Core source tree with test/ and
+# share/rpcauth/) or, without it, from a shallow sparse clone of Core's
+# repository cached under ~/.cache/bitcoin-mp/core-src.
+#
+#   contrib/core-functional-tests.sh                 # the tests that pass today
+#   contrib/core-functional-tests.sh rpc_blockchain.py interface_http.py
+#
+# BITCOINCLI=/path/to/bitcoin-cli enables the parts that drive Core's CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+default_tests=(
+    rpc_uptime.py
+    rpc_named_arguments.py
+    interface_rpc.py
+    interface_http.py
+    rpc_deprecated.py
+    rpc_whitelist.py
+    rpc_getblockstats.py
+    rpc_signmessagewithprivkey.py
+    rpc_deriveaddresses.py
+)
+tests=("$@")
+[ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
+
+src=${CORE_SRC:-}
+if [ -z "$src" ]; then
+    src=${XDG_CACHE_HOME:-$HOME/.cache}/bitcoin-mp/core-src
+    if [ ! -d "$src/test/functional" ]; then
+        echo "Fetching Bitcoin Core's functional test framework into $src"
+        rm -rf "$src"
+        git clone --quiet --depth 1 --filter=blob:none --sparse \
+            https://github.com/bitcoin/bitcoin "$src"
+        git -C "$src" sparse-checkout set test share/rpcauth
+    fi
+fi
+
+cargo build --quiet --bin bitcoin-node
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/test"
+cat > "$work/test/config.ini" <<EOF
+[environment]
+CLIENT_NAME=Bitcoin Core
+CLIENT_BUGREPORT=https://github.com/bitcoin/bitcoin/issues
+SRCDIR=$src
+BUILDDIR=$work
+EXEEXT=
+RPCAUTH=$src/share/rpcauth/rpcauth.py
+
+[components]
+ENABLE_BITCOIND=true
+EOF
+[ -n "${BITCOINCLI:-}" ] && echo "ENABLE_CLI=true" >> "$work/test/config.ini"
+
+export BITCOIND="$repo/target/debug/bitcoin-node"
+failed=0
+for t in "${tests[@]}"; do
+    if python3 "$src/test/functional/$t" --configfile="$work/test/config.ini" \
+        --cachedir="$work/cache" > "$work/$t.log" 2>&1; then
+        echo "PASS $t"
+    else
+        failed=1
+        echo "FAIL $t"
+        grep -E "AssertionError|JSONRPCException|Error:" "$work/$t.log" | head -3 || true
+    fi
+done
+exit $failed
