@@ -167,7 +167,7 @@ fn child_fds_are_only_the_three_sockets_and_stdio() {
 }
 
 #[test]
-fn worker_and_wallet_run_with_no_new_privs_no_capabilities_and_landlock() {
+fn worker_and_wallet_run_with_no_new_privs_no_capabilities_namespaces_and_landlock() {
     let node = TestNode::start(&[]);
     node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
     for name in ["bitcoin-node", "bitcoin-wallet"] {
@@ -184,18 +184,20 @@ fn worker_and_wallet_run_with_no_new_privs_no_capabilities_and_landlock() {
         assert_eq!(field("CapEff:"), "0000000000000000", "{name}");
         assert_eq!(field("CapPrm:"), "0000000000000000", "{name}");
         assert_eq!(field("Seccomp:"), "2", "{name}: seccomp filter mode");
+        // Out of the host's user, network and IPC namespaces (ours).
+        for ns in ["user", "net", "ipc"] {
+            let theirs = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
+            let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+            assert_ne!(theirs, ours, "{name}: {ns} namespace");
+        }
     }
     let log = node.log();
-    assert!(
-        log.contains("node worker: sandbox: no_new_privs on, capabilities dropped, Landlock ABI "),
-        "{log}"
-    );
-    assert!(
-        log.contains(
-            "bitcoin-wallet: sandbox: no_new_privs on, capabilities dropped, Landlock ABI "
-        ),
-        "{log}"
-    );
+    for name in ["node worker", "bitcoin-wallet"] {
+        let line = format!(
+            "{name}: sandbox: no_new_privs on, capabilities dropped, namespaces user+net+ipc, Landlock ABI "
+        );
+        assert!(log.contains(&line), "{line}\n{log}");
+    }
 }
 
 #[test]

@@ -1,9 +1,10 @@
-//! sandbox/: applies a policy (fds, no_new_privs, capabilities, Landlock) to the
-//! current process. Never decides policy: that lives in `policy/`, embedded at
-//! build time. The seccomp layer is not built yet and is reported as missing.
+//! sandbox/: applies a policy (fds, no_new_privs, namespaces, capabilities,
+//! Landlock, seccomp) to the current process. Never decides policy: that lives
+//! in `policy/`, embedded at build time.
 
 mod fds;
 mod landlock;
+mod namespaces;
 pub mod policy;
 mod privs;
 pub mod seccomp;
@@ -73,6 +74,8 @@ pub struct Report {
     pub off: bool,
     pub no_new_privs: bool,
     pub caps_dropped: bool,
+    /// In new user, network and IPC namespaces.
+    pub namespaces: bool,
     pub landlock_abi: Option<i32>,
     pub landlock_status: String,
     pub seccomp: bool,
@@ -89,9 +92,14 @@ impl Report {
             return vec!["sandbox: off".into()];
         }
         let mut v = vec![format!(
-            "sandbox: no_new_privs {}, capabilities {}, Landlock {}, seccomp {}",
+            "sandbox: no_new_privs {}, capabilities {}, namespaces {}, Landlock {}, seccomp {}",
             if self.no_new_privs { "on" } else { "OFF" },
             if self.caps_dropped { "dropped" } else { "KEPT" },
+            if self.namespaces {
+                "user+net+ipc"
+            } else {
+                "OFF"
+            },
             match self.landlock_abi {
                 Some(abi) => format!("ABI {abi} {}", self.landlock_status),
                 None => format!("unavailable ({})", self.landlock_status),
@@ -143,6 +151,7 @@ pub fn apply(
 /// no option or environment variable that does.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Unavailable {
+    pub namespaces: bool,
     pub landlock: bool,
     pub seccomp: bool,
 }
@@ -173,6 +182,16 @@ pub fn apply_with(
         reason: e.to_string(),
     })?;
     report.no_new_privs = true;
+    // Before the capability drop, which also clears the full set a new user
+    // namespace grants.
+    if unavailable.namespaces {
+        report.missing.push("namespaces (not available)".into());
+    } else {
+        match namespaces::enter_private() {
+            Ok(()) => report.namespaces = true,
+            Err(e) => report.missing.push(format!("namespaces ({e})")),
+        }
+    }
     match privs::drop_all_capabilities() {
         Ok(()) => report.caps_dropped = true,
         Err(e) => report.missing.push(format!("capabilities ({e})")),
