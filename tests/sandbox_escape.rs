@@ -333,20 +333,20 @@ fn no_role_can_connect_to_or_bind_a_tcp_port() {
 #[test]
 fn forbidden_system_calls_stop_the_process_and_are_named_in_its_log() {
     let d = datadir();
-    let cases: &[(&str, i64)] = &[
-        ("execve", libc::SYS_execve),
-        ("socket_inet", libc::SYS_socket),
-        ("kill_parent", libc::SYS_kill),
-        ("ptrace", libc::SYS_ptrace),
-        ("mount", libc::SYS_mount),
-        ("unshare", libc::SYS_unshare),
-        ("setuid", libc::SYS_setuid),
-        ("keyctl", libc::SYS_keyctl),
-        ("bpf", libc::SYS_bpf),
-        ("io_uring_setup", libc::SYS_io_uring_setup),
+    let cases: &[(&str, i64, &str)] = &[
+        ("execve", libc::SYS_execve, "execve"),
+        ("socket_inet", libc::SYS_socket, "socket"),
+        ("kill_parent", libc::SYS_kill, "kill"),
+        ("ptrace", libc::SYS_ptrace, "ptrace"),
+        ("mount", libc::SYS_mount, "mount"),
+        ("unshare", libc::SYS_unshare, "unshare"),
+        ("setuid", libc::SYS_setuid, "setuid"),
+        ("keyctl", libc::SYS_keyctl, "keyctl"),
+        ("bpf", libc::SYS_bpf, "bpf"),
+        ("io_uring_setup", libc::SYS_io_uring_setup, "io_uring_setup"),
     ];
     for role in [Role::NodeWorker, Role::Wallet] {
-        for (attempt, nr) in cases {
+        for (attempt, nr, name) in cases {
             let (code, message) = probe_forbidden(role, attempt, d.path());
             assert_eq!(
                 code,
@@ -354,7 +354,7 @@ fn forbidden_system_calls_stop_the_process_and_are_named_in_its_log() {
                 "{role:?} {attempt}: must be stopped by the sandbox"
             );
             assert!(
-                message.contains(&format!("blocked system call #{nr:06}")),
+                message.contains(&format!("blocked system call #{nr:06} {name} (")),
                 "{role:?} {attempt}: log record was {message:?}"
             );
         }

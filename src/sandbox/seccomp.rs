@@ -1,7 +1,9 @@
 //! The seccomp layer: compiles a role's syscall allowlist with `seccompiler`
 //! and loads it. A syscall outside the list raises SIGSYS; the handler sends one
-//! pre-encoded log record naming the syscall number to the broker and exits
-//! with code 159 (async-signal-safe: no allocation, no locks).
+//! pre-encoded log record naming the syscall (number and name) to the broker
+//! and exits with code 159 (async-signal-safe: no allocation, no locks; the
+//! records are encoded at install time, one per system call this architecture
+//! has, names from the `syscalls` crate).
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -20,6 +22,9 @@ static LOG_FD: AtomicI32 = AtomicI32::new(-1);
 static REPORT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
 static REPORT_LEN: AtomicUsize = AtomicUsize::new(0);
 static DIGITS_AT: AtomicUsize = AtomicUsize::new(0);
+/// One ready record per syscall number (a leaked slice of leaked records).
+static NAMED: AtomicPtr<&'static [u8]> = AtomicPtr::new(std::ptr::null_mut());
+static NAMED_LEN: AtomicUsize = AtomicUsize::new(0);
 
 fn err(e: impl std::fmt::Display) -> SandboxError {
     SandboxError::Layer {
@@ -94,9 +99,26 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     // install time and is only written here, once, before _exit.
     unsafe {
         let nr = *((info as *const u8).add(24) as *const i32);
+        let fd = LOG_FD.load(Ordering::Relaxed);
+        let named = NAMED.load(Ordering::Relaxed);
+        if !named.is_null()
+            && fd >= 0
+            && nr >= 0
+            && (nr as usize) < NAMED_LEN.load(Ordering::Relaxed)
+        {
+            let record = *named.add(nr as usize);
+            if !record.is_empty() {
+                libc::send(
+                    fd,
+                    record.as_ptr() as *const libc::c_void,
+                    record.len(),
+                    libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+                );
+                libc::_exit(VIOLATION_EXIT);
+            }
+        }
         let buf = REPORT.load(Ordering::Relaxed);
         let len = REPORT_LEN.load(Ordering::Relaxed);
-        let fd = LOG_FD.load(Ordering::Relaxed);
         if !buf.is_null() && fd >= 0 {
             let at = DIGITS_AT.load(Ordering::Relaxed);
             let mut n = nr.max(0) as u32;
@@ -115,28 +137,41 @@ extern "C" fn on_sigsys(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mu
     }
 }
 
-/// Prepares the SIGSYS report (sent on `log_fd`) and installs its handler.
+/// The log record that reports blocked system call `number` (`name`).
+fn report(number: &str, name: &str) -> Box<[u8]> {
+    let record = crate::logging::Record {
+        time_micros: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0),
+        level: crate::logging::Level::Error,
+        category: String::new(),
+        thread: String::new(),
+        file: String::new(),
+        line: 0,
+        function: String::new(),
+        message: format!(
+            "sandbox: blocked system call {number} {name} ({}), process {} stopped",
+            std::env::consts::ARCH,
+            std::process::id()
+        ),
+    };
+    crate::logging::encode_record(&record).into_boxed_slice()
+}
+
+/// Prepares the SIGSYS reports (sent on `log_fd`) and installs its handler.
 fn install_sigsys_handler(log_fd: Option<RawFd>) -> Result<(), SandboxError> {
     if let Some(fd) = log_fd {
-        let record = crate::logging::Record {
-            time_micros: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_micros() as i64)
-                .unwrap_or(0),
-            level: crate::logging::Level::Error,
-            category: String::new(),
-            thread: String::new(),
-            file: String::new(),
-            line: 0,
-            function: String::new(),
-            message: format!(
-                "sandbox: blocked system call {} ({}), process {} stopped",
-                std::str::from_utf8(PLACEHOLDER).unwrap_or("#"),
-                std::env::consts::ARCH,
-                std::process::id()
-            ),
-        };
-        let bytes = crate::logging::encode_record(&record).into_boxed_slice();
+        let bytes = report(std::str::from_utf8(PLACEHOLDER).unwrap_or("#"), "unknown");
+        let named: Vec<&'static [u8]> = (0..syscalls::Sysno::table_size())
+            .map(|nr| match syscalls::Sysno::new(nr) {
+                Some(sysno) => &*Box::leak(report(&format!("#{nr:06}"), sysno.name())),
+                None => &[][..],
+            })
+            .collect();
+        let named = Box::leak(named.into_boxed_slice());
+        NAMED_LEN.store(named.len(), Ordering::Relaxed);
+        NAMED.store(named.as_mut_ptr(), Ordering::Relaxed);
         let at = bytes
             .windows(PLACEHOLDER.len())
             .position(|w| w == PLACEHOLDER)
