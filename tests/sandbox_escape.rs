@@ -165,9 +165,31 @@ fn probe_child() {
         println!("PROBE-RESULT: {result}");
         return;
     }
-    apply(role, Mode::Auto, &paths(&datadir), log_fd).expect("sandbox applies");
+    let attempt = std::env::var("PROBE_ATTEMPT").unwrap();
+    // A unix socket made before the sandbox (making one after is already
+    // refused), for the attempts that connect it to an abstract address.
+    let pre_socket = attempt.starts_with("abstract_connect").then(|| {
+        nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            nix::sys::socket::SockFlag::empty(),
+            None,
+        )
+        .unwrap()
+    });
+    if std::env::var("PROBE_LANDLOCK_ONLY").is_ok() {
+        // Seccomp left out, to see what Landlock alone refuses.
+        let unavailable = bitcoin_mp::sandbox::Unavailable {
+            seccomp: true,
+            ..Default::default()
+        };
+        bitcoin_mp::sandbox::apply_with(role, Mode::Auto, &paths(&datadir), log_fd, unavailable)
+            .expect("sandbox applies");
+    } else {
+        apply(role, Mode::Auto, &paths(&datadir), log_fd).expect("sandbox applies");
+    }
     let own = own_dir(role, &datadir);
-    let result = match std::env::var("PROBE_ATTEMPT").unwrap().as_str() {
+    let result = match attempt.as_str() {
         "open_passwd" => outcome(std::fs::File::open("/etc/passwd")),
         "read_other_wallet" => {
             outcome(std::fs::read(datadir.join("regtest/wallets/w2/wallet.dat")))
@@ -199,6 +221,19 @@ fn probe_child() {
             )
         }),
         "socket_inet" => outcome(std::net::UdpSocket::bind("127.0.0.1:0")),
+        "abstract_connect" => {
+            use std::os::fd::AsRawFd;
+            let addr = nix::sys::socket::UnixAddr::new_abstract(extra.as_bytes()).unwrap();
+            let fd = pre_socket.as_ref().unwrap().as_raw_fd();
+            match nix::sys::socket::connect(fd, &addr) {
+                Ok(()) => "ok".into(),
+                Err(e) => format!("errno={}", e as i32),
+            }
+        }
+        "signal_parent" => match nix::sys::signal::kill(nix::unistd::getppid(), None) {
+            Ok(()) => "ok".into(),
+            Err(e) => format!("errno={}", e as i32),
+        },
         "kill_parent" => format!("rc={}", unsafe {
             libc::syscall(libc::SYS_kill, libc::getppid(), 0)
         }),
@@ -328,6 +363,64 @@ fn no_role_can_connect_to_or_bind_a_tcp_port() {
     }
     // Control: outside the sandbox the same connect works.
     assert!(std::net::TcpStream::connect(&addr).is_ok());
+}
+
+/// The kernel's Landlock ABI (0 without Landlock).
+fn landlock_abi() -> i64 {
+    // LANDLOCK_CREATE_RULESET_VERSION
+    unsafe { libc::syscall(libc::SYS_landlock_create_ruleset, 0usize, 0usize, 1u32) }.max(0)
+}
+
+#[test]
+fn no_role_can_reach_an_abstract_unix_socket_or_signal_outside() {
+    use std::os::linux::net::SocketAddrExt;
+    let d = datadir();
+    let name = format!("bitcoin-mp-escape-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        // Every layer: connect(2) is not in the allowlist, nor is kill(2).
+        let (code, message) = probe_forbidden_with(role, "abstract_connect", d.path(), &name);
+        assert_eq!(
+            code,
+            Some(bitcoin_mp::sandbox::seccomp::VIOLATION_EXIT),
+            "{role:?}"
+        );
+        assert!(
+            message.contains(&format!("#{:06} connect (", libc::SYS_connect)),
+            "{role:?}: {message:?}"
+        );
+        let (code, message) = probe_forbidden(role, "signal_parent", d.path());
+        assert_eq!(
+            code,
+            Some(bitcoin_mp::sandbox::seccomp::VIOLATION_EXIT),
+            "{role:?}"
+        );
+        assert!(message.contains(" kill ("), "{role:?}: {message:?}");
+        // Landlock alone scopes both (ABI 6): EPERM.
+        if landlock_abi() < 6 {
+            eprintln!(
+                "Landlock ABI {} has no scoping: that half is skipped",
+                landlock_abi()
+            );
+            continue;
+        }
+        for attempt in ["abstract_connect", "signal_parent"] {
+            let out = probe_command(role, attempt, d.path(), &name)
+                .env("PROBE_LANDLOCK_ONLY", "1")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                stdout.contains(&format!("PROBE-RESULT: errno={}", libc::EPERM)),
+                "{role:?} {attempt}: {stdout}"
+            );
+        }
+    }
+    // Control: outside the sandbox both work.
+    assert!(std::os::unix::net::UnixStream::connect_addr(&addr).is_ok());
+    assert_eq!(unsafe { libc::kill(std::process::id() as i32, 0) }, 0);
+    drop(listener);
 }
 
 #[test]
