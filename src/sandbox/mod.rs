@@ -79,7 +79,7 @@ pub struct Report {
     pub landlock_abi: Option<i32>,
     pub landlock_status: String,
     pub seccomp: bool,
-    /// Size of the seccomp allowlist.
+    /// Size of the seccomp allowlist (distinct system calls).
     pub syscalls: usize,
     /// Layers that are not in force, with why.
     pub missing: Vec<String>,
@@ -217,7 +217,7 @@ pub fn apply_with(
         // Last: from here on only the role's allowlisted system calls work.
         seccomp::apply(&policy.syscalls, log_fd)?;
         report.seccomp = true;
-        report.syscalls = policy.syscalls.len();
+        report.syscalls = policy::distinct_syscalls(&policy.syscalls);
     }
     Ok(report)
 }

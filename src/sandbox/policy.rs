@@ -92,6 +92,16 @@ fn resolve(template: &str, paths: &Paths, role: Role) -> Result<PathBuf, Sandbox
     })
 }
 
+/// How many different system calls `rules` allow (a call with several
+/// argument rules counts once).
+pub fn distinct_syscalls(rules: &[SyscallRule]) -> usize {
+    rules
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
 /// Parses `role`'s embedded policy, resolving path variables against `paths`.
 pub fn load(role: Role, paths: &Paths) -> Result<Policy, SandboxError> {
     let mut policy = Policy {
@@ -216,14 +226,14 @@ mod tests {
         let worker = load(Role::NodeWorker, &paths()).unwrap();
         let wallet = load(Role::Wallet, &paths()).unwrap();
         assert!(
-            worker.syscalls.len() <= 120,
+            distinct_syscalls(&worker.syscalls) <= 120,
             "node worker: {}",
-            worker.syscalls.len()
+            distinct_syscalls(&worker.syscalls)
         );
         assert!(
-            wallet.syscalls.len() <= 80,
+            distinct_syscalls(&wallet.syscalls) <= 80,
             "wallet: {}",
-            wallet.syscalls.len()
+            distinct_syscalls(&wallet.syscalls)
         );
         for p in [&worker, &wallet] {
             for forbidden in [
