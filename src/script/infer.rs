@@ -1,5 +1,6 @@
 //! Core's InferDescriptor with no keys or scripts known: `pk()` and `multi()`
-//! for the templates that show their keys, `addr()` for scripts with an
+//! for the templates that show their keys, `rawtr()` for taproot outputs,
+//! `addr()` for scripts with an
 //! address, `raw()` for the rest, and `wsh(...)` when the caller knows the
 //! witness script. miniscript has no `addr()`/`raw()` and refuses keys that
 //! are off the curve (which Core still prints), so the text is put together
@@ -15,6 +16,7 @@ use super::solver::{compressed_key, non_hybrid_key, solve, Template};
 /// The descriptor Core infers for an output script, with its checksum.
 pub fn infer(script: &Script, network: Network) -> String {
     let body = keyed(script, non_hybrid_key)
+        .or_else(|| raw_taproot(script))
         .or_else(|| {
             Address::from_script(script, network)
                 .ok()
@@ -36,6 +38,18 @@ pub fn infer_p2wsh(witness_script: &Script, network: Network) -> String {
         Some(inner) => with_checksum(&format!("wsh({inner})")),
         None => infer(&witness_script.to_p2wsh(), network),
     }
+}
+
+/// `rawtr(key)` for a taproot output whose key is a valid x-only point (no
+/// script tree is known here).
+fn raw_taproot(script: &Script) -> Option<String> {
+    if !script.is_p2tr() {
+        return None;
+    }
+    let key = &script.as_bytes()[2..34];
+    bitcoin::secp256k1::XOnlyPublicKey::from_slice(key)
+        .ok()
+        .map(|_| format!("rawtr({})", key.to_lower_hex_string()))
 }
 
 /// `pk(key)` or `multi(k,keys...)` when every key is acceptable in context.
@@ -69,6 +83,17 @@ mod tests {
 
     fn script(hex: &str) -> ScriptBuf {
         ScriptBuf::from_bytes(Vec::from_hex(hex).unwrap())
+    }
+
+    #[test]
+    fn taproot_outputs_with_a_valid_key_are_rawtr() {
+        let key = "ee".repeat(32);
+        let d = infer(&script(&format!("5120{key}")), Network::Regtest);
+        assert!(d.starts_with(&format!("rawtr({key})#")), "{d}");
+        // Not an x coordinate on the curve: only the address is known.
+        let bad = "00".repeat(32);
+        let d = infer(&script(&format!("5120{bad}")), Network::Regtest);
+        assert!(d.starts_with("addr(bcrt1p"), "{d}");
     }
 
     #[test]
