@@ -21,6 +21,10 @@ struct Request {
     requestShutdown @5 :Void;
     # Node worker only: stop the whole node (the `stop` RPC). Answered with
     # shutdownRequested, then the broker's usual shutdown follows.
+    connect @6 :Text;
+    # Node worker only: an outbound TCP connection to "host:port", checked
+    # against -onlynet/-dns and made directly or through -proxy (SOCKS5);
+    # the connected socket travels beside the `connected` reply.
   }
 }
 
@@ -49,6 +53,8 @@ struct Reply {
     # The fd travels beside the reply.
     rpcServer @5 :RpcServer;
     shutdownRequested @6 :Void;
+    connected @7 :Void;
+    # The connected socket travels beside the reply.
   }
 }
 

@@ -86,3 +86,27 @@ fn regtest_section_and_chain_from_conf_are_honoured() {
         "disablewallet from [regtest] applies"
     );
 }
+
+#[test]
+fn bad_proxy_values_are_refused_with_cores_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    for (value, message) in [
+        (
+            "-proxy=no:such:host",
+            "Error: Invalid -proxy address or hostname: 'no:such:host'",
+        ),
+        (
+            "-proxy=127.0.0.1:9050=",
+            "Error: Invalid -proxy address or hostname, ends with '=': '127.0.0.1:9050='",
+        ),
+        (
+            "-proxy=127.0.0.1:9050=carrierpigeon",
+            "Error: Unrecognized network in -proxy='127.0.0.1:9050=carrierpigeon': 'carrierpigeon'",
+        ),
+    ] {
+        let (code, _, stderr) = run(NODE, &["-regtest", &datadir, "-dns=0", "-server=0", value]);
+        assert_eq!(code, 1, "{value}");
+        assert_eq!(stderr.trim(), message, "{value}");
+    }
+}

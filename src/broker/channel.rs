@@ -156,6 +156,9 @@ pub enum Request {
     RpcServer,
     /// Node worker only: stop the node (the `stop` RPC).
     RequestShutdown,
+    /// Node worker only: an outbound connection to `host:port`; the reply
+    /// carries the socket.
+    Connect(String),
 }
 
 impl Request {
@@ -167,6 +170,7 @@ impl Request {
             Request::OpenFile(_) => "Broker.openFile",
             Request::RpcServer => "Broker.rpcServer",
             Request::RequestShutdown => "Broker.requestShutdown",
+            Request::Connect(_) => "Broker.connect",
         }
     }
 }
@@ -197,6 +201,8 @@ pub enum Reply {
         cookie: Secret,
     },
     ShutdownRequested,
+    /// The connected socket travels beside it.
+    Connected,
 }
 
 /// A credential: travels in messages, never printed (`-debug=ipc` logs
@@ -256,6 +262,7 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
         Request::RpcServer => r.set_rpc_server(()),
         Request::RequestShutdown => r.set_request_shutdown(()),
         Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
+        Request::Connect(address) => r.set_connect(&address[..]),
         Request::OpenFile(o) => {
             let mut b = r.init_open_file();
             b.set_path(&o.path[..]);
@@ -282,6 +289,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
         Which::SpawnWallet(w) => Request::SpawnWallet {
             name: text(w?.get_name())?,
         },
+        Which::Connect(a) => Request::Connect(text(a)?),
         Which::OpenFile(o) => {
             let o = o?;
             Request::OpenFile(super::files::OpenRequest {
@@ -309,6 +317,7 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::FileOpened => r.set_file_opened(()),
                 Reply::RpcServer { cookie } => r.init_rpc_server().set_cookie(&cookie.0[..]),
                 Reply::ShutdownRequested => r.set_shutdown_requested(()),
+                Reply::Connected => r.set_connected(()),
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
@@ -358,6 +367,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::WalletSpawned(w) => Reply::WalletSpawned { pid: w?.get_pid() },
                 R::FileOpened(()) => Reply::FileOpened,
                 R::ShutdownRequested(()) => Reply::ShutdownRequested,
+                R::Connected(()) => Reply::Connected,
                 R::RpcServer(rs) => Reply::RpcServer {
                     cookie: Secret(text(rs?.get_cookie())?),
                 },
@@ -427,6 +437,7 @@ mod tests {
             }),
             Request::RpcServer,
             Request::RequestShutdown,
+            Request::Connect("127.0.0.1:18444".into()),
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));
@@ -443,6 +454,10 @@ mod tests {
             BrokerMessage::Reply {
                 id: 4,
                 reply: Reply::WalletSpawned { pid: 42 },
+            },
+            BrokerMessage::Reply {
+                id: 9,
+                reply: Reply::Connected,
             },
             BrokerMessage::Reply {
                 id: 5,

@@ -165,6 +165,17 @@ impl BrokerClient {
         }
     }
 
+    /// Node worker: an outbound TCP connection to `address` (`host:port`),
+    /// made by the broker as the node's options allow.
+    pub async fn connect(&self, address: &str) -> Result<OwnedFd, BrokerError> {
+        match self.call(Request::Connect(address.to_string())).await? {
+            (Reply::Connected, mut fds) if fds.len() == 1 => Ok(fds.remove(0)),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.connect",
+            }),
+        }
+    }
+
     /// Node worker: the JSON-RPC listening sockets and the cookie credentials
     /// (None without a cookie file).
     pub async fn rpc_server(&self) -> Result<(Vec<OwnedFd>, Option<String>), BrokerError> {

@@ -4,6 +4,7 @@
 
 pub mod channel;
 pub mod client;
+pub mod connect;
 pub mod files;
 pub mod listen;
 pub mod lock;

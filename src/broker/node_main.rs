@@ -87,6 +87,10 @@ fn log_startup(config: &Config) {
 }
 
 async fn run(config: Config, sink: logging::Sink) -> i32 {
+    let connect_policy = match super::connect::ConnectPolicy::from_config(&config) {
+        Ok(p) => p,
+        Err(e) => return log_fail(&e.to_string()),
+    };
     let mut listeners = Vec::new();
     for text in config.get_all("ipcbind") {
         let address = match IpcAddress::parse(&text, &config.net_dir(), "bitcoin-node") {
@@ -130,7 +134,7 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
     } else {
         None
     };
-    let sup = Supervisor::new(config, sink);
+    let sup = Supervisor::new(config, sink, connect_policy);
     *sup.rpc.borrow_mut() = rpc;
     let (worker, worker_ipc) = match sup.start_child(ChildRole::NodeWorker) {
         Ok(w) => w,

@@ -79,6 +79,8 @@ pub struct Supervisor {
     worker_root: Option<OwnedFd>,
     /// The JSON-RPC sockets and cookie (None with -server=0).
     pub rpc: RefCell<Option<RpcFrontDoor>>,
+    /// What outbound connections the node's options allow.
+    connect_policy: super::connect::ConnectPolicy,
 }
 
 /// What the broker opened for the node worker's JSON-RPC server.
@@ -88,7 +90,11 @@ pub struct RpcFrontDoor {
 }
 
 impl Supervisor {
-    pub fn new(config: Config, sink: Sink) -> Rc<Supervisor> {
+    pub fn new(
+        config: Config,
+        sink: Sink,
+        connect_policy: super::connect::ConnectPolicy,
+    ) -> Rc<Supervisor> {
         let worker_root = super::files::open_root(&config.net_dir())
             .map_err(|e| {
                 tracing::error!(
@@ -99,6 +105,7 @@ impl Supervisor {
             .ok();
         Rc::new(Supervisor {
             worker_root,
+            connect_policy,
             config,
             sink,
             children: RefCell::default(),
@@ -280,6 +287,23 @@ impl Supervisor {
                     Reply::Error("not allowed for this process".into()),
                     Vec::new(),
                 )
+            }
+            (Request::Connect(address), role) => {
+                match super::connect::connect(role, &self.connect_policy, address).await {
+                    Ok(fd) => {
+                        tracing::debug!(target: "net", "broker: connected {} (pid {}) to {address}", role.display_name(), from.pid);
+                        (Reply::Connected, vec![fd])
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "broker: denied or failed {} {address:?} from {} (pid {}): {e}",
+                            req.method(),
+                            role.display_name(),
+                            from.pid
+                        );
+                        (Reply::Error(e.to_string()), Vec::new())
+                    }
+                }
             }
             (Request::OpenFile(open), role) => {
                 let Some(root) = &self.worker_root else {
