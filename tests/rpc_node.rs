@@ -145,6 +145,28 @@ fn cookie_client_mines_and_reads_the_chain_with_cores_fields() {
         (valid["isvalid"].clone(), valid["witness_version"].clone()),
         (json!(true), json!(0))
     );
+    // Core's message for what is wrong, and where.
+    let wrong_version: Value = client
+        .call(
+            "validateaddress",
+            &[json!("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7k35mrzd")],
+        )
+        .unwrap();
+    assert_eq!(
+        wrong_version,
+        json!({"isvalid": false, "error_locations": [], "error": "Version 0 witness address must use Bech32 checksum"})
+    );
+    let too_long: Value = client
+        .call(
+            "validateaddress",
+            &[json!(format!("bcrt1q{}", "q".repeat(90)))],
+        )
+        .unwrap();
+    assert_eq!(too_long["error"], "Bech32 string too long");
+    assert_eq!(
+        too_long["error_locations"],
+        json!((90..96).collect::<Vec<_>>())
+    );
 
     // The mempool is empty until the mempool issue, in Core's three shapes.
     let pool: Value = client.call("getrawmempool", &[]).unwrap();

@@ -18,14 +18,11 @@ pub fn methods() -> Vec<Method> {
 
 fn validateaddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let text = arg::string(args, 0).unwrap_or_default();
-    let parsed = text
-        .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
-        .ok()
-        .and_then(|a| a.require_network(ctx.chain.network()).ok());
-    let Some(address) = parsed else {
-        return Ok(
-            json!({"isvalid": false, "error_locations": [], "error": "Invalid or unsupported Segwit (Bech32) or Base58 encoding."}),
-        );
+    let address = match crate::script::address::decode(&text, ctx.chain.network()) {
+        Ok(a) => a,
+        Err(e) => {
+            return Ok(json!({"isvalid": false, "error_locations": e.locations, "error": e.error}))
+        }
     };
     let script = address.script_pubkey();
     let mut o = json!({
