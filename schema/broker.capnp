@@ -25,6 +25,9 @@ struct Request {
     # Node worker only: an outbound TCP connection to "host:port", checked
     # against -onlynet/-dns and made directly or through -proxy (SOCKS5);
     # the connected socket travels beside the `connected` reply.
+    p2pServer @7 :Void;
+    # Node worker only: the P2P listening sockets the broker bound (-listen,
+    # -bind, -port) travel beside the `p2pServer` reply.
   }
 }
 
@@ -55,6 +58,8 @@ struct Reply {
     shutdownRequested @6 :Void;
     connected @7 :Void;
     # The connected socket travels beside the reply.
+    p2pServer @8 :Void;
+    # The P2P listening sockets travel beside the reply (none without -listen).
   }
 }
 

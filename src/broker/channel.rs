@@ -159,6 +159,8 @@ pub enum Request {
     /// Node worker only: an outbound connection to `host:port`; the reply
     /// carries the socket.
     Connect(String),
+    /// Node worker only: the P2P listening sockets (fds beside the reply).
+    P2pServer,
 }
 
 impl Request {
@@ -171,6 +173,7 @@ impl Request {
             Request::RpcServer => "Broker.rpcServer",
             Request::RequestShutdown => "Broker.requestShutdown",
             Request::Connect(_) => "Broker.connect",
+            Request::P2pServer => "Broker.p2pServer",
         }
     }
 }
@@ -203,6 +206,8 @@ pub enum Reply {
     ShutdownRequested,
     /// The connected socket travels beside it.
     Connected,
+    /// The P2P listening sockets travel beside it.
+    P2pServer,
 }
 
 /// A credential: travels in messages, never printed (`-debug=ipc` logs
@@ -261,6 +266,7 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
         Request::GetSettings => r.set_get_settings(()),
         Request::RpcServer => r.set_rpc_server(()),
         Request::RequestShutdown => r.set_request_shutdown(()),
+        Request::P2pServer => r.set_p2p_server(()),
         Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
         Request::Connect(address) => r.set_connect(&address[..]),
         Request::OpenFile(o) => {
@@ -286,6 +292,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
         Which::GetSettings(()) => Request::GetSettings,
         Which::RpcServer(()) => Request::RpcServer,
         Which::RequestShutdown(()) => Request::RequestShutdown,
+        Which::P2pServer(()) => Request::P2pServer,
         Which::SpawnWallet(w) => Request::SpawnWallet {
             name: text(w?.get_name())?,
         },
@@ -318,6 +325,7 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::RpcServer { cookie } => r.init_rpc_server().set_cookie(&cookie.0[..]),
                 Reply::ShutdownRequested => r.set_shutdown_requested(()),
                 Reply::Connected => r.set_connected(()),
+                Reply::P2pServer => r.set_p2p_server(()),
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
@@ -368,6 +376,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::FileOpened(()) => Reply::FileOpened,
                 R::ShutdownRequested(()) => Reply::ShutdownRequested,
                 R::Connected(()) => Reply::Connected,
+                R::P2pServer(()) => Reply::P2pServer,
                 R::RpcServer(rs) => Reply::RpcServer {
                     cookie: Secret(text(rs?.get_cookie())?),
                 },
@@ -438,6 +447,7 @@ mod tests {
             Request::RpcServer,
             Request::RequestShutdown,
             Request::Connect("127.0.0.1:18444".into()),
+            Request::P2pServer,
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));

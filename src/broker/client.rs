@@ -165,6 +165,16 @@ impl BrokerClient {
         }
     }
 
+    /// Node worker: the P2P listening sockets (none without -listen).
+    pub async fn p2p_server(&self) -> Result<Vec<OwnedFd>, BrokerError> {
+        match self.call(Request::P2pServer).await? {
+            (Reply::P2pServer, fds) => Ok(fds),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.p2pServer",
+            }),
+        }
+    }
+
     /// Node worker: an outbound TCP connection to `address` (`host:port`),
     /// made by the broker as the node's options allow.
     pub async fn connect(&self, address: &str) -> Result<OwnedFd, BrokerError> {

@@ -9,5 +9,6 @@ pub mod files;
 pub mod listen;
 pub mod lock;
 pub mod node_main;
+pub mod p2p_bind;
 pub mod rpc_bind;
 pub mod supervise;

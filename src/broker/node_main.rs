@@ -134,7 +134,12 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
     } else {
         None
     };
+    let p2p = match super::p2p_bind::bind(&config) {
+        Ok(l) => l,
+        Err(e) => return log_fail(&e.to_string()),
+    };
     let sup = Supervisor::new(config, sink, connect_policy);
+    *sup.p2p.borrow_mut() = p2p;
     *sup.rpc.borrow_mut() = rpc;
     let (worker, worker_ipc) = match sup.start_child(ChildRole::NodeWorker) {
         Ok(w) => w,

@@ -81,6 +81,8 @@ pub struct Supervisor {
     pub rpc: RefCell<Option<RpcFrontDoor>>,
     /// What outbound connections the node's options allow.
     connect_policy: super::connect::ConnectPolicy,
+    /// The P2P listening sockets (empty without -listen).
+    pub p2p: RefCell<Vec<std::net::TcpListener>>,
 }
 
 /// What the broker opened for the node worker's JSON-RPC server.
@@ -106,6 +108,7 @@ impl Supervisor {
         Rc::new(Supervisor {
             worker_root,
             connect_policy,
+            p2p: RefCell::default(),
             config,
             sink,
             children: RefCell::default(),
@@ -276,7 +279,28 @@ impl Supervisor {
                 self.stop.notify_one();
                 (Reply::ShutdownRequested, Vec::new())
             }
-            (Request::SpawnWallet { .. } | Request::RpcServer | Request::RequestShutdown, role) => {
+            (Request::P2pServer, ChildRole::NodeWorker) => {
+                let fds: Result<Vec<OwnedFd>, _> = self
+                    .p2p
+                    .borrow()
+                    .iter()
+                    .map(|l| l.try_clone().map(OwnedFd::from))
+                    .collect();
+                match fds {
+                    Ok(fds) => (Reply::P2pServer, fds),
+                    Err(e) => (
+                        Reply::Error(format!("cannot share the P2P sockets: {e}")),
+                        Vec::new(),
+                    ),
+                }
+            }
+            (
+                Request::SpawnWallet { .. }
+                | Request::RpcServer
+                | Request::RequestShutdown
+                | Request::P2pServer,
+                role,
+            ) => {
                 tracing::warn!(
                     "broker: denied {} from {} (pid {}): not allowed for this role",
                     req.method(),

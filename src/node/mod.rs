@@ -41,6 +41,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 start_wallet(broker.clone()).await
             };
             let stop = Rc::new(tokio::sync::Notify::new());
+            let net = start_p2p(&broker, &config, &chain).await?;
             let ctx = Rc::new(NodeCtx {
                 chain: chain.clone(),
                 started: std::time::Instant::now(),
@@ -53,6 +54,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 active: Default::default(),
                 log_config: log_config.clone(),
                 kernel_log: Some(kernel_log.clone()),
+                net: Some(net),
             });
             let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
             let whitelist = Rc::new(Whitelist::new(
@@ -156,6 +158,41 @@ async fn serve_rpc(
     http::serve(listeners, opts, methods, std::future::pending())
         .await
         .map_err(|e| format!("RPC server: {e}"))
+}
+
+/// Starts the P2P side: the listening sockets the broker bound, and the
+/// `-connect`/`-addnode` peers through the broker.
+async fn start_p2p(
+    broker: &Rc<BrokerClient>,
+    config: &Config,
+    chain: &Arc<Chain>,
+) -> Result<Rc<crate::net::Net>, String> {
+    let net = crate::net::Net::new(chain.clone(), broker.clone(), &config.get_all("uacomment"));
+    let listeners = broker
+        .p2p_server()
+        .await
+        .map_err(|e| format!("P2P sockets: {e}"))?
+        .into_iter()
+        .map(std::net::TcpListener::from)
+        .collect();
+    net.start(listeners);
+    let connect: Vec<String> = config
+        .get_all("connect")
+        .into_iter()
+        .filter(|c| !c.is_empty() && c != "0")
+        .collect();
+    for address in config.get_all("addnode") {
+        net.set_added(&address, true);
+    }
+    for address in connect.into_iter().chain(config.get_all("addnode")) {
+        let net = net.clone();
+        tokio::task::spawn_local(async move {
+            if let Err(e) = net.connect(&address, true).await {
+                tracing::info!(target: "net", "connecting to {address}: {e}");
+            }
+        });
+    }
+    Ok(net)
 }
 
 /// Asks the broker for a wallet process and checks it answers over IPC.

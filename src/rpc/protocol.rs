@@ -30,6 +30,7 @@ pub mod code {
     pub const VERIFY_ALREADY_IN_CHAIN: i32 = -27;
     pub const IN_WARMUP: i32 = -28;
     pub const METHOD_DEPRECATED: i32 = -32;
+    pub const CLIENT_P2P_DISABLED: i32 = -31;
 }
 
 /// An error reply: Core's `{"code": .., "message": ..}`.

@@ -13,6 +13,7 @@ mod encode;
 mod generating;
 mod message;
 mod mining;
+mod network;
 mod rawtx;
 mod util;
 
@@ -43,6 +44,8 @@ pub struct NodeCtx {
     pub log_config: crate::logging::LogConfig,
     /// The kernel's logger, whose categories follow the `logging` RPC.
     pub kernel_log: Option<Rc<bitcoinkernel::Logger>>,
+    /// The P2P side (None where there is none, e.g. in benches).
+    pub net: Option<Rc<crate::net::Net>>,
 }
 
 /// An argument's JSON type, as Core's RPCArg::Type.
@@ -99,6 +102,7 @@ pub fn table() -> Vec<Method> {
     v.extend(descriptors::methods());
     v.extend(generating::methods());
     v.extend(message::methods());
+    v.extend(network::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());
     v.extend(util::methods());

@@ -1,0 +1,556 @@
+//! net/: the node worker's P2P side (first part of the P2P issue): peers
+//! over sockets the broker hands it (accepted on the `-listen` sockets it
+//! bound, or connected by `Broker.connect` for `-connect`, `-addnode` and the
+//! `addnode` RPC), Core's v1 handshake, ping, and headers-first block sync
+//! with Core's engine validating every header and block. New tips are
+//! announced by headers (to peers that sent `sendheaders`) or inv.
+//! Misbehaving peers (bad framing, invalid headers or blocks) are
+//! disconnected and logged in the `net` category.
+
+pub mod codec;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::p2p::message_network::VersionMessage;
+use bitcoin::p2p::{Magic, ServiceFlags};
+use bitcoin::BlockHash;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::broker::client::BrokerClient;
+use crate::chain::{Chain, SubmitOutcome};
+
+/// Core's PROTOCOL_VERSION.
+const PROTOCOL_VERSION: u32 = 70016;
+/// Core's MAX_HEADERS_RESULTS.
+const MAX_HEADERS: usize = 2000;
+/// A peer must finish the handshake within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What `getpeerinfo` shows of one peer.
+#[derive(Clone, Debug)]
+pub struct PeerInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub inbound: bool,
+    pub manual: bool,
+    pub version: u32,
+    pub subver: String,
+    pub services: u64,
+    pub start_height: i32,
+    pub conntime: u64,
+    pub last_send: u64,
+    pub last_recv: u64,
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    pub synced_headers: i32,
+    pub synced_blocks: i32,
+    pub handshake_done: bool,
+    pub prefers_headers: bool,
+}
+
+struct Peer {
+    info: RefCell<PeerInfo>,
+    tx: mpsc::UnboundedSender<NetworkMessage>,
+    task: RefCell<Option<tokio::task::AbortHandle>>,
+}
+
+/// The worker's peers.
+pub struct Net {
+    chain: Arc<Chain>,
+    broker: Rc<BrokerClient>,
+    magic: Magic,
+    user_agent: String,
+    peers: RefCell<BTreeMap<u64, Rc<Peer>>>,
+    next_id: Cell<u64>,
+    /// `-addnode` entries and `addnode add` ones.
+    added: RefCell<Vec<String>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Why `connect` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{0}")]
+    Broker(String),
+    #[error("{0}")]
+    Socket(#[from] std::io::Error),
+}
+
+impl Net {
+    pub fn new(chain: Arc<Chain>, broker: Rc<BrokerClient>, uacomments: &[String]) -> Rc<Net> {
+        let comments = if uacomments.is_empty() {
+            String::new()
+        } else {
+            format!("({})", uacomments.join("; "))
+        };
+        let magic = chain.network().magic();
+        Rc::new(Net {
+            user_agent: format!("/bitcoin-mp:{}{comments}/", env!("CARGO_PKG_VERSION")),
+            chain,
+            broker,
+            magic,
+            peers: RefCell::default(),
+            next_id: Cell::new(0),
+            added: RefCell::default(),
+        })
+    }
+
+    /// Accepts peers on the listening sockets until the worker ends, and
+    /// announces every new tip.
+    pub fn start(self: &Rc<Self>, listeners: Vec<std::net::TcpListener>) {
+        for l in listeners {
+            let net = self.clone();
+            tokio::task::spawn_local(async move {
+                let _ = l.set_nonblocking(true);
+                let Ok(listener) = tokio::net::TcpListener::from_std(l) else {
+                    return;
+                };
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, addr)) => net.start_peer(stream, addr, true, false),
+                        Err(e) => {
+                            tracing::warn!(target: "net", "accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        let net = self.clone();
+        tokio::task::spawn_local(async move {
+            let mut tip = net.chain.watch_tip();
+            while tip.changed().await.is_ok() {
+                let hash = tip.borrow().hash;
+                net.announce(hash);
+            }
+        });
+    }
+
+    /// Opens an outbound connection through the broker.
+    pub async fn connect(self: &Rc<Self>, address: &str, manual: bool) -> Result<(), NetError> {
+        let fd = self
+            .broker
+            .connect(address)
+            .await
+            .map_err(|e| NetError::Broker(e.to_string()))?;
+        let std = std::net::TcpStream::from(fd);
+        std.set_nonblocking(true)?;
+        let addr = std.peer_addr()?;
+        let stream = tokio::net::TcpStream::from_std(std)?;
+        self.start_peer(stream, addr, false, manual);
+        Ok(())
+    }
+
+    /// Remembers (`add`) or forgets (`remove`) an added node; false when
+    /// there was nothing to change.
+    pub fn set_added(&self, address: &str, add: bool) -> bool {
+        let mut added = self.added.borrow_mut();
+        let known = added.iter().any(|a| a == address);
+        match (add, known) {
+            (true, false) => added.push(address.to_string()),
+            (false, true) => added.retain(|a| a != address),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn added(&self) -> Vec<String> {
+        self.added.borrow().clone()
+    }
+
+    /// Every peer, by id.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        self.peers
+            .borrow()
+            .values()
+            .map(|p| p.info.borrow().clone())
+            .collect()
+    }
+
+    /// Drops peer `id` (or the peer at `addr`); false when there is none.
+    pub fn disconnect(&self, id: Option<u64>, addr: Option<&str>) -> bool {
+        let found: Vec<u64> = self
+            .peers
+            .borrow()
+            .iter()
+            .filter(|(pid, p)| {
+                id == Some(**pid) || addr.is_some_and(|a| p.info.borrow().addr.to_string() == a)
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in &found {
+            self.drop_peer(*pid, "disconnected by request");
+        }
+        !found.is_empty()
+    }
+
+    fn drop_peer(&self, id: u64, why: &str) {
+        if let Some(peer) = self.peers.borrow_mut().remove(&id) {
+            tracing::debug!(target: "net", "disconnecting peer={id}: {why}");
+            if let Some(task) = peer.task.borrow_mut().take() {
+                task.abort();
+            }
+        }
+    }
+
+    fn start_peer(
+        self: &Rc<Self>,
+        stream: tokio::net::TcpStream,
+        addr: SocketAddr,
+        inbound: bool,
+        manual: bool,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let peer = Rc::new(Peer {
+            info: RefCell::new(PeerInfo {
+                id,
+                addr,
+                inbound,
+                manual,
+                version: 0,
+                subver: String::new(),
+                services: 0,
+                start_height: -1,
+                conntime: now(),
+                last_send: 0,
+                last_recv: 0,
+                bytes_sent: 0,
+                bytes_recv: 0,
+                synced_headers: -1,
+                synced_blocks: -1,
+                handshake_done: false,
+                prefers_headers: false,
+            }),
+            tx,
+            task: RefCell::new(None),
+        });
+        self.peers.borrow_mut().insert(id, peer.clone());
+        tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
+        let net = self.clone();
+        let handle = tokio::task::spawn_local(async move {
+            let why = match net.run_peer(&peer, stream, rx).await {
+                Ok(()) => "connection closed".to_string(),
+                Err(e) => e,
+            };
+            tracing::debug!(target: "net", "peer={id} {addr}: {why}");
+            net.peers.borrow_mut().remove(&id);
+        });
+        if let Some(p) = self.peers.borrow().get(&id) {
+            *p.task.borrow_mut() = Some(handle.abort_handle());
+        }
+    }
+
+    fn version_message(&self, peer: &SocketAddr) -> NetworkMessage {
+        let services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let mut v = VersionMessage::new(
+            services,
+            now() as i64,
+            bitcoin::p2p::Address::new(peer, ServiceFlags::NONE),
+            bitcoin::p2p::Address::new(&unspecified, services),
+            rand_nonce(),
+            self.user_agent.clone(),
+            self.chain.tip().height,
+        );
+        v.version = PROTOCOL_VERSION;
+        // No mempool yet: ask peers not to relay transactions.
+        v.relay = false;
+        NetworkMessage::Version(v)
+    }
+
+    /// Core's block locator for the active tip.
+    fn locator(&self) -> Vec<BlockHash> {
+        let tip = self.chain.tip().height;
+        let mut hashes = Vec::new();
+        let (mut height, mut step) = (tip, 1);
+        while height > 0 {
+            if let Some(b) = self.chain.block_at(height) {
+                hashes.push(b.hash);
+            }
+            if hashes.len() >= 10 {
+                step *= 2;
+            }
+            height -= step;
+        }
+        if let Some(g) = self.chain.block_at(0) {
+            hashes.push(g.hash);
+        }
+        hashes
+    }
+
+    fn getheaders(&self) -> NetworkMessage {
+        NetworkMessage::GetHeaders(GetHeadersMessage {
+            version: PROTOCOL_VERSION,
+            locator_hashes: self.locator(),
+            stop_hash: BlockHash::from_raw_hash(bitcoin::hashes::Hash::all_zeros()),
+        })
+    }
+
+    /// Headers of the active chain after the first locator hash we have.
+    fn headers_after(
+        &self,
+        locator: &[BlockHash],
+        stop: &BlockHash,
+    ) -> Vec<bitcoin::block::Header> {
+        let start = locator
+            .iter()
+            .filter_map(|h| self.chain.block_info(h))
+            .find(|b| b.in_active_chain)
+            .map(|b| b.height + 1)
+            .unwrap_or(1);
+        let mut out = Vec::new();
+        let mut height = start;
+        while out.len() < MAX_HEADERS {
+            let Some(b) = self.chain.block_at(height) else {
+                break;
+            };
+            out.push(b.header);
+            if b.hash == *stop {
+                break;
+            }
+            height += 1;
+        }
+        out
+    }
+
+    fn announce(&self, hash: BlockHash) {
+        let Some(info) = self.chain.block_info(&hash) else {
+            return;
+        };
+        for peer in self.peers.borrow().values() {
+            let p = peer.info.borrow();
+            if !p.handshake_done {
+                continue;
+            }
+            let msg = if p.prefers_headers {
+                NetworkMessage::Headers(vec![info.header])
+            } else {
+                NetworkMessage::Inv(vec![Inventory::Block(hash)])
+            };
+            let _ = peer.tx.send(msg);
+        }
+    }
+
+    /// Serves one peer until it goes away or misbehaves (the error says why).
+    async fn run_peer(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        stream: tokio::net::TcpStream,
+        mut rx: mpsc::UnboundedReceiver<NetworkMessage>,
+    ) -> Result<(), String> {
+        let (mut reader, mut writer) = stream.into_split();
+        let magic = self.magic;
+        let writer_peer = peer.clone();
+        let writing = tokio::task::spawn_local(async move {
+            while let Some(msg) = rx.recv().await {
+                let bytes = codec::encode(magic, msg);
+                if writer.write_all(&bytes).await.is_err() {
+                    break;
+                }
+                let mut info = writer_peer.info.borrow_mut();
+                info.bytes_sent += bytes.len() as u64;
+                info.last_send = now();
+            }
+        });
+        let _writing = AbortOnDrop(writing.abort_handle());
+        let addr = peer.info.borrow().addr;
+        let inbound = peer.info.borrow().inbound;
+        if !inbound {
+            let _ = peer.tx.send(self.version_message(&addr));
+        }
+        let started = tokio::time::Instant::now();
+        loop {
+            let read = codec::read_message(&mut reader, magic);
+            let (msg, size) = if peer.info.borrow().handshake_done {
+                read.await
+            } else {
+                let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, read)
+                    .await
+                    .map_err(|_| "no handshake in time".to_string())?
+            }
+            .map_err(|e| e.to_string())?;
+            {
+                let mut info = peer.info.borrow_mut();
+                info.bytes_recv += size as u64;
+                info.last_recv = now();
+            }
+            self.handle(peer, msg).await?;
+        }
+    }
+
+    async fn handle(self: &Rc<Self>, peer: &Rc<Peer>, msg: NetworkMessage) -> Result<(), String> {
+        let send = |m| {
+            let _ = peer.tx.send(m);
+        };
+        match msg {
+            NetworkMessage::Version(v) => {
+                let inbound = {
+                    let mut info = peer.info.borrow_mut();
+                    if info.version != 0 {
+                        return Err("duplicate version message".into());
+                    }
+                    info.version = v.version;
+                    info.subver = v.user_agent.clone();
+                    info.services = v.services.to_u64();
+                    info.start_height = v.start_height;
+                    info.inbound
+                };
+                if inbound {
+                    let addr = peer.info.borrow().addr;
+                    send(self.version_message(&addr));
+                }
+                send(NetworkMessage::Verack);
+            }
+            NetworkMessage::Verack => {
+                peer.info.borrow_mut().handshake_done = true;
+                tracing::debug!(target: "net", "New {} peer connected: version: {}, blocks={}, peer={}", if peer.info.borrow().inbound { "inbound" } else { "outbound" }, peer.info.borrow().version, peer.info.borrow().start_height, peer.info.borrow().id);
+                send(NetworkMessage::SendHeaders);
+                send(self.getheaders());
+            }
+            NetworkMessage::Ping(nonce) => send(NetworkMessage::Pong(nonce)),
+            NetworkMessage::SendHeaders => peer.info.borrow_mut().prefers_headers = true,
+            NetworkMessage::GetHeaders(g) => {
+                send(NetworkMessage::Headers(
+                    self.headers_after(&g.locator_hashes, &g.stop_hash),
+                ));
+            }
+            NetworkMessage::Headers(headers) => self.on_headers(peer, headers).await?,
+            NetworkMessage::Inv(items) => {
+                let unknown: Vec<Inventory> = items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Inventory::Block(h) | Inventory::WitnessBlock(h)
+                            if self.chain.block_info(h).is_none() =>
+                        {
+                            Some(Inventory::WitnessBlock(*h))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !unknown.is_empty() {
+                    send(self.getheaders());
+                    send(NetworkMessage::GetData(unknown));
+                }
+            }
+            NetworkMessage::GetData(items) => {
+                for item in items {
+                    if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
+                        match self.chain.read_block(&h) {
+                            Ok(block) => send(NetworkMessage::Block(block)),
+                            Err(_) => send(NetworkMessage::NotFound(vec![item])),
+                        }
+                    }
+                }
+            }
+            NetworkMessage::Block(block) => self.on_block(peer, block).await?,
+            // Accepted and not acted on yet (address relay, transactions,
+            // compact blocks, fee filters, ...).
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_headers(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        headers: Vec<bitcoin::block::Header>,
+    ) -> Result<(), String> {
+        if headers.len() > MAX_HEADERS {
+            return Err(format!("headers message with {} headers", headers.len()));
+        }
+        // Headers that do not connect to what we know (an announcement that
+        // skipped blocks): ask for the way there, as Core does.
+        if let Some(first) = headers.first() {
+            if self.chain.block_info(&first.prev_blockhash).is_none() {
+                let _ = peer.tx.send(self.getheaders());
+                return Ok(());
+            }
+        }
+        let mut wanted = Vec::new();
+        for header in &headers {
+            let chain = self.chain.clone();
+            let h = *header;
+            let verdict = tokio::task::spawn_blocking(move || chain.submit_header(&h))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+            if let Some(reason) = verdict {
+                return Err(format!("invalid header {}: {reason}", header.block_hash()));
+            }
+            let hash = header.block_hash();
+            if let Some(info) = self.chain.block_info(&hash) {
+                peer.info.borrow_mut().synced_headers = info.height;
+                if !info.in_active_chain {
+                    wanted.push(Inventory::WitnessBlock(hash));
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            let _ = peer.tx.send(NetworkMessage::GetData(wanted));
+        }
+        if headers.len() == MAX_HEADERS {
+            let _ = peer.tx.send(self.getheaders());
+        }
+        Ok(())
+    }
+
+    async fn on_block(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        block: bitcoin::Block,
+    ) -> Result<(), String> {
+        let hash = block.block_hash();
+        let chain = self.chain.clone();
+        let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        match outcome {
+            SubmitOutcome::Rejected(reason) => {
+                return Err(format!("invalid block {hash}: {reason}"));
+            }
+            SubmitOutcome::DuplicateInvalid => return Err(format!("invalid block {hash}")),
+            _ => {
+                if let Some(info) = self.chain.block_info(&hash) {
+                    peer.info.borrow_mut().synced_blocks = info.height;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A nonce for the version message (self-connection detection).
+fn rand_nonce() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        return now() ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b)
+}

@@ -1,0 +1,240 @@
+//! Network RPCs over the worker's peers (`net/`): getconnectioncount,
+//! getpeerinfo, getnetworkinfo, addnode, getaddednodeinfo, disconnectnode,
+//! with Core's names, fields and errors.
+
+use serde_json::{json, Value};
+
+use super::{arg, Handler::Sync, Method, NodeCtx, Ty};
+use crate::net::{Net, PeerInfo};
+use crate::rpc::json::amount;
+use crate::rpc::protocol::code;
+use crate::rpc::RpcError;
+
+/// Core's RPC_CLIENT_NODE_ALREADY_ADDED and friends.
+const NODE_ALREADY_ADDED: i32 = -23;
+const NODE_NOT_ADDED: i32 = -24;
+const NODE_NOT_CONNECTED: i32 = -29;
+/// Core's services: NODE_NETWORK | NODE_WITNESS.
+const LOCAL_SERVICES: u64 = 0x1 | 0x8;
+
+pub fn methods() -> Vec<Method> {
+    let m = |name, args, summary, f| Method {
+        name,
+        category: "Network",
+        args,
+        summary,
+        handler: Sync(f),
+        hidden: false,
+    };
+    vec![
+        m("getconnectioncount", &[], "Returns the number of connections to other nodes.", getconnectioncount),
+        m("getpeerinfo", &[], "Returns data about each connected network peer as a json array of objects.", getpeerinfo),
+        m("getnetworkinfo", &[], "Returns an object containing various state info regarding P2P networking.", getnetworkinfo),
+        m("addnode", &[("node", Ty::Str, true), ("command", Ty::Str, true), ("v2transport", Ty::Bool, false)], "Attempts to add or remove a node from the addnode list.\nOr try a connection to a node once.", addnode),
+        m("getaddednodeinfo", &[("node", Ty::Str, false)], "Returns information about the given added node, or all added nodes.", getaddednodeinfo),
+        m("disconnectnode", &[("address", Ty::Str, false), ("nodeid", Ty::Num, false)], "Immediately disconnects from the specified peer node.", disconnectnode),
+    ]
+}
+
+fn net(ctx: &NodeCtx) -> Result<&std::rc::Rc<Net>, RpcError> {
+    ctx.net.as_ref().ok_or_else(|| {
+        RpcError::new(
+            code::CLIENT_P2P_DISABLED,
+            "Error: Peer-to-peer functionality missing or disabled",
+        )
+    })
+}
+
+fn getconnectioncount(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(net(ctx)?.peers().len().into())
+}
+
+fn services_names(services: u64) -> Vec<&'static str> {
+    [
+        (1u64, "NETWORK"),
+        (1 << 2, "BLOOM"),
+        (1 << 3, "WITNESS"),
+        (1 << 6, "COMPACT_FILTERS"),
+        (1 << 10, "NETWORK_LIMITED"),
+        (1 << 11, "P2P_V2"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| services & bit != 0)
+    .map(|(_, name)| name)
+    .collect()
+}
+
+fn peer_json(p: &PeerInfo) -> Value {
+    let network = if p.addr.is_ipv4() || p.addr.ip().to_canonical().is_ipv4() {
+        "ipv4"
+    } else {
+        "ipv6"
+    };
+    let network = if p.addr.ip().is_loopback() {
+        "not_publicly_routable"
+    } else {
+        network
+    };
+    json!({
+        "id": p.id,
+        "addr": p.addr.to_string(),
+        "network": network,
+        "services": format!("{:016x}", p.services),
+        "servicesnames": services_names(p.services),
+        "relaytxes": false,
+        "lastsend": p.last_send,
+        "lastrecv": p.last_recv,
+        "last_transaction": 0,
+        "last_block": 0,
+        "bytessent": p.bytes_sent,
+        "bytesrecv": p.bytes_recv,
+        "conntime": p.conntime,
+        "timeoffset": 0,
+        "version": p.version,
+        "subver": p.subver,
+        "inbound": p.inbound,
+        "bip152_hb_to": false,
+        "bip152_hb_from": false,
+        "startingheight": p.start_height,
+        "presynced_headers": -1,
+        "synced_headers": p.synced_headers,
+        "synced_blocks": p.synced_blocks,
+        "inflight": [],
+        "addr_relay_enabled": false,
+        "addr_processed": 0,
+        "addr_rate_limited": 0,
+        "permissions": [],
+        "minfeefilter": amount(0),
+        "bytessent_per_msg": {},
+        "bytesrecv_per_msg": {},
+        "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
+        "transport_protocol_type": "v1",
+        "session_id": "",
+    })
+}
+
+fn getpeerinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    Ok(net(ctx)?.peers().iter().map(peer_json).collect())
+}
+
+fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let peers = net(ctx)?.peers();
+    let inbound = peers.iter().filter(|p| p.inbound).count();
+    let networks: Vec<Value> = ["ipv4", "ipv6", "onion", "i2p", "cjdns"]
+        .iter()
+        .map(|n| json!({"name": n, "limited": !matches!(*n, "ipv4" | "ipv6"), "reachable": matches!(*n, "ipv4" | "ipv6"), "proxy": "", "proxy_randomize_credentials": false}))
+        .collect();
+    Ok(json!({
+        "version": client_version(),
+        "subversion": format!("/bitcoin-mp:{}/", env!("CARGO_PKG_VERSION")),
+        "protocolversion": 70016,
+        "localservices": format!("{LOCAL_SERVICES:016x}"),
+        "localservicesnames": services_names(LOCAL_SERVICES),
+        "localrelay": true,
+        "timeoffset": 0,
+        "networkactive": true,
+        "connections": peers.len(),
+        "connections_in": inbound,
+        "connections_out": peers.len() - inbound,
+        "networks": networks,
+        "relayfee": amount(1000),
+        "incrementalfee": amount(1000),
+        "localaddresses": [],
+        "warnings": [],
+    }))
+}
+
+/// Core's CLIENT_VERSION formula (major * 10000 + minor * 100 + patch).
+fn client_version() -> u64 {
+    let mut parts = env!("CARGO_PKG_VERSION")
+        .split('.')
+        .map(|p| p.parse::<u64>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    next() * 10_000 + next() * 100 + next()
+}
+
+fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?.clone();
+    let node = arg::string(args, 0).unwrap_or_default();
+    let command = arg::string(args, 1).unwrap_or_default();
+    match command.as_str() {
+        "onetry" | "add" => {
+            if command == "add" && !net.set_added(&node, true) {
+                return Err(RpcError::new(
+                    NODE_ALREADY_ADDED,
+                    "Error: Node already added",
+                ));
+            }
+            // As Core: the call returns at once; the connection follows.
+            tokio::task::spawn_local(async move {
+                if let Err(e) = net.connect(&node, true).await {
+                    tracing::info!(target: "net", "addnode {node}: {e}");
+                }
+            });
+            Ok(Value::Null)
+        }
+        "remove" => {
+            if !net.set_added(&node, false) {
+                return Err(RpcError::new(
+                    NODE_NOT_ADDED,
+                    "Error: Node could not be removed. It has not been added previously.",
+                ));
+            }
+            Ok(Value::Null)
+        }
+        _ => Err(RpcError::new(
+            code::MISC_ERROR,
+            "addnode \"node\" \"command\" ( v2transport )",
+        )),
+    }
+}
+
+fn getaddednodeinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let added = net.added();
+    let wanted = arg::string(args, 0);
+    if let Some(w) = &wanted {
+        if !added.contains(w) {
+            return Err(RpcError::new(
+                NODE_NOT_ADDED,
+                "Error: Node has not been added.",
+            ));
+        }
+    }
+    let peers = net.peers();
+    Ok(added
+        .iter()
+        .filter(|a| wanted.as_ref().is_none_or(|w| w == *a))
+        .map(|a| {
+            let connected: Vec<Value> = peers
+                .iter()
+                .filter(|p| p.addr.to_string() == *a)
+                .map(|p| json!({"address": p.addr.to_string(), "connected": if p.inbound { "inbound" } else { "outbound" }}))
+                .collect();
+            json!({"addednode": a, "connected": !connected.is_empty(), "addresses": connected})
+        })
+        .collect())
+}
+
+fn disconnectnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let address = arg::string(args, 0).filter(|a| !a.is_empty());
+    let id = arg::opt(args, 1).and_then(Value::as_u64);
+    let done = match (address.as_deref(), id) {
+        (Some(a), None) => net.disconnect(None, Some(a)),
+        (None, Some(id)) => net.disconnect(Some(id), None),
+        _ => {
+            return Err(RpcError::new(
+                code::INVALID_PARAMS,
+                "Only one of address and nodeid should be provided.",
+            ))
+        }
+    };
+    if !done {
+        return Err(RpcError::new(
+            NODE_NOT_CONNECTED,
+            "Node not found in connected nodes",
+        ));
+    }
+    Ok(Value::Null)
+}

@@ -1,0 +1,147 @@
+//! P2P between two of our nodes on loopback: Core's v1 handshake through
+//! sockets the brokers bound and connected, headers-first sync validated by
+//! Core's engine, new blocks announced both ways, the network RPCs, and a
+//! peer that sends garbage dropped without harm.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use common::{free_port, ok, rpc, TestNode};
+use serde_json::{json, Value};
+
+const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn listening(port: u16) -> TestNode {
+    TestNode::start(&[
+        "-disablewallet",
+        "-listen=1",
+        "-bind=127.0.0.1",
+        &format!("-port={port}"),
+    ])
+}
+
+#[test]
+fn two_nodes_sync_and_announce_blocks_both_ways() {
+    let port = free_port();
+    let a = listening(port);
+    ok(&a, "generatetoaddress", json!([3, ADDRESS]));
+    let b = TestNode::start(&["-disablewallet", &format!("-connect=127.0.0.1:{port}")]);
+    wait_for("b to sync 3 blocks", || {
+        ok(&b, "getblockcount", json!([])) == json!(3)
+    });
+    assert_eq!(
+        ok(&b, "getbestblockhash", json!([])),
+        ok(&a, "getbestblockhash", json!([]))
+    );
+    // Both see one peer, from their own side.
+    let pa = ok(&a, "getpeerinfo", json!([]));
+    let pb = ok(&b, "getpeerinfo", json!([]));
+    assert_eq!(pa.as_array().unwrap().len(), 1, "{pa}");
+    assert_eq!(pa[0]["inbound"], true);
+    assert_eq!(pa[0]["connection_type"], "inbound");
+    assert_eq!(pb[0]["inbound"], false);
+    assert_eq!(pb[0]["connection_type"], "manual");
+    assert_eq!(
+        pb[0]["subver"],
+        format!("/bitcoin-mp:{}/", env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(pb[0]["version"], 70016);
+    assert_eq!(pb[0]["servicesnames"], json!(["NETWORK", "WITNESS"]));
+    assert_eq!(pb[0]["startingheight"], 3);
+    assert_eq!(pb[0]["addr"], format!("127.0.0.1:{port}"));
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
+    let info = ok(&b, "getnetworkinfo", json!([]));
+    assert_eq!(
+        (info["connections"].clone(), info["connections_out"].clone()),
+        (json!(1), json!(1))
+    );
+
+    // New blocks travel both ways.
+    ok(&a, "generatetoaddress", json!([2, ADDRESS]));
+    wait_for("b to follow a", || {
+        ok(&b, "getblockcount", json!([])) == json!(5)
+    });
+    let tip = ok(&b, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("a to follow b", || {
+        ok(&a, "getbestblockhash", json!([])) == tip[0]
+    });
+    let synced = ok(&a, "getpeerinfo", json!([]))[0]["synced_blocks"].clone();
+    assert_eq!(synced, json!(6));
+
+    // Dropping the peer ends the connection on both sides.
+    let id = pa[0]["id"].clone();
+    assert_eq!(ok(&a, "disconnectnode", json!({"nodeid": id})), Value::Null);
+    wait_for("b to notice", || {
+        ok(&b, "getconnectioncount", json!([])) == json!(0)
+    });
+    assert_eq!(
+        rpc(&a, "disconnectnode", json!({"nodeid": 99})),
+        Err((-29, "Node not found in connected nodes".into()))
+    );
+}
+
+#[test]
+fn addnode_list_and_a_garbage_peer() {
+    let port = free_port();
+    let a = listening(port);
+    let target = format!("127.0.0.1:{port}");
+    let b = TestNode::start(&["-disablewallet"]);
+    assert_eq!(ok(&b, "getconnectioncount", json!([])), json!(0));
+    assert_eq!(ok(&b, "addnode", json!([target, "add"])), Value::Null);
+    assert_eq!(
+        rpc(&b, "addnode", json!([target, "add"])),
+        Err((-23, "Error: Node already added".into()))
+    );
+    wait_for("the added node to connect", || {
+        ok(&b, "getconnectioncount", json!([])) == json!(1)
+    });
+    let added = ok(&b, "getaddednodeinfo", json!([]));
+    assert_eq!(added[0]["addednode"], target);
+    assert_eq!(added[0]["connected"], true);
+    assert_eq!(ok(&b, "addnode", json!([target, "remove"])), Value::Null);
+    assert_eq!(
+        rpc(&b, "addnode", json!([target, "remove"])),
+        Err((
+            -24,
+            "Error: Node could not be removed. It has not been added previously.".into()
+        ))
+    );
+    // A peer speaking another network's magic is dropped; the node and its
+    // other peer go on.
+    let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    garbage.write_all(&[0xf9, 0xbe, 0xb4, 0xd9]).unwrap();
+    garbage.write_all(&[0u8; 40]).unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = garbage.read_to_end(&mut buf);
+    assert_eq!(buf.len(), 0, "nothing answered to garbage");
+    wait_for("the garbage peer to be gone", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+    ok(&a, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("b to follow", || {
+        ok(&b, "getblockcount", json!([])) == json!(1)
+    });
+    // Wallet-less peers never ask the broker for anything they may not have:
+    // a bad address is refused by the broker's policy, with its reason.
+    assert_eq!(
+        ok(&b, "addnode", json!(["0.0.0.0:1", "onetry"])),
+        Value::Null
+    );
+    b.wait_for_log("is not a peer address", Duration::from_secs(10));
+}
