@@ -41,6 +41,7 @@ impl Node {
             .arg(format!("-datadir={}", dir.path().display()))
             .arg(format!("-rpcport={port}"))
             .arg("-printtoconsole=0")
+            .arg("-listen=0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -25,12 +25,7 @@ fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn listening(port: u16) -> TestNode {
-    TestNode::start(&[
-        "-disablewallet",
-        "-listen=1",
-        "-bind=127.0.0.1",
-        &format!("-port={port}"),
-    ])
+    TestNode::start(&["-disablewallet", &format!("-port={port}")])
 }
 
 #[test]
@@ -38,7 +33,12 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
     let port = free_port();
     let a = listening(port);
     ok(&a, "generatetoaddress", json!([3, ADDRESS]));
-    let b = TestNode::start(&["-disablewallet", &format!("-connect=127.0.0.1:{port}")]);
+    // -connect: no listening of its own (Core's default then).
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
     wait_for("b to sync 3 blocks", || {
         ok(&b, "getblockcount", json!([])) == json!(3)
     });

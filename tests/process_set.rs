@@ -219,6 +219,7 @@ fn bad_sandbox_value_is_a_clear_error() {
             &format!("-datadir={}", dir.path().display()),
             "-sandbox=maybe",
             "-disablewallet",
+            "-listen=0",
         ])
         .output()
         .unwrap();
@@ -233,7 +234,11 @@ fn bad_sandbox_value_is_a_clear_error() {
 fn gui_spawns_the_node_over_ipcfd_and_closing_it_stops_the_whole_set() {
     let dir = tempfile::tempdir().unwrap();
     let mut gui = std::process::Command::new(GUI)
-        .args(["-regtest", &format!("-datadir={}", dir.path().display())])
+        .args([
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            "-listen=0",
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -266,7 +266,11 @@ fn verifychain_indexinfo_and_memoryinfo() {
         );
     }
     assert_eq!(ok(&node, "verifychain", json!([])), json!(true));
-    assert!(node.log().contains("Verifying last 6 blocks at level 3"));
+    // Log records reach debug.log through the broker, a moment later.
+    node.wait_for_log(
+        "Verifying last 6 blocks at level 3",
+        Duration::from_secs(10),
+    );
     assert_eq!(ok(&node, "getindexinfo", json!([])), json!({}));
     assert_eq!(ok(&node, "getindexinfo", json!(["txindex"])), json!({}));
 

@@ -1,7 +1,7 @@
 //! The P2P listening sockets, bound by the broker because the node worker may
 //! not bind: `-bind=addr[:port]` entries (default every interface) on
-//! `-port` or the chain's P2P port. Listening is off unless `-listen=1`
-//! while the P2P side is being built (Core listens by default).
+//! `-port` or the chain's P2P port. `-listen` defaults as Core's: on,
+//! unless `-connect` or `-proxy` is given (and on whenever `-bind` is).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
@@ -20,10 +20,39 @@ pub enum P2pBindError {
     NothingBound,
 }
 
-/// Binds what `-listen`, `-bind` and `-port` ask for (nothing without
-/// `-listen=1`).
+/// A listening socket as Core makes one: SO_REUSEADDR, and IPv6 sockets
+/// IPv6-only so that `[::]` and `0.0.0.0` can share a port.
+fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
+}
+
+/// Core's `-listen` default (InitParameterInteraction): `-bind` turns it on,
+/// `-connect` (other than `0`) and `-proxy` turn it off.
+pub fn listen_default(config: &Config) -> bool {
+    if !config.get_all("bind").is_empty() {
+        return true;
+    }
+    let connect = config
+        .get_all("connect")
+        .iter()
+        .any(|c| !c.is_empty() && c != "0");
+    let proxy = config
+        .get("proxy")
+        .is_some_and(|p| !p.is_empty() && p != "0");
+    !(connect || proxy)
+}
+
+/// Binds what `-listen`, `-bind` and `-port` ask for.
 pub fn bind(config: &Config) -> Result<Vec<TcpListener>, P2pBindError> {
-    if !config.get_bool("listen", false) {
+    if !config.get_bool("listen", listen_default(config)) {
         return Ok(Vec::new());
     }
     let port = match config.get("port") {
@@ -62,7 +91,7 @@ pub fn bind(config: &Config) -> Result<Vec<TcpListener>, P2pBindError> {
             .ok()
             .and_then(|mut a| a.next())
             .ok_or_else(|| P2pBindError::BindAddress(b.clone()))?;
-        match TcpListener::bind(addr) {
+        match listen_on(addr) {
             Ok(l) => {
                 tracing::info!("Bound to {addr}");
                 bound.push(l);

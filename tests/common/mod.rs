@@ -50,10 +50,22 @@ impl TestNode {
             .unwrap_or_default()
             .matches("is serving Init")
             .count();
+        // P2P on loopback and a free port unless the test says otherwise.
+        let mut p2p = Vec::new();
+        if !extra.iter().any(|a| a.starts_with("-port=")) {
+            p2p.push(format!("-port={}", free_port()));
+        }
+        if !extra
+            .iter()
+            .any(|a| a.starts_with("-bind=") || a.starts_with("-listen"))
+        {
+            p2p.push("-bind=127.0.0.1".to_string());
+        }
         let child = Command::new(NODE)
             .arg("-regtest")
             .arg(format!("-datadir={}", datadir.path().display()))
             .arg(format!("-rpcport={rpc_port}"))
+            .args(&p2p)
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
