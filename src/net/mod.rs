@@ -31,6 +31,8 @@ use crate::chain::{Chain, SubmitOutcome};
 const PROTOCOL_VERSION: u32 = 70016;
 /// Core's MAX_HEADERS_RESULTS.
 const MAX_HEADERS: usize = 2000;
+/// Core's PING_INTERVAL.
+const PING_INTERVAL: Duration = Duration::from_secs(120);
 /// A peer must finish the handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -54,6 +56,16 @@ pub struct PeerInfo {
     pub synced_blocks: i32,
     pub handshake_done: bool,
     pub prefers_headers: bool,
+    /// Our side of the connection.
+    pub addr_bind: Option<SocketAddr>,
+    /// Wire bytes by message type (Core's bytessent_per_msg / bytesrecv_per_msg).
+    pub sent_per_msg: BTreeMap<String, u64>,
+    pub recv_per_msg: BTreeMap<String, u64>,
+    /// The ping in flight: nonce and when it was sent.
+    pub ping_sent: Option<(u64, std::time::Instant)>,
+    /// Last and best round trip of a ping, in seconds.
+    pub ping_time: Option<f64>,
+    pub min_ping: Option<f64>,
 }
 
 struct Peer {
@@ -181,6 +193,16 @@ impl Net {
             .collect()
     }
 
+    /// Sends a ping to every peer that finished its handshake (the `ping`
+    /// RPC); the round trip shows in getpeerinfo.
+    pub fn ping_all(&self) {
+        for peer in self.peers.borrow().values() {
+            if peer.info.borrow().handshake_done {
+                send_ping(peer);
+            }
+        }
+    }
+
     /// Drops peer `id` (or the peer at `addr`); false when there is none.
     pub fn disconnect(&self, id: Option<u64>, addr: Option<&str>) -> bool {
         let found: Vec<u64> = self
@@ -237,6 +259,12 @@ impl Net {
                 synced_blocks: -1,
                 handshake_done: false,
                 prefers_headers: false,
+                addr_bind: stream.local_addr().ok(),
+                sent_per_msg: BTreeMap::new(),
+                recv_per_msg: BTreeMap::new(),
+                ping_sent: None,
+                ping_time: None,
+                min_ping: None,
             }),
             tx,
             task: RefCell::new(None),
@@ -360,12 +388,14 @@ impl Net {
         let writer_peer = peer.clone();
         let writing = tokio::task::spawn_local(async move {
             while let Some(msg) = rx.recv().await {
+                let command = msg.cmd().to_string();
                 let bytes = codec::encode(magic, msg);
                 if writer.write_all(&bytes).await.is_err() {
                     break;
                 }
                 let mut info = writer_peer.info.borrow_mut();
                 info.bytes_sent += bytes.len() as u64;
+                *info.sent_per_msg.entry(command).or_default() += bytes.len() as u64;
                 info.last_send = now();
             }
         });
@@ -390,6 +420,7 @@ impl Net {
             {
                 let mut info = peer.info.borrow_mut();
                 info.bytes_recv += size as u64;
+                *info.recv_per_msg.entry(msg.cmd().to_string()).or_default() += size as u64;
                 info.last_recv = now();
             }
             self.handle(peer, msg).await?;
@@ -424,8 +455,31 @@ impl Net {
                 tracing::debug!(target: "net", "New {} peer connected: version: {}, blocks={}, peer={}", if peer.info.borrow().inbound { "inbound" } else { "outbound" }, peer.info.borrow().version, peer.info.borrow().start_height, peer.info.borrow().id);
                 send(NetworkMessage::SendHeaders);
                 send(self.getheaders());
+                send_ping(peer);
+                // Then every PING_INTERVAL while the peer lasts.
+                let weak = Rc::downgrade(peer);
+                tokio::task::spawn_local(async move {
+                    loop {
+                        tokio::time::sleep(PING_INTERVAL).await;
+                        match weak.upgrade() {
+                            Some(p) if !p.tx.is_closed() => send_ping(&p),
+                            _ => break,
+                        }
+                    }
+                });
             }
             NetworkMessage::Ping(nonce) => send(NetworkMessage::Pong(nonce)),
+            NetworkMessage::Pong(nonce) => {
+                let mut info = peer.info.borrow_mut();
+                if let Some((sent, at)) = info.ping_sent {
+                    if sent == nonce {
+                        let rtt = at.elapsed().as_secs_f64();
+                        info.ping_sent = None;
+                        info.ping_time = Some(rtt);
+                        info.min_ping = Some(info.min_ping.map_or(rtt, |m| m.min(rtt)));
+                    }
+                }
+            }
             NetworkMessage::SendHeaders => peer.info.borrow_mut().prefers_headers = true,
             NetworkMessage::GetHeaders(g) => {
                 send(NetworkMessage::Headers(
@@ -536,6 +590,14 @@ impl Net {
         }
         Ok(())
     }
+}
+
+/// Sends `peer` a ping and notes when (Core pings right after the handshake
+/// and every `PING_INTERVAL`).
+fn send_ping(peer: &Peer) {
+    let nonce = rand_nonce();
+    peer.info.borrow_mut().ping_sent = Some((nonce, std::time::Instant::now()));
+    let _ = peer.tx.send(NetworkMessage::Ping(nonce));
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

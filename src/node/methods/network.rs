@@ -32,6 +32,7 @@ pub fn methods() -> Vec<Method> {
         m("getnetworkinfo", &[], "Returns an object containing various state info regarding P2P networking.", getnetworkinfo),
         m("addnode", &[("node", Ty::Str, true), ("command", Ty::Str, true), ("v2transport", Ty::Bool, false)], "Attempts to add or remove a node from the addnode list.\nOr try a connection to a node once.", addnode),
         m("getaddednodeinfo", &[("node", Ty::Str, false)], "Returns information about the given added node, or all added nodes.", getaddednodeinfo),
+        m("ping", &[], "Requests that a ping be sent to all other nodes, to measure ping time.\nResults are provided in getpeerinfo.\nPing command is handled in queue with all other commands, so it measures processing backlog, not just network ping.", ping),
         m("disconnectnode", &[("address", Ty::Str, false), ("nodeid", Ty::Num, false)], "Immediately disconnects from the specified peer node.", disconnectnode),
     ]
 }
@@ -64,6 +65,15 @@ fn services_names(services: u64) -> Vec<&'static str> {
     .collect()
 }
 
+fn ping(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    net(ctx)?.ping_all();
+    Ok(Value::Null)
+}
+
+fn per_msg(m: &std::collections::BTreeMap<String, u64>) -> Value {
+    m.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<serde_json::Map<_, _>>().into()
+}
+
 fn peer_json(p: &PeerInfo) -> Value {
     let network = if p.addr.is_ipv4() || p.addr.ip().to_canonical().is_ipv4() {
         "ipv4"
@@ -75,9 +85,10 @@ fn peer_json(p: &PeerInfo) -> Value {
     } else {
         network
     };
-    json!({
+    let mut v = json!({
         "id": p.id,
         "addr": p.addr.to_string(),
+        "addrbind": p.addr_bind.map(|a| a.to_string()).unwrap_or_default(),
         "network": network,
         "services": format!("{:016x}", p.services),
         "servicesnames": services_names(p.services),
@@ -105,12 +116,31 @@ fn peer_json(p: &PeerInfo) -> Value {
         "addr_rate_limited": 0,
         "permissions": [],
         "minfeefilter": amount(0),
-        "bytessent_per_msg": {},
-        "bytesrecv_per_msg": {},
+        "bytessent_per_msg": per_msg(&p.sent_per_msg),
+        "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
         "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
         "transport_protocol_type": "v1",
         "session_id": "",
-    })
+    });
+    // Core's order: after timeoffset.
+    let o = v.as_object_mut().expect("object");
+    let mut out = serde_json::Map::new();
+    for (k, val) in std::mem::take(o) {
+        let after_offset = k == "timeoffset";
+        out.insert(k, val);
+        if after_offset {
+            if let Some(t) = p.ping_time {
+                out.insert("pingtime".into(), crate::rpc::json::double(t));
+            }
+            if let Some(t) = p.min_ping {
+                out.insert("minping".into(), crate::rpc::json::double(t));
+            }
+            if let Some((_, at)) = p.ping_sent {
+                out.insert("pingwait".into(), crate::rpc::json::double(at.elapsed().as_secs_f64()));
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 fn getpeerinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
