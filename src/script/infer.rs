@@ -1,11 +1,12 @@
 //! Core's InferDescriptor with no keys or scripts known: `pk()` and `multi()`
-//! for the templates that show their keys, `addr()` for scripts with an
-//! address, `raw()` for the rest, and `wsh(...)` when the caller knows the
-//! witness script. miniscript has no `addr()`/`raw()` and refuses keys that
+//! for the templates that show their keys, `rawtr()` for taproot outputs
+//! with a valid key, `addr()` for other scripts with an address, `raw()` for
+//! the rest, and `wsh(...)` when the caller knows the witness script. miniscript has no `addr()`/`raw()` and refuses keys that
 //! are off the curve (which Core still prints), so the text is put together
 //! here; the checksum is miniscript's.
 
 use bitcoin::hex::DisplayHex;
+use bitcoin::secp256k1::XOnlyPublicKey;
 use bitcoin::{Address, Network, Script};
 use miniscript::descriptor::checksum::desc_checksum;
 use miniscript::{Miniscript, Segwitv0};
@@ -15,6 +16,7 @@ use super::solver::{compressed_key, non_hybrid_key, solve, Template};
 /// The descriptor Core infers for an output script, with its checksum.
 pub fn infer(script: &Script, network: Network) -> String {
     let body = keyed(script, non_hybrid_key)
+        .or_else(|| raw_taproot(script))
         .or_else(|| {
             Address::from_script(script, network)
                 .ok()
@@ -36,6 +38,17 @@ pub fn infer_p2wsh(witness_script: &Script, network: Network) -> String {
         Some(inner) => with_checksum(&format!("wsh({inner})")),
         None => infer(&witness_script.to_p2wsh(), network),
     }
+}
+
+/// `rawtr(key)` for a taproot output whose x-only key is on the curve
+/// (Core knows no script tree for it without a wallet).
+fn raw_taproot(script: &Script) -> Option<String> {
+    if !matches!(solve(script), Template::WitnessV1Taproot) {
+        return None;
+    }
+    let key = &script.as_bytes()[2..];
+    XOnlyPublicKey::from_slice(key).ok()?;
+    Some(format!("rawtr({})", key.to_lower_hex_string()))
 }
 
 /// `pk(key)` or `multi(k,keys...)` when every key is acceptable in context.

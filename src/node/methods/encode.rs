@@ -4,59 +4,14 @@
 
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::hex::DisplayHex;
-use bitcoin::script::Instruction;
 use bitcoin::{Address, Block, Network, Script, Transaction};
 use serde_json::{json, Map, Value};
 
 use crate::chain::{headers::difficulty, BlockInfo, Chain};
 use crate::rpc::json::{amount, double};
+pub use crate::script::asm::asm;
+use crate::script::asm::asm_script_sig;
 use crate::script::{infer, solver};
-
-/// Core's ScriptToAsmStr: small pushes as numbers, others as hex, opcodes by name.
-pub fn asm(script: &Script) -> String {
-    let mut parts = Vec::new();
-    for ins in script.instructions() {
-        match ins {
-            Ok(Instruction::PushBytes(b)) => {
-                let bytes = b.as_bytes();
-                if bytes.len() <= 4 {
-                    parts.push(script_num(bytes).to_string());
-                } else {
-                    parts.push(hex(bytes));
-                }
-            }
-            Ok(Instruction::Op(op)) => {
-                let code = op.to_u8();
-                parts.push(match code {
-                    0x4f => "-1".to_string(),
-                    0x51..=0x60 => (code - 0x50).to_string(),
-                    _ => op.to_string(),
-                });
-            }
-            Err(_) => {
-                parts.push("[error]".to_string());
-                break;
-            }
-        }
-    }
-    parts.join(" ")
-}
-
-fn script_num(bytes: &[u8]) -> i64 {
-    if bytes.is_empty() {
-        return 0;
-    }
-    let mut v: i64 = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        v |= (*b as i64) << (8 * i);
-    }
-    let last = bytes[bytes.len() - 1];
-    if last & 0x80 != 0 {
-        -(v & !(0x80i64 << (8 * (bytes.len() - 1))))
-    } else {
-        v
-    }
-}
 
 /// Lower-case hex, as Core prints bytes.
 pub fn hex(b: &[u8]) -> String {
@@ -123,7 +78,7 @@ pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
                 v.insert("vout".into(), i.previous_output.vout.into());
                 v.insert(
                     "scriptSig".into(),
-                    json!({"asm": asm(&i.script_sig), "hex": hex(i.script_sig.as_bytes())}),
+                    json!({"asm": asm_script_sig(&i.script_sig), "hex": hex(i.script_sig.as_bytes())}),
                 );
             }
             if !i.witness.is_empty() {
