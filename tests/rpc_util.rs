@@ -597,3 +597,34 @@ fn asm_and_address_errors_read_as_cores() {
     assert_eq!(code, -3);
     assert!(message.contains("JSON value of type null is not of expected type string"));
 }
+
+#[test]
+fn descriptor_key_errors_read_as_cores() {
+    let node = TestNode::start(&[]);
+    let key = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    for (desc, message) in [
+        (
+            format!("pk( {key})"),
+            format!("pk(): Key ' {key}' is invalid due to whitespace"),
+        ),
+        (
+            format!("wsh(multi(1,{KEY1}, {KEY2}))"),
+            format!("Multi: Key ' {KEY2}' is invalid due to whitespace"),
+        ),
+        (
+            format!("multi(3,{KEY1},{KEY2})"),
+            "Multisig threshold cannot be larger than the number of keys; threshold is 3 but only 2 keys specified".to_string(),
+        ),
+        (
+            "wpkh(nokey)".to_string(),
+            "wpkh(): key 'nokey' is not valid".to_string(),
+        ),
+        (String::new(), "'' is not a valid descriptor function".to_string()),
+    ] {
+        assert_eq!(
+            err(&node, "getdescriptorinfo", json!([desc])),
+            (-5, message),
+            "{desc}"
+        );
+    }
+}

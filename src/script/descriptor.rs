@@ -21,6 +21,7 @@ use miniscript::descriptor::{
 };
 use miniscript::{hash256, DescriptorPublicKey, ForEachKey, TranslateErr, TranslatePk, Translator};
 
+use super::desc_check;
 use super::infer::with_checksum;
 
 /// One signing context for every key conversion and derivation (building one
@@ -50,6 +51,10 @@ pub enum ParseError {
     InvalidKey(String),
     #[error("Multipath derivation paths have mismatched lengths")]
     MultipathMismatch,
+    /// A key expression or multisig Core rejects, in Core's words with the
+    /// prefix of the function holding it (see `desc_check`).
+    #[error("{0}")]
+    KeyOrMultisig(String),
     /// miniscript's own message for everything else.
     #[error("{0}")]
     Miniscript(String),
@@ -108,6 +113,7 @@ const FUNCTIONS: &[&str] = &[
 /// addresses and keys must belong to `network`.
 pub fn parse(text: &str, require_checksum: bool, network: Network) -> Result<Parsed, ParseError> {
     let (payload, checksum) = check_checksum(text, require_checksum)?;
+    desc_check::check(payload, network).map_err(ParseError::KeyOrMultisig)?;
     let apostrophe = payload.contains('\'');
     let call = |name: &str| {
         payload
@@ -583,6 +589,6 @@ mod tests {
         let e = parse(&format!("pkh({xpub})"), false, Network::Regtest)
             .err()
             .unwrap();
-        assert_eq!(e, ParseError::InvalidKey(xpub.to_string()));
+        assert_eq!(e.to_string(), format!("pkh(): key '{xpub}' is not valid"));
     }
 }

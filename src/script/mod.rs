@@ -2,11 +2,12 @@
 //! miniscript. `address` reads address strings with Core's errors, `asm`
 //! prints scripts as Core's ScriptToAsmStr does, `solver` names the standard
 //! template a script matches, `descriptor` parses and expands Core's output
-//! descriptors, `infer` names a script as a descriptor. Pure functions: no
-//! chain state, no I/O.
+//! descriptors (`desc_check` gives Core's key and multisig errors), `infer`
+//! names a script as a descriptor. Pure functions: no chain state, no I/O.
 
 pub mod address;
 pub mod asm;
+pub mod desc_check;
 pub mod descriptor;
 pub mod infer;
 pub mod solver;
