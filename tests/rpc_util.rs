@@ -536,3 +536,143 @@ fn signed_messages_verify_against_the_signing_p2pkh_address_only() {
         Err((-5, "Invalid private key".into()))
     );
 }
+
+#[test]
+fn asm_and_address_errors_read_as_cores() {
+    let node = TestNode::start(&[]);
+    // Core's opcode names and numbers in decodescript.
+    let key: PublicKey = KEY1.parse().unwrap();
+    let cltv = Builder::new()
+        .push_opcode(bitcoin::opcodes::all::OP_IF)
+        .push_key(&key)
+        .push_opcode(bitcoin::opcodes::all::OP_CHECKSIGVERIFY)
+        .push_opcode(bitcoin::opcodes::all::OP_ELSE)
+        .push_int(500_000)
+        .push_opcode(bitcoin::opcodes::all::OP_CLTV)
+        .push_opcode(bitcoin::opcodes::all::OP_DROP)
+        .push_opcode(bitcoin::opcodes::all::OP_ENDIF)
+        .push_int(-1)
+        .push_int(16)
+        .into_script();
+    let decoded = ok(&node, "decodescript", json!([cltv.to_hex_string()]));
+    assert_eq!(
+        decoded["asm"],
+        format!("OP_IF {KEY1} OP_CHECKSIGVERIFY OP_ELSE 500000 OP_CHECKLOCKTIMEVERIFY OP_DROP OP_ENDIF -1 16")
+    );
+    // A taproot output with a key on the curve is rawtr(), as in Core.
+    let xonly = "ee".repeat(32);
+    let decoded = ok(&node, "decodescript", json!([format!("5120{xonly}")]));
+    assert_eq!(decoded["desc"], sum(&format!("rawtr({xonly})")));
+
+    // A scriptSig's signature shows its sighash type; OP_RETURN data does not.
+    let der = format!("30440220{}0220{}", "11".repeat(32), "22".repeat(32));
+    let mut tx = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![bitcoin::TxIn {
+            previous_output: bitcoin::OutPoint::new(TXID.parse().unwrap(), 0),
+            ..Default::default()
+        }],
+        output: vec![],
+    };
+    tx.input[0].script_sig = ScriptBuf::from_hex(&format!("47{der}8121{KEY1}")).unwrap();
+    let hex = bitcoin::consensus::encode::serialize_hex(&tx);
+    let decoded = ok(&node, "decoderawtransaction", json!([hex]));
+    assert_eq!(
+        decoded["vin"][0]["scriptSig"]["asm"],
+        format!("{der}[ALL|ANYONECANPAY] {KEY1}")
+    );
+
+    // validateaddress: Core's DecodeDestination messages and locations.
+    for (addr, error, locations) in [
+        (
+            "bcrt1s0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v8n0nx0muaewav25430mtr",
+            "Invalid Bech32 address program size (41 bytes)",
+            vec![],
+        ),
+        (
+            "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7k35mrzd",
+            "Version 0 witness address must use Bech32 checksum",
+            vec![],
+        ),
+        (
+            "bcrt1qax9suht3qv95sw33xavx8crpxduefdrsvgsklu",
+            "Invalid Bech32 checksum",
+            vec![22, 43],
+        ),
+        (
+            "BCRT1QPLMTZKC2XHARPPZDLNPAQL78RSHJ68U32RAH7R",
+            "Invalid Bech32 checksum",
+            vec![38],
+        ),
+        (
+            "bcrtq049ldschfnwystcqnsvyfpj23mpsg3jcedq9xv",
+            "Missing separator",
+            vec![],
+        ),
+        (
+            "2VKf7XKMrp4bVNVmuRbyCewkP8FhGLP2E54LHDPakr9Sq5mtU2",
+            "Invalid checksum or length of Base58 address (P2PKH or P2SH)",
+            vec![],
+        ),
+        (
+            "asfah14i8fajz0123f",
+            "Invalid or unsupported Segwit (Bech32) or Base58 encoding.",
+            vec![],
+        ),
+    ] {
+        let info = ok(&node, "validateaddress", json!([addr]));
+        assert_eq!(
+            info,
+            json!({"isvalid": false, "error_locations": locations, "error": error}),
+            "{addr}"
+        );
+    }
+    let info = ok(&node, "validateaddress", json!(["bcrt1p424qxxyd0r"]));
+    assert_eq!(
+        info,
+        json!({
+            "isvalid": true,
+            "address": "bcrt1p424qxxyd0r",
+            "scriptPubKey": "5102aaaa",
+            "iswitness": true,
+            "witness_version": 1,
+            "witness_program": "aaaa",
+        })
+    );
+    // An explicit null for a required argument is a type error, not help.
+    let (code, message) = err(&node, "validateaddress", json!([null]));
+    assert_eq!(code, -3);
+    assert!(message.contains("JSON value of type null is not of expected type string"));
+}
+
+#[test]
+fn descriptor_key_errors_read_as_cores() {
+    let node = TestNode::start(&[]);
+    let key = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+    for (desc, message) in [
+        (
+            format!("pk( {key})"),
+            format!("pk(): Key ' {key}' is invalid due to whitespace"),
+        ),
+        (
+            format!("wsh(multi(1,{KEY1}, {KEY2}))"),
+            format!("Multi: Key ' {KEY2}' is invalid due to whitespace"),
+        ),
+        (
+            format!("multi(3,{KEY1},{KEY2})"),
+            "Multisig threshold cannot be larger than the number of keys; threshold is 3 but only 2 keys specified".to_string(),
+        ),
+        (
+            "wpkh(nokey)".to_string(),
+            "wpkh(): key 'nokey' is not valid".to_string(),
+        ),
+        (String::new(), "'' is not a valid descriptor function".to_string()),
+    ] {
+        assert_eq!(
+            err(&node, "getdescriptorinfo", json!([desc])),
+            (-5, message),
+            "{desc}"
+        );
+    }
+}

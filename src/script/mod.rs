@@ -1,10 +1,13 @@
 //! script/: Core's view of output scripts, built on rust-bitcoin and
-//! miniscript. `solver` names the standard template a script matches,
-//! `descriptor` parses and expands Core's output descriptors, `infer` names a
-//! script as a descriptor, `address` decodes addresses with Core's messages.
-//! Pure functions: no chain state, no I/O.
+//! miniscript. `address` reads address strings with Core's errors, `asm`
+//! prints scripts as Core's ScriptToAsmStr does, `solver` names the standard
+//! template a script matches, `descriptor` parses and expands Core's output
+//! descriptors (`desc_check` gives Core's key and multisig errors), `infer`
+//! names a script as a descriptor. Pure functions: no chain state, no I/O.
 
 pub mod address;
+pub mod asm;
+pub mod desc_check;
 pub mod descriptor;
 pub mod infer;
 pub mod solver;

@@ -4,99 +4,14 @@
 
 use bitcoin::consensus::encode::serialize_hex;
 use bitcoin::hex::DisplayHex;
-use bitcoin::script::Instruction;
 use bitcoin::{Address, Block, Network, Script, Transaction};
 use serde_json::{json, Map, Value};
 
 use crate::chain::{headers::difficulty, BlockInfo, Chain};
 use crate::rpc::json::{amount, double};
+pub use crate::script::asm::asm;
+use crate::script::asm::asm_script_sig;
 use crate::script::{infer, solver};
-
-/// Core's ScriptToAsmStr: small pushes as numbers, others as hex, opcodes by
-/// Core's names.
-pub fn asm(script: &Script) -> String {
-    asm_with(script, false)
-}
-
-/// Core's ScriptToAsmStr with `fAttemptSighashDecode` (a scriptSig): a push
-/// that is a strictly encoded signature with a defined sighash type shows the
-/// type by name (`...[ALL]`) instead of its last byte.
-pub fn script_sig_asm(script: &Script) -> String {
-    asm_with(script, !script.is_op_return())
-}
-
-fn asm_with(script: &Script, sighash_decode: bool) -> String {
-    let mut parts = Vec::new();
-    for ins in script.instructions() {
-        match ins {
-            Ok(Instruction::PushBytes(b)) => {
-                let bytes = b.as_bytes();
-                if bytes.len() <= 4 {
-                    parts.push(script_num(bytes).to_string());
-                } else if let Some(sig) = sighash_decode
-                    .then(|| bitcoin::ecdsa::Signature::from_slice(bytes).ok())
-                    .flatten()
-                {
-                    parts.push(format!(
-                        "{}[{}]",
-                        hex(&bytes[..bytes.len() - 1]),
-                        sighash_name(sig.sighash_type)
-                    ));
-                } else {
-                    parts.push(hex(bytes));
-                }
-            }
-            Ok(Instruction::Op(op)) => parts.push(op_name(op.to_u8(), op)),
-            Err(_) => {
-                parts.push("[error]".to_string());
-                break;
-            }
-        }
-    }
-    parts.join(" ")
-}
-
-/// Core's mapSigHashTypes names.
-fn sighash_name(t: bitcoin::EcdsaSighashType) -> &'static str {
-    use bitcoin::EcdsaSighashType::*;
-    match t {
-        All => "ALL",
-        AllPlusAnyoneCanPay => "ALL|ANYONECANPAY",
-        None => "NONE",
-        NonePlusAnyoneCanPay => "NONE|ANYONECANPAY",
-        Single => "SINGLE",
-        SinglePlusAnyoneCanPay => "SINGLE|ANYONECANPAY",
-    }
-}
-
-/// Core's GetOpName where it differs from rust-bitcoin's: small numbers as
-/// numbers, the BIP65/BIP112 names, OP_UNKNOWN past OP_CHECKSIGADD.
-fn op_name(code: u8, op: bitcoin::opcodes::Opcode) -> String {
-    match code {
-        0x4f => "-1".to_string(),
-        0x51..=0x60 => (code - 0x50).to_string(),
-        0xb1 => "OP_CHECKLOCKTIMEVERIFY".to_string(),
-        0xb2 => "OP_CHECKSEQUENCEVERIFY".to_string(),
-        0xbb..=0xff => "OP_UNKNOWN".to_string(),
-        _ => op.to_string(),
-    }
-}
-
-fn script_num(bytes: &[u8]) -> i64 {
-    if bytes.is_empty() {
-        return 0;
-    }
-    let mut v: i64 = 0;
-    for (i, b) in bytes.iter().enumerate() {
-        v |= (*b as i64) << (8 * i);
-    }
-    let last = bytes[bytes.len() - 1];
-    if last & 0x80 != 0 {
-        -(v & !(0x80i64 << (8 * (bytes.len() - 1))))
-    } else {
-        v
-    }
-}
 
 /// Lower-case hex, as Core prints bytes.
 pub fn hex(b: &[u8]) -> String {
@@ -163,7 +78,7 @@ pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
                 v.insert("vout".into(), i.previous_output.vout.into());
                 v.insert(
                     "scriptSig".into(),
-                    json!({"asm": script_sig_asm(&i.script_sig), "hex": hex(i.script_sig.as_bytes())}),
+                    json!({"asm": asm_script_sig(&i.script_sig), "hex": hex(i.script_sig.as_bytes())}),
                 );
             }
             if !i.witness.is_empty() {
@@ -288,33 +203,5 @@ mod tests {
         let p2wpkh = bitcoin::ScriptBuf::from_bytes([&[0x00, 0x14][..], &[0xab; 20]].concat());
         assert_eq!(asm(&p2wpkh), format!("0 {}", "ab".repeat(20)));
         assert_eq!(script_type(&p2wpkh), "witness_v0_keyhash");
-        // Core's names for BIP65/BIP112 and unknown opcodes.
-        let s = bitcoin::ScriptBuf::from_bytes(vec![0x03, 0x20, 0xa1, 0x07, 0xb1, 0xb2, 0xbc]);
-        assert_eq!(
-            asm(&s),
-            "500000 OP_CHECKLOCKTIMEVERIFY OP_CHECKSEQUENCEVERIFY OP_UNKNOWN"
-        );
-    }
-
-    #[test]
-    fn script_sigs_name_the_sighash_of_strict_signatures() {
-        // A DER signature (r = s = 1) with SIGHASH_ALL, then one with an
-        // undefined type: only the first is decoded.
-        let der = [0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01];
-        let with = |t: u8| {
-            let mut push = der.to_vec();
-            push.push(t);
-            bitcoin::script::Builder::new()
-                .push_slice(<&bitcoin::script::PushBytes>::try_from(&push[..]).unwrap())
-                .into_script()
-        };
-        assert_eq!(script_sig_asm(&with(0x01)), format!("{}[ALL]", hex(&der)));
-        assert_eq!(
-            script_sig_asm(&with(0x83)),
-            format!("{}[SINGLE|ANYONECANPAY]", hex(&der))
-        );
-        assert_eq!(script_sig_asm(&with(0x04)), format!("{}04", hex(&der)));
-        // Outside a scriptSig nothing is decoded.
-        assert_eq!(asm(&with(0x01)), format!("{}01", hex(&der)));
     }
 }

@@ -247,16 +247,19 @@ pub fn help_text(m: &Method) -> String {
     s
 }
 
-/// Core's RPCHelpMan checks: too many or too few arguments answer with the
-/// help text (code -1); a wrong type with RPC_TYPE_ERROR.
+/// Core's RPCHelpMan checks: too many arguments, or fewer than reach the
+/// last required one, answer with the help text (code -1); a wrong type,
+/// including an explicit null for a required argument, with RPC_TYPE_ERROR.
 fn check_args(m: &Method, args: &[Value]) -> Result<(), RpcError> {
-    let required = m.args.iter().filter(|a| a.2).count();
-    let given_required = args.iter().take(required).filter(|v| !v.is_null()).count();
-    if args.len() > m.args.len() || given_required < required {
+    let reach = m.args.iter().rposition(|a| a.2).map_or(0, |i| i + 1);
+    if args.len() > m.args.len() || args.len() < reach {
         return Err(RpcError::new(code::MISC_ERROR, help_text(m)));
     }
-    for (v, (_, ty, _)) in args.iter().zip(m.args) {
-        if v.is_null() {
+    for (v, (_, ty, required)) in args.iter().zip(m.args) {
+        // Core checks no type for an omitted optional argument, nor for
+        // the amount, range and mixed types.
+        let unchecked = matches!(ty, Ty::Amount | Ty::NumOrStr | Ty::BoolOrNum);
+        if v.is_null() && (!required || unchecked) {
             continue;
         }
         if let Err(expected) = matches(*ty, v) {

@@ -71,7 +71,10 @@ fn ping(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
 }
 
 fn per_msg(m: &std::collections::BTreeMap<String, u64>) -> Value {
-    m.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect::<serde_json::Map<_, _>>().into()
+    m.iter()
+        .map(|(k, v)| (k.clone(), Value::from(*v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn peer_json(p: &PeerInfo) -> Value {
@@ -136,7 +139,10 @@ fn peer_json(p: &PeerInfo) -> Value {
                 out.insert("minping".into(), crate::rpc::json::double(t));
             }
             if let Some((_, at)) = p.ping_sent {
-                out.insert("pingwait".into(), crate::rpc::json::double(at.elapsed().as_secs_f64()));
+                out.insert(
+                    "pingwait".into(),
+                    crate::rpc::json::double(at.elapsed().as_secs_f64()),
+                );
             }
         }
     }

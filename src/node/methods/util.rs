@@ -1,9 +1,11 @@
-//! Utility RPCs: validateaddress.
+//! Utility RPCs: validateaddress (Core's DecodeDestination errors and
+//! error locations, DescribeAddress fields).
 
 use serde_json::{json, Value};
 
 use super::{arg, encode, Handler::Sync, Method, NodeCtx, Ty};
 use crate::rpc::RpcError;
+use crate::script::address::{self, Destination};
 
 pub fn methods() -> Vec<Method> {
     vec![Method {
@@ -18,26 +20,45 @@ pub fn methods() -> Vec<Method> {
 
 fn validateaddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let text = arg::string(args, 0).unwrap_or_default();
-    let address = match crate::script::address::decode(&text, ctx.chain.network()) {
-        Ok(a) => a,
+    let network = ctx.chain.network();
+    let dest = match address::decode(&text, network) {
+        Ok(d) => d,
         Err(e) => {
-            return Ok(json!({"isvalid": false, "error_locations": e.locations, "error": e.error}))
+            return Ok(json!({
+                "isvalid": false,
+                "error_locations": e.locations(),
+                "error": e.to_string(),
+            }))
         }
     };
-    let script = address.script_pubkey();
+    let script = dest.script_pubkey();
+    let shown = bitcoin::Address::from_script(&script, network)
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let mut o = json!({
         "isvalid": true,
-        "address": address.to_string(),
+        "address": shown,
         "scriptPubKey": encode::hex(script.as_bytes()),
-        "isscript": script.is_p2sh() || script.is_p2wsh() || script.is_p2tr(),
-        "iswitness": script.is_witness_program(),
     });
-    if let Some(prog) = script.witness_version() {
-        o["witness_version"] = (prog.to_num() as u32).into();
-        o["witness_program"] = encode::hex(&script.as_bytes()[2..]).into();
+    // Core's DescribeAddress: unknown witness versions say nothing about
+    // being a script, pay-to-anchor shows no program.
+    let (isscript, program) = match &dest {
+        Destination::PubkeyHash(_) => (Some(false), None),
+        Destination::ScriptHash(_) => (Some(true), None),
+        Destination::Witness { version, program } => match (version, program.len()) {
+            (0, 20) => (Some(false), Some((version, program))),
+            (0, _) | (1, 32) => (Some(true), Some((version, program))),
+            (1, 2) if program[..] == [0x4e, 0x73] => (Some(true), None),
+            _ => (None, Some((version, program))),
+        },
+    };
+    if let Some(isscript) = isscript {
+        o["isscript"] = isscript.into();
     }
-    if script.is_p2tr() {
-        o["isscript"] = true.into();
+    o["iswitness"] = matches!(dest, Destination::Witness { .. }).into();
+    if let Some((version, program)) = program {
+        o["witness_version"] = (*version).into();
+        o["witness_program"] = encode::hex(program).into();
     }
     Ok(o)
 }
