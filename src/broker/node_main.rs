@@ -128,7 +128,11 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
         };
         let cookie = match super::rpc_bind::create_cookie(&config) {
             Ok(c) => c,
-            Err(e) => return log_fail(&e.to_string()),
+            Err(e) => {
+                // Core: the reason in the log, the init error on the console.
+                tracing::error!("{e}");
+                return log_fail("Unable to start HTTP server. See debug log for details.");
+            }
         };
         Some(RpcFrontDoor { listeners, cookie })
     } else {

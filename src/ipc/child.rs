@@ -92,19 +92,22 @@ where
         let serving = serve_until_stopped(child, slot);
         tokio::pin!(serving);
         // The body failing (e.g. the chain cannot be opened) stops the child.
-        let code = tokio::select! {
-            code = &mut serving => code,
+        let (code, body_done) = tokio::select! {
+            code = &mut serving => (code, false),
             r = &mut body => match r {
                 Ok(Err(e)) => {
                     tracing::error!("{}: {e}", role.display_name());
                     eprintln!("Error: {e}");
-                    1
+                    (1, true)
                 }
-                _ => serving.await,
+                _ => (serving.await, true),
             },
         };
-        body.abort();
-        let _ = body.await;
+        // A finished JoinHandle must not be polled again.
+        if !body_done {
+            body.abort();
+            let _ = body.await;
+        }
         code
     })
 }

@@ -180,6 +180,11 @@ impl Net {
         true
     }
 
+    /// Our user agent (Core's subversion, with the -uacomment values).
+    pub fn user_agent(&self) -> &str {
+        &self.user_agent
+    }
+
     pub fn added(&self) -> Vec<String> {
         self.added.borrow().clone()
     }

@@ -79,6 +79,8 @@ pub fn worker_main(args: &[String]) -> i32 {
                     tracing::warn!("cannot ask the broker to stop: {e}");
                 }
             });
+            // Core's line once start-up is complete.
+            tracing::info!("init message: Done loading");
             serve_rpc(broker, &config, methods, whitelist).await?;
             // Hold the chain and the wallet link until the worker stops.
             std::future::pending::<()>().await;
@@ -129,7 +131,11 @@ async fn serve_rpc(
         config.get("rpcpassword").as_deref(),
         &config.get_all("rpcauth"),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| {
+        // Core: the reason in the log, the init error on the console.
+        tracing::error!("{e}");
+        "Unable to start HTTP server. See debug log for details.".to_string()
+    })?;
     let allow = config
         .get_all("rpcallowip")
         .iter()

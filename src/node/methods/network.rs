@@ -154,7 +154,8 @@ fn getpeerinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
 }
 
 fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
-    let peers = net(ctx)?.peers();
+    let net = net(ctx)?;
+    let peers = net.peers();
     let inbound = peers.iter().filter(|p| p.inbound).count();
     let networks: Vec<Value> = ["ipv4", "ipv6", "onion", "i2p", "cjdns"]
         .iter()
@@ -162,7 +163,7 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         .collect();
     Ok(json!({
         "version": client_version(),
-        "subversion": format!("/bitcoin-mp:{}/", env!("CARGO_PKG_VERSION")),
+        "subversion": net.user_agent(),
         "protocolversion": 70016,
         "localservices": format!("{LOCAL_SERVICES:016x}"),
         "localservicesnames": services_names(LOCAL_SERVICES),
