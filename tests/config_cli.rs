@@ -110,3 +110,18 @@ fn bad_proxy_values_are_refused_with_cores_messages() {
         assert_eq!(stderr.trim(), message, "{value}");
     }
 }
+
+#[test]
+fn bad_rpcauth_stops_the_node_with_cores_init_error_and_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    let (code, _, stderr) = run(NODE, &["-regtest", &datadir, "-listen=0", "-rpcauth=foo"]);
+    assert_eq!(code, 1);
+    // One line: no panic from the worker on its way out.
+    assert_eq!(
+        stderr.trim(),
+        "Error: Unable to start HTTP server. See debug log for details."
+    );
+    let log = std::fs::read_to_string(dir.path().join("regtest/debug.log")).unwrap();
+    assert!(log.contains("Invalid -rpcauth argument."), "{log}");
+}
