@@ -11,6 +11,7 @@ pub mod clock;
 pub mod deployments;
 pub mod headers;
 pub mod kernel_log;
+mod store;
 pub mod txindex;
 pub mod utxo;
 

@@ -10,158 +10,93 @@
 //! the blocks since the last durable commit, which the next start replays).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use bitcoin::hashes::Hash;
 use bitcoin::{BlockHash, Txid};
-use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition};
 
+use super::store::Store;
 use super::ChainError;
 
 const TXS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("txs");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const TIP_KEY: &str = "tip";
-/// Block commits between two durable (fsynced) ones.
-const DURABLE_EVERY: u32 = 100;
-
-fn idx_err(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Index(format!("txindex: {e}"))
-}
 
 /// The transaction index file.
 pub struct TxIndex {
-    db: Database,
-    /// Block commits since the last durable one.
-    pending: AtomicU32,
-}
-
-impl Drop for TxIndex {
-    fn drop(&mut self) {
-        if let Err(e) = self.flush() {
-            tracing::warn!("{e}: final flush failed");
-        }
-    }
+    store: Store,
 }
 
 impl TxIndex {
     /// Opens the index in directory `dir`; `wipe` starts it empty (reindex).
     pub fn open(dir: &Path, wipe: bool) -> Result<TxIndex, ChainError> {
-        std::fs::create_dir_all(dir).map_err(idx_err)?;
-        let path = dir.join("index.redb");
-        if wipe {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(idx_err(e)),
-            }
-        }
-        let db = Database::create(&path).map_err(idx_err)?;
-        let w = db.begin_write().map_err(idx_err)?;
-        {
-            w.open_table(TXS).map_err(idx_err)?;
-            w.open_table(META).map_err(idx_err)?;
-        }
-        w.commit().map_err(idx_err)?;
-        Ok(TxIndex {
-            db,
-            pending: AtomicU32::new(0),
-        })
-    }
-
-    fn begin_block_write(&self) -> Result<WriteTransaction, ChainError> {
-        let mut w = self.db.begin_write().map_err(idx_err)?;
-        let n = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= DURABLE_EVERY {
-            self.pending.store(0, Ordering::Relaxed);
-        } else {
-            w.set_durability(Durability::None);
-        }
-        Ok(w)
+        let store = Store::open("txindex", &dir.join("index.redb"), wipe, |w| {
+            w.open_table(TXS).map(|_| ())
+        })?;
+        Ok(TxIndex { store })
     }
 
     /// Makes every commit so far durable.
     pub fn flush(&self) -> Result<(), ChainError> {
-        self.pending.store(0, Ordering::Relaxed);
-        self.db
-            .begin_write()
-            .map_err(idx_err)?
-            .commit()
-            .map_err(idx_err)
+        self.store.flush()
     }
 
     /// The last block indexed (all zeros and 0 when none is).
     pub fn tip(&self) -> Result<(BlockHash, u32), ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
-        let meta = r.open_table(META).map_err(idx_err)?;
-        match meta.get(TIP_KEY).map_err(idx_err)? {
-            Some(v) if v.value().len() == 36 => {
-                let b = v.value();
-                let hash = BlockHash::from_slice(&b[..32]).map_err(idx_err)?;
-                let height = u32::from_le_bytes(b[32..].try_into().map_err(idx_err)?);
-                Ok((hash, height))
-            }
-            Some(_) => Err(idx_err("bad tip record")),
-            None => Ok((BlockHash::all_zeros(), 0)),
-        }
+        self.store.tip()
     }
 
     /// The block holding `txid`, if the index has it.
     pub fn find(&self, txid: &Txid) -> Result<Option<BlockHash>, ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
-        let txs = r.open_table(TXS).map_err(idx_err)?;
-        let found = txs.get(&txid.as_byte_array()[..]).map_err(idx_err)?;
+        let err = |e: &dyn std::fmt::Display| self.store.err(e);
+        let r = self.store.db.begin_read().map_err(|e| err(&e))?;
+        let txs = r.open_table(TXS).map_err(|e| err(&e))?;
+        let found = txs.get(&txid.as_byte_array()[..]).map_err(|e| err(&e))?;
         found
-            .map(|v| BlockHash::from_slice(v.value()).map_err(idx_err))
+            .map(|v| BlockHash::from_slice(v.value()).map_err(|e| err(&e)))
             .transpose()
     }
 
     /// Records `block` (at `height`) as the new tip.
     pub fn connect(&self, block: &bitcoin::Block, height: u32) -> Result<(), ChainError> {
+        let err = |e: &dyn std::fmt::Display| self.store.err(e);
         let hash = block.block_hash();
-        let w = self.begin_block_write()?;
+        let w = self.store.begin_block_write()?;
         {
-            let mut txs = w.open_table(TXS).map_err(idx_err)?;
+            let mut txs = w.open_table(TXS).map_err(|e| err(&e))?;
             for tx in &block.txdata {
                 txs.insert(
                     &tx.compute_txid().as_byte_array()[..],
                     &hash.as_byte_array()[..],
                 )
-                .map_err(idx_err)?;
+                .map_err(|e| err(&e))?;
             }
-            set_tip(&w, &hash, height)?;
+            self.store.set_tip(&w, &hash, height)?;
         }
-        w.commit().map_err(idx_err)
+        w.commit().map_err(|e| err(&e))
     }
 
     /// Forgets the tip `block` (at `height`), whose parent becomes the tip.
     /// An entry a later block rewrote stays.
     pub fn disconnect(&self, block: &bitcoin::Block, height: u32) -> Result<(), ChainError> {
+        let err = |e: &dyn std::fmt::Display| self.store.err(e);
         let hash = block.block_hash();
-        let w = self.begin_block_write()?;
+        let w = self.store.begin_block_write()?;
         {
-            let mut txs = w.open_table(TXS).map_err(idx_err)?;
+            let mut txs = w.open_table(TXS).map_err(|e| err(&e))?;
             for tx in &block.txdata {
                 let key = tx.compute_txid();
                 let ours = txs
                     .get(&key.as_byte_array()[..])
-                    .map_err(idx_err)?
+                    .map_err(|e| err(&e))?
                     .is_some_and(|v| v.value() == hash.as_byte_array());
                 if ours {
-                    txs.remove(&key.as_byte_array()[..]).map_err(idx_err)?;
+                    txs.remove(&key.as_byte_array()[..]).map_err(|e| err(&e))?;
                 }
             }
-            set_tip(&w, &block.header.prev_blockhash, height.saturating_sub(1))?;
+            self.store
+                .set_tip(&w, &block.header.prev_blockhash, height.saturating_sub(1))?;
         }
-        w.commit().map_err(idx_err)
+        w.commit().map_err(|e| err(&e))
     }
-}
-
-fn set_tip(w: &WriteTransaction, hash: &BlockHash, height: u32) -> Result<(), ChainError> {
-    let mut tip = hash.as_byte_array().to_vec();
-    tip.extend_from_slice(&height.to_le_bytes());
-    let mut meta = w.open_table(META).map_err(idx_err)?;
-    meta.insert(TIP_KEY, &tip[..]).map_err(idx_err)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,24 +11,20 @@
 //! Block commits are not fsynced one by one: redb keeps the file consistent at
 //! its last durable commit and a crash loses only the commits after it, which
 //! the reconciliation replays from the kernel's blocks. Every
-//! `DURABLE_EVERY`-th block commit, and `flush` when the index is dropped at
+//! `DURABLE_EVERY`-th block commit (see `store`), and `flush` when the index is dropped at
 //! shutdown, makes everything durable (and lets redb reuse freed pages).
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
 use bitcoin::hashes::{sha256d, Hash, HashEngine};
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
-use redb::{Database, Durability, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{ReadableTable, TableDefinition};
 
+use super::store::Store;
 use super::ChainError;
 
 const COINS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("coins");
 const UNDO: TableDefinition<&[u8], &[u8]> = TableDefinition::new("undo");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
-const TIP_KEY: &str = "tip";
-/// Block commits between two durable (fsynced) ones.
-const DURABLE_EVERY: u32 = 100;
 /// Core's MAX_SCRIPT_SIZE: longer scripts are unspendable.
 const MAX_SCRIPT_SIZE: usize = 10_000;
 
@@ -118,88 +114,33 @@ impl<'a> Cursor<'a> {
 
 /// The index file.
 pub struct UtxoIndex {
-    db: Database,
-    /// Block commits since the last durable one.
-    pending: AtomicU32,
-    path: PathBuf,
-}
-
-impl Drop for UtxoIndex {
-    fn drop(&mut self) {
-        if let Err(e) = self.flush() {
-            tracing::warn!("UTXO index: final flush failed: {e}");
-        }
-    }
+    store: Store,
 }
 
 impl UtxoIndex {
     /// Opens the index at `path`; `wipe` starts it empty (reindex).
     pub fn open(path: &Path, wipe: bool) -> Result<UtxoIndex, ChainError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(idx_err)?;
-        }
-        if wipe {
-            match std::fs::remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(idx_err(e)),
-            }
-        }
-        let db = Database::create(path).map_err(idx_err)?;
-        let w = db.begin_write().map_err(idx_err)?;
-        {
-            w.open_table(COINS).map_err(idx_err)?;
-            w.open_table(UNDO).map_err(idx_err)?;
-            w.open_table(META).map_err(idx_err)?;
-        }
-        w.commit().map_err(idx_err)?;
-        Ok(UtxoIndex {
-            db,
-            pending: AtomicU32::new(0),
-            path: path.to_path_buf(),
-        })
-    }
-
-    /// A write transaction for one block: committed without an fsync.
-    fn begin_block_write(&self) -> Result<WriteTransaction, ChainError> {
-        let mut w = self.db.begin_write().map_err(idx_err)?;
-        let n = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
-        if n >= DURABLE_EVERY {
-            self.pending.store(0, Ordering::Relaxed);
-        } else {
-            w.set_durability(Durability::None);
-        }
-        Ok(w)
+        let store = Store::open("UTXO index", path, wipe, |w| {
+            w.open_table(COINS)?;
+            w.open_table(UNDO)?;
+            Ok(())
+        })?;
+        Ok(UtxoIndex { store })
     }
 
     /// Makes every commit so far durable (one fsync).
     pub fn flush(&self) -> Result<(), ChainError> {
-        self.pending.store(0, Ordering::Relaxed);
-        let w = self.db.begin_write().map_err(idx_err)?;
-        w.commit().map_err(idx_err)
+        self.store.flush()
     }
 
     /// The last block applied (all zeros and 0 when only genesis is).
     pub fn tip(&self) -> Result<(bitcoin::BlockHash, u32), ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
-        let meta = r.open_table(META).map_err(idx_err)?;
-        match meta.get(TIP_KEY).map_err(idx_err)? {
-            Some(v) if v.value().len() == 36 => {
-                let b = v.value();
-                let hash = bitcoin::BlockHash::from_slice(&b[..32]).map_err(idx_err)?;
-                Ok((
-                    hash,
-                    u32::from_le_bytes(b[32..].try_into().map_err(idx_err)?),
-                ))
-            }
-            Some(_) => Err(idx_err("bad tip record")),
-            None => Ok((bitcoin::BlockHash::all_zeros(), 0)),
-        }
+        self.store.tip()
     }
 
     /// Does the index hold the undo record of block `hash`?
     pub fn has_undo(&self, hash: &bitcoin::BlockHash) -> Result<bool, ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
+        let r = self.store.db.begin_read().map_err(idx_err)?;
         let undos = r.open_table(UNDO).map_err(idx_err)?;
         Ok(undos
             .get(&hash.as_byte_array()[..])
@@ -209,7 +150,7 @@ impl UtxoIndex {
 
     /// Looks up one unspent output.
     pub fn get(&self, op: &OutPoint) -> Result<Option<Coin>, ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
+        let r = self.store.db.begin_read().map_err(idx_err)?;
         let coins = r.open_table(COINS).map_err(idx_err)?;
         let found = coins.get(&outpoint_key(op)[..]).map_err(idx_err)?;
         found.map(|v| decode_coin(v.value())).transpose()
@@ -221,7 +162,7 @@ impl UtxoIndex {
         undo.extend_from_slice(block.header.prev_blockhash.as_byte_array());
         undo.extend_from_slice(&height.to_le_bytes());
         undo.extend_from_slice(&(block.txdata.len() as u32).to_le_bytes());
-        let w = self.begin_block_write()?;
+        let w = self.store.begin_block_write()?;
         {
             let mut coins = w.open_table(COINS).map_err(idx_err)?;
             let mut buf = Vec::new();
@@ -275,10 +216,7 @@ impl UtxoIndex {
             undos
                 .insert(&hash.as_byte_array()[..], &undo[..])
                 .map_err(idx_err)?;
-            let mut tip = hash.as_byte_array().to_vec();
-            tip.extend_from_slice(&height.to_le_bytes());
-            let mut meta = w.open_table(META).map_err(idx_err)?;
-            meta.insert(TIP_KEY, &tip[..]).map_err(idx_err)?;
+            self.store.set_tip(&w, &hash, height)?;
         }
         w.commit().map_err(idx_err)
     }
@@ -289,7 +227,7 @@ impl UtxoIndex {
         if height == 0 {
             return Err(idx_err("cannot disconnect the genesis block"));
         }
-        let w = self.begin_block_write()?;
+        let w = self.store.begin_block_write()?;
         {
             let mut undos = w.open_table(UNDO).map_err(idx_err)?;
             let record = undos
@@ -327,17 +265,15 @@ impl UtxoIndex {
                     coins.insert(*key, *coin).map_err(idx_err)?;
                 }
             }
-            let mut tip = prev;
-            tip.extend_from_slice(&(height - 1).to_le_bytes());
-            let mut meta = w.open_table(META).map_err(idx_err)?;
-            meta.insert(TIP_KEY, &tip[..]).map_err(idx_err)?;
+            let prev = bitcoin::BlockHash::from_slice(&prev).map_err(idx_err)?;
+            self.store.set_tip(&w, &prev, height - 1)?;
         }
         w.commit().map_err(idx_err)
     }
 
     /// Totals over every unspent output (a full scan, as Core's).
     pub fn stats(&self) -> Result<SetStats, ChainError> {
-        let r = self.db.begin_read().map_err(idx_err)?;
+        let r = self.store.db.begin_read().map_err(idx_err)?;
         let coins = r.open_table(COINS).map_err(idx_err)?;
         let mut s = SetStats {
             txouts: 0,
@@ -376,7 +312,9 @@ impl UtxoIndex {
         }
         s.hash_serialized = sha256d::Hash::from_engine(hasher);
         s.total_amount = Amount::from_sat(total);
-        s.disk_size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        s.disk_size = std::fs::metadata(&self.store.path)
+            .map(|m| m.len())
+            .unwrap_or(0);
         Ok(s)
     }
 }
