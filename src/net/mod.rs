@@ -31,6 +31,9 @@ use crate::chain::{Chain, SubmitOutcome};
 const PROTOCOL_VERSION: u32 = 70016;
 /// Core's MAX_HEADERS_RESULTS.
 const MAX_HEADERS: usize = 2000;
+/// Bytes a peer may leave unread before it is dropped (Core stops serving
+/// at `-maxsendbuffer`; a peer this far behind is not reading at all).
+const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
 /// Core's PING_INTERVAL.
 const PING_INTERVAL: Duration = Duration::from_secs(120);
 /// A peer must finish the handshake within this.
@@ -70,8 +73,29 @@ pub struct PeerInfo {
 
 struct Peer {
     info: RefCell<PeerInfo>,
-    tx: mpsc::UnboundedSender<NetworkMessage>,
+    magic: Magic,
+    /// Encoded messages for the writer: (message type, wire bytes).
+    tx: mpsc::UnboundedSender<(&'static str, Vec<u8>)>,
+    /// Bytes queued and not yet written.
+    queued: Cell<usize>,
+    /// Set when a peer lets more than `MAX_SEND_QUEUE` pile up.
+    overflowed: Cell<bool>,
     task: RefCell<Option<tokio::task::AbortHandle>>,
+}
+
+impl Peer {
+    /// Queues `msg` for the writer, unless the peer is not reading what it
+    /// asked for (then it is dropped at the next message it sends).
+    fn push(&self, msg: NetworkMessage) {
+        let command = msg.cmd();
+        let bytes = codec::encode(self.magic, msg);
+        if self.queued.get() + bytes.len() > MAX_SEND_QUEUE {
+            self.overflowed.set(true);
+            return;
+        }
+        self.queued.set(self.queued.get() + bytes.len());
+        let _ = self.tx.send((command, bytes));
+    }
 }
 
 /// The worker's peers.
@@ -271,7 +295,10 @@ impl Net {
                 ping_time: None,
                 min_ping: None,
             }),
+            magic: self.magic,
             tx,
+            queued: Cell::new(0),
+            overflowed: Cell::new(false),
             task: RefCell::new(None),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
@@ -377,7 +404,7 @@ impl Net {
             } else {
                 NetworkMessage::Inv(vec![Inventory::Block(hash)])
             };
-            let _ = peer.tx.send(msg);
+            peer.push(msg);
         }
     }
 
@@ -386,21 +413,22 @@ impl Net {
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         stream: tokio::net::TcpStream,
-        mut rx: mpsc::UnboundedReceiver<NetworkMessage>,
+        mut rx: mpsc::UnboundedReceiver<(&'static str, Vec<u8>)>,
     ) -> Result<(), String> {
         let (mut reader, mut writer) = stream.into_split();
         let magic = self.magic;
         let writer_peer = peer.clone();
         let writing = tokio::task::spawn_local(async move {
-            while let Some(msg) = rx.recv().await {
-                let command = msg.cmd().to_string();
-                let bytes = codec::encode(magic, msg);
+            while let Some((command, bytes)) = rx.recv().await {
                 if writer.write_all(&bytes).await.is_err() {
                     break;
                 }
+                writer_peer
+                    .queued
+                    .set(writer_peer.queued.get().saturating_sub(bytes.len()));
                 let mut info = writer_peer.info.borrow_mut();
                 info.bytes_sent += bytes.len() as u64;
-                *info.sent_per_msg.entry(command).or_default() += bytes.len() as u64;
+                *info.sent_per_msg.entry(command.to_string()).or_default() += bytes.len() as u64;
                 info.last_send = now();
             }
         });
@@ -408,7 +436,7 @@ impl Net {
         let addr = peer.info.borrow().addr;
         let inbound = peer.info.borrow().inbound;
         if !inbound {
-            let _ = peer.tx.send(self.version_message(&addr));
+            peer.push(self.version_message(&addr));
         }
         let started = tokio::time::Instant::now();
         loop {
@@ -429,13 +457,14 @@ impl Net {
                 info.last_recv = now();
             }
             self.handle(peer, msg).await?;
+            if peer.overflowed.get() {
+                return Err("send buffer full: the peer does not read".into());
+            }
         }
     }
 
     async fn handle(self: &Rc<Self>, peer: &Rc<Peer>, msg: NetworkMessage) -> Result<(), String> {
-        let send = |m| {
-            let _ = peer.tx.send(m);
-        };
+        let send = |m| peer.push(m);
         match msg {
             NetworkMessage::Version(v) => {
                 let inbound = {
@@ -539,7 +568,7 @@ impl Net {
         // skipped blocks): ask for the way there, as Core does.
         if let Some(first) = headers.first() {
             if self.chain.block_info(&first.prev_blockhash).is_none() {
-                let _ = peer.tx.send(self.getheaders());
+                peer.push(self.getheaders());
                 return Ok(());
             }
         }
@@ -563,10 +592,10 @@ impl Net {
             }
         }
         if !wanted.is_empty() {
-            let _ = peer.tx.send(NetworkMessage::GetData(wanted));
+            peer.push(NetworkMessage::GetData(wanted));
         }
         if headers.len() == MAX_HEADERS {
-            let _ = peer.tx.send(self.getheaders());
+            peer.push(self.getheaders());
         }
         Ok(())
     }
@@ -602,7 +631,7 @@ impl Net {
 fn send_ping(peer: &Peer) {
     let nonce = rand_nonce();
     peer.info.borrow_mut().ping_sent = Some((nonce, std::time::Instant::now()));
-    let _ = peer.tx.send(NetworkMessage::Ping(nonce));
+    peer.push(NetworkMessage::Ping(nonce));
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);
