@@ -202,6 +202,8 @@ fn probe_child() {
             outcome(std::fs::read(datadir.join("regtest/wallets/w1/wallet.dat")))
         }
         "create_outside" => outcome(std::fs::File::create(datadir.join("regtest/planted"))),
+        "read_other_datadir" => outcome(std::fs::read(&extra)),
+        "write_other_datadir" => outcome(std::fs::write(&extra, b"owned")),
         "follow_symlink_out" => outcome(std::fs::read(own.join("link"))),
         "tcp_connect" => outcome(std::net::TcpStream::connect(extra.as_str())),
         "tcp_bind" => outcome(std::net::TcpListener::bind("127.0.0.1:0")),
@@ -276,6 +278,26 @@ fn each_role_can_work_inside_its_own_directory() {
             "{role:?}"
         );
     }
+}
+
+#[test]
+fn no_role_can_touch_another_datadirs_files() {
+    let d = datadir();
+    let other = datadir();
+    let block_file = other.path().join("regtest/blocks/blk00000.dat");
+    std::fs::create_dir_all(block_file.parent().unwrap()).unwrap();
+    std::fs::write(&block_file, b"theirs").unwrap();
+    let target = block_file.to_str().unwrap();
+    for role in [Role::NodeWorker, Role::Wallet] {
+        for attempt in ["read_other_datadir", "write_other_datadir"] {
+            assert_eq!(
+                probe(role, attempt, d.path(), target),
+                EACCES,
+                "{role:?} {attempt}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read(&block_file).unwrap(), b"theirs");
 }
 
 #[test]
