@@ -282,6 +282,54 @@ mod tests {
         }
     }
 
+    /// The fcntl commands a role's policy allows (each rule must match arg1 exactly).
+    fn fcntl_commands(p: &Policy) -> Vec<u64> {
+        let mut v: Vec<u64> = p
+            .syscalls
+            .iter()
+            .filter(|r| r.name == "fcntl")
+            .map(|r| {
+                let m = r.arg.expect("fcntl is filtered by its command");
+                assert_eq!((m.index, m.mask), (1, None), "fcntl: arg1 == command");
+                m.value
+            })
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn fcntl_allows_only_the_commands_each_role_uses() {
+        // F_GETFD, F_SETFD, F_GETFL, F_SETFL, F_DUPFD_CLOEXEC: what std, tokio
+        // and the IPC code do (seen with strace over the process-set tests).
+        let common = [1, 2, 3, 4, 1030];
+        let worker = fcntl_commands(&load(Role::NodeWorker, &paths()).unwrap());
+        let wallet = fcntl_commands(&load(Role::Wallet, &paths()).unwrap());
+        // The worker adds F_SETLK for LevelDB's LOCK files; the wallet locks nothing.
+        assert_eq!(worker, [1, 2, 3, 4, 6, 1030]);
+        assert_eq!(wallet, common);
+        // Never F_SETOWN (8), F_SETSIG (10), F_SETOWN_EX (15), F_SETLEASE
+        // (1024) or F_NOTIFY (1026): each aims signals at a process.
+        for cmd in [8, 10, 15, 1024, 1026] {
+            assert!(!worker.contains(&cmd) && !wallet.contains(&cmd), "{cmd}");
+        }
+    }
+
+    #[test]
+    fn security_md_states_the_allowlist_sizes() {
+        let doc = include_str!("../../SECURITY.md");
+        let worker = distinct_syscalls(&load(Role::NodeWorker, &paths()).unwrap().syscalls);
+        let wallet = distinct_syscalls(&load(Role::Wallet, &paths()).unwrap().syscalls);
+        for phrase in [
+            format!("({worker} for the worker,"),
+            format!("{wallet} for a wallet)"),
+            format!("| {worker}: socket I/O"),
+            format!("| {wallet}: the same"),
+        ] {
+            assert!(doc.contains(&phrase), "SECURITY.md lacks {phrase:?}");
+        }
+    }
+
     #[test]
     fn worker_paths_are_the_engines_directories_only() {
         let p = load(Role::NodeWorker, &paths()).unwrap();
