@@ -78,8 +78,10 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
     wait_for("a to follow b", || {
         ok(&a, "getbestblockhash", json!([])) == tip[0]
     });
-    let synced = ok(&a, "getpeerinfo", json!([]))[0]["synced_blocks"].clone();
-    assert_eq!(synced, json!(6));
+    // The peer's record follows once a's engine has taken the block.
+    wait_for("a to credit b with block 6", || {
+        ok(&a, "getpeerinfo", json!([]))[0]["synced_blocks"] == json!(6)
+    });
 
     // Dropping the peer ends the connection on both sides.
     let id = pa[0]["id"].clone();
