@@ -23,6 +23,11 @@ default_tests=(
     rpc_getblockstats.py
     rpc_signmessagewithprivkey.py
     rpc_deriveaddresses.py
+    rpc_getdescriptorinfo.py
+    rpc_decodescript.py
+    rpc_invalid_address_message.py
+    rpc_users.py
+    rpc_bind.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
