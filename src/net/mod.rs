@@ -572,17 +572,26 @@ impl Net {
                 return Ok(());
             }
         }
+        // One trip to a blocking thread for the whole message: the engine
+        // takes the headers in order and stops at the first invalid one.
+        let chain = self.chain.clone();
+        let batch = headers.clone();
+        let rejected = tokio::task::spawn_blocking(move || {
+            for h in &batch {
+                if let Some(reason) = chain.submit_header(h)? {
+                    return Ok(Some((h.block_hash(), reason)));
+                }
+            }
+            Ok::<_, crate::chain::ChainError>(None)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        if let Some((hash, reason)) = rejected {
+            return Err(format!("invalid header {hash}: {reason}"));
+        }
         let mut wanted = Vec::new();
         for header in &headers {
-            let chain = self.chain.clone();
-            let h = *header;
-            let verdict = tokio::task::spawn_blocking(move || chain.submit_header(&h))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-            if let Some(reason) = verdict {
-                return Err(format!("invalid header {}: {reason}", header.block_hash()));
-            }
             let hash = header.block_hash();
             if let Some(info) = self.chain.block_info(&hash) {
                 peer.info.borrow_mut().synced_headers = info.height;
