@@ -78,17 +78,18 @@ fn per_msg(m: &std::collections::BTreeMap<String, u64>) -> Value {
 }
 
 fn peer_json(p: &PeerInfo) -> Value {
-    let network = if p.addr.is_ipv4() || p.addr.ip().to_canonical().is_ipv4() {
-        "ipv4"
-    } else {
-        "ipv6"
+    let ip = p.addr.ip().to_canonical();
+    let network = match () {
+        _ if ip.is_loopback() => "not_publicly_routable",
+        _ if ip.is_ipv4() => "ipv4",
+        _ => "ipv6",
     };
-    let network = if p.addr.ip().is_loopback() {
-        "not_publicly_routable"
-    } else {
-        network
+    let fields = |v: Value| match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
     };
-    let mut v = json!({
+    // Core's member order: the ping times come right after timeoffset.
+    let mut out = fields(json!({
         "id": p.id,
         "addr": p.addr.to_string(),
         "addrbind": p.addr_bind.map(|a| a.to_string()).unwrap_or_default(),
@@ -104,6 +105,21 @@ fn peer_json(p: &PeerInfo) -> Value {
         "bytesrecv": p.bytes_recv,
         "conntime": p.conntime,
         "timeoffset": 0,
+    }));
+    let pings = [
+        ("pingtime", p.ping_time),
+        ("minping", p.min_ping),
+        (
+            "pingwait",
+            p.ping_sent.map(|(_, at)| at.elapsed().as_secs_f64()),
+        ),
+    ];
+    for (name, secs) in pings {
+        if let Some(t) = secs {
+            out.insert(name.into(), crate::rpc::json::double(t));
+        }
+    }
+    out.extend(fields(json!({
         "version": p.version,
         "subver": p.subver,
         "inbound": p.inbound,
@@ -124,28 +140,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
         "transport_protocol_type": "v1",
         "session_id": "",
-    });
-    // Core's order: after timeoffset.
-    let o = v.as_object_mut().expect("object");
-    let mut out = serde_json::Map::new();
-    for (k, val) in std::mem::take(o) {
-        let after_offset = k == "timeoffset";
-        out.insert(k, val);
-        if after_offset {
-            if let Some(t) = p.ping_time {
-                out.insert("pingtime".into(), crate::rpc::json::double(t));
-            }
-            if let Some(t) = p.min_ping {
-                out.insert("minping".into(), crate::rpc::json::double(t));
-            }
-            if let Some((_, at)) = p.ping_sent {
-                out.insert(
-                    "pingwait".into(),
-                    crate::rpc::json::double(at.elapsed().as_secs_f64()),
-                );
-            }
-        }
-    }
+    })));
     Value::Object(out)
 }
 
