@@ -202,21 +202,13 @@ pub fn bip9_info(d: &Bip9, versions: &[i32], times: &[i64]) -> Bip9Info {
 mod tests {
     use super::*;
 
-    const DUMMY: Bip9 = Bip9 {
-        name: "testdummy",
-        bit: 28,
-        start_time: 0,
-        timeout: i64::MAX,
-        min_activation_height: 0,
-        threshold: 108,
-        period: 144,
-    };
     const PLAIN: i32 = 0x2000_0000;
     const SIGNAL: i32 = 0x2000_0000 | (1 << 28);
 
     fn chain(versions: &[i32]) -> Bip9Info {
         let times = vec![1_600_000_000; versions.len()];
-        bip9_info(&DUMMY, versions, &times)
+        // Regtest's testdummy, as the node's own table defines it.
+        bip9_info(&bip9(Network::Regtest)[0], versions, &times)
     }
 
     #[test]

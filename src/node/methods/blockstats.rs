@@ -29,7 +29,7 @@ pub fn methods() -> Vec<Method> {
 }
 
 /// Core's ParseHashOrHeight.
-pub fn block_by_hash_or_height(
+fn block_by_hash_or_height(
     ctx: &NodeCtx,
     v: &Value,
     args: &[Value],
