@@ -28,7 +28,15 @@ struct Request {
     p2pServer @7 :Void;
     # Node worker only: the P2P listening sockets the broker bound (-listen,
     # -bind, -port) travel beside the `p2pServer` reply.
+    renameFile @8 :RenameFile;
+    # Node worker only: atomically replace one file in its root with another
+    # (e.g. mempool.dat.new over mempool.dat); both are plain file names.
   }
+}
+
+struct RenameFile {
+  from @0 :Text;
+  to @1 :Text;
 }
 
 struct OpenFile {
@@ -60,6 +68,7 @@ struct Reply {
     # The connected socket travels beside the reply.
     p2pServer @8 :Void;
     # The P2P listening sockets travel beside the reply (none without -listen).
+    fileRenamed @9 :Void;
   }
 }
 

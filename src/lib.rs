@@ -9,6 +9,7 @@ pub mod config;
 pub mod gui;
 pub mod ipc;
 pub mod logging;
+pub mod mempool;
 pub mod net;
 pub mod node;
 pub mod rpc;

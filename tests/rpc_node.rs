@@ -168,7 +168,7 @@ fn cookie_client_mines_and_reads_the_chain_with_cores_fields() {
         json!((90..96).collect::<Vec<_>>())
     );
 
-    // The mempool is empty until the mempool issue, in Core's three shapes.
+    // An empty mempool in Core's three shapes.
     let pool: Value = client.call("getrawmempool", &[]).unwrap();
     assert_eq!(pool, json!([]));
     let pool: Value = client.call("getrawmempool", &[json!(true)]).unwrap();

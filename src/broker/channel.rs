@@ -161,6 +161,8 @@ pub enum Request {
     Connect(String),
     /// Node worker only: the P2P listening sockets (fds beside the reply).
     P2pServer,
+    /// Node worker only: rename a file in its root over another.
+    RenameFile { from: String, to: String },
 }
 
 impl Request {
@@ -174,6 +176,7 @@ impl Request {
             Request::RequestShutdown => "Broker.requestShutdown",
             Request::Connect(_) => "Broker.connect",
             Request::P2pServer => "Broker.p2pServer",
+            Request::RenameFile { .. } => "Broker.renameFile",
         }
     }
 }
@@ -208,6 +211,7 @@ pub enum Reply {
     Connected,
     /// The P2P listening sockets travel beside it.
     P2pServer,
+    FileRenamed,
 }
 
 /// A credential: travels in messages, never printed (`-debug=ipc` logs
@@ -269,6 +273,11 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
         Request::P2pServer => r.set_p2p_server(()),
         Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
         Request::Connect(address) => r.set_connect(&address[..]),
+        Request::RenameFile { from, to } => {
+            let mut b = r.init_rename_file();
+            b.set_from(&from[..]);
+            b.set_to(&to[..]);
+        }
         Request::OpenFile(o) => {
             let mut b = r.init_open_file();
             b.set_path(&o.path[..]);
@@ -297,6 +306,13 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
             name: text(w?.get_name())?,
         },
         Which::Connect(a) => Request::Connect(text(a)?),
+        Which::RenameFile(f) => {
+            let f = f?;
+            Request::RenameFile {
+                from: text(f.get_from())?,
+                to: text(f.get_to())?,
+            }
+        }
         Which::OpenFile(o) => {
             let o = o?;
             Request::OpenFile(super::files::OpenRequest {
@@ -326,6 +342,7 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::ShutdownRequested => r.set_shutdown_requested(()),
                 Reply::Connected => r.set_connected(()),
                 Reply::P2pServer => r.set_p2p_server(()),
+                Reply::FileRenamed => r.set_file_renamed(()),
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
@@ -377,6 +394,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::ShutdownRequested(()) => Reply::ShutdownRequested,
                 R::Connected(()) => Reply::Connected,
                 R::P2pServer(()) => Reply::P2pServer,
+                R::FileRenamed(()) => Reply::FileRenamed,
                 R::RpcServer(rs) => Reply::RpcServer {
                     cookie: Secret(text(rs?.get_cookie())?),
                 },
@@ -448,6 +466,10 @@ mod tests {
             Request::RequestShutdown,
             Request::Connect("127.0.0.1:18444".into()),
             Request::P2pServer,
+            Request::RenameFile {
+                from: "mempool.dat.new".into(),
+                to: "mempool.dat".into(),
+            },
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));

@@ -165,6 +165,21 @@ impl BrokerClient {
         }
     }
 
+    /// Node worker: renames file `from` over `to` in its root (both plain
+    /// names), atomically.
+    pub async fn rename_file(&self, from: &str, to: &str) -> Result<(), BrokerError> {
+        let req = Request::RenameFile {
+            from: from.into(),
+            to: to.into(),
+        };
+        match self.call(req).await? {
+            (Reply::FileRenamed, _) => Ok(()),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.renameFile",
+            }),
+        }
+    }
+
     /// Node worker: the P2P listening sockets (none without -listen).
     pub async fn p2p_server(&self) -> Result<Vec<OwnedFd>, BrokerError> {
         match self.call(Request::P2pServer).await? {

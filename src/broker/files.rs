@@ -125,6 +125,31 @@ pub fn open(role: ChildRole, root: &OwnedFd, req: &OpenRequest) -> Result<OwnedF
     })
 }
 
+/// Renames file `from` over `to`, both plain names directly in `root` (one
+/// component each, so no directory and no symlink on the way), each allowed
+/// to `role` for writing as [`check`] says. The rename replaces `to`
+/// atomically, which is what crash-safe rewrites (mempool.dat) need.
+pub fn rename(role: ChildRole, root: &OwnedFd, from: &str, to: &str) -> Result<(), FileError> {
+    for name in [from, to] {
+        check(
+            role,
+            &OpenRequest {
+                path: name.into(),
+                write: true,
+                create: true,
+                truncate: false,
+            },
+        )?;
+        if name.contains('/') {
+            return Err(FileError::NotRelative(name.into()));
+        }
+    }
+    nix::fcntl::renameat(root, from, root, to).map_err(|errno| FileError::Open {
+        path: from.into(),
+        errno,
+    })
+}
+
 /// Opens `dir` as the `O_PATH` root that [`open`] resolves beneath.
 pub fn open_root(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(
@@ -146,6 +171,40 @@ mod tests {
             create,
             truncate: false,
         }
+    }
+
+    #[test]
+    fn worker_may_rename_plain_names_in_its_root_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = open_root(dir.path()).unwrap();
+        std::fs::write(dir.path().join("mempool.dat.new"), b"new").unwrap();
+        std::fs::write(dir.path().join("mempool.dat"), b"old").unwrap();
+        rename(
+            ChildRole::NodeWorker,
+            &root,
+            "mempool.dat.new",
+            "mempool.dat",
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("mempool.dat")).unwrap(),
+            b"new"
+        );
+        assert!(!dir.path().join("mempool.dat.new").exists());
+        std::fs::create_dir(dir.path().join("blocks")).unwrap();
+        for (from, to) in [
+            ("mempool.dat", "../escaped"),
+            ("mempool.dat", "blocks/x"),
+            ("mempool.dat", "debug.log"),
+            ("mempool.dat", "wallets"),
+        ] {
+            assert!(
+                rename(ChildRole::NodeWorker, &root, from, to).is_err(),
+                "{to}"
+            );
+        }
+        assert!(rename(ChildRole::Wallet, &root, "mempool.dat", "x").is_err());
+        assert!(dir.path().join("mempool.dat").exists());
     }
 
     #[test]

@@ -294,6 +294,26 @@ impl Supervisor {
                     ),
                 }
             }
+            (Request::RenameFile { from: f, to }, role) => {
+                let Some(root) = &self.worker_root else {
+                    return (
+                        Reply::Error("no root directory for brokered renames".into()),
+                        Vec::new(),
+                    );
+                };
+                match super::files::rename(role, root, f, to) {
+                    Ok(()) => (Reply::FileRenamed, Vec::new()),
+                    Err(e) => {
+                        tracing::warn!(
+                            "broker: denied {} {f:?} -> {to:?} from {} (pid {}): {e}",
+                            req.method(),
+                            role.display_name(),
+                            from.pid
+                        );
+                        (Reply::Error(e.to_string()), Vec::new())
+                    }
+                }
+            }
             (
                 Request::SpawnWallet { .. }
                 | Request::RpcServer
@@ -338,6 +358,14 @@ impl Supervisor {
                 };
                 match super::files::open(role, root, open) {
                     Ok(fd) => (Reply::FileOpened, vec![fd]),
+                    // A file that is not there yet (mempool.dat on a first
+                    // start) is an answer, not a denial.
+                    Err(
+                        e @ super::files::FileError::Open {
+                            errno: nix::errno::Errno::ENOENT,
+                            ..
+                        },
+                    ) => (Reply::Error(e.to_string()), Vec::new()),
                     Err(e) => {
                         tracing::warn!(
                             "broker: denied {} {:?} from {} (pid {}): {e}",

@@ -103,6 +103,18 @@ pub struct Tip {
     pub height: i32,
 }
 
+/// What follows the active chain block by block (the mempool). Called with
+/// the validation lock held (see `Chain::lock_validation`), after our UTXO
+/// index has applied the change, so a listener sees the index at the block.
+pub trait ChainListener: Send + Sync {
+    /// `block` left the active chain; the index is now at its parent.
+    fn block_disconnected(&self, chain: &Chain, block: &bitcoin::Block);
+    /// `block` joined the active chain at `height`.
+    fn block_connected(&self, chain: &Chain, block: &bitcoin::Block, height: u32);
+    /// The index reached the kernel's tip after one or more of the above.
+    fn tip_updated(&self, chain: &Chain);
+}
+
 /// The node's chain: the kernel plus our index, shared across threads.
 pub struct Chain {
     // Field order is drop order: the manager flushes before its context goes.
@@ -115,6 +127,7 @@ pub struct Chain {
     /// Serialises block submission with the index update that follows it.
     submit: Mutex<()>,
     tip_tx: tokio::sync::watch::Sender<Tip>,
+    listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
 }
 
 fn chain_type(chain: &str) -> Result<(ChainType, bitcoin::Network), ChainError> {
@@ -192,6 +205,7 @@ impl Chain {
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
             tip_tx,
+            listeners: Mutex::new(Vec::new()),
         };
         chain.sync_index(None)?;
         tracing::info!(
@@ -200,6 +214,28 @@ impl Chain {
             chain.tip().hash
         );
         Ok(Arc::new(chain))
+    }
+
+    /// Registers `listener` for every later change of the active chain.
+    pub fn add_listener(&self, listener: Arc<dyn ChainListener>) {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(listener);
+    }
+
+    fn listeners(&self) -> Vec<Arc<dyn ChainListener>> {
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Holds off block and header submission (and with it every index and
+    /// listener update) while the guard lives: Core's cs_main, for callers
+    /// that read the index and must not see it move (mempool acceptance).
+    pub fn lock_validation(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.submit.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn kernel_tip(chainman: &ChainstateManager) -> Tip {
@@ -525,6 +561,8 @@ impl Chain {
     /// `just_submitted` is a block the caller holds that may be on the way.
     fn sync_index(&self, just_submitted: Option<&bitcoin::Block>) -> Result<(), ChainError> {
         let chain = self.chainman.active_chain();
+        let listeners = self.listeners();
+        let mut changed = false;
         loop {
             let (hash, height) = self.utxo.tip()?;
             let in_chain = match chain.at_height(height as usize) {
@@ -534,7 +572,19 @@ impl Chain {
             if in_chain {
                 break;
             }
+            // Listeners need the block itself; read it before it is undone.
+            let block = if listeners.is_empty() {
+                None
+            } else {
+                Some(self.read_block(&hash)?)
+            };
             self.utxo.disconnect_tip()?;
+            if let Some(block) = block {
+                listeners
+                    .iter()
+                    .for_each(|l| l.block_disconnected(self, &block));
+            }
+            changed = true;
         }
         let (_, mut height) = self.utxo.tip()?;
         while height < chain.height() as u32 {
@@ -543,13 +593,21 @@ impl Chain {
                 break;
             };
             // The block just submitted is at hand: no need to read it back.
-            if let Some(b) =
-                just_submitted.filter(|b| b.block_hash() == to_hash(entry.block_hash().to_bytes()))
+            let read;
+            let block = match just_submitted
+                .filter(|b| b.block_hash() == to_hash(entry.block_hash().to_bytes()))
             {
-                self.utxo.connect(b, height)?;
-                continue;
-            }
-            self.utxo.connect(&self.read_entry(&entry)?, height)?;
+                Some(b) => b,
+                None => {
+                    read = self.read_entry(&entry)?;
+                    &read
+                }
+            };
+            self.utxo.connect(block, height)?;
+            listeners
+                .iter()
+                .for_each(|l| l.block_connected(self, block, height));
+            changed = true;
         }
         if let Some(txindex) = &self.txindex {
             self.sync_txindex(txindex, just_submitted)?;
@@ -560,6 +618,9 @@ impl Chain {
             *t = tip;
             changed
         });
+        if changed {
+            listeners.iter().for_each(|l| l.tip_updated(self));
+        }
         Ok(())
     }
 

@@ -36,6 +36,20 @@ pub enum ChildError {
     Io(#[from] std::io::Error),
 }
 
+/// Inside the broker's own 4 s wait for children to stop.
+const BODY_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Fires once when the child is stopping.
+#[derive(Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// Resolves when the child is told to stop (at once if it already was).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
+}
+
 /// A started child: its settings, its broker link, and its parent's `Init` link.
 pub struct Child {
     pub role: ChildRole,
@@ -49,9 +63,12 @@ pub struct Child {
 /// `body` runs after start-up, alongside serving `Init` on the parent link and
 /// on every connection the broker hands over; its error stops the child (exit 1).
 /// What `body` puts in the slot it gets is served by `Init.makeRpc`/`makeMining`.
+/// When the child is told to stop, the `Stopping` signal fires and `body` has
+/// `BODY_STOP_GRACE` to finish its own shutdown work (e.g. saving mempool.dat)
+/// and return before it is dropped.
 pub fn run<F, Fut>(role: ChildRole, args: &[String], body: F) -> i32
 where
-    F: FnOnce(Rc<BrokerClient>, Config, InterfaceSlot) -> Fut,
+    F: FnOnce(Rc<BrokerClient>, Config, InterfaceSlot, Stopping) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>> + 'static,
 {
     // Close every inherited fd before anything (the runtime included) opens its own.
@@ -84,10 +101,12 @@ where
             }
         };
         let slot = InterfaceSlot::default();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut body = tokio::task::spawn_local(body(
             child.broker.clone(),
             child.config.clone(),
             slot.clone(),
+            Stopping(stop_rx),
         ));
         let serving = serve_until_stopped(child, slot);
         tokio::pin!(serving);
@@ -105,8 +124,14 @@ where
         };
         // A finished JoinHandle must not be polled again.
         if !body_done {
-            body.abort();
-            let _ = body.await;
+            let _ = stop_tx.send(true);
+            if tokio::time::timeout(BODY_STOP_GRACE, &mut body)
+                .await
+                .is_err()
+            {
+                body.abort();
+                let _ = body.await;
+            }
         }
         code
     })

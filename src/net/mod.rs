@@ -5,9 +5,11 @@
 //! with Core's engine validating every header and block. New tips are
 //! announced by headers (to peers that sent `sendheaders`) or inv.
 //! Misbehaving peers (bad framing, invalid headers or blocks) are
-//! disconnected and logged in the `net` category.
+//! disconnected and logged in the `net` category. `txrelay` relays
+//! transactions to and from the mempool.
 
 pub mod codec;
+mod txrelay;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -36,6 +38,8 @@ const MAX_HEADERS: usize = 2000;
 const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
 /// Core's PING_INTERVAL.
 const PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Core's WTXID_RELAY_VERSION (BIP339).
+const WTXID_RELAY_VERSION: u32 = 70016;
 /// A peer must finish the handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -81,6 +85,8 @@ struct Peer {
     /// Set when a peer lets more than `MAX_SEND_QUEUE` pile up.
     overflowed: Cell<bool>,
     task: RefCell<Option<tokio::task::AbortHandle>>,
+    /// Transaction relay state (see `txrelay`).
+    relay: txrelay::PeerRelay,
 }
 
 impl Peer {
@@ -108,6 +114,9 @@ pub struct Net {
     next_id: Cell<u64>,
     /// `-addnode` entries and `addnode add` ones.
     added: RefCell<Vec<String>>,
+    mempool: Arc<crate::mempool::Mempool>,
+    /// Transactions recently refused (not asked for again).
+    rejects: RefCell<txrelay::RecentRejects>,
 }
 
 fn now() -> u64 {
@@ -127,7 +136,12 @@ pub enum NetError {
 }
 
 impl Net {
-    pub fn new(chain: Arc<Chain>, broker: Rc<BrokerClient>, uacomments: &[String]) -> Rc<Net> {
+    pub fn new(
+        chain: Arc<Chain>,
+        mempool: Arc<crate::mempool::Mempool>,
+        broker: Rc<BrokerClient>,
+        uacomments: &[String],
+    ) -> Rc<Net> {
         let comments = if uacomments.is_empty() {
             String::new()
         } else {
@@ -142,6 +156,8 @@ impl Net {
             peers: RefCell::default(),
             next_id: Cell::new(0),
             added: RefCell::default(),
+            mempool,
+            rejects: RefCell::default(),
         })
     }
 
@@ -166,6 +182,7 @@ impl Net {
                 }
             });
         }
+        self.start_tx_relay();
         let net = self.clone();
         tokio::task::spawn_local(async move {
             let mut tip = net.chain.watch_tip();
@@ -300,6 +317,7 @@ impl Net {
             queued: Cell::new(0),
             overflowed: Cell::new(false),
             task: RefCell::new(None),
+            relay: txrelay::PeerRelay::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -330,8 +348,7 @@ impl Net {
             self.chain.tip().height,
         );
         v.version = PROTOCOL_VERSION;
-        // No mempool yet: ask peers not to relay transactions.
-        v.relay = false;
+        v.relay = true;
         NetworkMessage::Version(v)
     }
 
@@ -478,9 +495,14 @@ impl Net {
                     info.start_height = v.start_height;
                     info.inbound
                 };
+                peer.relay.relay_txs.set(v.relay);
                 if inbound {
                     let addr = peer.info.borrow().addr;
                     send(self.version_message(&addr));
+                }
+                // BIP339: between version and verack.
+                if v.version >= WTXID_RELAY_VERSION {
+                    send(NetworkMessage::WtxidRelay);
                 }
                 send(NetworkMessage::Verack);
             }
@@ -488,6 +510,9 @@ impl Net {
                 peer.info.borrow_mut().handshake_done = true;
                 tracing::debug!(target: "net", "New {} peer connected: version: {}, blocks={}, peer={}", if peer.info.borrow().inbound { "inbound" } else { "outbound" }, peer.info.borrow().version, peer.info.borrow().start_height, peer.info.borrow().id);
                 send(NetworkMessage::SendHeaders);
+                send(NetworkMessage::FeeFilter(
+                    self.mempool.options().min_relay_feerate.0,
+                ));
                 send(self.getheaders());
                 send_ping(peer);
                 // Then every PING_INTERVAL while the peer lasts.
@@ -521,7 +546,20 @@ impl Net {
                 ));
             }
             NetworkMessage::Headers(headers) => self.on_headers(peer, headers).await?,
+            NetworkMessage::WtxidRelay => {
+                if peer.info.borrow().handshake_done {
+                    return Err("wtxidrelay received after verack".into());
+                }
+                peer.relay.wtxid_relay.set(true);
+            }
+            NetworkMessage::FeeFilter(rate)
+                if (0..=crate::rpc::amount::MAX_MONEY).contains(&rate) =>
+            {
+                peer.relay.fee_filter.set(rate);
+            }
+            NetworkMessage::Tx(tx) => self.on_tx(peer, tx).await,
             NetworkMessage::Inv(items) => {
+                self.on_tx_inv(peer, &items);
                 let unknown: Vec<Inventory> = items
                     .iter()
                     .filter_map(|i| match i {
@@ -540,6 +578,9 @@ impl Net {
             }
             NetworkMessage::GetData(items) => {
                 for item in items {
+                    if self.serve_tx(peer, &item) {
+                        continue;
+                    }
                     if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
                         match self.chain.read_block(&h) {
                             Ok(block) => send(NetworkMessage::Block(block)),

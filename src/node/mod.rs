@@ -5,6 +5,7 @@
 //! are started by the broker on its request.
 
 mod ipc;
+pub mod mempool_file;
 pub mod methods;
 
 use std::rc::Rc;
@@ -19,6 +20,7 @@ use crate::ipc::connection::stream_from_fd;
 use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::ChildRole;
 use crate::logging::LogConfig;
+use crate::mempool::{Mempool, PolicyOptions};
 use crate::rpc::auth::Auth;
 use crate::rpc::http::{self, Dispatcher, ServerOptions, Subnet};
 use crate::rpc::whitelist::Whitelist;
@@ -30,18 +32,26 @@ pub fn worker_main(args: &[String]) -> i32 {
     child::run(
         ChildRole::NodeWorker,
         args,
-        |broker, config, interfaces| async move {
+        |broker, config, interfaces, mut stopping| async move {
             let log_config = LogConfig::from_config(&config).map_err(|e| e.to_string())?;
             // Declared before the chain so that it outlives it.
             let kernel_log = Rc::new(kernel_log::install(&log_config).map_err(|e| e.to_string())?);
             let chain = open_chain(&config).await?;
+            let mempool = Mempool::new(PolicyOptions::from_config(&config)?);
+            chain.add_listener(mempool.clone());
+            let persist_mempool = mempool.options().persist;
+            if persist_mempool {
+                mempool_file::load(&broker, &chain, &mempool).await;
+            } else {
+                mempool.set_loaded();
+            }
             let _wallet = if config.get_bool("disablewallet", false) {
                 None
             } else {
                 start_wallet(broker.clone()).await
             };
             let stop = Rc::new(tokio::sync::Notify::new());
-            let net = start_p2p(&broker, &config, &chain).await?;
+            let net = start_p2p(&broker, &config, &chain, &mempool).await?;
             let ctx = Rc::new(NodeCtx {
                 chain: chain.clone(),
                 started: std::time::Instant::now(),
@@ -55,6 +65,9 @@ pub fn worker_main(args: &[String]) -> i32 {
                 log_config: log_config.clone(),
                 kernel_log: Some(kernel_log.clone()),
                 net: Some(net),
+                mempool: mempool.clone(),
+                broker: Some(broker.clone()),
+                net_dir: config.net_dir(),
             });
             let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
             let whitelist = Rc::new(Whitelist::new(
@@ -66,6 +79,7 @@ pub fn worker_main(args: &[String]) -> i32 {
             // From here on Init.makeRpc and Init.makeMining are served.
             *interfaces.borrow_mut() = Some(Rc::new(NodeIpc {
                 chain,
+                mempool: mempool.clone(),
                 dispatcher: methods.clone(),
                 whitelist: whitelist.clone(),
             }));
@@ -81,9 +95,20 @@ pub fn worker_main(args: &[String]) -> i32 {
             });
             // Core's line once start-up is complete.
             tracing::info!("init message: Done loading");
-            serve_rpc(broker, &config, methods, whitelist).await?;
-            // Hold the chain and the wallet link until the worker stops.
-            std::future::pending::<()>().await;
+            // Serve RPC (when -server) until the worker is told to stop; hold
+            // the chain and the wallet link until then.
+            tokio::select! {
+                r = serve_rpc(broker.clone(), &config, methods, whitelist) => {
+                    r?;
+                    stopping.wait().await;
+                }
+                _ = stopping.wait() => {}
+            }
+            if persist_mempool {
+                if let Err(e) = mempool_file::save(&broker, &mempool).await {
+                    tracing::warn!("Failed to dump mempool: {e}. Continuing anyway.");
+                }
+            }
             Ok(())
         },
     )
@@ -172,8 +197,14 @@ async fn start_p2p(
     broker: &Rc<BrokerClient>,
     config: &Config,
     chain: &Arc<Chain>,
+    mempool: &Arc<Mempool>,
 ) -> Result<Rc<crate::net::Net>, String> {
-    let net = crate::net::Net::new(chain.clone(), broker.clone(), &config.get_all("uacomment"));
+    let net = crate::net::Net::new(
+        chain.clone(),
+        mempool.clone(),
+        broker.clone(),
+        &config.get_all("uacomment"),
+    );
     let listeners = broker
         .p2p_server()
         .await

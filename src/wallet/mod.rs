@@ -15,9 +15,14 @@ const TOOL_COMMANDS: &[&str] = &["info", "create", "salvage", "dump", "createfro
 pub fn main(args: &[String]) -> i32 {
     if ChildArgs::is_spawned_child(args) {
         // Spawned by the broker: settings come over IPC, never from bitcoin.conf.
-        return child::run(ChildRole::Wallet, args, |_broker, _config, _interfaces| {
-            std::future::pending::<Result<(), String>>()
-        });
+        return child::run(
+            ChildRole::Wallet,
+            args,
+            |_broker, _config, _interfaces, mut stopping| async move {
+                stopping.wait().await;
+                Ok(())
+            },
+        );
     }
     let config = match cli::parse(Program::Wallet, args) {
         Ok(c) => c,

@@ -3,8 +3,9 @@
 //! OP_TRUE, which a miner replaces through `submitSolution`), the fields a
 //! miner needs to build its own coinbase (`getCoinbaseTx`,
 //! `getCoinbaseMerklePath`), solutions and whole blocks handed to the kernel,
-//! and tip waits on the chain's tip watch. Until the mempool lands templates
-//! hold the coinbase only, so the per-transaction lists are empty.
+//! and tip waits on the chain's tip watch. Templates are filled from the
+//! mempool by chunk feerate; a new template on `waitNext` comes with a new
+//! tip only (not yet when mempool fees rise).
 //! `checkBlock` runs `Chain::precheck_block`; a template's full validation
 //! happens when it is submitted.
 
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 
 use crate::chain::{assemble, Chain, SubmitOutcome, Tip};
 use crate::ipc::debug::CallLog;
+use crate::mempool::Mempool;
 use crate::schema::common_capnp::block_ref;
 use crate::schema::mining_capnp::{block_template, coinbase_tx, mining};
 
@@ -89,14 +91,16 @@ fn verdict(outcome: &SubmitOutcome) -> (&str, bool) {
 
 pub struct MiningServer {
     chain: Arc<Chain>,
+    mempool: Arc<Mempool>,
     log: CallLog,
     interrupt: Rc<Notify>,
 }
 
 impl MiningServer {
-    pub fn new(chain: Arc<Chain>, log: CallLog) -> MiningServer {
+    pub fn new(chain: Arc<Chain>, mempool: Arc<Mempool>, log: CallLog) -> MiningServer {
         MiningServer {
             chain,
+            mempool,
             log,
             interrupt: Rc::new(Notify::new()),
         }
@@ -181,7 +185,8 @@ impl mining::Server for MiningServer {
         mut results: mining::CreateNewBlockResults,
     ) -> Result<(), capnp::Error> {
         logged!(self.log, "Mining.createNewBlock", params, results, {
-            let t = TemplateServer::build(self.chain.clone(), self.log.clone());
+            let t =
+                TemplateServer::build(self.chain.clone(), self.mempool.clone(), self.log.clone());
             results.get().set_result(capnp_rpc::new_client(t));
             Ok(())
         })
@@ -246,9 +251,20 @@ impl mining::Server for MiningServer {
         mut results: mining::GetTransactionsByTxIDResults,
     ) -> Result<(), capnp::Error> {
         logged!(self.log, "Mining.getTransactionsByTxID", params, results, {
-            // The mempool is empty until the mempool issue: nothing is found.
-            let n = params.get()?.get_txids()?.len();
-            results.get().init_result(n);
+            // Each one from the mempool, or empty data when it is not there.
+            let ids = params.get()?.get_txids()?;
+            let found: Vec<Vec<u8>> = ids
+                .iter()
+                .map(|id| {
+                    let id = id.ok().and_then(|b| bitcoin::Txid::from_slice(b).ok());
+                    id.and_then(|t| self.mempool.lock().get(&t).map(|e| serialize(&*e.tx)))
+                        .unwrap_or_default()
+                })
+                .collect();
+            let mut list = results.get().init_result(found.len() as u32);
+            for (i, tx) in found.iter().enumerate() {
+                list.set(i as u32, tx);
+            }
             Ok(())
         })
     }
@@ -264,8 +280,19 @@ impl mining::Server for MiningServer {
             params,
             results,
             {
-                let n = params.get()?.get_wtxids()?.len();
-                results.get().init_result(n);
+                let ids = params.get()?.get_wtxids()?;
+                let found: Vec<Vec<u8>> = ids
+                    .iter()
+                    .map(|id| {
+                        let id = id.ok().and_then(|b| bitcoin::Wtxid::from_slice(b).ok());
+                        id.and_then(|w| self.mempool.lock().by_wtxid(&w).map(|e| serialize(&*e.tx)))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let mut list = results.get().init_result(found.len() as u32);
+                for (i, tx) in found.iter().enumerate() {
+                    list.set(i as u32, tx);
+                }
                 Ok(())
             }
         )
@@ -275,6 +302,10 @@ impl mining::Server for MiningServer {
 /// One block template: the block with a placeholder coinbase, and its height.
 pub struct TemplateServer {
     chain: Arc<Chain>,
+    mempool: Arc<Mempool>,
+    /// Per transaction after the coinbase: fee and sigop cost.
+    fees: Vec<i64>,
+    sigops: Vec<i64>,
     log: CallLog,
     block: Block,
     height: u32,
@@ -282,18 +313,20 @@ pub struct TemplateServer {
 }
 
 impl TemplateServer {
-    fn build(chain: Arc<Chain>, log: CallLog) -> TemplateServer {
-        let block = assemble::new_block(
+    fn build(chain: Arc<Chain>, mempool: Arc<Mempool>, log: CallLog) -> TemplateServer {
+        let template = mempool.new_block(
             &chain,
             ScriptBuf::from_bytes(vec![bitcoin::opcodes::OP_TRUE.to_u8()]),
-            vec![],
-            bitcoin::Amount::ZERO,
         );
+        let block = template.block;
         let height = chain
             .block_info(&block.header.prev_blockhash)
             .map_or(0, |prev| prev.height as u32 + 1);
         TemplateServer {
             chain,
+            mempool,
+            fees: template.fees,
+            sigops: template.sigops,
             log,
             block,
             height,
@@ -376,10 +409,11 @@ impl block_template::Server for TemplateServer {
         mut results: block_template::GetTxFeesResults,
     ) -> Result<(), capnp::Error> {
         logged!(self.log, "BlockTemplate.getTxFees", params, results, {
-            // One entry per transaction after the coinbase: none yet.
-            results
-                .get()
-                .init_result(self.block.txdata.len() as u32 - 1);
+            // One entry per transaction after the coinbase.
+            let mut list = results.get().init_result(self.fees.len() as u32);
+            for (i, fee) in self.fees.iter().enumerate() {
+                list.set(i as u32, *fee);
+            }
             Ok(())
         })
     }
@@ -390,9 +424,10 @@ impl block_template::Server for TemplateServer {
         mut results: block_template::GetTxSigopsResults,
     ) -> Result<(), capnp::Error> {
         logged!(self.log, "BlockTemplate.getTxSigops", params, results, {
-            results
-                .get()
-                .init_result(self.block.txdata.len() as u32 - 1);
+            let mut list = results.get().init_result(self.sigops.len() as u32);
+            for (i, sigops) in self.sigops.iter().enumerate() {
+                list.set(i as u32, *sigops);
+            }
             Ok(())
         })
     }
@@ -491,7 +526,11 @@ impl block_template::Server for TemplateServer {
             )
             .await;
             if tip.hash != self.block.header.prev_blockhash {
-                let next = TemplateServer::build(self.chain.clone(), self.log.clone());
+                let next = TemplateServer::build(
+                    self.chain.clone(),
+                    self.mempool.clone(),
+                    self.log.clone(),
+                );
                 results.get().set_result(capnp_rpc::new_client(next));
             }
             Ok(())

@@ -21,6 +21,7 @@ use crate::schema::{mining_capnp, rpc_capnp};
 /// What `Init.makeRpc` and `Init.makeMining` hand out.
 pub struct NodeIpc {
     pub chain: Arc<Chain>,
+    pub mempool: Arc<crate::mempool::Mempool>,
     pub dispatcher: Rc<dyn Dispatcher>,
     pub whitelist: Rc<Whitelist>,
 }
@@ -35,6 +36,10 @@ impl NodeInterfaces for NodeIpc {
     }
 
     fn mining(&self, log: CallLog) -> mining_capnp::mining::Client {
-        capnp_rpc::new_client(mining::MiningServer::new(self.chain.clone(), log))
+        capnp_rpc::new_client(mining::MiningServer::new(
+            self.chain.clone(),
+            self.mempool.clone(),
+            log,
+        ))
     }
 }

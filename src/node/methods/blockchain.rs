@@ -32,8 +32,6 @@ pub fn methods() -> Vec<Method> {
         m("getblockheader", &[("blockhash", Ty::Hex, true), ("verbose", Ty::Bool, false)], "Returns the block header as an object (verbose) or as hex.", getblockheader),
         m("getchaintips", &[], "Return information about all known tips in the block tree.", getchaintips),
         m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
-        m("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
-        m("getrawmempool", &[("verbose", Ty::Bool, false), ("mempool_sequence", Ty::Bool, false)], "Returns all transaction ids in memory pool as a json array of string transaction ids.", getrawmempool),
         m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
         wait("waitforblock", &[("blockhash", Ty::Hex, true), ("timeout", Ty::Num, false)], "Waits for a specific new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::Block))),
         wait("waitforblockheight", &[("height", Ty::Num, true), ("timeout", Ty::Num, false)], "Waits for (at least) block height and returns the height and hash of the current tip.", |c, a| Box::pin(wait_for(c, a, Wait::Height))),
@@ -295,52 +293,36 @@ fn verifychain(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     Ok(true.into())
 }
 
-fn getmempoolinfo(_: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
-    Ok(json!({
-        "loaded": true,
-        "size": 0,
-        "bytes": 0,
-        "usage": 0,
-        "total_fee": amount(0),
-        "maxmempool": 300_000_000,
-        "mempoolminfee": amount(100),
-        "minrelaytxfee": amount(100),
-        "incrementalrelayfee": amount(100),
-        "unbroadcastcount": 0,
-        "fullrbf": true,
-        "permitbaremultisig": true,
-        "maxdatacarriersize": 100_000,
-    }))
-}
-
-/// The mempool is empty until the P2P and mempool issue lands; the shapes
-/// are Core's: an array, an object when verbose, or txids with a sequence.
-fn getrawmempool(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    let verbose = arg::opt(args, 0).and_then(Value::as_bool).unwrap_or(false);
-    let sequence = arg::opt(args, 1).and_then(Value::as_bool).unwrap_or(false);
-    if verbose && sequence {
-        return Err(RpcError::new(
-            code::INVALID_PARAMETER,
-            "Verbose results cannot contain mempool sequence values.",
-        ));
-    }
-    Ok(match (verbose, sequence) {
-        (true, _) => json!({}),
-        (false, true) => json!({"txids": [], "mempool_sequence": 1}),
-        (false, false) => json!([]),
-    })
-}
-
 fn gettxout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let txid: Txid = arg::hash(args, 0, "txid")?;
     let n = arg::int(args, 1, 0)?;
     let Ok(vout) = u32::try_from(n) else {
         return Ok(Value::Null);
     };
+    let include_mempool = arg::opt(args, 2).and_then(Value::as_bool).unwrap_or(true);
+    let outpoint = OutPoint::new(txid, vout);
+    if include_mempool {
+        let pool = ctx.mempool.lock();
+        if pool.spender(&outpoint).is_some() {
+            return Ok(Value::Null);
+        }
+        if let Some(e) = pool.get(&txid) {
+            let Some(out) = e.tx.output.get(vout as usize) else {
+                return Ok(Value::Null);
+            };
+            return Ok(json!({
+                "bestblock": ctx.chain.tip().hash.to_string(),
+                "confirmations": 0,
+                "value": amount(out.value.to_sat() as i64),
+                "scriptPubKey": encode::script_pub_key(&out.script_pubkey, ctx.chain.network()),
+                "coinbase": false,
+            }));
+        }
+    }
     let coin = ctx
         .chain
         .utxo()
-        .get(&OutPoint::new(txid, vout))
+        .get(&outpoint)
         .map_err(|e| RpcError::new(code::DATABASE_ERROR, e.to_string()))?;
     let Some(coin) = coin else {
         return Ok(Value::Null);

@@ -132,11 +132,12 @@ async fn generate(
     max_tries: i64,
 ) -> Result<Value, RpcError> {
     let chain = ctx.chain.clone();
+    let mempool = ctx.mempool.clone();
     tokio::task::spawn_blocking(move || {
         let mut hashes = Vec::new();
         let mut tries_left = max_tries.max(0) as u64;
         for _ in 0..n.max(0) {
-            let block = assemble::new_block(&chain, script.clone(), vec![], Amount::ZERO);
+            let block = mempool.new_block(&chain, script.clone()).block;
             let Some(block) = mine(&chain, block, &mut tries_left, true)? else {
                 break;
             };
@@ -216,12 +217,15 @@ async fn generateblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         let text = item.as_str().ok_or_else(|| {
             RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
         })?;
-        if text.len() == 64 && text.parse::<bitcoin::Txid>().is_ok() {
-            // The mempool is empty until the mempool issue lands.
-            return Err(RpcError::new(
-                code::INVALID_ADDRESS_OR_KEY,
-                format!("Transaction {text} not in mempool."),
-            ));
+        if let (64, Ok(txid)) = (text.len(), text.parse::<bitcoin::Txid>()) {
+            let tx = ctx.mempool.lock().get(&txid).map(|e| (*e.tx).clone());
+            txs.push(tx.ok_or_else(|| {
+                RpcError::new(
+                    code::INVALID_ADDRESS_OR_KEY,
+                    format!("Transaction {text} not in mempool."),
+                )
+            })?);
+            continue;
         }
         let tx: Transaction = Vec::<u8>::from_hex(text)
             .ok()

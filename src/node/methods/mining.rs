@@ -110,8 +110,8 @@ fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "difficulty": double(crate::chain::headers::difficulty(bits)),
         "target": super::encode::target_hex(bits),
         "networkhashps": double(0.0),
-        "pooledtx": 0,
-        "blockmintxfee": crate::rpc::json::amount(1),
+        "pooledtx": ctx.mempool.lock().len(),
+        "blockmintxfee": crate::rpc::json::amount(ctx.mempool.options().block_min_feerate.0),
         "chain": super::blockchain::chain_name(ctx.chain.network()),
         "warnings": [],
     }))
@@ -175,7 +175,8 @@ async fn getblocktemplate(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, R
 
     let chain = ctx.chain.clone();
     let script = ScriptBuf::from_bytes(vec![bitcoin::opcodes::OP_TRUE.to_u8()]);
-    let mut block = assemble::new_block(&chain, script, vec![], bitcoin::Amount::ZERO);
+    let template = ctx.mempool.new_block(&chain, script);
+    let mut block = template.block;
     let prev = block.header.prev_blockhash;
     let prev_info = chain
         .block_info(&prev)
@@ -217,7 +218,7 @@ async fn getblocktemplate(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, R
         "vbavailable": vbavailable,
         "vbrequired": 0,
         "previousblockhash": prev.to_string(),
-        "transactions": [],
+        "transactions": template_transactions(&block, &template.fees, &template.sigops),
         "coinbaseaux": {},
         "coinbasevalue": coinbase.output[0].value.to_sat(),
         "longpollid": format!("{prev}0"),
@@ -236,6 +237,39 @@ async fn getblocktemplate(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, R
         result["default_witness_commitment"] = c.into();
     }
     Ok(result)
+}
+
+/// getblocktemplate's `transactions`: each one after the coinbase with its
+/// data, ids, fee, sigops, weight, and the 1-based template positions of the
+/// transactions it spends from.
+fn template_transactions(block: &bitcoin::Block, fees: &[i64], sigops: &[i64]) -> Value {
+    let txs = &block.txdata[1..];
+    let index: std::collections::HashMap<bitcoin::Txid, usize> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.compute_txid(), i + 1))
+        .collect();
+    txs.iter()
+        .enumerate()
+        .map(|(i, tx)| {
+            let mut depends: Vec<usize> = tx
+                .input
+                .iter()
+                .filter_map(|input| index.get(&input.previous_output.txid).copied())
+                .collect();
+            depends.sort_unstable();
+            depends.dedup();
+            json!({
+                "data": bitcoin::consensus::encode::serialize_hex(tx),
+                "txid": tx.compute_txid().to_string(),
+                "hash": tx.compute_wtxid().to_string(),
+                "depends": depends,
+                "fee": fees.get(i).copied().unwrap_or(0),
+                "sigops": sigops.get(i).copied().unwrap_or(0),
+                "weight": tx.weight().to_wu(),
+            })
+        })
+        .collect()
 }
 
 /// getblocktemplate's proposal mode: BIP22 answers for a block a miner built.

@@ -11,6 +11,7 @@ mod deployments;
 mod descriptors;
 mod encode;
 mod generating;
+mod mempool;
 mod message;
 mod mining;
 mod network;
@@ -46,6 +47,11 @@ pub struct NodeCtx {
     pub kernel_log: Option<Rc<bitcoinkernel::Logger>>,
     /// The P2P side (None where there is none, e.g. in benches).
     pub net: Option<Rc<crate::net::Net>>,
+    pub mempool: Arc<crate::mempool::Mempool>,
+    /// The broker link (None in benches): files outside the sandbox.
+    pub broker: Option<Rc<crate::broker::client::BrokerClient>>,
+    /// `<datadir>/<chain>`, for paths RPCs report.
+    pub net_dir: std::path::PathBuf,
 }
 
 /// An argument's JSON type, as Core's RPCArg::Type.
@@ -101,6 +107,7 @@ pub fn table() -> Vec<Method> {
     v.extend(deployments::methods());
     v.extend(descriptors::methods());
     v.extend(generating::methods());
+    v.extend(mempool::methods());
     v.extend(message::methods());
     v.extend(network::methods());
     v.extend(mining::methods());
@@ -380,5 +387,18 @@ pub(crate) mod arg {
                 format!("{name} must be hexadecimal string (not '{s}')"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_method_name_is_served_by_one_handler() {
+        let table = super::table();
+        let mut names: Vec<&str> = table.iter().map(|m| m.name).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "a method is in the table twice");
     }
 }

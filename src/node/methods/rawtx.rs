@@ -50,7 +50,7 @@ fn decoderawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError
 }
 
 /// Core's getrawtransaction: from the given block, or (no block given) from
-/// the -txindex; no mempool yet.
+/// the mempool, then the -txindex.
 fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let txid: Txid = arg::hash(args, 0, "parameter 1")?;
     let genesis = bitcoin::blockdata::constants::genesis_block(ctx.chain.network());
@@ -68,6 +68,15 @@ fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         )
     };
     let given = arg::opt(args, 2).is_some();
+    if !given {
+        let in_pool = ctx.mempool.lock().get(&txid).map(|e| e.tx.clone());
+        if let Some(tx) = in_pool {
+            if verbosity <= 0 {
+                return Ok(bitcoin::consensus::encode::serialize_hex(&*tx).into());
+            }
+            return Ok(encode::tx(&tx, ctx.chain.network(), true));
+        }
+    }
     let hash: BlockHash = if given {
         arg::hash(args, 2, "parameter 3")?
     } else {

@@ -1,0 +1,459 @@
+//! mempool/accept: Core's AcceptToMemoryPool for one transaction, in Core's
+//! order of checks and with Core's reject reasons: context-free checks,
+//! standardness, finality, duplicates and conflicts, inputs from our UTXO
+//! index or the mempool, BIP68, input values and coinbase maturity, input
+//! and witness standardness, sigops, fees, full-RBF replacement, cluster
+//! limits, and last the scripts, verified by Core's own interpreter in the
+//! kernel. The kernel verifies the consensus (mandatory) flags only: its API
+//! refuses Core's policy-only flags (LOW_S, CLEANSTACK, MINIMALDATA, ...),
+//! so those policy rules are not enforced here.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bitcoin::{OutPoint, Transaction, TxOut, Txid};
+
+use super::linearize;
+use super::policy::{self, FeeRate, PolicyOptions, Reject, RejectKind};
+use super::pool::{Entry, Pool};
+use crate::chain::{clock, Chain};
+
+/// Core's COINBASE_MATURITY.
+const COINBASE_MATURITY: u32 = 100;
+/// Core's MAX_REPLACEMENT_CANDIDATES (distinct clusters a replacement touches).
+const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+/// Height Core gives coins of in-mempool transactions.
+const MEMPOOL_HEIGHT: u32 = 0x7fff_ffff;
+
+/// How to run the checks.
+#[derive(Clone, Copy, Debug)]
+pub struct AcceptArgs {
+    /// Check only (testmempoolaccept): nothing changes.
+    pub test_only: bool,
+    /// A transaction from a disconnected block: no fee or cluster limits.
+    pub bypass_limits: bool,
+    /// The entry time to record (mempool.dat keeps the original one).
+    pub accept_time: Option<i64>,
+}
+
+/// What a successful acceptance tells the caller.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub txid: Txid,
+    pub wtxid: bitcoin::Wtxid,
+    pub vsize: i64,
+    pub base_fee: i64,
+    /// Modified fee over vsize, sat/kvB (testmempoolaccept's effective-feerate).
+    pub effective_feerate: FeeRate,
+    /// Transactions the replacement evicted.
+    pub replaced: Vec<Txid>,
+}
+
+/// One spent coin as the checks need it.
+struct SpentCoin {
+    txout: TxOut,
+    height: u32,
+    coinbase: bool,
+}
+
+fn format_money(sats: i64) -> String {
+    let sign = if sats < 0 { "-" } else { "" };
+    let a = sats.unsigned_abs();
+    let frac = format!("{:08}", a % 100_000_000);
+    let trimmed = frac.trim_end_matches('0');
+    // Core's FormatMoney keeps at least two decimals.
+    let frac = if trimmed.len() < 2 {
+        &frac[..2]
+    } else {
+        trimmed
+    };
+    format!("{sign}{}.{frac}", a / 100_000_000)
+}
+
+/// Core's IsFinalTx for the next block.
+fn is_final(tx: &Transaction, height: u32, mtp: u32) -> bool {
+    let lock = tx.lock_time.to_consensus_u32();
+    if lock == 0 {
+        return true;
+    }
+    let limit = if lock < 500_000_000 { height } else { mtp };
+    if lock < limit {
+        return true;
+    }
+    tx.input.iter().all(|i| i.sequence.0 == 0xffff_ffff)
+}
+
+/// Core's BIP68 sequence locks, evaluated for the block after the tip.
+fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[SpentCoin]) -> bool {
+    if tx.version.0 < 2 {
+        return true;
+    }
+    let tip = chain.tip();
+    let next_height = tip.height + 1;
+    let tip_mtp = chain.median_time_past(&tip.hash).unwrap_or(0) as i64;
+    let (mut min_height, mut min_time) = (-1i64, -1i64);
+    for (input, coin) in tx.input.iter().zip(coins) {
+        let seq = input.sequence.0;
+        if seq & (1 << 31) != 0 {
+            continue;
+        }
+        let coin_height = if coin.height == MEMPOOL_HEIGHT {
+            next_height
+        } else {
+            coin.height as i32
+        };
+        let value = (seq & 0xffff) as i64;
+        if seq & (1 << 22) != 0 {
+            let base = (coin_height - 1).max(0);
+            let coin_time = chain
+                .block_at(base)
+                .and_then(|b| chain.median_time_past(&b.hash))
+                .unwrap_or(0) as i64;
+            min_time = min_time.max(coin_time + (value << 9) - 1);
+        } else {
+            min_height = min_height.max(coin_height as i64 + value - 1);
+        }
+    }
+    min_height < next_height as i64 && min_time < tip_mtp
+}
+
+/// Core's AcceptToMemoryPool with `pool` locked and the chain held still.
+pub fn accept(
+    pool: &mut Pool,
+    chain: &Chain,
+    opts: &PolicyOptions,
+    tx: Arc<Transaction>,
+    args: AcceptArgs,
+) -> Result<Accepted, Reject> {
+    let txid = tx.compute_txid();
+    let wtxid = tx.compute_wtxid();
+    let consensus = |r: &str| Reject::new(RejectKind::Consensus, r);
+    let policy_reject = |r: &str| Reject::new(RejectKind::Policy, r);
+
+    policy::check_transaction(&tx)?;
+    if tx.is_coinbase() {
+        return Err(consensus("coinbase"));
+    }
+    if opts.require_standard {
+        policy::check_standard(&tx, opts)?;
+    }
+    policy::check_size_small(&tx)?;
+    let tip = chain.tip();
+    let next_height = (tip.height + 1) as u32;
+    let tip_mtp = chain.median_time_past(&tip.hash).unwrap_or(0);
+    if !is_final(&tx, next_height, tip_mtp) {
+        return Err(Reject::new(RejectKind::Premature, "non-final"));
+    }
+    if pool.by_wtxid(&wtxid).is_some() {
+        return Err(Reject::new(RejectKind::Conflict, "txn-already-in-mempool"));
+    }
+    if pool.get(&txid).is_some() {
+        return Err(Reject::new(
+            RejectKind::Conflict,
+            "txn-same-nonwitness-data-in-mempool",
+        ));
+    }
+    // Full RBF: every conflict may be replaced.
+    let conflicts: BTreeSet<Txid> = tx
+        .input
+        .iter()
+        .filter_map(|i| pool.spender(&i.previous_output).copied())
+        .collect();
+
+    let mut coins = Vec::with_capacity(tx.input.len());
+    for input in &tx.input {
+        let op = input.previous_output;
+        if let Some(out) = pool.output(&op) {
+            coins.push(SpentCoin {
+                txout: out.clone(),
+                height: MEMPOOL_HEIGHT,
+                coinbase: false,
+            });
+            continue;
+        }
+        match chain.utxo().get(&op) {
+            Ok(Some(c)) => coins.push(SpentCoin {
+                txout: c.txout,
+                height: c.height,
+                coinbase: c.coinbase,
+            }),
+            Ok(None) => {
+                let known = (0..tx.output.len() as u32).any(|vout| {
+                    matches!(chain.utxo().get(&OutPoint::new(txid, vout)), Ok(Some(_)))
+                });
+                if known {
+                    return Err(Reject::new(RejectKind::Conflict, "txn-already-known"));
+                }
+                return Err(Reject::new(
+                    RejectKind::MissingInputs,
+                    "bad-txns-inputs-missingorspent",
+                ));
+            }
+            Err(e) => {
+                return Err(Reject::new(RejectKind::Policy, "mempool-error").with(e.to_string()))
+            }
+        }
+    }
+    if !sequence_locks_ok(chain, &tx, &coins) {
+        return Err(Reject::new(RejectKind::Premature, "non-BIP68-final"));
+    }
+
+    // Core's CheckTxInputs.
+    let mut value_in: i64 = 0;
+    for coin in &coins {
+        if coin.coinbase && next_height.saturating_sub(coin.height) < COINBASE_MATURITY {
+            return Err(Reject::new(
+                RejectKind::Premature,
+                "bad-txns-premature-spend-of-coinbase",
+            )
+            .with(format!(
+                "tried to spend coinbase at depth {}",
+                next_height.saturating_sub(coin.height)
+            )));
+        }
+        value_in = value_in.saturating_add(policy::signed_value(&coin.txout));
+        if !(0..=crate::rpc::amount::MAX_MONEY).contains(&value_in) {
+            return Err(consensus("bad-txns-inputvalues-outofrange"));
+        }
+    }
+    let value_out: i64 = tx.output.iter().map(policy::signed_value).sum();
+    if value_in < value_out {
+        return Err(consensus("bad-txns-in-belowout").with(format!(
+            "value in ({}) < value out ({})",
+            format_money(value_in),
+            format_money(value_out)
+        )));
+    }
+    let fee = value_in - value_out;
+    let spent: Vec<TxOut> = coins.iter().map(|c| c.txout.clone()).collect();
+    if opts.require_standard {
+        policy::check_inputs_standard(&tx, &spent)?;
+        if tx.input.iter().any(|i| !i.witness.is_empty()) && !policy::witness_standard(&tx, &spent)
+        {
+            return Err(Reject::new(RejectKind::Policy, "bad-witness-nonstandard"));
+        }
+    }
+    let sigop_cost = tx.total_sigop_cost(|op| {
+        tx.input
+            .iter()
+            .position(|i| i.previous_output == *op)
+            .map(|i| spent[i].clone())
+    }) as i64;
+    let weight = tx.weight().to_wu() as i64;
+    let vsize = policy::virtual_size(weight, sigop_cost, opts.bytes_per_sigop);
+    let modified_fee = fee + pool.delta(&txid);
+
+    if opts.require_standard
+        && !policy::dust_outputs(&tx, opts.dust_relay_feerate).is_empty()
+        && (fee != 0 || modified_fee != 0)
+    {
+        return Err(policy_reject("dust").with("tx with dust output must be 0-fee"));
+    }
+    if sigop_cost > policy::MAX_STANDARD_TX_SIGOPS_COST {
+        return Err(policy_reject("bad-txns-too-many-sigops").with(sigop_cost.to_string()));
+    }
+    if !args.bypass_limits {
+        let min = opts.min_relay_feerate.fee(vsize);
+        if modified_fee < min {
+            return Err(
+                policy_reject("min relay fee not met").with(format!("{modified_fee} < {min}"))
+            );
+        }
+    }
+
+    // Everything the replacement evicts: the conflicts and their descendants.
+    let mut evicted: BTreeSet<Txid> = BTreeSet::new();
+    for c in &conflicts {
+        evicted.insert(*c);
+        evicted.extend(pool.descendants(c));
+    }
+    let parents: BTreeSet<Txid> = tx
+        .input
+        .iter()
+        .map(|i| i.previous_output.txid)
+        .filter(|p| pool.get(p).is_some())
+        .collect();
+    let mut ancestors: BTreeSet<Txid> = parents.clone();
+    for p in &parents {
+        ancestors.extend(pool.ancestors(p));
+    }
+    if let Some(bad) = ancestors.iter().find(|a| evicted.contains(*a)) {
+        return Err(consensus("bad-txns-spends-conflicting-tx")
+            .with(format!("{txid} spends conflicting transaction {bad}")));
+    }
+
+    if !conflicts.is_empty() {
+        let clusters: BTreeSet<Txid> = conflicts
+            .iter()
+            .filter_map(|c| pool.cluster(c).into_iter().next())
+            .collect();
+        if clusters.len() > MAX_REPLACEMENT_CANDIDATES {
+            return Err(policy_reject("too many potential replacements").with(format!(
+                "rejecting replacement {txid}; too many conflicting clusters ({} > {MAX_REPLACEMENT_CANDIDATES})",
+                clusters.len()
+            )));
+        }
+        let conflicting_fees: i64 = evicted
+            .iter()
+            .filter_map(|t| pool.get(t))
+            .map(|e| pool.modified_fee(e))
+            .sum();
+        if modified_fee < conflicting_fees {
+            return Err(policy_reject("insufficient fee").with(format!(
+                "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
+                format_money(modified_fee),
+                format_money(conflicting_fees)
+            )));
+        }
+        let additional = modified_fee - conflicting_fees;
+        let relay = opts.incremental_relay_feerate.fee(vsize);
+        if additional < relay {
+            return Err(policy_reject("insufficient fee").with(format!(
+                "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
+                format_money(additional),
+                format_money(relay)
+            )));
+        }
+    }
+
+    // Cluster limits: the new transaction joins its parents' clusters, less
+    // what it evicts.
+    if !args.bypass_limits {
+        let mut cluster: BTreeSet<Txid> = BTreeSet::new();
+        for p in &parents {
+            cluster.extend(pool.cluster(p));
+        }
+        cluster.retain(|t| !evicted.contains(t));
+        let size: i64 = cluster
+            .iter()
+            .filter_map(|t| pool.get(t))
+            .map(|e| e.vsize)
+            .sum::<i64>()
+            + vsize;
+        if cluster.len() + 1 > opts.cluster_count || size > opts.cluster_size_vbytes {
+            return Err(policy_reject("too-large-cluster"));
+        }
+    }
+
+    // The replacement must improve the feerate diagram; ours compares the
+    // new transaction's chunk (with its ancestors) with each conflict's.
+    if !conflicts.is_empty() {
+        let mut anc_fee = modified_fee;
+        let mut anc_weight = weight.max(sigop_cost * opts.bytes_per_sigop);
+        for a in &ancestors {
+            if let Some(e) = pool.get(a) {
+                anc_fee += pool.modified_fee(e);
+                anc_weight += e.adjusted_weight(opts.bytes_per_sigop);
+            }
+        }
+        for c in &conflicts {
+            let (cfee, cweight) = linearize::chunk_of(pool, c, opts.bytes_per_sigop);
+            if (anc_fee as i128) * (cweight as i128) <= (cfee as i128) * (anc_weight as i128) {
+                return Err(Reject::new(RejectKind::Policy, "replacement-failed")
+                    .with("insufficient feerate: does not improve feerate diagram"));
+            }
+        }
+    }
+
+    verify_scripts(&tx, &spent)?;
+
+    let accepted = Accepted {
+        txid,
+        wtxid,
+        vsize,
+        base_fee: fee,
+        effective_feerate: FeeRate::of(modified_fee, vsize),
+        replaced: evicted.iter().copied().collect(),
+    };
+    if args.test_only {
+        return Ok(accepted);
+    }
+    for t in &evicted {
+        pool.remove(t);
+    }
+    pool.add(Entry {
+        tx,
+        txid,
+        wtxid,
+        fee,
+        weight,
+        sigop_cost,
+        vsize,
+        time: args.accept_time.unwrap_or_else(clock::now),
+        height: tip.height.max(0) as u32,
+        sequence: 0,
+        spends_coinbase: coins.iter().any(|c| c.coinbase),
+        parents: BTreeSet::new(),
+        children: BTreeSet::new(),
+    });
+    Ok(accepted)
+}
+
+/// Runs every input's script through the kernel's interpreter with the
+/// consensus flags.
+fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
+    let fail = |i: usize, why: &str| {
+        Reject::new(
+            RejectKind::Consensus,
+            format!("mempool-script-verify-flag-failed ({why})"),
+        )
+        .with(format!("input {i} of {}", tx.compute_txid()))
+    };
+    let ktx = bitcoinkernel::Transaction::new(&bitcoin::consensus::serialize(tx))
+        .map_err(|e| fail(0, &e.to_string()))?;
+    let outs: Vec<bitcoinkernel::TxOut> = spent
+        .iter()
+        .map(|o| {
+            let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())
+                .map_err(|e| fail(0, &e.to_string()))?;
+            Ok(bitcoinkernel::TxOut::new(&script, o.value.to_sat() as i64))
+        })
+        .collect::<Result<_, Reject>>()?;
+    let data = bitcoinkernel::PrecomputedTransactionData::new(&ktx, &outs)
+        .map_err(|e| fail(0, &e.to_string()))?;
+    for (i, o) in spent.iter().enumerate() {
+        let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())
+            .map_err(|e| fail(i, &e.to_string()))?;
+        bitcoinkernel::verify(
+            &script,
+            Some(o.value.to_sat() as i64),
+            &ktx,
+            i,
+            Some(bitcoinkernel::VERIFY_ALL),
+            &data,
+        )
+        .map_err(|_| fail(i, "script evaluation failed"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_formatted_as_core() {
+        assert_eq!(format_money(0), "0.00");
+        assert_eq!(format_money(100_000_000), "1.00");
+        assert_eq!(format_money(150_000_000), "1.50");
+        assert_eq!(format_money(12_345), "0.00012345");
+        assert_eq!(format_money(-5_000), "-0.00005");
+    }
+
+    #[test]
+    fn finality_follows_height_time_and_sequences() {
+        let mut tx = Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::from_consensus(10),
+            input: vec![bitcoin::TxIn {
+                sequence: bitcoin::Sequence(0xffff_fffe),
+                ..Default::default()
+            }],
+            output: vec![],
+        };
+        assert!(!is_final(&tx, 10, 0));
+        assert!(is_final(&tx, 11, 0));
+        tx.input[0].sequence = bitcoin::Sequence::MAX;
+        assert!(is_final(&tx, 10, 0));
+    }
+}

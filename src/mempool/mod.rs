@@ -1,0 +1,446 @@
+//! mempool/: the node worker's transaction memory pool, ours in Rust and fed
+//! by our UTXO index. `policy` holds Core's standardness rules and options,
+//! `pool` the entries and their links, `accept` Core's acceptance checks,
+//! `linearize` the mining order (chunks) and block selection, `persist`
+//! Core's mempool.dat format. `Mempool` ties them together behind one lock
+//! and follows the active chain as a `ChainListener`: mined transactions and
+//! their conflicts leave, transactions of disconnected blocks come back.
+
+pub mod accept;
+pub mod linearize;
+pub mod persist;
+pub mod policy;
+pub mod pool;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bitcoin::{Transaction, Txid, Wtxid};
+
+use crate::chain::{clock, Chain, ChainListener};
+pub use accept::{AcceptArgs, Accepted};
+pub use policy::{FeeRate, PolicyOptions, Reject, RejectKind};
+pub use pool::{Entry, Pool};
+
+/// Core's MAX_BLOCK_SIGOPS_COST.
+const MAX_BLOCK_SIGOPS_COST: i64 = 80_000;
+/// Core's DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS.
+const COINBASE_SIGOPS_RESERVE: i64 = 400;
+
+/// A block template: the block (coinbase first) and, per transaction after
+/// the coinbase, its fee and sigop cost.
+pub struct Template {
+    pub block: bitcoin::Block,
+    pub fees: Vec<i64>,
+    pub sigops: Vec<i64>,
+}
+
+/// The mempool, shared by RPC handlers, the P2P side and the chain.
+pub struct Mempool {
+    pool: Mutex<Pool>,
+    opts: PolicyOptions,
+    /// Transactions of blocks that left the active chain, to re-add.
+    disconnected: Mutex<Vec<Transaction>>,
+    /// Whether mempool.dat was read (or there was none to read).
+    loaded: AtomicBool,
+    /// Accepted transactions, for relay.
+    added: tokio::sync::broadcast::Sender<(Txid, Wtxid)>,
+}
+
+impl Mempool {
+    pub fn new(opts: PolicyOptions) -> Arc<Mempool> {
+        let (added, _) = tokio::sync::broadcast::channel(1024);
+        Arc::new(Mempool {
+            pool: Mutex::new(Pool::default()),
+            opts,
+            disconnected: Mutex::new(Vec::new()),
+            loaded: AtomicBool::new(false),
+            added,
+        })
+    }
+
+    pub fn options(&self) -> &PolicyOptions {
+        &self.opts
+    }
+
+    /// The pool, locked (for reads by RPCs; hold it briefly).
+    pub fn lock(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepted transactions from now on (txid, wtxid).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(Txid, Wtxid)> {
+        self.added.subscribe()
+    }
+
+    pub fn loaded(&self) -> bool {
+        self.loaded.load(Ordering::SeqCst)
+    }
+
+    pub fn set_loaded(&self) {
+        self.loaded.store(true, Ordering::SeqCst);
+    }
+
+    /// Core's ProcessTransaction: the full checks, then (unless testing) the
+    /// transaction enters the pool. Blocking: runs scripts.
+    pub fn accept(
+        &self,
+        chain: &Chain,
+        tx: Arc<Transaction>,
+        args: AcceptArgs,
+    ) -> Result<Accepted, Reject> {
+        let _validation = chain.lock_validation();
+        let mut pool = self.lock();
+        let result = accept::accept(&mut pool, chain, &self.opts, tx, args);
+        drop(pool);
+        if let Ok(a) = &result {
+            if !args.test_only {
+                let _ = self.added.send((a.txid, a.wtxid));
+                for t in &a.replaced {
+                    tracing::debug!(target: "mempool", "replaced {t} with {}", a.txid);
+                }
+                tracing::debug!(
+                    target: "mempool",
+                    "AcceptToMemoryPool: accepted {} (poolsz {})",
+                    a.txid,
+                    self.lock().len()
+                );
+            }
+        }
+        result
+    }
+
+    /// Core's BlockAssembler: a block on the tip paying `script`, filled
+    /// with the best chunks that fit in `-blockmaxweight` less
+    /// `-blockreservedweight`, each transaction's fee and sigop cost beside.
+    pub fn new_block(&self, chain: &Chain, script: bitcoin::ScriptBuf) -> Template {
+        let picked: Vec<(Transaction, i64, i64)> = {
+            let pool = self.lock();
+            linearize::select_for_block(
+                &pool,
+                self.opts.block_max_weight - self.opts.block_reserved_weight,
+                MAX_BLOCK_SIGOPS_COST - COINBASE_SIGOPS_RESERVE,
+                self.opts.block_min_feerate.0,
+                self.opts.bytes_per_sigop,
+            )
+            .into_iter()
+            .filter_map(|t| pool.get(&t).map(|e| ((*e.tx).clone(), e.fee, e.sigop_cost)))
+            .collect()
+        };
+        let fees: Vec<i64> = picked.iter().map(|p| p.1).collect();
+        let sigops: Vec<i64> = picked.iter().map(|p| p.2).collect();
+        let total = bitcoin::Amount::from_sat(fees.iter().sum::<i64>().max(0) as u64);
+        let txs = picked.into_iter().map(|p| p.0).collect();
+        Template {
+            block: crate::chain::assemble::new_block(chain, script, txs, total),
+            fees,
+            sigops,
+        }
+    }
+
+    /// What mempool.dat would hold now.
+    pub fn dump(&self) -> persist::Dump {
+        let pool = self.lock();
+        let mut deltas = pool.deltas().clone();
+        let txs = pool
+            .entries_in_order()
+            .into_iter()
+            .map(|e| {
+                let fee_delta = deltas.remove(&e.txid).unwrap_or(0);
+                persist::Saved {
+                    tx: (*e.tx).clone(),
+                    time: e.time,
+                    fee_delta,
+                }
+            })
+            .collect();
+        persist::Dump {
+            txs,
+            deltas,
+            unbroadcast: pool.unbroadcast().clone(),
+        }
+    }
+
+    /// Core's LoadMempool: each saved transaction goes through the usual
+    /// checks with its saved time; expired ones are skipped. Returns
+    /// (accepted, failed, expired).
+    pub fn load(&self, chain: &Chain, dump: persist::Dump) -> (usize, usize, usize) {
+        let now = clock::now();
+        let (mut ok, mut failed, mut expired) = (0, 0, 0);
+        for saved in dump.txs {
+            let txid = saved.tx.compute_txid();
+            if saved.fee_delta != 0 {
+                self.lock().prioritise(txid, saved.fee_delta);
+            }
+            if saved.time <= now - self.opts.expiry_secs {
+                expired += 1;
+                continue;
+            }
+            let args = AcceptArgs {
+                test_only: false,
+                bypass_limits: false,
+                accept_time: Some(saved.time),
+            };
+            match self.accept(chain, Arc::new(saved.tx), args) {
+                Ok(_) => ok += 1,
+                Err(r) => {
+                    tracing::debug!(target: "mempool", "mempool.dat: {txid} not loaded: {r}");
+                    failed += 1;
+                }
+            }
+        }
+        let mut pool = self.lock();
+        for (txid, delta) in dump.deltas {
+            pool.prioritise(txid, delta);
+        }
+        for txid in dump.unbroadcast {
+            pool.set_unbroadcast(txid);
+        }
+        drop(pool);
+        self.set_loaded();
+        (ok, failed, expired)
+    }
+
+    /// Core's removeForReorg: entries whose inputs are gone from both the
+    /// chain and the pool, or that spend a coinbase no longer mature, leave
+    /// with their descendants.
+    fn remove_unspendable(&self, chain: &Chain, pool: &mut Pool) {
+        let next_height = (chain.tip().height + 1) as u32;
+        let bad: Vec<Txid> = pool
+            .entries()
+            .filter(|e| {
+                e.tx.input.iter().any(|i| {
+                    let op = &i.previous_output;
+                    if pool.output(op).is_some() {
+                        return false;
+                    }
+                    match chain.utxo().get(op) {
+                        Ok(Some(c)) => c.coinbase && next_height.saturating_sub(c.height) < 100,
+                        _ => true,
+                    }
+                })
+            })
+            .map(|e| e.txid)
+            .collect();
+        for t in bad {
+            pool.remove_with_descendants(&t);
+        }
+    }
+}
+
+impl ChainListener for Mempool {
+    fn block_disconnected(&self, _chain: &Chain, block: &bitcoin::Block) {
+        let mut d = self.disconnected.lock().unwrap_or_else(|p| p.into_inner());
+        // Blocks leave tip first; keep the transactions in chain order.
+        let txs: Vec<Transaction> = block.txdata.iter().skip(1).cloned().collect();
+        d.splice(0..0, txs);
+    }
+
+    fn block_connected(&self, _chain: &Chain, block: &bitcoin::Block, _height: u32) {
+        let mut pool = self.lock();
+        let (mined, conflicted) = pool.remove_for_block(&block.txdata[1..]);
+        if !mined.is_empty() || !conflicted.is_empty() {
+            tracing::debug!(
+                target: "mempool",
+                "block {}: {} mined, {} conflicts removed",
+                block.block_hash(),
+                mined.len(),
+                conflicted.len()
+            );
+        }
+    }
+
+    fn tip_updated(&self, chain: &Chain) {
+        let readd =
+            std::mem::take(&mut *self.disconnected.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut pool = self.lock();
+        for tx in readd {
+            let args = AcceptArgs {
+                test_only: false,
+                bypass_limits: true,
+                accept_time: None,
+            };
+            // The validation lock is already held by the block submission.
+            if let Err(r) = accept::accept(&mut pool, chain, &self.opts, Arc::new(tx), args) {
+                tracing::debug!(target: "mempool", "not re-added after reorg: {r}");
+            }
+        }
+        self.remove_unspendable(chain, &mut pool);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{assemble, kernel_log, ChainOptions, SubmitOutcome};
+    use bitcoin::hashes::Hash;
+    use bitcoin::{Amount, Block, OutPoint, ScriptBuf, Sequence, TxIn, TxOut, Witness};
+
+    fn op_true() -> ScriptBuf {
+        ScriptBuf::from_bytes(vec![0x51])
+    }
+
+    /// Spends `from` (worth `value`) to one P2WSH(OP_TRUE) output, paying `fee`.
+    fn spend(from: OutPoint, value: u64, fee: u64) -> Transaction {
+        Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: from,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value - fee),
+                script_pubkey: ScriptBuf::new_p2wsh(&op_true().wscript_hash()),
+            }],
+        }
+    }
+
+    /// A block on `prev` at `height` paying the subsidy to `script`.
+    fn block_on(
+        template: &Block,
+        prev: bitcoin::BlockHash,
+        height: u32,
+        script: ScriptBuf,
+    ) -> Block {
+        let mut b = template.clone();
+        b.header.prev_blockhash = prev;
+        b.txdata = vec![assemble::coinbase(
+            height,
+            script,
+            assemble::subsidy(height, 150),
+        )];
+        assemble::add_witness_commitment(&mut b);
+        b.header.merkle_root = b.compute_merkle_root().unwrap();
+        assert!(assemble::grind(&mut b.header, 1_000_000));
+        b
+    }
+
+    fn submit(chain: &Chain, mut block: Block) -> bitcoin::BlockHash {
+        assert!(assemble::grind(&mut block.header, 1_000_000));
+        assert_eq!(chain.submit_block(&block).unwrap(), SubmitOutcome::Accepted);
+        block.block_hash()
+    }
+
+    #[test]
+    fn mined_transactions_leave_and_come_back_when_their_block_is_reorged_out() {
+        let _log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(&ChainOptions {
+            net_dir: dir.path().join("regtest"),
+            chain: "regtest".into(),
+            reindex: false,
+            reindex_chainstate: false,
+            worker_threads: 0,
+            txindex: false,
+        })
+        .unwrap();
+        // Bare OP_TRUE coinbases are not standard to spend: relax that.
+        let mut opts = PolicyOptions::core_defaults();
+        opts.require_standard = false;
+        let mempool = Mempool::new(opts);
+        chain.add_listener(mempool.clone());
+        let hashes: Vec<_> = (0..101)
+            .map(|_| {
+                submit(
+                    &chain,
+                    assemble::new_block(&chain, op_true(), vec![], Amount::ZERO),
+                )
+            })
+            .collect();
+        // A competing branch from block 101, built before block 102 exists.
+        let template = assemble::new_block(&chain, op_true(), vec![], Amount::ZERO);
+        let f1 = block_on(
+            &template,
+            hashes[100],
+            102,
+            ScriptBuf::from_bytes(vec![0x52]),
+        );
+        let f2 = block_on(
+            &template,
+            f1.block_hash(),
+            103,
+            ScriptBuf::from_bytes(vec![0x52]),
+        );
+
+        let coinbase = chain.read_block(&hashes[0]).unwrap().txdata[0].compute_txid();
+        let tx = spend(OutPoint::new(coinbase, 0), 50 * 100_000_000, 1000);
+        let args = AcceptArgs {
+            test_only: false,
+            bypass_limits: false,
+            accept_time: None,
+        };
+        let accepted = mempool.accept(&chain, Arc::new(tx.clone()), args).unwrap();
+        assert_eq!(accepted.base_fee, 1000);
+        // The template takes it and pays its fee to the coinbase.
+        let t = mempool.new_block(&chain, op_true());
+        assert_eq!(t.block.txdata.len(), 2);
+        assert_eq!(t.fees, vec![1000]);
+        assert_eq!(
+            t.block.txdata[0].output[0].value,
+            assemble::subsidy(102, 150) + Amount::from_sat(1000)
+        );
+        submit(&chain, t.block);
+        assert!(mempool.lock().is_empty(), "mined transactions leave");
+        // Spending it again now conflicts with the chain.
+        let again = mempool
+            .accept(&chain, Arc::new(tx.clone()), args)
+            .unwrap_err();
+        assert_eq!(again.reason, "txn-already-known");
+
+        // The other branch gets longer: block 102 is disconnected and its
+        // transaction returns to the mempool.
+        assert_eq!(
+            chain.submit_block(&f1).unwrap(),
+            SubmitOutcome::Inconclusive
+        );
+        assert_eq!(chain.submit_block(&f2).unwrap(), SubmitOutcome::Accepted);
+        assert_eq!(chain.tip().hash, f2.block_hash());
+        assert!(
+            mempool.lock().get(&tx.compute_txid()).is_some(),
+            "re-added after the reorg"
+        );
+    }
+
+    #[test]
+    fn a_block_spending_the_same_coin_evicts_the_conflict_and_its_children() {
+        let mut pool = Pool::default();
+        let coin = OutPoint::new(bitcoin::Txid::from_byte_array([1; 32]), 0);
+        let entry = |tx: &Transaction| Entry {
+            tx: Arc::new(tx.clone()),
+            txid: tx.compute_txid(),
+            wtxid: tx.compute_wtxid(),
+            fee: 1000,
+            weight: tx.weight().to_wu() as i64,
+            sigop_cost: 0,
+            vsize: tx.vsize() as i64,
+            time: 0,
+            height: 0,
+            sequence: 0,
+            spends_coinbase: false,
+            parents: Default::default(),
+            children: Default::default(),
+        };
+        let parent = spend(coin, 100_000, 1000);
+        let child = spend(OutPoint::new(parent.compute_txid(), 0), 99_000, 1000);
+        let other = spend(
+            OutPoint::new(bitcoin::Txid::from_byte_array([2; 32]), 0),
+            100_000,
+            1000,
+        );
+        for t in [&parent, &child, &other] {
+            pool.add(entry(t));
+        }
+        assert_eq!(pool.descendants(&parent.compute_txid()).len(), 1);
+        assert_eq!(pool.cluster(&child.compute_txid()).len(), 2);
+        let rival = spend(coin, 100_000, 5000);
+        let (mined, conflicted) = pool.remove_for_block(&[rival]);
+        assert!(mined.is_empty());
+        assert_eq!(conflicted.len(), 2);
+        assert_eq!(pool.len(), 1);
+        assert!(pool.get(&other.compute_txid()).is_some());
+        assert_eq!(pool.total_fee(), 1000);
+    }
+}

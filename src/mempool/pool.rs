@@ -1,0 +1,307 @@
+//! mempool/pool: the transactions the mempool holds and the links between
+//! them. Entries by txid with indexes by wtxid and by the outpoints they
+//! spend; parent and child links to other entries; fee deltas from
+//! `prioritisetransaction`; totals. No policy here: `accept` decides what
+//! goes in, `linearize` orders what is in.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use bitcoin::{OutPoint, Transaction, TxOut, Txid, Wtxid};
+
+/// One transaction in the mempool.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub tx: Arc<Transaction>,
+    pub txid: Txid,
+    pub wtxid: Wtxid,
+    /// Base fee in satoshis (what the transaction pays).
+    pub fee: i64,
+    /// BIP141 weight.
+    pub weight: i64,
+    /// Core's sigop cost of the transaction.
+    pub sigop_cost: i64,
+    /// Virtual size, sigop-adjusted (Core's GetTxSize).
+    pub vsize: i64,
+    /// When it entered the mempool (seconds since the epoch).
+    pub time: i64,
+    /// Chain height when it entered.
+    pub height: u32,
+    /// Order of entry (Core's entry sequence).
+    pub sequence: u64,
+    pub spends_coinbase: bool,
+    /// In-mempool transactions it spends from.
+    pub parents: BTreeSet<Txid>,
+    /// In-mempool transactions spending from it.
+    pub children: BTreeSet<Txid>,
+}
+
+impl Entry {
+    /// Core's sigops-adjusted weight (chunk weights are in it).
+    pub fn adjusted_weight(&self, bytes_per_sigop: i64) -> i64 {
+        self.weight.max(self.sigop_cost * bytes_per_sigop)
+    }
+}
+
+/// The mempool's contents.
+#[derive(Default)]
+pub struct Pool {
+    entries: HashMap<Txid, Entry>,
+    by_wtxid: HashMap<Wtxid, Txid>,
+    /// Which entry spends each outpoint.
+    spenders: HashMap<OutPoint, Txid>,
+    /// prioritisetransaction's fee deltas, also for transactions not (yet) in.
+    deltas: BTreeMap<Txid, i64>,
+    /// Submitted locally and not yet announced to a peer that asked for it.
+    unbroadcast: BTreeSet<Txid>,
+    /// Core's mempool sequence: bumped on every addition and removal.
+    sequence: u64,
+    next_entry: u64,
+    total_vsize: i64,
+    total_fee: i64,
+    usage: usize,
+}
+
+impl Pool {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, txid: &Txid) -> Option<&Entry> {
+        self.entries.get(txid)
+    }
+
+    pub fn by_wtxid(&self, wtxid: &Wtxid) -> Option<&Entry> {
+        self.by_wtxid.get(wtxid).and_then(|t| self.entries.get(t))
+    }
+
+    /// The entry spending `outpoint`, if any.
+    pub fn spender(&self, outpoint: &OutPoint) -> Option<&Txid> {
+        self.spenders.get(outpoint)
+    }
+
+    /// The output `outpoint` of an in-mempool transaction.
+    pub fn output(&self, outpoint: &OutPoint) -> Option<&TxOut> {
+        self.entries
+            .get(&outpoint.txid)
+            .and_then(|e| e.tx.output.get(outpoint.vout as usize))
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
+    /// Entries in the order they entered (Core's entryAll order is by
+    /// ancestor count then feerate; entry order is topological too).
+    pub fn entries_in_order(&self) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self.entries.values().collect();
+        v.sort_by_key(|e| e.sequence);
+        v
+    }
+
+    pub fn delta(&self, txid: &Txid) -> i64 {
+        self.deltas.get(txid).copied().unwrap_or(0)
+    }
+
+    pub fn deltas(&self) -> &BTreeMap<Txid, i64> {
+        &self.deltas
+    }
+
+    /// Base fee plus the prioritisation delta.
+    pub fn modified_fee(&self, e: &Entry) -> i64 {
+        e.fee + self.delta(&e.txid)
+    }
+
+    /// Core's PrioritiseTransaction: deltas add up; a zero sum is forgotten.
+    pub fn prioritise(&mut self, txid: Txid, delta: i64) {
+        let sum = self.delta(&txid).saturating_add(delta);
+        if sum == 0 {
+            self.deltas.remove(&txid);
+        } else {
+            self.deltas.insert(txid, sum);
+        }
+    }
+
+    /// Core's mempool sequence, which starts at 1.
+    pub fn sequence(&self) -> u64 {
+        self.sequence + 1
+    }
+
+    pub fn total_vsize(&self) -> i64 {
+        self.total_vsize
+    }
+
+    pub fn total_fee(&self) -> i64 {
+        self.total_fee
+    }
+
+    /// An estimate of the memory the entries take, in bytes.
+    pub fn usage(&self) -> usize {
+        self.usage
+    }
+
+    pub fn unbroadcast(&self) -> &BTreeSet<Txid> {
+        &self.unbroadcast
+    }
+
+    pub fn set_unbroadcast(&mut self, txid: Txid) {
+        if self.entries.contains_key(&txid) {
+            self.unbroadcast.insert(txid);
+        }
+    }
+
+    pub fn clear_unbroadcast(&mut self, txid: &Txid) {
+        self.unbroadcast.remove(txid);
+    }
+
+    /// Every in-mempool ancestor of `txid` (not itself).
+    pub fn ancestors(&self, txid: &Txid) -> BTreeSet<Txid> {
+        self.walk(txid, |e| &e.parents)
+    }
+
+    /// Every in-mempool descendant of `txid` (not itself).
+    pub fn descendants(&self, txid: &Txid) -> BTreeSet<Txid> {
+        self.walk(txid, |e| &e.children)
+    }
+
+    fn walk(&self, txid: &Txid, next: impl Fn(&Entry) -> &BTreeSet<Txid>) -> BTreeSet<Txid> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<Txid> = self
+            .entries
+            .get(txid)
+            .map(|e| next(e).iter().copied().collect())
+            .unwrap_or_default();
+        while let Some(t) = todo.pop() {
+            if seen.insert(t) {
+                if let Some(e) = self.entries.get(&t) {
+                    todo.extend(next(e).iter().copied());
+                }
+            }
+        }
+        seen
+    }
+
+    /// Every entry connected to `txid` by parent or child links, itself
+    /// included (its cluster).
+    pub fn cluster(&self, txid: &Txid) -> BTreeSet<Txid> {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![*txid];
+        while let Some(t) = todo.pop() {
+            if !seen.insert(t) {
+                continue;
+            }
+            if let Some(e) = self.entries.get(&t) {
+                todo.extend(e.parents.iter().chain(&e.children).copied());
+            }
+        }
+        seen.retain(|t| self.entries.contains_key(t));
+        seen
+    }
+
+    /// Adds `entry`, linking it to in-mempool parents and to entries that
+    /// already spend its outputs (after a reorg). Its sequence is assigned.
+    pub fn add(&mut self, mut entry: Entry) {
+        let txid = entry.txid;
+        entry.sequence = self.next_entry;
+        self.next_entry += 1;
+        entry.parents = entry
+            .tx
+            .input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|p| self.entries.contains_key(p))
+            .collect();
+        entry.children = (0..entry.tx.output.len() as u32)
+            .filter_map(|vout| self.spenders.get(&OutPoint::new(txid, vout)).copied())
+            .collect();
+        for p in &entry.parents {
+            if let Some(pe) = self.entries.get_mut(p) {
+                pe.children.insert(txid);
+            }
+        }
+        for c in &entry.children {
+            if let Some(ce) = self.entries.get_mut(c) {
+                ce.parents.insert(txid);
+            }
+        }
+        for input in &entry.tx.input {
+            self.spenders.insert(input.previous_output, txid);
+        }
+        self.by_wtxid.insert(entry.wtxid, txid);
+        self.total_vsize += entry.vsize;
+        self.total_fee += entry.fee;
+        self.usage += entry_usage(&entry);
+        self.sequence += 1;
+        self.entries.insert(txid, entry);
+    }
+
+    /// Removes `txid` only (its children stay, unlinked). Returns it.
+    pub fn remove(&mut self, txid: &Txid) -> Option<Entry> {
+        let entry = self.entries.remove(txid)?;
+        for p in &entry.parents {
+            if let Some(pe) = self.entries.get_mut(p) {
+                pe.children.remove(txid);
+            }
+        }
+        for c in &entry.children {
+            if let Some(ce) = self.entries.get_mut(c) {
+                ce.parents.remove(txid);
+            }
+        }
+        for input in &entry.tx.input {
+            if self.spenders.get(&input.previous_output) == Some(txid) {
+                self.spenders.remove(&input.previous_output);
+            }
+        }
+        self.by_wtxid.remove(&entry.wtxid);
+        self.unbroadcast.remove(txid);
+        self.total_vsize -= entry.vsize;
+        self.total_fee -= entry.fee;
+        self.usage -= entry_usage(&entry);
+        self.sequence += 1;
+        Some(entry)
+    }
+
+    /// Removes `txid` and all its descendants. Returns what was removed.
+    pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<Entry> {
+        let mut all: Vec<Txid> = self.descendants(txid).into_iter().collect();
+        all.push(*txid);
+        all.iter().filter_map(|t| self.remove(t)).collect()
+    }
+
+    /// Core's removeForBlock: the block's transactions leave (their children
+    /// stay), then whatever conflicts with them leaves with its descendants.
+    /// Their fee deltas are forgotten. Returns (mined, conflicted) txids.
+    pub fn remove_for_block(&mut self, txs: &[Transaction]) -> (Vec<Txid>, Vec<Txid>) {
+        let mut mined = Vec::new();
+        let mut conflicted = Vec::new();
+        for tx in txs {
+            let txid = tx.compute_txid();
+            if self.remove(&txid).is_some() {
+                mined.push(txid);
+            }
+            for input in &tx.input {
+                if let Some(spender) = self.spenders.get(&input.previous_output).copied() {
+                    if spender != txid {
+                        conflicted.extend(
+                            self.remove_with_descendants(&spender)
+                                .into_iter()
+                                .map(|e| e.txid),
+                        );
+                    }
+                }
+            }
+            self.deltas.remove(&txid);
+        }
+        (mined, conflicted)
+    }
+}
+
+/// A rough memory cost of an entry (what getmempoolinfo's usage adds up).
+fn entry_usage(e: &Entry) -> usize {
+    e.weight as usize / 2 + std::mem::size_of::<Entry>() + 64 * (e.tx.input.len() + 2)
+}

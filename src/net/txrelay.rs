@@ -1,0 +1,222 @@
+//! net/txrelay: transactions between peers and the mempool. Accepted
+//! transactions are announced by wtxid (to peers that sent `wtxidrelay`,
+//! BIP339) or txid, to peers that asked for transactions in their version
+//! message and whose `feefilter` (BIP133) the transaction's feerate meets;
+//! announcements a peer asks for with `getdata` are served from the mempool;
+//! unknown announced transactions are requested, and what arrives goes
+//! through the mempool's full checks on a blocking thread. Refused
+//! transactions are remembered (bounded) and not asked for again until the
+//! tip moves. Announcements go out at once, not on Core's randomised
+//! trickle timer, and orphans (transactions whose parents we lack) are
+//! dropped rather than kept.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bitcoin::hashes::Hash;
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::{Transaction, Txid, Wtxid};
+
+use super::{Net, Peer};
+use crate::mempool::{AcceptArgs, RejectKind};
+
+/// Hashes remembered per peer before the set starts over.
+const MAX_KNOWN: usize = 50_000;
+/// Refused transactions remembered before the set starts over.
+const MAX_REJECTS: usize = 50_000;
+
+/// One peer's transaction relay state.
+#[derive(Default)]
+pub(super) struct PeerRelay {
+    /// The peer's version message asked for transactions.
+    pub relay_txs: Cell<bool>,
+    /// The peer sent `wtxidrelay` (BIP339).
+    pub wtxid_relay: Cell<bool>,
+    /// The peer's `feefilter`, sat/kvB.
+    pub fee_filter: Cell<i64>,
+    /// Transactions (txid or wtxid bytes) the peer has or was told about.
+    known: RefCell<HashSet<[u8; 32]>>,
+}
+
+impl PeerRelay {
+    fn learn(&self, hash: [u8; 32]) -> bool {
+        let mut k = self.known.borrow_mut();
+        if k.len() >= MAX_KNOWN {
+            k.clear();
+        }
+        k.insert(hash)
+    }
+}
+
+/// Transactions refused recently, by wtxid and txid bytes.
+#[derive(Default)]
+pub(super) struct RecentRejects {
+    set: HashSet<[u8; 32]>,
+    tip: Option<bitcoin::BlockHash>,
+}
+
+impl Net {
+    /// Announces every transaction the mempool accepts from now on.
+    pub(super) fn start_tx_relay(self: &Rc<Self>) {
+        let net = self.clone();
+        let mut added = self.mempool.subscribe();
+        tokio::task::spawn_local(async move {
+            loop {
+                match added.recv().await {
+                    Ok((txid, _)) => net.announce_tx(txid),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(target: "net", "tx relay lagged by {n} announcements");
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+
+    /// Announces mempool transaction `txid` to every peer that wants it and
+    /// has not heard of it (sendrawtransaction's rebroadcast too).
+    pub fn announce_tx(&self, txid: Txid) {
+        let (wtxid, vsize, fee) = {
+            let pool = self.mempool.lock();
+            let Some(e) = pool.get(&txid) else { return };
+            (e.wtxid, e.vsize, pool.modified_fee(e))
+        };
+        let rate = crate::mempool::FeeRate::of(fee, vsize).0;
+        for peer in self.peers.borrow().values() {
+            if !peer.info.borrow().handshake_done || !peer.relay.relay_txs.get() {
+                continue;
+            }
+            if rate < peer.relay.fee_filter.get() {
+                continue;
+            }
+            let inv = if peer.relay.wtxid_relay.get() {
+                Inventory::WTx(wtxid)
+            } else {
+                Inventory::Transaction(txid)
+            };
+            let hash = match inv {
+                Inventory::WTx(w) => w.to_byte_array(),
+                _ => txid.to_byte_array(),
+            };
+            if peer.relay.learn(hash) {
+                peer.push(NetworkMessage::Inv(vec![inv]));
+            }
+        }
+    }
+
+    fn rejected(&self, hash: &[u8; 32]) -> bool {
+        let mut r = self.rejects.borrow_mut();
+        let tip = self.chain.tip().hash;
+        if r.tip != Some(tip) {
+            r.set.clear();
+            r.tip = Some(tip);
+        }
+        r.set.contains(hash)
+    }
+
+    fn remember_reject(&self, tx: &Transaction) {
+        let mut r = self.rejects.borrow_mut();
+        if r.set.len() >= MAX_REJECTS {
+            r.set.clear();
+        }
+        r.set.insert(tx.compute_wtxid().to_byte_array());
+        r.set.insert(tx.compute_txid().to_byte_array());
+    }
+
+    /// Asks for announced transactions we neither hold nor refused.
+    pub(super) fn on_tx_inv(&self, peer: &Rc<Peer>, items: &[Inventory]) {
+        let wtxid_relay = peer.relay.wtxid_relay.get();
+        let mut wanted = Vec::new();
+        for item in items {
+            let (hash, request) = match item {
+                // BIP339: a wtxid-relay peer announces by wtxid only.
+                Inventory::WTx(w) if wtxid_relay => {
+                    if self.mempool.lock().by_wtxid(w).is_some() {
+                        continue;
+                    }
+                    (w.to_byte_array(), Inventory::WTx(*w))
+                }
+                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) if !wtxid_relay => {
+                    if self.mempool.lock().get(t).is_some() {
+                        continue;
+                    }
+                    (t.to_byte_array(), Inventory::WitnessTransaction(*t))
+                }
+                _ => continue,
+            };
+            peer.relay.learn(hash);
+            if !self.rejected(&hash) {
+                wanted.push(request);
+            }
+        }
+        if !wanted.is_empty() {
+            peer.push(NetworkMessage::GetData(wanted));
+        }
+    }
+
+    /// Serves a `getdata` item for a transaction; false for other items.
+    pub(super) fn serve_tx(&self, peer: &Rc<Peer>, item: &Inventory) -> bool {
+        let tx = {
+            let mut pool = self.mempool.lock();
+            let entry = match item {
+                Inventory::WTx(w) => pool.by_wtxid(w),
+                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => pool.get(t),
+                _ => return false,
+            };
+            let found = entry.map(|e| (e.txid, e.tx.clone()));
+            if let Some((txid, _)) = &found {
+                // Core: a peer asking for it means the broadcast got out.
+                pool.clear_unbroadcast(txid);
+            }
+            found.map(|(_, tx)| tx)
+        };
+        match tx {
+            Some(tx) => {
+                let mut tx: Transaction = (*tx).clone();
+                if matches!(item, Inventory::Transaction(_)) {
+                    tx.input.iter_mut().for_each(|i| i.witness.clear());
+                }
+                peer.push(NetworkMessage::Tx(tx));
+            }
+            None => peer.push(NetworkMessage::NotFound(vec![*item])),
+        }
+        true
+    }
+
+    /// A transaction from a peer: the mempool's checks on a blocking thread.
+    pub(super) async fn on_tx(&self, peer: &Rc<Peer>, tx: Transaction) {
+        let txid = tx.compute_txid();
+        let wtxid: Wtxid = tx.compute_wtxid();
+        peer.relay.learn(txid.to_byte_array());
+        peer.relay.learn(wtxid.to_byte_array());
+        if self.rejected(&wtxid.to_byte_array()) {
+            return;
+        }
+        let (chain, mempool) = (self.chain.clone(), self.mempool.clone());
+        let tx = Arc::new(tx);
+        let shared = tx.clone();
+        let args = AcceptArgs {
+            test_only: false,
+            bypass_limits: false,
+            accept_time: None,
+        };
+        let result =
+            tokio::task::spawn_blocking(move || mempool.accept(&chain, shared, args)).await;
+        let id = peer.info.borrow().id;
+        match result {
+            Ok(Ok(_)) => {
+                tracing::debug!(target: "mempool", "AcceptToMemoryPool: peer={id}: accepted {txid} (wtxid={wtxid})");
+            }
+            Ok(Err(r)) => {
+                if !matches!(r.kind, RejectKind::Conflict | RejectKind::MissingInputs) {
+                    self.remember_reject(&tx);
+                }
+                tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
+            }
+            Err(e) => tracing::warn!(target: "net", "checking {txid}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! node/mempool_file: `<datadir>/<chain>/mempool.dat` for the sandboxed
+//! worker. The worker's Landlock rules do not reach the network directory
+//! itself, so both directions go through the broker: the file is read from
+//! an fd the broker opens, and written as `mempool.dat.new` (fsynced) that
+//! the broker then renames over `mempool.dat`, so a crash leaves either the
+//! old file or the new one, never half of one.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use crate::broker::client::BrokerClient;
+use crate::broker::files::OpenRequest;
+use crate::chain::Chain;
+use crate::mempool::{persist, Mempool};
+
+/// The file's name in the network directory.
+pub const FILE: &str = "mempool.dat";
+const NEW_FILE: &str = "mempool.dat.new";
+
+/// Why the mempool could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum MempoolFileError {
+    #[error("broker: {0}")]
+    Broker(#[from] crate::broker::client::BrokerError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Core's LoadMempool at start-up; marks the mempool loaded either way.
+pub async fn load(broker: &BrokerClient, chain: &Arc<Chain>, mempool: &Arc<Mempool>) {
+    let req = OpenRequest {
+        path: FILE.into(),
+        write: false,
+        create: false,
+        truncate: false,
+    };
+    let bytes = match broker.open_file(req).await {
+        Ok(fd) => {
+            let mut bytes = Vec::new();
+            match std::fs::File::from(fd).read_to_end(&mut bytes) {
+                Ok(_) => Some(bytes),
+                Err(e) => {
+                    tracing::info!("Failed to read mempool file: {e}. Continuing anyway.");
+                    None
+                }
+            }
+        }
+        Err(_) => {
+            tracing::info!("Failed to open mempool file. Continuing anyway.");
+            None
+        }
+    };
+    let dump = match bytes.map(|b| persist::decode(&b)) {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            tracing::info!("Failed to deserialize mempool data on file: {e}. Continuing anyway.");
+            mempool.set_loaded();
+            return;
+        }
+        None => {
+            mempool.set_loaded();
+            return;
+        }
+    };
+    tracing::info!(
+        "Loading {} mempool transactions from file...",
+        dump.txs.len()
+    );
+    let unbroadcast = dump.unbroadcast.len();
+    let (chain, pool) = (chain.clone(), mempool.clone());
+    match tokio::task::spawn_blocking(move || pool.load(&chain, dump)).await {
+        Ok((ok, failed, expired)) => tracing::info!(
+            "Imported mempool transactions from file: {ok} succeeded, {failed} failed, {expired} expired, 0 already there, {unbroadcast} waiting for initial broadcast"
+        ),
+        Err(e) => {
+            tracing::warn!("Loading the mempool failed: {e}");
+            mempool.set_loaded();
+        }
+    }
+}
+
+/// Core's DumpMempool: writes the whole mempool atomically.
+pub async fn save(broker: &BrokerClient, mempool: &Mempool) -> Result<(), MempoolFileError> {
+    let dump = mempool.dump();
+    let mut key = [0u8; 8];
+    getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let bytes = persist::encode(&dump, key);
+    let fd = broker
+        .open_file(OpenRequest {
+            path: NEW_FILE.into(),
+            write: true,
+            create: true,
+            truncate: true,
+        })
+        .await?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    drop(file);
+    broker.rename_file(NEW_FILE, FILE).await?;
+    tracing::info!(
+        "Dumped mempool: {} transactions, {} unbroadcast, {} bytes",
+        dump.txs.len(),
+        dump.unbroadcast.len(),
+        bytes.len()
+    );
+    Ok(())
+}

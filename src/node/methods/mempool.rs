@@ -1,0 +1,500 @@
+//! Mempool RPCs with Core's arguments, results and errors:
+//! sendrawtransaction, testmempoolaccept, getrawmempool, getmempoolinfo,
+//! getmempoolentry, getmempoolancestors, getmempooldescendants,
+//! getmempoolcluster, prioritisetransaction, getprioritisedtransactions,
+//! savemempool.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bitcoin::{Transaction, Txid};
+use futures::FutureExt;
+use serde_json::{json, Map, Value};
+
+use super::{arg, internal, invalid_parameter, Handler, Method, NodeCtx, Ty};
+use crate::mempool::linearize;
+use crate::mempool::policy::{self, FeeRate};
+use crate::mempool::{AcceptArgs, Accepted, Entry, Pool, Reject, RejectKind};
+use crate::rpc::amount::amount_from_value;
+use crate::rpc::json::amount;
+use crate::rpc::protocol::code;
+use crate::rpc::RpcError;
+
+/// Core's DEFAULT_MAX_RAW_TX_FEE_RATE: 0.10 BTC/kvB.
+const DEFAULT_MAX_RAW_TX_FEE_RATE: i64 = 10_000_000;
+/// Core's MAX_PACKAGE_COUNT.
+const MAX_PACKAGE_COUNT: usize = 25;
+
+pub fn methods() -> Vec<Method> {
+    let s = |name, args, summary, f| Method {
+        name,
+        category: "Blockchain",
+        args,
+        summary,
+        handler: Handler::Sync(f),
+        hidden: false,
+    };
+    vec![
+        s("getmempoolancestors", &[("txid", Ty::Hex, true), ("verbose", Ty::Bool, false)], "If txid is in the mempool, returns all in-mempool ancestors.", getmempoolancestors),
+        s("getmempoolcluster", &[("txid", Ty::Hex, true)], "Returns mempool data for given cluster", getmempoolcluster),
+        s("getmempooldescendants", &[("txid", Ty::Hex, true), ("verbose", Ty::Bool, false)], "If txid is in the mempool, returns all in-mempool descendants.", getmempooldescendants),
+        s("getmempoolentry", &[("txid", Ty::Hex, true)], "Returns mempool data for given transaction", getmempoolentry),
+        s("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
+        s("getrawmempool", &[("verbose", Ty::Bool, false), ("mempool_sequence", Ty::Bool, false)], "Returns all transaction ids in memory pool as a json array of string transaction ids.", getrawmempool),
+        Method {
+            name: "savemempool",
+            category: "Blockchain",
+            args: &[],
+            summary: "Dumps the mempool to disk. It will fail until the previous dump is fully loaded.",
+            handler: Handler::Async(|ctx, args| savemempool(ctx, args).boxed_local()),
+            hidden: false,
+        },
+        Method {
+            name: "getprioritisedtransactions",
+            category: "Mining",
+            args: &[],
+            summary: "Returns a map of all user-created (see prioritisetransaction) fee deltas by txid, and whether the tx is present in mempool.",
+            handler: Handler::Sync(getprioritisedtransactions),
+            hidden: false,
+        },
+        Method {
+            name: "prioritisetransaction",
+            category: "Mining",
+            args: &[("txid", Ty::Hex, true), ("dummy", Ty::Num, false), ("fee_delta", Ty::Num, true)],
+            summary: "Accepts the transaction into mined blocks at a higher (or lower) priority",
+            handler: Handler::Sync(prioritisetransaction),
+            hidden: false,
+        },
+        Method {
+            name: "sendrawtransaction",
+            category: "Rawtransactions",
+            args: &[("hexstring", Ty::Hex, true), ("maxfeerate", Ty::Amount, false), ("maxburnamount", Ty::Amount, false)],
+            summary: "Submit a raw transaction (serialized, hex-encoded) to the network.",
+            handler: Handler::Async(|ctx, args| sendrawtransaction(ctx, args).boxed_local()),
+            hidden: false,
+        },
+        Method {
+            name: "testmempoolaccept",
+            category: "Rawtransactions",
+            args: &[("rawtxs", Ty::Arr, true), ("maxfeerate", Ty::Amount, false)],
+            summary: "Returns result of mempool acceptance tests indicating if raw transaction(s) (serialized, hex-encoded) would be accepted by mempool.",
+            handler: Handler::Async(|ctx, args| testmempoolaccept(ctx, args).boxed_local()),
+            hidden: false,
+        },
+    ]
+}
+
+/// Core's DecodeHexTx for these RPCs: at least one input.
+fn decode_tx(text: &str) -> Option<Transaction> {
+    let bytes = arg::hex_bytes(text)?;
+    let tx: Transaction = bitcoin::consensus::deserialize(&bytes).ok()?;
+    (!tx.input.is_empty()).then_some(tx)
+}
+
+/// Core's ParseFeeRate for `maxfeerate`: BTC/kvB, at most 1 BTC/kvB.
+fn max_fee_rate(args: &[Value], i: usize) -> Result<FeeRate, RpcError> {
+    let Some(v) = arg::opt(args, i) else {
+        return Ok(FeeRate(DEFAULT_MAX_RAW_TX_FEE_RATE));
+    };
+    let sats = amount_from_value(v)?;
+    if sats > 100_000_000 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            format!(
+                "Fee rates larger than or equal to 1BTC/kvB are not accepted (maxfeerate={})",
+                policy_money_kvb(sats)
+            ),
+        ));
+    }
+    Ok(FeeRate(sats))
+}
+
+fn policy_money_kvb(sats: i64) -> String {
+    format!("{}.{:08} BTC/kvB", sats / 100_000_000, sats % 100_000_000)
+}
+
+/// Runs acceptance on a blocking thread.
+async fn run_accept(
+    ctx: &NodeCtx,
+    tx: Arc<Transaction>,
+    test_only: bool,
+) -> Result<Result<Accepted, Reject>, RpcError> {
+    let (chain, mempool) = (ctx.chain.clone(), ctx.mempool.clone());
+    tokio::task::spawn_blocking(move || {
+        mempool.accept(
+            &chain,
+            tx,
+            AcceptArgs {
+                test_only,
+                bypass_limits: false,
+                accept_time: None,
+            },
+        )
+    })
+    .await
+    .map_err(internal)
+}
+
+/// Core's HandleATMPError as an RPC error.
+fn reject_error(r: &Reject) -> RpcError {
+    if r.kind == RejectKind::MissingInputs {
+        return RpcError::new(code::VERIFY_ERROR, "bad-txns-inputs-missingorspent");
+    }
+    RpcError::new(code::VERIFY_REJECTED, r.to_string())
+}
+
+async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
+    let max_burn = match arg::opt(&args, 2) {
+        Some(v) => amount_from_value(v)?,
+        None => 0,
+    };
+    let tx = decode_tx(&arg::string(&args, 0).unwrap_or_default()).ok_or_else(|| {
+        RpcError::new(
+            code::DESERIALIZATION_ERROR,
+            "TX decode failed. Make sure the tx has at least one input.",
+        )
+    })?;
+    for out in &tx.output {
+        let burns = policy::is_unspendable(&out.script_pubkey)
+            || out.script_pubkey.instructions().any(|i| i.is_err());
+        if burns && policy::signed_value(out) > max_burn {
+            return Err(RpcError::new(
+                code::VERIFY_ERROR,
+                "Unspendable output exceeds maximum configured by user (maxburnamount)",
+            ));
+        }
+    }
+    let max_rate = max_fee_rate(&args, 1)?;
+    let txid = tx.compute_txid();
+    let weight = tx.weight().to_wu() as i64;
+    let max_fee = max_rate.fee((weight + 3) / 4);
+    // Already confirmed: an output is in the UTXO set.
+    for vout in 0..tx.output.len() as u32 {
+        if let Ok(Some(_)) = ctx.chain.utxo().get(&bitcoin::OutPoint::new(txid, vout)) {
+            return Err(RpcError::new(
+                code::VERIFY_ALREADY_IN_CHAIN,
+                "Transaction outputs already in utxo set",
+            ));
+        }
+    }
+    let in_pool = ctx.mempool.lock().get(&txid).is_some();
+    if !in_pool {
+        let tx = Arc::new(tx);
+        if max_fee > 0 {
+            let test = run_accept(&ctx, tx.clone(), true)
+                .await?
+                .map_err(|r| reject_error(&r))?;
+            if test.base_fee > max_fee {
+                return Err(RpcError::new(
+                    code::VERIFY_ERROR,
+                    "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
+                ));
+            }
+        }
+        run_accept(&ctx, tx, false)
+            .await?
+            .map_err(|r| reject_error(&r))?;
+        ctx.mempool.lock().set_unbroadcast(txid);
+    }
+    if let Some(net) = &ctx.net {
+        net.announce_tx(txid);
+    }
+    Ok(Value::from(txid.to_string()))
+}
+
+async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
+    let raw = arg::opt(&args, 0)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if raw.is_empty() || raw.len() > MAX_PACKAGE_COUNT {
+        return Err(invalid_parameter(format!(
+            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
+        )));
+    }
+    let max_rate = max_fee_rate(&args, 1)?;
+    let mut txs = Vec::with_capacity(raw.len());
+    for v in &raw {
+        let text = v.as_str().ok_or_else(|| {
+            RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
+        })?;
+        txs.push(decode_tx(text).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                format!("TX decode failed: {text} Make sure the tx has at least one input."),
+            )
+        })?);
+    }
+    if txs.len() > 1 {
+        return testpackage(txs);
+    }
+    let tx = Arc::new(txs.remove(0));
+    let mut out = Map::new();
+    out.insert("txid".into(), tx.compute_txid().to_string().into());
+    out.insert("wtxid".into(), tx.compute_wtxid().to_string().into());
+    match run_accept(&ctx, tx, true).await? {
+        Ok(a) => {
+            let max_fee = max_rate.fee(a.vsize);
+            if max_fee > 0 && a.base_fee > max_fee {
+                out.insert("allowed".into(), false.into());
+                out.insert("reject-reason".into(), "max-fee-exceeded".into());
+            } else {
+                out.insert("allowed".into(), true.into());
+                out.insert("vsize".into(), a.vsize.into());
+                out.insert(
+                    "fees".into(),
+                    json!({
+                        "base": amount(a.base_fee),
+                        "effective-feerate": amount(a.effective_feerate.0),
+                        "effective-includes": [a.wtxid.to_string()],
+                    }),
+                );
+            }
+        }
+        Err(r) => {
+            out.insert("allowed".into(), false.into());
+            if r.kind == RejectKind::MissingInputs {
+                out.insert("reject-reason".into(), "missing-inputs".into());
+            } else {
+                out.insert("reject-reason".into(), r.reason.clone().into());
+                out.insert("reject-details".into(), r.to_string().into());
+            }
+        }
+    }
+    Ok(Value::Array(vec![Value::Object(out)]))
+}
+
+/// Package evaluation is not implemented yet: every transaction gets Core's
+/// package-error shape with the reason.
+fn testpackage(txs: Vec<Transaction>) -> Result<Value, RpcError> {
+    Ok(Value::Array(
+        txs.iter()
+            .map(|tx| {
+                json!({
+                    "txid": tx.compute_txid().to_string(),
+                    "wtxid": tx.compute_wtxid().to_string(),
+                    "package-error": "package-not-supported: this node evaluates single transactions only",
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Core's entryToJSON.
+fn entry_json(ctx: &NodeCtx, pool: &Pool, e: &Entry) -> Value {
+    let bps = ctx.mempool.options().bytes_per_sigop;
+    let sum = |set: &BTreeSet<Txid>| -> (i64, i64, i64) {
+        set.iter()
+            .filter_map(|t| pool.get(t))
+            .fold((1, e.vsize, pool.modified_fee(e)), |(n, s, f), x| {
+                (n + 1, s + x.vsize, f + pool.modified_fee(x))
+            })
+    };
+    let (anc_n, anc_size, anc_fee) = sum(&pool.ancestors(&e.txid));
+    let (desc_n, desc_size, desc_fee) = sum(&pool.descendants(&e.txid));
+    let (chunk_fee, chunk_weight) = linearize::chunk_of(pool, &e.txid, bps);
+    json!({
+        "vsize": e.vsize,
+        "weight": e.weight,
+        "time": e.time,
+        "height": e.height,
+        "descendantcount": desc_n,
+        "descendantsize": desc_size,
+        "ancestorcount": anc_n,
+        "ancestorsize": anc_size,
+        "wtxid": e.wtxid.to_string(),
+        "chunkweight": chunk_weight,
+        "fees": {
+            "base": amount(e.fee),
+            "modified": amount(pool.modified_fee(e)),
+            "ancestor": amount(anc_fee),
+            "descendant": amount(desc_fee),
+            "chunk": amount(chunk_fee),
+        },
+        "depends": e.parents.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        "spentby": e.children.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        "unbroadcast": pool.unbroadcast().contains(&e.txid),
+    })
+}
+
+fn not_in_mempool() -> RpcError {
+    RpcError::new(code::INVALID_ADDRESS_OR_KEY, "Transaction not in mempool")
+}
+
+fn getrawmempool(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let verbose = arg::opt(args, 0).and_then(Value::as_bool).unwrap_or(false);
+    let with_sequence = arg::opt(args, 1).and_then(Value::as_bool).unwrap_or(false);
+    let pool = ctx.mempool.lock();
+    if verbose {
+        if with_sequence {
+            return Err(invalid_parameter(
+                "Verbose results cannot contain mempool sequence values.",
+            ));
+        }
+        let mut o = Map::new();
+        for e in pool.entries_in_order() {
+            o.insert(e.txid.to_string(), entry_json(ctx, &pool, e));
+        }
+        return Ok(Value::Object(o));
+    }
+    let ids: Vec<Value> = pool
+        .entries_in_order()
+        .iter()
+        .map(|e| e.txid.to_string().into())
+        .collect();
+    if with_sequence {
+        return Ok(json!({"txids": ids, "mempool_sequence": pool.sequence()}));
+    }
+    Ok(Value::Array(ids))
+}
+
+fn related(ctx: &NodeCtx, args: &[Value], descendants: bool) -> Result<Value, RpcError> {
+    let txid: Txid = arg::hash(args, 0, "txid")?;
+    let verbose = arg::opt(args, 1).and_then(Value::as_bool).unwrap_or(false);
+    let pool = ctx.mempool.lock();
+    if pool.get(&txid).is_none() {
+        return Err(not_in_mempool());
+    }
+    let set = if descendants {
+        pool.descendants(&txid)
+    } else {
+        pool.ancestors(&txid)
+    };
+    if !verbose {
+        return Ok(set.iter().map(|t| Value::from(t.to_string())).collect());
+    }
+    let mut o = Map::new();
+    for t in &set {
+        if let Some(e) = pool.get(t) {
+            o.insert(t.to_string(), entry_json(ctx, &pool, e));
+        }
+    }
+    Ok(Value::Object(o))
+}
+
+fn getmempoolancestors(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    related(ctx, args, false)
+}
+
+fn getmempooldescendants(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    related(ctx, args, true)
+}
+
+fn getmempoolentry(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let txid: Txid = arg::hash(args, 0, "txid")?;
+    let pool = ctx.mempool.lock();
+    let e = pool.get(&txid).ok_or_else(not_in_mempool)?;
+    Ok(entry_json(ctx, &pool, e))
+}
+
+fn getmempoolcluster(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let txid: Txid = arg::hash(args, 0, "txid")?;
+    let pool = ctx.mempool.lock();
+    if pool.get(&txid).is_none() {
+        return Err(not_in_mempool());
+    }
+    let bps = ctx.mempool.options().bytes_per_sigop;
+    let cluster = pool.cluster(&txid);
+    let chunks = linearize::cluster_chunks(&pool, &cluster, bps);
+    let weight: i64 = chunks.iter().map(|c| c.weight).sum();
+    Ok(json!({
+        "clusterweight": weight,
+        "txcount": cluster.len(),
+        "chunks": chunks.iter().map(|c| json!({
+            "chunkfee": amount(c.fee),
+            "chunkweight": c.weight,
+            "txs": c.txs.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn getmempoolinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let opts = ctx.mempool.options();
+    let pool = ctx.mempool.lock();
+    Ok(json!({
+        "loaded": ctx.mempool.loaded(),
+        "size": pool.len(),
+        "bytes": pool.total_vsize(),
+        "usage": pool.usage(),
+        "total_fee": amount(pool.total_fee()),
+        "maxmempool": opts.max_size_bytes,
+        "mempoolminfee": amount(opts.min_relay_feerate.0),
+        "minrelaytxfee": amount(opts.min_relay_feerate.0),
+        "incrementalrelayfee": amount(opts.incremental_relay_feerate.0),
+        "unbroadcastcount": pool.unbroadcast().len(),
+        "permitbaremultisig": opts.permit_bare_multisig,
+        "maxdatacarriersize": opts.max_datacarrier_bytes.unwrap_or(0),
+        "limitclustercount": opts.cluster_count,
+        "limitclustersize": opts.cluster_size_vbytes,
+        "optimal": true,
+    }))
+}
+
+fn prioritisetransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let txid: Txid = arg::hash(args, 0, "txid")?;
+    if let Some(d) = arg::opt(args, 1) {
+        if d.as_f64() != Some(0.0) {
+            return Err(invalid_parameter(
+                "Priority is no longer supported, dummy argument to prioritisetransaction must be 0.",
+            ));
+        }
+    }
+    let delta = arg::int(args, 2, 0)?;
+    let opts = ctx.mempool.options();
+    let mut pool = ctx.mempool.lock();
+    if let Some(e) = pool.get(&txid) {
+        if opts.require_standard && !policy::dust_outputs(&e.tx, opts.dust_relay_feerate).is_empty()
+        {
+            return Err(invalid_parameter(
+                "Priority is not supported for transactions with dust outputs.",
+            ));
+        }
+    }
+    pool.prioritise(txid, delta);
+    Ok(Value::Bool(true))
+}
+
+fn getprioritisedtransactions(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let pool = ctx.mempool.lock();
+    let mut o = Map::new();
+    for (txid, delta) in pool.deltas() {
+        let mut r = Map::new();
+        r.insert("fee_delta".into(), (*delta).into());
+        match pool.get(txid) {
+            Some(e) => {
+                r.insert("in_mempool".into(), true.into());
+                r.insert("modified_fee".into(), pool.modified_fee(e).into());
+            }
+            None => {
+                r.insert("in_mempool".into(), false.into());
+            }
+        }
+        o.insert(txid.to_string(), Value::Object(r));
+    }
+    Ok(Value::Object(o))
+}
+
+async fn savemempool(ctx: Rc<NodeCtx>, _: Vec<Value>) -> Result<Value, RpcError> {
+    if !ctx.mempool.loaded() {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "The mempool was not loaded yet",
+        ));
+    }
+    let Some(broker) = &ctx.broker else {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Unable to dump mempool to disk",
+        ));
+    };
+    crate::node::mempool_file::save(broker, &ctx.mempool)
+        .await
+        .map_err(|e| {
+            tracing::warn!("savemempool: {e}");
+            RpcError::new(code::MISC_ERROR, "Unable to dump mempool to disk")
+        })?;
+    Ok(json!({
+        "filename": ctx.net_dir.join(crate::node::mempool_file::FILE).display().to_string(),
+    }))
+}

@@ -1,0 +1,337 @@
+//! The mempool through the real node: transactions spending P2WSH(OP_TRUE)
+//! coinbases go through sendrawtransaction and testmempoolaccept with Core's
+//! answers and reject reasons, chains show as ancestors and descendants,
+//! full-RBF replacement, block templates and mined blocks take them, the
+//! mempool survives a restart through mempool.dat, and two nodes relay
+//! transactions to each other.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::Hash;
+use bitcoin::{
+    absolute::LockTime, transaction::Version, Address, Amount, Network, OutPoint, ScriptBuf,
+    Sequence, Transaction, TxIn, TxOut, Txid, Witness,
+};
+use common::{free_port, ok, rpc, TestNode};
+use serde_json::{json, Value};
+
+/// The witness script every test output uses: OP_TRUE.
+fn op_true() -> ScriptBuf {
+    ScriptBuf::from_bytes(vec![0x51])
+}
+
+fn address() -> String {
+    Address::p2wsh(&op_true(), Network::Regtest).to_string()
+}
+
+/// Spends `inputs` (each worth `value_in`) to P2WSH(OP_TRUE) outputs
+/// splitting `value_in*n - fee` evenly in `outputs` parts.
+fn spend(inputs: &[OutPoint], value_in: u64, outputs: usize, fee: u64) -> Transaction {
+    let total = value_in * inputs.len() as u64 - fee;
+    let each = total / outputs as u64;
+    Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|op| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+                witness: Witness::from_slice(&[op_true().as_bytes()]),
+            })
+            .collect(),
+        output: (0..outputs)
+            .map(|_| TxOut {
+                value: Amount::from_sat(each),
+                script_pubkey: Address::p2wsh(&op_true(), Network::Regtest).script_pubkey(),
+            })
+            .collect(),
+    }
+}
+
+fn hex(tx: &Transaction) -> String {
+    bitcoin::consensus::encode::serialize_hex(tx)
+}
+
+/// The coinbase outpoint of block `height`.
+fn coinbase_at(node: &TestNode, height: u64) -> OutPoint {
+    let hash = ok(node, "getblockhash", json!([height]));
+    let block = ok(node, "getblock", json!([hash, 1]));
+    let txid: Txid = block["tx"][0].as_str().unwrap().parse().unwrap();
+    OutPoint::new(txid, 0)
+}
+
+fn mempool(node: &TestNode) -> Vec<String> {
+    let v = ok(node, "getrawmempool", json!([]));
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A BTC amount from an answer (amounts keep Core's 8 decimals as text).
+fn btc(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not an amount: {v}"))
+}
+
+const COINBASE: u64 = 50 * 100_000_000;
+
+#[test]
+fn transactions_enter_link_replace_and_get_mined() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+
+    // testmempoolaccept, then sendrawtransaction.
+    let parent = spend(&[coinbase_at(&node, 1)], COINBASE, 2, 10_000);
+    let tested = ok(&node, "testmempoolaccept", json!([[hex(&parent)]]));
+    assert_eq!(tested[0]["allowed"], true, "{tested}");
+    assert_eq!(tested[0]["txid"], parent.compute_txid().to_string());
+    assert_eq!(btc(&tested[0]["fees"]["base"]), 0.0001);
+    let vsize = tested[0]["vsize"].as_i64().unwrap();
+    assert_eq!(vsize, parent.vsize() as i64);
+    assert!(
+        mempool(&node).is_empty(),
+        "testmempoolaccept changes nothing"
+    );
+    let txid = ok(&node, "sendrawtransaction", json!([hex(&parent)]));
+    assert_eq!(txid, parent.compute_txid().to_string());
+    // Sending it again answers the txid (Core re-announces it).
+    assert_eq!(ok(&node, "sendrawtransaction", json!([hex(&parent)])), txid);
+    // ...but testing it again says it is there.
+    let again = ok(&node, "testmempoolaccept", json!([[hex(&parent)]]));
+    assert_eq!(again[0]["reject-reason"], "txn-already-in-mempool");
+
+    // A child: ancestors, descendants and the entry's fields.
+    let child = spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        (COINBASE - 10_000) / 2,
+        1,
+        5_000,
+    );
+    ok(&node, "sendrawtransaction", json!([hex(&child)]));
+    let (p, c) = (
+        parent.compute_txid().to_string(),
+        child.compute_txid().to_string(),
+    );
+    assert_eq!(ok(&node, "getmempoolancestors", json!([c])), json!([p]));
+    assert_eq!(ok(&node, "getmempooldescendants", json!([p])), json!([c]));
+    let entry = ok(&node, "getmempoolentry", json!([c]));
+    assert_eq!(entry["ancestorcount"], 2);
+    assert_eq!(entry["descendantcount"], 1);
+    assert_eq!(entry["depends"], json!([p]));
+    assert_eq!(btc(&entry["fees"]["base"]), 0.00005);
+    assert_eq!(btc(&entry["fees"]["ancestor"]), 0.00015);
+    assert_eq!(
+        ok(&node, "getmempoolentry", json!([p]))["spentby"],
+        json!([c])
+    );
+    let info = ok(&node, "getmempoolinfo", json!([]));
+    assert_eq!(info["size"], 2);
+    assert_eq!(info["loaded"], true);
+    assert_eq!(btc(&info["total_fee"]), 0.00015);
+    assert_eq!(btc(&info["minrelaytxfee"]), 0.000001);
+    let cluster = ok(&node, "getmempoolcluster", json!([p]));
+    assert_eq!(cluster["txcount"], 2);
+    let verbose = ok(&node, "getrawmempool", json!([true]));
+    assert_eq!(
+        verbose[&c]["ancestorsize"].as_i64().unwrap(),
+        vsize + child.vsize() as i64
+    );
+    let seq = ok(&node, "getrawmempool", json!([false, true]));
+    assert!(seq["mempool_sequence"].as_u64().unwrap() >= 2, "{seq}");
+    assert_eq!(
+        rpc(
+            &node,
+            "getmempoolentry",
+            json!([Txid::all_zeros().to_string()])
+        )
+        .unwrap_err(),
+        (-5, "Transaction not in mempool".into())
+    );
+
+    // The outputs show in gettxout with the mempool, the spent one is gone.
+    assert_eq!(ok(&node, "gettxout", json!([p, 0])), Value::Null);
+    assert_eq!(ok(&node, "gettxout", json!([p, 1]))["confirmations"], 0);
+    assert!(ok(&node, "getrawtransaction", json!([c])).is_string());
+
+    // Rejections with Core's codes and reasons.
+    let immature = spend(&[coinbase_at(&node, 100)], COINBASE, 1, 10_000);
+    assert_eq!(
+        rpc(&node, "sendrawtransaction", json!([hex(&immature)])).unwrap_err(),
+        (
+            -26,
+            "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 2".into()
+        )
+    );
+    let orphan = spend(&[OutPoint::new(Txid::all_zeros(), 3)], COINBASE, 1, 10_000);
+    assert_eq!(
+        rpc(&node, "sendrawtransaction", json!([hex(&orphan)])).unwrap_err(),
+        (-25, "bad-txns-inputs-missingorspent".into())
+    );
+    assert_eq!(
+        ok(&node, "testmempoolaccept", json!([[hex(&orphan)]]))[0]["reject-reason"],
+        "missing-inputs"
+    );
+    let free = spend(&[coinbase_at(&node, 2)], COINBASE, 1, 0);
+    let (code, msg) = rpc(&node, "sendrawtransaction", json!([hex(&free)])).unwrap_err();
+    assert_eq!(code, -26);
+    assert!(msg.starts_with("min relay fee not met, 0 < "), "{msg}");
+    let greedy = spend(&[coinbase_at(&node, 2)], COINBASE, 1, 100_000_000);
+    assert_eq!(
+        rpc(&node, "sendrawtransaction", json!([hex(&greedy)])).unwrap_err(),
+        (
+            -25,
+            "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)".into()
+        )
+    );
+    assert_eq!(
+        ok(&node, "testmempoolaccept", json!([[hex(&greedy)]]))[0]["reject-reason"],
+        "max-fee-exceeded"
+    );
+    let (code, msg) = rpc(&node, "sendrawtransaction", json!(["00"])).unwrap_err();
+    assert_eq!(
+        (code, msg.as_str()),
+        (
+            -22,
+            "TX decode failed. Make sure the tx has at least one input."
+        )
+    );
+
+    // Replacement: paying less than what it evicts fails, paying more wins
+    // and takes the child with the parent.
+    let cheap = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 12_000);
+    let (code, msg) = rpc(&node, "sendrawtransaction", json!([hex(&cheap)])).unwrap_err();
+    assert_eq!(code, -26);
+    assert!(
+        msg.starts_with("insufficient fee, rejecting replacement"),
+        "{msg}"
+    );
+    let rich = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 40_000);
+    let r = ok(&node, "sendrawtransaction", json!([hex(&rich)]));
+    assert_eq!(mempool(&node), vec![r.as_str().unwrap().to_string()]);
+
+    // Prioritisation is recorded and shows in the modified fee.
+    assert_eq!(
+        ok(&node, "prioritisetransaction", json!([r, 0, 1000])),
+        true
+    );
+    let prio = ok(&node, "getprioritisedtransactions", json!([]));
+    assert_eq!(prio[r.as_str().unwrap()]["fee_delta"], 1000);
+    assert_eq!(prio[r.as_str().unwrap()]["in_mempool"], true);
+    assert_eq!(
+        btc(&ok(&node, "getmempoolentry", json!([r]))["fees"]["modified"]),
+        0.00041
+    );
+
+    // The block template carries it; mining takes it out of the mempool.
+    let gbt = ok(&node, "getblocktemplate", json!([{"rules": ["segwit"]}]));
+    assert_eq!(gbt["transactions"][0]["txid"], r);
+    assert_eq!(gbt["transactions"][0]["fee"], 40_000);
+    assert_eq!(gbt["coinbasevalue"], COINBASE + 40_000, "{gbt}");
+    let mined = ok(&node, "generatetoaddress", json!([1, address()]));
+    let block = ok(&node, "getblock", json!([mined[0], 1]));
+    assert_eq!(block["tx"][1], r);
+    assert!(mempool(&node).is_empty());
+    assert_eq!(ok(&node, "getmininginfo", json!([]))["pooledtx"], 0);
+    // Now confirmed: sending it again says so.
+    assert_eq!(
+        rpc(&node, "sendrawtransaction", json!([hex(&rich)])).unwrap_err(),
+        (-27, "Transaction outputs already in utxo set".into())
+    );
+}
+
+#[test]
+fn the_mempool_survives_a_restart_through_mempool_dat() {
+    let mut node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let tx = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&node, "sendrawtransaction", json!([hex(&tx)]));
+    ok(&node, "prioritisetransaction", json!([txid, 0, 777]));
+    let saved = ok(&node, "savemempool", json!([]));
+    let file = node.net_dir().join("mempool.dat");
+    assert_eq!(saved["filename"], file.display().to_string());
+    assert!(file.is_file());
+    assert!(!node.net_dir().join("mempool.dat.new").exists());
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(20)).success());
+
+    let datadir = std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(datadir, &["-disablewallet"]);
+    wait_for("the mempool to load", || {
+        ok(&node, "getmempoolinfo", json!([]))["loaded"] == true
+    });
+    assert_eq!(
+        mempool(&node),
+        vec![txid.as_str().unwrap().to_string()],
+        "{}",
+        node.log()
+    );
+    assert_eq!(
+        btc(&ok(&node, "getmempoolentry", json!([txid]))["fees"]["modified"]),
+        0.00010777
+    );
+    assert!(
+        node.log()
+            .contains("Imported mempool transactions from file: 1 succeeded"),
+        "{}",
+        node.log()
+    );
+
+    // -persistmempool=0 neither loads nor saves.
+    let datadir = {
+        let mut node = node;
+        node.stop_with(libc::SIGTERM, Duration::from_secs(20));
+        std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap())
+    };
+    let node = TestNode::start_in(datadir, &["-disablewallet", "-persistmempool=0"]);
+    assert!(mempool(&node).is_empty());
+    assert_eq!(ok(&node, "getmempoolinfo", json!([]))["loaded"], true);
+}
+
+#[test]
+fn two_nodes_relay_transactions_and_drop_them_when_mined() {
+    let port = free_port();
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+    ok(&a, "generatetoaddress", json!([101, address()]));
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    wait_for("b to sync", || {
+        ok(&b, "getblockcount", json!([])) == json!(101)
+    });
+    let tx = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
+    wait_for("b to get the transaction", || {
+        mempool(&b).contains(&txid.as_str().unwrap().to_string())
+    });
+    // And back: b's own transaction reaches a.
+    let tx2 = spend(&[coinbase_at(&b, 2)], COINBASE, 1, 10_000);
+    let txid2 = ok(&b, "sendrawtransaction", json!([hex(&tx2)]));
+    wait_for("a to get b's transaction", || {
+        mempool(&a).contains(&txid2.as_str().unwrap().to_string())
+    });
+    // b mines both; a's mempool empties when the block arrives.
+    ok(&b, "generatetoaddress", json!([1, address()]));
+    wait_for("a's mempool to empty", || mempool(&a).is_empty());
+    assert!(mempool(&b).is_empty());
+}
