@@ -28,6 +28,11 @@ default_tests=(
     rpc_invalid_address_message.py
     rpc_users.py
     rpc_bind.py
+    mempool_accept.py
+    feature_rbf.py
+    mempool_resurrect.py
+    mempool_dust.py
+    mempool_datacarrier.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

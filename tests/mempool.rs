@@ -98,6 +98,28 @@ const COINBASE: u64 = 50 * 100_000_000;
 fn transactions_enter_link_replace_and_get_mined() {
     let node = TestNode::start(&["-disablewallet"]);
     ok(&node, "generatetoaddress", json!([101, address()]));
+    // scantxoutset finds the coinbases by descriptor (what Core's MiniWallet does).
+    let scan = ok(
+        &node,
+        "scantxoutset",
+        json!(["start", [format!("addr({})", address())]]),
+    );
+    assert_eq!(scan["success"], true);
+    assert_eq!(scan["unspents"].as_array().unwrap().len(), 101);
+    assert_eq!(btc(&scan["total_amount"]), 5050.0);
+    assert_eq!(
+        scan["unspents"][0]["desc"]
+            .as_str()
+            .unwrap()
+            .split('#')
+            .next(),
+        Some(format!("addr({})", address())).as_deref()
+    );
+    assert_eq!(ok(&node, "scantxoutset", json!(["status"])), Value::Null);
+    assert_eq!(
+        rpc(&node, "scantxoutset", json!(["begin"])).unwrap_err(),
+        (-8, "Invalid action 'begin'".into())
+    );
 
     // testmempoolaccept, then sendrawtransaction.
     let parent = spend(&[coinbase_at(&node, 1)], COINBASE, 2, 10_000);

@@ -272,6 +272,23 @@ impl UtxoIndex {
     }
 
     /// Totals over every unspent output (a full scan, as Core's).
+    /// Calls `f` with every coin in outpoint order (scantxoutset).
+    pub fn for_each(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), ChainError> {
+        let r = self.store.db.begin_read().map_err(idx_err)?;
+        let coins = r.open_table(COINS).map_err(idx_err)?;
+        for item in coins.iter().map_err(idx_err)? {
+            let (k, v) = item.map_err(idx_err)?;
+            let key = k.value();
+            let txid: [u8; 32] = key[..32].try_into().map_err(idx_err)?;
+            let vout = u32::from_le_bytes(key[32..36].try_into().map_err(idx_err)?);
+            f(
+                OutPoint::new(Txid::from_byte_array(txid), vout),
+                decode_coin(v.value())?,
+            );
+        }
+        Ok(())
+    }
+
     pub fn stats(&self) -> Result<SetStats, ChainError> {
         let r = self.store.db.begin_read().map_err(idx_err)?;
         let coins = r.open_table(COINS).map_err(idx_err)?;

@@ -71,7 +71,7 @@ fn format_money(sats: i64) -> String {
 }
 
 /// Core's IsFinalTx for the next block.
-fn is_final(tx: &Transaction, height: u32, mtp: u32) -> bool {
+pub(super) fn is_final(tx: &Transaction, height: u32, mtp: u32) -> bool {
     let lock = tx.lock_time.to_consensus_u32();
     if lock == 0 {
         return true;
@@ -355,6 +355,7 @@ pub fn accept(
         }
     }
 
+    check_upgradable_witness(&tx, &spent)?;
     verify_scripts(&tx, &spent)?;
 
     let accepted = Accepted {
@@ -387,6 +388,42 @@ pub fn accept(
         children: BTreeSet::new(),
     });
     Ok(accepted)
+}
+
+/// Core's SCRIPT_VERIFY_DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM, one of the
+/// policy flags the kernel's interface does not take: spending a witness
+/// program of a version (or v1 length) no soft fork has defined yet is not
+/// relayed. Pay-to-anchor is defined.
+fn check_upgradable_witness(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
+    for (i, (input, prev)) in tx.input.iter().zip(spent).enumerate() {
+        let mut script = prev.script_pubkey.clone();
+        let mut p2sh = false;
+        if script.is_p2sh() {
+            if let Some(Ok(bitcoin::script::Instruction::PushBytes(redeem))) =
+                input.script_sig.instructions().last()
+            {
+                script = bitcoin::ScriptBuf::from_bytes(redeem.as_bytes().to_vec());
+                p2sh = true;
+            }
+        }
+        let Some(version) = script.witness_version() else {
+            continue;
+        };
+        let program = &script.as_bytes()[2..];
+        let defined = match version.to_num() {
+            0 => true,
+            1 => !p2sh && (program.len() == 32 || program == [0x4e, 0x73]),
+            _ => false,
+        };
+        if !defined {
+            return Err(Reject::new(
+                RejectKind::Policy,
+                "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)",
+            )
+            .with(format!("input {i} of {}", tx.compute_txid())));
+        }
+    }
+    Ok(())
 }
 
 /// Runs every input's script through the kernel's interpreter with the

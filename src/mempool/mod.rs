@@ -27,6 +27,23 @@ const MAX_BLOCK_SIGOPS_COST: i64 = 80_000;
 /// Core's DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS.
 const COINBASE_SIGOPS_RESERVE: i64 = 400;
 
+/// What LoadMempool takes over from a file (Core's ImportMempoolOptions).
+#[derive(Clone, Copy, Debug)]
+pub struct ImportOptions {
+    pub use_current_time: bool,
+    pub apply_fee_delta: bool,
+    pub apply_unbroadcast: bool,
+}
+
+impl ImportOptions {
+    /// At start-up: everything the file says.
+    pub const STARTUP: ImportOptions = ImportOptions {
+        use_current_time: false,
+        apply_fee_delta: true,
+        apply_unbroadcast: true,
+    };
+}
+
 /// A block template: the block (coinbase first) and, per transaction after
 /// the coinbase, its fee and sigop cost.
 pub struct Template {
@@ -162,14 +179,23 @@ impl Mempool {
     }
 
     /// Core's LoadMempool: each saved transaction goes through the usual
-    /// checks with its saved time; expired ones are skipped. Returns
+    /// checks with its saved time (or now); expired ones are skipped; fee
+    /// deltas and the unbroadcast set apply as `opts` says. Returns
     /// (accepted, failed, expired).
-    pub fn load(&self, chain: &Chain, dump: persist::Dump) -> (usize, usize, usize) {
+    pub fn load(
+        &self,
+        chain: &Chain,
+        dump: persist::Dump,
+        opts: ImportOptions,
+    ) -> (usize, usize, usize) {
         let now = clock::now();
         let (mut ok, mut failed, mut expired) = (0, 0, 0);
-        for saved in dump.txs {
+        for mut saved in dump.txs {
             let txid = saved.tx.compute_txid();
-            if saved.fee_delta != 0 {
+            if opts.use_current_time {
+                saved.time = now;
+            }
+            if saved.fee_delta != 0 && opts.apply_fee_delta {
                 self.lock().prioritise(txid, saved.fee_delta);
             }
             if saved.time <= now - self.opts.expiry_secs {
@@ -190,35 +216,42 @@ impl Mempool {
             }
         }
         let mut pool = self.lock();
-        for (txid, delta) in dump.deltas {
-            pool.prioritise(txid, delta);
+        if opts.apply_fee_delta {
+            for (txid, delta) in dump.deltas {
+                pool.prioritise(txid, delta);
+            }
         }
-        for txid in dump.unbroadcast {
-            pool.set_unbroadcast(txid);
+        if opts.apply_unbroadcast {
+            for txid in dump.unbroadcast {
+                pool.set_unbroadcast(txid);
+            }
         }
         drop(pool);
         self.set_loaded();
         (ok, failed, expired)
     }
 
-    /// Core's removeForReorg: entries whose inputs are gone from both the
-    /// chain and the pool, or that spend a coinbase no longer mature, leave
-    /// with their descendants.
+    /// Core's removeForReorg: entries no longer final at the new tip, whose
+    /// inputs are gone from both the chain and the pool, or that spend a
+    /// coinbase no longer mature, leave with their descendants.
     fn remove_unspendable(&self, chain: &Chain, pool: &mut Pool) {
-        let next_height = (chain.tip().height + 1) as u32;
+        let tip = chain.tip();
+        let next_height = (tip.height + 1) as u32;
+        let mtp = chain.median_time_past(&tip.hash).unwrap_or(0);
         let bad: Vec<Txid> = pool
             .entries()
             .filter(|e| {
-                e.tx.input.iter().any(|i| {
-                    let op = &i.previous_output;
-                    if pool.output(op).is_some() {
-                        return false;
-                    }
-                    match chain.utxo().get(op) {
-                        Ok(Some(c)) => c.coinbase && next_height.saturating_sub(c.height) < 100,
-                        _ => true,
-                    }
-                })
+                !accept::is_final(&e.tx, next_height, mtp)
+                    || e.tx.input.iter().any(|i| {
+                        let op = &i.previous_output;
+                        if pool.output(op).is_some() {
+                            return false;
+                        }
+                        match chain.utxo().get(op) {
+                            Ok(Some(c)) => c.coinbase && next_height.saturating_sub(c.height) < 100,
+                            _ => true,
+                        }
+                    })
             })
             .map(|e| e.txid)
             .collect();

@@ -151,6 +151,17 @@ impl PolicyOptions {
             block_max_weight,
             block_reserved_weight,
         };
+        let mut opts = opts;
+        // Core: setting only -incrementalrelayfee moves both.
+        if config.get("minrelaytxfee").is_none()
+            && opts.incremental_relay_feerate > opts.min_relay_feerate
+        {
+            opts.min_relay_feerate = opts.incremental_relay_feerate;
+            tracing::info!(
+                "Increasing minrelaytxfee to {} sat/kvB to match incrementalrelayfee",
+                opts.min_relay_feerate.0
+            );
+        }
         // Core: the mempool must hold at least what the cluster limit allows
         // 40 times over (its "-maxmempool must be at least" check).
         let min_mb = (opts.cluster_size_vbytes as u64 * 40).div_ceil(1_000_000);

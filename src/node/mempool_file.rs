@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::broker::client::BrokerClient;
 use crate::broker::files::OpenRequest;
 use crate::chain::Chain;
-use crate::mempool::{persist, Mempool};
+use crate::mempool::{persist, ImportOptions, Mempool};
 
 /// The file's name in the network directory.
 pub const FILE: &str = "mempool.dat";
@@ -28,8 +28,21 @@ pub enum MempoolFileError {
 
 /// Core's LoadMempool at start-up; marks the mempool loaded either way.
 pub async fn load(broker: &BrokerClient, chain: &Arc<Chain>, mempool: &Arc<Mempool>) {
+    let _ = import(broker, chain, mempool, FILE, ImportOptions::STARTUP).await;
+    mempool.set_loaded();
+}
+
+/// Core's LoadMempool on file `name` in the network directory (opened by
+/// the broker); false when it could not be read.
+pub async fn import(
+    broker: &BrokerClient,
+    chain: &Arc<Chain>,
+    mempool: &Arc<Mempool>,
+    name: &str,
+    opts: ImportOptions,
+) -> bool {
     let req = OpenRequest {
-        path: FILE.into(),
+        path: name.into(),
         write: false,
         create: false,
         truncate: false,
@@ -54,13 +67,9 @@ pub async fn load(broker: &BrokerClient, chain: &Arc<Chain>, mempool: &Arc<Mempo
         Some(Ok(d)) => d,
         Some(Err(e)) => {
             tracing::info!("Failed to deserialize mempool data on file: {e}. Continuing anyway.");
-            mempool.set_loaded();
-            return;
+            return false;
         }
-        None => {
-            mempool.set_loaded();
-            return;
-        }
+        None => return false,
     };
     tracing::info!(
         "Loading {} mempool transactions from file...",
@@ -68,13 +77,16 @@ pub async fn load(broker: &BrokerClient, chain: &Arc<Chain>, mempool: &Arc<Mempo
     );
     let unbroadcast = dump.unbroadcast.len();
     let (chain, pool) = (chain.clone(), mempool.clone());
-    match tokio::task::spawn_blocking(move || pool.load(&chain, dump)).await {
-        Ok((ok, failed, expired)) => tracing::info!(
-            "Imported mempool transactions from file: {ok} succeeded, {failed} failed, {expired} expired, 0 already there, {unbroadcast} waiting for initial broadcast"
-        ),
+    match tokio::task::spawn_blocking(move || pool.load(&chain, dump, opts)).await {
+        Ok((ok, failed, expired)) => {
+            tracing::info!(
+                "Imported mempool transactions from file: {ok} succeeded, {failed} failed, {expired} expired, 0 already there, {unbroadcast} waiting for initial broadcast"
+            );
+            true
+        }
         Err(e) => {
             tracing::warn!("Loading the mempool failed: {e}");
-            mempool.set_loaded();
+            false
         }
     }
 }

@@ -68,6 +68,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 mempool: mempool.clone(),
                 broker: Some(broker.clone()),
                 net_dir: config.net_dir(),
+                deprecated_rpc: config.get_all("deprecatedrpc"),
             });
             let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
             let whitelist = Rc::new(Whitelist::new(

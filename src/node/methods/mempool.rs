@@ -51,6 +51,14 @@ pub fn methods() -> Vec<Method> {
             hidden: false,
         },
         Method {
+            name: "importmempool",
+            category: "Blockchain",
+            args: &[("filepath", Ty::Str, true), ("options", Ty::Obj, false)],
+            summary: "Import a mempool.dat file and attempt to add its contents to the mempool.",
+            handler: Handler::Async(|ctx, args| importmempool(ctx, args).boxed_local()),
+            hidden: false,
+        },
+        Method {
             name: "getprioritisedtransactions",
             category: "Mining",
             args: &[],
@@ -98,20 +106,12 @@ fn max_fee_rate(args: &[Value], i: usize) -> Result<FeeRate, RpcError> {
         return Ok(FeeRate(DEFAULT_MAX_RAW_TX_FEE_RATE));
     };
     let sats = amount_from_value(v)?;
-    if sats > 100_000_000 {
-        return Err(RpcError::new(
-            code::INVALID_PARAMETER,
-            format!(
-                "Fee rates larger than or equal to 1BTC/kvB are not accepted (maxfeerate={})",
-                policy_money_kvb(sats)
-            ),
+    if sats >= 100_000_000 {
+        return Err(invalid_parameter(
+            "Fee rates larger than or equal to 1BTC/kvB are not accepted",
         ));
     }
     Ok(FeeRate(sats))
-}
-
-fn policy_money_kvb(sats: i64) -> String {
-    format!("{}.{:08} BTC/kvB", sats / 100_000_000, sats % 100_000_000)
 }
 
 /// Runs acceptance on a blocking thread.
@@ -294,7 +294,7 @@ fn entry_json(ctx: &NodeCtx, pool: &Pool, e: &Entry) -> Value {
     let (anc_n, anc_size, anc_fee) = sum(&pool.ancestors(&e.txid));
     let (desc_n, desc_size, desc_fee) = sum(&pool.descendants(&e.txid));
     let (chunk_fee, chunk_weight) = linearize::chunk_of(pool, &e.txid, bps);
-    json!({
+    let mut v = json!({
         "vsize": e.vsize,
         "weight": e.weight,
         "time": e.time,
@@ -315,7 +315,19 @@ fn entry_json(ctx: &NodeCtx, pool: &Pool, e: &Entry) -> Value {
         "depends": e.parents.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
         "spentby": e.children.iter().map(|t| t.to_string()).collect::<Vec<_>>(),
         "unbroadcast": pool.unbroadcast().contains(&e.txid),
-    })
+    });
+    if ctx.deprecated_rpc.iter().any(|d| d == "bip125") {
+        // BIP125: it or an unconfirmed ancestor signals replaceability.
+        let signals = |tx: &Transaction| tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe);
+        let replaceable = signals(&e.tx)
+            || pool
+                .ancestors(&e.txid)
+                .iter()
+                .filter_map(|t| pool.get(t))
+                .any(|a| signals(&a.tx));
+        v["bip125-replaceable"] = replaceable.into();
+    }
+    v
 }
 
 fn not_in_mempool() -> RpcError {
@@ -412,7 +424,7 @@ fn getmempoolcluster(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 fn getmempoolinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     let opts = ctx.mempool.options();
     let pool = ctx.mempool.lock();
-    Ok(json!({
+    let mut info = json!({
         "loaded": ctx.mempool.loaded(),
         "size": pool.len(),
         "bytes": pool.total_vsize(),
@@ -428,7 +440,11 @@ fn getmempoolinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "limitclustercount": opts.cluster_count,
         "limitclustersize": opts.cluster_size_vbytes,
         "optimal": true,
-    }))
+    });
+    if ctx.deprecated_rpc.iter().any(|d| d == "fullrbf") {
+        info["fullrbf"] = true.into();
+    }
+    Ok(info)
 }
 
 fn prioritisetransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
@@ -497,4 +513,58 @@ async fn savemempool(ctx: Rc<NodeCtx>, _: Vec<Value>) -> Result<Value, RpcError>
     Ok(json!({
         "filename": ctx.net_dir.join(crate::node::mempool_file::FILE).display().to_string(),
     }))
+}
+
+/// Core's importmempool, for files in the network directory: the sandboxed
+/// worker reads them through the broker, which opens nothing outside it.
+async fn importmempool(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
+    if ctx.chain.initial_block_download() {
+        return Err(RpcError::new(
+            code::CLIENT_IN_INITIAL_DOWNLOAD,
+            "Can only import the mempool after the block download and sync is done.",
+        ));
+    }
+    let path = std::path::PathBuf::from(arg::string(&args, 0).unwrap_or_default());
+    let relative = if path.is_absolute() {
+        path.strip_prefix(&ctx.net_dir)
+            .map(|p| p.to_path_buf())
+            .ok()
+    } else {
+        Some(path.clone())
+    };
+    let Some(name) = relative.and_then(|p| p.to_str().map(str::to_string)) else {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            format!(
+                "Unable to import mempool file: this node's sandbox reads mempool files from {} only",
+                ctx.net_dir.display()
+            ),
+        ));
+    };
+    let options = arg::opt(&args, 1).cloned().unwrap_or(Value::Null);
+    let flag = |key: &str, default: bool| -> Result<bool, RpcError> {
+        match options.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(v) => Err(super::type_error(v, "bool")),
+        }
+    };
+    let opts = crate::mempool::ImportOptions {
+        use_current_time: flag("use_current_time", true)?,
+        apply_fee_delta: flag("apply_fee_delta_priority", false)?,
+        apply_unbroadcast: flag("apply_unbroadcast_set", false)?,
+    };
+    let Some(broker) = &ctx.broker else {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Unable to import mempool file, see debug log for details.",
+        ));
+    };
+    if !crate::node::mempool_file::import(broker, &ctx.chain, &ctx.mempool, &name, opts).await {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Unable to import mempool file, see debug log for details.",
+        ));
+    }
+    Ok(json!({}))
 }

@@ -16,6 +16,7 @@ mod message;
 mod mining;
 mod network;
 mod rawtx;
+mod scan;
 mod util;
 
 use std::rc::Rc;
@@ -52,6 +53,8 @@ pub struct NodeCtx {
     pub broker: Option<Rc<crate::broker::client::BrokerClient>>,
     /// `<datadir>/<chain>`, for paths RPCs report.
     pub net_dir: std::path::PathBuf,
+    /// `-deprecatedrpc` values: result fields Core shows only on request.
+    pub deprecated_rpc: Vec<String>,
 }
 
 /// An argument's JSON type, as Core's RPCArg::Type.
@@ -112,6 +115,7 @@ pub fn table() -> Vec<Method> {
     v.extend(network::methods());
     v.extend(mining::methods());
     v.extend(rawtx::methods());
+    v.extend(scan::methods());
     v.extend(util::methods());
     v
 }
