@@ -33,6 +33,8 @@ default_tests=(
     mempool_resurrect.py
     mempool_dust.py
     mempool_datacarrier.py
+    mempool_accept_wtxid.py
+    mempool_expiry.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -34,6 +34,8 @@ pub struct AcceptArgs {
     pub bypass_limits: bool,
     /// The entry time to record (mempool.dat keeps the original one).
     pub accept_time: Option<i64>,
+    /// Submitted here (RPC): unbroadcast until a peer asks for it.
+    pub local: bool,
 }
 
 /// What a successful acceptance tells the caller.

@@ -109,6 +109,17 @@ impl Mempool {
         let _validation = chain.lock_validation();
         let mut pool = self.lock();
         let result = accept::accept(&mut pool, chain, &self.opts, tx, args);
+        // Marked before relay can announce it and a peer ask for it.
+        if let (Ok(a), true, false) = (&result, args.local, args.test_only) {
+            pool.set_unbroadcast(a.txid);
+        }
+        // Core's LimitMempoolSize after each acceptance: old entries expire.
+        if result.is_ok() && !args.test_only {
+            let expired = pool.expire(clock::now() - self.opts.expiry_secs);
+            if expired > 0 {
+                tracing::debug!(target: "mempool", "Expired {expired} transactions from the memory pool");
+            }
+        }
         drop(pool);
         if let Ok(a) = &result {
             if !args.test_only {
@@ -206,6 +217,7 @@ impl Mempool {
                 test_only: false,
                 bypass_limits: false,
                 accept_time: Some(saved.time),
+                local: false,
             };
             match self.accept(chain, Arc::new(saved.tx), args) {
                 Ok(_) => ok += 1,
@@ -292,6 +304,7 @@ impl ChainListener for Mempool {
                 test_only: false,
                 bypass_limits: true,
                 accept_time: None,
+                local: false,
             };
             // The validation lock is already held by the block submission.
             if let Err(r) = accept::accept(&mut pool, chain, &self.opts, Arc::new(tx), args) {
@@ -404,6 +417,7 @@ mod tests {
             test_only: false,
             bypass_limits: false,
             accept_time: None,
+            local: false,
         };
         let accepted = mempool.accept(&chain, Arc::new(tx.clone()), args).unwrap();
         assert_eq!(accepted.base_fee, 1000);

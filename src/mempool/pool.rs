@@ -273,6 +273,20 @@ impl Pool {
         all.iter().filter_map(|t| self.remove(t)).collect()
     }
 
+    /// Core's Expire: entries that entered before `cutoff` leave with their
+    /// descendants. Returns how many left.
+    pub fn expire(&mut self, cutoff: i64) -> usize {
+        let old: Vec<Txid> = self
+            .entries
+            .values()
+            .filter(|e| e.time < cutoff)
+            .map(|e| e.txid)
+            .collect();
+        old.iter()
+            .map(|t| self.remove_with_descendants(t).len())
+            .sum()
+    }
+
     /// Core's removeForBlock: the block's transactions leave (their children
     /// stay), then whatever conflicts with them leaves with its descendants.
     /// Their fee deltas are forgotten. Returns (mined, conflicted) txids.

@@ -202,6 +202,7 @@ impl Net {
             test_only: false,
             bypass_limits: false,
             accept_time: None,
+            local: false,
         };
         let result =
             tokio::task::spawn_blocking(move || mempool.accept(&chain, shared, args)).await;

@@ -129,6 +129,7 @@ async fn run_accept(
                 test_only,
                 bypass_limits: false,
                 accept_time: None,
+                local: !test_only,
             },
         )
     })
@@ -195,7 +196,6 @@ async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value,
         run_accept(&ctx, tx, false)
             .await?
             .map_err(|r| reject_error(&r))?;
-        ctx.mempool.lock().set_unbroadcast(txid);
     }
     if let Some(net) = &ctx.net {
         net.announce_tx(txid);
