@@ -205,15 +205,7 @@ fn submit_batch(blocks: &[String]) -> Duration {
 
 /// (a) the kernel plus our UTXO index, in this process (no RPC, no sandbox).
 fn submit_in_process(blocks: &[bitcoin::Block], dir: &Path) -> Duration {
-    let chain = Chain::open(&ChainOptions {
-        net_dir: dir.join("regtest"),
-        chain: "regtest".into(),
-        reindex: false,
-        reindex_chainstate: false,
-        worker_threads: 0,
-        txindex: false,
-    })
-    .unwrap();
+    let chain = Chain::open(&ChainOptions::regtest(dir.join("regtest"))).unwrap();
     let t = Instant::now();
     for b in blocks {
         assert_eq!(chain.submit_block(b).unwrap(), SubmitOutcome::Accepted);

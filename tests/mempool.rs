@@ -7,14 +7,14 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{
     absolute::LockTime, transaction::Version, Address, Amount, Network, OutPoint, ScriptBuf,
     Sequence, Transaction, TxIn, TxOut, Txid, Witness,
 };
-use common::{free_port, ok, rpc, TestNode};
+use common::{free_port, ok, rpc, wait_for, TestNode};
 use serde_json::{json, Value};
 
 /// The witness script every test output uses: OP_TRUE.
@@ -74,17 +74,6 @@ fn mempool(node: &TestNode) -> Vec<String> {
         .collect();
     ids.sort();
     ids
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A BTC amount from an answer (amounts keep Core's 8 decimals as text).

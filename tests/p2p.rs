@@ -6,23 +6,12 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{free_port, ok, rpc, TestNode};
+use common::{free_port, ok, rpc, wait_for, TestNode};
 use serde_json::{json, Value};
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn listening(port: u16) -> TestNode {
     TestNode::start(&["-disablewallet", &format!("-port={port}")])

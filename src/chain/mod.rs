@@ -61,6 +61,21 @@ pub struct ChainOptions {
     pub txindex: bool,
 }
 
+impl ChainOptions {
+    /// Regtest under `net_dir` with every option at its default (tests and
+    /// benches).
+    pub fn regtest(net_dir: PathBuf) -> ChainOptions {
+        ChainOptions {
+            net_dir,
+            chain: "regtest".into(),
+            reindex: false,
+            reindex_chainstate: false,
+            worker_threads: 0,
+            txindex: false,
+        }
+    }
+}
+
 /// What `submit_block` did with a block (Core's submitblock answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
@@ -679,14 +694,7 @@ mod tests {
     use super::*;
 
     fn options(dir: &Path) -> ChainOptions {
-        ChainOptions {
-            net_dir: dir.join("regtest"),
-            chain: "regtest".into(),
-            reindex: false,
-            reindex_chainstate: false,
-            worker_threads: 0,
-            txindex: false,
-        }
+        ChainOptions::regtest(dir.join("regtest"))
     }
 
     fn mine(chain: &Chain, n: usize) -> Vec<bitcoin::BlockHash> {

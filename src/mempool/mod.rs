@@ -374,15 +374,7 @@ mod tests {
     fn mined_transactions_leave_and_come_back_when_their_block_is_reorged_out() {
         let _log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(&ChainOptions {
-            net_dir: dir.path().join("regtest"),
-            chain: "regtest".into(),
-            reindex: false,
-            reindex_chainstate: false,
-            worker_threads: 0,
-            txindex: false,
-        })
-        .unwrap();
+        let chain = Chain::open(&ChainOptions::regtest(dir.path().join("regtest"))).unwrap();
         // Bare OP_TRUE coinbases are not standard to spend: relax that.
         let mut opts = PolicyOptions::core_defaults();
         opts.require_standard = false;

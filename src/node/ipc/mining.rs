@@ -97,6 +97,19 @@ pub struct MiningServer {
 }
 
 impl MiningServer {
+    /// Each id's transaction from the mempool, serialised, or empty data
+    /// when it is not there.
+    fn find_in_mempool(
+        &self,
+        ids: capnp::data_list::Reader<'_>,
+        find: impl Fn(&crate::mempool::Pool, &[u8]) -> Option<Vec<u8>>,
+    ) -> Vec<Vec<u8>> {
+        let pool = self.mempool.lock();
+        ids.iter()
+            .map(|id| id.ok().and_then(|b| find(&pool, b)).unwrap_or_default())
+            .collect()
+    }
+
     pub fn new(chain: Arc<Chain>, mempool: Arc<Mempool>, log: CallLog) -> MiningServer {
         MiningServer {
             chain,
@@ -251,16 +264,11 @@ impl mining::Server for MiningServer {
         mut results: mining::GetTransactionsByTxIDResults,
     ) -> Result<(), capnp::Error> {
         logged!(self.log, "Mining.getTransactionsByTxID", params, results, {
-            // Each one from the mempool, or empty data when it is not there.
             let ids = params.get()?.get_txids()?;
-            let found: Vec<Vec<u8>> = ids
-                .iter()
-                .map(|id| {
-                    let id = id.ok().and_then(|b| bitcoin::Txid::from_slice(b).ok());
-                    id.and_then(|t| self.mempool.lock().get(&t).map(|e| serialize(&*e.tx)))
-                        .unwrap_or_default()
-                })
-                .collect();
+            let found = self.find_in_mempool(ids, |pool, id| {
+                let txid = bitcoin::Txid::from_slice(id).ok()?;
+                pool.get(&txid).map(|e| serialize(&*e.tx))
+            });
             let mut list = results.get().init_result(found.len() as u32);
             for (i, tx) in found.iter().enumerate() {
                 list.set(i as u32, tx);
@@ -281,14 +289,10 @@ impl mining::Server for MiningServer {
             results,
             {
                 let ids = params.get()?.get_wtxids()?;
-                let found: Vec<Vec<u8>> = ids
-                    .iter()
-                    .map(|id| {
-                        let id = id.ok().and_then(|b| bitcoin::Wtxid::from_slice(b).ok());
-                        id.and_then(|w| self.mempool.lock().by_wtxid(&w).map(|e| serialize(&*e.tx)))
-                            .unwrap_or_default()
-                    })
-                    .collect();
+                let found = self.find_in_mempool(ids, |pool, id| {
+                    let wtxid = bitcoin::Wtxid::from_slice(id).ok()?;
+                    pool.by_wtxid(&wtxid).map(|e| serialize(&*e.tx))
+                });
                 let mut list = results.get().init_result(found.len() as u32);
                 for (i, tx) in found.iter().enumerate() {
                     list.set(i as u32, tx);
