@@ -136,3 +136,106 @@ fn addnode_list_and_a_garbage_peer() {
     );
     b.wait_for_log("is not a peer address", Duration::from_secs(10));
 }
+
+#[test]
+fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles() {
+    let port = free_port();
+    let mut a = listening(port);
+    let connect = format!("-connect=127.0.0.1:{port}");
+    let b = TestNode::start(&["-disablewallet", "-listen=0", &connect]);
+    wait_for("b to connect", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+    let totals = ok(&a, "getnettotals", json!([]));
+    assert!(totals["totalbytesrecv"].as_u64().unwrap() > 0, "{totals}");
+    assert!(totals["totalbytessent"].as_u64().unwrap() > 0, "{totals}");
+    assert_eq!(totals["uploadtarget"]["target"], 0);
+
+    // Banning the peer's address drops it; it cannot come back.
+    assert_eq!(ok(&a, "setban", json!(["127.0.0.1", "add"])), Value::Null);
+    wait_for("the banned peer to go", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(0)
+    });
+    assert_eq!(
+        rpc(&a, "setban", json!(["127.0.0.1", "add"])),
+        Err((-23, "Error: IP/Subnet already banned".into()))
+    );
+    assert_eq!(
+        rpc(&a, "setban", json!(["not-an-ip", "add"])),
+        Err((-30, "Error: Invalid IP/Subnet".into()))
+    );
+    let banned = ok(&a, "listbanned", json!([]));
+    assert_eq!(banned[0]["address"], "127.0.0.1/32");
+    assert_eq!(banned[0]["ban_duration"], 86400);
+    ok(
+        &b,
+        "addnode",
+        json!([format!("127.0.0.1:{port}"), "onetry"]),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
+
+    // The list is in Core's banlist.json and comes back after a restart.
+    wait_for("banlist.json", || {
+        a.net_dir().join("banlist.json").is_file()
+    });
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(a.net_dir().join("banlist.json")).unwrap()).unwrap();
+    assert_eq!(saved["banned_nets"][0]["address"], "127.0.0.1/32");
+    a.stop_with(libc::SIGTERM, Duration::from_secs(20));
+    let datadir = std::mem::replace(&mut a.datadir, tempfile::tempdir().unwrap());
+    let a = TestNode::start_in(datadir, &["-disablewallet", &format!("-port={port}")]);
+    assert_eq!(
+        ok(&a, "listbanned", json!([]))[0]["address"],
+        "127.0.0.1/32"
+    );
+    assert_eq!(
+        ok(&a, "setban", json!(["127.0.0.0/8", "add", 60])),
+        Value::Null
+    );
+    assert_eq!(
+        ok(&a, "setban", json!(["127.0.0.1", "remove"])),
+        Value::Null
+    );
+    assert_eq!(
+        rpc(&a, "setban", json!(["127.0.0.1", "remove"])),
+        Err((
+            -30,
+            "Error: Unban failed. Requested address/subnet was not previously manually banned."
+                .into()
+        ))
+    );
+    assert_eq!(ok(&a, "clearbanned", json!([])), Value::Null);
+    assert_eq!(ok(&a, "listbanned", json!([])), json!([]));
+
+    // Network activity off: no peers, none taken; on again: they come.
+    ok(
+        &b,
+        "addnode",
+        json!([format!("127.0.0.1:{port}"), "onetry"]),
+    );
+    wait_for("b to reconnect", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+    assert_eq!(ok(&a, "setnetworkactive", json!([false])), false);
+    assert_eq!(ok(&a, "getnetworkinfo", json!([]))["networkactive"], false);
+    wait_for("a to drop its peer", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(0)
+    });
+    ok(
+        &b,
+        "addnode",
+        json!([format!("127.0.0.1:{port}"), "onetry"]),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
+    assert_eq!(ok(&a, "setnetworkactive", json!([true])), true);
+    ok(
+        &b,
+        "addnode",
+        json!([format!("127.0.0.1:{port}"), "onetry"]),
+    );
+    wait_for("b to connect again", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+}

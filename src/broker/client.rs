@@ -29,6 +29,8 @@ pub enum BrokerError {
     Mismatched { method: &'static str },
     #[error("the broker went away")]
     Gone,
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
 }
 
 type Pending = RefCell<HashMap<u64, oneshot::Sender<(Reply, Vec<OwnedFd>)>>>;
@@ -163,6 +165,45 @@ impl BrokerClient {
                 method: "Broker.openFile",
             }),
         }
+    }
+
+    /// Node worker: the whole of file `name` in its root, read through an
+    /// fd the broker opens.
+    pub async fn read_file(&self, name: &str) -> Result<Vec<u8>, BrokerError> {
+        use std::io::Read;
+        let fd = self
+            .open_file(super::files::OpenRequest {
+                path: name.into(),
+                write: false,
+                create: false,
+                truncate: false,
+            })
+            .await?;
+        let mut bytes = Vec::new();
+        std::fs::File::from(fd).read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
+    /// Node worker: replaces file `name` in its root with `bytes` so that a
+    /// crash leaves the old file or the new one whole: `<name>.new` is
+    /// written through an fd the broker opens and fsynced, then the broker
+    /// renames it over `name`.
+    pub async fn replace_file(&self, name: &str, bytes: &[u8]) -> Result<(), BrokerError> {
+        use std::io::Write;
+        let new = format!("{name}.new");
+        let fd = self
+            .open_file(super::files::OpenRequest {
+                path: new.clone(),
+                write: true,
+                create: true,
+                truncate: true,
+            })
+            .await?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        self.rename_file(&new, name).await
     }
 
     /// Node worker: renames file `from` over `to` in its root (both plain

@@ -8,6 +8,7 @@
 //! disconnected and logged in the `net` category. `txrelay` relays
 //! transactions to and from the mempool.
 
+pub mod bans;
 pub mod codec;
 mod txrelay;
 
@@ -38,6 +39,8 @@ const MAX_HEADERS: usize = 2000;
 const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
 /// Core's PING_INTERVAL.
 const PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Core's ban list file in the network directory.
+const BANLIST: &str = "banlist.json";
 /// Core's WTXID_RELAY_VERSION (BIP339).
 const WTXID_RELAY_VERSION: u32 = 70016;
 /// A peer must finish the handshake within this.
@@ -117,6 +120,15 @@ pub struct Net {
     mempool: Arc<crate::mempool::Mempool>,
     /// Transactions recently refused (not asked for again).
     rejects: RefCell<txrelay::RecentRejects>,
+    /// `setban` subnets (kept in banlist.json).
+    bans: RefCell<bans::BanList>,
+    /// `setnetworkactive`: false drops every peer and takes no new ones.
+    active: Cell<bool>,
+    /// One banlist.json write at a time, each of the list as it is then.
+    saving_bans: Rc<tokio::sync::Mutex<()>>,
+    /// Bytes written to and read from all peers, closed ones included.
+    total_sent: Cell<u64>,
+    total_recv: Cell<u64>,
 }
 
 fn now() -> u64 {
@@ -133,6 +145,8 @@ pub enum NetError {
     Broker(String),
     #[error("{0}")]
     Socket(#[from] std::io::Error),
+    #[error("network activity is off (setnetworkactive false)")]
+    Inactive,
 }
 
 impl Net {
@@ -158,6 +172,11 @@ impl Net {
             added: RefCell::default(),
             mempool,
             rejects: RefCell::default(),
+            bans: RefCell::default(),
+            active: Cell::new(true),
+            saving_bans: Rc::default(),
+            total_sent: Cell::new(0),
+            total_recv: Cell::new(0),
         })
     }
 
@@ -173,6 +192,12 @@ impl Net {
                 };
                 loop {
                     match listener.accept().await {
+                        Ok((_, addr)) if !net.active.get() => {
+                            tracing::debug!(target: "net", "connection from {addr} dropped (network not active)");
+                        }
+                        Ok((_, addr)) if net.is_banned(addr.ip()) => {
+                            tracing::debug!(target: "net", "connection from {addr} dropped (banned)");
+                        }
                         Ok((stream, addr)) => net.start_peer(stream, addr, true, false),
                         Err(e) => {
                             tracing::warn!(target: "net", "accept failed: {e}");
@@ -195,6 +220,9 @@ impl Net {
 
     /// Opens an outbound connection through the broker.
     pub async fn connect(self: &Rc<Self>, address: &str, manual: bool) -> Result<(), NetError> {
+        if !self.active.get() {
+            return Err(NetError::Inactive);
+        }
         let fd = self
             .broker
             .connect(address)
@@ -264,6 +292,103 @@ impl Net {
             self.drop_peer(*pid, "disconnected by request");
         }
         !found.is_empty()
+    }
+
+    /// (bytes sent, bytes received) over all peers since start.
+    pub fn totals(&self) -> (u64, u64) {
+        (self.total_sent.get(), self.total_recv.get())
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.get()
+    }
+
+    /// Core's SetNetworkActive: off drops every peer and takes no new ones.
+    pub fn set_active(&self, active: bool) {
+        if self.active.replace(active) != active {
+            tracing::info!("SetNetworkActive: {active}");
+        }
+        if !active {
+            let ids: Vec<u64> = self.peers.borrow().keys().copied().collect();
+            for id in ids {
+                self.drop_peer(id, "network activity turned off");
+            }
+        }
+    }
+
+    fn is_banned(&self, ip: std::net::IpAddr) -> bool {
+        self.bans.borrow().is_banned(ip, crate::chain::clock::now())
+    }
+
+    /// Bans `subnet` until `until`, drops the peers inside it and saves the
+    /// list; false when it was already banned.
+    pub fn ban(self: &Rc<Self>, subnet: crate::rpc::http::Subnet, until: i64) -> bool {
+        let now = crate::chain::clock::now();
+        if !self.bans.borrow_mut().add(
+            subnet,
+            bans::Ban {
+                created: now,
+                until,
+            },
+        ) {
+            return false;
+        }
+        let inside: Vec<u64> = self
+            .peers
+            .borrow()
+            .iter()
+            .filter(|(_, p)| subnet.contains(p.info.borrow().addr.ip()))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in inside {
+            self.drop_peer(id, "banned");
+        }
+        self.save_bans();
+        true
+    }
+
+    /// Lifts the ban on `subnet`; false when there was none.
+    pub fn unban(self: &Rc<Self>, subnet: &crate::rpc::http::Subnet) -> bool {
+        let removed = self.bans.borrow_mut().remove(subnet);
+        if removed {
+            self.save_bans();
+        }
+        removed
+    }
+
+    pub fn clear_bans(self: &Rc<Self>) {
+        self.bans.borrow_mut().clear();
+        self.save_bans();
+    }
+
+    /// The bans still running.
+    pub fn banned(&self) -> Vec<(crate::rpc::http::Subnet, bans::Ban)> {
+        let mut list = self.bans.borrow_mut();
+        list.sweep(crate::chain::clock::now());
+        list.entries().map(|(s, b)| (*s, *b)).collect()
+    }
+
+    /// Reads banlist.json through the broker (none yet is fine).
+    pub async fn load_bans(&self) {
+        if let Ok(bytes) = self.broker.read_file(BANLIST).await {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => *self.bans.borrow_mut() = bans::BanList::from_json(&v),
+                Err(e) => {
+                    tracing::warn!(target: "net", "{BANLIST} is not valid JSON ({e}); starting with no bans")
+                }
+            }
+        }
+    }
+
+    fn save_bans(self: &Rc<Self>) {
+        let net = self.clone();
+        tokio::task::spawn_local(async move {
+            let _one_at_a_time = net.saving_bans.lock().await;
+            let bytes = serde_json::to_vec_pretty(&net.bans.borrow().to_json()).unwrap_or_default();
+            if let Err(e) = net.broker.replace_file(BANLIST, &bytes).await {
+                tracing::warn!(target: "net", "saving {BANLIST}: {e}");
+            }
+        });
     }
 
     fn drop_peer(&self, id: u64, why: &str) {
@@ -435,6 +560,7 @@ impl Net {
         let (mut reader, mut writer) = stream.into_split();
         let magic = self.magic;
         let writer_peer = peer.clone();
+        let writer_net = self.clone();
         let writing = tokio::task::spawn_local(async move {
             while let Some((command, bytes)) = rx.recv().await {
                 if writer.write_all(&bytes).await.is_err() {
@@ -443,6 +569,9 @@ impl Net {
                 writer_peer
                     .queued
                     .set(writer_peer.queued.get().saturating_sub(bytes.len()));
+                writer_net
+                    .total_sent
+                    .set(writer_net.total_sent.get() + bytes.len() as u64);
                 let mut info = writer_peer.info.borrow_mut();
                 info.bytes_sent += bytes.len() as u64;
                 *info.sent_per_msg.entry(command.to_string()).or_default() += bytes.len() as u64;
@@ -470,6 +599,7 @@ impl Net {
             {
                 let mut info = peer.info.borrow_mut();
                 info.bytes_recv += size as u64;
+                self.total_recv.set(self.total_recv.get() + size as u64);
                 *info.recv_per_msg.entry(msg.cmd().to_string()).or_default() += size as u64;
                 info.last_recv = now();
             }

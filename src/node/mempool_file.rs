@@ -5,17 +5,14 @@
 //! the broker then renames over `mempool.dat`, so a crash leaves either the
 //! old file or the new one, never half of one.
 
-use std::io::{Read, Write};
 use std::sync::Arc;
 
 use crate::broker::client::BrokerClient;
-use crate::broker::files::OpenRequest;
 use crate::chain::Chain;
 use crate::mempool::{persist, ImportOptions, Mempool};
 
 /// The file's name in the network directory.
 pub const FILE: &str = "mempool.dat";
-const NEW_FILE: &str = "mempool.dat.new";
 
 /// Why the mempool could not be saved.
 #[derive(Debug, thiserror::Error)]
@@ -41,23 +38,8 @@ pub async fn import(
     name: &str,
     opts: ImportOptions,
 ) -> bool {
-    let req = OpenRequest {
-        path: name.into(),
-        write: false,
-        create: false,
-        truncate: false,
-    };
-    let bytes = match broker.open_file(req).await {
-        Ok(fd) => {
-            let mut bytes = Vec::new();
-            match std::fs::File::from(fd).read_to_end(&mut bytes) {
-                Ok(_) => Some(bytes),
-                Err(e) => {
-                    tracing::info!("Failed to read mempool file: {e}. Continuing anyway.");
-                    None
-                }
-            }
-        }
+    let bytes = match broker.read_file(name).await {
+        Ok(bytes) => Some(bytes),
         Err(_) => {
             tracing::info!("Failed to open mempool file. Continuing anyway.");
             None
@@ -97,19 +79,7 @@ pub async fn save(broker: &BrokerClient, mempool: &Mempool) -> Result<(), Mempoo
     let mut key = [0u8; 8];
     getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
     let bytes = persist::encode(&dump, key);
-    let fd = broker
-        .open_file(OpenRequest {
-            path: NEW_FILE.into(),
-            write: true,
-            create: true,
-            truncate: true,
-        })
-        .await?;
-    let mut file = std::fs::File::from(fd);
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    drop(file);
-    broker.rename_file(NEW_FILE, FILE).await?;
+    broker.replace_file(FILE, &bytes).await?;
     tracing::info!(
         "Dumped mempool: {} transactions, {} unbroadcast, {} bytes",
         dump.txs.len(),

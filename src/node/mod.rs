@@ -213,6 +213,7 @@ async fn start_p2p(
         .into_iter()
         .map(std::net::TcpListener::from)
         .collect();
+    net.load_bans().await;
     net.start(listeners);
     let connect: Vec<String> = config
         .get_all("connect")

@@ -41,8 +41,8 @@ pub const DEFAULT_THREADS: usize = 16;
 pub const DEFAULT_SERVER_TIMEOUT_SECS: usize = 30;
 const WWW_AUTHENTICATE: &str = "Basic realm=\"jsonrpc\"";
 
-/// A -rpcallowip entry: address with prefix length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A -rpcallowip entry (and a ban): address with prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Subnet {
     net: IpAddr,
     prefix: u8,
@@ -89,6 +89,24 @@ impl Subnet {
         Ok(Subnet { net, prefix })
     }
 
+    /// The subnet with the host bits cleared (how Core stores and prints it).
+    pub fn normalized(&self) -> Subnet {
+        let net = match self.net {
+            IpAddr::V4(n) => {
+                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
+                IpAddr::V4((u32::from(n) & mask).into())
+            }
+            IpAddr::V6(n) => {
+                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
+                IpAddr::V6((u128::from(n) & mask).into())
+            }
+        };
+        Subnet {
+            net,
+            prefix: self.prefix,
+        }
+    }
+
     /// Whether `ip` is inside.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.net, ip.to_canonical()) {
@@ -102,6 +120,13 @@ impl Subnet {
             }
             _ => false,
         }
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    /// Core's CSubNet::ToString: `1.2.3.0/24`, `::1/128`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.net, self.prefix)
     }
 }
 

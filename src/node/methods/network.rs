@@ -1,6 +1,7 @@
 //! Network RPCs over the worker's peers (`net/`): getconnectioncount,
 //! getpeerinfo, getnetworkinfo, addnode, getaddednodeinfo, disconnectnode,
-//! with Core's names, fields and errors.
+//! getnettotals, setban, listbanned, clearbanned, setnetworkactive, with
+//! Core's names, fields and errors.
 
 use serde_json::{json, Value};
 
@@ -14,6 +15,9 @@ use crate::rpc::RpcError;
 const NODE_ALREADY_ADDED: i32 = -23;
 const NODE_NOT_ADDED: i32 = -24;
 const NODE_NOT_CONNECTED: i32 = -29;
+const INVALID_IP_OR_SUBNET: i32 = -30;
+/// Core's DEFAULT_MISBEHAVING_BANTIME (-bantime), seconds.
+const DEFAULT_BANTIME: i64 = 60 * 60 * 24;
 /// Core's services: NODE_NETWORK | NODE_WITNESS.
 const LOCAL_SERVICES: u64 = 0x1 | 0x8;
 
@@ -34,6 +38,11 @@ pub fn methods() -> Vec<Method> {
         m("getaddednodeinfo", &[("node", Ty::Str, false)], "Returns information about the given added node, or all added nodes.", getaddednodeinfo),
         m("ping", &[], "Requests that a ping be sent to all other nodes, to measure ping time.\nResults are provided in getpeerinfo.\nPing command is handled in queue with all other commands, so it measures processing backlog, not just network ping.", ping),
         m("disconnectnode", &[("address", Ty::Str, false), ("nodeid", Ty::Num, false)], "Immediately disconnects from the specified peer node.", disconnectnode),
+        m("getnettotals", &[], "Returns information about network traffic, including bytes in, bytes out,\nand current system time.", getnettotals),
+        m("setban", &[("subnet", Ty::Str, true), ("command", Ty::Str, true), ("bantime", Ty::Num, false), ("absolute", Ty::Bool, false)], "Attempts to add or remove an IP/Subnet from the banned list.", setban),
+        m("listbanned", &[], "List all manually banned IPs/Subnets.", listbanned),
+        m("clearbanned", &[], "Clear all banned IPs.", clearbanned),
+        m("setnetworkactive", &[("state", Ty::Bool, true)], "Disable/enable all p2p network activity.", setnetworkactive),
     ]
 }
 
@@ -164,7 +173,7 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "localservicesnames": services_names(LOCAL_SERVICES),
         "localrelay": true,
         "timeoffset": 0,
-        "networkactive": true,
+        "networkactive": net.is_active(),
         "connections": peers.len(),
         "connections_in": inbound,
         "connections_out": peers.len() - inbound,
@@ -269,4 +278,109 @@ fn disconnectnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         ));
     }
     Ok(Value::Null)
+}
+
+fn getnettotals(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let (sent, recv) = net(ctx)?.totals();
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    // No -maxuploadtarget yet: Core's answer for an unset target.
+    Ok(json!({
+        "totalbytesrecv": recv,
+        "totalbytessent": sent,
+        "timemillis": millis,
+        "uploadtarget": {
+            "timeframe": 86400,
+            "target": 0,
+            "target_reached": false,
+            "serve_historical_blocks": true,
+            "bytes_left_in_cycle": 0,
+            "time_left_in_cycle": 0,
+        },
+    }))
+}
+
+fn setban(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let text = arg::string(args, 0).unwrap_or_default();
+    let command = arg::string(args, 1).unwrap_or_default();
+    if command != "add" && command != "remove" {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "setban \"subnet\" \"command\" ( bantime absolute )",
+        ));
+    }
+    let invalid = || RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet");
+    let is_subnet = text.contains('/');
+    let subnet = crate::rpc::http::Subnet::parse(&text).map_err(|_| invalid())?;
+    if command == "remove" {
+        if !net.unban(&subnet) {
+            return Err(RpcError::new(
+                INVALID_IP_OR_SUBNET,
+                "Error: Unban failed. Requested address/subnet was not previously manually banned.",
+            ));
+        }
+        return Ok(Value::Null);
+    }
+    let now = crate::chain::clock::now();
+    let already = net.banned().iter().any(|(s, _)| {
+        if is_subnet {
+            *s == subnet.normalized()
+        } else {
+            text.trim_matches(['[', ']'])
+                .parse()
+                .is_ok_and(|ip| s.contains(ip))
+        }
+    });
+    if already {
+        return Err(RpcError::new(
+            NODE_ALREADY_ADDED,
+            "Error: IP/Subnet already banned",
+        ));
+    }
+    let bantime = arg::int(args, 2, 0)?;
+    let absolute = arg::opt(args, 3).and_then(Value::as_bool).unwrap_or(false);
+    if absolute && bantime < now {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Error: Absolute timestamp is in the past",
+        ));
+    }
+    let until = match (bantime <= 0, absolute) {
+        (true, _) => now + DEFAULT_BANTIME,
+        (false, true) => bantime,
+        (false, false) => now + bantime,
+    };
+    net.ban(subnet, until);
+    Ok(Value::Null)
+}
+
+fn listbanned(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let now = crate::chain::clock::now();
+    Ok(net(ctx)?
+        .banned()
+        .iter()
+        .map(|(s, b)| {
+            json!({
+                "address": s.to_string(),
+                "ban_created": b.created,
+                "banned_until": b.until,
+                "ban_duration": b.until - b.created,
+                "time_remaining": b.until - now,
+            })
+        })
+        .collect())
+}
+
+fn clearbanned(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    net(ctx)?.clear_bans();
+    Ok(Value::Null)
+}
+
+fn setnetworkactive(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    net.set_active(arg::opt(args, 0).and_then(Value::as_bool).unwrap_or(true));
+    Ok(net.is_active().into())
 }
