@@ -2,8 +2,9 @@
 //! coinbases go through sendrawtransaction and testmempoolaccept with Core's
 //! answers and reject reasons, chains show as ancestors and descendants,
 //! full-RBF replacement, block templates and mined blocks take them, the
-//! mempool survives a restart through mempool.dat, and two nodes relay
-//! transactions to each other.
+//! mempool survives a restart through mempool.dat, three nodes in a line
+//! relay transactions and blocks, and a longer partition's branch moves a
+//! mined transaction back to the mempool.
 
 mod common;
 
@@ -318,31 +319,97 @@ fn the_mempool_survives_a_restart_through_mempool_dat() {
 }
 
 #[test]
-fn two_nodes_relay_transactions_and_drop_them_when_mined() {
-    let port = free_port();
-    let a = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
+    // a <- b <- c: b connects to a and listens for c.
+    let (port_a, port_b) = (free_port(), free_port());
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port_a}")]);
     ok(&a, "generatetoaddress", json!([101, address()]));
     let b = TestNode::start(&[
         "-disablewallet",
-        "-listen=0",
-        &format!("-connect=127.0.0.1:{port}"),
+        "-listen=1",
+        &format!("-port={port_b}"),
+        &format!("-connect=127.0.0.1:{port_a}"),
     ]);
+    let c = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port_b}"),
+    ]);
+    for (name, node) in [("b", &b), ("c", &c)] {
+        wait_for(&format!("{name} to sync"), || {
+            ok(node, "getblockcount", json!([])) == json!(101)
+        });
+    }
+    // A transaction sent to a crosses b to c.
+    let tx = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
+    let id = txid.as_str().unwrap().to_string();
+    for (name, node) in [("b", &b), ("c", &c)] {
+        wait_for(&format!("{name} to get a's transaction"), || {
+            mempool(node).contains(&id)
+        });
+    }
+    // And back: c's own transaction reaches a.
+    let tx2 = spend(&[coinbase_at(&c, 2)], COINBASE, 1, 10_000);
+    let txid2 = ok(&c, "sendrawtransaction", json!([hex(&tx2)]));
+    wait_for("a to get c's transaction", || {
+        mempool(&a).contains(&txid2.as_str().unwrap().to_string())
+    });
+    // c mines both; every mempool empties when the block arrives.
+    let mined = ok(&c, "generatetoaddress", json!([1, address()]));
+    assert_eq!(
+        ok(&c, "getblock", json!([mined[0], 1]))["tx"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    for (name, node) in [("a", &a), ("b", &b), ("c", &c)] {
+        wait_for(&format!("{name}'s mempool to empty"), || {
+            mempool(node).is_empty()
+        });
+        assert_eq!(ok(node, "getbestblockhash", json!([])), mined[0]);
+    }
+}
+
+#[test]
+fn a_longer_partition_wins_and_moves_mined_transactions_back_to_the_mempool() {
+    let port = free_port();
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+    ok(&a, "generatetoaddress", json!([101, address()]));
+    let peer = format!("127.0.0.1:{port}");
+    let b = TestNode::start(&["-disablewallet", "-listen=0", &format!("-connect={peer}")]);
     wait_for("b to sync", || {
         ok(&b, "getblockcount", json!([])) == json!(101)
     });
+    // Partition: b drops a.
+    let id = ok(&b, "getpeerinfo", json!([]))[0]["id"].clone();
+    ok(&b, "disconnectnode", json!({"nodeid": id}));
+    wait_for("the partition", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(0)
+    });
+    // a mines a transaction in one block; b mines two empty ones.
     let tx = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 10_000);
     let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
-    wait_for("b to get the transaction", || {
+    ok(&a, "generatetoaddress", json!([1, address()]));
+    assert!(mempool(&a).is_empty());
+    ok(&b, "generatetoaddress", json!([2, address()]));
+    let best = ok(&b, "getbestblockhash", json!([]));
+    // Healed: a takes b's longer branch and gets the transaction back.
+    ok(&b, "addnode", json!([peer, "onetry"]));
+    wait_for("a to reorg to b's branch", || {
+        ok(&a, "getbestblockhash", json!([])) == best
+    });
+    wait_for("the transaction back in a's mempool", || {
+        mempool(&a).contains(&txid.as_str().unwrap().to_string())
+    });
+    // Reorged transactions are not announced on their own (as Core);
+    // sending it again re-announces it, and b mines it.
+    assert_eq!(ok(&a, "sendrawtransaction", json!([hex(&tx)])), txid);
+    wait_for("b to get it", || {
         mempool(&b).contains(&txid.as_str().unwrap().to_string())
     });
-    // And back: b's own transaction reaches a.
-    let tx2 = spend(&[coinbase_at(&b, 2)], COINBASE, 1, 10_000);
-    let txid2 = ok(&b, "sendrawtransaction", json!([hex(&tx2)]));
-    wait_for("a to get b's transaction", || {
-        mempool(&a).contains(&txid2.as_str().unwrap().to_string())
-    });
-    // b mines both; a's mempool empties when the block arrives.
-    ok(&b, "generatetoaddress", json!([1, address()]));
-    wait_for("a's mempool to empty", || mempool(&a).is_empty());
-    assert!(mempool(&b).is_empty());
+    let mined = ok(&b, "generatetoaddress", json!([1, address()]));
+    assert_eq!(ok(&b, "getblock", json!([mined[0], 1]))["tx"][1], txid);
+    wait_for("a to follow", || mempool(&a).is_empty());
 }
