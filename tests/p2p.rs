@@ -239,3 +239,43 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
 }
+
+#[test]
+fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs() {
+    let port = free_port();
+    let a = listening(port);
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    wait_for("b to connect", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+    let peer = |how: &str| {
+        let out = std::process::Command::new("python3")
+            .args([script, "127.0.0.1", &port.to_string(), how])
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{how}: {text}");
+        text
+    };
+    // Core's handshake order as a peer with no code of ours sees it.
+    let pinged = peer("ping");
+    assert!(
+        pinged.contains("handshake ok: version wtxidrelay verack"),
+        "{pinged}"
+    );
+    assert!(pinged.contains("pong ok"), "{pinged}");
+    assert!(peer("bad-checksum").contains("disconnected after bad-checksum"));
+    assert!(peer("oversized").contains("disconnected after oversized"));
+    // The other peer never noticed.
+    ok(&a, "generatetoaddress", json!([2, ADDRESS]));
+    wait_for("b to keep syncing", || {
+        ok(&b, "getblockcount", json!([])) == json!(2)
+    });
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""A P2P peer that shares no code with the node: Python's standard library
+only. It speaks Bitcoin's v1 framing to HOST:PORT on regtest, completes the
+version handshake, then misbehaves in the way named on the command line and
+checks that the node hangs up. Prints one line per step; exits non-zero on
+the first thing that does not happen."""
+
+import hashlib
+import socket
+import struct
+import sys
+import time
+
+MAGIC = bytes.fromhex("fabfb5da")  # regtest
+
+
+def checksum(payload):
+    return hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+
+
+def frame(command, payload, bad_checksum=False, length=None):
+    cs = checksum(payload)
+    if bad_checksum:
+        cs = bytes(b ^ 0xFF for b in cs)
+    n = len(payload) if length is None else length
+    return MAGIC + command.encode().ljust(12, b"\0") + struct.pack("<I", n) + cs + payload
+
+
+def netaddr(port):
+    return struct.pack("<Q", 0) + bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack(">H", port)
+
+
+def version(port):
+    agent = b"/foreign-peer:0.1/"
+    return (
+        struct.pack("<iQq", 70016, 0, int(time.time()))
+        + netaddr(port)
+        + netaddr(0)
+        + struct.pack("<Q", 0x1234567890ABCDEF)
+        + bytes([len(agent)])
+        + agent
+        + struct.pack("<i", 0)
+        + b"\x00"
+    )
+
+
+def read_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise EOFError("closed")
+        data += chunk
+    return data
+
+
+def read_message(sock):
+    header = read_exact(sock, 24)
+    if header[:4] != MAGIC:
+        raise ValueError("wrong magic from the node")
+    command = header[4:16].rstrip(b"\0").decode()
+    (length,) = struct.unpack("<I", header[16:20])
+    payload = read_exact(sock, length)
+    if checksum(payload) != header[20:24]:
+        raise ValueError("bad checksum from the node")
+    return command, payload
+
+
+def handshake(host, port):
+    sock = socket.create_connection((host, port), timeout=10)
+    sock.sendall(frame("version", version(port)))
+    seen = []
+    while "verack" not in seen:
+        command, _ = read_message(sock)
+        seen.append(command)
+    if seen[0] != "version":
+        raise ValueError(f"the node's first message was {seen[0]}")
+    sock.sendall(frame("verack", b""))
+    print(f"handshake ok: {' '.join(seen)}")
+    return sock
+
+
+def hung_up(sock):
+    """True once the node closes the connection (messages before it are read)."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            read_message(sock)
+        except (EOFError, ConnectionResetError):
+            return True
+        except socket.timeout:
+            return False
+    return False
+
+
+def main():
+    host, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    sock = handshake(host, port)
+    if how == "bad-checksum":
+        sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))
+    elif how == "oversized":
+        sock.sendall(frame("ping", b"", length=32 * 1024 * 1024 + 1))
+    elif how == "ping":
+        sock.sendall(frame("ping", struct.pack("<Q", 42)))
+        while True:
+            command, payload = read_message(sock)
+            if command == "pong":
+                assert payload == struct.pack("<Q", 42), "pong with another nonce"
+                print("pong ok")
+                return 0
+    else:
+        raise SystemExit(f"unknown misbehaviour {how}")
+    if not hung_up(sock):
+        print(f"the node did not hang up after {how}")
+        return 1
+    print(f"disconnected after {how}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
