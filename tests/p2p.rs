@@ -279,3 +279,29 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
     });
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
 }
+
+#[test]
+fn maxconnections_turns_away_inbound_peers_beyond_it() {
+    let port = free_port();
+    let a = TestNode::start(&[
+        "-disablewallet",
+        &format!("-port={port}"),
+        "-maxconnections=1",
+    ]);
+    let _b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    wait_for("b to connect", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(1)
+    });
+    let mut extra = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = Vec::new();
+    // Closed at once, before any byte: not a timeout.
+    assert_eq!(extra.read_to_end(&mut buf).unwrap(), 0);
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
+}

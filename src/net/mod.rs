@@ -124,6 +124,8 @@ pub struct Net {
     bans: RefCell<bans::BanList>,
     /// `setnetworkactive`: false drops every peer and takes no new ones.
     active: Cell<bool>,
+    /// `-maxconnections`: inbound peers beyond this many peers are refused.
+    max_connections: usize,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -155,6 +157,7 @@ impl Net {
         mempool: Arc<crate::mempool::Mempool>,
         broker: Rc<BrokerClient>,
         uacomments: &[String],
+        max_connections: usize,
     ) -> Rc<Net> {
         let comments = if uacomments.is_empty() {
             String::new()
@@ -174,6 +177,7 @@ impl Net {
             rejects: RefCell::default(),
             bans: RefCell::default(),
             active: Cell::new(true),
+            max_connections,
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
             total_recv: Cell::new(0),
@@ -197,6 +201,9 @@ impl Net {
                         }
                         Ok((_, addr)) if net.is_banned(addr.ip()) => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (banned)");
+                        }
+                        Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
+                            tracing::debug!(target: "net", "connection from {addr} dropped (full, -maxconnections={})", net.max_connections);
                         }
                         Ok((stream, addr)) => net.start_peer(stream, addr, true, false),
                         Err(e) => {

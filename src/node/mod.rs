@@ -205,6 +205,7 @@ async fn start_p2p(
         mempool.clone(),
         broker.clone(),
         &config.get_all("uacomment"),
+        config.get_int("maxconnections", 125).max(0) as usize,
     );
     let listeners = broker
         .p2p_server()
@@ -223,7 +224,14 @@ async fn start_p2p(
     for address in config.get_all("addnode") {
         net.set_added(&address, true);
     }
-    for address in connect.into_iter().chain(config.get_all("addnode")) {
+    // -seednode: one connection each, as Core's address fetch (no address
+    // relay yet, so it is a plain peer).
+    let seeds = config.get_all("seednode");
+    for address in connect
+        .into_iter()
+        .chain(config.get_all("addnode"))
+        .chain(seeds)
+    {
         let net = net.clone();
         tokio::task::spawn_local(async move {
             if let Err(e) = net.connect(&address, true).await {
