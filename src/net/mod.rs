@@ -10,6 +10,7 @@
 
 pub mod bans;
 pub mod codec;
+pub mod permissions;
 mod txrelay;
 
 use std::cell::{Cell, RefCell};
@@ -65,6 +66,8 @@ pub struct PeerInfo {
     pub synced_headers: i32,
     pub synced_blocks: i32,
     pub handshake_done: bool,
+    /// `-whitelist` permissions (Core's NetPermissionFlags bits).
+    pub permissions: u32,
     pub prefers_headers: bool,
     /// Our side of the connection.
     pub addr_bind: Option<SocketAddr>,
@@ -126,6 +129,8 @@ pub struct Net {
     active: Cell<bool>,
     /// `-maxconnections`: inbound peers beyond this many peers are refused.
     max_connections: usize,
+    /// `-whitelist` entries.
+    whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -178,6 +183,7 @@ impl Net {
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,
+            whitelist: RefCell::default(),
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
             total_recv: Cell::new(0),
@@ -199,7 +205,11 @@ impl Net {
                         Ok((_, addr)) if !net.active.get() => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (network not active)");
                         }
-                        Ok((_, addr)) if net.is_banned(addr.ip()) => {
+                        Ok((_, addr))
+                            if net.is_banned(addr.ip())
+                                && net.permissions(addr.ip(), true) & permissions::NO_BAN
+                                    != permissions::NO_BAN =>
+                        {
                             tracing::debug!(target: "net", "connection from {addr} dropped (banned)");
                         }
                         Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
@@ -301,6 +311,15 @@ impl Net {
         !found.is_empty()
     }
 
+    /// Sets the `-whitelist` entries.
+    pub fn set_whitelist(&self, entries: Vec<permissions::WhitelistEntry>) {
+        *self.whitelist.borrow_mut() = entries;
+    }
+
+    fn permissions(&self, ip: std::net::IpAddr, inbound: bool) -> u32 {
+        permissions::flags_for(&self.whitelist.borrow(), ip, inbound)
+    }
+
     /// (bytes sent, bytes received) over all peers since start.
     pub fn totals(&self) -> (u64, u64) {
         (self.total_sent.get(), self.total_recv.get())
@@ -375,14 +394,18 @@ impl Net {
         list.entries().map(|(s, b)| (*s, *b)).collect()
     }
 
-    /// Reads banlist.json through the broker (none yet is fine).
-    pub async fn load_bans(&self) {
-        if let Ok(bytes) = self.broker.read_file(BANLIST).await {
-            match serde_json::from_slice(&bytes) {
-                Ok(v) => *self.bans.borrow_mut() = bans::BanList::from_json(&v),
-                Err(e) => {
-                    tracing::warn!(target: "net", "{BANLIST} is not valid JSON ({e}); starting with no bans")
+    /// Reads banlist.json through the broker; when it is missing or not
+    /// valid, starts empty and writes a fresh one, as Core's BanMan does.
+    pub async fn load_bans(self: &Rc<Self>) {
+        let read = self.broker.read_file(BANLIST).await;
+        match read.map(|b| serde_json::from_slice::<serde_json::Value>(&b)) {
+            Ok(Ok(v)) => *self.bans.borrow_mut() = bans::BanList::from_json(&v),
+            other => {
+                if let Ok(Err(e)) = other {
+                    tracing::warn!(target: "net", "{BANLIST} is not valid JSON ({e})");
                 }
+                tracing::info!("Recreating the banlist database");
+                self.save_bans();
             }
         }
     }
@@ -404,6 +427,7 @@ impl Net {
             if let Some(task) = peer.task.borrow_mut().take() {
                 task.abort();
             }
+            tracing::debug!(target: "net", "Cleared nodestate for peer={id}");
         }
     }
 
@@ -436,6 +460,7 @@ impl Net {
                 synced_headers: -1,
                 synced_blocks: -1,
                 handshake_done: false,
+                permissions: self.permissions(addr.ip(), inbound),
                 prefers_headers: false,
                 addr_bind: stream.local_addr().ok(),
                 sent_per_msg: BTreeMap::new(),
@@ -461,6 +486,7 @@ impl Net {
             };
             tracing::debug!(target: "net", "peer={id} {addr}: {why}");
             net.peers.borrow_mut().remove(&id);
+            tracing::debug!(target: "net", "Cleared nodestate for peer={id}");
         });
         if let Some(p) = self.peers.borrow().get(&id) {
             *p.task.borrow_mut() = Some(handle.abort_handle());
@@ -642,6 +668,9 @@ impl Net {
                     send(NetworkMessage::WtxidRelay);
                 }
                 send(NetworkMessage::Verack);
+            }
+            NetworkMessage::Verack if peer.info.borrow().handshake_done => {
+                tracing::debug!(target: "net", "ignoring redundant verack message from peer={}", peer.info.borrow().id);
             }
             NetworkMessage::Verack => {
                 peer.info.borrow_mut().handshake_done = true;

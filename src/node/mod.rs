@@ -214,6 +214,14 @@ async fn start_p2p(
         .into_iter()
         .map(std::net::TcpListener::from)
         .collect();
+    let relay = config.get_bool("whitelistrelay", true);
+    let force = config.get_bool("whitelistforcerelay", false);
+    let whitelist = config
+        .get_all("whitelist")
+        .iter()
+        .map(|w| crate::net::permissions::parse_whitelist(w, relay, force))
+        .collect::<Result<Vec<_>, _>>()?;
+    net.set_whitelist(whitelist);
     net.load_bans().await;
     net.start(listeners);
     let connect: Vec<String> = config

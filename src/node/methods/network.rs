@@ -142,7 +142,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "addr_relay_enabled": false,
         "addr_processed": 0,
         "addr_rate_limited": 0,
-        "permissions": [],
+        "permissions": crate::net::permissions::names(p.permissions),
         "minfeefilter": amount(0),
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
