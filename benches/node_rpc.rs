@@ -10,129 +10,19 @@
 // crate; it is still the maintained client for Core's RPC.
 #![allow(deprecated)]
 
-use std::io::{BufRead, Write};
+mod common;
+
+use common::{Node, RawClient};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin_mp::chain::{Chain, ChainOptions, SubmitOutcome};
 use bitcoinkernel::{ChainType, ChainstateManagerBuilder, ContextBuilder, ProcessBlockResult};
-use corepc_client::client_sync::v30::Client;
-use corepc_client::client_sync::Auth;
 use serde_json::{json, Value};
-
-struct Node {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Node {
-    /// Starts bitcoin-node on a fresh regtest datadir; returns it with the
-    /// time from spawn until an RPC call succeeded.
-    fn start() -> (Node, Duration) {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_bitcoin-node"))
-            .arg("-regtest")
-            .arg(format!("-datadir={}", dir.path().display()))
-            .arg(format!("-rpcport={port}"))
-            .arg("-printtoconsole=0")
-            .arg("-listen=0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let node = Node { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(client) = node.client() {
-                if client.get_block_count().is_ok() {
-                    return (node, started.elapsed());
-                }
-            }
-            assert!(Instant::now() < deadline, "node did not answer RPC");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    fn client(&self) -> Option<Client> {
-        let cookie = self.dir.path().join("regtest").join(".cookie");
-        if !cookie.exists() {
-            return None;
-        }
-        Client::new_with_auth(
-            &format!("http://127.0.0.1:{}", self.port),
-            Auth::CookieFile(cookie),
-        )
-        .ok()
-    }
-
-    /// Resident memory of the node and every process below it, in KiB.
-    fn rss_kib(&self) -> Vec<(String, u64)> {
-        let mut out = Vec::new();
-        let mut todo = vec![self.child.id() as i32];
-        while let Some(pid) = todo.pop() {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let field = |k: &str| {
-                status
-                    .lines()
-                    .find(|l| l.starts_with(k))
-                    .map(|l| l[k.len()..].trim().to_string())
-            };
-            let name = field("Name:").unwrap_or_default();
-            let rss = field("VmRSS:")
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0);
-            out.push((name, rss));
-            todo.extend(children_of(pid));
-        }
-        out
-    }
-
-    fn stop(mut self) {
-        if let Some(c) = self.client() {
-            let _ = c.call::<Value>("stop", &[]);
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // Field 4 (after the parenthesised name) is the parent pid.
-            stat.rsplit(')')
-                .next()
-                .and_then(|rest| rest.split_whitespace().nth(1))
-                .and_then(|pp| pp.parse::<i32>().ok())
-                == Some(pid)
-        })
-        .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The kernel crate's test blocks, found through cargo's metadata.
 fn kernel_blocks() -> Vec<String> {
@@ -163,7 +53,7 @@ fn kernel_blocks() -> Vec<String> {
 /// connection; then all of them again, which the kernel finds known (the RPC
 /// round trip and decoding without validation or indexing).
 fn submit_via_rpc(blocks: &[String]) -> (Duration, Duration) {
-    let (node, _) = Node::start();
+    let (node, _) = Node::start(&["-listen=0"]);
     let mut client = RawClient::connect(&node);
     let mut submit_all = |expect: Value| {
         let t = Instant::now();
@@ -182,7 +72,7 @@ fn submit_via_rpc(blocks: &[String]) -> (Duration, Duration) {
 
 /// (a) the same blocks as one JSON-RPC batch: one round trip for all.
 fn submit_batch(blocks: &[String]) -> Duration {
-    let (node, _) = Node::start();
+    let (node, _) = Node::start(&["-listen=0"]);
     let mut client = RawClient::connect(&node);
     let batch: Vec<Value> = blocks
         .iter()
@@ -239,75 +129,10 @@ fn submit_bare(blocks: &[Vec<u8>], dir: &Path) -> Duration {
     t.elapsed()
 }
 
-/// A bare keep-alive HTTP/1.1 JSON-RPC client (as wrk is), so the client's
-/// own cost stays small next to the server's.
-struct RawClient {
-    writer: std::net::TcpStream,
-    reader: std::io::BufReader<std::net::TcpStream>,
-    auth: String,
-}
-
-impl RawClient {
-    fn connect(node: &Node) -> RawClient {
-        let cookie = std::fs::read_to_string(node.dir.path().join("regtest/.cookie")).unwrap();
-        let stream = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        RawClient {
-            writer: stream.try_clone().unwrap(),
-            reader: std::io::BufReader::new(stream),
-            auth: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, cookie.trim()),
-        }
-    }
-
-    /// One call; returns the reply's `result` (panics on an error reply).
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let reply: Value = serde_json::from_slice(&self.post(&body.to_string())).unwrap();
-        assert!(reply.get("error").is_none(), "{method}: {reply}");
-        reply["result"].clone()
-    }
-
-    /// One POST of `body`; returns the reply body (panics unless 200).
-    fn post(&mut self, body: &str) -> Vec<u8> {
-        let request = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.auth,
-            body.len()
-        );
-        self.writer.write_all(request.as_bytes()).unwrap();
-        let (status, reply) = read_response(&mut self.reader);
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
-        reply
-    }
-}
-
-/// Reads one HTTP response (status line, headers, Content-Length body).
-fn read_response(r: &mut impl BufRead) -> (u16, Vec<u8>) {
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut length = 0;
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                length = v.trim().parse().unwrap();
-            }
-        }
-    }
-    let mut body = vec![0; length];
-    r.read_exact(&mut body).unwrap();
-    (status, body)
-}
-
 /// (b) getblockcount calls per second from `conns` threads, one keep-alive
 /// connection each.
 fn throughput(conns: usize, secs: f64) -> f64 {
-    let (node, _) = Node::start();
+    let (node, _) = Node::start(&["-listen=0"]);
     let done = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..conns)
@@ -394,7 +219,7 @@ fn main() {
     // (c) start-up and memory.
     let mut ready = Vec::new();
     for _ in 0..rounds {
-        let (node, took) = Node::start();
+        let (node, took) = Node::start(&["-listen=0"]);
         ready.push(took.as_secs_f64() * 1e3);
         if ready.len() == rounds {
             let rss = node.rss_kib();
