@@ -9,38 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bitcoin::{
-    absolute::LockTime, transaction::Version, Amount, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Witness,
-};
+#[path = "../tests/support/op_true.rs"]
+mod op_true;
+
+use bitcoin::{Amount, OutPoint, Transaction};
 use bitcoin_mp::chain::{assemble, kernel_log, Chain, ChainOptions, SubmitOutcome};
 use bitcoin_mp::mempool::{AcceptArgs, Mempool, PolicyOptions};
+use op_true::{op_true, spend};
 
-fn op_true() -> ScriptBuf {
-    ScriptBuf::from_bytes(vec![0x51])
-}
-
-fn p2wsh() -> ScriptBuf {
-    ScriptBuf::new_p2wsh(&op_true().wscript_hash())
-}
-
-fn spend(from: OutPoint, outputs: usize, each: u64) -> Transaction {
-    Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: from,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::from_slice(&[op_true().as_bytes()]),
-        }],
-        output: (0..outputs)
-            .map(|_| TxOut {
-                value: Amount::from_sat(each),
-                script_pubkey: p2wsh(),
-            })
-            .collect(),
-    }
+fn p2wsh() -> bitcoin::ScriptBuf {
+    bitcoin::ScriptBuf::new_p2wsh(&op_true().wscript_hash())
 }
 
 const ARGS: AcceptArgs = AcceptArgs {
@@ -76,8 +54,8 @@ fn main() {
 
     // One transaction fans a coinbase out; then one spend per output.
     let coin = 50 * 100_000_000u64;
-    let each = (coin - 100_000) / fanout as u64;
-    let fan = spend(coinbases[0], fanout, each);
+    let fan = spend(&[coinbases[0]], coin, fanout, 100_000);
+    let each = fan.output[0].value.to_sat();
     mempool.accept(&chain, Arc::new(fan.clone()), ARGS).unwrap();
     // Confirmed first, so that each spend below is a cluster of its own.
     submit(&chain, mempool.new_block(&chain, op_true()).block);
@@ -85,9 +63,10 @@ fn main() {
     let spends: Vec<Transaction> = (0..fanout)
         .map(|i| {
             spend(
-                OutPoint::new(fan.compute_txid(), i as u32),
+                &[OutPoint::new(fan.compute_txid(), i as u32)],
+                each,
                 1,
-                each - 200 - i as u64,
+                200 + i as u64,
             )
         })
         .collect();
@@ -102,8 +81,8 @@ fn main() {
     let mut value = coin;
     let t = Instant::now();
     for _ in 0..chain_len {
+        let tx = spend(&[prev], value, 1, 1000);
         value -= 1000;
-        let tx = spend(prev, 1, value);
         prev = OutPoint::new(tx.compute_txid(), 0);
         mempool.accept(&chain, Arc::new(tx), ARGS).unwrap();
     }

@@ -12,47 +12,16 @@
 #![allow(deprecated)]
 
 mod common;
+#[path = "../tests/support/op_true.rs"]
+mod op_true;
 
 use std::time::{Duration, Instant};
 
-use bitcoin::{
-    absolute::LockTime, transaction::Version, Address, Amount, Network, OutPoint, ScriptBuf,
-    Sequence, Transaction, TxIn, TxOut, Txid, Witness,
-};
+use bitcoin::{OutPoint, Txid};
 use bitcoin_mp::chain::{Chain, ChainOptions, SubmitOutcome};
 use common::{free_port, Node, RawClient};
+use op_true::{address, hex, spend};
 use serde_json::{json, Value};
-
-fn op_true() -> ScriptBuf {
-    ScriptBuf::from_bytes(vec![0x51])
-}
-
-fn address() -> String {
-    Address::p2wsh(&op_true(), Network::Regtest).to_string()
-}
-
-fn spend(from: OutPoint, outputs: usize, each: u64) -> Transaction {
-    Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: vec![TxIn {
-            previous_output: from,
-            script_sig: ScriptBuf::new(),
-            sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-            witness: Witness::from_slice(&[op_true().as_bytes()]),
-        }],
-        output: (0..outputs)
-            .map(|_| TxOut {
-                value: Amount::from_sat(each),
-                script_pubkey: Address::p2wsh(&op_true(), Network::Regtest).script_pubkey(),
-            })
-            .collect(),
-    }
-}
-
-fn hex(tx: &Transaction) -> String {
-    bitcoin::consensus::encode::serialize_hex(tx)
-}
 
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
@@ -110,16 +79,17 @@ fn main() {
     // (b) a fan-out transaction, confirmed, then one spend per output.
     let coinbase: Txid = raw[0].txdata[0].compute_txid();
     let coin = raw[0].txdata[0].output[0].value.to_sat();
-    let each = (coin - 100_000) / txs as u64;
-    let fan = spend(OutPoint::new(coinbase, 0), txs, each);
+    let fan = spend(&[OutPoint::new(coinbase, 0)], coin, txs, 100_000);
+    let each = fan.output[0].value.to_sat();
     rpc.call("sendrawtransaction", json!([hex(&fan)]));
     rpc.call("generatetoaddress", json!([1, address()]));
     let spends: Vec<String> = (0..txs)
         .map(|i| {
             hex(&spend(
-                OutPoint::new(fan.compute_txid(), i as u32),
+                &[OutPoint::new(fan.compute_txid(), i as u32)],
+                each,
                 1,
-                each - 500,
+                500,
             ))
         })
         .collect();

@@ -35,6 +35,8 @@ default_tests=(
     mempool_datacarrier.py
     mempool_accept_wtxid.py
     mempool_expiry.py
+    p2p_getdata.py
+    p2p_tx_privacy.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

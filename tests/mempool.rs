@@ -7,55 +7,16 @@
 //! mined transaction back to the mempool.
 
 mod common;
+#[path = "support/op_true.rs"]
+mod op_true;
 
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
-use bitcoin::{
-    absolute::LockTime, transaction::Version, Address, Amount, Network, OutPoint, ScriptBuf,
-    Sequence, Transaction, TxIn, TxOut, Txid, Witness,
-};
+use bitcoin::{OutPoint, Txid};
 use common::{free_port, ok, rpc, wait_for, TestNode};
+use op_true::{address, hex, spend};
 use serde_json::{json, Value};
-
-/// The witness script every test output uses: OP_TRUE.
-fn op_true() -> ScriptBuf {
-    ScriptBuf::from_bytes(vec![0x51])
-}
-
-fn address() -> String {
-    Address::p2wsh(&op_true(), Network::Regtest).to_string()
-}
-
-/// Spends `inputs` (each worth `value_in`) to P2WSH(OP_TRUE) outputs
-/// splitting `value_in*n - fee` evenly in `outputs` parts.
-fn spend(inputs: &[OutPoint], value_in: u64, outputs: usize, fee: u64) -> Transaction {
-    let total = value_in * inputs.len() as u64 - fee;
-    let each = total / outputs as u64;
-    Transaction {
-        version: Version::TWO,
-        lock_time: LockTime::ZERO,
-        input: inputs
-            .iter()
-            .map(|op| TxIn {
-                previous_output: *op,
-                script_sig: ScriptBuf::new(),
-                sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
-                witness: Witness::from_slice(&[op_true().as_bytes()]),
-            })
-            .collect(),
-        output: (0..outputs)
-            .map(|_| TxOut {
-                value: Amount::from_sat(each),
-                script_pubkey: Address::p2wsh(&op_true(), Network::Regtest).script_pubkey(),
-            })
-            .collect(),
-    }
-}
-
-fn hex(tx: &Transaction) -> String {
-    bitcoin::consensus::encode::serialize_hex(tx)
-}
 
 /// The coinbase outpoint of block `height`.
 fn coinbase_at(node: &TestNode, height: u64) -> OutPoint {
