@@ -143,6 +143,14 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
     let mut a = listening(port);
     let connect = format!("-connect=127.0.0.1:{port}");
     let b = TestNode::start(&["-disablewallet", "-listen=0", &connect]);
+    // b tries a once more (it has no retry loop of its own).
+    let knock = || {
+        ok(
+            &b,
+            "addnode",
+            json!([format!("127.0.0.1:{port}"), "onetry"]),
+        );
+    };
     wait_for("b to connect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
@@ -167,11 +175,7 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
     let banned = ok(&a, "listbanned", json!([]));
     assert_eq!(banned[0]["address"], "127.0.0.1/32");
     assert_eq!(banned[0]["ban_duration"], 86400);
-    ok(
-        &b,
-        "addnode",
-        json!([format!("127.0.0.1:{port}"), "onetry"]),
-    );
+    knock();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
 
@@ -209,11 +213,7 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
     assert_eq!(ok(&a, "listbanned", json!([])), json!([]));
 
     // Network activity off: no peers, none taken; on again: they come.
-    ok(
-        &b,
-        "addnode",
-        json!([format!("127.0.0.1:{port}"), "onetry"]),
-    );
+    knock();
     wait_for("b to reconnect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
@@ -222,19 +222,11 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
     wait_for("a to drop its peer", || {
         ok(&a, "getconnectioncount", json!([])) == json!(0)
     });
-    ok(
-        &b,
-        "addnode",
-        json!([format!("127.0.0.1:{port}"), "onetry"]),
-    );
+    knock();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
     assert_eq!(ok(&a, "setnetworkactive", json!([true])), true);
-    ok(
-        &b,
-        "addnode",
-        json!([format!("127.0.0.1:{port}"), "onetry"]),
-    );
+    knock();
     wait_for("b to connect again", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
