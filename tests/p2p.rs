@@ -258,7 +258,7 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
     // Core's handshake order as a peer with no code of ours sees it.
     let pinged = peer("ping");
     assert!(
-        pinged.contains("handshake ok: version wtxidrelay verack"),
+        pinged.contains("handshake ok: version wtxidrelay sendaddrv2 verack"),
         "{pinged}"
     );
     assert!(pinged.contains("pong ok"), "{pinged}");
@@ -296,4 +296,46 @@ fn maxconnections_turns_away_inbound_peers_beyond_it() {
     // Closed at once, before any byte: not a timeout.
     assert_eq!(extra.read_to_end(&mut buf).unwrap(), 0);
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
+}
+
+#[test]
+fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
+    let port = free_port();
+    let a = listening(port);
+    assert_eq!(
+        ok(&a, "addpeeraddress", json!(["1.2.3.4", 8333])),
+        json!({"success": true})
+    );
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    // b asked a (its outbound peer) for addresses and learned a's as well.
+    wait_for("b to learn 1.2.3.4 from a", || {
+        ok(&b, "getnodeaddresses", json!([0]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["address"] == "1.2.3.4" && k["port"] == 8333)
+    });
+    let known = ok(&b, "getnodeaddresses", json!([0, "ipv4"]));
+    assert!(
+        known
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["address"] == "127.0.0.1" && k["port"] == port),
+        "{known}"
+    );
+    assert_eq!(known[0]["network"], "ipv4");
+    assert_eq!(ok(&b, "getnodeaddresses", json!([0, "ipv6"])), json!([]));
+    assert_eq!(
+        rpc(&b, "getnodeaddresses", json!([-1])),
+        Err((-8, "Address count out of range".into()))
+    );
+    assert_eq!(
+        rpc(&b, "getnodeaddresses", json!([1, "venus"])),
+        Err((-8, "Network not recognized: venus".into()))
+    );
 }

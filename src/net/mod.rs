@@ -8,6 +8,7 @@
 //! disconnected and logged in the `net` category. `txrelay` relays
 //! transactions to and from the mempool.
 
+pub mod addrs;
 pub mod bans;
 pub mod codec;
 pub mod permissions;
@@ -93,6 +94,10 @@ struct Peer {
     task: RefCell<Option<tokio::task::AbortHandle>>,
     /// Transaction relay state (see `txrelay`).
     relay: txrelay::PeerRelay,
+    /// The peer sent `sendaddrv2` (BIP155) before verack.
+    wants_addrv2: Cell<bool>,
+    /// Its `getaddr` was answered (Core answers once per connection).
+    answered_getaddr: Cell<bool>,
 }
 
 impl Peer {
@@ -131,6 +136,8 @@ pub struct Net {
     max_connections: usize,
     /// `-whitelist` entries.
     whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
+    /// Addresses peers told us about.
+    addrs: RefCell<addrs::AddrBook>,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -184,6 +191,7 @@ impl Net {
             active: Cell::new(true),
             max_connections,
             whitelist: RefCell::default(),
+            addrs: RefCell::default(),
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
             total_recv: Cell::new(0),
@@ -309,6 +317,40 @@ impl Net {
             self.drop_peer(*pid, "disconnected by request");
         }
         !found.is_empty()
+    }
+
+    /// Core answers `getaddr` from inbound peers only, once, with at most
+    /// 23% of what it knows (and never more than 1000).
+    fn on_getaddr(&self, peer: &Rc<Peer>) {
+        if !peer.info.borrow().inbound || peer.answered_getaddr.replace(true) {
+            return;
+        }
+        let book = self.addrs.borrow();
+        let n = (book.len() * 23 / 100).clamp(1, addrs::MAX_ADDR_TO_SEND);
+        let picked = book.sample(n);
+        if picked.is_empty() {
+            return;
+        }
+        peer.push(if peer.wants_addrv2.get() {
+            NetworkMessage::AddrV2(picked.iter().map(addrs::to_v2).collect())
+        } else {
+            NetworkMessage::Addr(picked.iter().map(addrs::to_v1).collect())
+        });
+    }
+
+    /// Up to `n` known addresses (all for 0), newest first.
+    pub fn known_addresses(&self, n: usize) -> Vec<addrs::Known> {
+        let book = self.addrs.borrow();
+        book.sample(if n == 0 { book.len() } else { n })
+    }
+
+    /// Adds an address to the book (Core's test-only addpeeraddress).
+    pub fn add_address(&self, addr: std::net::SocketAddr) {
+        self.addrs.borrow_mut().learn(
+            addr,
+            (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(),
+            now() as u32,
+        );
     }
 
     /// Sets the `-whitelist` entries.
@@ -475,6 +517,8 @@ impl Net {
             overflowed: Cell::new(false),
             task: RefCell::new(None),
             relay: txrelay::PeerRelay::default(),
+            wants_addrv2: Cell::new(false),
+            answered_getaddr: Cell::new(false),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -663,9 +707,10 @@ impl Net {
                     let addr = peer.info.borrow().addr;
                     send(self.version_message(&addr));
                 }
-                // BIP339: between version and verack.
+                // BIP339 and BIP155: between version and verack.
                 if v.version >= WTXID_RELAY_VERSION {
                     send(NetworkMessage::WtxidRelay);
+                    send(NetworkMessage::SendAddrV2);
                 }
                 send(NetworkMessage::Verack);
             }
@@ -675,6 +720,16 @@ impl Net {
             NetworkMessage::Verack => {
                 peer.info.borrow_mut().handshake_done = true;
                 tracing::debug!(target: "net", "New {} peer connected: version: {}, blocks={}, peer={}", if peer.info.borrow().inbound { "inbound" } else { "outbound" }, peer.info.borrow().version, peer.info.borrow().start_height, peer.info.borrow().id);
+                let (inbound, addr, services) = {
+                    let i = peer.info.borrow();
+                    (i.inbound, i.addr, i.services)
+                };
+                if !inbound {
+                    // Core asks outbound peers for addresses, and counts
+                    // the connection as proof the address works.
+                    send(NetworkMessage::GetAddr);
+                    self.addrs.borrow_mut().learn(addr, services, now() as u32);
+                }
                 send(NetworkMessage::SendHeaders);
                 send(NetworkMessage::FeeFilter(
                     self.mempool.options().min_relay_feerate.0,
@@ -712,6 +767,25 @@ impl Net {
                 ));
             }
             NetworkMessage::Headers(headers) => self.on_headers(peer, headers).await?,
+            NetworkMessage::SendAddrV2 => {
+                if peer.info.borrow().handshake_done {
+                    return Err("sendaddrv2 received after verack".into());
+                }
+                peer.wants_addrv2.set(true);
+            }
+            NetworkMessage::GetAddr => self.on_getaddr(peer),
+            NetworkMessage::Addr(list) => {
+                if list.len() > addrs::MAX_ADDR_TO_SEND {
+                    return Err(format!("addr message size = {}", list.len()));
+                }
+                self.addrs.borrow_mut().learn_v1(&list);
+            }
+            NetworkMessage::AddrV2(list) => {
+                if list.len() > addrs::MAX_ADDR_TO_SEND {
+                    return Err(format!("addrv2 message size = {}", list.len()));
+                }
+                self.addrs.borrow_mut().learn_v2(&list);
+            }
             NetworkMessage::WtxidRelay => {
                 if peer.info.borrow().handshake_done {
                     return Err("wtxidrelay received after verack".into());

@@ -43,6 +43,15 @@ pub fn methods() -> Vec<Method> {
         m("listbanned", &[], "List all manually banned IPs/Subnets.", listbanned),
         m("clearbanned", &[], "Clear all banned IPs.", clearbanned),
         m("setnetworkactive", &[("state", Ty::Bool, true)], "Disable/enable all p2p network activity.", setnetworkactive),
+        m("getnodeaddresses", &[("count", Ty::Num, false), ("network", Ty::Str, false)], "Return known addresses, after filtering for quality and recency.\nThese can potentially be used to find new peers in the network.\nThe total number of addresses known to the node may be higher.", getnodeaddresses),
+        Method {
+            name: "addpeeraddress",
+            category: "hidden",
+            args: &[("address", Ty::Str, true), ("port", Ty::Num, true), ("tried", Ty::Bool, false)],
+            summary: "Add the address of a potential peer to an address manager table. This RPC is for testing only.",
+            handler: Sync(addpeeraddress),
+            hidden: true,
+        },
     ]
 }
 
@@ -383,4 +392,69 @@ fn setnetworkactive(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?;
     net.set_active(arg::opt(args, 0).and_then(Value::as_bool).unwrap_or(true));
     Ok(net.is_active().into())
+}
+
+fn network_name(ip: std::net::IpAddr) -> &'static str {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(_) => "ipv4",
+        std::net::IpAddr::V6(_) => "ipv6",
+    }
+}
+
+fn getnodeaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let count = arg::int(args, 0, 1)?;
+    if count < 0 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Address count out of range",
+        ));
+    }
+    let network = arg::string(args, 1);
+    if let Some(n) = &network {
+        if !["ipv4", "ipv6", "onion", "i2p", "cjdns"].contains(&n.as_str()) {
+            return Err(RpcError::new(
+                code::INVALID_PARAMETER,
+                format!("Network not recognized: {n}"),
+            ));
+        }
+    }
+    let all = net.known_addresses(0);
+    Ok(all
+        .iter()
+        .filter(|k| {
+            network
+                .as_deref()
+                .is_none_or(|n| n == network_name(k.addr.ip()))
+        })
+        .take(if count == 0 {
+            usize::MAX
+        } else {
+            count as usize
+        })
+        .map(|k| {
+            json!({
+                "time": k.time,
+                "services": k.services,
+                "address": k.addr.ip().to_canonical().to_string(),
+                "port": k.addr.port(),
+                "network": network_name(k.addr.ip()),
+            })
+        })
+        .collect())
+}
+
+fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let address = arg::string(args, 0).unwrap_or_default();
+    let port = arg::int(args, 1, 0)?;
+    let parsed = address
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .zip(u16::try_from(port).ok());
+    let Some((ip, port)) = parsed else {
+        return Ok(json!({"success": false}));
+    };
+    net.add_address(std::net::SocketAddr::new(ip, port));
+    Ok(json!({"success": true}))
 }
