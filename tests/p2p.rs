@@ -48,7 +48,13 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
         format!("/bitcoin-mp:{}/", env!("CARGO_PKG_VERSION"))
     );
     assert_eq!(pb[0]["version"], 70016);
-    assert_eq!(pb[0]["servicesnames"], json!(["NETWORK", "WITNESS"]));
+    assert_eq!(
+        pb[0]["servicesnames"],
+        json!(["NETWORK", "WITNESS", "P2P_V2"])
+    );
+    // Both sides speak BIP324 v2 (-v2transport is on by default, as Core).
+    assert_eq!(pa[0]["transport_protocol_type"], "v2");
+    assert_eq!(pb[0]["transport_protocol_type"], "v2");
     assert_eq!(pb[0]["startingheight"], 3);
     assert_eq!(pb[0]["addr"], format!("127.0.0.1:{port}"));
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
@@ -110,11 +116,13 @@ fn addnode_list_and_a_garbage_peer() {
             "Error: Node could not be removed. It has not been added previously.".into()
         ))
     );
-    // A peer speaking another network's magic is dropped; the node and its
-    // other peer go on.
+    // A v1 peer announcing a 4 GB version message is dropped unanswered;
+    // the node and its other peer go on. (Bytes that do not start a v1
+    // version header are a BIP324 key to the node, as to Core.)
     let mut garbage = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    garbage.write_all(&[0xf9, 0xbe, 0xb4, 0xd9]).unwrap();
-    garbage.write_all(&[0u8; 40]).unwrap();
+    garbage.write_all(&[0xfa, 0xbf, 0xb5, 0xda]).unwrap();
+    garbage.write_all(b"version\0\0\0\0\0").unwrap();
+    garbage.write_all(&[0xff; 8]).unwrap();
     garbage
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -338,4 +346,33 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
         rpc(&b, "getnodeaddresses", json!([1, "venus"])),
         Err((-8, "Network not recognized: venus".into()))
     );
+}
+
+#[test]
+fn a_v2_node_falls_back_to_v1_for_a_peer_without_v2() {
+    let port = free_port();
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port}"), "-v2transport=0"]);
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=net",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    wait_for("b to connect over v1", || {
+        ok(&b, "getpeerinfo", json!([]))
+            .as_array()
+            .is_some_and(|p| p.len() == 1 && p[0]["transport_protocol_type"] == "v1")
+    });
+    b.wait_for_log(
+        "retrying with v1 transport protocol",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        ok(&a, "getnetworkinfo", json!([]))["localservicesnames"],
+        json!(["NETWORK", "WITNESS"])
+    );
+    ok(&a, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("b to sync over v1", || {
+        ok(&b, "getblockcount", json!([])) == json!(1)
+    });
 }

@@ -12,6 +12,7 @@ pub mod addrs;
 pub mod bans;
 pub mod codec;
 pub mod permissions;
+mod transport;
 mod txrelay;
 
 use std::cell::{Cell, RefCell};
@@ -26,7 +27,6 @@ use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Magic, ServiceFlags};
 use bitcoin::BlockHash;
-use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 use crate::broker::client::BrokerClient;
@@ -69,6 +69,8 @@ pub struct PeerInfo {
     pub handshake_done: bool,
     /// `-whitelist` permissions (Core's NetPermissionFlags bits).
     pub permissions: u32,
+    /// BIP324 v2 transport (false: v1).
+    pub v2: bool,
     pub prefers_headers: bool,
     /// Our side of the connection.
     pub addr_bind: Option<SocketAddr>,
@@ -96,6 +98,8 @@ struct Peer {
     relay: txrelay::PeerRelay,
     /// The peer sent `sendaddrv2` (BIP155) before verack.
     wants_addrv2: Cell<bool>,
+    /// The connection runs BIP324 v2 (set once the transport is up).
+    v2: Cell<bool>,
     /// Its `getaddr` was answered (Core answers once per connection).
     answered_getaddr: Cell<bool>,
 }
@@ -105,7 +109,7 @@ impl Peer {
     /// asked for (then it is dropped at the next message it sends).
     fn push(&self, msg: NetworkMessage) {
         let command = msg.cmd();
-        let bytes = codec::encode(self.magic, msg);
+        let bytes = transport::encode(self.v2.get(), self.magic, msg);
         if self.queued.get() + bytes.len() > MAX_SEND_QUEUE {
             self.overflowed.set(true);
             return;
@@ -134,6 +138,8 @@ pub struct Net {
     active: Cell<bool>,
     /// `-maxconnections`: inbound peers beyond this many peers are refused.
     max_connections: usize,
+    /// `-v2transport`: offer and accept BIP324.
+    v2transport: bool,
     /// `-whitelist` entries.
     whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
     /// Addresses peers told us about.
@@ -150,6 +156,13 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Why a peer's connection ended early.
+enum PeerEnd {
+    /// The v2 handshake was hung up on: try v1 on a new connection.
+    RetryV1(String),
+    Error(String),
 }
 
 /// Why `connect` failed.
@@ -170,6 +183,7 @@ impl Net {
         broker: Rc<BrokerClient>,
         uacomments: &[String],
         max_connections: usize,
+        v2transport: bool,
     ) -> Rc<Net> {
         let comments = if uacomments.is_empty() {
             String::new()
@@ -190,6 +204,7 @@ impl Net {
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,
+            v2transport,
             whitelist: RefCell::default(),
             addrs: RefCell::default(),
             saving_bans: Rc::default(),
@@ -223,7 +238,7 @@ impl Net {
                         Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (full, -maxconnections={})", net.max_connections);
                         }
-                        Ok((stream, addr)) => net.start_peer(stream, addr, true, false),
+                        Ok((stream, addr)) => net.start_peer(stream, addr, true, false, None),
                         Err(e) => {
                             tracing::warn!(target: "net", "accept failed: {e}");
                             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -243,8 +258,19 @@ impl Net {
         });
     }
 
-    /// Opens an outbound connection through the broker.
+    /// Opens an outbound connection through the broker: BIP324 v2 when
+    /// `-v2transport` is on, v1 again on a new connection if the peer hangs
+    /// up on the v2 handshake.
     pub async fn connect(self: &Rc<Self>, address: &str, manual: bool) -> Result<(), NetError> {
+        self.connect_with(address, manual, self.v2transport).await
+    }
+
+    async fn connect_with(
+        self: &Rc<Self>,
+        address: &str,
+        manual: bool,
+        v2: bool,
+    ) -> Result<(), NetError> {
         if !self.active.get() {
             return Err(NetError::Inactive);
         }
@@ -257,7 +283,7 @@ impl Net {
         std.set_nonblocking(true)?;
         let addr = std.peer_addr()?;
         let stream = tokio::net::TcpStream::from_std(std)?;
-        self.start_peer(stream, addr, false, manual);
+        self.start_peer(stream, addr, false, manual, v2.then(|| address.to_string()));
         Ok(())
     }
 
@@ -351,6 +377,16 @@ impl Net {
             (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(),
             now() as u32,
         );
+    }
+
+    /// Core's local service bits: NETWORK and WITNESS, and P2P_V2 with
+    /// `-v2transport`.
+    pub fn local_services(&self) -> u64 {
+        let mut s = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
+        if self.v2transport {
+            s |= 1 << 11;
+        }
+        s
     }
 
     /// Sets the `-whitelist` entries.
@@ -473,12 +509,16 @@ impl Net {
         }
     }
 
+    /// Runs a new peer. `v2_to` is set for an outbound connection that
+    /// tries BIP324 first: the address to reconnect to with v1 if the peer
+    /// hangs up on the v2 handshake.
     fn start_peer(
         self: &Rc<Self>,
         stream: tokio::net::TcpStream,
         addr: SocketAddr,
         inbound: bool,
         manual: bool,
+        v2_to: Option<String>,
     ) {
         let _ = stream.set_nodelay(true);
         let id = self.next_id.get();
@@ -503,6 +543,7 @@ impl Net {
                 synced_blocks: -1,
                 handshake_done: false,
                 permissions: self.permissions(addr.ip(), inbound),
+                v2: false,
                 prefers_headers: false,
                 addr_bind: stream.local_addr().ok(),
                 sent_per_msg: BTreeMap::new(),
@@ -519,14 +560,27 @@ impl Net {
             relay: txrelay::PeerRelay::default(),
             wants_addrv2: Cell::new(false),
             answered_getaddr: Cell::new(false),
+            v2: Cell::new(false),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
         let net = self.clone();
         let handle = tokio::task::spawn_local(async move {
-            let why = match net.run_peer(&peer, stream, rx).await {
+            let why = match net.run_peer(&peer, stream, rx, v2_to.is_some()).await {
                 Ok(()) => "connection closed".to_string(),
-                Err(e) => e,
+                Err(PeerEnd::RetryV1(why)) => {
+                    tracing::debug!(target: "net", "{why}; retrying with v1 transport protocol for peer={id}");
+                    if let Some(address) = v2_to {
+                        let again = net.clone();
+                        tokio::task::spawn_local(async move {
+                            if let Err(e) = again.connect_with(&address, manual, false).await {
+                                tracing::info!(target: "net", "connecting to {address}: {e}");
+                            }
+                        });
+                    }
+                    why
+                }
+                Err(PeerEnd::Error(e)) => e,
             };
             tracing::debug!(target: "net", "peer={id} {addr}: {why}");
             net.peers.borrow_mut().remove(&id);
@@ -538,7 +592,7 @@ impl Net {
     }
 
     fn version_message(&self, peer: &SocketAddr) -> NetworkMessage {
-        let services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
+        let services = ServiceFlags::from(self.local_services());
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut v = VersionMessage::new(
             services,
@@ -633,14 +687,32 @@ impl Net {
         peer: &Rc<Peer>,
         stream: tokio::net::TcpStream,
         mut rx: mpsc::UnboundedReceiver<(&'static str, Vec<u8>)>,
-    ) -> Result<(), String> {
-        let (mut reader, mut writer) = stream.into_split();
+        try_v2: bool,
+    ) -> Result<(), PeerEnd> {
         let magic = self.magic;
+        let network = self.chain.network();
+        let inbound = peer.info.borrow().inbound;
+        let setup = async {
+            if inbound {
+                transport::accept(stream, magic, network, self.v2transport).await
+            } else {
+                transport::connect(stream, network, try_v2).await
+            }
+        };
+        let (mut reader, mut writer, v2) = tokio::time::timeout(HANDSHAKE_TIMEOUT, setup)
+            .await
+            .map_err(|_| PeerEnd::Error("no transport handshake in time".into()))?
+            .map_err(|e| match e {
+                transport::TransportError::RetryV1(why) => PeerEnd::RetryV1(why),
+                other => PeerEnd::Error(other.to_string()),
+            })?;
+        peer.v2.set(v2);
+        peer.info.borrow_mut().v2 = v2;
         let writer_peer = peer.clone();
         let writer_net = self.clone();
         let writing = tokio::task::spawn_local(async move {
             while let Some((command, bytes)) = rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
+                if writer.write(&bytes).await.is_err() {
                     break;
                 }
                 writer_peer
@@ -657,22 +729,21 @@ impl Net {
         });
         let _writing = AbortOnDrop(writing.abort_handle());
         let addr = peer.info.borrow().addr;
-        let inbound = peer.info.borrow().inbound;
         if !inbound {
             peer.push(self.version_message(&addr));
         }
         let started = tokio::time::Instant::now();
         loop {
-            let read = codec::read_message(&mut reader, magic);
+            let read = reader.read(magic);
             let (msg, size) = if peer.info.borrow().handshake_done {
                 read.await
             } else {
                 let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
                 tokio::time::timeout(left, read)
                     .await
-                    .map_err(|_| "no handshake in time".to_string())?
+                    .map_err(|_| PeerEnd::Error("no handshake in time".into()))?
             }
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| PeerEnd::Error(e.to_string()))?;
             {
                 let mut info = peer.info.borrow_mut();
                 info.bytes_recv += size as u64;
@@ -680,9 +751,11 @@ impl Net {
                 *info.recv_per_msg.entry(msg.cmd().to_string()).or_default() += size as u64;
                 info.last_recv = now();
             }
-            self.handle(peer, msg).await?;
+            self.handle(peer, msg).await.map_err(PeerEnd::Error)?;
             if peer.overflowed.get() {
-                return Err("send buffer full: the peer does not read".into());
+                return Err(PeerEnd::Error(
+                    "send buffer full: the peer does not read".into(),
+                ));
             }
         }
     }

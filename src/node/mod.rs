@@ -206,6 +206,7 @@ async fn start_p2p(
         broker.clone(),
         &config.get_all("uacomment"),
         config.get_int("maxconnections", 125).max(0) as usize,
+        config.get_bool("v2transport", true),
     );
     let listeners = broker
         .p2p_server()

@@ -18,8 +18,6 @@ const NODE_NOT_CONNECTED: i32 = -29;
 const INVALID_IP_OR_SUBNET: i32 = -30;
 /// Core's DEFAULT_MISBEHAVING_BANTIME (-bantime), seconds.
 const DEFAULT_BANTIME: i64 = 60 * 60 * 24;
-/// Core's services: NODE_NETWORK | NODE_WITNESS.
-const LOCAL_SERVICES: u64 = 0x1 | 0x8;
 
 pub fn methods() -> Vec<Method> {
     let m = |name, args, summary, f| Method {
@@ -156,7 +154,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
         "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
-        "transport_protocol_type": "v1",
+        "transport_protocol_type": if p.v2 { "v2" } else { "v1" },
         "session_id": "",
     })));
     Value::Object(out)
@@ -178,8 +176,8 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "version": client_version(),
         "subversion": net.user_agent(),
         "protocolversion": 70016,
-        "localservices": format!("{LOCAL_SERVICES:016x}"),
-        "localservicesnames": services_names(LOCAL_SERVICES),
+        "localservices": format!("{:016x}", net.local_services()),
+        "localservicesnames": services_names(net.local_services()),
         "localrelay": true,
         "timeoffset": 0,
         "networkactive": net.is_active(),
