@@ -288,6 +288,7 @@ fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
     let b = TestNode::start(&[
         "-disablewallet",
         "-listen=1",
+        "-debug=cmpctblock",
         &format!("-port={port_b}"),
         &format!("-connect=127.0.0.1:{port_a}"),
     ]);
@@ -331,6 +332,24 @@ fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
         });
         assert_eq!(ok(node, "getbestblockhash", json!([])), mined[0]);
     }
+    // b had both transactions: it rebuilt c's block from its compact form.
+    let hash = mined[0].as_str().unwrap();
+    b.wait_for_log(
+        &format!("Successfully reconstructed block {hash} with 3 txn"),
+        Duration::from_secs(10),
+    );
+    // A block with a transaction nobody was sent: b asks c for it.
+    let unseen = spend(&[coinbase_at(&c, 3)], COINBASE, 1, 10_000);
+    let made = ok(&c, "generateblock", json!([address(), [hex(&unseen)]]));
+    for (name, node) in [("a", &a), ("b", &b)] {
+        wait_for(&format!("{name} to take the block"), || {
+            ok(node, "getbestblockhash", json!([])) == made["hash"]
+        });
+    }
+    b.wait_for_log(
+        "1 of 2 transactions missing, asking peer",
+        Duration::from_secs(10),
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@
 pub mod addrs;
 pub mod bans;
 pub mod codec;
+mod compact;
 pub mod permissions;
 mod transport;
 mod txrelay;
@@ -102,6 +103,8 @@ struct Peer {
     v2: Cell<bool>,
     /// Its `getaddr` was answered (Core answers once per connection).
     answered_getaddr: Cell<bool>,
+    /// Compact block state (see `compact`).
+    compact: compact::PeerCompact,
 }
 
 impl Peer {
@@ -561,6 +564,7 @@ impl Net {
             wants_addrv2: Cell::new(false),
             answered_getaddr: Cell::new(false),
             v2: Cell::new(false),
+            compact: compact::PeerCompact::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -804,6 +808,7 @@ impl Net {
                     self.addrs.borrow_mut().learn(addr, services, now() as u32);
                 }
                 send(NetworkMessage::SendHeaders);
+                self.offer_compact(peer);
                 send(NetworkMessage::FeeFilter(
                     self.mempool.options().min_relay_feerate.0,
                 ));
@@ -894,6 +899,10 @@ impl Net {
                     if self.serve_tx(peer, &item) {
                         continue;
                     }
+                    if let Inventory::CompactBlock(h) = item {
+                        self.serve_compact(peer, h);
+                        continue;
+                    }
                     if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
                         match self.chain.read_block(&h) {
                             Ok(block) => send(NetworkMessage::Block(block)),
@@ -903,6 +912,10 @@ impl Net {
                 }
             }
             NetworkMessage::Block(block) => self.on_block(peer, block).await?,
+            NetworkMessage::SendCmpct(s) => self.on_sendcmpct(peer, &s),
+            NetworkMessage::CmpctBlock(c) => self.on_cmpctblock(peer, c.compact_block).await?,
+            NetworkMessage::GetBlockTxn(g) => self.serve_blocktxn(peer, &g)?,
+            NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
             // Accepted and not acted on yet (address relay, transactions,
             // compact blocks, fee filters, ...).
             _ => {}
@@ -950,12 +963,12 @@ impl Net {
             if let Some(info) = self.chain.block_info(&hash) {
                 peer.info.borrow_mut().synced_headers = info.height;
                 if !info.in_active_chain {
-                    wanted.push(Inventory::WitnessBlock(hash));
+                    wanted.push(hash);
                 }
             }
         }
         if !wanted.is_empty() {
-            peer.push(NetworkMessage::GetData(wanted));
+            peer.push(NetworkMessage::GetData(self.block_requests(peer, wanted)));
         }
         if headers.len() == MAX_HEADERS {
             peer.push(self.getheaders());

@@ -1,0 +1,264 @@
+//! net/compact: compact blocks (BIP152) in low-bandwidth mode, version 2
+//! (wtxid short ids). We send `sendcmpct(0, 2)` after the handshake; peers
+//! that ask with `getdata(MSG_CMPCT_BLOCK)` get `cmpctblock`, and
+//! `getblocktxn` gets `blocktxn`. When a new block that extends our tip is
+//! announced by a peer that sent `sendcmpct` version 2, we ask for it
+//! compact, rebuild it from the mempool, fetch what is missing with
+//! `getblocktxn`, and fall back to the full block if the rebuilt one does
+//! not match its merkle root. High-bandwidth mode (unsolicited
+//! `cmpctblock`) is not offered; one that arrives is handled the same way.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use bitcoin::bip152::{BlockTransactionsRequest, HeaderAndShortIds, ShortId};
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::message_compact_blocks::{BlockTxn, CmpctBlock, GetBlockTxn, SendCmpct};
+use bitcoin::{Block, BlockHash, Transaction};
+
+use super::{Net, Peer};
+
+/// More transactions than fit in a block: a malformed compact block.
+const MAX_BLOCK_TXS: usize = 4_000_000 / 60;
+
+/// One peer's compact block state.
+#[derive(Default)]
+pub(super) struct PeerCompact {
+    /// The peer sent `sendcmpct` with version 2.
+    pub v2: Cell<bool>,
+    /// A block being rebuilt from this peer: its header and the slots, some
+    /// still empty.
+    partial: RefCell<Option<Partial>>,
+}
+
+struct Partial {
+    header: bitcoin::block::Header,
+    slots: Vec<Option<Transaction>>,
+}
+
+/// Rebuilds the transaction list of `c` from `known` (wtxid short id ->
+/// transaction): every slot filled, or the indexes still missing. Err when
+/// the compact block is malformed.
+fn rebuild(
+    c: &HeaderAndShortIds,
+    known: &HashMap<ShortId, Transaction>,
+) -> Result<Vec<Option<Transaction>>, String> {
+    let n = c.short_ids.len() + c.prefilled_txs.len();
+    if n == 0 || n > MAX_BLOCK_TXS {
+        return Err(format!("compact block with {n} transactions"));
+    }
+    let mut slots: Vec<Option<Transaction>> = vec![None; n];
+    // Prefilled indexes are differential: each counts from after the last.
+    let mut next = 0usize;
+    for p in &c.prefilled_txs {
+        let at = next
+            .checked_add(p.idx as usize)
+            .filter(|a| *a < n)
+            .ok_or("prefilled transaction index out of range")?;
+        slots[at] = Some(p.tx.clone());
+        next = at + 1;
+    }
+    let mut ids = c.short_ids.iter();
+    for slot in slots.iter_mut().filter(|s| s.is_none()) {
+        let id = ids.next().ok_or("fewer short ids than empty slots")?;
+        *slot = known.get(id).cloned();
+    }
+    Ok(slots)
+}
+
+impl Net {
+    /// After the handshake: low-bandwidth compact blocks, version 2.
+    pub(super) fn offer_compact(&self, peer: &Rc<Peer>) {
+        peer.push(NetworkMessage::SendCmpct(SendCmpct {
+            send_compact: false,
+            version: 2,
+        }));
+    }
+
+    pub(super) fn on_sendcmpct(&self, peer: &Rc<Peer>, s: &SendCmpct) {
+        if s.version == 2 {
+            peer.compact.v2.set(true);
+        }
+    }
+
+    /// How to ask `peer` for blocks `wanted`: one block that extends our
+    /// tip compact from a peer that takes it, anything else whole.
+    pub(super) fn block_requests(&self, peer: &Rc<Peer>, wanted: Vec<BlockHash>) -> Vec<Inventory> {
+        let tip = self.chain.tip().hash;
+        if peer.compact.v2.get() && wanted.len() == 1 {
+            let extends_tip = self
+                .chain
+                .block_info(&wanted[0])
+                .is_some_and(|b| b.header.prev_blockhash == tip);
+            if extends_tip {
+                return vec![Inventory::CompactBlock(wanted[0])];
+            }
+        }
+        wanted.into_iter().map(Inventory::WitnessBlock).collect()
+    }
+
+    /// `getdata(MSG_CMPCT_BLOCK)`: the block as a compact block.
+    pub(super) fn serve_compact(&self, peer: &Rc<Peer>, hash: BlockHash) {
+        let Ok(block) = self.chain.read_block(&hash) else {
+            peer.push(NetworkMessage::NotFound(vec![Inventory::CompactBlock(
+                hash,
+            )]));
+            return;
+        };
+        match HeaderAndShortIds::from_block(&block, super::rand_nonce(), 2, &[]) {
+            Ok(c) => peer.push(NetworkMessage::CmpctBlock(CmpctBlock { compact_block: c })),
+            Err(_) => peer.push(NetworkMessage::Block(block)),
+        }
+    }
+
+    /// `getblocktxn`: the asked transactions of a block we have; an index
+    /// past the block's end is misbehaviour.
+    pub(super) fn serve_blocktxn(&self, peer: &Rc<Peer>, g: &GetBlockTxn) -> Result<(), String> {
+        let req = &g.txs_request;
+        let Ok(block) = self.chain.read_block(&req.block_hash) else {
+            return Ok(());
+        };
+        let txs = bitcoin::bip152::BlockTransactions::from_request(req, &block)
+            .map_err(|e| format!("getblocktxn for {}: {e}", req.block_hash))?;
+        peer.push(NetworkMessage::BlockTxn(BlockTxn { transactions: txs }));
+        Ok(())
+    }
+
+    /// A compact block: header first, then the rebuild.
+    pub(super) async fn on_cmpctblock(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        c: HeaderAndShortIds,
+    ) -> Result<(), String> {
+        let hash = c.header.block_hash();
+        let chain = self.chain.clone();
+        let header = c.header;
+        let rejected = tokio::task::spawn_blocking(move || chain.submit_header(&header))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        if let Some(reason) = rejected {
+            return Err(format!("invalid header {hash}: {reason}"));
+        }
+        if self
+            .chain
+            .block_info(&hash)
+            .is_some_and(|b| b.in_active_chain)
+        {
+            return Ok(());
+        }
+        let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
+        let known: HashMap<ShortId, Transaction> = {
+            let pool = self.mempool.lock();
+            pool.entries()
+                .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), (*e.tx).clone()))
+                .collect()
+        };
+        let slots = rebuild(&c, &known)?;
+        let missing: Vec<u64> = (0..slots.len())
+            .filter(|i| slots[*i].is_none())
+            .map(|i| i as u64)
+            .collect();
+        if missing.is_empty() {
+            return self.finish_compact(peer, c.header, slots).await;
+        }
+        tracing::debug!(target: "cmpctblock", "compact block {hash}: {} of {} transactions missing, asking peer={}", missing.len(), slots.len(), peer.info.borrow().id);
+        *peer.compact.partial.borrow_mut() = Some(Partial {
+            header: c.header,
+            slots,
+        });
+        peer.push(NetworkMessage::GetBlockTxn(GetBlockTxn {
+            txs_request: BlockTransactionsRequest {
+                block_hash: hash,
+                indexes: missing,
+            },
+        }));
+        Ok(())
+    }
+
+    /// `blocktxn`: the missing transactions of the block being rebuilt.
+    pub(super) async fn on_blocktxn(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        b: BlockTxn,
+    ) -> Result<(), String> {
+        let Some(mut partial) = peer.compact.partial.borrow_mut().take() else {
+            return Ok(());
+        };
+        if partial.header.block_hash() != b.transactions.block_hash {
+            return Ok(());
+        }
+        let mut given = b.transactions.transactions.into_iter();
+        for slot in partial.slots.iter_mut().filter(|s| s.is_none()) {
+            match given.next() {
+                Some(tx) => *slot = Some(tx),
+                None => return Err("blocktxn with too few transactions".into()),
+            }
+        }
+        self.finish_compact(peer, partial.header, partial.slots)
+            .await
+    }
+
+    /// A rebuilt block goes to the engine like a full one, unless its merkle
+    /// root shows a short id collision: then the full block is asked for.
+    async fn finish_compact(
+        self: &Rc<Self>,
+        peer: &Rc<Peer>,
+        header: bitcoin::block::Header,
+        slots: Vec<Option<Transaction>>,
+    ) -> Result<(), String> {
+        let block = Block {
+            header,
+            txdata: slots.into_iter().flatten().collect(),
+        };
+        if !block.check_merkle_root() {
+            tracing::debug!(target: "cmpctblock", "rebuilt block {} does not match its merkle root; asking for it whole", header.block_hash());
+            peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(
+                header.block_hash(),
+            )]));
+            return Ok(());
+        }
+        tracing::debug!(target: "cmpctblock", "Successfully reconstructed block {} with {} txn", header.block_hash(), block.txdata.len());
+        self.on_block(peer, block).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+
+    fn tx(n: u8) -> Transaction {
+        Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: bitcoin::OutPoint::new(bitcoin::Txid::from_byte_array([n; 32]), 0),
+                ..Default::default()
+            }],
+            output: vec![bitcoin::TxOut::NULL],
+        }
+    }
+
+    #[test]
+    fn a_compact_block_rebuilds_from_known_transactions_and_names_the_rest() {
+        let block = Block {
+            header: bitcoin::constants::genesis_block(bitcoin::Network::Regtest).header,
+            txdata: vec![tx(0), tx(1), tx(2), tx(3)],
+        };
+        let c = HeaderAndShortIds::from_block(&block, 7, 2, &[2]).unwrap();
+        let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
+        let mut known = HashMap::new();
+        let t3 = tx(3);
+        known.insert(ShortId::with_siphash_keys(&t3.compute_wtxid(), keys), t3);
+        let slots = rebuild(&c, &known).unwrap();
+        // The coinbase and tx 2 came prefilled, tx 3 from the pool, tx 1 is missing.
+        assert!(slots[0].is_some() && slots[2].is_some() && slots[3].is_some());
+        assert!(slots[1].is_none());
+        let mut bad = c.clone();
+        bad.prefilled_txs[1].idx = 9;
+        assert!(rebuild(&bad, &known).is_err());
+    }
+}
