@@ -55,6 +55,8 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
     // Both sides speak BIP324 v2 (-v2transport is on by default, as Core).
     assert_eq!(pa[0]["transport_protocol_type"], "v2");
     assert_eq!(pb[0]["transport_protocol_type"], "v2");
+    assert_eq!(pa[0]["session_id"].as_str().unwrap().len(), 64);
+    assert_eq!(pa[0]["session_id"], pb[0]["session_id"]);
     assert_eq!(pb[0]["startingheight"], 3);
     assert_eq!(pb[0]["addr"], format!("127.0.0.1:{port}"));
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));

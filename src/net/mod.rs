@@ -70,8 +70,8 @@ pub struct PeerInfo {
     pub handshake_done: bool,
     /// `-whitelist` permissions (Core's NetPermissionFlags bits).
     pub permissions: u32,
-    /// BIP324 v2 transport (false: v1).
-    pub v2: bool,
+    /// The BIP324 v2 session id (None: v1).
+    pub session_id: Option<[u8; 32]>,
     pub prefers_headers: bool,
     /// Our side of the connection.
     pub addr_bind: Option<SocketAddr>,
@@ -268,7 +268,9 @@ impl Net {
         self.connect_with(address, manual, self.v2transport).await
     }
 
-    async fn connect_with(
+    /// [`connect`](Self::connect) with the transport chosen: v2 (with the
+    /// v1 fallback) or v1 only.
+    pub async fn connect_with(
         self: &Rc<Self>,
         address: &str,
         manual: bool,
@@ -380,6 +382,11 @@ impl Net {
             (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(),
             now() as u32,
         );
+    }
+
+    /// `-v2transport`.
+    pub fn v2_enabled(&self) -> bool {
+        self.v2transport
     }
 
     /// Core's local service bits: NETWORK and WITNESS, and P2P_V2 with
@@ -546,7 +553,7 @@ impl Net {
                 synced_blocks: -1,
                 handshake_done: false,
                 permissions: self.permissions(addr.ip(), inbound),
-                v2: false,
+                session_id: None,
                 prefers_headers: false,
                 addr_bind: stream.local_addr().ok(),
                 sent_per_msg: BTreeMap::new(),
@@ -696,6 +703,9 @@ impl Net {
         let magic = self.magic;
         let network = self.chain.network();
         let inbound = peer.info.borrow().inbound;
+        if !inbound && try_v2 {
+            tracing::debug!(target: "net", "start sending v2 handshake to peer={}", peer.info.borrow().id);
+        }
         let setup = async {
             if inbound {
                 transport::accept(stream, magic, network, self.v2transport).await
@@ -710,8 +720,11 @@ impl Net {
                 transport::TransportError::RetryV1(why) => PeerEnd::RetryV1(why),
                 other => PeerEnd::Error(other.to_string()),
             })?;
-        peer.v2.set(v2);
-        peer.info.borrow_mut().v2 = v2;
+        peer.v2.set(v2.is_some());
+        if let Some(id) = v2 {
+            tracing::debug!(target: "net", "v2 session {} with peer={}", bitcoin::hex::DisplayHex::to_lower_hex_string(&id[..]), peer.info.borrow().id);
+        }
+        peer.info.borrow_mut().session_id = v2;
         let writer_peer = peer.clone();
         let writer_net = self.clone();
         let writing = tokio::task::spawn_local(async move {

@@ -4,10 +4,12 @@
 //! Core does, by whether the first 16 bytes are a v1 `version` header;
 //! outbound ones start v2 when `-v2transport` is on and the caller falls
 //! back to v1 on a new connection when the peer hangs up on the handshake.
+//! No garbage or decoys are sent; decoys received are skipped.
 
-use bip324::futures::{Protocol, ProtocolReader, ProtocolSessionReader, ProtocolWriter};
-use bip324::io::{Payload, ProtocolError, ProtocolFailureSuggestion};
-use bip324::{InboundCipher, PacketType, Role};
+use bip324::{
+    GarbageResult, Handshake, InboundCipher, Initialized, OutboundCipher, PacketType, ReceivedKey,
+    Role, VersionResult,
+};
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::Magic;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,21 +40,17 @@ pub enum Reader {
 }
 
 /// BIP324 receiving: the crate's cipher over the bytes left from the
-/// handshake and the socket. Packets are read here rather than with the
-/// crate's `ProtocolReader::read`, which in 0.10 loops without end once the
-/// peer closes the socket (it adds up zero-byte reads); 0.11 fixes that but
-/// drops the message encoding this module uses.
+/// handshake, then the socket. The handshake and packet reads are driven
+/// here with the crate's state machine and ciphers rather than its
+/// `futures::Protocol`, which drops the session id getpeerinfo shows and
+/// whose reader in 0.10 loops without end once the peer closes the socket
+/// (0.11 fixes that but drops the v2 message encoding used here).
 pub struct V2Reader {
     cipher: InboundCipher,
-    reader: ProtocolSessionReader<OwnedReadHalf>,
+    reader: tokio::io::Chain<std::io::Cursor<Vec<u8>>, OwnedReadHalf>,
 }
 
 impl V2Reader {
-    fn new(r: ProtocolReader<OwnedReadHalf>) -> V2Reader {
-        let (cipher, reader) = r.into_inner();
-        V2Reader { cipher, reader }
-    }
-
     /// One packet's type and contents.
     async fn packet(&mut self) -> Result<(PacketType, Vec<u8>), FrameError> {
         let eof = |e: std::io::Error| {
@@ -89,8 +87,11 @@ impl V2Reader {
 /// The sending half.
 pub enum Writer {
     V1(OwnedWriteHalf),
-    V2(Box<ProtocolWriter<OwnedWriteHalf>>),
+    V2(Box<(OutboundCipher, OwnedWriteHalf)>),
 }
+
+/// A BIP324 session's id, as getpeerinfo shows it.
+pub type SessionId = [u8; 32];
 
 impl Reader {
     /// The next message and its size on the wire (decoy packets skipped).
@@ -119,10 +120,11 @@ impl Writer {
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Writer::V1(w) => w.write_all(bytes).await,
-            Writer::V2(w) => w
-                .write(&Payload::genuine(bytes.to_vec()))
-                .await
-                .map_err(|e| std::io::Error::other(e.to_string())),
+            Writer::V2(w) => {
+                let (cipher, socket) = &mut **w;
+                let packet = cipher.encrypt_to_vec(bytes, PacketType::Genuine, None);
+                socket.write_all(&packet).await
+            }
         }
     }
 }
@@ -153,7 +155,7 @@ pub async fn accept(
     magic: Magic,
     network: bitcoin::Network,
     v2: bool,
-) -> Result<(Reader, Writer, bool), TransportError> {
+) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     if v2 {
         let mut first = [0u8; 16];
         loop {
@@ -172,23 +174,18 @@ pub async fn accept(
         }
     }
     let (r, w) = stream.into_split();
-    Ok((Reader::V1(r), Writer::V1(w), false))
+    Ok((Reader::V1(r), Writer::V1(w), None))
 }
 
 async fn responder(
     stream: TcpStream,
     network: bitcoin::Network,
-) -> Result<(Reader, Writer, bool), TransportError> {
+) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     let (r, w) = stream.into_split();
-    let (reader, writer) = Protocol::new(network, Role::Responder, None, None, r, w)
+    let (reader, writer, id) = v2_handshake(network, Role::Responder, r, w)
         .await
-        .map_err(|e| TransportError::Handshake(e.to_string()))?
-        .into_split();
-    Ok((
-        Reader::V2(Box::new(V2Reader::new(reader))),
-        Writer::V2(Box::new(writer)),
-        true,
-    ))
+        .map_err(|e| TransportError::Handshake(e.to_string()))?;
+    Ok((reader, writer, Some(id)))
 }
 
 /// Sets up an outbound connection, v2 when `v2` (the caller retries with v1
@@ -197,24 +194,89 @@ pub async fn connect(
     stream: TcpStream,
     network: bitcoin::Network,
     v2: bool,
-) -> Result<(Reader, Writer, bool), TransportError> {
+) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     let (r, w) = stream.into_split();
     if !v2 {
-        return Ok((Reader::V1(r), Writer::V1(w), false));
+        return Ok((Reader::V1(r), Writer::V1(w), None));
     }
-    match Protocol::new(network, Role::Initiator, None, None, r, w).await {
-        Ok(p) => {
-            let (reader, writer) = p.into_split();
-            Ok((
-                Reader::V2(Box::new(V2Reader::new(reader))),
-                Writer::V2(Box::new(writer)),
-                true,
-            ))
-        }
-        Err(ProtocolError::Io(e, ProtocolFailureSuggestion::RetryV1)) => {
+    match v2_handshake(network, Role::Initiator, r, w).await {
+        Ok((reader, writer, id)) => Ok((reader, writer, Some(id))),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::UnexpectedEof
+                || e.kind() == std::io::ErrorKind::ConnectionReset
+                || e.kind() == std::io::ErrorKind::ConnectionAborted =>
+        {
             Err(TransportError::RetryV1(e.to_string()))
         }
         Err(e) => Err(TransportError::Handshake(e.to_string())),
+    }
+}
+
+/// BIP324's handshake with the crate's state machine: keys, garbage
+/// terminators, then version packets (decoys skipped).
+async fn v2_handshake(
+    network: bitcoin::Network,
+    role: Role,
+    mut r: OwnedReadHalf,
+    mut w: OwnedWriteHalf,
+) -> std::io::Result<(Reader, Writer, SessionId)> {
+    let fail = |e: bip324::Error| std::io::Error::other(e.to_string());
+    let hs = Handshake::<Initialized>::new(network, role).map_err(fail)?;
+    let mut key = vec![0u8; Handshake::<Initialized>::send_key_len(None)];
+    let hs = hs.send_key(None, &mut key).map_err(fail)?;
+    w.write_all(&key).await?;
+    let mut theirs = [0u8; 64];
+    r.read_exact(&mut theirs).await?;
+    let hs = hs.receive_key(theirs).map_err(fail)?;
+    let mut version = vec![0u8; Handshake::<ReceivedKey>::send_version_len(None)];
+    let hs = hs.send_version(&mut version, None).map_err(fail)?;
+    w.write_all(&version).await?;
+    // Their garbage (at most 4095 bytes) and its 16-byte terminator.
+    let mut buf = vec![0u8; 16];
+    r.read_exact(&mut buf).await?;
+    let mut hs = hs;
+    let (mut hs, used) = loop {
+        match hs.receive_garbage(&buf).map_err(fail)? {
+            GarbageResult::FoundGarbage {
+                handshake,
+                consumed_bytes,
+            } => break (handshake, consumed_bytes),
+            GarbageResult::NeedMoreData(h) => {
+                hs = h;
+                let mut more = [0u8; 256];
+                let n = r.read(&mut more).await?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                buf.extend_from_slice(&more[..n]);
+            }
+        }
+    };
+    let mut rest = tokio::io::AsyncReadExt::chain(std::io::Cursor::new(buf[used..].to_vec()), r);
+    loop {
+        let mut len = [0u8; 3];
+        rest.read_exact(&mut len).await?;
+        let n = hs.decrypt_packet_len(len).map_err(fail)?;
+        if n > MAX_CONTENTS + 1 + 16 {
+            return Err(std::io::Error::other("v2 version packet too large"));
+        }
+        let mut packet = vec![0u8; n];
+        rest.read_exact(&mut packet).await?;
+        match hs.receive_version(&mut packet).map_err(fail)? {
+            VersionResult::Complete { cipher } => {
+                let id = *cipher.id();
+                let (inbound, outbound) = cipher.into_split();
+                return Ok((
+                    Reader::V2(Box::new(V2Reader {
+                        cipher: inbound,
+                        reader: rest,
+                    })),
+                    Writer::V2(Box::new((outbound, w))),
+                    id,
+                ));
+            }
+            VersionResult::Decoy(h) => hs = h,
+        }
     }
 }
 

@@ -154,8 +154,8 @@ fn peer_json(p: &PeerInfo) -> Value {
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
         "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
-        "transport_protocol_type": if p.v2 { "v2" } else { "v1" },
-        "session_id": "",
+        "transport_protocol_type": if p.session_id.is_some() { "v2" } else { "v1" },
+        "session_id": p.session_id.map(|id| bitcoin::hex::DisplayHex::to_lower_hex_string(&id[..])).unwrap_or_default(),
     })));
     Value::Object(out)
 }
@@ -205,6 +205,15 @@ fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?.clone();
     let node = arg::string(args, 0).unwrap_or_default();
     let command = arg::string(args, 1).unwrap_or_default();
+    let v2 = arg::opt(args, 2)
+        .and_then(Value::as_bool)
+        .unwrap_or(net.v2_enabled());
+    if v2 && !net.v2_enabled() {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Error: v2transport requested but not enabled (see -v2transport)",
+        ));
+    }
     match command.as_str() {
         "onetry" | "add" => {
             if command == "add" && !net.set_added(&node, true) {
@@ -215,7 +224,7 @@ fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             }
             // As Core: the call returns at once; the connection follows.
             tokio::task::spawn_local(async move {
-                if let Err(e) = net.connect(&node, true).await {
+                if let Err(e) = net.connect_with(&node, true, v2).await {
                     tracing::info!(target: "net", "addnode {node}: {e}");
                 }
             });
