@@ -98,6 +98,9 @@ def main():
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))
+    elif how == "unknown-flood":
+        for _ in range(1001):
+            sock.sendall(frame("nonsense", b"\x00"))
     elif how == "oversized":
         sock.sendall(frame("ping", b"", length=32 * 1024 * 1024 + 1))
     elif how == "ping":

@@ -274,6 +274,7 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
     assert!(pinged.contains("pong ok"), "{pinged}");
     assert!(peer("bad-checksum").contains("disconnected after bad-checksum"));
     assert!(peer("oversized").contains("disconnected after oversized"));
+    assert!(peer("unknown-flood").contains("disconnected after unknown-flood"));
     // The other peer never noticed.
     ok(&a, "generatetoaddress", json!([2, ADDRESS]));
     wait_for("b to keep syncing", || {

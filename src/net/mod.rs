@@ -42,6 +42,8 @@ const MAX_HEADERS: usize = 2000;
 const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
 /// Core's PING_INTERVAL.
 const PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Messages of unknown type a peer may send before it is dropped.
+const MAX_UNKNOWN_MESSAGES: u32 = 1000;
 /// Core's ban list file in the network directory.
 const BANLIST: &str = "banlist.json";
 /// Core's WTXID_RELAY_VERSION (BIP339).
@@ -105,6 +107,8 @@ struct Peer {
     answered_getaddr: Cell<bool>,
     /// Compact block state (see `compact`).
     compact: compact::PeerCompact,
+    /// Messages of unknown type received so far.
+    unknown: Cell<u32>,
 }
 
 impl Peer {
@@ -572,6 +576,7 @@ impl Net {
             answered_getaddr: Cell::new(false),
             v2: Cell::new(false),
             compact: compact::PeerCompact::default(),
+            unknown: Cell::new(0),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -926,6 +931,16 @@ impl Net {
             }
             NetworkMessage::Block(block) => self.on_block(peer, block).await?,
             NetworkMessage::SendCmpct(s) => self.on_sendcmpct(peer, &s),
+            NetworkMessage::Unknown { command, .. } => {
+                // Core ignores message types it does not know; a peer that
+                // sends little else is not a peer.
+                let n = peer.unknown.get() + 1;
+                peer.unknown.set(n);
+                tracing::debug!(target: "net", "Unknown command \"{command}\" from peer={}", peer.info.borrow().id);
+                if n > MAX_UNKNOWN_MESSAGES {
+                    return Err(format!("unknown message flood ({n} messages)"));
+                }
+            }
             NetworkMessage::CmpctBlock(c) => self.on_cmpctblock(peer, c.compact_block).await?,
             NetworkMessage::GetBlockTxn(g) => self.serve_blocktxn(peer, &g)?,
             NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
