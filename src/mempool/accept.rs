@@ -255,6 +255,16 @@ pub fn accept(
         return Err(policy_reject("bad-txns-too-many-sigops").with(sigop_cost.to_string()));
     }
     if !args.bypass_limits {
+        let floor = pool.min_fee(
+            opts.max_size_bytes as usize,
+            opts.incremental_relay_feerate.0,
+            clock::now(),
+        );
+        let reject_fee = FeeRate(floor).fee(vsize);
+        if reject_fee > 0 && modified_fee < reject_fee {
+            return Err(policy_reject("mempool min fee not met")
+                .with(format!("{modified_fee} < {reject_fee}")));
+        }
         let min = opts.min_relay_feerate.fee(vsize);
         if modified_fee < min {
             return Err(

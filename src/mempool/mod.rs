@@ -113,11 +113,19 @@ impl Mempool {
         if let (Ok(a), true, false) = (&result, args.local, args.test_only) {
             pool.set_unbroadcast(a.txid);
         }
-        // Core's LimitMempoolSize after each acceptance: old entries expire.
-        if result.is_ok() && !args.test_only {
+        // Core's LimitMempoolSize after each acceptance: old entries
+        // expire, then the worst chunks go until the pool fits.
+        let mut result = result;
+        if let (Ok(a), false) = (&result, args.test_only) {
             let expired = pool.expire(clock::now() - self.opts.expiry_secs);
             if expired > 0 {
                 tracing::debug!(target: "mempool", "Expired {expired} transactions from the memory pool");
+            }
+            if !args.bypass_limits {
+                self.trim_to_size(&mut pool);
+                if pool.get(&a.txid).is_none() {
+                    result = Err(Reject::new(RejectKind::Policy, "mempool full"));
+                }
             }
         }
         drop(pool);
@@ -136,6 +144,56 @@ impl Mempool {
             }
         }
         result
+    }
+
+    /// Core's TrimToSize: while the pool is over `-maxmempool`, the chunk
+    /// with the lowest feerate of any cluster (always a cluster's last) is
+    /// evicted and the rolling minimum fee rises past it.
+    fn trim_to_size(&self, pool: &mut Pool) {
+        let limit = self.opts.max_size_bytes as usize;
+        let mut removed = 0;
+        while pool.usage() > limit && !pool.is_empty() {
+            let mut worst: Option<linearize::Chunk> = None;
+            let mut seen = std::collections::HashSet::new();
+            for e in pool.entries() {
+                if !seen.insert(e.txid) {
+                    continue;
+                }
+                let cluster = pool.cluster(&e.txid);
+                seen.extend(cluster.iter().copied());
+                if let Some(last) =
+                    linearize::cluster_chunks(pool, &cluster, self.opts.bytes_per_sigop).pop()
+                {
+                    let lower = worst.as_ref().is_none_or(|w| {
+                        (last.fee as i128) * (w.weight as i128)
+                            < (w.fee as i128) * (last.weight as i128)
+                    });
+                    if lower {
+                        worst = Some(last);
+                    }
+                }
+            }
+            let Some(chunk) = worst else { break };
+            let vsize = (chunk.weight + 3) / 4;
+            let rate = FeeRate::of(chunk.fee, vsize).0 + self.opts.incremental_relay_feerate.0;
+            pool.track_removed(rate, clock::now());
+            for t in &chunk.txs {
+                pool.remove(t);
+            }
+            removed += chunk.txs.len();
+        }
+        if removed > 0 {
+            tracing::debug!(target: "mempool", "Removed {removed} txn, rolling minimum fee bumped");
+        }
+    }
+
+    /// Core's current mempool minimum fee rate (sat/kvB; 0 when none).
+    pub fn min_fee(&self) -> i64 {
+        self.lock().min_fee(
+            self.opts.max_size_bytes as usize,
+            self.opts.incremental_relay_feerate.0,
+            clock::now(),
+        )
     }
 
     /// Core's BlockAssembler: a block on the tip paying `script`, filled
@@ -441,6 +499,58 @@ mod tests {
             mempool.lock().get(&tx.compute_txid()).is_some(),
             "re-added after the reorg"
         );
+    }
+
+    #[test]
+    fn a_full_pool_evicts_its_worst_chunk_and_raises_the_minimum_fee() {
+        let _log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(&ChainOptions::regtest(dir.path().join("regtest"))).unwrap();
+        let mut opts = PolicyOptions::core_defaults();
+        opts.require_standard = false;
+        let hashes: Vec<_> = (0..104)
+            .map(|_| {
+                submit(
+                    &chain,
+                    assemble::new_block(&chain, op_true(), vec![], Amount::ZERO),
+                )
+            })
+            .collect();
+        let coin = |i: usize| {
+            let cb = chain.read_block(&hashes[i]).unwrap().txdata[0].compute_txid();
+            spend(
+                OutPoint::new(cb, 0),
+                50 * 100_000_000,
+                [3000, 1000, 5000, 2000][i],
+            )
+        };
+        let args = AcceptArgs {
+            test_only: false,
+            bypass_limits: false,
+            accept_time: None,
+            local: false,
+        };
+        // Room for three entries.
+        let probe = Mempool::new(opts.clone());
+        probe.accept(&chain, Arc::new(coin(0)), args).unwrap();
+        opts.max_size_bytes = probe.lock().usage() as u64 * 3;
+        let mempool = Mempool::new(opts);
+        assert_eq!(mempool.min_fee(), 0);
+        for i in 0..3 {
+            mempool.accept(&chain, Arc::new(coin(i)), args).unwrap();
+        }
+        // A fourth that pays more pushes out the cheapest (fee 1000).
+        mempool.accept(&chain, Arc::new(coin(3)), args).unwrap();
+        let pool = mempool.lock();
+        assert_eq!(pool.len(), 3);
+        assert!(pool.get(&coin(1).compute_txid()).is_none());
+        drop(pool);
+        let floor = mempool.min_fee();
+        assert!(floor > 1000 * 1000 / coin(1).vsize() as i64, "{floor}");
+        // What pays less than the floor is refused with Core's reason.
+        let cheap = coin(1);
+        let r = mempool.accept(&chain, Arc::new(cheap), args).unwrap_err();
+        assert_eq!(r.reason, "mempool min fee not met");
     }
 
     #[test]

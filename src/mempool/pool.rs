@@ -60,6 +60,11 @@ pub struct Pool {
     total_vsize: i64,
     total_fee: i64,
     usage: usize,
+    /// Core's rolling minimum fee rate (sat/kvB) after size-limit evictions,
+    /// the time it was last decayed, and whether a block came since it rose.
+    rolling_min_fee: f64,
+    rolling_updated: i64,
+    block_since_bump: bool,
 }
 
 impl Pool {
@@ -287,6 +292,39 @@ impl Pool {
             .sum()
     }
 
+    /// Core's trackPackageRemoved: an eviction at `rate` raises the floor.
+    pub fn track_removed(&mut self, rate: i64, now: i64) {
+        if rate as f64 > self.rolling_min_fee {
+            self.rolling_min_fee = rate as f64;
+            self.rolling_updated = now;
+            self.block_since_bump = false;
+        }
+    }
+
+    /// Core's GetMinFee: the rolling floor, halving every 12 hours (faster
+    /// when the pool is far below `limit`) once a block has come, gone
+    /// under half the incremental relay fee; never below that fee while set.
+    pub fn min_fee(&mut self, limit: usize, incremental: i64, now: i64) -> i64 {
+        if !self.block_since_bump || self.rolling_min_fee == 0.0 {
+            return self.rolling_min_fee.round() as i64;
+        }
+        if now > self.rolling_updated + 10 {
+            let mut halflife = 60.0 * 60.0 * 12.0;
+            if self.usage < limit / 4 {
+                halflife /= 4.0;
+            } else if self.usage < limit / 2 {
+                halflife /= 2.0;
+            }
+            self.rolling_min_fee /= 2f64.powf((now - self.rolling_updated) as f64 / halflife);
+            self.rolling_updated = now;
+            if self.rolling_min_fee < incremental as f64 / 2.0 {
+                self.rolling_min_fee = 0.0;
+                return 0;
+            }
+        }
+        (self.rolling_min_fee.round() as i64).max(incremental)
+    }
+
     /// Core's removeForBlock: the block's transactions leave (their children
     /// stay), then whatever conflicts with them leaves with its descendants.
     /// Their fee deltas are forgotten. Returns (mined, conflicted) txids.
@@ -311,6 +349,7 @@ impl Pool {
             }
             self.deltas.remove(&txid);
         }
+        self.block_since_bump = true;
         (mined, conflicted)
     }
 }

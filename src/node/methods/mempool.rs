@@ -423,6 +423,8 @@ fn getmempoolcluster(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 
 fn getmempoolinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     let opts = ctx.mempool.options();
+    // Before the lock below: it takes the pool's lock itself.
+    let min_fee = ctx.mempool.min_fee();
     let pool = ctx.mempool.lock();
     let mut info = json!({
         "loaded": ctx.mempool.loaded(),
@@ -431,7 +433,7 @@ fn getmempoolinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "usage": pool.usage(),
         "total_fee": amount(pool.total_fee()),
         "maxmempool": opts.max_size_bytes,
-        "mempoolminfee": amount(opts.min_relay_feerate.0),
+        "mempoolminfee": amount(min_fee.max(opts.min_relay_feerate.0)),
         "minrelaytxfee": amount(opts.min_relay_feerate.0),
         "incrementalrelayfee": amount(opts.incremental_relay_feerate.0),
         "unbroadcastcount": pool.unbroadcast().len(),
