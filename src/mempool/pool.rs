@@ -354,7 +354,9 @@ impl Pool {
     }
 }
 
-/// A rough memory cost of an entry (what getmempoolinfo's usage adds up).
+/// The memory an entry costs, estimated as Core's DynamicMemoryUsage does
+/// for its entries: the transaction's bytes, allocation overhead for each
+/// input and output and their scripts, and the entry with its indexes.
 fn entry_usage(e: &Entry) -> usize {
-    e.weight as usize / 2 + std::mem::size_of::<Entry>() + 64 * (e.tx.input.len() + 2)
+    e.tx.total_size() + 64 * (e.tx.input.len() + e.tx.output.len()) + 512
 }

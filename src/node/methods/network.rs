@@ -185,8 +185,8 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "connections_in": inbound,
         "connections_out": peers.len() - inbound,
         "networks": networks,
-        "relayfee": amount(1000),
-        "incrementalfee": amount(1000),
+        "relayfee": amount(ctx.mempool.options().min_relay_feerate.0),
+        "incrementalfee": amount(ctx.mempool.options().incremental_relay_feerate.0),
         "localaddresses": [],
         "warnings": [],
     }))
