@@ -98,6 +98,17 @@ def main():
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))
+    elif how == "txs":
+        # Each hex transaction given after the mode, then a ping so that
+        # the pong says the node has handled them all.
+        for hexed in sys.argv[4:]:
+            sock.sendall(frame("tx", bytes.fromhex(hexed)))
+        sock.sendall(frame("ping", struct.pack("<Q", 9)))
+        while True:
+            command, _ = read_message(sock)
+            if command == "pong":
+                print("txs sent")
+                return 0
     elif how == "unknown-flood":
         for _ in range(1001):
             sock.sendall(frame("nonsense", b"\x00"))

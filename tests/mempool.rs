@@ -13,7 +13,7 @@ mod op_true;
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
-use bitcoin::{OutPoint, Txid};
+use bitcoin::{OutPoint, Transaction, Txid};
 use common::{free_port, ok, rpc, wait_for, TestNode};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
@@ -392,4 +392,53 @@ fn a_longer_partition_wins_and_moves_mined_transactions_back_to_the_mempool() {
     let mined = ok(&b, "generatetoaddress", json!([1, address()]));
     assert_eq!(ok(&b, "getblock", json!([mined[0], 1]))["tx"][1], txid);
     wait_for("a to follow", || mempool(&a).is_empty());
+}
+
+#[test]
+fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
+    let port = free_port();
+    let node = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let parent = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 10_000);
+    let child = spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        COINBASE - 10_000,
+        1,
+        10_000,
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+    let send = |txs: &[&Transaction]| {
+        let mut args = vec![
+            script.to_string(),
+            "127.0.0.1".into(),
+            port.to_string(),
+            "txs".into(),
+        ];
+        args.extend(txs.iter().map(|t| hex(t)));
+        let out = std::process::Command::new("python3")
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    };
+    // The child first: it waits in the orphanage.
+    send(&[&child]);
+    assert!(mempool(&node).is_empty());
+    let orphans = ok(&node, "getorphantxs", json!([1]));
+    assert_eq!(
+        orphans[0]["txid"],
+        child.compute_txid().to_string(),
+        "{orphans}"
+    );
+    assert_eq!(orphans[0]["vsize"], child.vsize());
+    // Its parent arrives: both are in.
+    send(&[&parent]);
+    wait_for("parent and child in the mempool", || {
+        mempool(&node).len() == 2
+    });
+    assert_eq!(ok(&node, "getorphantxs", json!([])), json!([]));
 }

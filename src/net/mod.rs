@@ -139,6 +139,8 @@ pub struct Net {
     mempool: Arc<crate::mempool::Mempool>,
     /// Transactions recently refused (not asked for again).
     rejects: RefCell<txrelay::RecentRejects>,
+    /// Transactions waiting for their parents.
+    orphans: RefCell<txrelay::Orphanage>,
     /// `setban` subnets (kept in banlist.json).
     bans: RefCell<bans::BanList>,
     /// `setnetworkactive`: false drops every peer and takes no new ones.
@@ -208,6 +210,7 @@ impl Net {
             added: RefCell::default(),
             mempool,
             rejects: RefCell::default(),
+            orphans: RefCell::default(),
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,

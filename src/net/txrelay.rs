@@ -6,9 +6,10 @@
 //! unknown announced transactions are requested, and what arrives goes
 //! through the mempool's full checks on a blocking thread. Refused
 //! transactions are remembered (bounded) and not asked for again until the
-//! tip moves. Announcements go out at once, not on Core's randomised
-//! trickle timer, and orphans (transactions whose parents we lack) are
-//! dropped rather than kept.
+//! tip moves. Orphans (transactions whose parents we lack) wait in a
+//! bounded orphanage while their parents are asked for, and are tried again
+//! when a parent is accepted. Announcements go out at once, not on Core's
+//! randomised trickle timer.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -27,6 +28,60 @@ use crate::mempool::{AcceptArgs, RejectKind};
 const MAX_KNOWN: usize = 50_000;
 /// Refused transactions remembered before the set starts over.
 const MAX_REJECTS: usize = 50_000;
+/// Orphans kept at most (the oldest goes first).
+const MAX_ORPHANS: usize = 100;
+/// Largest orphan kept: a standard transaction's weight.
+const MAX_ORPHAN_WEIGHT: u64 = 400_000;
+
+/// One orphan and the peers that sent it.
+pub struct Orphan {
+    pub tx: Arc<Transaction>,
+    pub from: Vec<u64>,
+}
+
+/// Transactions waiting for their parents, by wtxid, oldest first.
+#[derive(Default)]
+pub(super) struct Orphanage {
+    list: Vec<(Wtxid, Orphan)>,
+}
+
+impl Orphanage {
+    fn add(&mut self, tx: Arc<Transaction>, peer: u64) {
+        let wtxid = tx.compute_wtxid();
+        if let Some((_, o)) = self.list.iter_mut().find(|(w, _)| *w == wtxid) {
+            if !o.from.contains(&peer) {
+                o.from.push(peer);
+            }
+            return;
+        }
+        if tx.weight().to_wu() > MAX_ORPHAN_WEIGHT {
+            return;
+        }
+        if self.list.len() >= MAX_ORPHANS {
+            self.list.remove(0);
+        }
+        self.list.push((
+            wtxid,
+            Orphan {
+                tx,
+                from: vec![peer],
+            },
+        ));
+    }
+
+    /// Takes out the orphans that spend an output of `parent`.
+    fn children_of(&mut self, parent: &Txid) -> Vec<Orphan> {
+        let (children, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.list)
+            .into_iter()
+            .partition(|(_, o)| o.tx.input.iter().any(|i| i.previous_output.txid == *parent));
+        self.list = rest;
+        children.into_iter().map(|(_, o)| o).collect()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Orphan> {
+        self.list.iter().map(|(_, o)| o)
+    }
+}
 
 /// One peer's transaction relay state.
 #[derive(Default)]
@@ -210,14 +265,76 @@ impl Net {
         match result {
             Ok(Ok(_)) => {
                 tracing::debug!(target: "mempool", "AcceptToMemoryPool: peer={id}: accepted {txid} (wtxid={wtxid})");
+                self.retry_orphans(txid).await;
+            }
+            Ok(Err(r)) if r.kind == RejectKind::MissingInputs => {
+                // Keep it and ask the sender for the parents we lack.
+                let missing: Vec<Inventory> = {
+                    let pool = self.mempool.lock();
+                    tx.input
+                        .iter()
+                        .map(|i| i.previous_output.txid)
+                        .filter(|p| pool.get(p).is_none())
+                        .map(Inventory::WitnessTransaction)
+                        .collect()
+                };
+                tracing::debug!(target: "txpackages", "stored orphan tx {txid} (wtxid={wtxid}) from peer={id}");
+                self.orphans.borrow_mut().add(tx, id);
+                if !missing.is_empty() {
+                    peer.push(NetworkMessage::GetData(missing));
+                }
             }
             Ok(Err(r)) => {
-                if !matches!(r.kind, RejectKind::Conflict | RejectKind::MissingInputs) {
+                if r.kind != RejectKind::Conflict {
                     self.remember_reject(&tx);
                 }
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
             }
             Err(e) => tracing::warn!(target: "net", "checking {txid}: {e}"),
         }
+    }
+
+    /// Tries again the orphans waiting for `parent` (and, as they get in,
+    /// the orphans waiting for them).
+    async fn retry_orphans(&self, parent: Txid) {
+        let mut todo = vec![parent];
+        while let Some(p) = todo.pop() {
+            let children = self.orphans.borrow_mut().children_of(&p);
+            for orphan in children {
+                let (chain, mempool) = (self.chain.clone(), self.mempool.clone());
+                let tx = orphan.tx.clone();
+                let args = AcceptArgs {
+                    test_only: false,
+                    bypass_limits: false,
+                    accept_time: None,
+                    local: false,
+                };
+                let txid = tx.compute_txid();
+                match tokio::task::spawn_blocking(move || mempool.accept(&chain, tx, args)).await {
+                    Ok(Ok(_)) => {
+                        tracing::debug!(target: "txpackages", "accepted orphan tx {txid}");
+                        todo.push(txid);
+                    }
+                    // Still missing another parent: it waits on.
+                    Ok(Err(r)) if r.kind == RejectKind::MissingInputs => {
+                        let from = orphan.from.first().copied().unwrap_or(0);
+                        self.orphans.borrow_mut().add(orphan.tx, from);
+                    }
+                    Ok(Err(r)) => {
+                        tracing::debug!(target: "txpackages", "removed orphan tx {txid}: {r}");
+                    }
+                    Err(e) => tracing::warn!(target: "net", "checking orphan {txid}: {e}"),
+                }
+            }
+        }
+    }
+
+    /// The orphanage (getorphantxs).
+    pub fn orphans(&self) -> Vec<(Arc<Transaction>, Vec<u64>)> {
+        self.orphans
+            .borrow()
+            .all()
+            .map(|o| (o.tx.clone(), o.from.clone()))
+            .collect()
     }
 }

@@ -43,6 +43,14 @@ pub fn methods() -> Vec<Method> {
         m("setnetworkactive", &[("state", Ty::Bool, true)], "Disable/enable all p2p network activity.", setnetworkactive),
         m("getnodeaddresses", &[("count", Ty::Num, false), ("network", Ty::Str, false)], "Return known addresses, after filtering for quality and recency.\nThese can potentially be used to find new peers in the network.\nThe total number of addresses known to the node may be higher.", getnodeaddresses),
         Method {
+            name: "getorphantxs",
+            category: "hidden",
+            args: &[("verbosity", Ty::Num, false)],
+            summary: "Shows transactions in the tx orphanage.",
+            handler: Sync(getorphantxs),
+            hidden: true,
+        },
+        Method {
             name: "addpeeraddress",
             category: "hidden",
             args: &[("address", Ty::Str, true), ("port", Ty::Num, true), ("tried", Ty::Bool, false)],
@@ -464,4 +472,36 @@ fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     };
     net.add_address(std::net::SocketAddr::new(ip, port));
     Ok(json!({"success": true}))
+}
+
+fn getorphantxs(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let verbosity = arg::int(args, 0, 0)?;
+    if !(0..=2).contains(&verbosity) {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            format!("Invalid verbosity value {verbosity}"),
+        ));
+    }
+    Ok(net(ctx)?
+        .orphans()
+        .iter()
+        .map(|(tx, from)| {
+            let txid = tx.compute_txid().to_string();
+            if verbosity == 0 {
+                return Value::from(txid);
+            }
+            let mut o = json!({
+                "txid": txid,
+                "wtxid": tx.compute_wtxid().to_string(),
+                "bytes": tx.total_size(),
+                "vsize": tx.vsize(),
+                "weight": tx.weight().to_wu(),
+                "from": from,
+            });
+            if verbosity == 2 {
+                o["hex"] = bitcoin::consensus::encode::serialize_hex(&**tx).into();
+            }
+            o
+        })
+        .collect())
 }
