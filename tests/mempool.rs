@@ -442,3 +442,48 @@ fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
     });
     assert_eq!(ok(&node, "getorphantxs", json!([])), json!([]));
 }
+
+#[test]
+fn version_3_transactions_follow_trucs_topology_rules() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let v3 = |mut tx: Transaction| {
+        tx.version = bitcoin::transaction::Version(3);
+        tx
+    };
+    let parent = v3(spend(&[coinbase_at(&node, 1)], COINBASE, 2, 10_000));
+    ok(&node, "sendrawtransaction", json!([hex(&parent)]));
+    let each = parent.output[0].value.to_sat();
+    let child = v3(spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        each,
+        1,
+        10_000,
+    ));
+    ok(&node, "sendrawtransaction", json!([hex(&child)]));
+    // A second child of the same parent: the parent may have one only.
+    let second = v3(spend(
+        &[OutPoint::new(parent.compute_txid(), 1)],
+        each,
+        1,
+        10_000,
+    ));
+    let (code, msg) = rpc(&node, "sendrawtransaction", json!([hex(&second)])).unwrap_err();
+    assert_eq!(code, -26);
+    assert_eq!(
+        msg,
+        format!(
+            "TRUC-violation, tx {} (wtxid={}) would exceed descendant count limit",
+            parent.compute_txid(),
+            parent.compute_wtxid()
+        )
+    );
+    // A version 2 transaction may not spend an unconfirmed version 3 one.
+    let v2_child = spend(&[OutPoint::new(parent.compute_txid(), 1)], each, 1, 10_000);
+    let tested = ok(&node, "testmempoolaccept", json!([[hex(&v2_child)]]));
+    assert_eq!(tested[0]["reject-reason"], "TRUC-violation");
+    assert!(tested[0]["reject-details"]
+        .as_str()
+        .unwrap()
+        .contains("cannot spend from version=3 tx"));
+}

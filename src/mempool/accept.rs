@@ -289,6 +289,11 @@ pub fn accept(
     for p in &parents {
         ancestors.extend(pool.ancestors(p));
     }
+    if !args.bypass_limits {
+        if let Some(why) = truc_violation(pool, &tx, &parents, &conflicts, vsize) {
+            return Err(policy_reject("TRUC-violation").with(why));
+        }
+    }
     if let Some(bad) = ancestors.iter().find(|a| evicted.contains(*a)) {
         return Err(consensus("bad-txns-spends-conflicting-tx")
             .with(format!("{txid} spends conflicting transaction {bad}")));
@@ -400,6 +405,76 @@ pub fn accept(
         children: BTreeSet::new(),
     });
     Ok(accepted)
+}
+
+/// Core's TRUC_VERSION and its limits (BIP431).
+const TRUC_VERSION: i32 = 3;
+const TRUC_MAX_VSIZE: i64 = 10_000;
+const TRUC_CHILD_MAX_VSIZE: i64 = 1_000;
+
+/// Core's SingleTRUCChecks: version 3 and other transactions do not spend
+/// each other unconfirmed; a version 3 transaction is at most 10 kvB, has at
+/// most one unconfirmed parent (itself without one) and that parent at most
+/// one child, and as a child is at most 1 kvB. Sibling eviction is not
+/// offered: a second child is refused.
+fn truc_violation(
+    pool: &Pool,
+    tx: &Transaction,
+    parents: &BTreeSet<Txid>,
+    conflicts: &BTreeSet<Txid>,
+    vsize: i64,
+) -> Option<String> {
+    let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
+    let truc = tx.version.0 == TRUC_VERSION;
+    for p in parents.iter().filter_map(|p| pool.get(p)) {
+        let parent_truc = p.tx.version.0 == TRUC_VERSION;
+        if parent_truc && !truc {
+            return Some(format!(
+                "non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx {} (wtxid={})",
+                p.txid, p.wtxid
+            ));
+        }
+        if truc && !parent_truc {
+            return Some(format!(
+                "version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx {} (wtxid={})",
+                p.txid, p.wtxid
+            ));
+        }
+    }
+    if !truc {
+        return None;
+    }
+    if vsize > TRUC_MAX_VSIZE {
+        return Some(format!(
+            "version=3 tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes"
+        ));
+    }
+    let too_many = || {
+        Some(format!(
+            "tx {txid} (wtxid={wtxid}) would have too many ancestors"
+        ))
+    };
+    if parents.len() + 1 > 2 {
+        return too_many();
+    }
+    let parent = parents.iter().next().and_then(|p| pool.get(p))?;
+    if !pool.ancestors(&parent.txid).is_empty() {
+        return too_many();
+    }
+    if vsize > TRUC_CHILD_MAX_VSIZE {
+        return Some(format!(
+            "version=3 child tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes"
+        ));
+    }
+    let others = pool.descendants(&parent.txid);
+    let replaced = others.iter().any(|c| conflicts.contains(c));
+    if !others.is_empty() && !replaced {
+        return Some(format!(
+            "tx {} (wtxid={}) would exceed descendant count limit",
+            parent.txid, parent.wtxid
+        ));
+    }
+    None
 }
 
 /// Core's SCRIPT_VERIFY_DISCOURAGE_UPGRADABLE_WITNESS_PROGRAM, one of the
