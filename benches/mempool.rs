@@ -26,6 +26,7 @@ const ARGS: AcceptArgs = AcceptArgs {
     bypass_limits: false,
     accept_time: None,
     local: true,
+    package: false,
 };
 
 fn submit(chain: &Chain, mut block: bitcoin::Block) {

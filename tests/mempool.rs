@@ -487,3 +487,50 @@ fn version_3_transactions_follow_trucs_topology_rules() {
         .unwrap()
         .contains("cannot spend from version=3 tx"));
 }
+
+#[test]
+fn a_child_pays_for_its_parent_in_a_package() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let parent = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 0);
+    let (code, msg) = rpc(&node, "sendrawtransaction", json!([hex(&parent)])).unwrap_err();
+    assert_eq!(code, -26);
+    assert!(msg.starts_with("min relay fee not met"), "{msg}");
+    let child = spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        COINBASE,
+        1,
+        20_000,
+    );
+    let result = ok(&node, "submitpackage", json!([[hex(&parent), hex(&child)]]));
+    assert_eq!(result["package_msg"], "success", "{result}");
+    let (pw, cw) = (
+        parent.compute_wtxid().to_string(),
+        child.compute_wtxid().to_string(),
+    );
+    let parent_result = &result["tx-results"][&pw];
+    assert_eq!(parent_result["txid"], parent.compute_txid().to_string());
+    assert_eq!(btc(&parent_result["fees"]["base"]), 0.0);
+    // Both are judged on the package's fee rate.
+    assert_eq!(
+        parent_result["fees"]["effective-feerate"],
+        result["tx-results"][&cw]["fees"]["effective-feerate"]
+    );
+    assert_eq!(parent_result["fees"]["effective-includes"], json!([pw, cw]));
+    assert_eq!(mempool(&node).len(), 2);
+    // A package whose parts do not form child-with-parents is refused.
+    let stranger = spend(&[coinbase_at(&node, 2)], COINBASE, 1, 10_000);
+    assert_eq!(
+        rpc(
+            &node,
+            "submitpackage",
+            json!([[hex(&stranger), hex(&child)]])
+        )
+        .unwrap_err(),
+        (
+            -25,
+            "package topology disallowed. not child-with-parents or parents depend on each other."
+                .into()
+        )
+    );
+}

@@ -36,6 +36,10 @@ pub struct AcceptArgs {
     pub accept_time: Option<i64>,
     /// Submitted here (RPC): unbroadcast until a peer asks for it.
     pub local: bool,
+    /// Part of a package whose fee rate the caller checks as a whole: the
+    /// transaction's own fee checks are skipped and it is not announced
+    /// until the caller says so.
+    pub package: bool,
 }
 
 /// What a successful acceptance tells the caller.
@@ -254,7 +258,7 @@ pub fn accept(
     if sigop_cost > policy::MAX_STANDARD_TX_SIGOPS_COST {
         return Err(policy_reject("bad-txns-too-many-sigops").with(sigop_cost.to_string()));
     }
-    if !args.bypass_limits {
+    if !args.bypass_limits && !args.package {
         let floor = pool.min_fee(
             opts.max_size_bytes as usize,
             opts.incremental_relay_feerate.0,

@@ -27,6 +27,26 @@ const MAX_BLOCK_SIGOPS_COST: i64 = 80_000;
 /// Core's DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS.
 const COINBASE_SIGOPS_RESERVE: i64 = 400;
 
+/// One transaction's fate in a package.
+#[derive(Clone, Debug)]
+pub enum PackageTx {
+    /// Already there (by txid; `other_wtxid` when its witness differs).
+    InMempool {
+        vsize: i64,
+        fee: i64,
+        other_wtxid: Option<Wtxid>,
+    },
+    /// Accepted, judged at `feerate` over the transactions in `includes`.
+    Accepted {
+        accepted: Accepted,
+        feerate: FeeRate,
+        includes: Vec<Wtxid>,
+    },
+    Failed(Reject),
+    /// Not decided because another transaction failed first.
+    NotValidated,
+}
+
 /// What LoadMempool takes over from a file (Core's ImportMempoolOptions).
 #[derive(Clone, Copy, Debug)]
 pub struct ImportOptions {
@@ -130,7 +150,7 @@ impl Mempool {
         }
         drop(pool);
         if let Ok(a) = &result {
-            if !args.test_only {
+            if !args.test_only && !args.package {
                 let _ = self.added.send((a.txid, a.wtxid));
                 for t in &a.replaced {
                     tracing::debug!(target: "mempool", "replaced {t} with {}", a.txid);
@@ -144,6 +164,120 @@ impl Mempool {
             }
         }
         result
+    }
+
+    /// A child-with-parents package (parents first, the child last), as
+    /// Core's ProcessNewPackage decides it: each transaction alone first;
+    /// parents refused only for their fee wait for the child, and then the
+    /// parents that waited and the child go in together if their combined
+    /// fee rate meets the relay and mempool minimums (CPFP). Returns one
+    /// result per transaction, in order. The caller checks the topology.
+    pub fn accept_package(&self, chain: &Chain, txs: &[Arc<Transaction>]) -> Vec<PackageTx> {
+        let args = |test_only: bool, package: bool| AcceptArgs {
+            test_only,
+            bypass_limits: false,
+            accept_time: None,
+            local: true,
+            package,
+        };
+        let fee_only = |r: &Reject| {
+            r.reason == "min relay fee not met" || r.reason == "mempool min fee not met"
+        };
+        let mut out = Vec::with_capacity(txs.len());
+        let mut waiting: Vec<usize> = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            let txid = tx.compute_txid();
+            if let Some(e) = self.lock().get(&txid) {
+                out.push(PackageTx::InMempool {
+                    vsize: e.vsize,
+                    fee: e.fee,
+                    other_wtxid: (e.wtxid != tx.compute_wtxid()).then_some(e.wtxid),
+                });
+                continue;
+            }
+            let is_child = i + 1 == txs.len() && txs.len() > 1;
+            if !is_child || waiting.is_empty() {
+                match self.accept(chain, tx.clone(), args(false, false)) {
+                    Ok(a) => {
+                        out.push(PackageTx::Accepted {
+                            feerate: a.effective_feerate,
+                            includes: vec![a.wtxid],
+                            accepted: a,
+                        });
+                        continue;
+                    }
+                    // A parent short of fee waits for the child.
+                    Err(r) if fee_only(&r) && !is_child && txs.len() > 1 => {}
+                    Err(r) => {
+                        out.push(PackageTx::Failed(r));
+                        continue;
+                    }
+                }
+            }
+            if !is_child {
+                // A parent that pays too little alone: it waits for the child.
+                waiting.push(i);
+                out.push(PackageTx::NotValidated);
+                continue;
+            }
+            // The child with the parents that waited: in without their own
+            // fee checks, then judged on the package's fee rate.
+            let mut members: Vec<(usize, Accepted)> = Vec::new();
+            let mut failed = None;
+            for &j in waiting.iter().chain(std::iter::once(&i)) {
+                match self.accept(chain, txs[j].clone(), args(false, true)) {
+                    Ok(a) => members.push((j, a)),
+                    Err(r) => {
+                        failed = Some((j, r));
+                        break;
+                    }
+                }
+            }
+            let fee: i64 = members
+                .iter()
+                .map(|(_, a)| a.base_fee + self.lock().delta(&a.txid))
+                .sum();
+            let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
+            let floor = self.min_fee().max(self.opts.min_relay_feerate.0);
+            let short = failed.is_none() && fee < FeeRate(floor).fee(vsize);
+            if failed.is_some() || short {
+                // Take back what went in, newest first.
+                let mut pool = self.lock();
+                for (_, a) in members.iter().rev() {
+                    pool.remove(&a.txid);
+                }
+                drop(pool);
+                let why = match failed {
+                    Some((_, r)) => r,
+                    None => Reject::new(RejectKind::Policy, "package-fee-too-low").with(format!(
+                        "package feerate {} < {floor} sat/kvB",
+                        FeeRate::of(fee, vsize).0
+                    )),
+                };
+                for &j in &waiting {
+                    out[j] = PackageTx::Failed(why.clone());
+                }
+                out.push(PackageTx::Failed(why));
+                continue;
+            }
+            let rate = FeeRate::of(fee, vsize);
+            let includes: Vec<Wtxid> = members.iter().map(|(_, a)| a.wtxid).collect();
+            for (j, a) in members {
+                let _ = self.added.send((a.txid, a.wtxid));
+                self.lock().set_unbroadcast(a.txid);
+                let result = PackageTx::Accepted {
+                    accepted: a,
+                    feerate: rate,
+                    includes: includes.clone(),
+                };
+                if j == i {
+                    out.push(result);
+                } else {
+                    out[j] = result;
+                }
+            }
+        }
+        out
     }
 
     /// Core's TrimToSize: while the pool is over `-maxmempool`, the chunk
@@ -276,6 +410,7 @@ impl Mempool {
                 bypass_limits: false,
                 accept_time: Some(saved.time),
                 local: false,
+                package: false,
             };
             match self.accept(chain, Arc::new(saved.tx), args) {
                 Ok(_) => ok += 1,
@@ -363,6 +498,7 @@ impl ChainListener for Mempool {
                 bypass_limits: true,
                 accept_time: None,
                 local: false,
+                package: false,
             };
             // The validation lock is already held by the block submission.
             if let Err(r) = accept::accept(&mut pool, chain, &self.opts, Arc::new(tx), args) {
@@ -468,6 +604,7 @@ mod tests {
             bypass_limits: false,
             accept_time: None,
             local: false,
+            package: false,
         };
         let accepted = mempool.accept(&chain, Arc::new(tx.clone()), args).unwrap();
         assert_eq!(accepted.base_fee, 1000);
@@ -529,6 +666,7 @@ mod tests {
             bypass_limits: false,
             accept_time: None,
             local: false,
+            package: false,
         };
         // Room for three entries.
         let probe = Mempool::new(opts.clone());

@@ -258,6 +258,7 @@ impl Net {
             bypass_limits: false,
             accept_time: None,
             local: false,
+            package: false,
         };
         let result =
             tokio::task::spawn_blocking(move || mempool.accept(&chain, shared, args)).await;
@@ -308,6 +309,7 @@ impl Net {
                     bypass_limits: false,
                     accept_time: None,
                     local: false,
+                    package: false,
                 };
                 let txid = tx.compute_txid();
                 match tokio::task::spawn_blocking(move || mempool.accept(&chain, tx, args)).await {

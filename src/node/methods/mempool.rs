@@ -83,6 +83,14 @@ pub fn methods() -> Vec<Method> {
             hidden: false,
         },
         Method {
+            name: "submitpackage",
+            category: "Rawtransactions",
+            args: &[("package", Ty::Arr, true), ("maxfeerate", Ty::Amount, false), ("maxburnamount", Ty::Amount, false)],
+            summary: "Submit a package of raw transactions (serialized, hex-encoded) to local node.",
+            handler: Handler::Async(|ctx, args| submitpackage(ctx, args).boxed_local()),
+            hidden: false,
+        },
+        Method {
             name: "testmempoolaccept",
             category: "Rawtransactions",
             args: &[("rawtxs", Ty::Arr, true), ("maxfeerate", Ty::Amount, false)],
@@ -130,6 +138,7 @@ async fn run_accept(
                 bypass_limits: false,
                 accept_time: None,
                 local: !test_only,
+                package: false,
             },
         )
     })
@@ -569,4 +578,123 @@ async fn importmempool(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         ));
     }
     Ok(json!({}))
+}
+
+/// Core's IsChildWithParentsTree: the last transaction spends from every
+/// other one, and none of the others spends from another.
+fn child_with_parents(txs: &[Arc<Transaction>]) -> bool {
+    let Some((child, parents)) = txs.split_last() else {
+        return false;
+    };
+    let ids: BTreeSet<Txid> = parents.iter().map(|t| t.compute_txid()).collect();
+    let spent: BTreeSet<Txid> = child.input.iter().map(|i| i.previous_output.txid).collect();
+    ids.iter().all(|p| spent.contains(p))
+        && parents.iter().all(|p| {
+            p.input
+                .iter()
+                .all(|i| !ids.contains(&i.previous_output.txid))
+        })
+}
+
+/// Core's submitpackage for child-with-parents packages.
+async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
+    let raw = arg::opt(&args, 0)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if raw.is_empty() || raw.len() > MAX_PACKAGE_COUNT {
+        return Err(invalid_parameter(format!(
+            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
+        )));
+    }
+    // Validated as Core does; packages are not held to it yet.
+    let _max_rate = max_fee_rate(&args, 1)?;
+    let max_burn = match arg::opt(&args, 2) {
+        Some(v) => amount_from_value(v)?,
+        None => 0,
+    };
+    let mut txs = Vec::with_capacity(raw.len());
+    for v in &raw {
+        let text = v.as_str().unwrap_or_default();
+        let tx = decode_tx(text).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                format!("TX decode failed: {text} Make sure the tx has at least one input."),
+            )
+        })?;
+        for out in &tx.output {
+            if policy::is_unspendable(&out.script_pubkey) && policy::signed_value(out) > max_burn {
+                return Err(RpcError::new(
+                    code::VERIFY_ERROR,
+                    "Unspendable output exceeds maximum configured by user (maxburnamount)",
+                ));
+            }
+        }
+        txs.push(Arc::new(tx));
+    }
+    if txs.len() > 1 && !child_with_parents(&txs) {
+        return Err(RpcError::new(
+            code::VERIFY_ERROR,
+            "package topology disallowed. not child-with-parents or parents depend on each other.",
+        ));
+    }
+    let (chain, mempool, batch) = (ctx.chain.clone(), ctx.mempool.clone(), txs.clone());
+    let results = tokio::task::spawn_blocking(move || mempool.accept_package(&chain, &batch))
+        .await
+        .map_err(internal)?;
+    let mut package_msg = "success".to_string();
+    let mut map = Map::new();
+    let mut replaced = Vec::new();
+    for (tx, result) in txs.iter().zip(&results) {
+        let mut o = Map::new();
+        o.insert("txid".into(), tx.compute_txid().to_string().into());
+        match result {
+            crate::mempool::PackageTx::InMempool {
+                vsize,
+                fee,
+                other_wtxid,
+            } => {
+                if let Some(w) = other_wtxid {
+                    o.insert("other-wtxid".into(), w.to_string().into());
+                }
+                o.insert("vsize".into(), (*vsize).into());
+                o.insert("fees".into(), json!({"base": amount(*fee)}));
+            }
+            crate::mempool::PackageTx::Accepted {
+                accepted,
+                feerate,
+                includes,
+            } => {
+                replaced.extend(accepted.replaced.iter().map(|t| Value::from(t.to_string())));
+                o.insert("vsize".into(), accepted.vsize.into());
+                o.insert(
+                    "fees".into(),
+                    json!({
+                        "base": amount(accepted.base_fee),
+                        "effective-feerate": amount(feerate.0),
+                        "effective-includes": includes.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+                    }),
+                );
+            }
+            crate::mempool::PackageTx::Failed(r) => {
+                package_msg = "transaction failed".into();
+                o.insert("error".into(), r.to_string().into());
+            }
+            crate::mempool::PackageTx::NotValidated => {
+                package_msg = "transaction failed".into();
+                o.insert("error".into(), "package-not-validated".into());
+            }
+        }
+        map.insert(tx.compute_wtxid().to_string(), Value::Object(o));
+    }
+    if let Some(net) = &ctx.net {
+        for tx in &txs {
+            net.announce_tx(tx.compute_txid());
+        }
+    }
+    Ok(json!({
+        "package_msg": package_msg,
+        "tx-results": map,
+        "replaced-transactions": replaced,
+    }))
 }
