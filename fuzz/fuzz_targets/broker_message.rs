@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(msg) = decode_broker_message(data) {
-        let again = decode_broker_message(&encode_broker_message(&msg)).expect("re-encoded message must decode");
+        let again = decode_broker_message(&encode_broker_message(&msg))
+            .expect("re-encoded message must decode");
         assert_eq!(again, msg);
     }
 });

@@ -7,7 +7,8 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((id, req)) = decode_request(data) {
-        let again = decode_request(&encode_request(id, &req)).expect("re-encoded request must decode");
+        let again =
+            decode_request(&encode_request(id, &req)).expect("re-encoded request must decode");
         assert_eq!(again, (id, req));
     }
 });

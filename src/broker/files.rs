@@ -15,8 +15,9 @@ use crate::ipc::spawn::ChildRole;
 const MAX_PATH: usize = 1024;
 
 /// First path components under the node worker's root (the network data
-/// directory) that it may never open through the broker, and why.
-const WORKER_DENIED: &[(&str, &str)] = &[
+/// directory) that it may never open through the broker, and why (public
+/// so that `fuzz/` can check the policy against an independent model).
+pub const WORKER_DENIED: &[(&str, &str)] = &[
     ("wallets", "wallet files belong to wallet processes only"),
     (".lock", "the datadir lock is the broker's"),
     ("debug.log", "the broker is the only writer of debug.log"),

@@ -3,7 +3,8 @@
 //! and is never used by a spawned child to read files (children get settings over IPC).
 
 mod chain;
-mod conf;
+/// The `bitcoin.conf` line parser, public so that `fuzz/` can feed it bytes.
+pub mod conf;
 mod core_options;
 mod help;
 mod options;
@@ -12,6 +13,9 @@ mod settings;
 use std::path::{Path, PathBuf};
 
 pub use chain::Chain;
+/// Looks up an option name in the table of options a program accepts
+/// (public so that `fuzz/` can check every accepted name against it).
+pub use options::find as find_option;
 pub use options::{implemented, Cat, Flags, Opt};
 use settings::{Store, Value};
 

@@ -179,12 +179,20 @@ pub fn wallet_of(path: &str) -> Option<Option<String>> {
     }
 }
 
+/// Core's UrlDecode: `%` and exactly two hex digits is one byte; anything
+/// else (a sign, a non-ASCII character) stays as it is. The digits are checked
+/// as bytes first: slicing the `str` could split a character (a panic,
+/// reachable before authentication), and `from_str_radix` would take `+1`.
 fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -402,5 +410,18 @@ mod tests {
         assert_eq!(percent_decode("my%20wallet"), "my wallet");
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("%41"), "A");
+    }
+
+    /// Found while writing fuzz/http_request's check against Core's UrlDecode:
+    /// `%` and a hex digit before a multi-byte character panicked
+    /// (a str sliced inside the character), and `%+1` decoded to 0x01 where
+    /// Core's UrlDecode keeps it as it is.
+    #[test]
+    fn percent_decoding_takes_only_two_hex_digits() {
+        assert_eq!(percent_decode("%a\u{e9}x"), "%a\u{e9}x");
+        assert_eq!(percent_decode("%\u{e9}"), "%\u{e9}");
+        assert_eq!(percent_decode("%+1x"), "%+1x");
+        assert_eq!(percent_decode("%-1x"), "%-1x");
+        assert_eq!(wallet_of("/wallet/%a\u{e9}"), Some(Some("%a\u{e9}".into())));
     }
 }
