@@ -7,3 +7,5 @@ contrib/install-deps.sh --test
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --all-targets --locked
+# Every fuzz target for a minute in total; fails on any crash (fuzz/README.md).
+contrib/fuzz-smoke.sh
