@@ -22,11 +22,8 @@ fn p2wsh() -> bitcoin::ScriptBuf {
 }
 
 const ARGS: AcceptArgs = AcceptArgs {
-    test_only: false,
-    bypass_limits: false,
-    accept_time: None,
     local: true,
-    package: false,
+    ..AcceptArgs::FROM_PEER
 };
 
 fn submit(chain: &Chain, mut block: bitcoin::Block) {

@@ -42,6 +42,17 @@ pub struct AcceptArgs {
     pub package: bool,
 }
 
+impl AcceptArgs {
+    /// A transaction from a peer: every check, nothing special.
+    pub const FROM_PEER: AcceptArgs = AcceptArgs {
+        test_only: false,
+        bypass_limits: false,
+        accept_time: None,
+        local: false,
+        package: false,
+    };
+}
+
 /// What a successful acceptance tells the caller.
 #[derive(Clone, Debug)]
 pub struct Accepted {

@@ -175,10 +175,9 @@ impl Mempool {
     pub fn accept_package(&self, chain: &Chain, txs: &[Arc<Transaction>]) -> Vec<PackageTx> {
         let args = |test_only: bool, package: bool| AcceptArgs {
             test_only,
-            bypass_limits: false,
-            accept_time: None,
             local: true,
             package,
+            ..AcceptArgs::FROM_PEER
         };
         let fee_only = |r: &Reject| {
             r.reason == "min relay fee not met" || r.reason == "mempool min fee not met"
@@ -406,11 +405,8 @@ impl Mempool {
                 continue;
             }
             let args = AcceptArgs {
-                test_only: false,
-                bypass_limits: false,
                 accept_time: Some(saved.time),
-                local: false,
-                package: false,
+                ..AcceptArgs::FROM_PEER
             };
             match self.accept(chain, Arc::new(saved.tx), args) {
                 Ok(_) => ok += 1,
@@ -494,11 +490,8 @@ impl ChainListener for Mempool {
         let mut pool = self.lock();
         for tx in readd {
             let args = AcceptArgs {
-                test_only: false,
                 bypass_limits: true,
-                accept_time: None,
-                local: false,
-                package: false,
+                ..AcceptArgs::FROM_PEER
             };
             // The validation lock is already held by the block submission.
             if let Err(r) = accept::accept(&mut pool, chain, &self.opts, Arc::new(tx), args) {
@@ -599,13 +592,7 @@ mod tests {
 
         let coinbase = chain.read_block(&hashes[0]).unwrap().txdata[0].compute_txid();
         let tx = spend(OutPoint::new(coinbase, 0), 50 * 100_000_000, 1000);
-        let args = AcceptArgs {
-            test_only: false,
-            bypass_limits: false,
-            accept_time: None,
-            local: false,
-            package: false,
-        };
+        let args = AcceptArgs::FROM_PEER;
         let accepted = mempool.accept(&chain, Arc::new(tx.clone()), args).unwrap();
         assert_eq!(accepted.base_fee, 1000);
         // The template takes it and pays its fee to the coinbase.
@@ -661,13 +648,7 @@ mod tests {
                 [3000, 1000, 5000, 2000][i],
             )
         };
-        let args = AcceptArgs {
-            test_only: false,
-            bypass_limits: false,
-            accept_time: None,
-            local: false,
-            package: false,
-        };
+        let args = AcceptArgs::FROM_PEER;
         // Room for three entries.
         let probe = Mempool::new(opts.clone());
         probe.accept(&chain, Arc::new(coin(0)), args).unwrap();

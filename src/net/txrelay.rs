@@ -253,13 +253,7 @@ impl Net {
         let (chain, mempool) = (self.chain.clone(), self.mempool.clone());
         let tx = Arc::new(tx);
         let shared = tx.clone();
-        let args = AcceptArgs {
-            test_only: false,
-            bypass_limits: false,
-            accept_time: None,
-            local: false,
-            package: false,
-        };
+        let args = AcceptArgs::FROM_PEER;
         let result =
             tokio::task::spawn_blocking(move || mempool.accept(&chain, shared, args)).await;
         let id = peer.info.borrow().id;
@@ -304,13 +298,7 @@ impl Net {
             for orphan in children {
                 let (chain, mempool) = (self.chain.clone(), self.mempool.clone());
                 let tx = orphan.tx.clone();
-                let args = AcceptArgs {
-                    test_only: false,
-                    bypass_limits: false,
-                    accept_time: None,
-                    local: false,
-                    package: false,
-                };
+                let args = AcceptArgs::FROM_PEER;
                 let txid = tx.compute_txid();
                 match tokio::task::spawn_blocking(move || mempool.accept(&chain, tx, args)).await {
                     Ok(Ok(_)) => {

@@ -108,6 +108,39 @@ fn decode_tx(text: &str) -> Option<Transaction> {
     (!tx.input.is_empty()).then_some(tx)
 }
 
+/// The first argument of testmempoolaccept and submitpackage: 1 to 25 hex
+/// transactions.
+fn package_arg(args: &[Value]) -> Result<Vec<Value>, RpcError> {
+    let raw = arg::opt(args, 0)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if raw.is_empty() || raw.len() > MAX_PACKAGE_COUNT {
+        return Err(invalid_parameter(format!(
+            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
+        )));
+    }
+    Ok(raw)
+}
+
+/// A package's hex transactions (testmempoolaccept, submitpackage), with
+/// Core's errors for a non-string and an undecodable one.
+fn decode_list(raw: &[Value]) -> Result<Vec<Transaction>, RpcError> {
+    raw.iter()
+        .map(|v| {
+            let text = v.as_str().ok_or_else(|| {
+                RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
+            })?;
+            decode_tx(text).ok_or_else(|| {
+                RpcError::new(
+                    code::DESERIALIZATION_ERROR,
+                    format!("TX decode failed: {text} Make sure the tx has at least one input."),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Core's ParseFeeRate for `maxfeerate`: BTC/kvB, at most 1 BTC/kvB.
 fn max_fee_rate(args: &[Value], i: usize) -> Result<FeeRate, RpcError> {
     let Some(v) = arg::opt(args, i) else {
@@ -135,10 +168,8 @@ async fn run_accept(
             tx,
             AcceptArgs {
                 test_only,
-                bypass_limits: false,
-                accept_time: None,
                 local: !test_only,
-                package: false,
+                ..AcceptArgs::FROM_PEER
             },
         )
     })
@@ -213,28 +244,9 @@ async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value,
 }
 
 async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
-    let raw = arg::opt(&args, 0)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if raw.is_empty() || raw.len() > MAX_PACKAGE_COUNT {
-        return Err(invalid_parameter(format!(
-            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
-        )));
-    }
+    let raw = package_arg(&args)?;
     let max_rate = max_fee_rate(&args, 1)?;
-    let mut txs = Vec::with_capacity(raw.len());
-    for v in &raw {
-        let text = v.as_str().ok_or_else(|| {
-            RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
-        })?;
-        txs.push(decode_tx(text).ok_or_else(|| {
-            RpcError::new(
-                code::DESERIALIZATION_ERROR,
-                format!("TX decode failed: {text} Make sure the tx has at least one input."),
-            )
-        })?);
-    }
+    let mut txs = decode_list(&raw)?;
     if txs.len() > 1 {
         return testpackage(txs);
     }
@@ -598,15 +610,7 @@ fn child_with_parents(txs: &[Arc<Transaction>]) -> bool {
 
 /// Core's submitpackage for child-with-parents packages.
 async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
-    let raw = arg::opt(&args, 0)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if raw.is_empty() || raw.len() > MAX_PACKAGE_COUNT {
-        return Err(invalid_parameter(format!(
-            "Array must contain between 1 and {MAX_PACKAGE_COUNT} transactions."
-        )));
-    }
+    let raw = package_arg(&args)?;
     // Validated as Core does; packages are not held to it yet.
     let _max_rate = max_fee_rate(&args, 1)?;
     let max_burn = match arg::opt(&args, 2) {
@@ -614,14 +618,7 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         None => 0,
     };
     let mut txs = Vec::with_capacity(raw.len());
-    for v in &raw {
-        let text = v.as_str().unwrap_or_default();
-        let tx = decode_tx(text).ok_or_else(|| {
-            RpcError::new(
-                code::DESERIALIZATION_ERROR,
-                format!("TX decode failed: {text} Make sure the tx has at least one input."),
-            )
-        })?;
+    for tx in decode_list(&raw)? {
         for out in &tx.output {
             if policy::is_unspendable(&out.script_pubkey) && policy::signed_value(out) > max_burn {
                 return Err(RpcError::new(
