@@ -17,3 +17,12 @@ pub mod sandbox;
 pub mod schema;
 pub mod script;
 pub mod wallet;
+
+/// A single-threaded runtime with I/O and timers, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("test runtime")
+}

@@ -552,11 +552,7 @@ mod tests {
 
     #[test]
     fn fds_travel_with_the_datagram_and_truncation_is_refused() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        crate::test_runtime().block_on(async {
             let (a, b) = socketpair(
                 AddressFamily::Unix,
                 SockType::SeqPacket,

@@ -66,11 +66,7 @@ pub fn encode(magic: Magic, message: NetworkMessage) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-    }
+    use crate::test_runtime as rt;
 
     #[test]
     fn messages_round_trip_and_bad_frames_are_refused() {
