@@ -13,6 +13,15 @@ use serde_json::{json, Value};
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
 
+/// A node that does not listen and connects to ours on `port` only.
+fn follower(port: u16) -> TestNode {
+    TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port}"),
+    ])
+}
+
 fn listening(port: u16) -> TestNode {
     TestNode::start(&["-disablewallet", &format!("-port={port}")])
 }
@@ -23,11 +32,7 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
     let a = listening(port);
     ok(&a, "generatetoaddress", json!([3, ADDRESS]));
     // -connect: no listening of its own (Core's default then).
-    let b = TestNode::start(&[
-        "-disablewallet",
-        "-listen=0",
-        &format!("-connect=127.0.0.1:{port}"),
-    ]);
+    let b = follower(port);
     wait_for("b to sync 3 blocks", || {
         ok(&b, "getblockcount", json!([])) == json!(3)
     });
@@ -151,8 +156,7 @@ fn addnode_list_and_a_garbage_peer() {
 fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles() {
     let port = free_port();
     let mut a = listening(port);
-    let connect = format!("-connect=127.0.0.1:{port}");
-    let b = TestNode::start(&["-disablewallet", "-listen=0", &connect]);
+    let b = follower(port);
     // b tries a once more (it has no retry loop of its own).
     let knock = || {
         ok(
@@ -246,11 +250,7 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
 fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs() {
     let port = free_port();
     let a = listening(port);
-    let b = TestNode::start(&[
-        "-disablewallet",
-        "-listen=0",
-        &format!("-connect=127.0.0.1:{port}"),
-    ]);
+    let b = follower(port);
     wait_for("b to connect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
@@ -291,11 +291,7 @@ fn maxconnections_turns_away_inbound_peers_beyond_it() {
         &format!("-port={port}"),
         "-maxconnections=1",
     ]);
-    let _b = TestNode::start(&[
-        "-disablewallet",
-        "-listen=0",
-        &format!("-connect=127.0.0.1:{port}"),
-    ]);
+    let _b = follower(port);
     wait_for("b to connect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
@@ -317,11 +313,7 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
         ok(&a, "addpeeraddress", json!(["1.2.3.4", 8333])),
         json!({"success": true})
     );
-    let b = TestNode::start(&[
-        "-disablewallet",
-        "-listen=0",
-        &format!("-connect=127.0.0.1:{port}"),
-    ]);
+    let b = follower(port);
     // b asked a (its outbound peer) for addresses and learned a's as well.
     wait_for("b to learn 1.2.3.4 from a", || {
         ok(&b, "getnodeaddresses", json!([0]))
