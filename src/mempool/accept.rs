@@ -19,7 +19,7 @@ use super::pool::{Entry, Pool};
 use crate::chain::{clock, Chain};
 
 /// Core's COINBASE_MATURITY.
-const COINBASE_MATURITY: u32 = 100;
+pub(super) const COINBASE_MATURITY: u32 = 100;
 /// Core's MAX_REPLACEMENT_CANDIDATES (distinct clusters a replacement touches).
 const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 /// Height Core gives coins of in-mempool transactions.
@@ -60,10 +60,17 @@ pub struct Accepted {
     pub wtxid: bitcoin::Wtxid,
     pub vsize: i64,
     pub base_fee: i64,
-    /// Modified fee over vsize, sat/kvB (testmempoolaccept's effective-feerate).
-    pub effective_feerate: FeeRate,
+    /// The base fee plus the prioritisetransaction delta.
+    pub modified_fee: i64,
     /// Transactions the replacement evicted.
     pub replaced: Vec<Txid>,
+}
+
+impl Accepted {
+    /// Modified fee over vsize, sat/kvB (testmempoolaccept's effective-feerate).
+    pub fn effective_feerate(&self) -> FeeRate {
+        FeeRate::of(self.modified_fee, self.vsize)
+    }
 }
 
 /// One spent coin as the checks need it.
@@ -250,12 +257,13 @@ pub fn accept(
             return Err(Reject::new(RejectKind::Policy, "bad-witness-nonstandard"));
         }
     }
-    let sigop_cost = tx.total_sigop_cost(|op| {
-        tx.input
-            .iter()
-            .position(|i| i.previous_output == *op)
-            .map(|i| spent[i].clone())
-    }) as i64;
+    let spent_by: std::collections::HashMap<OutPoint, &TxOut> = tx
+        .input
+        .iter()
+        .map(|i| i.previous_output)
+        .zip(&spent)
+        .collect();
+    let sigop_cost = tx.total_sigop_cost(|op| spent_by.get(op).map(|o| (*o).clone())) as i64;
     let weight = tx.weight().to_wu() as i64;
     let vsize = policy::virtual_size(weight, sigop_cost, opts.bytes_per_sigop);
     let modified_fee = fee + pool.delta(&txid);
@@ -395,7 +403,7 @@ pub fn accept(
         wtxid,
         vsize,
         base_fee: fee,
-        effective_feerate: FeeRate::of(modified_fee, vsize),
+        modified_fee,
         replaced: evicted.iter().copied().collect(),
     };
     if args.test_only {
@@ -501,10 +509,8 @@ fn check_upgradable_witness(tx: &Transaction, spent: &[TxOut]) -> Result<(), Rej
         let mut script = prev.script_pubkey.clone();
         let mut p2sh = false;
         if script.is_p2sh() {
-            if let Some(Ok(bitcoin::script::Instruction::PushBytes(redeem))) =
-                input.script_sig.instructions().last()
-            {
-                script = bitcoin::ScriptBuf::from_bytes(redeem.as_bytes().to_vec());
+            if let Some(redeem) = policy::p2sh_redeem(&input.script_sig) {
+                script = redeem;
                 p2sh = true;
             }
         }

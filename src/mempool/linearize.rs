@@ -75,9 +75,7 @@ pub fn cluster_chunks(pool: &Pool, cluster: &BTreeSet<Txid>, bytes_per_sigop: i6
 
 /// A chunk of `txs` (an ancestor-closed set) put in topological order.
 fn make_chunk(pool: &Pool, mut txs: Vec<Txid>, bytes_per_sigop: i64) -> Chunk {
-    // Entry order is topological: a parent always entered before its child
-    // (reorg re-additions included, which get earlier sequence numbers).
-    txs.sort_by_key(|t| pool.get(t).map(|e| (pool.ancestors(t).len(), e.sequence)));
+    txs.sort_by_cached_key(|t| pool.get(t).map(|e| pool.topological_key(e)));
     let (mut fee, mut weight) = (0, 0);
     for t in &txs {
         if let Some(e) = pool.get(t) {

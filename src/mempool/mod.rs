@@ -128,14 +128,13 @@ impl Mempool {
     ) -> Result<Accepted, Reject> {
         let _validation = chain.lock_validation();
         let mut pool = self.lock();
-        let result = accept::accept(&mut pool, chain, &self.opts, tx, args);
+        let mut result = accept::accept(&mut pool, chain, &self.opts, tx, args);
         // Marked before relay can announce it and a peer ask for it.
         if let (Ok(a), true, false) = (&result, args.local, args.test_only) {
             pool.set_unbroadcast(a.txid);
         }
         // Core's LimitMempoolSize after each acceptance: old entries
         // expire, then the worst chunks go until the pool fits.
-        let mut result = result;
         if let (Ok(a), false) = (&result, args.test_only) {
             let expired = pool.expire(clock::now() - self.opts.expiry_secs);
             if expired > 0 {
@@ -148,6 +147,7 @@ impl Mempool {
                 }
             }
         }
+        let size = pool.len();
         drop(pool);
         if let Ok(a) = &result {
             if !args.test_only && !args.package {
@@ -157,9 +157,8 @@ impl Mempool {
                 }
                 tracing::debug!(
                     target: "mempool",
-                    "AcceptToMemoryPool: accepted {} (poolsz {})",
-                    a.txid,
-                    self.lock().len()
+                    "AcceptToMemoryPool: accepted {} (poolsz {size})",
+                    a.txid
                 );
             }
         }
@@ -199,7 +198,7 @@ impl Mempool {
                 match self.accept(chain, tx.clone(), args(false, false)) {
                     Ok(a) => {
                         out.push(PackageTx::Accepted {
-                            feerate: a.effective_feerate,
+                            feerate: a.effective_feerate(),
                             includes: vec![a.wtxid],
                             accepted: a,
                         });
@@ -232,10 +231,7 @@ impl Mempool {
                     }
                 }
             }
-            let fee: i64 = members
-                .iter()
-                .map(|(_, a)| a.base_fee + self.lock().delta(&a.txid))
-                .sum();
+            let fee: i64 = members.iter().map(|(_, a)| a.modified_fee).sum();
             let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
             let floor = self.min_fee().max(self.opts.min_relay_feerate.0);
             let short = failed.is_none() && fee < FeeRate(floor).fee(vsize);
@@ -449,7 +445,11 @@ impl Mempool {
                             return false;
                         }
                         match chain.utxo().get(op) {
-                            Ok(Some(c)) => c.coinbase && next_height.saturating_sub(c.height) < 100,
+                            Ok(Some(c)) => {
+                                c.coinbase
+                                    && next_height.saturating_sub(c.height)
+                                        < accept::COINBASE_MATURITY
+                            }
                             _ => true,
                         }
                     })
@@ -557,17 +557,20 @@ mod tests {
         block.block_hash()
     }
 
-    #[test]
-    fn mined_transactions_leave_and_come_back_when_their_block_is_reorged_out() {
-        let _log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
+    /// A regtest chain of `n` blocks paying bare OP_TRUE, with the kernel's
+    /// logger and the datadir kept alive by the caller.
+    fn mined_chain(
+        n: usize,
+    ) -> (
+        bitcoinkernel::Logger,
+        tempfile::TempDir,
+        Arc<Chain>,
+        Vec<bitcoin::BlockHash>,
+    ) {
+        let log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let chain = Chain::open(&ChainOptions::regtest(dir.path().join("regtest"))).unwrap();
-        // Bare OP_TRUE coinbases are not standard to spend: relax that.
-        let mut opts = PolicyOptions::core_defaults();
-        opts.require_standard = false;
-        let mempool = Mempool::new(opts);
-        chain.add_listener(mempool.clone());
-        let hashes: Vec<_> = (0..101)
+        let hashes = (0..n)
             .map(|_| {
                 submit(
                     &chain,
@@ -575,6 +578,22 @@ mod tests {
                 )
             })
             .collect();
+        (log, dir, chain, hashes)
+    }
+
+    /// Core's defaults but for standardness: bare OP_TRUE coinbases are not
+    /// standard to spend.
+    fn relaxed() -> PolicyOptions {
+        let mut opts = PolicyOptions::core_defaults();
+        opts.require_standard = false;
+        opts
+    }
+
+    #[test]
+    fn mined_transactions_leave_and_come_back_when_their_block_is_reorged_out() {
+        let (_log, _dir, chain, hashes) = mined_chain(101);
+        let mempool = Mempool::new(relaxed());
+        chain.add_listener(mempool.clone());
         // A competing branch from block 101, built before block 102 exists.
         let template = assemble::new_block(&chain, op_true(), vec![], Amount::ZERO);
         let f1 = block_on(
@@ -627,19 +646,8 @@ mod tests {
 
     #[test]
     fn a_full_pool_evicts_its_worst_chunk_and_raises_the_minimum_fee() {
-        let _log = kernel_log::install(&crate::logging::LogConfig::default()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let chain = Chain::open(&ChainOptions::regtest(dir.path().join("regtest"))).unwrap();
-        let mut opts = PolicyOptions::core_defaults();
-        opts.require_standard = false;
-        let hashes: Vec<_> = (0..104)
-            .map(|_| {
-                submit(
-                    &chain,
-                    assemble::new_block(&chain, op_true(), vec![], Amount::ZERO),
-                )
-            })
-            .collect();
+        let (_log, _dir, chain, hashes) = mined_chain(104);
+        let mut opts = relaxed();
         let coin = |i: usize| {
             let cb = chain.read_block(&hashes[i]).unwrap().txdata[0].compute_txid();
             spend(
@@ -672,11 +680,9 @@ mod tests {
         assert_eq!(r.reason, "mempool min fee not met");
     }
 
-    #[test]
-    fn a_block_spending_the_same_coin_evicts_the_conflict_and_its_children() {
-        let mut pool = Pool::default();
-        let coin = OutPoint::new(bitcoin::Txid::from_byte_array([1; 32]), 0);
-        let entry = |tx: &Transaction| Entry {
+    /// A pool entry for `tx` paying 1000 sat.
+    fn entry(tx: &Transaction) -> Entry {
+        Entry {
             tx: Arc::new(tx.clone()),
             txid: tx.compute_txid(),
             wtxid: tx.compute_wtxid(),
@@ -690,7 +696,30 @@ mod tests {
             spends_coinbase: false,
             parents: Default::default(),
             children: Default::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_parent_back_from_a_disconnected_block_is_listed_and_saved_before_its_child() {
+        let mut pool = Pool::default();
+        let parent = spend(
+            OutPoint::new(bitcoin::Txid::from_byte_array([4; 32]), 0),
+            100_000,
+            1000,
+        );
+        let child = spend(OutPoint::new(parent.compute_txid(), 0), 99_000, 1000);
+        // The child was here while its parent was confirmed; the parent
+        // comes back after a reorg, later in entry order.
+        pool.add(entry(&child));
+        pool.add(entry(&parent));
+        let order: Vec<_> = pool.entries_in_order().iter().map(|e| e.txid).collect();
+        assert_eq!(order, vec![parent.compute_txid(), child.compute_txid()]);
+    }
+
+    #[test]
+    fn a_block_spending_the_same_coin_evicts_the_conflict_and_its_children() {
+        let mut pool = Pool::default();
+        let coin = OutPoint::new(bitcoin::Txid::from_byte_array([1; 32]), 0);
         let parent = spend(coin, 100_000, 1000);
         let child = spend(OutPoint::new(parent.compute_txid(), 0), 99_000, 1000);
         let other = spend(

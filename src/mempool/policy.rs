@@ -243,9 +243,7 @@ pub fn check_transaction(tx: &Transaction) -> Result<(), Reject> {
     if tx.output.is_empty() {
         return Err(consensus("bad-txns-vout-empty"));
     }
-    if bitcoin::consensus::encode::serialize(&strip_witness(tx)).len() * 4
-        > MAX_BLOCK_WEIGHT as usize
-    {
+    if tx.base_size() * 4 > MAX_BLOCK_WEIGHT as usize {
         return Err(consensus("bad-txns-oversize"));
     }
     let mut total: i64 = 0;
@@ -275,13 +273,6 @@ pub fn check_transaction(tx: &Transaction) -> Result<(), Reject> {
         return Err(consensus("bad-txns-prevout-null"));
     }
     Ok(())
-}
-
-/// `tx` without its witnesses (for the non-witness size).
-pub fn strip_witness(tx: &Transaction) -> Transaction {
-    let mut t = tx.clone();
-    t.input.iter_mut().for_each(|i| i.witness.clear());
-    t
 }
 
 /// Core's GetDustThreshold: outputs worth less than spending them costs at
@@ -358,9 +349,7 @@ pub fn check_standard(tx: &Transaction, opts: &PolicyOptions) -> Result<(), Reje
 
 /// Core's MIN_STANDARD_TX_NONWITNESS_SIZE check (CVE-2017-12842).
 pub fn check_size_small(tx: &Transaction) -> Result<(), Reject> {
-    if bitcoin::consensus::encode::serialize(&strip_witness(tx)).len()
-        < MIN_STANDARD_TX_NONWITNESS_SIZE
-    {
+    if tx.base_size() < MIN_STANDARD_TX_NONWITNESS_SIZE {
         return Err(policy("tx-size-small"));
     }
     Ok(())
@@ -386,6 +375,14 @@ fn push_stack(script_sig: &Script) -> Option<Vec<Vec<u8>>> {
     Some(stack)
 }
 
+/// The redeem script a P2SH spend's scriptSig pushes last (None when the
+/// scriptSig is not push-only or pushes nothing).
+pub fn p2sh_redeem(script_sig: &Script) -> Option<bitcoin::ScriptBuf> {
+    push_stack(script_sig)
+        .and_then(|mut s| s.pop())
+        .map(bitcoin::ScriptBuf::from_bytes)
+}
+
 fn nonstandard_input(details: String) -> Reject {
     Reject::new(RejectKind::Policy, "bad-txns-nonstandard-inputs").with(details)
 }
@@ -399,8 +396,8 @@ pub fn check_inputs_standard(tx: &Transaction, spent: &[TxOut]) -> Result<(), Re
         legacy_sigops += input.script_sig.count_sigops();
         legacy_sigops += prev.script_pubkey.count_sigops();
         if prev.script_pubkey.is_p2sh() {
-            if let Some(redeem) = push_stack(&input.script_sig).and_then(|s| s.last().cloned()) {
-                legacy_sigops += Script::from_bytes(&redeem).count_sigops();
+            if let Some(redeem) = p2sh_redeem(&input.script_sig) {
+                legacy_sigops += redeem.count_sigops();
             }
         }
     }
@@ -455,8 +452,8 @@ pub fn witness_standard(tx: &Transaction, spent: &[TxOut]) -> bool {
         }
         let mut p2sh = false;
         if script.is_p2sh() {
-            match push_stack(&input.script_sig).and_then(|s| s.last().cloned()) {
-                Some(redeem) => script = bitcoin::ScriptBuf::from_bytes(redeem),
+            match p2sh_redeem(&input.script_sig) {
+                Some(redeem) => script = redeem,
                 None => return false,
             }
             p2sh = true;

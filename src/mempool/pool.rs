@@ -100,12 +100,20 @@ impl Pool {
         self.entries.values()
     }
 
-    /// Entries in the order they entered (Core's entryAll order is by
-    /// ancestor count then feerate; entry order is topological too).
+    /// Every entry, parents before children: by in-mempool ancestor count,
+    /// then order of entry (what getrawmempool lists and mempool.dat holds,
+    /// which must load back in order). Entry order alone is not enough: a
+    /// transaction that returns from a disconnected block enters after
+    /// children of it that were already here.
     pub fn entries_in_order(&self) -> Vec<&Entry> {
         let mut v: Vec<&Entry> = self.entries.values().collect();
-        v.sort_by_key(|e| e.sequence);
+        v.sort_by_cached_key(|e| self.topological_key(e));
         v
+    }
+
+    /// Sorting by this puts parents before their children.
+    pub fn topological_key(&self, e: &Entry) -> (usize, u64) {
+        (self.ancestors(&e.txid).len(), e.sequence)
     }
 
     pub fn delta(&self, txid: &Txid) -> i64 {

@@ -11,6 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use bitcoin::bip152::{BlockTransactionsRequest, HeaderAndShortIds, ShortId};
 use bitcoin::p2p::message::NetworkMessage;
@@ -43,7 +44,7 @@ struct Partial {
 /// the compact block is malformed.
 fn rebuild(
     c: &HeaderAndShortIds,
-    known: &HashMap<ShortId, Transaction>,
+    known: &HashMap<ShortId, Arc<Transaction>>,
 ) -> Result<Vec<Option<Transaction>>, String> {
     let n = c.short_ids.len() + c.prefilled_txs.len();
     if n == 0 || n > MAX_BLOCK_TXS {
@@ -63,7 +64,7 @@ fn rebuild(
     let mut ids = c.short_ids.iter();
     for slot in slots.iter_mut().filter(|s| s.is_none()) {
         let id = ids.next().ok_or("fewer short ids than empty slots")?;
-        *slot = known.get(id).cloned();
+        *slot = known.get(id).map(|tx| (**tx).clone());
     }
     Ok(slots)
 }
@@ -150,10 +151,11 @@ impl Net {
             return Ok(());
         }
         let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
-        let known: HashMap<ShortId, Transaction> = {
+        // Shared handles: only the transactions the block holds get copied.
+        let known: HashMap<ShortId, Arc<Transaction>> = {
             let pool = self.mempool.lock();
             pool.entries()
-                .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), (*e.tx).clone()))
+                .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), e.tx.clone()))
                 .collect()
         };
         let slots = rebuild(&c, &known)?;
@@ -252,7 +254,10 @@ mod tests {
         let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
         let mut known = HashMap::new();
         let t3 = tx(3);
-        known.insert(ShortId::with_siphash_keys(&t3.compute_wtxid(), keys), t3);
+        known.insert(
+            ShortId::with_siphash_keys(&t3.compute_wtxid(), keys),
+            Arc::new(t3),
+        );
         let slots = rebuild(&c, &known).unwrap();
         // The coinbase and tx 2 came prefilled, tx 3 from the pool, tx 1 is missing.
         assert!(slots[0].is_some() && slots[2].is_some() && slots[3].is_some());

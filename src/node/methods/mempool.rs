@@ -233,11 +233,12 @@ async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value,
                 ));
             }
         }
+        // Accepted: the relay announces it as it does every new entry.
         run_accept(&ctx, tx, false)
             .await?
             .map_err(|r| reject_error(&r))?;
-    }
-    if let Some(net) = &ctx.net {
+    } else if let Some(net) = &ctx.net {
+        // Already there: announced again to peers that have not heard of it.
         net.announce_tx(txid);
     }
     Ok(Value::from(txid.to_string()))
@@ -267,7 +268,7 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
                     "fees".into(),
                     json!({
                         "base": amount(a.base_fee),
-                        "effective-feerate": amount(a.effective_feerate.0),
+                        "effective-feerate": amount(a.effective_feerate().0),
                         "effective-includes": [a.wtxid.to_string()],
                     }),
                 );
@@ -684,9 +685,12 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         }
         map.insert(tx.compute_wtxid().to_string(), Value::Object(o));
     }
+    // New entries are announced by the relay; ones already there again.
     if let Some(net) = &ctx.net {
-        for tx in &txs {
-            net.announce_tx(tx.compute_txid());
+        for (tx, result) in txs.iter().zip(&results) {
+            if matches!(result, crate::mempool::PackageTx::InMempool { .. }) {
+                net.announce_tx(tx.compute_txid());
+            }
         }
     }
     Ok(json!({
