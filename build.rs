@@ -6,7 +6,9 @@ fn main() {
     cmd.src_prefix("schema");
     // The generated modules live under `crate::schema`.
     cmd.default_parent_module(vec!["schema".into()]);
-    for file in ["proxy", "common", "init", "echo", "mining", "rpc", "broker"] {
+    for file in [
+        "proxy", "common", "init", "echo", "mining", "rpc", "broker", "chain", "wallet",
+    ] {
         let path = format!("schema/{file}.capnp");
         println!("cargo:rerun-if-changed={path}");
         cmd.file(path);

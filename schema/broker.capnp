@@ -31,6 +31,9 @@ struct Request {
     renameFile @8 :RenameFile;
     # Node worker only: atomically replace one file in its root with another
     # (e.g. mempool.dat.new over mempool.dat); both are plain file names.
+    listWalletDir @9 :Void;
+    # Node worker only: the wallets under <netDir>/wallets (the worker's
+    # sandbox cannot read that directory).
   }
 }
 
@@ -52,6 +55,12 @@ struct OpenFile {
 
 struct SpawnWallet {
   name @0 :Text;
+  # The wallet's directory name under <netDir>/wallets; the broker refuses
+  # names that are not one plain path component, and a second process for a
+  # wallet that already has one.
+  create @1 :Bool;
+  # createwallet: the directory must not hold a wallet yet (the broker makes
+  # it). Otherwise loadwallet: it must hold one.
 }
 
 struct Reply {
@@ -69,6 +78,8 @@ struct Reply {
     p2pServer @8 :Void;
     # The P2P listening sockets travel beside the reply (none without -listen).
     fileRenamed @9 :Void;
+    walletDir @10 :List(Text);
+    # The wallet names found under <netDir>/wallets.
   }
 }
 
@@ -91,6 +102,9 @@ struct Settings {
   # <datadir>/<chain subdirectory>
   args @3 :List(Arg);
   # Resolved options for this role, after bitcoin.conf and the command line.
+  walletName @4 :Text;
+  # A wallet process: the one wallet it holds (its directory is
+  # <netDir>/wallets/<walletName>, its whole sandbox). Empty for the worker.
 }
 
 struct Arg {

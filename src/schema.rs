@@ -7,3 +7,5 @@ capnp::generated_code!(pub mod common_capnp);
 capnp::generated_code!(pub mod mining_capnp);
 capnp::generated_code!(pub mod rpc_capnp);
 capnp::generated_code!(pub mod broker_capnp);
+capnp::generated_code!(pub mod chain_capnp);
+capnp::generated_code!(pub mod wallet_capnp);

@@ -148,8 +148,11 @@ pub fn recv_datagram(fd: RawFd) -> Result<Option<Datagram>, ChannelError> {
 pub enum Request {
     /// The settings for the asking child's role.
     GetSettings,
-    /// Node worker only: start a wallet process named `name`.
-    SpawnWallet { name: String },
+    /// Node worker only: start a wallet process for wallet `name`, whose
+    /// directory the broker makes (`create`) or finds.
+    SpawnWallet { name: String, create: bool },
+    /// Node worker only: the wallets in the wallet directory.
+    ListWalletDir,
     /// Open a file under the role's root; the reply carries the fd.
     OpenFile(super::files::OpenRequest),
     /// Node worker only: the JSON-RPC listening sockets (fds beside the reply).
@@ -177,6 +180,7 @@ impl Request {
             Request::Connect(_) => "Broker.connect",
             Request::P2pServer => "Broker.p2pServer",
             Request::RenameFile { .. } => "Broker.renameFile",
+            Request::ListWalletDir => "Broker.listWalletDir",
         }
     }
 }
@@ -188,6 +192,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub net_dir: PathBuf,
     pub args: Vec<crate::config::ResolvedArg>,
+    /// A wallet process's wallet (empty for the node worker).
+    pub wallet_name: String,
 }
 
 /// The broker's answer to one request.
@@ -212,6 +218,7 @@ pub enum Reply {
     /// The P2P listening sockets travel beside it.
     P2pServer,
     FileRenamed,
+    WalletDir(Vec<String>),
 }
 
 /// A credential: travels in messages, never printed (`-debug=ipc` logs
@@ -271,7 +278,12 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
         Request::RpcServer => r.set_rpc_server(()),
         Request::RequestShutdown => r.set_request_shutdown(()),
         Request::P2pServer => r.set_p2p_server(()),
-        Request::SpawnWallet { name } => r.init_spawn_wallet().set_name(&name[..]),
+        Request::ListWalletDir => r.set_list_wallet_dir(()),
+        Request::SpawnWallet { name, create } => {
+            let mut b = r.init_spawn_wallet();
+            b.set_name(&name[..]);
+            b.set_create(*create);
+        }
         Request::Connect(address) => r.set_connect(&address[..]),
         Request::RenameFile { from, to } => {
             let mut b = r.init_rename_file();
@@ -302,9 +314,14 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
         Which::RpcServer(()) => Request::RpcServer,
         Which::RequestShutdown(()) => Request::RequestShutdown,
         Which::P2pServer(()) => Request::P2pServer,
-        Which::SpawnWallet(w) => Request::SpawnWallet {
-            name: text(w?.get_name())?,
-        },
+        Which::ListWalletDir(()) => Request::ListWalletDir,
+        Which::SpawnWallet(w) => {
+            let w = w?;
+            Request::SpawnWallet {
+                name: text(w.get_name())?,
+                create: w.get_create(),
+            }
+        }
         Which::Connect(a) => Request::Connect(text(a)?),
         Which::RenameFile(f) => {
             let f = f?;
@@ -343,11 +360,18 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::Connected => r.set_connected(()),
                 Reply::P2pServer => r.set_p2p_server(()),
                 Reply::FileRenamed => r.set_file_renamed(()),
+                Reply::WalletDir(names) => {
+                    let mut list = r.init_wallet_dir(names.len() as u32);
+                    for (i, n) in names.iter().enumerate() {
+                        list.set(i as u32, &n[..]);
+                    }
+                }
                 Reply::Settings(s) => {
                     let mut b = r.init_settings();
                     b.set_chain(&s.chain[..]);
                     b.set_data_dir(&s.data_dir.to_string_lossy()[..]);
                     b.set_net_dir(&s.net_dir.to_string_lossy()[..]);
+                    b.set_wallet_name(&s.wallet_name[..]);
                     let mut list = b.init_args(s.args.len() as u32);
                     for (i, arg) in s.args.iter().enumerate() {
                         let mut a = list.reborrow().get(i as u32);
@@ -395,6 +419,9 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::Connected(()) => Reply::Connected,
                 R::P2pServer(()) => Reply::P2pServer,
                 R::FileRenamed(()) => Reply::FileRenamed,
+                R::WalletDir(names) => {
+                    Reply::WalletDir(names?.iter().map(text).collect::<Result<_, _>>()?)
+                }
                 R::RpcServer(rs) => Reply::RpcServer {
                     cookie: Secret(text(rs?.get_cookie())?),
                 },
@@ -423,6 +450,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                         data_dir: text(s.get_data_dir())?.into(),
                         net_dir: text(s.get_net_dir())?.into(),
                         args,
+                        wallet_name: text(s.get_wallet_name())?,
                     })
                 }
             };
@@ -455,7 +483,11 @@ mod tests {
     fn requests_round_trip() {
         for req in [
             Request::GetSettings,
-            Request::SpawnWallet { name: "w1".into() },
+            Request::SpawnWallet {
+                name: "w1".into(),
+                create: true,
+            },
+            Request::ListWalletDir,
             Request::OpenFile(crate::broker::files::OpenRequest {
                 path: "peers.dat".into(),
                 write: true,
@@ -507,6 +539,7 @@ mod tests {
                     chain: "regtest".into(),
                     data_dir: "/d".into(),
                     net_dir: "/d/regtest".into(),
+                    wallet_name: "w1".into(),
                     args: vec![
                         crate::config::ResolvedArg {
                             name: "debug".into(),

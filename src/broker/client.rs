@@ -142,16 +142,31 @@ impl BrokerClient {
 
     /// Node worker: asks the broker to start a wallet process; returns its pid
     /// and this side's end of the wallet's `Init` socket pair.
-    pub async fn spawn_wallet(&self, name: &str) -> Result<(i32, OwnedFd), BrokerError> {
+    pub async fn spawn_wallet(
+        &self,
+        name: &str,
+        create: bool,
+    ) -> Result<(i32, OwnedFd), BrokerError> {
         match self
             .call(Request::SpawnWallet {
                 name: name.to_string(),
+                create,
             })
             .await?
         {
             (Reply::WalletSpawned { pid }, mut fds) if fds.len() == 1 => Ok((pid, fds.remove(0))),
             _ => Err(BrokerError::Mismatched {
                 method: "Broker.spawnWallet",
+            }),
+        }
+    }
+
+    /// Node worker: the wallet names in the wallet directory.
+    pub async fn list_wallet_dir(&self) -> Result<Vec<String>, BrokerError> {
+        match self.call(Request::ListWalletDir).await? {
+            (Reply::WalletDir(names), _) => Ok(names),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.listWalletDir",
             }),
         }
     }

@@ -145,7 +145,7 @@ async fn run(config: Config, sink: logging::Sink) -> i32 {
     let sup = Supervisor::new(config, sink, connect_policy);
     *sup.p2p.borrow_mut() = p2p;
     *sup.rpc.borrow_mut() = rpc;
-    let (worker, worker_ipc) = match sup.start_child(ChildRole::NodeWorker) {
+    let (worker, worker_ipc) = match sup.start_child(ChildRole::NodeWorker, "") {
         Ok(w) => w,
         Err(e) => return log_fail(&format!("cannot start the node worker: {e}")),
     };

@@ -43,6 +43,8 @@ const WALLET_SETTINGS: &[&str] = &[
     "paytxfee",
     "mintxfee",
     "walletrbf",
+    "addresstype",
+    "changetype",
     "keypool",
     "avoidpartialspends",
     "spendzeroconfchange",
@@ -59,6 +61,8 @@ const WALLET_SETTINGS: &[&str] = &[
 pub struct ChildHandle {
     pub role: ChildRole,
     pub pid: i32,
+    /// A wallet process's wallet name (empty for the worker).
+    pub wallet_name: String,
     /// The child's broker channel, for events (None once it ended).
     pub channel: RefCell<Option<Rc<Channel>>>,
     pub exited: Cell<bool>,
@@ -124,6 +128,7 @@ impl Supervisor {
     pub fn start_child(
         self: &Rc<Self>,
         role: ChildRole,
+        wallet_name: &str,
     ) -> Result<(Rc<ChildHandle>, OwnedFd), SpawnError> {
         let exe = sibling_exe(role)?;
         let SpawnedChild {
@@ -141,11 +146,19 @@ impl Supervisor {
         let handle = Rc::new(ChildHandle {
             role,
             pid,
+            wallet_name: wallet_name.to_string(),
             channel: RefCell::new(Some(channel.clone())),
             exited: Cell::new(false),
         });
         self.children.borrow_mut().push(handle.clone());
-        tracing::info!("Started {} (pid {pid})", role.display_name());
+        if wallet_name.is_empty() {
+            tracing::info!("Started {} (pid {pid})", role.display_name());
+        } else {
+            tracing::info!(
+                "Started {} (pid {pid}) for wallet \"{wallet_name}\"",
+                role.display_name()
+            );
+        }
         tokio::task::spawn_local(read_logs(self.sink.clone(), role, pid, log));
         tokio::task::spawn_local(serve_requests(self.clone(), handle.clone(), channel));
         tokio::task::spawn_local(wait_for_exit(self.clone(), handle.clone(), process));
@@ -192,8 +205,8 @@ impl Supervisor {
         .await
     }
 
-    fn settings_for(&self, role: ChildRole) -> Settings {
-        let args = match role {
+    fn settings_for(&self, child: &ChildHandle) -> Settings {
+        let args = match child.role {
             ChildRole::NodeWorker => self.config.to_settings(|_| true),
             ChildRole::Wallet => self
                 .config
@@ -204,7 +217,13 @@ impl Supervisor {
             data_dir: self.config.datadir().to_path_buf(),
             net_dir: self.config.net_dir(),
             args,
+            wallet_name: child.wallet_name.clone(),
         }
+    }
+
+    /// `<datadir>/<chain>/wallets` (Core's default -walletdir).
+    fn wallets_dir(&self) -> std::path::PathBuf {
+        self.config.net_dir().join("wallets")
     }
 
     fn wallet_count(&self) -> usize {
@@ -218,10 +237,24 @@ impl Supervisor {
     /// The dispatch table: every request kind, who may send it, and the answer.
     async fn handle(self: &Rc<Self>, from: &ChildHandle, req: &Request) -> (Reply, Vec<OwnedFd>) {
         match (req, from.role) {
-            (Request::GetSettings, _) => {
-                (Reply::Settings(self.settings_for(from.role)), Vec::new())
-            }
-            (Request::SpawnWallet { .. }, ChildRole::NodeWorker) => {
+            (Request::GetSettings, _) => (Reply::Settings(self.settings_for(from)), Vec::new()),
+            (Request::ListWalletDir, ChildRole::NodeWorker) => (
+                Reply::WalletDir(crate::wallet::name::list(&self.wallets_dir())),
+                Vec::new(),
+            ),
+            (Request::SpawnWallet { name, create }, ChildRole::NodeWorker) => {
+                if let Err(e) = crate::wallet::name::check(name) {
+                    return (Reply::Error(e), Vec::new());
+                }
+                let running = self.children.borrow().iter().any(|c| {
+                    c.role == ChildRole::Wallet && !c.exited.get() && c.wallet_name == *name
+                });
+                if running {
+                    return (
+                        Reply::Error(format!("wallet \"{name}\" already has a running process")),
+                        Vec::new(),
+                    );
+                }
                 if self.shutting_down.get() {
                     return (Reply::Error("shutting down".into()), Vec::new());
                 }
@@ -237,7 +270,15 @@ impl Supervisor {
                         Vec::new(),
                     );
                 }
-                match self.start_child(ChildRole::Wallet) {
+                let prepared = if *create {
+                    crate::wallet::name::make_dir(&self.wallets_dir(), name)
+                } else {
+                    crate::wallet::name::find_dir(&self.wallets_dir(), name)
+                };
+                if let Err(e) = prepared {
+                    return (Reply::Error(e), Vec::new());
+                }
+                match self.start_child(ChildRole::Wallet, name) {
                     Ok((handle, ipc)) => (Reply::WalletSpawned { pid: handle.pid }, vec![ipc]),
                     Err(e) => (Reply::Error(e.to_string()), Vec::new()),
                 }
@@ -316,6 +357,7 @@ impl Supervisor {
             }
             (
                 Request::SpawnWallet { .. }
+                | Request::ListWalletDir
                 | Request::RpcServer
                 | Request::RequestShutdown
                 | Request::P2pServer,

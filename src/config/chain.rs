@@ -34,6 +34,17 @@ impl Chain {
         })
     }
 
+    /// rust-bitcoin's network for this chain (addresses, keys).
+    pub fn network(self) -> bitcoin::Network {
+        match self {
+            Chain::Main => bitcoin::Network::Bitcoin,
+            Chain::Testnet => bitcoin::Network::Testnet,
+            Chain::Testnet4 => bitcoin::Network::Testnet4,
+            Chain::Signet => bitcoin::Network::Signet,
+            Chain::Regtest => bitcoin::Network::Regtest,
+        }
+    }
+
     /// Subdirectory of the datadir for this chain ("" for main).
     pub fn data_subdir(self) -> &'static str {
         match self {

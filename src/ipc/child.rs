@@ -151,7 +151,7 @@ async fn start(role: ChildRole, child_args: ChildArgs) -> Result<Child, ChildErr
     let log_config = LogConfig::from_config(&config).map_err(|e| ChildError::Log(e.to_string()))?;
     let log_fd = fds.log.as_raw_fd();
     logging::init_child(&log_config, fds.log).map_err(|e| ChildError::Log(e.to_string()))?;
-    enter_sandbox(role, &config, log_fd)?;
+    enter_sandbox(role, &config, &settings.wallet_name, log_fd)?;
     Ok(Child {
         role,
         config,
@@ -165,6 +165,7 @@ async fn start(role: ChildRole, child_args: ChildArgs) -> Result<Child, ChildErr
 fn enter_sandbox(
     role: ChildRole,
     config: &Config,
+    wallet_name: &str,
     log_fd: std::os::fd::RawFd,
 ) -> Result<(), ChildError> {
     let mode = sandbox::Mode::from_option(&config.get("sandbox").unwrap_or_else(|| "auto".into()))
@@ -173,13 +174,15 @@ fn enter_sandbox(
         ChildRole::NodeWorker => sandbox::Role::NodeWorker,
         ChildRole::Wallet => sandbox::Role::Wallet,
     };
+    // A wallet process sees its own wallet's directory only (the broker
+    // checked the name and made or found the directory).
     let wallet_dir = match role {
-        ChildRole::Wallet => Some(config.net_dir().join("wallets")),
+        ChildRole::Wallet => {
+            crate::wallet::name::check(wallet_name).map_err(ChildError::Sandbox)?;
+            Some(config.net_dir().join("wallets").join(wallet_name))
+        }
         ChildRole::NodeWorker => None,
     };
-    if let Some(dir) = &wallet_dir {
-        std::fs::create_dir_all(dir)?;
-    }
     let paths = sandbox::Paths {
         datadir: config.datadir().to_path_buf(),
         net_dir: config.net_dir(),

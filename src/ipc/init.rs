@@ -1,8 +1,9 @@
 //! The `Init` bootstrap capability every process serves, with the thread-map
 //! handshake of Core's IPC (`construct`, `ThreadMap.makeThread`) and `Echo`.
-//! `makeRpc` and `makeMining` hand out what a process registered in its
-//! `InterfaceSlot` (the node worker, once its chain is open); elsewhere, or
-//! before that, they fail with a clear error.
+//! `makeRpc`, `makeMining` and `makeWalletLoader` hand out what a process
+//! registered in its `InterfaceSlot` (the node worker once its chain is open,
+//! a wallet process at start); elsewhere, or before that, they fail with a
+//! clear error.
 //! Calls run on the connection's single-threaded executor; the `Context`'s
 //! thread handle is accepted and named in logs, not used for dispatch.
 
@@ -10,25 +11,36 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::debug::CallLog;
+use crate::schema::chain_capnp::chain;
 use crate::schema::echo_capnp::echo;
 use crate::schema::init_capnp::init;
 use crate::schema::mining_capnp::mining;
 use crate::schema::proxy_capnp::{thread, thread_map};
 use crate::schema::rpc_capnp::rpc;
+use crate::schema::wallet_capnp::wallet_loader;
 
 /// Core's answer to the retired `makeMiningOld2` method.
 pub const OLD_MINING_ERROR: &str =
     "Old mining interface (@2) not supported. Please update your client!";
 
-/// Core's Rpc and Mining interfaces, as a process that serves them makes them
-/// for one connection (`log` logs that connection's calls).
-pub trait NodeInterfaces {
-    fn rpc(&self, log: CallLog) -> rpc::Client;
-    fn mining(&self, log: CallLog) -> mining::Client;
+/// The interfaces `Init` hands out, as a process that serves them makes them
+/// for one connection (`log` logs that connection's calls). What a process
+/// does not serve stays `None`: the node worker serves Rpc and Mining, a
+/// wallet process its WalletLoader.
+pub trait ProcessInterfaces {
+    fn rpc(&self, _log: CallLog) -> Option<rpc::Client> {
+        None
+    }
+    fn mining(&self, _log: CallLog) -> Option<mining::Client> {
+        None
+    }
+    fn wallet_loader(&self, _log: CallLog, _chain: chain::Client) -> Option<wallet_loader::Client> {
+        None
+    }
 }
 
-/// Where a process registers its `NodeInterfaces` once it can serve them.
-pub type InterfaceSlot = Rc<RefCell<Option<Rc<dyn NodeInterfaces>>>>;
+/// Where a process registers its `ProcessInterfaces` once it can serve them.
+pub type InterfaceSlot = Rc<RefCell<Option<Rc<dyn ProcessInterfaces>>>>;
 
 /// Serves `Init` on one connection.
 pub struct InitServer {
@@ -47,11 +59,22 @@ impl InitServer {
         }
     }
 
-    /// The registered interfaces, or the error `method` answers without them.
-    fn interfaces(&self, method: &str) -> Result<Rc<dyn NodeInterfaces>, capnp::Error> {
-        self.interfaces.borrow().clone().ok_or_else(|| {
+    /// What `make` finds among the registered interfaces, or the error
+    /// `method` answers without it.
+    fn interface<T>(
+        &self,
+        method: &str,
+        make: impl FnOnce(&dyn ProcessInterfaces) -> Option<T>,
+    ) -> Result<T, capnp::Error> {
+        let registered = self.interfaces.borrow().clone();
+        registered.and_then(|i| make(&*i)).ok_or_else(|| {
+            let who = if method == "Init.makeWalletLoader" {
+                "only a wallet process serves it"
+            } else {
+                "only a running node serves it, once its chain is loaded"
+            };
             capnp::Error::failed(format!(
-                "{method}: not available from {} (only a running node serves it, once its chain is loaded)",
+                "{method}: not available from {} ({who})",
                 self.process
             ))
         })
@@ -101,8 +124,8 @@ impl init::Server for InitServer {
         mut results: init::MakeRpcResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeRpc", &params.get()?);
-        match self.interfaces("Init.makeRpc") {
-            Ok(i) => results.get().set_result(i.rpc(self.log.clone())),
+        match self.interface("Init.makeRpc", |i| i.rpc(self.log.clone())) {
+            Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeRpc", &e);
                 return Err(e);
@@ -119,8 +142,8 @@ impl init::Server for InitServer {
         mut results: init::MakeMiningResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeMining", &params.get()?);
-        match self.interfaces("Init.makeMining") {
-            Ok(i) => results.get().set_result(i.mining(self.log.clone())),
+        match self.interface("Init.makeMining", |i| i.mining(self.log.clone())) {
+            Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeMining", &e);
                 return Err(e);
@@ -128,6 +151,28 @@ impl init::Server for InitServer {
         }
         self.log
             .server_response(seq, "Init.makeMining", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_wallet_loader(
+        self: Rc<Self>,
+        params: init::MakeWalletLoaderParams,
+        mut results: init::MakeWalletLoaderResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        let seq = self.log.server_request("Init.makeWalletLoader", &p);
+        let chain = p.get_chain()?;
+        match self.interface("Init.makeWalletLoader", |i| {
+            i.wallet_loader(self.log.clone(), chain)
+        }) {
+            Ok(c) => results.get().set_result(c),
+            Err(e) => {
+                self.log.server_error(seq, "Init.makeWalletLoader", &e);
+                return Err(e);
+            }
+        }
+        self.log
+            .server_response(seq, "Init.makeWalletLoader", &results.get().into_reader());
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 mod ipc;
 pub mod mempool_file;
 pub mod methods;
+pub mod wallets;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,9 +16,6 @@ use crate::broker::client::BrokerClient;
 use crate::chain::{kernel_log, Chain, ChainOptions};
 use crate::config::Config;
 use crate::ipc::child;
-use crate::ipc::client::{handshake, Link};
-use crate::ipc::connection::stream_from_fd;
-use crate::ipc::debug::{CallLog, Peer};
 use crate::ipc::spawn::ChildRole;
 use crate::logging::LogConfig;
 use crate::mempool::{Mempool, PolicyOptions};
@@ -45,10 +43,16 @@ pub fn worker_main(args: &[String]) -> i32 {
             } else {
                 mempool.set_loaded();
             }
-            let _wallet = if config.get_bool("disablewallet", false) {
+            let wallets = if config.get_bool("disablewallet", false) {
                 None
             } else {
-                start_wallet(broker.clone()).await
+                let hub = ipc::chain::ChainHub::start(&chain, &mempool);
+                Some(wallets::Wallets::new(
+                    broker.clone(),
+                    chain.clone(),
+                    mempool.clone(),
+                    hub,
+                ))
             };
             let stop = Rc::new(tokio::sync::Notify::new());
             let net = start_p2p(&broker, &config, &chain, &mempool).await?;
@@ -69,8 +73,13 @@ pub fn worker_main(args: &[String]) -> i32 {
                 broker: Some(broker.clone()),
                 net_dir: config.net_dir(),
                 deprecated_rpc: config.get_all("deprecatedrpc"),
+                wallets: wallets.clone(),
             });
             let methods: Rc<dyn Dispatcher> = Rc::new(Methods::new(ctx));
+            if let Some(w) = &wallets {
+                w.set_dispatcher(&methods);
+                load_startup_wallets(w, &config).await?;
+            }
             let whitelist = Rc::new(Whitelist::new(
                 &config.get_all("rpcwhitelist"),
                 config
@@ -104,6 +113,9 @@ pub fn worker_main(args: &[String]) -> i32 {
                     stopping.wait().await;
                 }
                 _ = stopping.wait() => {}
+            }
+            if let Some(w) = &wallets {
+                w.shutdown().await;
             }
             if persist_mempool {
                 if let Err(e) = mempool_file::save(&broker, &mempool).await {
@@ -251,46 +263,15 @@ async fn start_p2p(
     Ok(net)
 }
 
-/// Asks the broker for a wallet process and checks it answers over IPC.
-async fn start_wallet(broker: Rc<BrokerClient>) -> Option<Link> {
-    let (pid, fd) = match broker.spawn_wallet("").await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!("Wallet process not started: {e}");
-            return None;
-        }
-    };
-    let stream = match stream_from_fd(fd) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("Wallet process (pid {pid}): {e}");
-            return None;
-        }
-    };
-    let wallet = Link::open(stream, move |result| match result {
-        Ok(()) => tracing::info!("Wallet process (pid {pid}) closed its IPC connection"),
-        Err(e) => tracing::warn!("Wallet process (pid {pid}) IPC connection: {e}"),
-    });
-    let log = CallLog::new(Peer {
-        name: "bitcoin-wallet".into(),
-        pid,
-    });
-    match handshake(
-        &wallet.init,
-        &log,
-        "bitcoin-node",
-        "node-wallet-client",
-        "wallet",
-    )
-    .await
-    {
-        Ok(()) => {
-            tracing::info!("Connected to wallet process (pid {pid}) over IPC");
-            Some(wallet)
-        }
-        Err(e) => {
-            tracing::warn!("Wallet process (pid {pid}) failed the IPC handshake: {e}");
-            None
+/// `-wallet=<name>`: each wallet is loaded at start, in its own process;
+/// one that cannot be loaded stops the node, as in Core.
+async fn load_startup_wallets(wallets: &wallets::Wallets, config: &Config) -> Result<(), String> {
+    let mut names = config.get_all("wallet");
+    names.dedup();
+    for name in names {
+        if let Err(e) = wallets.open(&name, None).await {
+            return Err(e.message);
         }
     }
+    Ok(())
 }

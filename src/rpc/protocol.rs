@@ -16,6 +16,14 @@ pub mod code {
     pub const MISC_ERROR: i32 = -1;
     pub const TYPE_ERROR: i32 = -3;
     pub const WALLET_ERROR: i32 = -4;
+    pub const WALLET_INVALID_LABEL_NAME: i32 = -11;
+    pub const WALLET_INSUFFICIENT_FUNDS: i32 = -6;
+    pub const WALLET_UNLOCK_NEEDED: i32 = -13;
+    pub const WALLET_PASSPHRASE_INCORRECT: i32 = -14;
+    pub const WALLET_WRONG_ENC_STATE: i32 = -15;
+    pub const WALLET_ENCRYPTION_FAILED: i32 = -16;
+    pub const WALLET_ALREADY_UNLOCKED: i32 = -17;
+    pub const WALLET_ALREADY_LOADED: i32 = -35;
     pub const INVALID_ADDRESS_OR_KEY: i32 = -5;
     pub const OUT_OF_MEMORY: i32 = -7;
     pub const INVALID_PARAMETER: i32 = -8;

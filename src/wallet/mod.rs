@@ -2,11 +2,25 @@
 //! `Init` on `-ipcfd`) or attached to a running node with `-ipcconnect`. Without
 //! IPC options it is Core's offline wallet tool.
 
+pub mod engine;
+pub mod keys;
+pub mod name;
+pub mod options;
+pub mod process;
+pub mod rpc;
+pub mod send;
+pub mod store;
+
+use std::rc::Rc;
+
 use crate::cli::{self, fail};
 use crate::config::Program;
 use crate::ipc::child;
 use crate::ipc::client::attach_if_asked;
 use crate::ipc::spawn::{ChildArgs, ChildRole};
+
+/// Separates Core's error code from its message in a capnp failure's text.
+pub const ERROR_SEPARATOR: char = '\u{1f}';
 
 /// The offline tool's commands, as Core's bitcoin-wallet names them.
 const TOOL_COMMANDS: &[&str] = &["info", "create", "salvage", "dump", "createfromdump"];
@@ -18,8 +32,25 @@ pub fn main(args: &[String]) -> i32 {
         return child::run(
             ChildRole::Wallet,
             args,
-            |_broker, _config, _interfaces, mut stopping| async move {
+            |broker, config, interfaces, mut stopping| async move {
+                let settings = broker.get_settings().await.map_err(|e| e.to_string())?;
+                name::check(&settings.wallet_name)?;
+                let options = options::WalletOptions::from_config(&config)?;
+                let dir = config.net_dir().join("wallets").join(&settings.wallet_name);
+                let wallet = process::WalletProcess::new(
+                    settings.wallet_name,
+                    dir,
+                    config.chain().network(),
+                    options,
+                );
+                // From here on Init.makeWalletLoader is served.
+                *interfaces.borrow_mut() = Some(Rc::new(process::WalletInterfaces(wallet.clone())));
                 stopping.wait().await;
+                if wallet.engine.borrow().is_some() {
+                    if let Err(e) = wallet.commit() {
+                        tracing::error!("Wallet \"{}\": {}", wallet.name, e.message);
+                    }
+                }
                 Ok(())
             },
         );

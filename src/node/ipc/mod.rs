@@ -5,6 +5,7 @@
 //! run on the worker's single-threaded executor and reach the chain and the
 //! RPC methods the HTTP server uses.
 
+pub mod chain;
 mod mining;
 mod rpc;
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 
 use crate::chain::Chain;
 use crate::ipc::debug::CallLog;
-use crate::ipc::init::NodeInterfaces;
+use crate::ipc::init::ProcessInterfaces;
 use crate::rpc::http::Dispatcher;
 use crate::rpc::whitelist::Whitelist;
 use crate::schema::{mining_capnp, rpc_capnp};
@@ -26,20 +27,20 @@ pub struct NodeIpc {
     pub whitelist: Rc<Whitelist>,
 }
 
-impl NodeInterfaces for NodeIpc {
-    fn rpc(&self, log: CallLog) -> rpc_capnp::rpc::Client {
-        capnp_rpc::new_client(rpc::RpcServer {
+impl ProcessInterfaces for NodeIpc {
+    fn rpc(&self, log: CallLog) -> Option<rpc_capnp::rpc::Client> {
+        Some(capnp_rpc::new_client(rpc::RpcServer {
             log,
             dispatcher: self.dispatcher.clone(),
             whitelist: self.whitelist.clone(),
-        })
+        }))
     }
 
-    fn mining(&self, log: CallLog) -> mining_capnp::mining::Client {
-        capnp_rpc::new_client(mining::MiningServer::new(
+    fn mining(&self, log: CallLog) -> Option<mining_capnp::mining::Client> {
+        Some(capnp_rpc::new_client(mining::MiningServer::new(
             self.chain.clone(),
             self.mempool.clone(),
             log,
-        ))
+        )))
     }
 }

@@ -9,7 +9,7 @@ mod blockstats;
 mod control;
 mod deployments;
 mod descriptors;
-mod encode;
+pub(crate) mod encode;
 mod generating;
 mod mempool;
 mod message;
@@ -18,6 +18,7 @@ mod network;
 mod rawtx;
 mod scan;
 mod util;
+mod wallet;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct NodeCtx {
     pub net_dir: std::path::PathBuf,
     /// `-deprecatedrpc` values: result fields Core shows only on request.
     pub deprecated_rpc: Vec<String>,
+    /// The loaded wallets (None with -disablewallet: no wallet methods).
+    pub wallets: Option<Rc<crate::node::wallets::Wallets>>,
 }
 
 /// An argument's JSON type, as Core's RPCArg::Type.
@@ -87,6 +90,8 @@ pub type AsyncFn = fn(Rc<NodeCtx>, Vec<Value>) -> LocalBoxFuture<'static, Result
 pub enum Handler {
     Sync(SyncFn),
     Async(AsyncFn),
+    /// Forwarded to the wallet process the request addresses.
+    Wallet,
 }
 
 /// One method.
@@ -117,6 +122,7 @@ pub fn table() -> Vec<Method> {
     v.extend(rawtx::methods());
     v.extend(scan::methods());
     v.extend(util::methods());
+    v.extend(wallet::methods());
     v
 }
 
@@ -288,9 +294,14 @@ pub struct Methods {
 
 impl Methods {
     pub fn new(ctx: Rc<NodeCtx>) -> Methods {
+        let mut table = table();
+        if ctx.wallets.is_none() {
+            // -disablewallet: Core registers no wallet methods at all.
+            table.retain(|m| m.category != "wallet");
+        }
         Methods {
             ctx,
-            table: Rc::new(table()),
+            table: Rc::new(table),
         }
     }
 }
@@ -314,6 +325,7 @@ impl Dispatcher for Methods {
                 match &m.handler {
                     Handler::Sync(f) => f(&ctx, &args),
                     Handler::Async(f) => f(ctx.clone(), args).await,
+                    Handler::Wallet => wallet::call(ctx.clone(), req.wallet, m.name, args).await,
                 }
             };
             let mut active = ctx.active.borrow_mut();

@@ -1,0 +1,633 @@
+//! One wallet's state inside its process: a BDK wallet per address type
+//! (Core's descriptor set), the keys, our own notes (labels, comments, the
+//! fee rate set by settxfee), and the database they are committed to.
+//! Views across the address types (coins, balances, transactions) apply
+//! Core's rules where BDK's differ (coinbase maturity: 100 confirmations
+//! after the block, as Core counts them).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use bdk_wallet::chain::{BlockId, ChainPosition, ConfirmationBlockTime};
+use bdk_wallet::{KeychainKind, LocalOutput, Update, Wallet};
+use bitcoin::bip32::Xpriv;
+use bitcoin::secp256k1::{All, Secp256k1};
+use bitcoin::{Address, Amount, Block, BlockHash, Network, OutPoint, ScriptBuf, Transaction, Txid};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::keys::{self, AddrType, KeyError, Seed};
+use super::store::{Pending, Store, StoreError};
+
+/// Core's COINBASE_MATURITY: a coinbase output is spendable at depth 101.
+pub const COINBASE_MATURITY: u32 = 100;
+
+/// Why the wallet could not do what was asked (before RPC codes are chosen).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("wallet descriptor: {0}")]
+    Descriptor(String),
+    #[error("the wallet's data is for another network or chain: {0}")]
+    Load(String),
+}
+
+/// Our notes on one transaction.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct TxNote {
+    pub time_received: i64,
+    #[serde(default)]
+    pub comment: String,
+    #[serde(default)]
+    pub comment_to: String,
+    #[serde(default)]
+    pub replaced_by: Option<Txid>,
+    #[serde(default)]
+    pub replaces: Option<Txid>,
+    #[serde(default)]
+    pub abandoned: bool,
+}
+
+/// Settings and notes kept in the `meta` record.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Meta {
+    pub birth_time: i64,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub txs: BTreeMap<Txid, TxNote>,
+    /// settxfee, sat/kvB (0: not set).
+    #[serde(default)]
+    pub pay_tx_fee: i64,
+    #[serde(default)]
+    pub avoid_reuse: bool,
+    #[serde(default)]
+    pub blank: bool,
+    #[serde(default)]
+    pub private_keys_disabled: bool,
+    /// The last block processed, for wallets without descriptors.
+    #[serde(default)]
+    pub last_block: Option<(u32, BlockHash)>,
+}
+
+/// One unspent output with what Core shows about it.
+pub struct Coin {
+    pub kind: AddrType,
+    pub out: LocalOutput,
+    /// 0 while unconfirmed.
+    pub depth: u32,
+    pub coinbase: bool,
+    /// Unconfirmed and sent by this wallet (Core's trusted pending).
+    pub trusted: bool,
+}
+
+impl Coin {
+    pub fn mature(&self) -> bool {
+        !self.coinbase || self.depth > COINBASE_MATURITY
+    }
+}
+
+/// A transaction as the whole wallet sees it.
+pub struct WalletTxView {
+    pub tx: Arc<Transaction>,
+    pub position: ChainPosition<ConfirmationBlockTime>,
+    pub sent: Amount,
+    pub received: Amount,
+    pub fee: Option<Amount>,
+}
+
+/// The wallet.
+pub struct Engine {
+    pub name: String,
+    pub network: Network,
+    pub secp: Secp256k1<All>,
+    store: Store,
+    subs: Vec<(AddrType, Wallet)>,
+    /// The stored seed record (None: private keys disabled or blank).
+    key_record: Option<Value>,
+    /// The master key, while usable (always for a plain wallet).
+    master: Option<Xpriv>,
+    pub meta: Meta,
+    meta_dirty: bool,
+    /// Unix time the unlock ends (encrypted wallets; 0 when locked).
+    pub unlocked_until: i64,
+    /// Bumped at each unlock, so that an older timer does not lock it.
+    pub unlock_generation: u64,
+    /// Outputs locked by lockunspent without `persistent` (gone at restart).
+    pub temp_locked: BTreeSet<OutPoint>,
+}
+
+/// The checkpoint chain genesis → tip that starts a new wallet at the tip.
+fn birth_checkpoint(genesis: BlockId, tip: BlockId) -> Option<bdk_wallet::chain::CheckPoint> {
+    let mut ids = vec![genesis];
+    if tip.height > 0 {
+        ids.push(tip);
+    }
+    bdk_wallet::chain::CheckPoint::from_block_ids(ids).ok()
+}
+
+impl Engine {
+    /// Creates a wallet in `dir` that starts at the chain's `tip`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        dir: &Path,
+        name: &str,
+        network: Network,
+        genesis: BlockId,
+        tip: BlockId,
+        now: i64,
+        passphrase: &str,
+        blank: bool,
+        disable_private_keys: bool,
+        avoid_reuse: bool,
+    ) -> Result<Engine, EngineError> {
+        let store = Store::open(&dir.join(super::name::DB_FILE))?;
+        let secp = Secp256k1::new();
+        let mut engine = Engine {
+            name: name.to_string(),
+            network,
+            secp,
+            store,
+            subs: Vec::new(),
+            key_record: None,
+            master: None,
+            meta: Meta {
+                birth_time: now,
+                avoid_reuse,
+                blank,
+                private_keys_disabled: disable_private_keys,
+                last_block: Some((tip.height, tip.hash)),
+                ..Meta::default()
+            },
+            meta_dirty: true,
+            unlocked_until: 0,
+            unlock_generation: 0,
+            temp_locked: BTreeSet::new(),
+        };
+        if !blank && !disable_private_keys {
+            let seed = keys::new_seed()?;
+            let master = keys::master(&seed, network)?;
+            for kind in AddrType::ALL {
+                let (recv, change) =
+                    keys::public_descriptors(&engine.secp, &master, kind, network)?;
+                let mut w = Wallet::create(recv, change)
+                    .network(network)
+                    .genesis_hash(genesis.hash)
+                    .create_wallet_no_persist()
+                    .map_err(|e| EngineError::Descriptor(e.to_string()))?;
+                if let Some(cp) = birth_checkpoint(genesis, tip) {
+                    w.apply_update(Update {
+                        chain: Some(cp),
+                        ..Update::default()
+                    })
+                    .map_err(|e| EngineError::Load(e.to_string()))?;
+                }
+                engine.subs.push((kind, w));
+            }
+            let record = if passphrase.is_empty() {
+                engine.master = Some(master);
+                keys::plain_record(&seed)
+            } else {
+                keys::sealed_record(&seed, passphrase)?
+            };
+            engine.key_record = Some(record);
+        }
+        engine.commit_all()?;
+        Ok(engine)
+    }
+
+    /// Opens the wallet in `dir`.
+    pub fn load(dir: &Path, name: &str, network: Network) -> Result<Engine, EngineError> {
+        let store = Store::open(&dir.join(super::name::DB_FILE))?;
+        let meta: Meta = match store.record("meta")? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| StoreError::Corrupt("meta".into(), e.to_string()))?,
+            None => return Err(EngineError::Load("no wallet in this database".into())),
+        };
+        let key_record = store.record("keys")?;
+        let mut subs = Vec::new();
+        for (id, cs) in store.load_changes()? {
+            let Some(kind) = AddrType::from_id(id) else {
+                continue;
+            };
+            let w = Wallet::load()
+                .check_network(network)
+                .load_wallet_no_persist(cs)
+                .map_err(|e| EngineError::Load(e.to_string()))?
+                .ok_or_else(|| EngineError::Load(format!("{} descriptors missing", kind.name())))?;
+            subs.push((kind, w));
+        }
+        let master = match &key_record {
+            Some(r) if !keys::is_sealed(r) => Some(keys::master(&keys::open_plain(r)?, network)?),
+            _ => None,
+        };
+        Ok(Engine {
+            name: name.to_string(),
+            network,
+            secp: Secp256k1::new(),
+            store,
+            subs,
+            key_record,
+            master,
+            meta,
+            meta_dirty: false,
+            unlocked_until: 0,
+            unlock_generation: 0,
+            temp_locked: BTreeSet::new(),
+        })
+    }
+
+    /// Writes every staged change and dirty record in one transaction.
+    pub fn commit_all(&mut self) -> Result<(), StoreError> {
+        let mut pending = Pending::default();
+        for (kind, w) in &mut self.subs {
+            if let Some(cs) = w.take_staged() {
+                pending.changes.push((kind.id(), cs));
+            }
+        }
+        if self.meta_dirty {
+            let meta =
+                serde_json::to_value(&self.meta).map_err(|e| StoreError::Db(e.to_string()))?;
+            pending.records.push(("meta".into(), meta));
+            if let Some(k) = &self.key_record {
+                pending.records.push(("keys".into(), k.clone()));
+            }
+        }
+        self.store.commit(pending)?;
+        self.meta_dirty = false;
+        Ok(())
+    }
+
+    /// Marks the notes (and keys) for the next commit.
+    pub fn touch_meta(&mut self) {
+        self.meta_dirty = true;
+    }
+
+    // ---- keys ----
+
+    pub fn has_keys(&self) -> bool {
+        self.key_record.is_some()
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.key_record.as_ref().is_some_and(keys::is_sealed)
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.master.is_none()
+    }
+
+    /// The master key, for signing.
+    pub fn master(&self) -> Option<&Xpriv> {
+        self.master.as_ref()
+    }
+
+    /// Checks `passphrase` and keeps the master key until `lock`.
+    pub fn unlock(&mut self, passphrase: &str) -> Result<(), KeyError> {
+        let record = self
+            .key_record
+            .as_ref()
+            .ok_or_else(|| KeyError::Corrupt("no keys".into()))?;
+        let seed = keys::open_sealed(record, passphrase)?;
+        self.master = Some(keys::master(&seed, self.network)?);
+        Ok(())
+    }
+
+    pub fn lock(&mut self) {
+        self.master = None;
+        self.unlocked_until = 0;
+    }
+
+    /// Seals the seed under `passphrase` (first encryption) or a new
+    /// passphrase (after checking the old one).
+    pub fn seal(&mut self, old: Option<&str>, passphrase: &str) -> Result<(), KeyError> {
+        let record = self
+            .key_record
+            .as_ref()
+            .ok_or_else(|| KeyError::Corrupt("no keys".into()))?;
+        let seed: Seed = match old {
+            Some(old) => keys::open_sealed(record, old)?,
+            None => keys::open_plain(record)?,
+        };
+        self.key_record = Some(keys::sealed_record(&seed, passphrase)?);
+        self.meta_dirty = true;
+        Ok(())
+    }
+
+    // ---- chain ----
+
+    /// The last block the wallet processed.
+    pub fn last_block(&self) -> Option<BlockId> {
+        match self.subs.first() {
+            Some((_, w)) => Some(w.latest_checkpoint().block_id()),
+            None => self
+                .meta
+                .last_block
+                .map(|(height, hash)| BlockId { height, hash }),
+        }
+    }
+
+    /// The hash the wallet has for `height` (None: it has no checkpoint there).
+    pub fn hash_at(&self, height: u32) -> Option<BlockHash> {
+        match self.subs.first() {
+            Some((_, w)) => w.local_chain().get(height).map(|cp| cp.hash()),
+            None => self
+                .meta
+                .last_block
+                .filter(|(h, _)| *h == height)
+                .map(|(_, hash)| hash),
+        }
+    }
+
+    /// The heights the wallet has checkpoints for, highest first.
+    pub fn checkpoint_heights(&self) -> Vec<u32> {
+        match self.subs.first() {
+            Some((_, w)) => w.checkpoints().map(|cp| cp.height()).collect(),
+            None => self.meta.last_block.iter().map(|(h, _)| *h).collect(),
+        }
+    }
+
+    /// Applies a block on top of `connected_to`.
+    pub fn apply_block(
+        &mut self,
+        block: &Block,
+        height: u32,
+        connected_to: BlockId,
+    ) -> Result<(), EngineError> {
+        for (_, w) in &mut self.subs {
+            w.apply_block_connected_to(block, height, connected_to)
+                .map_err(|e| EngineError::Load(e.to_string()))?;
+        }
+        if self.subs.is_empty() {
+            self.meta.last_block = Some((height, block.block_hash()));
+            self.meta_dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Records unconfirmed transactions seen at `time` (ours are kept).
+    pub fn apply_unconfirmed(&mut self, txs: &[Arc<Transaction>], time: u64) {
+        for (_, w) in &mut self.subs {
+            w.apply_unconfirmed_txs(txs.iter().map(|t| (t.clone(), time)));
+        }
+    }
+
+    // ---- addresses ----
+
+    pub fn sub(&self, kind: AddrType) -> Option<&Wallet> {
+        self.subs.iter().find(|(k, _)| *k == kind).map(|(_, w)| w)
+    }
+
+    pub fn sub_mut(&mut self, kind: AddrType) -> Option<&mut Wallet> {
+        self.subs
+            .iter_mut()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, w)| w)
+    }
+
+    pub fn subs(&self) -> impl Iterator<Item = &(AddrType, Wallet)> {
+        self.subs.iter()
+    }
+
+    /// A new receive (or change) address of `kind`.
+    pub fn new_address(&mut self, kind: AddrType, change: bool) -> Option<Address> {
+        let keychain = if change {
+            KeychainKind::Internal
+        } else {
+            KeychainKind::External
+        };
+        Some(self.sub_mut(kind)?.reveal_next_address(keychain).address)
+    }
+
+    /// Which address type and branch own `script`, with the index.
+    pub fn owner(&self, script: &ScriptBuf) -> Option<(AddrType, KeychainKind, u32)> {
+        self.subs.iter().find_map(|(k, w)| {
+            w.derivation_of_spk(script.clone())
+                .map(|(chain, i)| (*k, chain, i))
+        })
+    }
+
+    pub fn is_mine(&self, script: &ScriptBuf) -> bool {
+        self.owner(script).is_some()
+    }
+
+    // ---- views ----
+
+    /// Whether any input spends one of our outputs.
+    pub fn from_me(&self, tx: &Transaction) -> bool {
+        tx.input.iter().any(|i| {
+            self.subs
+                .iter()
+                .any(|(_, w)| w.spk_index().txout(i.previous_output).is_some())
+        })
+    }
+
+    fn depth(position: &ChainPosition<ConfirmationBlockTime>, tip: u32) -> u32 {
+        match position {
+            ChainPosition::Confirmed { anchor, .. } => {
+                tip.saturating_sub(anchor.block_id.height) + 1
+            }
+            ChainPosition::Unconfirmed { .. } => 0,
+        }
+    }
+
+    pub fn tip_height(&self) -> u32 {
+        self.last_block().map_or(0, |b| b.height)
+    }
+
+    /// Every unspent output, with Core's view of it.
+    pub fn coins(&self) -> Vec<Coin> {
+        let tip = self.tip_height();
+        let mut v = Vec::new();
+        for (kind, w) in &self.subs {
+            for out in w.list_unspent() {
+                let depth = Self::depth(&out.chain_position, tip);
+                let tx = w.tx_graph().get_tx(out.outpoint.txid);
+                let coinbase = tx.as_ref().is_some_and(|t| t.is_coinbase());
+                let trusted = depth == 0 && tx.as_ref().is_some_and(|t| self.from_me(t));
+                v.push(Coin {
+                    kind: *kind,
+                    out,
+                    depth,
+                    coinbase,
+                    trusted,
+                });
+            }
+        }
+        v
+    }
+
+    /// Depth of a position at the wallet's tip.
+    pub fn depth_of(&self, position: &ChainPosition<ConfirmationBlockTime>) -> u32 {
+        Self::depth(position, self.tip_height())
+    }
+
+    /// Every wallet transaction once, merged across address types.
+    pub fn transactions(&self) -> Vec<WalletTxView> {
+        let mut by_txid: BTreeMap<Txid, WalletTxView> = BTreeMap::new();
+        for (_, w) in &self.subs {
+            for t in w.transactions() {
+                let tx = t.tx_node.tx.clone();
+                let (sent, received) = w.sent_and_received(&tx);
+                let fee = w.calculate_fee(&tx).ok();
+                let e = by_txid.entry(t.tx_node.txid).or_insert(WalletTxView {
+                    tx,
+                    position: t.chain_position,
+                    sent: Amount::ZERO,
+                    received: Amount::ZERO,
+                    fee: None,
+                });
+                e.sent += sent;
+                e.received += received;
+                if e.fee.is_none() && sent > Amount::ZERO {
+                    e.fee = fee;
+                }
+            }
+        }
+        by_txid.into_values().collect()
+    }
+
+    /// One wallet transaction, merged across address types.
+    /// Replaced and abandoned ones too (outside BDK's canonical view, shown
+    /// as unconfirmed, as Core shows a conflicted transaction).
+    pub fn transaction(&self, txid: &Txid) -> Option<WalletTxView> {
+        if let Some(t) = self
+            .transactions()
+            .into_iter()
+            .find(|t| t.tx.compute_txid() == *txid)
+        {
+            return Some(t);
+        }
+        let tx = self
+            .subs
+            .iter()
+            .find_map(|(_, w)| w.tx_graph().get_tx(*txid))?;
+        let mut view = WalletTxView {
+            tx: tx.clone(),
+            position: ChainPosition::Unconfirmed {
+                first_seen: None,
+                last_seen: None,
+            },
+            sent: Amount::ZERO,
+            received: Amount::ZERO,
+            fee: None,
+        };
+        for (_, w) in &self.subs {
+            let (sent, received) = w.sent_and_received(&tx);
+            view.sent += sent;
+            view.received += received;
+            if view.fee.is_none() && sent > Amount::ZERO {
+                view.fee = w.calculate_fee(&tx).ok();
+            }
+        }
+        Some(view)
+    }
+
+    /// Locked outpoints: BDK's persistent list and ours for this run.
+    pub fn locked(&self) -> BTreeSet<OutPoint> {
+        let mut all: BTreeSet<OutPoint> = self
+            .subs
+            .iter()
+            .flat_map(|(_, w)| w.list_locked_outpoints().collect::<Vec<_>>())
+            .collect();
+        all.extend(self.temp_locked.iter().copied());
+        all
+    }
+
+    /// Locks (or unlocks) `outpoint`; persistent locks go to the database.
+    pub fn set_locked(&mut self, outpoint: OutPoint, lock: bool, persistent: bool) {
+        if !lock {
+            self.temp_locked.remove(&outpoint);
+            for (_, w) in &mut self.subs {
+                w.unlock_outpoint(outpoint);
+            }
+        } else if persistent {
+            let owner = self
+                .subs
+                .iter()
+                .position(|(_, w)| w.spk_index().txout(outpoint).is_some())
+                .unwrap_or(0);
+            if let Some((_, w)) = self.subs.get_mut(owner) {
+                w.lock_outpoint(outpoint);
+            }
+        } else {
+            self.temp_locked.insert(outpoint);
+        }
+    }
+
+    /// Forgets unconfirmed transactions (abandontransaction) as of `time`.
+    pub fn evict(&mut self, txids: &[Txid], time: u64) {
+        for (_, w) in &mut self.subs {
+            w.apply_evicted_txs(txids.iter().map(|t| (*t, time)));
+        }
+    }
+
+    /// The public key (hex) and Core's descriptor with key origin for an
+    /// owned script, e.g. `wpkh([fp/84h/1h/0h/0/3]02ab..)#checksum`.
+    pub fn key_info(
+        &self,
+        kind: AddrType,
+        keychain: KeychainKind,
+        index: u32,
+    ) -> Option<(String, String)> {
+        use miniscript::descriptor::DescriptorPublicKey;
+        use miniscript::ForEachKey;
+        let w = self.sub(kind)?;
+        let desc = w.public_descriptor(keychain);
+        let mut fingerprint = None;
+        desc.for_any_key(|k: &DescriptorPublicKey| {
+            fingerprint = Some(k.master_fingerprint());
+            true
+        });
+        let definite = desc.at_derivation_index(index).ok()?;
+        let mut key = None;
+        definite.for_any_key(|k| {
+            key = k.derive_public_key(&self.secp).ok();
+            true
+        });
+        let key = key?;
+        let hex = if kind == AddrType::Bech32m {
+            key.inner.x_only_public_key().0.to_string()
+        } else {
+            key.to_string()
+        };
+        let path = kind
+            .account_path(self.network)
+            .to_string()
+            .replace('\'', "h");
+        let path = path.trim_start_matches('m').trim_start_matches('/');
+        let origin = format!("[{}/{path}/{}/{index}]{hex}", fingerprint?, keychain as u8);
+        let body = match kind {
+            AddrType::Legacy => format!("pkh({origin})"),
+            AddrType::P2shSegwit => format!("sh(wpkh({origin}))"),
+            AddrType::Bech32 => format!("wpkh({origin})"),
+            AddrType::Bech32m => format!("tr({origin})"),
+        };
+        Some((key.to_string(), crate::script::infer::with_checksum(&body)))
+    }
+
+    /// The private key of an owned script (signmessage); None while locked.
+    pub fn private_key(
+        &self,
+        kind: AddrType,
+        keychain: KeychainKind,
+        index: u32,
+    ) -> Option<bitcoin::PrivateKey> {
+        use bitcoin::bip32::ChildNumber;
+        let path = kind
+            .account_path(self.network)
+            .child(ChildNumber::from_normal_idx(keychain as u32).ok()?)
+            .child(ChildNumber::from_normal_idx(index).ok()?);
+        let xpriv = self.master.as_ref()?.derive_priv(&self.secp, &path).ok()?;
+        Some(xpriv.to_priv())
+    }
+
+    /// The number of transactions (getwalletinfo txcount).
+    pub fn tx_count(&self) -> usize {
+        self.transactions().len()
+    }
+}
