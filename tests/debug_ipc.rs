@@ -11,7 +11,7 @@ use common::*;
 #[test]
 fn debug_ipc_logs_requests_and_responses_in_capnp_text_form() {
     let node = TestNode::start(&["-ipcbind=unix", "-debug=ipc"]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     assert_eq!(
         echo_over(&node.net_dir().join("node.sock"), "logged text").unwrap(),
         "logged text"
@@ -58,7 +58,7 @@ fn debug_ipc_logs_requests_and_responses_in_capnp_text_form() {
 #[test]
 fn without_debug_ipc_nothing_is_logged_about_ipc_messages() {
     let node = TestNode::start(&["-ipcbind=unix"]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     assert_eq!(
         echo_over(&node.net_dir().join("node.sock"), "quiet").unwrap(),
         "quiet"

@@ -10,7 +10,7 @@ use common::*;
 #[test]
 fn node_runs_broker_worker_and_wallet_and_sigterm_stops_all_within_5s() {
     let mut node = TestNode::start(&[]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     let kids = node.children();
     let names: Vec<&str> = kids.iter().map(|(_, n)| n.as_str()).collect();
     assert!(names.contains(&"bitcoin-node"), "worker missing: {kids:?}");
@@ -75,7 +75,7 @@ fn second_node_on_same_datadir_fails_with_core_lock_error() {
 #[test]
 fn killed_worker_is_reported_by_signal_name_and_the_node_stops() {
     let mut node = TestNode::start(&[]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     let worker = node.child_named("bitcoin-node");
     let wallet = node.child_named("bitcoin-wallet");
     unsafe { libc::kill(worker, libc::SIGKILL) };
@@ -98,7 +98,7 @@ fn killed_worker_is_reported_by_signal_name_and_the_node_stops() {
 #[test]
 fn killed_wallet_is_reported_and_the_node_goes_on() {
     let node = TestNode::start(&["-ipcbind=unix"]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     let wallet = node.child_named("bitcoin-wallet");
     unsafe { libc::kill(wallet, libc::SIGKILL) };
     node.wait_for_log(
@@ -117,7 +117,7 @@ fn killed_wallet_is_reported_and_the_node_goes_on() {
 #[test]
 fn children_start_with_an_empty_environment_and_only_fd_options() {
     let node = TestNode::start(&[]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     for name in ["bitcoin-node", "bitcoin-wallet"] {
         let pid = node.child_named(name);
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
@@ -139,7 +139,7 @@ fn children_start_with_an_empty_environment_and_only_fd_options() {
 #[test]
 fn child_fds_are_only_the_three_sockets_and_stdio() {
     let node = TestNode::start(&[]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     let wallet = node.child_named("bitcoin-wallet");
     let fds: Vec<String> = std::fs::read_dir(format!("/proc/{wallet}/fd"))
         .unwrap()
@@ -150,10 +150,14 @@ fn child_fds_are_only_the_three_sockets_and_stdio() {
                 .unwrap_or_default()
         })
         .collect();
-    // stdio, three sockets, and the runtime's own epoll/eventfd descriptors; no files.
+    // stdio, three sockets, the runtime's own epoll/eventfd descriptors and
+    // its own wallet's database; no other file.
+    let own = node.net_dir().join("wallets/w/");
+    let own = own.canonicalize().unwrap_or(own);
     for target in &fds {
         assert!(
             !target.starts_with('/')
+                || target.starts_with(&own.display().to_string())
                 || target.starts_with("/dev/null")
                 || target.starts_with("/dev/pts")
                 || target.starts_with("/dev/tty"),
@@ -169,7 +173,7 @@ fn child_fds_are_only_the_three_sockets_and_stdio() {
 #[test]
 fn worker_and_wallet_run_with_no_new_privs_no_capabilities_namespaces_and_landlock() {
     let node = TestNode::start(&[]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     for name in ["bitcoin-node", "bitcoin-wallet"] {
         let pid = node.child_named(name);
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -203,7 +207,7 @@ fn worker_and_wallet_run_with_no_new_privs_no_capabilities_namespaces_and_landlo
 #[test]
 fn sandbox_require_starts_when_every_layer_is_available() {
     let node = TestNode::start(&["-sandbox=require"]);
-    node.wait_for_log("Connected to wallet process", Duration::from_secs(30));
+    node.create_wallet("w");
     let worker = node.child_named("bitcoin-node");
     let status = std::fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
     assert!(status.lines().any(|l| l == "Seccomp:\t2"), "{status}");

@@ -144,16 +144,26 @@ impl RawClient {
 
     /// One call; returns the reply's `result` (panics on an error reply).
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.call_at("/", method, params)
+    }
+
+    /// [`call`](Self::call) on another URI path (e.g. `/wallet/<name>`).
+    pub fn call_at(&mut self, path: &str, method: &str, params: Value) -> Value {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let reply: Value = serde_json::from_slice(&self.post(&body.to_string())).unwrap();
+        let reply: Value = serde_json::from_slice(&self.post_at(path, &body.to_string())).unwrap();
         assert!(reply.get("error").is_none(), "{method}: {reply}");
         reply["result"].clone()
     }
 
     /// One POST of `body`; returns the reply body (panics unless 200).
     pub fn post(&mut self, body: &str) -> Vec<u8> {
+        self.post_at("/", body)
+    }
+
+    /// [`post`](Self::post) to `path`.
+    pub fn post_at(&mut self, path: &str, body: &str) -> Vec<u8> {
         let request = format!(
-            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.auth,
             body.len()
         );

@@ -21,6 +21,9 @@ use crate::logging::{self, Sink};
 
 /// Exit code a child uses when its sandbox stopped it (SIGSYS handler).
 pub const SANDBOX_VIOLATION_EXIT: i32 = crate::sandbox::seccomp::VIOLATION_EXIT;
+/// How long a wallet spawn waits for an earlier process of the same wallet
+/// (just unloaded) to end before refusing.
+const WALLET_EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Most wallet processes one node runs at once.
 const MAX_WALLETS: usize = 64;
 /// Most malformed log records reported per child before going quiet.
@@ -246,10 +249,17 @@ impl Supervisor {
                 if let Err(e) = crate::wallet::name::check(name) {
                     return (Reply::Error(e), Vec::new());
                 }
-                let running = self.children.borrow().iter().any(|c| {
-                    c.role == ChildRole::Wallet && !c.exited.get() && c.wallet_name == *name
-                });
-                if running {
+                let running = || {
+                    self.children.borrow().iter().any(|c| {
+                        c.role == ChildRole::Wallet && !c.exited.get() && c.wallet_name == *name
+                    })
+                };
+                // An unloaded wallet's process may still be writing and exiting.
+                let deadline = tokio::time::Instant::now() + WALLET_EXIT_WAIT;
+                while running() && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                if running() {
                     return (
                         Reply::Error(format!("wallet \"{name}\" already has a running process")),
                         Vec::new(),

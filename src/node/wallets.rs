@@ -188,6 +188,11 @@ impl Wallets {
     ) -> Result<Vec<String>, RpcError> {
         if self.loaded.borrow().contains_key(name) || !self.pending.borrow_mut().insert(name.into())
         {
+            if create.is_some() {
+                return Err(wallet_error(format!(
+                    "Wallet file verification failed. Failed to create database path '{name}'. Database already exists."
+                )));
+            }
             return Err(RpcError::new(
                 code::WALLET_ALREADY_LOADED,
                 format!("Wallet \"{name}\" is already loaded."),

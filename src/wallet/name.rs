@@ -35,7 +35,7 @@ pub fn make_dir(wallets: &Path, name: &str) -> Result<(), String> {
     let dir = wallets.join(name);
     if db_path(wallets, name).exists() {
         return Err(format!(
-            "Failed to create database path '{}'. Database already exists.",
+            "Wallet file verification failed. Failed to create database path '{}'. Database already exists.",
             dir.display()
         ));
     }

@@ -345,11 +345,21 @@ pub async fn bump(
         let w = e
             .sub_mut(kind)
             .ok_or_else(|| failure(code::WALLET_ERROR, "no account"))?;
-        let mut b = w
-            .build_fee_bump(txid)
-            .map_err(|err| failure(code::INVALID_PARAMETER, err.to_string()))?;
-        b.fee_rate(bdk_rate(rate));
-        let mut psbt = b.finish().map_err(|err| match err {
+        let mut attempt = |fee_rate: FeeRate| {
+            let mut b = w
+                .build_fee_bump(txid)
+                .map_err(|err| failure(code::INVALID_PARAMETER, err.to_string()))?;
+            b.fee_rate(fee_rate);
+            Ok::<_, RpcError>(b.finish())
+        };
+        let mut built = attempt(bdk_rate(rate))?;
+        // BDK measures the old rate its own way: without an explicit rate,
+        // pay the least it accepts when our choice falls just short.
+        if let (None, Err(CreateTxError::FeeRateTooLow { required })) = (explicit, &built) {
+            let required = *required;
+            built = attempt(required)?;
+        }
+        let mut psbt = built.map_err(|err| match err {
             CreateTxError::FeeRateTooLow { .. } | CreateTxError::FeeTooLow { .. } => failure(
                 code::INVALID_PARAMETER,
                 format!("Insufficient total fee: {err}"),

@@ -118,6 +118,16 @@ impl TestNode {
         }
     }
 
+    /// createwallet `name` over RPC: the broker starts its bitcoin-wallet
+    /// process; returns once the wallet is loaded in it.
+    pub fn create_wallet(&self, name: &str) {
+        ok(self, "createwallet", serde_json::json!([name]));
+        self.wait_for_log(
+            &format!("Wallet \"{name}\" loaded in bitcoin-wallet process"),
+            Duration::from_secs(10),
+        );
+    }
+
     /// Direct children of the broker: (pid, executable name).
     pub fn children(&self) -> Vec<(i32, String)> {
         children_of(self.pid)

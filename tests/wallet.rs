@@ -1,0 +1,419 @@
+//! Wallets through the real node: each loaded wallet is its own sandboxed
+//! bitcoin-wallet process; coins mined to one wallet are sent to another,
+//! confirmed and fee-bumped; encryption keeps keys unusable while locked and
+//! the passphrase out of the log; a wallet process killed with SIGKILL
+//! leaves the node running and loads again with nothing lost; a restart
+//! keeps wallets and chain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{alive, call_at, ok, rpc, wait_for, wait_gone, TestNode};
+use serde_json::{json, Value};
+
+/// Fee rate used when there is no estimate (20 sat/vB).
+const FALLBACK: &str = "-fallbackfee=0.0002";
+
+/// A wallet RPC through `/wallet/<name>`: the result, or (code, message).
+fn wrpc(
+    node: &TestNode,
+    wallet: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
+    let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
+    let (_, reply) = call_at(node, &format!("/wallet/{wallet}"), &body.to_string());
+    match &reply["error"] {
+        Value::Null => Ok(reply["result"].clone()),
+        e => Err((
+            e["code"].as_i64().unwrap_or(0),
+            e["message"].as_str().unwrap_or("").to_string(),
+        )),
+    }
+}
+
+fn wok(node: &TestNode, wallet: &str, method: &str, params: Value) -> Value {
+    wrpc(node, wallet, method, params)
+        .unwrap_or_else(|e| panic!("{wallet} {method}: {e:?}\n{}", node.log()))
+}
+
+fn sats(v: &Value) -> i64 {
+    (v.as_f64().expect("amount") * 1e8).round() as i64
+}
+
+fn address(node: &TestNode, wallet: &str) -> String {
+    wok(node, wallet, "getnewaddress", json!([]))
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn mine_to(node: &TestNode, wallet: &str, blocks: u64) {
+    let a = address(node, wallet);
+    ok(node, "generatetoaddress", json!([blocks, a]));
+}
+
+fn mempool(node: &TestNode) -> Vec<String> {
+    serde_json::from_value(ok(node, "getrawmempool", json!([]))).unwrap()
+}
+
+/// The broker's bitcoin-wallet children.
+fn wallet_pids(node: &TestNode) -> Vec<i32> {
+    node.children()
+        .into_iter()
+        .filter(|(_, n)| n == "bitcoin-wallet")
+        .map(|(p, _)| p)
+        .collect()
+}
+
+fn status_field(pid: i32, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_wallets_in_two_sandboxed_processes_send_confirm_and_bump() {
+    let node = TestNode::start(&[FALLBACK]);
+    assert_eq!(
+        ok(&node, "createwallet", json!(["w1"])),
+        json!({"name": "w1"})
+    );
+    assert_eq!(
+        ok(&node, "createwallet", json!(["w2"])),
+        json!({"name": "w2"})
+    );
+    assert_eq!(ok(&node, "listwallets", json!([])), json!(["w1", "w2"]));
+    let names: Vec<&str> = ["w1", "w2"].to_vec();
+    let dir = ok(&node, "listwalletdir", json!([]));
+    for n in &names {
+        assert!(
+            dir["wallets"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({"name": n})),
+            "{dir}"
+        );
+    }
+    // One process per wallet, each in seccomp filter mode without capabilities.
+    let pids = wallet_pids(&node);
+    assert_eq!(pids.len(), 2, "{:?}", node.children());
+    for pid in &pids {
+        assert_eq!(status_field(*pid, "Seccomp:"), "2", "wallet {pid}");
+        assert_eq!(
+            status_field(*pid, "CapEff:"),
+            "0000000000000000",
+            "wallet {pid}"
+        );
+        assert_eq!(status_field(*pid, "NoNewPrivs:"), "1", "wallet {pid}");
+    }
+    // Routing: two wallets and no /wallet/ path is Core's -19.
+    let err = rpc(&node, "getbalance", json!([])).unwrap_err();
+    assert_eq!(err.0, -19, "{err:?}");
+    assert_eq!(
+        wrpc(&node, "nope", "getbalance", json!([])).unwrap_err().0,
+        -18
+    );
+    let again = rpc(&node, "createwallet", json!(["w1"])).unwrap_err();
+    assert_eq!(again.0, -4, "{again:?}");
+    assert!(again.1.contains("Database already exists"), "{again:?}");
+
+    mine_to(&node, "w1", 101);
+    assert_eq!(
+        sats(&wok(&node, "w1", "getbalance", json!([]))),
+        50 * 100_000_000
+    );
+    let b = wok(&node, "w1", "getbalances", json!([]));
+    assert_eq!(sats(&b["mine"]["immature"]), 100 * 50 * 100_000_000, "{b}");
+    assert_eq!(b["lastprocessedblock"]["height"], 101);
+
+    let to = wok(&node, "w2", "getnewaddress", json!(["savings", "bech32m"]));
+    let to = to.as_str().unwrap();
+    assert!(to.starts_with("bcrt1p"), "{to}");
+    let info = wok(&node, "w2", "getaddressinfo", json!([to]));
+    assert_eq!(info["ismine"], true, "{info}");
+    assert_eq!(info["labels"], json!(["savings"]));
+    assert_eq!(
+        wok(&node, "w1", "getaddressinfo", json!([to]))["ismine"],
+        false
+    );
+
+    // Errors with Core's codes.
+    assert_eq!(
+        wrpc(
+            &node,
+            "w1",
+            "sendtoaddress",
+            json!(["bcrt1qnotanaddress", 1])
+        )
+        .unwrap_err()
+        .0,
+        -5
+    );
+    assert_eq!(
+        wrpc(&node, "w1", "sendtoaddress", json!([to, 1000]))
+            .unwrap_err()
+            .0,
+        -6
+    );
+    assert_eq!(
+        wrpc(&node, "w1", "sendtoaddress", json!([to, 0]))
+            .unwrap_err()
+            .0,
+        -3
+    );
+
+    let txid = wok(&node, "w1", "sendtoaddress", json!([to, 1.5]));
+    let txid = txid.as_str().unwrap().to_string();
+    assert_eq!(mempool(&node), vec![txid.clone()]);
+    wait_for("w2 to see the payment", || {
+        sats(&wok(&node, "w2", "getbalances", json!([]))["mine"]["untrusted_pending"])
+            == 150_000_000
+    });
+    let sent = wok(&node, "w1", "gettransaction", json!([txid]));
+    assert_eq!(sats(&sent["amount"]), -150_000_000, "{sent}");
+    assert_eq!(sent["confirmations"], 0);
+    assert_eq!(sent["bip125-replaceable"], "yes");
+    let fee = -sats(&sent["fee"]);
+    assert!(fee > 0, "{sent}");
+
+    let bumped = wok(&node, "w1", "bumpfee", json!([txid]));
+    let new_txid = bumped["txid"].as_str().unwrap().to_string();
+    assert_ne!(new_txid, txid);
+    assert_eq!(sats(&bumped["origfee"]), fee);
+    let new_fee = sats(&bumped["fee"]);
+    assert!(new_fee > fee, "{bumped}");
+    assert_eq!(mempool(&node), vec![new_txid.clone()]);
+    let old = wok(&node, "w1", "gettransaction", json!([txid]));
+    assert_eq!(old["replaced_by_txid"], json!(new_txid), "{old}");
+
+    mine_to(&node, "w1", 1);
+    assert!(mempool(&node).is_empty());
+    let got = wok(&node, "w2", "gettransaction", json!([new_txid]));
+    assert_eq!(got["confirmations"], 1, "{got}");
+    assert_eq!(sats(&got["amount"]), 150_000_000);
+    assert_eq!(got["details"][0]["category"], "receive");
+    assert_eq!(
+        sats(&wok(&node, "w2", "getbalance", json!([]))),
+        150_000_000
+    );
+    // Two mature coinbases (heights 1 and 2) less the payment and its fee.
+    assert_eq!(
+        sats(&wok(&node, "w1", "getbalance", json!([]))),
+        2 * 50 * 100_000_000 - 150_000_000 - new_fee
+    );
+    let listed = wok(&node, "w1", "listtransactions", json!(["*", 100]));
+    let send = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["category"] == "send")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(send["txid"], json!(new_txid));
+    assert_eq!(sats(&send["amount"]), -150_000_000);
+    let unspent = wok(&node, "w2", "listunspent", json!([]));
+    assert_eq!(unspent.as_array().unwrap().len(), 1, "{unspent}");
+    assert_eq!(unspent[0]["label"], "savings");
+    assert_eq!(unspent[0]["confirmations"], 1);
+
+    // The wallet files are in the wallet's own directory.
+    for n in names {
+        assert!(node
+            .net_dir()
+            .join("wallets")
+            .join(n)
+            .join("wallet.redb")
+            .is_file());
+    }
+}
+
+#[test]
+fn encryption_keeps_keys_locked_and_the_passphrase_out_of_the_log() {
+    let node = TestNode::start(&[FALLBACK, "-debug=ipc"]);
+    ok(&node, "createwallet", json!(["safe"]));
+    mine_to(&node, "safe", 101);
+    let to = address(&node, "safe");
+    assert_eq!(
+        wrpc(&node, "safe", "walletlock", json!([])).unwrap_err().0,
+        -15
+    );
+    let done = wok(
+        &node,
+        "safe",
+        "encryptwallet",
+        json!(["correct horse battery"]),
+    );
+    assert!(
+        done.as_str().unwrap().starts_with("wallet encrypted"),
+        "{done}"
+    );
+    assert_eq!(
+        wrpc(&node, "safe", "encryptwallet", json!(["again"]))
+            .unwrap_err()
+            .0,
+        -15
+    );
+    // Locked: no signing, addresses still come.
+    assert_eq!(
+        wrpc(&node, "safe", "sendtoaddress", json!([to, 1]))
+            .unwrap_err()
+            .0,
+        -13
+    );
+    assert!(address(&node, "safe").starts_with("bcrt1q"));
+    assert_eq!(
+        wrpc(&node, "safe", "walletpassphrase", json!(["wrong", 60]))
+            .unwrap_err()
+            .0,
+        -14
+    );
+    wok(
+        &node,
+        "safe",
+        "walletpassphrase",
+        json!(["correct horse battery", 2]),
+    );
+    let info = wok(&node, "safe", "getwalletinfo", json!([]));
+    assert!(info["unlocked_until"].as_i64().unwrap() > 0, "{info}");
+    wok(&node, "safe", "sendtoaddress", json!([to, 1]));
+    // The unlock ends by itself.
+    wait_for("the unlock timeout", || {
+        wrpc(&node, "safe", "sendtoaddress", json!([to, 1]))
+            .err()
+            .map(|e| e.0)
+            == Some(-13)
+    });
+    assert_eq!(
+        wok(&node, "safe", "getwalletinfo", json!([]))["unlocked_until"],
+        0
+    );
+    assert_eq!(
+        wrpc(
+            &node,
+            "safe",
+            "walletpassphrasechange",
+            json!(["wrong", "new one"])
+        )
+        .unwrap_err()
+        .0,
+        -14
+    );
+    wok(
+        &node,
+        "safe",
+        "walletpassphrasechange",
+        json!(["correct horse battery", "new one"]),
+    );
+    // Still encrypted after unload and load.
+    ok(&node, "unloadwallet", json!(["safe"]));
+    ok(&node, "loadwallet", json!(["safe"]));
+    assert_eq!(
+        wrpc(&node, "safe", "sendtoaddress", json!([to, 1]))
+            .unwrap_err()
+            .0,
+        -13
+    );
+    assert_eq!(
+        wrpc(
+            &node,
+            "safe",
+            "walletpassphrase",
+            json!(["correct horse battery", 60])
+        )
+        .unwrap_err()
+        .0,
+        -14
+    );
+    wok(&node, "safe", "walletpassphrase", json!(["new one", 60]));
+    wok(&node, "safe", "sendtoaddress", json!([to, 1]));
+    wok(&node, "safe", "walletlock", json!([]));
+    assert_eq!(
+        wrpc(&node, "safe", "sendtoaddress", json!([to, 1]))
+            .unwrap_err()
+            .0,
+        -13
+    );
+    // -debug=ipc logged the calls, never the passphrases.
+    let log = node.log();
+    assert!(log.contains("Wallet.callRpc"), "no IPC lines");
+    for secret in ["correct horse battery", "new one"] {
+        assert!(!log.contains(secret), "{secret:?} reached debug.log");
+    }
+    let db = std::fs::read(node.net_dir().join("wallets/safe/wallet.redb")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("new one"));
+}
+
+#[test]
+fn a_killed_wallet_process_leaves_the_node_running_and_loads_again() {
+    let node = TestNode::start(&[FALLBACK]);
+    ok(&node, "createwallet", json!(["w"]));
+    mine_to(&node, "w", 101);
+    let to = wok(&node, "w", "getnewaddress", json!(["", "legacy"]));
+    let txid = wok(&node, "w", "sendtoaddress", json!([to, 7]));
+    let before = wok(&node, "w", "getbalances", json!([]));
+    let pid = wallet_pids(&node)[0];
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert!(wait_gone(pid, Duration::from_secs(10)));
+    // The node goes on; the wallet is no longer loaded.
+    assert!(alive(node.pid));
+    assert_eq!(ok(&node, "getblockcount", json!([])), 101);
+    wait_for("the wallet to be dropped", || {
+        ok(&node, "listwallets", json!([])) == json!([])
+    });
+    assert_eq!(
+        wrpc(&node, "w", "getbalance", json!([])).unwrap_err().0,
+        -18
+    );
+    // Blocks mined meanwhile are pulled at load.
+    ok(&node, "generatetoaddress", json!([1, to]));
+    ok(&node, "loadwallet", json!(["w"]));
+    assert_ne!(wallet_pids(&node), vec![pid]);
+    let tx = wok(&node, "w", "gettransaction", json!([txid]));
+    assert_eq!(tx["confirmations"], 1, "{tx}");
+    let after = wok(&node, "w", "getbalances", json!([]));
+    assert_eq!(after["lastprocessedblock"]["height"], 102);
+    // The payment went to ourselves (its fee was already counted before the
+    // kill); one more coinbase matured.
+    assert_eq!(
+        sats(&after["mine"]["trusted"]),
+        sats(&before["mine"]["trusted"]) + 50 * 100_000_000,
+        "{before} {after}"
+    );
+    // A second load of a loaded wallet is refused.
+    assert_eq!(rpc(&node, "loadwallet", json!(["w"])).unwrap_err().0, -35);
+}
+
+#[test]
+fn a_restart_keeps_wallets_chain_and_unconfirmed_payments() {
+    let mut node = TestNode::start(&[FALLBACK]);
+    ok(&node, "createwallet", json!(["keep"]));
+    mine_to(&node, "keep", 101);
+    let to = address(&node, "keep");
+    let txid = wok(&node, "keep", "sendtoaddress", json!([to, 3]));
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    let datadir = std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(datadir, &[FALLBACK, "-wallet=keep"]);
+    assert_eq!(ok(&node, "getblockcount", json!([])), 101);
+    assert_eq!(ok(&node, "listwallets", json!([])), json!(["keep"]));
+    assert_eq!(mempool(&node), vec![txid.as_str().unwrap().to_string()]);
+    assert_eq!(
+        wok(&node, "keep", "gettransaction", json!([txid]))["confirmations"],
+        0
+    );
+}
+
+#[test]
+fn disablewallet_leaves_the_wallet_methods_out() {
+    let node = TestNode::start(&["-disablewallet"]);
+    assert_eq!(
+        rpc(&node, "createwallet", json!(["x"])).unwrap_err().0,
+        -32601
+    );
+    assert_eq!(rpc(&node, "getbalance", json!([])).unwrap_err().0, -32601);
+    assert!(node.children().iter().all(|(_, n)| n != "bitcoin-wallet"));
+}
