@@ -417,3 +417,115 @@ fn disablewallet_leaves_the_wallet_methods_out() {
     assert_eq!(rpc(&node, "getbalance", json!([])).unwrap_err().0, -32601);
     assert!(node.children().iter().all(|(_, n)| n != "bitcoin-wallet"));
 }
+
+#[test]
+fn psbts_and_raw_transactions_are_funded_signed_and_sent() {
+    let node = TestNode::start(&[FALLBACK]);
+    node.create_wallet("a");
+    node.create_wallet("b");
+    mine_to(&node, "a", 110);
+    let to_b = address(&node, "b");
+
+    // Funded by a, not signable by b, signed and finalized by a.
+    let funded = wok(
+        &node,
+        "a",
+        "walletcreatefundedpsbt",
+        json!([[], [{ &to_b: 1 }]]),
+    );
+    assert!(sats(&funded["fee"]) > 0, "{funded}");
+    assert!(funded["changepos"].as_i64().unwrap() >= 0, "{funded}");
+    let psbt = funded["psbt"].as_str().unwrap();
+    let by_b = wok(&node, "b", "walletprocesspsbt", json!([psbt]));
+    assert_eq!(by_b["complete"], false, "{by_b}");
+    let by_a = wok(&node, "a", "walletprocesspsbt", json!([psbt]));
+    assert_eq!(by_a["complete"], true, "{by_a}");
+    let txid = ok(&node, "sendrawtransaction", json!([by_a["hex"]]));
+    assert!(mempool(&node).contains(&txid.as_str().unwrap().to_string()));
+    assert_eq!(
+        wrpc(&node, "a", "walletprocesspsbt", json!(["not a psbt"]))
+            .unwrap_err()
+            .0,
+        -22
+    );
+
+    // A raw transaction: funded, then signed by the wallet.
+    let raw = ok(&node, "createrawtransaction", json!([[], { &to_b: 2 }]));
+    let funded = wok(&node, "a", "fundrawtransaction", json!([raw]));
+    let signed = wok(
+        &node,
+        "a",
+        "signrawtransactionwithwallet",
+        json!([funded["hex"]]),
+    );
+    assert_eq!(signed["complete"], true, "{signed}");
+    let accepted = ok(&node, "testmempoolaccept", json!([[signed["hex"]]]));
+    assert_eq!(accepted[0]["allowed"], true, "{accepted}");
+    ok(&node, "sendrawtransaction", json!([signed["hex"]]));
+    // b cannot sign a's inputs and says which.
+    let by_b = wok(
+        &node,
+        "b",
+        "signrawtransactionwithwallet",
+        json!([funded["hex"]]),
+    );
+    assert_eq!(by_b["complete"], false);
+    assert!(!by_b["errors"].as_array().unwrap().is_empty(), "{by_b}");
+
+    // send, then a replacement as a PSBT.
+    let sent = wok(&node, "a", "send", json!([{ &to_b: 0.5 }]));
+    assert_eq!(sent["complete"], true, "{sent}");
+    let sent_txid = sent["txid"].as_str().unwrap().to_string();
+    assert!(mempool(&node).contains(&sent_txid));
+    let bump = wok(&node, "a", "psbtbumpfee", json!([sent_txid]));
+    assert!(sats(&bump["fee"]) > sats(&bump["origfee"]), "{bump}");
+    let signed = wok(&node, "a", "walletprocesspsbt", json!([bump["psbt"]]));
+    assert_eq!(signed["complete"], true);
+    let replacement = ok(&node, "sendrawtransaction", json!([signed["hex"]]));
+    let pool = mempool(&node);
+    assert!(
+        pool.contains(&replacement.as_str().unwrap().to_string()) && !pool.contains(&sent_txid)
+    );
+
+    mine_to(&node, "a", 1);
+    assert_eq!(sats(&wok(&node, "b", "getbalance", json!([]))), 350_000_000);
+}
+
+#[test]
+fn the_offline_tool_creates_a_wallet_the_node_then_loads() {
+    let node = TestNode::start(&[FALLBACK]);
+    ok(
+        &node,
+        "generatetoaddress",
+        json!([3, "bcrt1qjqmxmkpmxt80xz4y3746zgt0q3u3ferr34acd5"]),
+    );
+    let datadir = node.datadir_arg();
+    let (code, out, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-wallet=offline", "create"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("Name: offline") && out.contains("Encrypted: no"),
+        "{out}"
+    );
+    let (code, out, _) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-wallet=offline", "info"],
+    );
+    assert_eq!(code, 0);
+    assert!(out.contains("Transactions: 0"), "{out}");
+    let (code, _, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-wallet=offline", "create"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Database already exists"), "{err}");
+    let (code, _, err) = common::run(common::WALLET, &["-regtest", &datadir, "create"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("Wallet name must be provided"), "{err}");
+    // Born at genesis: loading it catches up with the node's chain.
+    ok(&node, "loadwallet", json!(["offline"]));
+    let info = wok(&node, "offline", "getwalletinfo", json!([]));
+    assert_eq!(info["lastprocessedblock"]["height"], 3, "{info}");
+}

@@ -7,9 +7,11 @@ pub mod keys;
 pub mod name;
 pub mod options;
 pub mod process;
+pub mod psbt;
 pub mod rpc;
 pub mod send;
 pub mod store;
+pub mod tool;
 
 use std::rc::Rc;
 
@@ -67,9 +69,15 @@ pub fn main(args: &[String]) -> i32 {
     }
     match config.positional().first() {
         None => fail("No method provided. Run `bitcoin-wallet -help` for valid methods."),
-        Some(cmd) if TOOL_COMMANDS.contains(&cmd.as_str()) => fail(&format!(
-            "The offline wallet tool command '{cmd}' is not available yet in this build"
-        )),
+        Some(cmd) if TOOL_COMMANDS.contains(&cmd.as_str()) => match tool::run(&config, cmd) {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                0
+            }
+            Err(e) => fail(&e),
+        },
         Some(cmd) => fail(&format!("Invalid command '{cmd}'")),
     }
 }

@@ -28,21 +28,21 @@ const KEYPOOL_SIZE: usize = 1000;
 /// Core's FEATURE_LATEST wallet version.
 const WALLET_VERSION: i64 = 169_900;
 
-type Res = Result<Value, RpcError>;
+pub(super) type Res = Result<Value, RpcError>;
 
-fn opt(args: &[Value], i: usize) -> Option<&Value> {
+pub(super) fn opt(args: &[Value], i: usize) -> Option<&Value> {
     args.get(i).filter(|v| !v.is_null())
 }
 
-fn text(args: &[Value], i: usize) -> Option<String> {
+pub(super) fn text(args: &[Value], i: usize) -> Option<String> {
     opt(args, i).and_then(Value::as_str).map(str::to_string)
 }
 
-fn flag(args: &[Value], i: usize, default: bool) -> bool {
+pub(super) fn flag(args: &[Value], i: usize, default: bool) -> bool {
     opt(args, i).and_then(Value::as_bool).unwrap_or(default)
 }
 
-fn int(args: &[Value], i: usize, default: i64) -> Result<i64, RpcError> {
+pub(super) fn int(args: &[Value], i: usize, default: i64) -> Result<i64, RpcError> {
     match opt(args, i) {
         None => Ok(default),
         Some(v) => v
@@ -51,7 +51,7 @@ fn int(args: &[Value], i: usize, default: i64) -> Result<i64, RpcError> {
     }
 }
 
-fn invalid_parameter(message: impl Into<String>) -> RpcError {
+pub(super) fn invalid_parameter(message: impl Into<String>) -> RpcError {
     failure(code::INVALID_PARAMETER, message)
 }
 
@@ -61,14 +61,14 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn unlock_needed() -> RpcError {
+pub(super) fn unlock_needed() -> RpcError {
     failure(
         code::WALLET_UNLOCK_NEEDED,
         "Error: Please enter the wallet passphrase with walletpassphrase first.",
     )
 }
 
-fn txid_arg(args: &[Value], i: usize) -> Result<Txid, RpcError> {
+pub(super) fn txid_arg(args: &[Value], i: usize) -> Result<Txid, RpcError> {
     let s = text(args, i).unwrap_or_default();
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(invalid_parameter(if s.len() != 64 {
@@ -82,7 +82,7 @@ fn txid_arg(args: &[Value], i: usize) -> Result<Txid, RpcError> {
 }
 
 /// An address of the wallet's network, as Core's DecodeDestination reads it.
-fn script_of(e: &Engine, address: &str) -> Result<ScriptBuf, String> {
+pub(super) fn script_of(e: &Engine, address: &str) -> Result<ScriptBuf, String> {
     crate::script::address::decode(address, e.network)
         .map(|d| d.script_pubkey())
         .map_err(|err| err.to_string())
@@ -95,7 +95,7 @@ fn address_of(e: &Engine, script: &ScriptBuf) -> Option<String> {
 }
 
 /// A fee rate given in sat/vB (3 decimals), as sat/kvB.
-fn sat_per_vb(v: &Value) -> Result<i64, RpcError> {
+pub(super) fn sat_per_vb(v: &Value) -> Result<i64, RpcError> {
     let t = match v {
         Value::Number(n) => n.to_string(),
         Value::String(s) => s.clone(),
@@ -112,7 +112,7 @@ fn sat_per_vb(v: &Value) -> Result<i64, RpcError> {
 }
 
 /// Core's SetFeeEstimateMode checks: conf_target/estimate_mode with fee_rate.
-fn fee_choice(
+pub(super) fn fee_choice(
     conf_target: Option<&Value>,
     mode: Option<&Value>,
     fee_rate: Option<&Value>,
@@ -169,6 +169,14 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "signmessage" => p.with(|e| signmessage(e, a)),
         "encryptwallet" => p.with(|e| encryptwallet(e, a)),
         "walletpassphrase" => walletpassphrase(p, a),
+        "walletcreatefundedpsbt" => super::psbt::walletcreatefundedpsbt(p, a).await,
+        "walletprocesspsbt" => p.with(|e| super::psbt::walletprocesspsbt(e, a)),
+        "signrawtransactionwithwallet" => {
+            p.with(|e| super::psbt::signrawtransactionwithwallet(e, a))
+        }
+        "fundrawtransaction" => super::psbt::fundrawtransaction(p, a).await,
+        "send" => super::psbt::send(p, a).await,
+        "psbtbumpfee" => super::psbt::psbtbumpfee(p, a).await,
         "walletpassphrasechange" => p.with(|e| walletpassphrasechange(e, a)),
         "walletlock" => p.with(|e| {
             if !e.is_encrypted() {
@@ -953,7 +961,11 @@ fn fee_rate_text(sat_per_kvb: i64) -> String {
 
 // ---- sending ----
 
-fn recipient(e: &Engine, address: &str, value: &Value) -> Result<(ScriptBuf, Amount), RpcError> {
+pub(super) fn recipient(
+    e: &Engine,
+    address: &str,
+    value: &Value,
+) -> Result<(ScriptBuf, Amount), RpcError> {
     let script = script_of(e, address).map_err(|_| {
         failure(
             code::INVALID_ADDRESS_OR_KEY,
@@ -988,6 +1000,7 @@ async fn sendtoaddress(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         },
         fee_rate,
         replaceable: opt(a, 5).and_then(Value::as_bool),
+        ..Payment::default()
     };
     let (tx, _) = send::create(p, &payment).await?;
     let txid = send::commit(
@@ -1045,6 +1058,7 @@ async fn sendmany(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         subtract,
         fee_rate,
         replaceable: opt(a, 5).and_then(Value::as_bool),
+        ..Payment::default()
     };
     let (tx, _) = send::create(p, &payment).await?;
     let txid = send::commit(p, &tx, &text(a, 3).unwrap_or_default(), "", None).await?;

@@ -20,8 +20,13 @@ use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
 
 /// One payment request.
+#[derive(Default)]
 pub struct Payment {
     pub recipients: Vec<(ScriptBuf, Amount)>,
+    /// Inputs the transaction must spend (walletcreatefundedpsbt, send).
+    pub must_use: Vec<OutPoint>,
+    /// nLockTime (None: BDK's anti-fee-sniping choice, the tip height).
+    pub lock_time: Option<u32>,
     /// Indexes of recipients that pay the fee.
     pub subtract: Vec<usize>,
     /// Explicit fee rate, sat/kvB.
@@ -139,6 +144,13 @@ fn build(
             continue;
         }
     }
+    if !payment.must_use.is_empty() {
+        b.add_utxos(&payment.must_use)
+            .map_err(|_| CreateTxError::NoUtxosSelected)?;
+    }
+    if let Some(l) = payment.lock_time {
+        b.nlocktime(bitcoin::absolute::LockTime::from_consensus(l));
+    }
     match exact {
         Some((inputs, fee)) => {
             b.add_utxos(inputs)
@@ -158,6 +170,10 @@ fn build(
 
 fn create_error(e: CreateTxError) -> RpcError {
     match e {
+        CreateTxError::NoUtxosSelected => failure(
+            code::WALLET_ERROR,
+            "Not solvable pre-selected input: an input is not this wallet's unspent output",
+        ),
         CreateTxError::CoinSelection(_) => insufficient("Insufficient funds"),
         CreateTxError::OutputBelowDustLimit(_) => insufficient("Transaction amount too small"),
         other => insufficient(other.to_string()),
@@ -199,14 +215,27 @@ pub async fn create(
     p: &Rc<WalletProcess>,
     payment: &Payment,
 ) -> Result<(Transaction, Amount), RpcError> {
+    if p.with(|e| Ok(e.is_locked() && e.has_keys()))? {
+        return Err(failure(
+            code::WALLET_UNLOCK_NEEDED,
+            "Error: Please enter the wallet passphrase with walletpassphrase first.",
+        ));
+    }
+    let (mut psbt, fee) = fund(p, payment).await?;
+    p.with(|e| {
+        sign(e, &mut psbt)?;
+        let tx = psbt
+            .extract_tx()
+            .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))?;
+        Ok((tx, fee))
+    })
+}
+
+/// Builds an unsigned transaction for a payment (coin selection, change,
+/// fee); the PSBT and its fee.
+pub async fn fund(p: &Rc<WalletProcess>, payment: &Payment) -> Result<(Psbt, Amount), RpcError> {
     let rate = choose_fee_rate(p, payment.fee_rate).await?;
     p.with(|e| {
-        if e.is_locked() && e.has_keys() {
-            return Err(failure(
-                code::WALLET_UNLOCK_NEEDED,
-                "Error: Please enter the wallet passphrase with walletpassphrase first.",
-            ));
-        }
         let mut psbt = match build(p, e, payment, rate, false, None) {
             Err(CreateTxError::CoinSelection(_)) => build(p, e, payment, rate, true, None),
             other => other,
@@ -221,11 +250,7 @@ pub async fn create(
                 "Fee exceeds maximum configured by user (e.g. -maxtxfee, maxfeerate)",
             ));
         }
-        sign(e, &mut psbt)?;
-        let tx = psbt
-            .extract_tx()
-            .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))?;
-        Ok((tx, fee))
+        Ok((psbt, fee))
     })
 }
 
@@ -252,6 +277,8 @@ fn subtract_fee(
         subtract: Vec::new(),
         fee_rate: payment.fee_rate,
         replaceable: payment.replaceable,
+        must_use: Vec::new(),
+        lock_time: payment.lock_time,
     };
     for &i in &payment.subtract {
         let take = share + std::mem::take(&mut remainder);
@@ -302,10 +329,27 @@ pub async fn bump(
     txid: Txid,
     explicit: Option<i64>,
 ) -> Result<(Txid, Amount, Amount), RpcError> {
+    let (mut psbt, old_fee, new_fee) = bump_psbt(p, txid, explicit).await?;
+    let tx = p.with(|e| {
+        sign(e, &mut psbt)?;
+        psbt.extract_tx()
+            .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))
+    })?;
+    let new = commit(p, &tx, "", "", Some(txid)).await?;
+    Ok((new, old_fee, new_fee))
+}
+
+/// The unsigned replacement of `txid` (psbtbumpfee; bumpfee signs it):
+/// (PSBT, old fee, new fee).
+pub async fn bump_psbt(
+    p: &Rc<WalletProcess>,
+    txid: Txid,
+    explicit: Option<i64>,
+) -> Result<(Psbt, Amount, Amount), RpcError> {
     let (_, _, incremental) = p.fee_rates().await?;
     // Without an explicit rate: what a new transaction would pay, if more.
     let usual = choose_fee_rate(p, None).await.unwrap_or(0);
-    let (tx, old_fee, new_fee) = p.with(|e| {
+    p.with(|e| {
         let view = e.transaction(&txid).ok_or_else(|| {
             failure(
                 code::INVALID_ADDRESS_OR_KEY,
@@ -359,7 +403,7 @@ pub async fn bump(
             let required = *required;
             built = attempt(required)?;
         }
-        let mut psbt = built.map_err(|err| match err {
+        let psbt = built.map_err(|err| match err {
             CreateTxError::FeeRateTooLow { .. } | CreateTxError::FeeTooLow { .. } => failure(
                 code::INVALID_PARAMETER,
                 format!("Insufficient total fee: {err}"),
@@ -370,14 +414,8 @@ pub async fn bump(
         let new_fee = psbt
             .fee()
             .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))?;
-        sign(e, &mut psbt)?;
-        let tx = psbt
-            .extract_tx()
-            .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))?;
-        Ok((tx, old_fee, new_fee))
-    })?;
-    let new = commit(p, &tx, "", "", Some(txid)).await?;
-    Ok((new, old_fee, new_fee))
+        Ok((psbt, old_fee, new_fee))
+    })
 }
 
 /// The derivation path of an owned script, as Core's hdkeypath writes it.
