@@ -529,3 +529,88 @@ fn the_offline_tool_creates_a_wallet_the_node_then_loads() {
     let info = wok(&node, "offline", "getwalletinfo", json!([]));
     assert_eq!(info["lastprocessedblock"]["height"], 3, "{info}");
 }
+
+#[test]
+fn kill_9_of_the_whole_set_while_paying_leaves_a_consistent_wallet() {
+    let mut first = TestNode::start(&[FALLBACK]);
+    first.create_wallet("w");
+    mine_to(&first, "w", 110);
+    // A clean stop writes the chain (Core's engine flushes lazily, so a kill
+    // may take back any block mined after this, as with bitcoind).
+    ok(&first, "stop", json!([]));
+    assert!(first.wait_exit(Duration::from_secs(30)).success());
+    let datadir = std::mem::replace(&mut first.datadir, tempfile::tempdir().unwrap());
+    let mut node = TestNode::start_in(datadir, &[FALLBACK, "-wallet=w"]);
+    let to = address(&node, "w");
+    // Pay and mine in the background; kill every process of the set mid-way.
+    let port = node.rpc_port;
+    let auth = common::basic_auth(&node);
+    let worker = std::thread::spawn(move || {
+        let post = |path: &str, body: Value| {
+            // The node goes away mid-loop: a refused connection ends it.
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                return (0, String::new());
+            }
+            common::http(
+                port,
+                &format!(
+                    "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.to_string().len()
+                ),
+            )
+        };
+        for _ in 0..200 {
+            let (s, _) = post(
+                "/wallet/w",
+                json!({"method": "sendtoaddress", "params": [to, 0.1]}),
+            );
+            let (t, _) = post(
+                "/",
+                json!({"method": "generatetoaddress", "params": [1, to]}),
+            );
+            if s == 0 || t == 0 {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let kids = node.children();
+    unsafe { libc::kill(node.pid, libc::SIGKILL) };
+    for (pid, _) in &kids {
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+    }
+    let _ = node.wait_exit(Duration::from_secs(10));
+    for (pid, _) in &kids {
+        assert!(wait_gone(*pid, Duration::from_secs(10)));
+    }
+    let _ = worker.join();
+    let datadir = std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(datadir, &[FALLBACK, "-wallet=w"]);
+    // The wallet follows the node's chain, whatever the kill left of it.
+    let info = wok(&node, "w", "getwalletinfo", json!([]));
+    assert_eq!(
+        info["lastprocessedblock"]["hash"],
+        ok(&node, "getbestblockhash", json!([])),
+        "{info}"
+    );
+    // Every confirmed coin it holds is unspent in the node's UTXO set.
+    let coins = wok(&node, "w", "listunspent", json!([1]));
+    assert!(ok(&node, "getblockcount", json!([])).as_u64().unwrap() >= 110);
+    for c in coins.as_array().unwrap() {
+        let out = ok(&node, "gettxout", json!([c["txid"], c["vout"], false]));
+        assert!(
+            !out.is_null(),
+            "wallet coin {c} is not in the node's UTXO set"
+        );
+        assert_eq!(sats(&out["value"]), sats(&c["amount"]));
+    }
+    // And it goes on paying (payments built on blocks the kill took back
+    // wait, unconfirmed, until the chain reaches their lock time).
+    mine_to(&node, "w", 101);
+    let txid = wok(&node, "w", "sendtoaddress", json!([address(&node, "w"), 1]));
+    ok(&node, "generatetoaddress", json!([1, address(&node, "w")]));
+    assert_eq!(
+        wok(&node, "w", "gettransaction", json!([txid]))["confirmations"],
+        1
+    );
+}

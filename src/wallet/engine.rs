@@ -209,18 +209,7 @@ impl Engine {
             None => return Err(EngineError::Load("no wallet in this database".into())),
         };
         let key_record = store.record("keys")?;
-        let mut subs = Vec::new();
-        for (id, cs) in store.load_changes()? {
-            let Some(kind) = AddrType::from_id(id) else {
-                continue;
-            };
-            let w = Wallet::load()
-                .check_network(network)
-                .load_wallet_no_persist(cs)
-                .map_err(|e| EngineError::Load(e.to_string()))?
-                .ok_or_else(|| EngineError::Load(format!("{} descriptors missing", kind.name())))?;
-            subs.push((kind, w));
-        }
+        let subs = Self::subs_from(&store, network)?;
         let master = match &key_record {
             Some(r) if !keys::is_sealed(r) => Some(keys::master(&keys::open_plain(r)?, network)?),
             _ => None,
@@ -239,6 +228,54 @@ impl Engine {
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
         })
+    }
+
+    /// The BDK wallet of each address type, from the stored change sets.
+    fn subs_from(store: &Store, network: Network) -> Result<Vec<(AddrType, Wallet)>, EngineError> {
+        let mut subs = Vec::new();
+        for (id, cs) in store.load_changes()? {
+            let Some(kind) = AddrType::from_id(id) else {
+                continue;
+            };
+            let w = Wallet::load()
+                .check_network(network)
+                .load_wallet_no_persist(cs)
+                .map_err(|e| EngineError::Load(e.to_string()))?
+                .ok_or_else(|| EngineError::Load(format!("{} descriptors missing", kind.name())))?;
+            subs.push((kind, w));
+        }
+        Ok(subs)
+    }
+
+    /// Forgets the blocks above `fork`: the node's active chain no longer
+    /// has them (a reorg, or blocks a killed node had not flushed). What was
+    /// confirmed only there is unconfirmed again, or gone (coinbases), as
+    /// in Core. BDK's wallet cannot drop blocks without a conflicting one,
+    /// so the change is written and the accounts are rebuilt from the store.
+    pub fn rewind(&mut self, fork: BlockId) -> Result<(), EngineError> {
+        self.commit_all()?;
+        let above: Vec<u32> = self
+            .checkpoint_heights()
+            .into_iter()
+            .filter(|h| *h > fork.height)
+            .collect();
+        if above.is_empty() {
+            return Ok(());
+        }
+        if self.subs.is_empty() {
+            self.meta.last_block = Some((fork.height, fork.hash));
+            self.meta_dirty = true;
+            return Ok(self.commit_all()?);
+        }
+        let mut pending = Pending::default();
+        for (kind, _) in &self.subs {
+            let mut cs = bdk_wallet::ChangeSet::default();
+            cs.local_chain.blocks = above.iter().map(|h| (*h, None)).collect();
+            pending.changes.push((kind.id(), cs));
+        }
+        self.store.commit(pending)?;
+        self.subs = Self::subs_from(&self.store, self.network)?;
+        Ok(())
     }
 
     /// Writes every staged change and dirty record in one transaction.

@@ -240,6 +240,17 @@ impl WalletProcess {
                 return Ok(());
             }
             let fork = self.fork_point(tip.height).await?;
+            if last.is_some_and(|b| b.height > fork.height) {
+                tracing::info!(
+                    "Wallet \"{}\": the node's chain no longer has our blocks above height {}; rewinding",
+                    self.name,
+                    fork.height
+                );
+                self.with(|e| {
+                    e.rewind(fork)
+                        .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))
+                })?;
+            }
             self.pull(fork, tip.height).await?;
         }
         Ok(())
