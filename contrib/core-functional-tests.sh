@@ -9,6 +9,7 @@
 #   contrib/core-functional-tests.sh rpc_blockchain.py interface_http.py
 #
 # BITCOINCLI=/path/to/bitcoin-cli enables the parts that drive Core's CLI.
+# CORE_WALLET=1 tells the framework that wallets are built in (for wallet_*.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -70,6 +71,7 @@ RPCAUTH=$src/share/rpcauth/rpcauth.py
 ENABLE_BITCOIND=true
 EOF
 [ -n "${BITCOINCLI:-}" ] && echo "ENABLE_CLI=true" >> "$work/test/config.ini"
+[ -n "${CORE_WALLET:-}" ] && echo "ENABLE_WALLET=true" >> "$work/test/config.ini"
 
 export BITCOIND="$repo/target/debug/bitcoin-node"
 failed=0

@@ -614,3 +614,73 @@ fn kill_9_of_the_whole_set_while_paying_leaves_a_consistent_wallet() {
         1
     );
 }
+
+#[test]
+fn imported_keys_are_found_by_a_rescan_and_spent() {
+    use bitcoin::secp256k1::Secp256k1;
+    let node = TestNode::start(&[FALLBACK]);
+    node.create_wallet("imp");
+    let secp = Secp256k1::new();
+    let key = bitcoin::PrivateKey::from_slice(&[7u8; 32], bitcoin::Network::Regtest).unwrap();
+    let legacy = bitcoin::Address::p2pkh(key.public_key(&secp), bitcoin::Network::Regtest);
+    // Mined before the import: only a rescan finds them.
+    ok(&node, "generatetoaddress", json!([101, legacy.to_string()]));
+    assert_eq!(sats(&wok(&node, "imp", "getbalance", json!([]))), 0);
+
+    let text = format!("combo({})", key.to_wif());
+    let sum = ok(&node, "getdescriptorinfo", json!([text]))["checksum"].clone();
+    let desc = format!("{text}#{}", sum.as_str().unwrap());
+    let missing = wrpc(&node, "imp", "importdescriptors", json!([[{"desc": desc}]])).unwrap_err();
+    assert_eq!(missing.0, -3, "{missing:?}");
+    let bad = wok(
+        &node,
+        "imp",
+        "importdescriptors",
+        json!([[{"desc": text, "timestamp": 0}]]),
+    );
+    assert_eq!(bad[0]["success"], false, "{bad}");
+    assert_eq!(bad[0]["error"]["code"], -5, "{bad}");
+    let done = wok(
+        &node,
+        "imp",
+        "importdescriptors",
+        json!([[{"desc": desc, "timestamp": 0, "label": "coinbase"}]]),
+    );
+    assert_eq!(done, json!([{"success": true}]));
+    assert_eq!(
+        sats(&wok(&node, "imp", "getbalance", json!([]))),
+        50 * 100_000_000
+    );
+    let info = wok(&node, "imp", "getaddressinfo", json!([legacy.to_string()]));
+    assert_eq!(info["ismine"], true, "{info}");
+    assert_eq!(info["labels"], json!(["coinbase"]));
+    let listed = wok(&node, "imp", "listdescriptors", json!([]));
+    assert_eq!(
+        listed["descriptors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["active"] == false)
+            .count(),
+        3,
+        "{listed}: combo() as its pkh, wpkh and sh(wpkh) forms"
+    );
+    // The imported key signs.
+    let to = address(&node, "imp");
+    let txid = wok(&node, "imp", "sendtoaddress", json!([to, 10]));
+    ok(&node, "generatetoaddress", json!([1, legacy.to_string()]));
+    assert_eq!(
+        wok(&node, "imp", "gettransaction", json!([txid]))["confirmations"],
+        1
+    );
+    // Survives a reload.
+    ok(&node, "unloadwallet", json!(["imp"]));
+    ok(&node, "loadwallet", json!(["imp"]));
+    assert!(sats(&wok(&node, "imp", "getbalance", json!([]))) > 50 * 100_000_000);
+    assert_eq!(
+        wrpc(&node, "imp", "encryptwallet", json!(["pw"]))
+            .unwrap_err()
+            .0,
+        -16
+    );
+}

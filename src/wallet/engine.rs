@@ -72,11 +72,40 @@ pub struct Meta {
     /// The last block processed, for wallets without descriptors.
     #[serde(default)]
     pub last_block: Option<(u32, BlockHash)>,
+    /// Descriptors added by importdescriptors.
+    #[serde(default)]
+    pub imported: Vec<ImportedMeta>,
 }
+
+/// What we keep about one imported descriptor (its BDK wallet is stored
+/// under `id` beside the active accounts').
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportedMeta {
+    pub id: u8,
+    /// The public descriptor with its checksum.
+    pub desc: String,
+    pub timestamp: i64,
+    #[serde(default)]
+    pub label: String,
+    /// The end of the range for a ranged descriptor.
+    #[serde(default)]
+    pub range_end: Option<u32>,
+}
+
+/// Which wallet inside the engine owns something: an active account, or an
+/// imported descriptor (by its store id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Account {
+    Active(AddrType),
+    Imported(u8),
+}
+
+/// Store ids of imported descriptors start here (below: address types).
+pub const FIRST_IMPORT_ID: u8 = 16;
 
 /// One unspent output with what Core shows about it.
 pub struct Coin {
-    pub kind: AddrType,
+    pub account: Account,
     pub out: LocalOutput,
     /// 0 while unconfirmed.
     pub depth: u32,
@@ -107,6 +136,10 @@ pub struct Engine {
     pub secp: Secp256k1<All>,
     store: Store,
     subs: Vec<(AddrType, Wallet)>,
+    /// Imported descriptors' wallets, by store id.
+    imported: Vec<(u8, Wallet)>,
+    /// Private keys of imported descriptors (WIF or xprv text).
+    imported_secrets: Vec<String>,
     /// The stored seed record (None: private keys disabled or blank).
     key_record: Option<Value>,
     /// The master key, while usable (always for a plain wallet).
@@ -153,6 +186,8 @@ impl Engine {
             secp,
             store,
             subs: Vec::new(),
+            imported: Vec::new(),
+            imported_secrets: Vec::new(),
             key_record: None,
             master: None,
             meta: Meta {
@@ -209,7 +244,12 @@ impl Engine {
             None => return Err(EngineError::Load("no wallet in this database".into())),
         };
         let key_record = store.record("keys")?;
-        let subs = Self::subs_from(&store, network)?;
+        let (subs, imported) = Self::subs_from(&store, network)?;
+        let imported_secrets: Vec<String> = match store.record("imported_secrets")? {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| StoreError::Corrupt("imported_secrets".into(), e.to_string()))?,
+            None => Vec::new(),
+        };
         let master = match &key_record {
             Some(r) if !keys::is_sealed(r) => Some(keys::master(&keys::open_plain(r)?, network)?),
             _ => None,
@@ -220,6 +260,8 @@ impl Engine {
             secp: Secp256k1::new(),
             store,
             subs,
+            imported,
+            imported_secrets,
             key_record,
             master,
             meta,
@@ -231,20 +273,60 @@ impl Engine {
     }
 
     /// The BDK wallet of each address type, from the stored change sets.
-    fn subs_from(store: &Store, network: Network) -> Result<Vec<(AddrType, Wallet)>, EngineError> {
+    #[allow(clippy::type_complexity)]
+    fn subs_from(
+        store: &Store,
+        network: Network,
+    ) -> Result<(Vec<(AddrType, Wallet)>, Vec<(u8, Wallet)>), EngineError> {
         let mut subs = Vec::new();
+        let mut imported = Vec::new();
         for (id, cs) in store.load_changes()? {
-            let Some(kind) = AddrType::from_id(id) else {
-                continue;
-            };
             let w = Wallet::load()
                 .check_network(network)
                 .load_wallet_no_persist(cs)
                 .map_err(|e| EngineError::Load(e.to_string()))?
-                .ok_or_else(|| EngineError::Load(format!("{} descriptors missing", kind.name())))?;
-            subs.push((kind, w));
+                .ok_or_else(|| EngineError::Load(format!("descriptors of account {id} missing")))?;
+            match AddrType::from_id(id) {
+                Some(kind) => subs.push((kind, w)),
+                None if id >= FIRST_IMPORT_ID => imported.push((id, w)),
+                None => continue,
+            }
         }
-        Ok(subs)
+        Ok((subs, imported))
+    }
+
+    /// Every BDK wallet inside: the active accounts, then imports.
+    pub fn wallets(&self) -> impl Iterator<Item = &Wallet> {
+        self.subs
+            .iter()
+            .map(|(_, w)| w)
+            .chain(self.imported.iter().map(|(_, w)| w))
+    }
+
+    fn wallets_mut(&mut self) -> impl Iterator<Item = &mut Wallet> {
+        self.subs
+            .iter_mut()
+            .map(|(_, w)| w)
+            .chain(self.imported.iter_mut().map(|(_, w)| w))
+    }
+
+    /// The wallet of an account.
+    pub fn wallet(&self, account: Account) -> Option<&Wallet> {
+        match account {
+            Account::Active(kind) => self.sub(kind),
+            Account::Imported(id) => self.imported.iter().find(|(i, _)| *i == id).map(|(_, w)| w),
+        }
+    }
+
+    fn accounts(&self) -> impl Iterator<Item = (Account, &Wallet)> {
+        self.subs
+            .iter()
+            .map(|(k, w)| (Account::Active(*k), w))
+            .chain(
+                self.imported
+                    .iter()
+                    .map(|(i, w)| (Account::Imported(*i), w)),
+            )
     }
 
     /// Forgets the blocks above `fork`: the node's active chain no longer
@@ -268,13 +350,18 @@ impl Engine {
             return Ok(self.commit_all()?);
         }
         let mut pending = Pending::default();
-        for (kind, _) in &self.subs {
+        let ids = self
+            .subs
+            .iter()
+            .map(|(k, _)| k.id())
+            .chain(self.imported.iter().map(|(i, _)| *i));
+        for id in ids {
             let mut cs = bdk_wallet::ChangeSet::default();
             cs.local_chain.blocks = above.iter().map(|h| (*h, None)).collect();
-            pending.changes.push((kind.id(), cs));
+            pending.changes.push((id, cs));
         }
         self.store.commit(pending)?;
-        self.subs = Self::subs_from(&self.store, self.network)?;
+        (self.subs, self.imported) = Self::subs_from(&self.store, self.network)?;
         Ok(())
     }
 
@@ -286,12 +373,23 @@ impl Engine {
                 pending.changes.push((kind.id(), cs));
             }
         }
+        for (id, w) in &mut self.imported {
+            if let Some(cs) = w.take_staged() {
+                pending.changes.push((*id, cs));
+            }
+        }
         if self.meta_dirty {
             let meta =
                 serde_json::to_value(&self.meta).map_err(|e| StoreError::Db(e.to_string()))?;
             pending.records.push(("meta".into(), meta));
             if let Some(k) = &self.key_record {
                 pending.records.push(("keys".into(), k.clone()));
+            }
+            if !self.imported_secrets.is_empty() {
+                pending.records.push((
+                    "imported_secrets".into(),
+                    serde_json::json!(self.imported_secrets),
+                ));
             }
         }
         self.store.commit(pending)?;
@@ -306,8 +404,127 @@ impl Engine {
 
     // ---- keys ----
 
+    /// Whether the wallet holds any private key (its seed or imported ones).
     pub fn has_keys(&self) -> bool {
-        self.key_record.is_some()
+        self.key_record.is_some() || !self.imported_secrets.is_empty()
+    }
+
+    pub fn has_imported_secrets(&self) -> bool {
+        !self.imported_secrets.is_empty()
+    }
+
+    /// Whether signing needs walletpassphrase first.
+    pub fn needs_unlock(&self) -> bool {
+        self.is_encrypted() && self.master.is_none()
+    }
+
+    /// Signs every input the seed's keys or imported keys can sign.
+    pub fn sign_psbt(&self, psbt: &mut bitcoin::Psbt) {
+        // Inputs they cannot sign are left for the finalizer to report.
+        if let Some(m) = &self.master {
+            let _ = psbt.sign(m, &self.secp);
+        }
+        let mut singles = BTreeMap::new();
+        for text in &self.imported_secrets {
+            if let Ok(x) = text.parse::<Xpriv>() {
+                let _ = psbt.sign(&x, &self.secp);
+            } else if let Ok(k) = bitcoin::PrivateKey::from_wif(text) {
+                singles.insert(k.public_key(&self.secp), k);
+            }
+        }
+        if !singles.is_empty() {
+            let _ = psbt.sign(&singles, &self.secp);
+        }
+    }
+
+    /// Adds a descriptor (importdescriptors) as its own BDK wallet, on the
+    /// same chain as the others; the caller rescans. `body` has no checksum.
+    pub fn import(
+        &mut self,
+        body: &str,
+        timestamp: i64,
+        label: &str,
+        range_end: Option<u32>,
+    ) -> Result<(), EngineError> {
+        use miniscript::descriptor::{Descriptor, DescriptorPublicKey, DescriptorSecretKey};
+        let (desc, keymap) = Descriptor::<DescriptorPublicKey>::parse_descriptor(&self.secp, body)
+            .map_err(|e| EngineError::Descriptor(e.to_string()))?;
+        // BDK needs an address for every script it watches.
+        if desc
+            .at_derivation_index(0)
+            .ok()
+            .and_then(|d| d.address(self.network).ok())
+            .is_none()
+        {
+            return Err(EngineError::Descriptor(
+                "descriptors without an address form (raw, bare pk, multi) are not supported"
+                    .into(),
+            ));
+        }
+        let public = desc.to_string();
+        if self.meta.imported.iter().any(|m| m.desc == public) {
+            return Ok(()); // already there; Core updates it in place
+        }
+        let id = FIRST_IMPORT_ID
+            .checked_add(u8::try_from(self.meta.imported.len()).unwrap_or(u8::MAX))
+            .filter(|id| *id < u8::MAX)
+            .ok_or_else(|| EngineError::Descriptor("too many imported descriptors".into()))?;
+        let genesis = bitcoin::constants::genesis_block(self.network).block_hash();
+        let mut w = Wallet::create_single(desc.clone())
+            .network(self.network)
+            .genesis_hash(genesis)
+            .create_wallet_no_persist()
+            .map_err(|e| EngineError::Descriptor(e.to_string()))?;
+        // Join the chain the other accounts are on.
+        let chain = match self.wallets().next() {
+            Some(other) => Some(other.latest_checkpoint()),
+            None => birth_checkpoint(
+                BlockId {
+                    height: 0,
+                    hash: genesis,
+                },
+                self.last_block().unwrap_or(BlockId {
+                    height: 0,
+                    hash: genesis,
+                }),
+            ),
+        };
+        if let Some(cp) = chain {
+            w.apply_update(Update {
+                chain: Some(cp),
+                ..Update::default()
+            })
+            .map_err(|e| EngineError::Load(e.to_string()))?;
+        }
+        if desc.has_wildcard() {
+            let end = range_end.unwrap_or(999);
+            let _ = w.reveal_addresses_to(KeychainKind::External, end).count();
+        } else {
+            let address = w.peek_address(KeychainKind::External, 0).address;
+            self.meta
+                .labels
+                .insert(address.to_string(), label.to_string());
+        }
+        for secret in keymap.values() {
+            let text = match secret {
+                DescriptorSecretKey::Single(k) => k.key.to_wif(),
+                DescriptorSecretKey::XPrv(x) => x.xkey.to_string(),
+                DescriptorSecretKey::MultiXPrv(x) => x.xkey.to_string(),
+            };
+            if !self.imported_secrets.contains(&text) {
+                self.imported_secrets.push(text);
+            }
+        }
+        self.meta.imported.push(ImportedMeta {
+            id,
+            desc: public,
+            timestamp,
+            label: label.to_string(),
+            range_end: desc.has_wildcard().then_some(range_end.unwrap_or(999)),
+        });
+        self.imported.push((id, w));
+        self.meta_dirty = true;
+        Ok(())
     }
 
     pub fn is_encrypted(&self) -> bool {
@@ -395,7 +612,7 @@ impl Engine {
         height: u32,
         connected_to: BlockId,
     ) -> Result<(), EngineError> {
-        for (_, w) in &mut self.subs {
+        for w in self.wallets_mut() {
             w.apply_block_connected_to(block, height, connected_to)
                 .map_err(|e| EngineError::Load(e.to_string()))?;
         }
@@ -408,7 +625,7 @@ impl Engine {
 
     /// Records unconfirmed transactions seen at `time` (ours are kept).
     pub fn apply_unconfirmed(&mut self, txs: &[Arc<Transaction>], time: u64) {
-        for (_, w) in &mut self.subs {
+        for w in self.wallets_mut() {
             w.apply_unconfirmed_txs(txs.iter().map(|t| (t.clone(), time)));
         }
     }
@@ -449,7 +666,14 @@ impl Engine {
     }
 
     pub fn is_mine(&self, script: &ScriptBuf) -> bool {
-        self.owner(script).is_some()
+        self.wallets()
+            .any(|w| w.derivation_of_spk(script.clone()).is_some())
+    }
+
+    /// Whether `script` is one of the active accounts' change addresses.
+    pub fn is_change(&self, script: &ScriptBuf) -> bool {
+        self.owner(script)
+            .is_some_and(|(_, k, _)| k == KeychainKind::Internal)
     }
 
     // ---- views ----
@@ -457,9 +681,8 @@ impl Engine {
     /// Whether any input spends one of our outputs.
     pub fn from_me(&self, tx: &Transaction) -> bool {
         tx.input.iter().any(|i| {
-            self.subs
-                .iter()
-                .any(|(_, w)| w.spk_index().txout(i.previous_output).is_some())
+            self.wallets()
+                .any(|w| w.spk_index().txout(i.previous_output).is_some())
         })
     }
 
@@ -480,14 +703,14 @@ impl Engine {
     pub fn coins(&self) -> Vec<Coin> {
         let tip = self.tip_height();
         let mut v = Vec::new();
-        for (kind, w) in &self.subs {
+        for (account, w) in self.accounts() {
             for out in w.list_unspent() {
                 let depth = Self::depth(&out.chain_position, tip);
                 let tx = w.tx_graph().get_tx(out.outpoint.txid);
                 let coinbase = tx.as_ref().is_some_and(|t| t.is_coinbase());
                 let trusted = depth == 0 && tx.as_ref().is_some_and(|t| self.from_me(t));
                 v.push(Coin {
-                    kind: *kind,
+                    account,
                     out,
                     depth,
                     coinbase,
@@ -506,7 +729,7 @@ impl Engine {
     /// Every wallet transaction once, merged across address types.
     pub fn transactions(&self) -> Vec<WalletTxView> {
         let mut by_txid: BTreeMap<Txid, WalletTxView> = BTreeMap::new();
-        for (_, w) in &self.subs {
+        for w in self.wallets() {
             for t in w.transactions() {
                 let tx = t.tx_node.tx.clone();
                 let (sent, received) = w.sent_and_received(&tx);
@@ -539,10 +762,7 @@ impl Engine {
         {
             return Some(t);
         }
-        let tx = self
-            .subs
-            .iter()
-            .find_map(|(_, w)| w.tx_graph().get_tx(*txid))?;
+        let tx = self.wallets().find_map(|w| w.tx_graph().get_tx(*txid))?;
         let mut view = WalletTxView {
             tx: tx.clone(),
             position: ChainPosition::Unconfirmed {
@@ -553,7 +773,7 @@ impl Engine {
             received: Amount::ZERO,
             fee: None,
         };
-        for (_, w) in &self.subs {
+        for w in self.wallets() {
             let (sent, received) = w.sent_and_received(&tx);
             view.sent += sent;
             view.received += received;
@@ -567,9 +787,8 @@ impl Engine {
     /// Locked outpoints: BDK's persistent list and ours for this run.
     pub fn locked(&self) -> BTreeSet<OutPoint> {
         let mut all: BTreeSet<OutPoint> = self
-            .subs
-            .iter()
-            .flat_map(|(_, w)| w.list_locked_outpoints().collect::<Vec<_>>())
+            .wallets()
+            .flat_map(|w| w.list_locked_outpoints().collect::<Vec<_>>())
             .collect();
         all.extend(self.temp_locked.iter().copied());
         all
@@ -579,16 +798,16 @@ impl Engine {
     pub fn set_locked(&mut self, outpoint: OutPoint, lock: bool, persistent: bool) {
         if !lock {
             self.temp_locked.remove(&outpoint);
-            for (_, w) in &mut self.subs {
+            for w in self.wallets_mut() {
                 w.unlock_outpoint(outpoint);
             }
         } else if persistent {
-            let owner = self
-                .subs
+            let mut all: Vec<&mut Wallet> = self.wallets_mut().collect();
+            let owner = all
                 .iter()
-                .position(|(_, w)| w.spk_index().txout(outpoint).is_some())
+                .position(|w| w.spk_index().txout(outpoint).is_some())
                 .unwrap_or(0);
-            if let Some((_, w)) = self.subs.get_mut(owner) {
+            if let Some(w) = all.get_mut(owner) {
                 w.lock_outpoint(outpoint);
             }
         } else {
@@ -598,7 +817,7 @@ impl Engine {
 
     /// Forgets unconfirmed transactions (abandontransaction) as of `time`.
     pub fn evict(&mut self, txids: &[Txid], time: u64) {
-        for (_, w) in &mut self.subs {
+        for w in self.wallets_mut() {
             w.apply_evicted_txs(txids.iter().map(|t| (*t, time)));
         }
     }

@@ -3,6 +3,7 @@
 //! IPC options it is Core's offline wallet tool.
 
 pub mod engine;
+pub mod import;
 pub mod keys;
 pub mod name;
 pub mod options;

@@ -193,6 +193,15 @@ impl WalletProcess {
             .map(|h| (h, r.get_in_active_chain())))
     }
 
+    /// The first active-chain block with a time at or after `time`.
+    pub async fn first_block_with_time(&self, time: i64) -> Result<Option<u32>, RpcError> {
+        let (chain, log) = self.chain()?;
+        let mut req = chain.find_first_block_with_time_request();
+        req.get().set_time(time);
+        let r = logged_call!(log, "Chain.findFirstBlockWithTime", req).map_err(node_error)?;
+        Ok(u32::try_from(r.get().map_err(node_error)?.get_height()).ok())
+    }
+
     /// Whether the node's mempool holds `txid`.
     pub async fn in_mempool(&self, txid: &bitcoin::Txid) -> Result<bool, RpcError> {
         let (chain, log) = self.chain()?;

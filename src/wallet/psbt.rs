@@ -118,9 +118,11 @@ fn process(
 ) -> Result<bool, crate::rpc::RpcError> {
     fill(e, psbt);
     if sign && e.has_keys() {
-        let master = e.master().ok_or_else(unlock_needed)?;
+        if e.needs_unlock() {
+            return Err(unlock_needed());
+        }
         // Inputs it cannot sign stay unsigned; finalizing tells.
-        let _ = psbt.sign(master, &e.secp);
+        e.sign_psbt(psbt);
     }
     let mut complete = true;
     for i in 0..psbt.inputs.len() {

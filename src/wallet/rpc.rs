@@ -12,7 +12,7 @@ use bitcoin::hashes::Hash;
 use bitcoin::{Address, Amount, BlockHash, OutPoint, ScriptBuf, Transaction, Txid};
 use serde_json::{json, Map, Value};
 
-use super::engine::{Engine, WalletTxView, COINBASE_MATURITY};
+use super::engine::{Account, Engine, WalletTxView, COINBASE_MATURITY};
 use super::keys::{AddrType, KeyError};
 use super::process::{failure, WalletProcess};
 use super::send::{self, Payment};
@@ -177,6 +177,7 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "fundrawtransaction" => super::psbt::fundrawtransaction(p, a).await,
         "send" => super::psbt::send(p, a).await,
         "psbtbumpfee" => super::psbt::psbtbumpfee(p, a).await,
+        "importdescriptors" => super::import::importdescriptors(p, a).await,
         "walletpassphrasechange" => p.with(|e| walletpassphrasechange(e, a)),
         "walletlock" => p.with(|e| {
             if !e.is_encrypted() {
@@ -295,8 +296,8 @@ fn getaddressinfo(e: &Engine, a: &[Value]) -> Res {
     let mut o = json!({
         "address": address,
         "scriptPubKey": script.to_hex_string(),
-        "ismine": owner.is_some(),
-        "solvable": owner.is_some(),
+        "ismine": e.is_mine(&script),
+        "solvable": e.is_mine(&script),
     });
     if let Some((kind, keychain, index)) = owner {
         if let Some((pubkey, desc)) = e.key_info(kind, keychain, index) {
@@ -493,11 +494,21 @@ fn listunspent(e: &Engine, a: &[Value]) -> Res {
         o["confirmations"] = json!(c.depth);
         o["spendable"] = json!(true);
         o["solvable"] = json!(true);
-        if let Some((_, desc)) = e.key_info(c.kind, c.out.keychain, c.out.derivation_index) {
-            o["desc"] = json!(desc);
-        }
-        if let Some(w) = e.sub(c.kind) {
-            o["parent_descs"] = json!([public_descriptor_text(w, c.out.keychain)]);
+        match c.account {
+            Account::Active(kind) => {
+                if let Some((_, desc)) = e.key_info(kind, c.out.keychain, c.out.derivation_index) {
+                    o["desc"] = json!(desc);
+                }
+                if let Some(w) = e.sub(kind) {
+                    o["parent_descs"] = json!([public_descriptor_text(w, c.out.keychain)]);
+                }
+            }
+            Account::Imported(id) => {
+                o["desc"] = json!(crate::script::infer::infer(script, e.network));
+                if let Some(m) = e.meta.imported.iter().find(|m| m.id == id) {
+                    o["parent_descs"] = json!([m.desc]);
+                }
+            }
         }
         o["safe"] = json!(safe);
         out.push(o);
@@ -583,8 +594,8 @@ fn entries(
         .is_some_and(|n| n.abandoned);
     let mut list = Vec::new();
     for (vout, out) in t.tx.output.iter().enumerate() {
-        let owner = e.owner(&out.script_pubkey);
-        let change = owner.is_some_and(|(_, k, _)| k == KeychainKind::Internal);
+        let mine = e.is_mine(&out.script_pubkey);
+        let change = e.is_change(&out.script_pubkey);
         if from_me && change && !include_change {
             continue;
         }
@@ -594,7 +605,7 @@ fn entries(
         if let Some(a) = &address {
             base.insert("address".into(), json!(a));
         }
-        if from_me && (owner.is_none() || change) && label.is_none() {
+        if from_me && (!mine || change) && label.is_none() {
             let mut s = base.clone();
             s.insert("category".into(), json!("send"));
             s.insert("amount".into(), amount(-(out.value.to_sat() as i64)));
@@ -606,7 +617,7 @@ fn entries(
             s.insert("abandoned".into(), json!(abandoned));
             list.push(s);
         }
-        if owner.is_some() && (!change || include_change) {
+        if mine && (!change || include_change) {
             if label.is_some_and(|l| entry_label.as_deref() != Some(l)) {
                 continue;
             }
@@ -837,6 +848,15 @@ fn listdescriptors(e: &Engine, a: &[Value]) -> Res {
                 "next_index": next,
             }));
         }
+    }
+    for m in &e.meta.imported {
+        let mut d = json!({"desc": m.desc, "timestamp": m.timestamp, "active": false});
+        if let Some(end) = m.range_end {
+            d["range"] = json!([0, end]);
+            d["next"] = json!(end + 1);
+            d["next_index"] = json!(end + 1);
+        }
+        list.push(d);
     }
     Ok(json!({"wallet_name": e.name, "descriptors": list}))
 }
@@ -1073,7 +1093,7 @@ async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         o.get("estimate_mode"),
         o.get("fee_rate"),
     )?;
-    if p.with(|e| Ok(e.is_locked() && e.has_keys()))? {
+    if p.with(|e| Ok(e.needs_unlock()))? {
         return Err(unlock_needed());
     }
     let (new, old_fee, new_fee) = send::bump(p, txid, rate).await?;
@@ -1213,6 +1233,12 @@ fn encryptwallet(e: &mut Engine, a: &[Value]) -> Res {
         return Err(failure(
             code::WALLET_WRONG_ENC_STATE,
             "Error: running with an encrypted wallet, but encryptwallet was called.",
+        ));
+    }
+    if e.has_imported_secrets() {
+        return Err(failure(
+            code::WALLET_ENCRYPTION_FAILED,
+            "Error: this wallet holds imported private keys, which cannot be encrypted yet.",
         ));
     }
     let passphrase = passphrase_arg(a, 0)?;

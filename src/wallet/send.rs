@@ -13,7 +13,7 @@ use bitcoin::psbt::Psbt;
 use bitcoin::{Amount, FeeRate, OutPoint, ScriptBuf, Sequence, Transaction, Txid};
 use miniscript::psbt::PsbtExt;
 
-use super::engine::Engine;
+use super::engine::{Account, Engine};
 use super::keys::AddrType;
 use super::process::{failure, WalletProcess};
 use crate::rpc::protocol::code;
@@ -113,10 +113,12 @@ fn build(
     if with_other_types {
         let skipped: BTreeSet<OutPoint> = skip.iter().copied().collect();
         for c in e.coins() {
-            if c.kind == kind || skipped.contains(&c.out.outpoint) {
+            if c.account == Account::Active(kind) || skipped.contains(&c.out.outpoint) {
                 continue;
             }
-            let Some(owner) = e.sub(c.kind) else { continue };
+            let Some(owner) = e.wallet(c.account) else {
+                continue;
+            };
             let Ok(input) = owner.get_psbt_input(c.out.clone(), None, false) else {
                 continue;
             };
@@ -188,14 +190,13 @@ pub fn sign(e: &Engine, psbt: &mut Psbt) -> Result<(), RpcError> {
             "Error: Private keys are disabled for this wallet",
         ));
     }
-    let master = e.master().ok_or_else(|| {
-        failure(
+    if e.needs_unlock() {
+        return Err(failure(
             code::WALLET_UNLOCK_NEEDED,
             "Error: Please enter the wallet passphrase with walletpassphrase first.",
-        )
-    })?;
-    // Inputs it cannot sign are left for the finalizer to report.
-    let _ = psbt.sign(master, &e.secp);
+        ));
+    }
+    e.sign_psbt(psbt);
     psbt.finalize_mut(&e.secp).map_err(|errs| {
         failure(
             code::WALLET_ERROR,
@@ -215,7 +216,7 @@ pub async fn create(
     p: &Rc<WalletProcess>,
     payment: &Payment,
 ) -> Result<(Transaction, Amount), RpcError> {
-    if p.with(|e| Ok(e.is_locked() && e.has_keys()))? {
+    if p.with(|e| Ok(e.needs_unlock()))? {
         return Err(failure(
             code::WALLET_UNLOCK_NEEDED,
             "Error: Please enter the wallet passphrase with walletpassphrase first.",
