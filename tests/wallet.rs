@@ -684,3 +684,61 @@ fn imported_keys_are_found_by_a_rescan_and_spent() {
         -16
     );
 }
+
+#[test]
+fn load_on_startup_and_rescans_below_a_wallet_born_at_the_tip() {
+    let mut first = TestNode::start(&[FALLBACK]);
+    // Coins to a descriptor before the wallet exists.
+    let text = "wpkh(tprv8ZgxMBicQKsPd7Uf69XL1XwhmjHopUGep8GuEiJDZmbQz6o58LninorQAfcKZWARbtRtfnLcJ5MQ2AtHcQJCCRUcMRvmDUjyEmNUWwx8UbK/0/*)";
+    let sum = ok(&first, "getdescriptorinfo", json!([text]))["checksum"].clone();
+    let desc = format!("{text}#{}", sum.as_str().unwrap());
+    let paid = ok(&first, "deriveaddresses", json!([desc, [3, 3]]))[0].clone();
+    ok(&first, "generatetoaddress", json!([120, paid]));
+    let created = ok(
+        &first,
+        "createwallet",
+        json!({"wallet_name": "late", "load_on_startup": true}),
+    );
+    assert_eq!(created, json!({"name": "late"}));
+    let settings = std::fs::read_to_string(first.net_dir().join("settings.json")).unwrap();
+    assert!(settings.contains("\"late\""), "{settings}");
+    // Born at height 120: the import rescans below its birth.
+    let done = wok(
+        &first,
+        "late",
+        "importdescriptors",
+        json!([[{"desc": desc, "timestamp": 0}]]),
+    );
+    assert_eq!(done, json!([{"success": true}]));
+    assert_eq!(
+        sats(&wok(&first, "late", "getbalance", json!([]))),
+        20 * 50 * 100_000_000
+    );
+    let scanned = wok(&first, "late", "rescanblockchain", json!([100]));
+    assert_eq!(scanned, json!({"start_height": 100, "stop_height": 120}));
+    assert_eq!(
+        wrpc(&first, "late", "rescanblockchain", json!([500]))
+            .unwrap_err()
+            .0,
+        -8
+    );
+
+    ok(&first, "stop", json!([]));
+    assert!(first.wait_exit(Duration::from_secs(30)).success());
+    let datadir = std::mem::replace(&mut first.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(datadir, &[FALLBACK]);
+    wait_for("settings.json's wallet to load", || {
+        ok(&node, "listwallets", json!([])) == json!(["late"])
+    });
+    assert_eq!(
+        sats(&wok(&node, "late", "getbalance", json!([]))),
+        20 * 50 * 100_000_000
+    );
+    ok(
+        &node,
+        "unloadwallet",
+        json!({"wallet_name": "late", "load_on_startup": false}),
+    );
+    let settings = std::fs::read_to_string(node.net_dir().join("settings.json")).unwrap();
+    assert!(!settings.contains("\"late\""), "{settings}");
+}

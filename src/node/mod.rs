@@ -266,7 +266,12 @@ async fn start_p2p(
 /// `-wallet=<name>`: each wallet is loaded at start, in its own process;
 /// one that cannot be loaded stops the node, as in Core.
 async fn load_startup_wallets(wallets: &wallets::Wallets, config: &Config) -> Result<(), String> {
+    // -wallet= on the command line or in bitcoin.conf overrides settings.json.
     let mut names = config.get_all("wallet");
+    if names.is_empty() && !config.is_set("wallet") {
+        names = wallets.startup_list().await;
+    }
+    names.retain(|n| !n.is_empty());
     names.dedup();
     for name in names {
         if let Err(e) = wallets.open(&name, None).await {

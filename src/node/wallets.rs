@@ -60,6 +60,9 @@ pub struct Wallets {
     me: Weak<Wallets>,
 }
 
+/// Core's read-write settings file in the network directory.
+const SETTINGS_FILE: &str = "settings.json";
+
 /// How long a wallet may take to write its state at shutdown.
 const UNLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -305,6 +308,53 @@ impl Wallets {
             },
             warnings,
         ))
+    }
+
+    /// The wallets `settings.json` names for loading at start (Core's
+    /// load_on_startup list).
+    pub async fn startup_list(&self) -> Vec<String> {
+        let Ok(bytes) = self.broker.read_file(SETTINGS_FILE).await else {
+            return Vec::new();
+        };
+        let settings: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        match &settings["wallet"] {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(list) => list
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Adds `name` to (or removes it from) the load-on-startup list; a
+    /// warning for the RPC result when settings.json cannot be written.
+    pub async fn set_load_on_startup(&self, name: &str, load: bool) -> Option<String> {
+        let mut settings: Value = match self.broker.read_file(SETTINGS_FILE).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::json!({})),
+            Err(_) => serde_json::json!({}),
+        };
+        if !settings.is_object() {
+            settings = serde_json::json!({});
+        }
+        let mut list = self.startup_list().await;
+        list.retain(|n| n != name);
+        if load {
+            list.push(name.to_string());
+        }
+        settings["wallet"] = serde_json::json!(list);
+        let text = serde_json::to_string_pretty(&settings).unwrap_or_default() + "\n";
+        match self
+            .broker
+            .replace_file(SETTINGS_FILE, text.as_bytes())
+            .await
+        {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::warn!("settings.json: {e}");
+                Some("Wallet load on startup setting could not be updated, so wallet may not be loaded next node startup.".to_string())
+            }
+        }
     }
 
     /// unloadwallet: the wallet writes everything and its process ends.

@@ -605,6 +605,38 @@ impl Engine {
         }
     }
 
+    /// Adds active-chain block ids to every account's chain (before a
+    /// rescan of blocks below the wallet's tip: BDK only takes a block
+    /// between two it has when the update also holds the one above).
+    pub fn insert_checkpoints(&mut self, ids: &[BlockId]) -> Result<(), EngineError> {
+        for w in self.wallets_mut() {
+            let mut all: BTreeMap<u32, BlockHash> =
+                w.checkpoints().map(|cp| (cp.height(), cp.hash())).collect();
+            for id in ids {
+                if all
+                    .insert(id.height, id.hash)
+                    .is_some_and(|old| old != id.hash)
+                {
+                    return Err(EngineError::Load(format!(
+                        "block {} differs from the wallet's; the chain changed",
+                        id.height
+                    )));
+                }
+            }
+            let cp = bdk_wallet::chain::CheckPoint::from_block_ids(
+                all.into_iter()
+                    .map(|(height, hash)| BlockId { height, hash }),
+            )
+            .map_err(|_| EngineError::Load("checkpoints out of order".into()))?;
+            w.apply_update(Update {
+                chain: Some(cp),
+                ..Update::default()
+            })
+            .map_err(|e| EngineError::Load(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Applies a block on top of `connected_to`.
     pub fn apply_block(
         &mut self,

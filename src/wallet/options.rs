@@ -7,6 +7,9 @@ use crate::config::Config;
 /// Core's DEFAULT_MAX_TX_FEE: 0.1 BTC.
 const DEFAULT_MAX_TX_FEE: i64 = 10_000_000;
 
+/// Core's DEFAULT_KEYPOOL_SIZE.
+const DEFAULT_KEYPOOL: i64 = 1000;
+
 /// Resolved wallet options.
 #[derive(Clone, Debug)]
 pub struct WalletOptions {
@@ -26,6 +29,9 @@ pub struct WalletOptions {
     pub address_type: AddrType,
     /// -changetype (None: as Core, the default output type).
     pub change_type: Option<AddrType>,
+    /// -keypool: addresses kept ahead of the last one handed out, per
+    /// descriptor (what getwalletinfo and listdescriptors report).
+    pub keypool: u32,
 }
 
 fn fee_option(config: &Config, name: &str, default: i64) -> Result<i64, String> {
@@ -57,6 +63,9 @@ impl WalletOptions {
             spend_zero_conf_change: config.get_bool("spendzeroconfchange", true),
             address_type: type_option(config, "addresstype")?.unwrap_or(AddrType::Bech32),
             change_type: type_option(config, "changetype")?,
+            keypool: u32::try_from(config.get_int("keypool", DEFAULT_KEYPOOL))
+                .unwrap_or(0)
+                .max(1),
         })
     }
 }

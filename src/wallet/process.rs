@@ -333,19 +333,44 @@ impl WalletProcess {
         let start = std::time::Instant::now();
         self.scanning.set(Some((start, 0.0)));
         tracing::info!("Wallet \"{}\": rescan started from block {from}", self.name);
+        let mut ids = Vec::new();
+        for h in from..=to {
+            if let Some(hash) = self.block_hash(h).await? {
+                ids.push(BlockId { height: h, hash });
+            }
+        }
+        if let Err(e) = self.with(|e| {
+            e.insert_checkpoints(&ids)
+                .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))
+        }) {
+            self.scanning.set(None);
+            return Err(e);
+        }
         let mut last = None;
         let total = (to.saturating_sub(from) + 1) as f64;
         for h in from..=to {
             let Some((block, hash)) = self.block(h).await? else {
                 break;
             };
-            let connected_to = if h == 0 {
-                BlockId { height: 0, hash }
-            } else {
-                BlockId {
-                    height: h - 1,
-                    hash: block.header.prev_blockhash,
+            // Connected to the wallet's own highest block below it (a
+            // sparse chain, e.g. born at the tip, may lack h - 1; BDK needs
+            // a block both chains share).
+            let below = self.with(|e| {
+                Ok(e.checkpoint_heights()
+                    .into_iter()
+                    .find(|ch| *ch < h)
+                    .and_then(|ch| e.hash_at(ch).map(|hash| BlockId { height: ch, hash })))
+            })?;
+            let connected_to = match below {
+                Some(b) if b.height + 1 == h && b.hash != block.header.prev_blockhash => {
+                    self.scanning.set(None);
+                    return Err(failure(
+                        code::WALLET_ERROR,
+                        "the node's chain changed during the rescan; try again",
+                    ));
                 }
+                Some(b) => b,
+                None => BlockId { height: 0, hash },
             };
             let applied = self.with(|e| {
                 e.apply_block(&block, h, connected_to)

@@ -25,6 +25,15 @@ use super::send::{self, Payment};
 use crate::rpc::json::amount;
 use crate::rpc::protocol::code;
 
+/// Core's FundTransaction reports every funding failure (no fee estimate,
+/// insufficient funds) as a wallet error.
+fn as_wallet_error(mut e: crate::rpc::RpcError) -> crate::rpc::RpcError {
+    if e.code == code::WALLET_INSUFFICIENT_FUNDS {
+        e.code = code::WALLET_ERROR;
+    }
+    e
+}
+
 fn decode_psbt(text: &str) -> Result<Psbt, crate::rpc::RpcError> {
     Psbt::from_str(text)
         .map_err(|e| failure(code::DESERIALIZATION_ERROR, format!("TX decode failed {e}")))
@@ -348,7 +357,7 @@ pub async fn walletcreatefundedpsbt(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
     };
     let recipients = p.with(|e| outputs(e, opt(a, 1)))?;
     let payment = payment(recipients, inputs(opt(a, 0))?, lock_time, &f)?;
-    let (psbt, fee) = send::fund(p, &payment).await?;
+    let (psbt, fee) = send::fund(p, &payment).await.map_err(as_wallet_error)?;
     lock_inputs(p, &psbt, f.lock_unspents)?;
     let pos = p.with(|e| Ok(change_position(e, &psbt.unsigned_tx)))?;
     Ok(json!({
@@ -438,7 +447,7 @@ pub async fn fundrawtransaction(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         Some(tx.lock_time.to_consensus_u32()),
         &f,
     )?;
-    let (psbt, fee) = send::fund(p, &payment).await?;
+    let (psbt, fee) = send::fund(p, &payment).await.map_err(as_wallet_error)?;
     lock_inputs(p, &psbt, f.lock_unspents)?;
     let pos = p.with(|e| Ok(change_position(e, &psbt.unsigned_tx)))?;
     Ok(json!({

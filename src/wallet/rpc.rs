@@ -23,8 +23,6 @@ use crate::rpc::RpcError;
 
 /// Core's MAX_SLEEP_TIME for walletpassphrase: about three years.
 const MAX_UNLOCK_SECONDS: i64 = 100_000_000;
-/// Core's default keypool size, per active descriptor (kept topped up).
-const KEYPOOL_SIZE: usize = 1000;
 /// Core's FEATURE_LATEST wallet version.
 const WALLET_VERSION: i64 = 169_900;
 
@@ -69,16 +67,22 @@ pub(super) fn unlock_needed() -> RpcError {
 }
 
 pub(super) fn txid_arg(args: &[Value], i: usize) -> Result<Txid, RpcError> {
-    let s = text(args, i).unwrap_or_default();
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(invalid_parameter(if s.len() != 64 {
-            format!("txid must be of length 64 (not {}, for '{s}')", s.len())
-        } else {
-            format!("txid must be hexadecimal string (not '{s}')")
-        }));
+    hash_arg(&text(args, i).unwrap_or_default(), "txid")
+}
+
+/// Core's ParseHashV: 64 hex digits, with its messages.
+fn hash_arg<T: FromStr>(s: &str, name: &str) -> Result<T, RpcError> {
+    let not_hex = || invalid_parameter(format!("{name} must be hexadecimal string (not '{s}')"));
+    if s.len() != 64 {
+        return Err(invalid_parameter(format!(
+            "{name} must be of length 64 (not {}, for '{s}')",
+            s.len()
+        )));
     }
-    Txid::from_str(&s)
-        .map_err(|_| invalid_parameter(format!("txid must be hexadecimal string (not '{s}')")))
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_hex());
+    }
+    T::from_str(s).map_err(|_| not_hex())
 }
 
 /// An address of the wallet's network, as Core's DecodeDestination reads it.
@@ -157,7 +161,7 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "listtransactions" => p.with(|e| listtransactions(e, a)),
         "listsinceblock" => listsinceblock(p, a).await,
         "gettransaction" => p.with(|e| gettransaction(e, a)),
-        "listdescriptors" => p.with(|e| listdescriptors(e, a)),
+        "listdescriptors" => p.with(|e| listdescriptors(e, a, p.options.keypool as usize)),
         "lockunspent" => p.with(|e| lockunspent(e, a)),
         "listlockunspent" => p.with(|e| Ok(listlockunspent(e))),
         "settxfee" => settxfee(p, a).await,
@@ -207,7 +211,7 @@ fn last_block_json(e: &Engine) -> Value {
 
 fn getwalletinfo(p: &WalletProcess, e: &Engine) -> Value {
     let keypool = if e.has_keys() {
-        KEYPOOL_SIZE * e.subs().count()
+        p.options.keypool as usize * e.subs().count()
     } else {
         0
     };
@@ -752,9 +756,7 @@ async fn listsinceblock(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
     let label = text(a, 5);
     let mut since = None;
     if let Some(h) = text(a, 0).filter(|h| !h.is_empty()) {
-        let hash = BlockHash::from_str(&h).map_err(|_| {
-            invalid_parameter(format!("blockhash must be hexadecimal string (not '{h}')"))
-        })?;
+        let hash: BlockHash = hash_arg(&h, "blockhash")?;
         let (height, active) = p
             .find_block(&hash)
             .await?
@@ -807,7 +809,7 @@ async fn fork_height(p: &WalletProcess, height: u32) -> Result<u32, RpcError> {
     Ok(0)
 }
 
-fn listdescriptors(e: &Engine, a: &[Value]) -> Res {
+fn listdescriptors(e: &Engine, a: &[Value], keypool: usize) -> Res {
     let private = flag(a, 0, false);
     if private {
         if !e.has_keys() {
@@ -843,7 +845,7 @@ fn listdescriptors(e: &Engine, a: &[Value]) -> Res {
                 "timestamp": e.meta.birth_time,
                 "active": true,
                 "internal": keychain == KeychainKind::Internal,
-                "range": [0, next as usize + KEYPOOL_SIZE - 1],
+                "range": [0, next as usize + keypool - 1],
                 "next": next,
                 "next_index": next,
             }));
@@ -858,6 +860,8 @@ fn listdescriptors(e: &Engine, a: &[Value]) -> Res {
         }
         list.push(d);
     }
+    // Core lists them in the order of their text.
+    list.sort_by(|a, b| a["desc"].as_str().cmp(&b["desc"].as_str()));
     Ok(json!({"wallet_name": e.name, "descriptors": list}))
 }
 

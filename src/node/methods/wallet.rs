@@ -134,7 +134,15 @@ async fn unloadwallet(
         }
     };
     wallets.unload(&name).await?;
-    Ok(json!({}))
+    let mut warnings = Vec::new();
+    if let Some(load) = arg::opt(args, 1).and_then(Value::as_bool) {
+        warnings.extend(wallets.set_load_on_startup(&name, load).await);
+    }
+    if warnings.is_empty() {
+        Ok(json!({}))
+    } else {
+        Ok(json!({ "warning": warnings.join("\n") }))
+    }
 }
 
 fn loaded_result(name: &str, warnings: Vec<String>) -> Value {
@@ -180,7 +188,10 @@ fn createwallet(
             avoid_reuse: flag(4).unwrap_or(false),
             load_on_startup: flag(6).unwrap_or(false),
         };
-        let warnings = wallets.open(&name, Some(opts)).await?;
+        let mut warnings = wallets.open(&name, Some(opts)).await?;
+        if let Some(load) = flag(6) {
+            warnings.extend(wallets.set_load_on_startup(&name, load).await);
+        }
         Ok(loaded_result(&name, warnings))
     }
     .boxed_local()
@@ -193,7 +204,10 @@ fn loadwallet(
     async move {
         let wallets = wallets(&ctx)?;
         let name = arg::string(&args, 0).unwrap_or_default();
-        let warnings = wallets.open(&name, None).await?;
+        let mut warnings = wallets.open(&name, None).await?;
+        if let Some(load) = arg::opt(&args, 1).and_then(Value::as_bool) {
+            warnings.extend(wallets.set_load_on_startup(&name, load).await);
+        }
         Ok(loaded_result(&name, warnings))
     }
     .boxed_local()
