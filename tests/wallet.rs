@@ -665,6 +665,33 @@ fn imported_keys_are_found_by_a_rescan_and_spent() {
         3,
         "{listed}: combo() as its pkh, wpkh and sh(wpkh) forms"
     );
+    // Labels: the import's, and one set afterwards.
+    let by_label = wok(&node, "imp", "getaddressesbylabel", json!(["coinbase"]));
+    assert_eq!(
+        by_label[legacy.to_string()],
+        json!({"purpose": "receive"}),
+        "{by_label}"
+    );
+    assert_eq!(
+        wrpc(&node, "imp", "getaddressesbylabel", json!(["none"]))
+            .unwrap_err()
+            .0,
+        -11
+    );
+    wok(
+        &node,
+        "imp",
+        "setlabel",
+        json!([legacy.to_string(), "mined"]),
+    );
+    assert!(wok(&node, "imp", "listlabels", json!([]))
+        .as_array()
+        .unwrap()
+        .contains(&json!("mined")));
+    assert_eq!(
+        sats(&wok(&node, "imp", "getreceivedbylabel", json!(["mined"]))),
+        50 * 100_000_000
+    );
     // The imported key signs.
     let to = address(&node, "imp");
     let txid = wok(&node, "imp", "sendtoaddress", json!([to, 10]));
@@ -677,12 +704,27 @@ fn imported_keys_are_found_by_a_rescan_and_spent() {
     ok(&node, "unloadwallet", json!(["imp"]));
     ok(&node, "loadwallet", json!(["imp"]));
     assert!(sats(&wok(&node, "imp", "getbalance", json!([]))) > 50 * 100_000_000);
+    // Imported keys are sealed with the wallet's seed: never stored in the
+    // clear, and unusable while an encrypted wallet is locked.
+    let db = std::fs::read(node.net_dir().join("wallets/imp/wallet.redb")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains(&key.to_wif()));
+    wok(&node, "imp", "encryptwallet", json!(["pw"]));
     assert_eq!(
-        wrpc(&node, "imp", "encryptwallet", json!(["pw"]))
+        wrpc(&node, "imp", "sendtoaddress", json!([to, 60]))
             .unwrap_err()
             .0,
-        -16
+        -13
     );
+    wok(&node, "imp", "walletpassphrase", json!(["pw", 60]));
+    // More than the seed's own coins: the imported key must sign too.
+    let all = wok(&node, "imp", "getbalance", json!([]));
+    let txid = wok(
+        &node,
+        "imp",
+        "sendtoaddress",
+        json!([to, all, "", "", true]),
+    );
+    assert!(mempool(&node).contains(&txid.as_str().unwrap().to_string()));
 }
 
 #[test]

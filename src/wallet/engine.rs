@@ -138,8 +138,11 @@ pub struct Engine {
     subs: Vec<(AddrType, Wallet)>,
     /// Imported descriptors' wallets, by store id.
     imported: Vec<(u8, Wallet)>,
-    /// Private keys of imported descriptors (WIF or xprv text).
+    /// Private keys of imported descriptors (WIF or xprv text), while
+    /// usable (cleared when an encrypted wallet locks).
     imported_secrets: Vec<String>,
+    /// Their stored form (sealed under the master key when there is one).
+    imported_record: Option<Value>,
     /// The stored seed record (None: private keys disabled or blank).
     key_record: Option<Value>,
     /// The master key, while usable (always for a plain wallet).
@@ -152,6 +155,9 @@ pub struct Engine {
     pub unlock_generation: u64,
     /// Outputs locked by lockunspent without `persistent` (gone at restart).
     pub temp_locked: BTreeSet<OutPoint>,
+    /// Unconfirmed transactions the node's mempool has taken (Core trusts
+    /// its own unconfirmed change only while it is in the mempool).
+    pub in_mempool: BTreeSet<Txid>,
 }
 
 /// The checkpoint chain genesis → tip that starts a new wallet at the tip.
@@ -188,6 +194,7 @@ impl Engine {
             subs: Vec::new(),
             imported: Vec::new(),
             imported_secrets: Vec::new(),
+            imported_record: None,
             key_record: None,
             master: None,
             meta: Meta {
@@ -202,6 +209,7 @@ impl Engine {
             unlocked_until: 0,
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
+            in_mempool: BTreeSet::new(),
         };
         if !blank && !disable_private_keys {
             let seed = keys::new_seed()?;
@@ -245,14 +253,14 @@ impl Engine {
         };
         let key_record = store.record("keys")?;
         let (subs, imported) = Self::subs_from(&store, network)?;
-        let imported_secrets: Vec<String> = match store.record("imported_secrets")? {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| StoreError::Corrupt("imported_secrets".into(), e.to_string()))?,
-            None => Vec::new(),
-        };
+        let imported_record = store.record("imported_secrets")?;
         let master = match &key_record {
             Some(r) if !keys::is_sealed(r) => Some(keys::master(&keys::open_plain(r)?, network)?),
             _ => None,
+        };
+        let imported_secrets = match &imported_record {
+            Some(r) => keys::open_imported(r, master.as_ref())?.unwrap_or_default(),
+            None => Vec::new(),
         };
         Ok(Engine {
             name: name.to_string(),
@@ -262,6 +270,7 @@ impl Engine {
             subs,
             imported,
             imported_secrets,
+            imported_record,
             key_record,
             master,
             meta,
@@ -269,6 +278,7 @@ impl Engine {
             unlocked_until: 0,
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
+            in_mempool: BTreeSet::new(),
         })
     }
 
@@ -385,11 +395,8 @@ impl Engine {
             if let Some(k) = &self.key_record {
                 pending.records.push(("keys".into(), k.clone()));
             }
-            if !self.imported_secrets.is_empty() {
-                pending.records.push((
-                    "imported_secrets".into(),
-                    serde_json::json!(self.imported_secrets),
-                ));
+            if let Some(r) = &self.imported_record {
+                pending.records.push(("imported_secrets".into(), r.clone()));
             }
         }
         self.store.commit(pending)?;
@@ -406,11 +413,16 @@ impl Engine {
 
     /// Whether the wallet holds any private key (its seed or imported ones).
     pub fn has_keys(&self) -> bool {
-        self.key_record.is_some() || !self.imported_secrets.is_empty()
+        self.key_record.is_some() || self.imported_record.is_some()
+    }
+
+    /// Whether the wallet has its own seed (not only imported keys).
+    pub fn has_seed(&self) -> bool {
+        self.key_record.is_some()
     }
 
     pub fn has_imported_secrets(&self) -> bool {
-        !self.imported_secrets.is_empty()
+        self.imported_record.is_some()
     }
 
     /// Whether signing needs walletpassphrase first.
@@ -505,6 +517,7 @@ impl Engine {
                 .labels
                 .insert(address.to_string(), label.to_string());
         }
+        let had = self.imported_secrets.len();
         for secret in keymap.values() {
             let text = match secret {
                 DescriptorSecretKey::Single(k) => k.key.to_wif(),
@@ -514,6 +527,12 @@ impl Engine {
             if !self.imported_secrets.contains(&text) {
                 self.imported_secrets.push(text);
             }
+        }
+        if self.imported_secrets.len() != had {
+            self.imported_record = Some(keys::imported_record(
+                &self.imported_secrets,
+                self.master.as_ref(),
+            )?);
         }
         self.meta.imported.push(ImportedMeta {
             id,
@@ -547,13 +566,21 @@ impl Engine {
             .as_ref()
             .ok_or_else(|| KeyError::Corrupt("no keys".into()))?;
         let seed = keys::open_sealed(record, passphrase)?;
-        self.master = Some(keys::master(&seed, self.network)?);
+        let master = keys::master(&seed, self.network)?;
+        if let Some(r) = &self.imported_record {
+            self.imported_secrets = keys::open_imported(r, Some(&master))?.unwrap_or_default();
+        }
+        self.master = Some(master);
         Ok(())
     }
 
     pub fn lock(&mut self) {
         self.master = None;
         self.unlocked_until = 0;
+        for s in &mut self.imported_secrets {
+            zeroize::Zeroize::zeroize(s);
+        }
+        self.imported_secrets.clear();
     }
 
     /// Seals the seed under `passphrase` (first encryption) or a new
@@ -657,6 +684,7 @@ impl Engine {
 
     /// Records unconfirmed transactions seen at `time` (ours are kept).
     pub fn apply_unconfirmed(&mut self, txs: &[Arc<Transaction>], time: u64) {
+        self.in_mempool.extend(txs.iter().map(|t| t.compute_txid()));
         for w in self.wallets_mut() {
             w.apply_unconfirmed_txs(txs.iter().map(|t| (t.clone(), time)));
         }
@@ -740,7 +768,9 @@ impl Engine {
                 let depth = Self::depth(&out.chain_position, tip);
                 let tx = w.tx_graph().get_tx(out.outpoint.txid);
                 let coinbase = tx.as_ref().is_some_and(|t| t.is_coinbase());
-                let trusted = depth == 0 && tx.as_ref().is_some_and(|t| self.from_me(t));
+                let trusted = depth == 0
+                    && self.in_mempool.contains(&out.outpoint.txid)
+                    && tx.as_ref().is_some_and(|t| self.from_me(t));
                 v.push(Coin {
                     account,
                     out,

@@ -133,12 +133,6 @@ fn import_one(p: &WalletProcess, request: &Value, ts: i64) -> Result<Vec<String>
                 "Cannot import private keys to a wallet with private keys disabled",
             ));
         }
-        if parsed.has_private_keys && e.is_encrypted() {
-            return Err(failure(
-                code::WALLET_ERROR,
-                "Importing private keys into an encrypted wallet is not supported yet",
-            ));
-        }
         let payload = text.split('#').next().unwrap_or(text);
         let mut imported = 0;
         let mut last_error = None;

@@ -184,15 +184,77 @@ pub fn plain_record(seed: &[u8]) -> Value {
 /// The stored form of a seed sealed under `passphrase`.
 pub fn sealed_record(seed: &[u8], passphrase: &str) -> Result<Value, KeyError> {
     let mut salt = [0u8; 16];
-    let mut nonce = [0u8; 12];
     getrandom::fill(&mut salt).map_err(|e| KeyError::Derive(e.to_string()))?;
-    getrandom::fill(&mut nonce).map_err(|e| KeyError::Derive(e.to_string()))?;
     let key = derive_key(passphrase, &salt)?;
+    let mut record = seal_with(&key, seed)?;
+    record["salt"] = json!(hex(&salt));
+    Ok(record)
+}
+
+/// `data` sealed under `key` with a fresh nonce: `{nonce, sealed}`.
+fn seal_with(key: &[u8; 32], data: &[u8]) -> Result<Value, KeyError> {
+    let mut nonce = [0u8; 12];
+    getrandom::fill(&mut nonce).map_err(|e| KeyError::Derive(e.to_string()))?;
     let cipher = ChaCha20Poly1305::new(Key::from_slice(&key[..]));
     let sealed = cipher
-        .encrypt(Nonce::from_slice(&nonce), seed)
+        .encrypt(Nonce::from_slice(&nonce), data)
         .map_err(|e| KeyError::Derive(e.to_string()))?;
-    Ok(json!({ "salt": hex(&salt), "nonce": hex(&nonce), "sealed": hex(&sealed) }))
+    Ok(json!({ "nonce": hex(&nonce), "sealed": hex(&sealed) }))
+}
+
+fn open_with(key: &[u8; 32], record: &Value) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let nonce = unhex(record, "nonce")?;
+    let sealed = unhex(record, "sealed")?;
+    if nonce.len() != 12 {
+        return Err(KeyError::Corrupt("nonce length".into()));
+    }
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key[..]));
+    cipher
+        .decrypt(Nonce::from_slice(&nonce), &sealed[..])
+        .map(Zeroizing::new)
+        .map_err(|_| KeyError::WrongPassphrase)
+}
+
+/// The key that seals imported private keys: derived from the master key,
+/// so they are usable exactly when the seed is (unlocked or unencrypted).
+fn imported_key(master: &Xpriv) -> Zeroizing<[u8; 32]> {
+    use bitcoin::hashes::{sha256, Hash, HashEngine};
+    let mut engine = sha256::Hash::engine();
+    engine.input(b"bitcoin-mp imported keys");
+    engine.input(&master.private_key.secret_bytes());
+    Zeroizing::new(sha256::Hash::from_engine(engine).to_byte_array())
+}
+
+/// The stored form of imported private keys (WIF or xprv texts): sealed
+/// under the master key when there is one, plain otherwise (a blank wallet).
+pub fn imported_record(secrets: &[String], master: Option<&Xpriv>) -> Result<Value, KeyError> {
+    let plain =
+        Zeroizing::new(serde_json::to_vec(secrets).map_err(|e| KeyError::Corrupt(e.to_string()))?);
+    match master {
+        Some(m) => seal_with(&imported_key(m), &plain),
+        None => Ok(json!({ "keys": secrets })),
+    }
+}
+
+/// The imported private keys of a stored record; None when they are sealed
+/// and the master key is not at hand (locked).
+pub fn open_imported(
+    record: &Value,
+    master: Option<&Xpriv>,
+) -> Result<Option<Vec<String>>, KeyError> {
+    let bytes = if let Some(list) = record.get("keys") {
+        return serde_json::from_value(list.clone())
+            .map(Some)
+            .map_err(|e| KeyError::Corrupt(e.to_string()));
+    } else if let Some(m) = master {
+        open_with(&imported_key(m), record)
+            .map_err(|_| KeyError::Corrupt("imported keys do not open with this seed".into()))?
+    } else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| KeyError::Corrupt(e.to_string()))
 }
 
 /// Whether a stored record is sealed.
@@ -208,17 +270,8 @@ pub fn open_plain(record: &Value) -> Result<Seed, KeyError> {
 /// The seed of a sealed record, with the passphrase.
 pub fn open_sealed(record: &Value, passphrase: &str) -> Result<Seed, KeyError> {
     let salt = unhex(record, "salt")?;
-    let nonce = unhex(record, "nonce")?;
-    let sealed = unhex(record, "sealed")?;
-    if nonce.len() != 12 {
-        return Err(KeyError::Corrupt("nonce length".into()));
-    }
     let key = derive_key(passphrase, &salt)?;
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key[..]));
-    cipher
-        .decrypt(Nonce::from_slice(&nonce), &sealed[..])
-        .map(Zeroizing::new)
-        .map_err(|_| KeyError::WrongPassphrase)
+    open_with(&key, record)
 }
 
 #[cfg(test)]

@@ -452,6 +452,10 @@ impl WalletProcess {
             }
             match self.broadcast(&tx, 0).await {
                 Ok(()) => {
+                    let _ = self.with(|e| {
+                        e.in_mempool.insert(txid);
+                        Ok(())
+                    });
                     tracing::info!("Wallet \"{}\": resubmitted transaction {txid}", self.name)
                 }
                 Err(e) => tracing::warn!(

@@ -173,6 +173,10 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "signmessage" => p.with(|e| signmessage(e, a)),
         "encryptwallet" => p.with(|e| encryptwallet(e, a)),
         "walletpassphrase" => walletpassphrase(p, a),
+        "setlabel" => p.with(|e| setlabel(e, a)),
+        "listlabels" => p.with(|e| Ok(listlabels(e, a))),
+        "getaddressesbylabel" => p.with(|e| getaddressesbylabel(e, a)),
+        "getreceivedbylabel" => p.with(|e| getreceivedbylabel(e, a)),
         "walletcreatefundedpsbt" => super::psbt::walletcreatefundedpsbt(p, a).await,
         "walletprocesspsbt" => p.with(|e| super::psbt::walletprocesspsbt(e, a)),
         "signrawtransactionwithwallet" => {
@@ -402,7 +406,99 @@ fn getreceivedbyaddress(e: &Engine, a: &[Value]) -> Res {
         return Err(failure(code::WALLET_ERROR, "Address not found in wallet"));
     }
     let minconf = int(a, 1, 1)?.max(0) as u32;
-    let immature_too = flag(a, 2, false);
+    Ok(amount(received_by(
+        e,
+        &[script],
+        minconf,
+        flag(a, 2, false),
+    )))
+}
+
+fn public_descriptor_text(w: &bdk_wallet::Wallet, keychain: KeychainKind) -> String {
+    let text = w.public_descriptor(keychain).to_string();
+    let body = text.split('#').next().unwrap_or(&text).replace('\'', "h");
+    crate::script::infer::with_checksum(&body)
+}
+
+// ---- labels ----
+
+fn label_arg(a: &[Value], i: usize) -> Result<String, RpcError> {
+    let label = text(a, i).unwrap_or_default();
+    if label == "*" {
+        return Err(failure(
+            code::WALLET_INVALID_LABEL_NAME,
+            "Invalid label name",
+        ));
+    }
+    Ok(label)
+}
+
+fn setlabel(e: &mut Engine, a: &[Value]) -> Res {
+    let address = text(a, 0).unwrap_or_default();
+    script_of(e, &address)
+        .map_err(|_| failure(code::INVALID_ADDRESS_OR_KEY, "Invalid Bitcoin address"))?;
+    let label = label_arg(a, 1)?;
+    e.meta.labels.insert(address, label);
+    e.touch_meta();
+    e.commit_all()
+        .map_err(|err| failure(code::DATABASE_ERROR, err.to_string()))?;
+    Ok(Value::Null)
+}
+
+/// Core's address book purpose: "receive" for our own addresses.
+fn purpose(e: &Engine, address: &str) -> &'static str {
+    match script_of(e, address) {
+        Ok(s) if e.is_mine(&s) => "receive",
+        _ => "send",
+    }
+}
+
+fn listlabels(e: &Engine, a: &[Value]) -> Value {
+    let wanted = text(a, 0);
+    let labels: std::collections::BTreeSet<&String> = e
+        .meta
+        .labels
+        .iter()
+        .filter(|(addr, _)| wanted.as_deref().is_none_or(|w| purpose(e, addr) == w))
+        .map(|(_, l)| l)
+        .collect();
+    json!(labels)
+}
+
+fn getaddressesbylabel(e: &Engine, a: &[Value]) -> Res {
+    let label = label_arg(a, 0)?;
+    let mut out = Map::new();
+    for (addr, l) in &e.meta.labels {
+        if *l == label {
+            out.insert(addr.clone(), json!({"purpose": purpose(e, addr)}));
+        }
+    }
+    if out.is_empty() {
+        return Err(failure(
+            code::WALLET_INVALID_LABEL_NAME,
+            format!("No addresses with label {label}"),
+        ));
+    }
+    Ok(Value::Object(out))
+}
+
+fn getreceivedbylabel(e: &Engine, a: &[Value]) -> Res {
+    let label = label_arg(a, 0)?;
+    let scripts: Vec<ScriptBuf> = e
+        .meta
+        .labels
+        .iter()
+        .filter(|(_, l)| **l == label)
+        .filter_map(|(addr, _)| script_of(e, addr).ok())
+        .filter(|s| e.is_mine(s))
+        .collect();
+    let minconf = int(a, 1, 1)?.max(0) as u32;
+    Ok(amount(received_by(e, &scripts, minconf, flag(a, 2, false))))
+}
+
+/// What `scripts` received in transactions with at least `minconf`
+/// confirmations (immature coinbases only when asked).
+fn received_by(e: &Engine, scripts: &[ScriptBuf], minconf: u32, immature_too: bool) -> i64 {
     let mut total = 0i64;
     for t in e.transactions() {
         let depth = e.depth_of(&t.position);
@@ -415,17 +511,11 @@ fn getreceivedbyaddress(e: &Engine, a: &[Value]) -> Res {
         total +=
             t.tx.output
                 .iter()
-                .filter(|o| o.script_pubkey == script)
+                .filter(|o| scripts.contains(&o.script_pubkey))
                 .map(|o| o.value.to_sat() as i64)
                 .sum::<i64>();
     }
-    Ok(amount(total))
-}
-
-fn public_descriptor_text(w: &bdk_wallet::Wallet, keychain: KeychainKind) -> String {
-    let text = w.public_descriptor(keychain).to_string();
-    let body = text.split('#').next().unwrap_or(&text).replace('\'', "h");
-    crate::script::infer::with_checksum(&body)
+    total
 }
 
 fn listunspent(e: &Engine, a: &[Value]) -> Res {
@@ -546,7 +636,10 @@ fn tx_fields(e: &Engine, t: &WalletTxView, o: &mut Map<String, Value>) {
             }
         }
         ChainPosition::Unconfirmed { first_seen, .. } => {
-            o.insert("trusted".into(), json!(e.from_me(&t.tx)));
+            o.insert(
+                "trusted".into(),
+                json!(e.from_me(&t.tx) && e.in_mempool.contains(&txid)),
+            );
             if time == 0 {
                 time = first_seen.map_or(0, |s| s as i64);
             }
@@ -1239,10 +1332,10 @@ fn encryptwallet(e: &mut Engine, a: &[Value]) -> Res {
             "Error: running with an encrypted wallet, but encryptwallet was called.",
         ));
     }
-    if e.has_imported_secrets() {
+    if !e.has_seed() {
         return Err(failure(
             code::WALLET_ENCRYPTION_FAILED,
-            "Error: this wallet holds imported private keys, which cannot be encrypted yet.",
+            "Error: this wallet has no seed of its own; encrypting a wallet of imported keys only is not supported yet.",
         ));
     }
     let passphrase = passphrase_arg(a, 0)?;

@@ -108,14 +108,33 @@ fn build(
     let kind = change_kind(p);
     let skip = unspendable(e, p.options.spend_zero_conf_change);
     let tip = e.tip_height();
-    // Coins of the other address types, as inputs the builder may use.
+    // Coins of the other accounts, as inputs the builder must use (BDK
+    // spends every foreign input it is given): the largest until they and
+    // the change account's coins cover the payment and a fee margin, or
+    // exactly those of `exact`.
     let mut foreign = Vec::new();
-    if with_other_types {
+    if with_other_types || exact.is_some() {
         let skipped: BTreeSet<OutPoint> = skip.iter().copied().collect();
-        for c in e.coins() {
+        let mut coins = e.coins();
+        coins.sort_by_key(|c| std::cmp::Reverse(c.out.txout.value));
+        let own: Amount = coins
+            .iter()
+            .filter(|c| c.account == Account::Active(kind) && !skipped.contains(&c.out.outpoint))
+            .map(|c| c.out.txout.value)
+            .sum();
+        let needed = payment.recipients.iter().map(|(_, a)| *a).sum::<Amount>()
+            + Amount::from_sat((rate.max(0) as u64) * 2);
+        let mut gathered = own;
+        for c in coins {
             if c.account == Account::Active(kind) || skipped.contains(&c.out.outpoint) {
                 continue;
             }
+            match exact {
+                Some((inputs, _)) if !inputs.contains(&c.out.outpoint) => continue,
+                None if gathered >= needed => break,
+                _ => {}
+            }
+            gathered += c.out.txout.value;
             let Some(owner) = e.wallet(c.account) else {
                 continue;
             };
@@ -141,6 +160,7 @@ fn build(
     } else {
         Sequence::ENABLE_LOCKTIME_NO_RBF
     });
+    let foreign_points: Vec<OutPoint> = foreign.iter().map(|(o, _, _)| *o).collect();
     for (outpoint, input, weight) in foreign {
         if b.add_foreign_utxo(outpoint, input, weight).is_err() {
             continue;
@@ -155,7 +175,12 @@ fn build(
     }
     match exact {
         Some((inputs, fee)) => {
-            b.add_utxos(inputs)
+            let own: Vec<OutPoint> = inputs
+                .iter()
+                .filter(|o| !foreign_points.contains(o))
+                .copied()
+                .collect();
+            b.add_utxos(&own)
                 .map_err(|_| CreateTxError::NoUtxosSelected)?;
             b.manually_selected_only();
             b.fee_absolute(fee);
@@ -240,8 +265,21 @@ pub async fn fund(p: &Rc<WalletProcess>, payment: &Payment) -> Result<(Psbt, Amo
         let mut psbt = match build(p, e, payment, rate, false, None) {
             Err(CreateTxError::CoinSelection(_)) => build(p, e, payment, rate, true, None),
             other => other,
+        };
+        // Paying (nearly) everything with the fee taken from the amounts:
+        // first leave room for the fee, then subtract_fee takes it exactly.
+        if !payment.subtract.is_empty() && matches!(psbt, Err(CreateTxError::CoinSelection(_))) {
+            for vbytes in [200, 1000, 5000] {
+                let Some(reduced) = reduced_by(payment, rate * vbytes / 1000) else {
+                    break;
+                };
+                psbt = build(p, e, &reduced, rate, true, None);
+                if psbt.is_ok() {
+                    break;
+                }
+            }
         }
-        .map_err(create_error)?;
+        let mut psbt = psbt.map_err(create_error)?;
         if !payment.subtract.is_empty() {
             psbt = subtract_fee(p, e, payment, rate, &psbt)?;
         }
@@ -252,6 +290,28 @@ pub async fn fund(p: &Rc<WalletProcess>, payment: &Payment) -> Result<(Psbt, Amo
             ));
         }
         Ok((psbt, fee))
+    })
+}
+
+/// `payment` with `margin` sat taken from the recipients that pay the fee
+/// (None when one of them cannot give its share).
+fn reduced_by(payment: &Payment, margin: i64) -> Option<Payment> {
+    let n = payment.subtract.len() as u64;
+    let share = (margin.max(0) as u64).div_ceil(n.max(1));
+    let mut recipients = payment.recipients.clone();
+    for &i in &payment.subtract {
+        let (_, amount) = recipients.get_mut(i)?;
+        *amount = amount
+            .checked_sub(Amount::from_sat(share))
+            .filter(|a| *a > Amount::ZERO)?;
+    }
+    Some(Payment {
+        recipients,
+        must_use: payment.must_use.clone(),
+        lock_time: payment.lock_time,
+        subtract: Vec::new(),
+        fee_rate: payment.fee_rate,
+        replaceable: payment.replaceable,
     })
 }
 
