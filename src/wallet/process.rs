@@ -348,7 +348,8 @@ impl WalletProcess {
         }
         let mut last = None;
         let total = (to.saturating_sub(from) + 1) as f64;
-        for h in from..=to {
+        // The genesis block's output cannot be spent: nothing to find there.
+        for h in from.max(1)..=to {
             let Some((block, hash)) = self.block(h).await? else {
                 break;
             };
