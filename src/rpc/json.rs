@@ -4,6 +4,18 @@
 
 use serde_json::{Number, Value};
 
+/// Core's UniValue type names, for its type errors.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// An amount in satoshis as Core's BTC number (`50.00000000`).
 pub fn amount(sats: i64) -> Value {
     let sign = if sats < 0 { "-" } else { "" };

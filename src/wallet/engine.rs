@@ -104,6 +104,7 @@ pub enum Account {
 pub const FIRST_IMPORT_ID: u8 = 16;
 
 /// One unspent output with what Core shows about it.
+#[derive(Clone)]
 pub struct Coin {
     pub account: Account,
     pub out: LocalOutput,
@@ -121,6 +122,7 @@ impl Coin {
 }
 
 /// A transaction as the whole wallet sees it.
+#[derive(Clone)]
 pub struct WalletTxView {
     pub tx: Arc<Transaction>,
     pub position: ChainPosition<ConfirmationBlockTime>,
@@ -158,6 +160,16 @@ pub struct Engine {
     /// Unconfirmed transactions the node's mempool has taken (Core trusts
     /// its own unconfirmed change only while it is in the mempool).
     pub in_mempool: BTreeSet<Txid>,
+    /// Views computed since the last change (BDK's canonical views cost
+    /// time in the number of transactions; RPCs ask for them often).
+    views: std::cell::RefCell<Views>,
+}
+
+/// Cached views of the wallet's coins and transactions.
+#[derive(Default)]
+struct Views {
+    coins: Option<Vec<Coin>>,
+    txs: Option<Vec<WalletTxView>>,
 }
 
 /// The checkpoint chain genesis → tip that starts a new wallet at the tip.
@@ -210,13 +222,14 @@ impl Engine {
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
             in_mempool: BTreeSet::new(),
+            views: Default::default(),
         };
         if !blank && !disable_private_keys {
             let seed = keys::new_seed()?;
             let master = keys::master(&seed, network)?;
             for kind in AddrType::ALL {
                 let (recv, change) =
-                    keys::public_descriptors(&engine.secp, &master, kind, network)?;
+                    keys::descriptors(&engine.secp, &master, kind, network, false)?;
                 let mut w = Wallet::create(recv, change)
                     .network(network)
                     .genesis_hash(genesis.hash)
@@ -279,6 +292,7 @@ impl Engine {
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
             in_mempool: BTreeSet::new(),
+            views: Default::default(),
         })
     }
 
@@ -314,10 +328,22 @@ impl Engine {
     }
 
     fn wallets_mut(&mut self) -> impl Iterator<Item = &mut Wallet> {
+        self.changed();
         self.subs
             .iter_mut()
             .map(|(_, w)| w)
             .chain(self.imported.iter_mut().map(|(_, w)| w))
+    }
+
+    /// Forgets the cached views: the wallet's data changed.
+    fn changed(&mut self) {
+        *self.views.get_mut() = Views::default();
+    }
+
+    /// Records that the node's mempool took `txid`.
+    pub fn mark_in_mempool(&mut self, txid: Txid) {
+        self.in_mempool.insert(txid);
+        self.changed();
     }
 
     /// The wallet of an account.
@@ -345,6 +371,7 @@ impl Engine {
     /// in Core. BDK's wallet cannot drop blocks without a conflicting one,
     /// so the change is written and the accounts are rebuilt from the store.
     pub fn rewind(&mut self, fork: BlockId) -> Result<(), EngineError> {
+        self.changed();
         self.commit_all()?;
         let above: Vec<u32> = self
             .checkpoint_heights()
@@ -458,6 +485,7 @@ impl Engine {
         label: &str,
         range_end: Option<u32>,
     ) -> Result<(), EngineError> {
+        self.changed();
         use miniscript::descriptor::{Descriptor, DescriptorPublicKey, DescriptorSecretKey};
         let (desc, keymap) = Descriptor::<DescriptorPublicKey>::parse_descriptor(&self.secp, body)
             .map_err(|e| EngineError::Descriptor(e.to_string()))?;
@@ -697,6 +725,7 @@ impl Engine {
     }
 
     pub fn sub_mut(&mut self, kind: AddrType) -> Option<&mut Wallet> {
+        self.changed();
         self.subs
             .iter_mut()
             .find(|(k, _)| *k == kind)
@@ -761,6 +790,15 @@ impl Engine {
 
     /// Every unspent output, with Core's view of it.
     pub fn coins(&self) -> Vec<Coin> {
+        if let Some(c) = &self.views.borrow().coins {
+            return c.clone();
+        }
+        let coins = self.compute_coins();
+        self.views.borrow_mut().coins = Some(coins.clone());
+        coins
+    }
+
+    fn compute_coins(&self) -> Vec<Coin> {
         let tip = self.tip_height();
         let mut v = Vec::new();
         for (account, w) in self.accounts() {
@@ -790,6 +828,15 @@ impl Engine {
 
     /// Every wallet transaction once, merged across address types.
     pub fn transactions(&self) -> Vec<WalletTxView> {
+        if let Some(t) = &self.views.borrow().txs {
+            return t.clone();
+        }
+        let txs = self.compute_transactions();
+        self.views.borrow_mut().txs = Some(txs.clone());
+        txs
+    }
+
+    fn compute_transactions(&self) -> Vec<WalletTxView> {
         let mut by_txid: BTreeMap<Txid, WalletTxView> = BTreeMap::new();
         for w in self.wallets() {
             for t in w.transactions() {

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::process::{failure, WalletProcess};
 use super::rpc::{invalid_parameter, unlock_needed, Res};
+use crate::rpc::json::type_name;
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
 
@@ -43,17 +44,6 @@ fn timestamp(request: &Value) -> Result<i64, RpcError> {
             code::TYPE_ERROR,
             "Missing required timestamp field for key",
         )),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

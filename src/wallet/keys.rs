@@ -111,41 +111,28 @@ pub fn master(seed: &[u8], network: Network) -> Result<Xpriv, KeyError> {
     Xpriv::new_master(network, seed).map_err(|e| KeyError::Derive(e.to_string()))
 }
 
-/// The public descriptors (receive, change) of one address type.
-pub fn public_descriptors(
+/// The descriptors (receive, change) of one address type, with the
+/// account's xpub, or its xprv when `private` (listdescriptors true).
+pub fn descriptors(
     secp: &Secp256k1<All>,
     master: &Xpriv,
     kind: AddrType,
     network: Network,
+    private: bool,
 ) -> Result<(String, String), KeyError> {
     let path = kind.account_path(network);
     let account = master
         .derive_priv(secp, &path)
         .map_err(|e| KeyError::Derive(e.to_string()))?;
-    let xpub = Xpub::from_priv(secp, &account).to_string();
+    let key = if private {
+        account.to_string()
+    } else {
+        Xpub::from_priv(secp, &account).to_string()
+    };
     let origin = origin(master, secp, &path);
     Ok((
-        kind.descriptor(&origin, &xpub, false),
-        kind.descriptor(&origin, &xpub, true),
-    ))
-}
-
-/// The private descriptors (receive, change) of one address type.
-pub fn private_descriptors(
-    secp: &Secp256k1<All>,
-    master: &Xpriv,
-    kind: AddrType,
-    network: Network,
-) -> Result<(String, String), KeyError> {
-    let path = kind.account_path(network);
-    let account = master
-        .derive_priv(secp, &path)
-        .map_err(|e| KeyError::Derive(e.to_string()))?;
-    let origin = origin(master, secp, &path);
-    let xprv = account.to_string();
-    Ok((
-        kind.descriptor(&origin, &xprv, false),
-        kind.descriptor(&origin, &xprv, true),
+        kind.descriptor(&origin, &key, false),
+        kind.descriptor(&origin, &key, true),
     ))
 }
 
@@ -296,14 +283,14 @@ mod tests {
         let secp = Secp256k1::new();
         let m = master(&[7u8; 32], Network::Regtest).unwrap();
         let (recv, change) =
-            public_descriptors(&secp, &m, AddrType::Bech32, Network::Regtest).unwrap();
+            descriptors(&secp, &m, AddrType::Bech32, Network::Regtest, false).unwrap();
         assert!(
             recv.starts_with(&format!("wpkh([{}/84h/1h/0h]tpub", m.fingerprint(&secp))),
             "{recv}"
         );
         assert!(recv.ends_with("/0/*)") && change.ends_with("/1/*)"));
         for kind in AddrType::ALL {
-            let (r, _) = public_descriptors(&secp, &m, kind, Network::Regtest).unwrap();
+            let (r, _) = descriptors(&secp, &m, kind, Network::Regtest, false).unwrap();
             r.parse::<miniscript::Descriptor<miniscript::DescriptorPublicKey>>()
                 .unwrap_or_else(|e| panic!("{r}: {e}"));
         }

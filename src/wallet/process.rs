@@ -454,7 +454,7 @@ impl WalletProcess {
             match self.broadcast(&tx, 0).await {
                 Ok(()) => {
                     let _ = self.with(|e| {
-                        e.in_mempool.insert(txid);
+                        e.mark_in_mempool(txid);
                         Ok(())
                     });
                     tracing::info!("Wallet \"{}\": resubmitted transaction {txid}", self.name)

@@ -490,13 +490,7 @@ pub async fn send(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
 }
 
 pub async fn psbtbumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
-    let txid = txid_arg(a, 0)?;
-    let o = opt(a, 1).cloned().unwrap_or(json!({}));
-    let rate = fee_choice(
-        o.get("conf_target"),
-        o.get("estimate_mode"),
-        o.get("fee_rate"),
-    )?;
+    let (txid, rate) = super::rpc::bump_args(a)?;
     let (psbt, old_fee, new_fee) = send::bump_psbt(p, txid, rate).await?;
     Ok(json!({
         "psbt": psbt.to_string(),

@@ -916,7 +916,7 @@ fn listdescriptors(e: &Engine, a: &[Value], keypool: usize) -> Res {
     for (kind, w) in e.subs() {
         let secret = match (private, e.master()) {
             (true, Some(m)) => Some(
-                super::keys::private_descriptors(&e.secp, m, *kind, e.network)
+                super::keys::descriptors(&e.secp, m, *kind, e.network, true)
                     .map_err(|err| failure(code::WALLET_ERROR, err.to_string()))?,
             ),
             _ => None,
@@ -1182,7 +1182,8 @@ async fn sendmany(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
     Ok(sent_result(txid, flag(a, 9, false)))
 }
 
-async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
+/// bumpfee's and psbtbumpfee's arguments: the txid and the fee rate asked.
+pub(super) fn bump_args(a: &[Value]) -> Result<(Txid, Option<i64>), RpcError> {
     let txid = txid_arg(a, 0)?;
     let o = opt(a, 1).cloned().unwrap_or(json!({}));
     let rate = fee_choice(
@@ -1190,6 +1191,11 @@ async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         o.get("estimate_mode"),
         o.get("fee_rate"),
     )?;
+    Ok((txid, rate))
+}
+
+async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
+    let (txid, rate) = bump_args(a)?;
     if p.with(|e| Ok(e.needs_unlock()))? {
         return Err(unlock_needed());
     }

@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use crate::chain::Chain;
 use crate::rpc::http::{method_not_found, Dispatcher};
+use crate::rpc::json::type_name;
 use crate::rpc::protocol::{code, positional};
 use crate::rpc::{Request, RpcError};
 
@@ -124,17 +125,6 @@ pub fn table() -> Vec<Method> {
     v.extend(util::methods());
     v.extend(wallet::methods());
     v
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// Core's UniValue type error: "JSON value of type X is not of expected type Y".

@@ -149,6 +149,21 @@ async fn unloadwallet(
     }
 }
 
+/// createwallet/loadwallet: opens the wallet, records load_on_startup when
+/// given, and answers with the name and any warnings.
+async fn open(
+    wallets: &Wallets,
+    name: &str,
+    create: Option<CreateOptions>,
+    load_on_startup: Option<bool>,
+) -> Result<Value, RpcError> {
+    let mut warnings = wallets.open(name, create).await?;
+    if let Some(load) = load_on_startup {
+        warnings.extend(wallets.set_load_on_startup(name, load).await);
+    }
+    Ok(loaded_result(name, warnings))
+}
+
 fn loaded_result(name: &str, warnings: Vec<String>) -> Value {
     let mut r = json!({ "name": name });
     if !warnings.is_empty() {
@@ -192,11 +207,7 @@ fn createwallet(
             avoid_reuse: flag(4).unwrap_or(false),
             load_on_startup: flag(6).unwrap_or(false),
         };
-        let mut warnings = wallets.open(&name, Some(opts)).await?;
-        if let Some(load) = flag(6) {
-            warnings.extend(wallets.set_load_on_startup(&name, load).await);
-        }
-        Ok(loaded_result(&name, warnings))
+        open(&wallets, &name, Some(opts), flag(6)).await
     }
     .boxed_local()
 }
@@ -208,11 +219,8 @@ fn loadwallet(
     async move {
         let wallets = wallets(&ctx)?;
         let name = arg::string(&args, 0).unwrap_or_default();
-        let mut warnings = wallets.open(&name, None).await?;
-        if let Some(load) = arg::opt(&args, 1).and_then(Value::as_bool) {
-            warnings.extend(wallets.set_load_on_startup(&name, load).await);
-        }
-        Ok(loaded_result(&name, warnings))
+        let load = arg::opt(&args, 1).and_then(Value::as_bool);
+        open(&wallets, &name, None, load).await
     }
     .boxed_local()
 }
