@@ -71,7 +71,12 @@ RPCAUTH=$src/share/rpcauth/rpcauth.py
 ENABLE_BITCOIND=true
 EOF
 [ -n "${BITCOINCLI:-}" ] && echo "ENABLE_CLI=true" >> "$work/test/config.ini"
-[ -n "${CORE_WALLET:-}" ] && echo "ENABLE_WALLET=true" >> "$work/test/config.ini"
+# Newer frameworks read ENABLE_WALLET always: say it either way.
+if [ -n "${CORE_WALLET:-}" ]; then
+    echo "ENABLE_WALLET=true" >> "$work/test/config.ini"
+else
+    echo "ENABLE_WALLET=false" >> "$work/test/config.ini"
+fi
 
 export BITCOIND="$repo/target/debug/bitcoin-node"
 failed=0

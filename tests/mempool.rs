@@ -80,6 +80,9 @@ fn transactions_enter_link_replace_and_get_mined() {
     assert_eq!(btc(&tested[0]["fees"]["base"]), 0.0001);
     let vsize = tested[0]["vsize"].as_i64().unwrap();
     assert_eq!(vsize, parent.vsize() as i64);
+    // Current Core's two sizes behind it (no sigops to adjust for here).
+    assert_eq!(tested[0]["vsize_bip141"], json!(parent.vsize()));
+    assert_eq!(tested[0]["vsize_adjusted"], json!(vsize));
     assert!(
         mempool(&node).is_empty(),
         "testmempoolaccept changes nothing"

@@ -255,6 +255,7 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
     let mut out = Map::new();
     out.insert("txid".into(), tx.compute_txid().to_string().into());
     out.insert("wtxid".into(), tx.compute_wtxid().to_string().into());
+    let bip141_vsize = tx.vsize();
     match run_accept(&ctx, tx, true).await? {
         Ok(a) => {
             let max_fee = max_rate.fee(a.vsize);
@@ -264,6 +265,10 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
             } else {
                 out.insert("allowed".into(), true.into());
                 out.insert("vsize".into(), a.vsize.into());
+                // Current Core also gives both sizes behind `vsize`: the
+                // sigop-adjusted one the mempool uses and BIP141's.
+                out.insert("vsize_adjusted".into(), a.vsize.into());
+                out.insert("vsize_bip141".into(), bip141_vsize.into());
                 out.insert(
                     "fees".into(),
                     json!({
