@@ -110,6 +110,13 @@ fn getdescriptorinfo_and_deriveaddresses_answer_as_core() {
         "bcrt1qpgptk2gvshyl0s9lqshsmx932l9ccsv265tvaq",
     ];
     assert_eq!(derive(json!([ranged, [1, 2]])), Ok(json!(next)));
+    // An explicit null range is no range (current Core).
+    for params in [json!([ranged]), json!([ranged, null])] {
+        assert_eq!(
+            derive(params),
+            Err((-8, "Range must be specified for a ranged descriptor".into()))
+        );
+    }
     assert_eq!(
         derive(json!([ranged, 2])),
         Ok(json!([first, next[0], next[1]]))

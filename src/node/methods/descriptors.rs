@@ -79,13 +79,14 @@ fn deriveaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     };
     let parsed = descriptor::parse(&text, true, ctx.chain.network()).map_err(invalid_key)?;
     let ranged = parsed.descriptors[0].is_range();
-    // Core looks at how many arguments came, not whether the range is null.
-    if !ranged && args.len() > 1 {
+    // A null range counts as none (current Core; older Core counted arguments).
+    let given = arg::opt(args, 1).is_some();
+    if !ranged && given {
         return Err(invalid_parameter(
             "Range should not be specified for an un-ranged descriptor",
         ));
     }
-    if ranged && args.len() == 1 {
+    if ranged && !given {
         return Err(invalid_parameter(
             "Range must be specified for a ranged descriptor",
         ));
