@@ -323,6 +323,35 @@ fn errors_have_cores_codes_and_http_statuses() {
     );
     let (_, v) = call(r#"{"method":"getblockcount","id":1}"#);
     assert_eq!(v["result"], 0);
+    // A body over 32 MiB is refused before it is read, with Core's reason phrase.
+    let auth = common::basic_auth(&node);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", node.rpc_port)).unwrap();
+    use std::io::{Read, Write};
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nContent-Length: 40000000\r\n\r\n"
+    )
+    .unwrap();
+    // The body goes out from another thread: the server stops reading it.
+    let mut writer = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![b'0'; 1 << 20];
+        for _ in 0..40 {
+            if writer.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+    });
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 413 Content too large"), "{head}");
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let (_, v) = call(r#"{"method":"getblockcount","id":1}"#);
+    assert_eq!(v["result"], 0);
 }
 
 #[test]

@@ -158,6 +158,15 @@ fn respond(status: u16, body: impl Into<Bytes>) -> Reply {
     r
 }
 
+/// 413 with current Core's reason phrase (RFC 9110's "Content Too Large",
+/// in Core's case) instead of the http crate's older "Payload Too Large".
+fn too_large() -> Reply {
+    let mut r = respond(413, "");
+    r.extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(b"Content too large"));
+    r
+}
+
 fn json_reply(status: u16, v: &Value) -> Reply {
     let mut text = v.to_string();
     text.push('\n');
@@ -267,7 +276,7 @@ async fn handle(
     };
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return Ok(closing(respond(413, ""))),
+        Err(_) => return Ok(closing(too_large())),
     };
     let value = match exec::parse_body(&body) {
         Ok(v) => v,
