@@ -313,31 +313,25 @@ impl Wallets {
     /// The wallets `settings.json` names for loading at start (Core's
     /// load_on_startup list).
     pub async fn startup_list(&self) -> Vec<String> {
-        let Ok(bytes) = self.broker.read_file(SETTINGS_FILE).await else {
-            return Vec::new();
-        };
-        let settings: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        match &settings["wallet"] {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(list) => list
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            _ => Vec::new(),
-        }
+        wallet_list(&self.settings().await)
+    }
+
+    /// settings.json as an object (empty when missing or unreadable).
+    async fn settings(&self) -> Value {
+        self.broker
+            .read_file(SETTINGS_FILE)
+            .await
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| serde_json::json!({}))
     }
 
     /// Adds `name` to (or removes it from) the load-on-startup list; a
     /// warning for the RPC result when settings.json cannot be written.
     pub async fn set_load_on_startup(&self, name: &str, load: bool) -> Option<String> {
-        let mut settings: Value = match self.broker.read_file(SETTINGS_FILE).await {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|_| serde_json::json!({})),
-            Err(_) => serde_json::json!({}),
-        };
-        if !settings.is_object() {
-            settings = serde_json::json!({});
-        }
-        let mut list = self.startup_list().await;
+        let mut settings = self.settings().await;
+        let mut list = wallet_list(&settings);
         list.retain(|n| n != name);
         if load {
             list.push(name.to_string());
@@ -450,6 +444,18 @@ impl Wallets {
         }
         serde_json::from_str(&result)
             .map_err(|e| wallet_error(format!("wallet \"{name}\" sent a malformed result: {e}")))
+    }
+}
+
+/// settings.json's "wallet" entry: one name or a list of them.
+fn wallet_list(settings: &Value) -> Vec<String> {
+    match &settings["wallet"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(list) => list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

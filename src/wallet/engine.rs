@@ -837,27 +837,44 @@ impl Engine {
     }
 
     fn compute_transactions(&self) -> Vec<WalletTxView> {
-        let mut by_txid: BTreeMap<Txid, WalletTxView> = BTreeMap::new();
+        let mut found: BTreeMap<Txid, (Arc<Transaction>, ChainPosition<ConfirmationBlockTime>)> =
+            BTreeMap::new();
         for w in self.wallets() {
             for t in w.transactions() {
-                let tx = t.tx_node.tx.clone();
-                let (sent, received) = w.sent_and_received(&tx);
-                let fee = w.calculate_fee(&tx).ok();
-                let e = by_txid.entry(t.tx_node.txid).or_insert(WalletTxView {
-                    tx,
-                    position: t.chain_position,
-                    sent: Amount::ZERO,
-                    received: Amount::ZERO,
-                    fee: None,
-                });
-                e.sent += sent;
-                e.received += received;
-                if e.fee.is_none() && sent > Amount::ZERO {
-                    e.fee = fee;
-                }
+                found
+                    .entry(t.tx_node.txid)
+                    .or_insert((t.tx_node.tx.clone(), t.chain_position));
             }
         }
-        by_txid.into_values().collect()
+        found
+            .into_values()
+            .map(|(tx, position)| self.view_of(tx, position))
+            .collect()
+    }
+
+    /// `tx` as the whole wallet sees it: sent and received summed over the
+    /// accounts, the fee as the spending account computes it.
+    fn view_of(
+        &self,
+        tx: Arc<Transaction>,
+        position: ChainPosition<ConfirmationBlockTime>,
+    ) -> WalletTxView {
+        let mut view = WalletTxView {
+            tx,
+            position,
+            sent: Amount::ZERO,
+            received: Amount::ZERO,
+            fee: None,
+        };
+        for w in self.wallets() {
+            let (sent, received) = w.sent_and_received(&view.tx);
+            view.sent += sent;
+            view.received += received;
+            if view.fee.is_none() && sent > Amount::ZERO {
+                view.fee = w.calculate_fee(&view.tx).ok();
+            }
+        }
+        view
     }
 
     /// One wallet transaction, merged across address types.
@@ -872,25 +889,11 @@ impl Engine {
             return Some(t);
         }
         let tx = self.wallets().find_map(|w| w.tx_graph().get_tx(*txid))?;
-        let mut view = WalletTxView {
-            tx: tx.clone(),
-            position: ChainPosition::Unconfirmed {
-                first_seen: None,
-                last_seen: None,
-            },
-            sent: Amount::ZERO,
-            received: Amount::ZERO,
-            fee: None,
+        let unconfirmed = ChainPosition::Unconfirmed {
+            first_seen: None,
+            last_seen: None,
         };
-        for w in self.wallets() {
-            let (sent, received) = w.sent_and_received(&tx);
-            view.sent += sent;
-            view.received += received;
-            if view.fee.is_none() && sent > Amount::ZERO {
-                view.fee = w.calculate_fee(&tx).ok();
-            }
-        }
-        Some(view)
+        Some(self.view_of(tx, unconfirmed))
     }
 
     /// Locked outpoints: BDK's persistent list and ours for this run.

@@ -10,18 +10,13 @@ use serde_json::{json, Value};
 
 use super::process::{failure, WalletProcess};
 use super::rpc::{invalid_parameter, unlock_needed, Res};
+use crate::chain::clock::now;
 use crate::rpc::json::type_name;
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
 
 /// Core's TIMESTAMP_WINDOW: blocks' times may be this far off.
 const TIMESTAMP_WINDOW: i64 = 2 * 60 * 60;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Core's GetImportTimestamp: a number or "now"; errors end the whole call.
 fn timestamp(request: &Value) -> Result<i64, RpcError> {

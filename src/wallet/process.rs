@@ -17,6 +17,7 @@ use bitcoin::{Block, BlockHash, Network, Transaction};
 
 use super::engine::Engine;
 use super::options::WalletOptions;
+use crate::chain::clock::now;
 use crate::ipc::debug::CallLog;
 use crate::ipc::init::ProcessInterfaces;
 use crate::logged_call;
@@ -50,12 +51,6 @@ pub fn failure(code: i32, message: impl Into<String>) -> RpcError {
 /// Core's code and message in a capnp failure (the node splits them again).
 fn to_capnp(e: RpcError) -> capnp::Error {
     capnp::Error::failed(format!("{}{}{}", e.code, super::ERROR_SEPARATOR, e.message))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn hash_of(bytes: &[u8]) -> Option<BlockHash> {
@@ -267,20 +262,28 @@ impl WalletProcess {
 
     /// The highest block the wallet and the node's active chain share.
     async fn fork_point(&self, node_height: u32) -> Result<BlockId, RpcError> {
+        self.shared_at_or_below(node_height).await?.ok_or_else(|| {
+            failure(
+                code::WALLET_ERROR,
+                "the wallet shares no block with the node's chain (is it another network?)",
+            )
+        })
+    }
+
+    /// The highest of the wallet's blocks at or below `height` that the
+    /// node's active chain also has.
+    pub async fn shared_at_or_below(&self, height: u32) -> Result<Option<BlockId>, RpcError> {
         let heights = self.with(|e| Ok(e.checkpoint_heights()))?;
-        for h in heights.into_iter().filter(|h| *h <= node_height) {
+        for h in heights.into_iter().filter(|h| *h <= height) {
             let ours = self.with(|e| Ok(e.hash_at(h)))?;
             let theirs = self.block_hash(h).await?;
             if let (Some(a), Some(b)) = (ours, theirs) {
                 if a == b {
-                    return Ok(BlockId { height: h, hash: a });
+                    return Ok(Some(BlockId { height: h, hash: a }));
                 }
             }
         }
-        Err(failure(
-            code::WALLET_ERROR,
-            "the wallet shares no block with the node's chain (is it another network?)",
-        ))
+        Ok(None)
     }
 
     /// Applies the node's blocks above `fork` up to `to`, committing as it goes.

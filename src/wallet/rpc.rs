@@ -4,7 +4,6 @@
 //! node's chain, as Core's BlockUntilSyncedToCurrentChain.
 
 use std::rc::Rc;
-use std::str::FromStr;
 
 use bdk_wallet::chain::ChainPosition;
 use bdk_wallet::KeychainKind;
@@ -16,6 +15,7 @@ use super::engine::{Account, Engine, WalletTxView, COINBASE_MATURITY};
 use super::keys::{AddrType, KeyError};
 use super::process::{failure, WalletProcess};
 use super::send::{self, Payment};
+use crate::chain::clock::now;
 use crate::rpc::amount::{amount_from_value, parse_fixed_point};
 use crate::rpc::json::amount;
 use crate::rpc::protocol::code;
@@ -26,37 +26,18 @@ const MAX_UNLOCK_SECONDS: i64 = 100_000_000;
 /// Core's FEATURE_LATEST wallet version.
 const WALLET_VERSION: i64 = 169_900;
 
+// The node's readers of RPC arguments (same errors as every other method).
+use crate::node::methods::arg::hash_str;
+pub(super) use crate::node::methods::arg::{int, opt, string as text};
+
 pub(super) type Res = Result<Value, RpcError>;
-
-pub(super) fn opt(args: &[Value], i: usize) -> Option<&Value> {
-    args.get(i).filter(|v| !v.is_null())
-}
-
-pub(super) fn text(args: &[Value], i: usize) -> Option<String> {
-    opt(args, i).and_then(Value::as_str).map(str::to_string)
-}
 
 pub(super) fn flag(args: &[Value], i: usize, default: bool) -> bool {
     opt(args, i).and_then(Value::as_bool).unwrap_or(default)
 }
 
-pub(super) fn int(args: &[Value], i: usize, default: i64) -> Result<i64, RpcError> {
-    match opt(args, i) {
-        None => Ok(default),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| failure(code::TYPE_ERROR, "JSON integer out of range")),
-    }
-}
-
 pub(super) fn invalid_parameter(message: impl Into<String>) -> RpcError {
     failure(code::INVALID_PARAMETER, message)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub(super) fn unlock_needed() -> RpcError {
@@ -67,22 +48,7 @@ pub(super) fn unlock_needed() -> RpcError {
 }
 
 pub(super) fn txid_arg(args: &[Value], i: usize) -> Result<Txid, RpcError> {
-    hash_arg(&text(args, i).unwrap_or_default(), "txid")
-}
-
-/// Core's ParseHashV: 64 hex digits, with its messages.
-fn hash_arg<T: FromStr>(s: &str, name: &str) -> Result<T, RpcError> {
-    let not_hex = || invalid_parameter(format!("{name} must be hexadecimal string (not '{s}')"));
-    if s.len() != 64 {
-        return Err(invalid_parameter(format!(
-            "{name} must be of length 64 (not {}, for '{s}')",
-            s.len()
-        )));
-    }
-    if !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(not_hex());
-    }
-    T::from_str(s).map_err(|_| not_hex())
+    hash_str(&text(args, i).unwrap_or_default(), "txid")
 }
 
 /// An address of the wallet's network, as Core's DecodeDestination reads it.
@@ -849,7 +815,7 @@ async fn listsinceblock(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
     let label = text(a, 5);
     let mut since = None;
     if let Some(h) = text(a, 0).filter(|h| !h.is_empty()) {
-        let hash: BlockHash = hash_arg(&h, "blockhash")?;
+        let hash: BlockHash = hash_str(&h, "blockhash")?;
         let (height, active) = p
             .find_block(&hash)
             .await?
@@ -858,7 +824,10 @@ async fn listsinceblock(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         since = Some(if active {
             height
         } else {
-            fork_height(p, height).await?
+            // A stale block: from the highest block below it still in the chain.
+            p.shared_at_or_below(height.saturating_sub(1))
+                .await?
+                .map_or(0, |b| b.height)
         });
     }
     let tip = p.with(|e| Ok(e.tip_height()))?;
@@ -886,20 +855,6 @@ async fn listsinceblock(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         o["lastblock"] = json!(lastblock.to_string());
         Ok(o)
     })
-}
-
-/// The highest active-chain height at or below `height`.
-async fn fork_height(p: &WalletProcess, height: u32) -> Result<u32, RpcError> {
-    let mut h = height;
-    while h > 0 {
-        h -= 1;
-        if let Some(hash) = p.with(|e| Ok(e.hash_at(h)))? {
-            if p.block_hash(h).await? == Some(hash) {
-                return Ok(h);
-            }
-        }
-    }
-    Ok(0)
 }
 
 fn listdescriptors(e: &Engine, a: &[Value], keypool: usize) -> Res {

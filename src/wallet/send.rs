@@ -363,9 +363,7 @@ pub async fn commit(
     // The fee was checked against -maxtxfee when building.
     p.broadcast(tx, 0).await?;
     let txid = tx.compute_txid();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::chain::clock::now().max(0) as u64;
     p.with(|e| {
         e.apply_unconfirmed(&[std::sync::Arc::new(tx.clone())], now);
         let note = e.meta.txs.entry(txid).or_default();

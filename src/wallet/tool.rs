@@ -27,9 +27,7 @@ pub fn run(config: &Config, command: &str) -> Result<Vec<String>, String> {
                 height: 0,
                 hash: genesis_block(network).block_hash(),
             };
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
+            let now = crate::chain::clock::now();
             // Born at genesis: the first load catches up with the node's chain.
             Engine::create(&dir, &wallet, network, genesis, genesis, now, "", false, false, false)
                 .map_err(|e| e.to_string())?
