@@ -4,6 +4,8 @@
 # serialization; block hashes as 32 bytes in internal byte order.
 @0xd2872caad9a6b858;
 
+using Wallet = import "wallet.capnp";
+
 interface Chain {
   # The active chain's tip; height -1 when there is none.
   getTip @0 () -> (height :Int32, hash :Data);
@@ -32,6 +34,10 @@ interface Chain {
   handleNotifications @9 (notifications :ChainNotifications) -> (handler :Handler);
   # Whether a transaction is in the mempool.
   isInMempool @10 (txid :Data) -> (inMempool :Bool);
+  # A wallet process started by hand (`bitcoin-wallet -ipcconnect`) offers
+  # its wallet: the node routes RPCs for the wallet's name to it until
+  # `handler` is released or the connection ends. `pid` is for logs only.
+  registerWallet @11 (wallet :Wallet.Wallet, pid :Int32) -> (handler :Handler);
 }
 
 interface ChainNotifications {

@@ -20,6 +20,9 @@ interface Init {
   # Ours, beyond Core's ordinals: served by a wallet process. The node hands
   # over its Chain; the loader creates or opens the process's one wallet.
   makeWalletLoader @5 (context :Proxy.Context, chain :Chain.Chain) -> (result :Wallet.WalletLoader);
+  # Ours: served by the node worker to a wallet process attached with
+  # `bitcoin-wallet -ipcconnect`, which then registers its wallet with it.
+  makeChain @6 (context :Proxy.Context) -> (result :Chain.Chain);
   # Deprecated in Core; its server answers with an error. So does ours.
   makeMiningOld2 @2 () -> ();
 }

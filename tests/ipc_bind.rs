@@ -94,9 +94,26 @@ fn live_socket_is_not_stolen_by_a_second_node_but_a_stale_one_is_replaced() {
 
 #[test]
 fn wallet_ipcconnect_attaches_shows_in_node_log_and_stops_with_the_node() {
-    let mut node = TestNode::start(&["-ipcbind=unix", "-disablewallet"]);
+    // A node without wallets refuses an attaching one with a clear line.
+    let bare = TestNode::start(&["-ipcbind=unix", "-disablewallet"]);
+    let dir = bare.datadir_arg();
+    assert_eq!(run(WALLET, &["-regtest", &dir, "-wallet=w", "create"]).0, 0);
+    let (code, _, stderr) = run(WALLET, &["-regtest", &dir, "-ipcconnect=unix", "-wallet=w"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("Init.makeChain") && stderr.contains("wallets enabled"),
+        "{stderr}"
+    );
+    assert_eq!(
+        echo_over(&bare.net_dir().join("node.sock"), "still").unwrap(),
+        "still"
+    );
+
+    let mut node = TestNode::start(&["-ipcbind=unix"]);
+    let dir = node.datadir_arg();
+    assert_eq!(run(WALLET, &["-regtest", &dir, "-wallet=w", "create"]).0, 0);
     let mut wallet = Command::new(WALLET)
-        .args(["-regtest", &node.datadir_arg(), "-ipcconnect=unix"])
+        .args(["-regtest", &dir, "-ipcconnect=unix", "-wallet=w"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,6 +121,10 @@ fn wallet_ipcconnect_attaches_shows_in_node_log_and_stops_with_the_node() {
         .unwrap();
     node.wait_for_log("from bitcoin-wallet", Duration::from_secs(10));
     node.wait_for_log("IPC client bitcoin-wallet", Duration::from_secs(10));
+    node.wait_for_log(
+        "Wallet \"w\" loaded in attached bitcoin-wallet process",
+        Duration::from_secs(10),
+    );
     assert!(
         wallet.try_wait().unwrap().is_none(),
         "attached wallet must keep running"
@@ -119,14 +140,16 @@ fn wallet_ipcconnect_attaches_shows_in_node_log_and_stops_with_the_node() {
 #[test]
 fn ipcconnect_to_missing_socket_is_one_clear_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    // The wallet checks its wallet exists before it connects.
+    assert_eq!(
+        run(WALLET, &["-regtest", &datadir, "-wallet=w", "create"]).0,
+        0
+    );
     for bin in [WALLET, GUI] {
         let (code, _, stderr) = run(
             bin,
-            &[
-                "-regtest",
-                &format!("-datadir={}", dir.path().display()),
-                "-ipcconnect=unix",
-            ],
+            &["-regtest", &datadir, "-ipcconnect=unix", "-wallet=w"],
         );
         assert_eq!(code, 1, "{bin}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{bin}: {stderr}");

@@ -3,7 +3,8 @@
 //! confirmed and fee-bumped; encryption keeps keys unusable while locked and
 //! the passphrase out of the log; a wallet process killed with SIGKILL
 //! leaves the node running and loads again with nothing lost; a restart
-//! keeps wallets and chain.
+//! keeps wallets and chain; a wallet started by hand with -ipcconnect
+//! registers with the node and serves its RPCs.
 
 mod common;
 
@@ -783,4 +784,134 @@ fn load_on_startup_and_rescans_below_a_wallet_born_at_the_tip() {
     );
     let settings = std::fs::read_to_string(node.net_dir().join("settings.json")).unwrap();
     assert!(!settings.contains("\"late\""), "{settings}");
+}
+
+/// `bitcoin-wallet -ipcconnect=unix -wallet=NAME` started by hand.
+fn attach_by_hand(node: &TestNode, name: &str) -> std::process::Child {
+    std::process::Command::new(common::WALLET)
+        .args([
+            "-regtest",
+            &node.datadir_arg(),
+            "-ipcconnect=unix",
+            &format!("-wallet={name}"),
+            FALLBACK,
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start bitcoin-wallet")
+}
+
+fn listed(node: &TestNode, name: &str) -> bool {
+    ok(node, "listwallets", json!([]))
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w == name)
+}
+
+#[test]
+fn a_wallet_started_by_hand_attaches_serves_its_rpcs_and_detaches() {
+    let node = TestNode::start(&[FALLBACK, "-ipcbind=unix"]);
+    node.create_wallet("spawned");
+    let datadir = node.datadir_arg();
+    let (code, out, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-wallet=byhand", "create"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Refused before connecting: no wallet named, or one that does not exist.
+    let (code, _, err) = common::run(common::WALLET, &["-regtest", &datadir, "-ipcconnect=unix"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("needs -wallet=NAME"), "{err}");
+    let (code, _, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-ipcconnect=unix", "-wallet=nosuch"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Path does not exist"), "{err}");
+
+    let mut hand = attach_by_hand(&node, "byhand");
+    let pid = hand.id() as i32;
+    wait_for("the attached wallet to register", || {
+        listed(&node, "byhand")
+    });
+    // Not a child of the node's broker, and sandboxed all the same.
+    assert!(!wallet_pids(&node).contains(&pid));
+    assert_eq!(status_field(pid, "Seccomp:"), "2");
+    assert_eq!(status_field(pid, "NoNewPrivs:"), "1");
+    assert_eq!(status_field(pid, "CapEff:"), "0000000000000000");
+    assert!(node.log().contains(&format!(
+        "Wallet \"byhand\" loaded in attached bitcoin-wallet process {pid}"
+    )));
+
+    // Its RPCs route to it: it is paid, pays the spawned wallet, and sees both confirmed.
+    mine_to(&node, "byhand", 101);
+    assert_eq!(
+        sats(&wok(&node, "byhand", "getbalance", json!([]))),
+        50 * 100_000_000
+    );
+    let to = address(&node, "spawned");
+    let txid = wok(&node, "byhand", "sendtoaddress", json!([to, 1.25]));
+    assert_eq!(mempool(&node), vec![txid.as_str().unwrap().to_string()]);
+    mine_to(&node, "spawned", 1);
+    assert_eq!(
+        sats(&wok(&node, "spawned", "getbalance", json!([]))),
+        125_000_000
+    );
+    let fee = sats(&wok(&node, "byhand", "gettransaction", json!([txid]))["fee"]);
+    assert!(fee < 0);
+    let after = 100 * 100_000_000 - 125_000_000 + fee;
+    assert_eq!(sats(&wok(&node, "byhand", "getbalance", json!([]))), after);
+
+    // A second process for it, or loadwallet from the node, is refused.
+    let (code, _, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-ipcconnect=unix", "-wallet=byhand"],
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("Cannot acquire lock"), "{err}");
+    assert_eq!(
+        rpc(&node, "loadwallet", json!(["byhand"])).unwrap_err().0,
+        -35
+    );
+
+    // SIGKILL: the node drops it and goes on; attached again, nothing is lost.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = hand.wait();
+    wait_for("the node to drop the killed wallet", || {
+        !listed(&node, "byhand")
+    });
+    assert_eq!(
+        wrpc(&node, "byhand", "getbalance", json!([]))
+            .unwrap_err()
+            .0,
+        -18
+    );
+    assert_eq!(ok(&node, "getblockcount", json!([])), 102);
+    let mut hand = attach_by_hand(&node, "byhand");
+    wait_for("the wallet to attach again", || listed(&node, "byhand"));
+    assert_eq!(sats(&wok(&node, "byhand", "getbalance", json!([]))), after);
+
+    // unloadwallet ends the attached process cleanly.
+    ok(&node, "unloadwallet", json!(["byhand"]));
+    let status = common::wait_timeout(&mut hand, Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status}");
+    assert!(!listed(&node, "byhand"));
+
+    // Stopping the node ends it too, with its wallet written.
+    let mut hand = attach_by_hand(&node, "byhand");
+    wait_for("the wallet to attach once more", || listed(&node, "byhand"));
+    let mut node = node;
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    let status = common::wait_timeout(&mut hand, Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status}");
+    let (code, out, err) = common::run(
+        common::WALLET,
+        &["-regtest", &datadir, "-wallet=byhand", "info"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("Transactions: 102"), "{out}");
 }

@@ -211,6 +211,16 @@ const WALLET_FROM_CORE: &[&str] = &[
     "rpcservertimeout",
     "ipcfd",
     "ipcconnect",
+    // A wallet attached with -ipcconnect takes the node's wallet options.
+    "fallbackfee",
+    "paytxfee",
+    "mintxfee",
+    "maxtxfee",
+    "walletrbf",
+    "spendzeroconfchange",
+    "addresstype",
+    "changetype",
+    "keypool",
 ];
 
 /// Options whose effect this build implements; every other accepted option is

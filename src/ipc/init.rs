@@ -1,6 +1,6 @@
 //! The `Init` bootstrap capability every process serves, with the thread-map
 //! handshake of Core's IPC (`construct`, `ThreadMap.makeThread`) and `Echo`.
-//! `makeRpc`, `makeMining` and `makeWalletLoader` hand out what a process
+//! `makeRpc`, `makeMining`, `makeChain` and `makeWalletLoader` hand out what a process
 //! registered in its `InterfaceSlot` (the node worker once its chain is open,
 //! a wallet process at start); elsewhere, or before that, they fail with a
 //! clear error.
@@ -37,6 +37,10 @@ pub trait ProcessInterfaces {
     fn wallet_loader(&self, _log: CallLog, _chain: chain::Client) -> Option<wallet_loader::Client> {
         None
     }
+    /// The node's `Chain` for a wallet process that attached by itself.
+    fn chain(&self, _log: CallLog) -> Option<chain::Client> {
+        None
+    }
 }
 
 /// Where a process registers its `ProcessInterfaces` once it can serve them.
@@ -70,6 +74,8 @@ impl InitServer {
         registered.and_then(|i| make(&*i)).ok_or_else(|| {
             let who = if method == "Init.makeWalletLoader" {
                 "only a wallet process serves it"
+            } else if method == "Init.makeChain" {
+                "only a running node with wallets enabled serves it"
             } else {
                 "only a running node serves it, once its chain is loaded"
             };
@@ -173,6 +179,24 @@ impl init::Server for InitServer {
         }
         self.log
             .server_response(seq, "Init.makeWalletLoader", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_chain(
+        self: Rc<Self>,
+        params: init::MakeChainParams,
+        mut results: init::MakeChainResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.makeChain", &params.get()?);
+        match self.interface("Init.makeChain", |i| i.chain(self.log.clone())) {
+            Ok(c) => results.get().set_result(c),
+            Err(e) => {
+                self.log.server_error(seq, "Init.makeChain", &e);
+                return Err(e);
+            }
+        }
+        self.log
+            .server_response(seq, "Init.makeChain", &results.get().into_reader());
         Ok(())
     }
 

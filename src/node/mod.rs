@@ -92,6 +92,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 mempool: mempool.clone(),
                 dispatcher: methods.clone(),
                 whitelist: whitelist.clone(),
+                wallets: wallets.as_ref().map(Rc::downgrade),
             }));
             // `stop` (over HTTP or IPC) asks the broker to stop the process set;
             // its shutdown event then ends this worker.

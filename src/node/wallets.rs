@@ -38,11 +38,15 @@ pub struct CreateOptions {
 }
 
 struct Loaded {
+    /// Tells this load apart from an earlier or later one of the same name.
+    serial: u64,
     pid: i32,
     wallet: wallet::Client,
     log: CallLog,
-    /// Holds the connection open; dropping it ends the wallet process.
-    _link: Link,
+    /// A process the broker spawned for us: holds the connection open, and
+    /// dropping it ends the process. None for a process that attached itself
+    /// (`bitcoin-wallet -ipcconnect`), whose connection is its own.
+    _link: Option<Link>,
 }
 
 /// The wallets this node has loaded.
@@ -57,6 +61,7 @@ pub struct Wallets {
     loaded: RefCell<BTreeMap<String, Loaded>>,
     /// Names being created or loaded now.
     pending: RefCell<BTreeSet<String>>,
+    serials: std::cell::Cell<u64>,
     me: Weak<Wallets>,
 }
 
@@ -121,6 +126,7 @@ impl Wallets {
             dispatcher: OnceCell::new(),
             loaded: RefCell::default(),
             pending: RefCell::default(),
+            serials: Default::default(),
             me: me.clone(),
         })
     }
@@ -167,7 +173,14 @@ impl Wallets {
             .map_err(|e| wallet_error(e.to_string()))
     }
 
-    fn chain_for(&self, log: CallLog) -> Result<chain::Client, RpcError> {
+    fn next_serial(&self) -> u64 {
+        self.serials.set(self.serials.get() + 1);
+        self.serials.get()
+    }
+
+    /// The `Chain` a wallet process gets (`Init.makeChain` for one that
+    /// attached by itself).
+    pub fn chain_for(&self, log: CallLog) -> Result<chain::Client, RpcError> {
         let dispatcher = self
             .dispatcher
             .get()
@@ -178,6 +191,7 @@ impl Wallets {
             mempool: self.mempool.clone(),
             dispatcher,
             hub: self.hub.clone(),
+            wallets: self.me.clone(),
             log,
         }))
     }
@@ -225,6 +239,7 @@ impl Wallets {
         let stream = stream_from_fd(fd).map_err(|e| wallet_error(e.to_string()))?;
         let me = self.me.clone();
         let owned = name.to_string();
+        let serial = self.next_serial();
         let link = Link::open(stream, move |result| {
             match result {
                 Ok(()) => tracing::info!(
@@ -235,11 +250,7 @@ impl Wallets {
                 }
             }
             if let Some(me) = me.upgrade() {
-                let gone = me.loaded.borrow().get(&owned).is_some_and(|l| l.pid == pid);
-                if gone {
-                    tracing::warn!("Wallet \"{owned}\" is no longer loaded: its process ended");
-                    me.loaded.borrow_mut().remove(&owned);
-                }
+                me.forget(&owned, serial, "its process ended");
             }
         });
         let log = CallLog::new(Peer {
@@ -301,13 +312,61 @@ impl Wallets {
         };
         Ok((
             Loaded {
+                serial,
                 pid,
                 wallet,
                 log,
-                _link: link,
+                _link: Some(link),
             },
             warnings,
         ))
+    }
+
+    /// Drops load `serial` of wallet `name` from the list (it may be gone
+    /// already, or loaded again since).
+    fn forget(&self, name: &str, serial: u64, why: &str) {
+        let mut loaded = self.loaded.borrow_mut();
+        if loaded.get(name).is_some_and(|l| l.serial == serial) {
+            tracing::warn!("Wallet \"{name}\" is no longer loaded: {why}");
+            loaded.remove(name);
+        }
+    }
+
+    /// A wallet process started by hand offers its wallet (over the
+    /// `Chain` it got from `Init.makeChain`). Returns the registration's
+    /// serial for [`Wallets::release`].
+    pub fn register_attached(
+        &self,
+        name: &str,
+        pid: i32,
+        wallet: wallet::Client,
+        log: CallLog,
+    ) -> Result<u64, RpcError> {
+        crate::wallet::name::check(name).map_err(wallet_error)?;
+        if self.loaded.borrow().contains_key(name) || self.pending.borrow().contains(name) {
+            return Err(RpcError::new(
+                code::WALLET_ALREADY_LOADED,
+                format!("Wallet \"{name}\" is already loaded."),
+            ));
+        }
+        let serial = self.next_serial();
+        self.loaded.borrow_mut().insert(
+            name.to_string(),
+            Loaded {
+                serial,
+                pid,
+                wallet,
+                log,
+                _link: None,
+            },
+        );
+        tracing::info!("Wallet \"{name}\" loaded in attached bitcoin-wallet process {pid}");
+        Ok(serial)
+    }
+
+    /// An attached wallet's registration ended (released, or its connection closed).
+    pub fn release(&self, name: &str, serial: u64) {
+        self.forget(name, serial, "its attached process let go of it or ended");
     }
 
     /// The wallets `settings.json` names for loading at start (Core's

@@ -2,6 +2,7 @@
 //! `Init` on `-ipcfd`) or attached to a running node with `-ipcconnect`. Without
 //! IPC options it is Core's offline wallet tool.
 
+pub mod attached;
 pub mod engine;
 pub mod import;
 pub mod keys;
@@ -19,7 +20,6 @@ use std::rc::Rc;
 use crate::cli::{self, fail};
 use crate::config::Program;
 use crate::ipc::child;
-use crate::ipc::client::attach_if_asked;
 use crate::ipc::spawn::{ChildArgs, ChildRole};
 
 /// Separates Core's error code from its message in a capnp failure's text.
@@ -65,8 +65,8 @@ pub fn main(args: &[String]) -> i32 {
     if let Err(code) = cli::console_logging(&config) {
         return code;
     }
-    if let Some(code) = attach_if_asked(&config, "bitcoin-wallet") {
-        return code;
+    if config.get("ipcconnect").is_some() {
+        return attached::run(&config);
     }
     match config.positional().first() {
         None => fail("No method provided. Run `bitcoin-wallet -help` for valid methods."),

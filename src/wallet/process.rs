@@ -41,6 +41,8 @@ pub struct WalletProcess {
     sync_lock: tokio::sync::Mutex<()>,
     /// A rescan in progress: when it started and how far it is (0..1).
     pub scanning: Cell<Option<(std::time::Instant, f64)>>,
+    /// Fires when the node unloads the wallet (an attached process then ends).
+    pub unloaded: tokio::sync::Notify,
 }
 
 /// A wallet RPC error with Core's code.
@@ -71,7 +73,24 @@ impl WalletProcess {
             _handler: RefCell::new(None),
             sync_lock: tokio::sync::Mutex::new(()),
             scanning: Cell::new(None),
+            unloaded: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Links the wallet to the node's `Chain` (calls are logged in `log`).
+    pub fn set_chain(&self, chain: chain::Client, log: CallLog) {
+        *self.chain.borrow_mut() = Some((chain, log));
+    }
+
+    /// Opens the existing wallet and catches up with the node.
+    pub async fn open_existing(self: &Rc<Self>) -> Result<(), RpcError> {
+        let engine = Engine::load(&self.dir, &self.name, self.network)
+            .map_err(|e| failure(code::WALLET_ERROR, format!("Wallet loading failed. {e}")))?;
+        *self.engine.borrow_mut() = Some(engine);
+        self.attach().await?;
+        let height = self.with(|e| Ok(e.tip_height())).unwrap_or(0);
+        tracing::info!("Wallet \"{}\" loaded, synced to height {height}", self.name);
+        Ok(())
     }
 
     fn chain(&self) -> Result<(chain::Client, CallLog), RpcError> {
@@ -481,7 +500,7 @@ pub struct WalletInterfaces(pub Rc<WalletProcess>);
 
 impl ProcessInterfaces for WalletInterfaces {
     fn wallet_loader(&self, log: CallLog, chain: chain::Client) -> Option<wallet_loader::Client> {
-        *self.0.chain.borrow_mut() = Some((chain, log.clone()));
+        self.0.set_chain(chain, log.clone());
         Some(capnp_rpc::new_client(LoaderServer {
             process: self.0.clone(),
             log,
@@ -515,10 +534,7 @@ impl LoaderServer {
     }
 
     fn wallet_client(&self) -> wallet::Client {
-        capnp_rpc::new_client(WalletServer {
-            process: self.process.clone(),
-            log: self.log.clone(),
-        })
+        wallet_client(&self.process, &self.log)
     }
 }
 
@@ -596,22 +612,20 @@ impl wallet_loader::Server for LoaderServer {
             .to_string()
             .map_err(|e| capnp::Error::failed(e.to_string()))?;
         self.check_name(&name)?;
-        let proc = &self.process;
-        let engine = Engine::load(&proc.dir, &name, proc.network).map_err(|e| {
-            to_capnp(failure(
-                code::WALLET_ERROR,
-                format!("Wallet loading failed. {e}"),
-            ))
-        })?;
-        *proc.engine.borrow_mut() = Some(engine);
-        proc.attach().await.map_err(to_capnp)?;
-        let height = proc.with(|e| Ok(e.tip_height())).unwrap_or(0);
-        tracing::info!("Wallet \"{name}\" loaded, synced to height {height}");
+        self.process.open_existing().await.map_err(to_capnp)?;
         results.get().set_wallet(self.wallet_client());
         self.log
             .server_response(seq, "WalletLoader.loadWallet", &"(wallet: <capability>)");
         Ok(())
     }
+}
+
+/// The `Wallet` capability of `process` (calls logged in `log`).
+pub fn wallet_client(process: &Rc<WalletProcess>, log: &CallLog) -> wallet::Client {
+    capnp_rpc::new_client(WalletServer {
+        process: process.clone(),
+        log: log.clone(),
+    })
 }
 
 struct WalletServer {
@@ -685,6 +699,7 @@ impl wallet::Server for WalletServer {
         }
         *self.process._handler.borrow_mut() = None;
         tracing::info!("Wallet \"{}\" unloaded", self.process.name);
+        self.process.unloaded.notify_one();
         self.log.server_response(seq, "Wallet.unload", &"()");
         Ok(())
     }

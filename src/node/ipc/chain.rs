@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use bitcoin::consensus::serialize;
@@ -21,6 +21,7 @@ use crate::chain::{Chain, ChainListener};
 use crate::ipc::debug::CallLog;
 use crate::logged_call;
 use crate::mempool::Mempool;
+use crate::node::wallets::Wallets;
 use crate::rpc::http::Dispatcher;
 use crate::rpc::Request;
 use crate::schema::chain_capnp::{chain, chain_notifications, handler};
@@ -179,12 +180,47 @@ impl handler::Server for HandlerServer {
     }
 }
 
+/// An attached wallet's registration: released (or its connection gone),
+/// the node stops routing RPCs to it.
+struct Registration {
+    wallets: Weak<Wallets>,
+    name: String,
+    serial: u64,
+}
+
+impl Registration {
+    fn release(&self) {
+        if let Some(w) = self.wallets.upgrade() {
+            w.release(&self.name, self.serial);
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl handler::Server for Registration {
+    async fn disconnect(
+        self: Rc<Self>,
+        _params: handler::DisconnectParams,
+        _results: handler::DisconnectResults,
+    ) -> Result<(), capnp::Error> {
+        self.release();
+        Ok(())
+    }
+}
+
 /// `Chain` for one wallet connection.
 pub struct ChainServer {
     pub chain: Arc<Chain>,
     pub mempool: Arc<Mempool>,
     pub dispatcher: Rc<dyn Dispatcher>,
     pub hub: Rc<ChainHub>,
+    /// Where `registerWallet` puts an attached wallet.
+    pub wallets: Weak<Wallets>,
     pub log: CallLog,
 }
 
@@ -467,5 +503,53 @@ impl chain::Server for ChainServer {
         self.log
             .server_response(seq, "Chain.isInMempool", &results.get().into_reader());
         Ok(())
+    }
+
+    async fn register_wallet(
+        self: Rc<Self>,
+        params: chain::RegisterWalletParams,
+        mut results: chain::RegisterWalletResults,
+    ) -> Result<(), capnp::Error> {
+        let p = params.get()?;
+        let pid = p.get_pid();
+        let seq = self
+            .log
+            .server_request("Chain.registerWallet", &format_args!("(pid: {pid})"));
+        let wallet = p.get_wallet()?;
+        let outcome = async {
+            let wallets = self
+                .wallets
+                .upgrade()
+                .ok_or_else(|| capnp::Error::failed("the node is shutting down".into()))?;
+            let r = logged_call!(self.log, "Wallet.getName", wallet.get_name_request())?;
+            let name = r
+                .get()?
+                .get_name()?
+                .to_string()
+                .map_err(|e| capnp::Error::failed(e.to_string()))?;
+            let serial = wallets
+                .register_attached(&name, pid, wallet, self.log.clone())
+                .map_err(|e| capnp::Error::failed(e.message))?;
+            Ok::<_, capnp::Error>(Registration {
+                wallets: self.wallets.clone(),
+                name,
+                serial,
+            })
+        }
+        .await;
+        match outcome {
+            Ok(registration) => {
+                results
+                    .get()
+                    .set_handler(capnp_rpc::new_client(registration));
+                self.log
+                    .server_response(seq, "Chain.registerWallet", &results.get().into_reader());
+                Ok(())
+            }
+            Err(e) => {
+                self.log.server_error(seq, "Chain.registerWallet", &e);
+                Err(e)
+            }
+        }
     }
 }

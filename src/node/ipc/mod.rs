@@ -17,7 +17,7 @@ use crate::ipc::debug::CallLog;
 use crate::ipc::init::ProcessInterfaces;
 use crate::rpc::http::Dispatcher;
 use crate::rpc::whitelist::Whitelist;
-use crate::schema::{mining_capnp, rpc_capnp};
+use crate::schema::{chain_capnp, mining_capnp, rpc_capnp};
 
 /// What `Init.makeRpc` and `Init.makeMining` hand out.
 pub struct NodeIpc {
@@ -25,6 +25,8 @@ pub struct NodeIpc {
     pub mempool: Arc<crate::mempool::Mempool>,
     pub dispatcher: Rc<dyn Dispatcher>,
     pub whitelist: Rc<Whitelist>,
+    /// None with -disablewallet. Weak: the wallets outlive no one.
+    pub wallets: Option<std::rc::Weak<crate::node::wallets::Wallets>>,
 }
 
 impl ProcessInterfaces for NodeIpc {
@@ -42,5 +44,10 @@ impl ProcessInterfaces for NodeIpc {
             self.mempool.clone(),
             log,
         )))
+    }
+
+    fn chain(&self, log: CallLog) -> Option<chain_capnp::chain::Client> {
+        let wallets = self.wallets.as_ref()?.upgrade()?;
+        wallets.chain_for(log).ok()
     }
 }
