@@ -34,7 +34,21 @@ struct Request {
     listWalletDir @9 :Void;
     # Node worker only: the wallets under <netDir>/wallets (the worker's
     # sandbox cannot read that directory).
+    exportBackup @10 :WalletFile;
+    # Node worker only (backupwallet): copy the backup the wallet's process
+    # wrote in its own directory to `path`, which must lie inside the data
+    # directory, outside chain data, wallets and configuration files.
+    restoreWallet @11 :WalletFile;
+    # Node worker only (restorewallet): copy the backup at `path` into a new
+    # wallet's directory; never over an existing wallet.
   }
+}
+
+struct WalletFile {
+  wallet @0 :Text;
+  # A wallet name (one plain directory name under <netDir>/wallets).
+  path @1 :Text;
+  # Absolute, or relative to the node's working directory.
 }
 
 struct RenameFile {
@@ -80,6 +94,8 @@ struct Reply {
     fileRenamed @9 :Void;
     walletDir @10 :List(Text);
     # The wallet names found under <netDir>/wallets.
+    backupWritten @11 :Void;
+    walletRestored @12 :Void;
   }
 }
 

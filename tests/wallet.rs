@@ -915,3 +915,81 @@ fn a_wallet_started_by_hand_attaches_serves_its_rpcs_and_detaches() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Transactions: 102"), "{out}");
 }
+
+#[test]
+fn backupwallet_and_restorewallet_go_through_the_broker_inside_the_datadir() {
+    let node = TestNode::start(&[FALLBACK]);
+    node.create_wallet("w");
+    node.create_wallet("other");
+    mine_to(&node, "w", 101);
+    let root = node.datadir.path().to_path_buf();
+    let backup = root.join("w.bak");
+    let b = backup.to_string_lossy().to_string();
+    assert_eq!(wok(&node, "w", "backupwallet", json!([b])), Value::Null);
+    let bytes = std::fs::read(&backup).unwrap();
+    assert!(bytes.starts_with(b"redb"), "a redb database");
+    // Nothing staged is left in the wallet's directory.
+    let wdir = node.net_dir().join("wallets/w");
+    assert_eq!(std::fs::read_dir(&wdir).unwrap().count(), 1);
+
+    // Spent after the backup: the restored wallet finds it on the chain.
+    let to = address(&node, "other");
+    wok(&node, "w", "sendtoaddress", json!([to, 2]));
+    mine_to(&node, "other", 1);
+    let balance = sats(&wok(&node, "w", "getbalance", json!([])));
+    assert!(balance < 100 * 100_000_000 - 200_000_000 && balance > 0);
+    let r = ok(&node, "restorewallet", json!(["restored", b, true]));
+    assert_eq!(r["name"], "restored");
+    assert_eq!(
+        sats(&wok(&node, "restored", "getbalance", json!([]))),
+        balance
+    );
+    let settings = std::fs::read_to_string(node.net_dir().join("settings.json")).unwrap();
+    assert!(settings.contains("restored"), "{settings}");
+
+    // Core's errors for restores, and nothing made for a bad one.
+    let err = rpc(&node, "restorewallet", json!(["restored", b])).unwrap_err();
+    assert_eq!(err.0, -36, "{err:?}");
+    assert!(err
+        .1
+        .starts_with("Failed to restore wallet. Database file exists in"));
+    let missing = root.join("nope.bak").to_string_lossy().to_string();
+    let err = rpc(&node, "restorewallet", json!(["r2", missing])).unwrap_err();
+    assert_eq!(err, (-8, "Backup file does not exist".to_string()));
+    let junk = root.join("junk.bak");
+    std::fs::write(&junk, "invalid_wallet_content").unwrap();
+    let err = rpc(&node, "restorewallet", json!(["r2", junk])).unwrap_err();
+    assert_eq!(err.0, -18, "{err:?}");
+    assert!(
+        err.1.ends_with("Data is not in recognized format."),
+        "{err:?}"
+    );
+    assert!(!node.net_dir().join("wallets/r2").exists());
+    let err = rpc(&node, "restorewallet", json!(["", b])).unwrap_err();
+    assert_eq!(err, (-8, "Wallet name cannot be empty".to_string()));
+
+    // Backups stay inside the datadir, out of wallets and chain data, and
+    // never replace a file that is not a wallet backup.
+    let outside = tempfile::tempdir().unwrap();
+    let notes = root.join("notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    for bad in [
+        outside.path().join("w.bak"),
+        wdir.join("wallet.redb"),
+        node.net_dir().join("wallets"),
+        node.net_dir().join("blocks/w.bak"),
+        root.join("bitcoin.conf"),
+        notes.clone(),
+    ] {
+        let err = wrpc(&node, "w", "backupwallet", json!([bad])).unwrap_err();
+        assert_eq!(err.0, -4, "{bad:?}: {err:?}");
+        assert!(err.1.contains("backup failed"), "{err:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    assert!(!outside.path().join("w.bak").exists());
+    assert!(!root.join("bitcoin.conf").exists());
+    assert_eq!(std::fs::read_dir(&wdir).unwrap().count(), 1);
+    // A second backup replaces the first.
+    wok(&node, "w", "backupwallet", json!([b]));
+    assert_ne!(std::fs::read(&backup).unwrap(), bytes);
+}

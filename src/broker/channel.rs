@@ -166,6 +166,10 @@ pub enum Request {
     P2pServer,
     /// Node worker only: rename a file in its root over another.
     RenameFile { from: String, to: String },
+    /// Node worker only (backupwallet): copy wallet `wallet`'s staged backup to `path`.
+    ExportBackup { wallet: String, path: String },
+    /// Node worker only (restorewallet): copy the backup at `path` in as wallet `wallet`.
+    RestoreWallet { wallet: String, path: String },
 }
 
 impl Request {
@@ -181,6 +185,8 @@ impl Request {
             Request::P2pServer => "Broker.p2pServer",
             Request::RenameFile { .. } => "Broker.renameFile",
             Request::ListWalletDir => "Broker.listWalletDir",
+            Request::ExportBackup { .. } => "Broker.exportBackup",
+            Request::RestoreWallet { .. } => "Broker.restoreWallet",
         }
     }
 }
@@ -219,6 +225,8 @@ pub enum Reply {
     P2pServer,
     FileRenamed,
     WalletDir(Vec<String>),
+    BackupWritten,
+    WalletRestored,
 }
 
 /// A credential: travels in messages, never printed (`-debug=ipc` logs
@@ -290,6 +298,16 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
             b.set_from(&from[..]);
             b.set_to(&to[..]);
         }
+        Request::ExportBackup { wallet, path } => {
+            let mut b = r.init_export_backup();
+            b.set_wallet(&wallet[..]);
+            b.set_path(&path[..]);
+        }
+        Request::RestoreWallet { wallet, path } => {
+            let mut b = r.init_restore_wallet();
+            b.set_wallet(&wallet[..]);
+            b.set_path(&path[..]);
+        }
         Request::OpenFile(o) => {
             let mut b = r.init_open_file();
             b.set_path(&o.path[..]);
@@ -330,6 +348,20 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
                 to: text(f.get_to())?,
             }
         }
+        Which::ExportBackup(f) => {
+            let f = f?;
+            Request::ExportBackup {
+                wallet: text(f.get_wallet())?,
+                path: text(f.get_path())?,
+            }
+        }
+        Which::RestoreWallet(f) => {
+            let f = f?;
+            Request::RestoreWallet {
+                wallet: text(f.get_wallet())?,
+                path: text(f.get_path())?,
+            }
+        }
         Which::OpenFile(o) => {
             let o = o?;
             Request::OpenFile(super::files::OpenRequest {
@@ -360,6 +392,8 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::Connected => r.set_connected(()),
                 Reply::P2pServer => r.set_p2p_server(()),
                 Reply::FileRenamed => r.set_file_renamed(()),
+                Reply::BackupWritten => r.set_backup_written(()),
+                Reply::WalletRestored => r.set_wallet_restored(()),
                 Reply::WalletDir(names) => {
                     let mut list = r.init_wallet_dir(names.len() as u32);
                     for (i, n) in names.iter().enumerate() {
@@ -419,6 +453,8 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::Connected(()) => Reply::Connected,
                 R::P2pServer(()) => Reply::P2pServer,
                 R::FileRenamed(()) => Reply::FileRenamed,
+                R::BackupWritten(()) => Reply::BackupWritten,
+                R::WalletRestored(()) => Reply::WalletRestored,
                 R::WalletDir(names) => {
                     Reply::WalletDir(names?.iter().map(text).collect::<Result<_, _>>()?)
                 }
@@ -502,6 +538,14 @@ mod tests {
                 from: "mempool.dat.new".into(),
                 to: "mempool.dat".into(),
             },
+            Request::ExportBackup {
+                wallet: "w1".into(),
+                path: "/tmp/w1.bak".into(),
+            },
+            Request::RestoreWallet {
+                wallet: "w2".into(),
+                path: "w1.bak".into(),
+            },
         ] {
             let bytes = encode_request(7, &req);
             assert_eq!(decode_request(&bytes).unwrap(), (7, req));
@@ -522,6 +566,14 @@ mod tests {
             BrokerMessage::Reply {
                 id: 9,
                 reply: Reply::Connected,
+            },
+            BrokerMessage::Reply {
+                id: 10,
+                reply: Reply::BackupWritten,
+            },
+            BrokerMessage::Reply {
+                id: 11,
+                reply: Reply::WalletRestored,
             },
             BrokerMessage::Reply {
                 id: 5,

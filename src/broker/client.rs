@@ -171,6 +171,36 @@ impl BrokerClient {
         }
     }
 
+    /// Node worker (backupwallet): the broker copies the backup wallet
+    /// `wallet`'s process staged in its directory to `path`.
+    pub async fn export_backup(&self, wallet: &str, path: &str) -> Result<(), BrokerError> {
+        let req = Request::ExportBackup {
+            wallet: wallet.into(),
+            path: path.into(),
+        };
+        match self.call(req).await? {
+            (Reply::BackupWritten, _) => Ok(()),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.exportBackup",
+            }),
+        }
+    }
+
+    /// Node worker (restorewallet): the broker copies the backup at `path`
+    /// into the new wallet `wallet`'s directory.
+    pub async fn restore_wallet(&self, wallet: &str, path: &str) -> Result<(), BrokerError> {
+        let req = Request::RestoreWallet {
+            wallet: wallet.into(),
+            path: path.into(),
+        };
+        match self.call(req).await? {
+            (Reply::WalletRestored, _) => Ok(()),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.restoreWallet",
+            }),
+        }
+    }
+
     /// Opens a file under this role's root through the broker (the sandbox
     /// grants no direct access outside the role's own directories).
     pub async fn open_file(&self, req: super::files::OpenRequest) -> Result<OwnedFd, BrokerError> {

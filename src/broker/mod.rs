@@ -2,6 +2,7 @@
 //! lock, spawns and supervises children, accepts `-ipcbind` connections and hands
 //! them on, writes debug.log. Never parses untrusted network data.
 
+pub mod backups;
 pub mod channel;
 pub mod client;
 pub mod connect;

@@ -365,8 +365,40 @@ impl Supervisor {
                     }
                 }
             }
+            (Request::ExportBackup { wallet, path }, ChildRole::NodeWorker) => {
+                let done = super::backups::export(
+                    self.config.datadir(),
+                    &self.wallets_dir(),
+                    wallet,
+                    path,
+                );
+                match done {
+                    Ok(to) => {
+                        tracing::info!("Wallet \"{wallet}\" backed up to {}", to.display());
+                        (Reply::BackupWritten, Vec::new())
+                    }
+                    Err(e) => {
+                        tracing::warn!("broker: backup of wallet \"{wallet}\" to {path:?}: {e}");
+                        (Reply::Error(e.to_string()), Vec::new())
+                    }
+                }
+            }
+            (Request::RestoreWallet { wallet, path }, ChildRole::NodeWorker) => {
+                match super::backups::restore(&self.wallets_dir(), wallet, path) {
+                    Ok(()) => {
+                        tracing::info!("Wallet \"{wallet}\" restored from {path:?}");
+                        (Reply::WalletRestored, Vec::new())
+                    }
+                    Err(e) => {
+                        tracing::warn!("broker: restoring wallet \"{wallet}\" from {path:?}: {e}");
+                        (Reply::Error(e.to_string()), Vec::new())
+                    }
+                }
+            }
             (
                 Request::SpawnWallet { .. }
+                | Request::ExportBackup { .. }
+                | Request::RestoreWallet { .. }
                 | Request::ListWalletDir
                 | Request::RpcServer
                 | Request::RequestShutdown

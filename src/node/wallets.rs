@@ -75,12 +75,17 @@ fn wallet_error(message: impl Into<String>) -> RpcError {
     RpcError::new(code::WALLET_ERROR, message)
 }
 
-/// The broker's refusal as Core's error for createwallet/loadwallet.
-fn spawn_error(e: BrokerError, create: bool) -> RpcError {
-    let reason = match e {
+/// The broker's reason for a refusal.
+fn refusal(e: BrokerError) -> String {
+    match e {
         BrokerError::Refused { reason, .. } => reason,
         other => other.to_string(),
-    };
+    }
+}
+
+/// The broker's refusal as Core's error for createwallet/loadwallet.
+fn spawn_error(e: BrokerError, create: bool) -> RpcError {
+    let reason = refusal(e);
     if !create && reason.contains("Path does not exist") {
         RpcError::new(code::WALLET_NOT_FOUND, reason)
     } else {
@@ -424,6 +429,37 @@ impl Wallets {
         }
         tracing::info!("Wallet \"{name}\" unloaded (process {} ends)", loaded.pid);
         Ok(())
+    }
+
+    /// backupwallet: the wallet's process writes everything and stages a
+    /// copy in its own directory; the broker copies that to `destination`.
+    pub async fn backup(&self, requested: Option<&str>, destination: &str) -> Result<(), RpcError> {
+        let name = self.resolve(requested)?;
+        self.call(Some(&name), "backupwallet", Vec::new()).await?;
+        self.broker
+            .export_backup(&name, destination)
+            .await
+            .map_err(|e| wallet_error(format!("Error: Wallet backup failed! {}", refusal(e))))
+    }
+
+    /// restorewallet: the broker copies the backup in as wallet `name`,
+    /// which is then loaded. Core's codes: -8 for a missing backup, -18 for
+    /// one that is not a wallet, -36 when the wallet exists.
+    pub async fn restore(&self, name: &str, source: &str) -> Result<Vec<String>, RpcError> {
+        if let Err(e) = self.broker.restore_wallet(name, source).await {
+            let reason = refusal(e);
+            let code = if reason.starts_with("Backup file does not exist") {
+                code::INVALID_PARAMETER
+            } else if reason.contains("Data is not in recognized format") {
+                code::WALLET_NOT_FOUND
+            } else if reason.starts_with("Failed to restore wallet. Database file exists") {
+                code::WALLET_ALREADY_EXISTS
+            } else {
+                code::WALLET_ERROR
+            };
+            return Err(RpcError::new(code, reason));
+        }
+        self.open(name, None).await
     }
 
     /// Core's GetWalletForJSONRPCRequest: the URI's wallet, or the only one.

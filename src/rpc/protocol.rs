@@ -24,6 +24,7 @@ pub mod code {
     pub const WALLET_ENCRYPTION_FAILED: i32 = -16;
     pub const WALLET_ALREADY_UNLOCKED: i32 = -17;
     pub const WALLET_ALREADY_LOADED: i32 = -35;
+    pub const WALLET_ALREADY_EXISTS: i32 = -36;
     pub const INVALID_ADDRESS_OR_KEY: i32 = -5;
     pub const OUT_OF_MEMORY: i32 = -7;
     pub const INVALID_PARAMETER: i32 = -8;

@@ -153,6 +153,8 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "psbtbumpfee" => super::psbt::psbtbumpfee(p, a).await,
         "importdescriptors" => super::import::importdescriptors(p, a).await,
         "walletpassphrasechange" => p.with(|e| walletpassphrasechange(e, a)),
+        // The node's backupwallet: stage a copy for the broker to take out.
+        "backupwallet" => p.with(|e| stage_backup(p, e)),
         "walletlock" => p.with(|e| {
             if !e.is_encrypted() {
                 return Err(failure(
@@ -1359,5 +1361,43 @@ fn walletpassphrasechange(e: &mut Engine, a: &[Value]) -> Res {
     e.seal(Some(&old), &new).map_err(key_failure)?;
     e.commit_all()
         .map_err(|err| failure(code::DATABASE_ERROR, err.to_string()))?;
+    Ok(Value::Null)
+}
+
+/// Writes everything, then copies the database to the staged backup file in
+/// the wallet's own directory (the broker copies it to the destination: the
+/// sandbox lets this process write nowhere else). The process is the
+/// database's only writer and no write transaction is open, so the copy is
+/// the database as of this commit.
+fn stage_backup(p: &WalletProcess, e: &mut Engine) -> Res {
+    let failed = |why: String| {
+        failure(
+            code::WALLET_ERROR,
+            format!("Error: Wallet backup failed! {why}"),
+        )
+    };
+    e.commit_all().map_err(|err| failed(err.to_string()))?;
+    let staged = p.dir.join(crate::broker::backups::STAGED_BACKUP);
+    let tmp = p
+        .dir
+        .join(format!("{}.tmp", crate::broker::backups::STAGED_BACKUP));
+    let copy = || -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        let mut from = std::fs::File::open(p.dir.join(super::name::DB_FILE))?;
+        let mut to = std::fs::File::create(&tmp)?;
+        // A plain read/write loop: std::io::copy between files would use
+        // copy_file_range, which the wallet's seccomp policy does not allow.
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = from.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            to.write_all(&buf[..n])?;
+        }
+        to.sync_all()?;
+        std::fs::rename(&tmp, &staged)
+    };
+    copy().map_err(|err| failed(err.to_string()))?;
     Ok(Value::Null)
 }

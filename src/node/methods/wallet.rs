@@ -78,6 +78,15 @@ pub fn methods() -> Vec<Method> {
         loader("loadwallet", &[("filename", Ty::Str, true), ("load_on_startup", Ty::Bool, false)], "Loads a wallet from a wallet file or directory.\nNote that all wallet command-line options used when starting bitcoind will be\napplied to the new wallet.", loadwallet),
         loader("listwallets", &[], "Returns a list of currently loaded wallets.\nFor full information on the wallet, use \"getwalletinfo\"", listwallets),
         loader("listwalletdir", &[], "Returns a list of wallets in the wallet directory.", listwalletdir),
+        loader("restorewallet", &[("wallet_name", Ty::Str, true), ("backup_file", Ty::Str, true), ("load_on_startup", Ty::Bool, false)], "Restores and loads a wallet from backup.\n\nThe rescan is significantly faster if block filters are available\n(using startup option \"-blockfilterindex=1\").", restorewallet),
+        Method {
+            name: "backupwallet",
+            category: "wallet",
+            args: &[("destination", Ty::Str, true)],
+            summary: "Safely copies the current wallet file to the specified destination, which can either be a directory or a path with a filename.",
+            handler: Handler::Wallet,
+            hidden: false,
+        },
         Method {
             name: "unloadwallet",
             category: "wallet",
@@ -109,6 +118,11 @@ pub fn call(
         let wallets = wallets(&ctx)?;
         if method == "unloadwallet" {
             return unloadwallet(&wallets, uri_wallet, &args).await;
+        }
+        if method == "backupwallet" {
+            let destination = arg::string(&args, 0).unwrap_or_default();
+            wallets.backup(uri_wallet.as_deref(), &destination).await?;
+            return Ok(Value::Null);
         }
         wallets.call(uri_wallet.as_deref(), method, args).await
     }
@@ -221,6 +235,29 @@ fn loadwallet(
         let name = arg::string(&args, 0).unwrap_or_default();
         let load = arg::opt(&args, 1).and_then(Value::as_bool);
         open(&wallets, &name, None, load).await
+    }
+    .boxed_local()
+}
+
+fn restorewallet(
+    ctx: Rc<NodeCtx>,
+    args: Vec<Value>,
+) -> LocalBoxFuture<'static, Result<Value, RpcError>> {
+    async move {
+        let wallets = wallets(&ctx)?;
+        let name = arg::string(&args, 0).unwrap_or_default();
+        if name.is_empty() {
+            return Err(RpcError::new(
+                code::INVALID_PARAMETER,
+                "Wallet name cannot be empty",
+            ));
+        }
+        let source = arg::string(&args, 1).unwrap_or_default();
+        let mut warnings = wallets.restore(&name, &source).await?;
+        if let Some(load) = arg::opt(&args, 2).and_then(Value::as_bool) {
+            warnings.extend(wallets.set_load_on_startup(&name, load).await);
+        }
+        Ok(loaded_result(&name, warnings))
     }
     .boxed_local()
 }
