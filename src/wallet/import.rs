@@ -101,15 +101,10 @@ fn import_one(p: &WalletProcess, request: &Value, ts: i64) -> Result<Vec<String>
             "Importing active or internal descriptors is not supported by this wallet yet; import them as inactive",
         ));
     }
+    // Core's limits: below 2^31, at most a million indexes.
     let range_end = match request.get("range") {
         None => None,
-        Some(Value::Number(n)) => n.as_u64().map(|e| e as u32),
-        Some(Value::Array(r)) => r.get(1).and_then(Value::as_u64).map(|e| e as u32),
-        Some(_) => {
-            return Err(invalid_parameter(
-                "Range must be specified as end or as [begin,end]",
-            ))
-        }
+        Some(v) => Some(crate::node::methods::descriptors::descriptor_range(v)?.1),
     };
     p.with(|e| {
         if parsed.has_private_keys && e.meta.private_keys_disabled {

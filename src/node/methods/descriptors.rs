@@ -133,7 +133,7 @@ fn derive_addresses(
 
 /// Core's ParseDescriptorRange: `end` or `[begin,end]`, at most a million
 /// indexes, all below 2^31.
-pub(super) fn descriptor_range(v: &Value) -> Result<(u32, u32), RpcError> {
+pub fn descriptor_range(v: &Value) -> Result<(u32, u32), RpcError> {
     let int = |v: &Value| {
         v.as_i64()
             .ok_or_else(|| RpcError::new(code::TYPE_ERROR, "JSON integer out of range"))

@@ -8,7 +8,7 @@ mod blockchain;
 mod blockstats;
 mod control;
 mod deployments;
-mod descriptors;
+pub mod descriptors;
 pub(crate) mod encode;
 mod generating;
 mod mempool;
