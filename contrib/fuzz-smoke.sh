@@ -33,7 +33,9 @@ for t in "${targets[@]}"; do
     corpora=("$work/$t")
     mkdir -p "$work/$t"
     [ -d "corpus/$t" ] && corpora+=("corpus/$t")
-    cargo fuzz run "$t" "${corpora[@]}" -- -max_total_time="$per" -timeout=10 -print_final_stats=1 2>"$work/$t.log" || {
+    extra=()
+    [[ $t == ipc_* ]] && extra+=(-dict=dict/ipc.dict)
+    cargo fuzz run "$t" "${corpora[@]}" -- -max_total_time="$per" -timeout=10 -print_final_stats=1 "${extra[@]}" 2>"$work/$t.log" || {
         tail -n 60 "$work/$t.log" >&2
         echo "fuzz-smoke: $t failed" >&2
         exit 1

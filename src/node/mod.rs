@@ -4,7 +4,7 @@
 //! (`ipc`). Never opens listening sockets or spawns processes itself: wallets
 //! are started by the broker on its request.
 
-mod ipc;
+pub mod ipc;
 pub mod mempool_file;
 pub mod methods;
 pub mod wallets;

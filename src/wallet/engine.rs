@@ -182,6 +182,23 @@ fn birth_checkpoint(genesis: BlockId, tip: BlockId) -> Option<bdk_wallet::chain:
 }
 
 impl Engine {
+    /// A new wallet with keys, born at genesis (the offline tool's create):
+    /// its first load catches up with the node's chain.
+    pub fn create_at_genesis(
+        dir: &Path,
+        name: &str,
+        network: Network,
+        now: i64,
+    ) -> Result<Engine, EngineError> {
+        let genesis = BlockId {
+            height: 0,
+            hash: bitcoin::constants::genesis_block(network).block_hash(),
+        };
+        Engine::create(
+            dir, name, network, genesis, genesis, now, "", false, false, false,
+        )
+    }
+
     /// Creates a wallet in `dir` that starts at the chain's `tip`.
     #[allow(clippy::too_many_arguments)]
     pub fn create(

@@ -433,8 +433,7 @@ impl WalletProcess {
     async fn attach(self: &Rc<Self>) -> Result<(), RpcError> {
         let (chain, log) = self.chain()?;
         let mut req = chain.handle_notifications_request();
-        let me: chain_notifications::Client =
-            capnp_rpc::new_client(Notifications(Rc::downgrade(self)));
+        let me = notifications_client(self);
         req.get().set_notifications(me);
         let h = logged_call!(log, "Chain.handleNotifications", req)
             .and_then(|r| r.get()?.get_handler())
@@ -703,6 +702,12 @@ impl wallet::Server for WalletServer {
         self.log.server_response(seq, "Wallet.unload", &"()");
         Ok(())
     }
+}
+
+/// The `ChainNotifications` capability `process` hands the node (public for
+/// the fuzz targets, which drive it with arbitrary calls).
+pub fn notifications_client(process: &Rc<WalletProcess>) -> chain_notifications::Client {
+    capnp_rpc::new_client(Notifications(Rc::downgrade(process)))
 }
 
 /// The node's notifications: a new tip starts a sync; a mempool transaction

@@ -3,9 +3,6 @@
 //! bitcoin-wallet does. A wallet a running node has loaded is refused (the
 //! database is locked by its process).
 
-use bdk_wallet::chain::BlockId;
-use bitcoin::constants::genesis_block;
-
 use super::engine::Engine;
 use super::name;
 use crate::config::Config;
@@ -23,13 +20,7 @@ pub fn run(config: &Config, command: &str) -> Result<Vec<String>, String> {
     let engine = match command {
         "create" => {
             name::make_dir(&wallets, &wallet)?;
-            let genesis = BlockId {
-                height: 0,
-                hash: genesis_block(network).block_hash(),
-            };
-            let now = crate::chain::clock::now();
-            // Born at genesis: the first load catches up with the node's chain.
-            Engine::create(&dir, &wallet, network, genesis, genesis, now, "", false, false, false)
+            Engine::create_at_genesis(&dir, &wallet, network, crate::chain::clock::now())
                 .map_err(|e| e.to_string())?
         }
         "info" => {
