@@ -171,11 +171,22 @@ async fn open(
     create: Option<CreateOptions>,
     load_on_startup: Option<bool>,
 ) -> Result<Value, RpcError> {
-    let mut warnings = wallets.open(name, create).await?;
+    let warnings = wallets.open(name, create).await?;
+    Ok(opened(wallets, name, warnings, load_on_startup).await)
+}
+
+/// The answer for a wallet just opened (created, loaded or restored), after
+/// recording load_on_startup when given.
+async fn opened(
+    wallets: &Wallets,
+    name: &str,
+    mut warnings: Vec<String>,
+    load_on_startup: Option<bool>,
+) -> Value {
     if let Some(load) = load_on_startup {
         warnings.extend(wallets.set_load_on_startup(name, load).await);
     }
-    Ok(loaded_result(name, warnings))
+    loaded_result(name, warnings)
 }
 
 fn loaded_result(name: &str, warnings: Vec<String>) -> Value {
@@ -253,11 +264,9 @@ fn restorewallet(
             ));
         }
         let source = arg::string(&args, 1).unwrap_or_default();
-        let mut warnings = wallets.restore(&name, &source).await?;
-        if let Some(load) = arg::opt(&args, 2).and_then(Value::as_bool) {
-            warnings.extend(wallets.set_load_on_startup(&name, load).await);
-        }
-        Ok(loaded_result(&name, warnings))
+        let warnings = wallets.restore(&name, &source).await?;
+        let load = arg::opt(&args, 2).and_then(Value::as_bool);
+        Ok(opened(&wallets, &name, warnings, load).await)
     }
     .boxed_local()
 }
