@@ -57,7 +57,10 @@ pub(crate) fn header_of(entry: &BlockTreeEntry<'_>) -> bitcoin::block::Header {
     // kernel allocated this header for this call alone and nothing else
     // refers to it, so it is destroyed exactly once, after its last use.
     unsafe {
-        let ptr = std::mem::transmute::<bitcoinkernel::core::block::BlockHeaderRef<'_>, *const btck_BlockHeader>(h);
+        let ptr = std::mem::transmute::<
+            bitcoinkernel::core::block::BlockHeaderRef<'_>,
+            *const btck_BlockHeader,
+        >(h);
         libbitcoinkernel_sys::btck_block_header_destroy(ptr.cast_mut());
     }
     header
