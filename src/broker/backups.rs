@@ -78,7 +78,11 @@ fn absolute(path: &str) -> Result<PathBuf, BackupError> {
     std::path::absolute(path).map_err(|e| BackupError::Io(format!("{path}: {e}")))
 }
 
+/// Whether `file` is a regular file that starts as a redb database.
 fn is_redb(file: &mut File) -> bool {
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let mut head = [0u8; REDB_MAGIC.len()];
     file.read_exact(&mut head).is_ok() && head == REDB_MAGIC
 }
@@ -171,7 +175,7 @@ pub fn export(
 fn copy_staged(datadir: &Path, staged: &Path, destination: &str) -> Result<PathBuf, BackupError> {
     let target = backup_target(datadir, destination)?;
     let mut from = open_nofollow(staged).map_err(|_| BackupError::NoStagedBackup)?;
-    if !from.metadata().is_ok_and(|m| m.is_file()) || !is_redb(&mut from) {
+    if !is_redb(&mut from) {
         return Err(BackupError::NoStagedBackup);
     }
     match std::fs::symlink_metadata(&target) {
@@ -197,7 +201,7 @@ pub fn restore(wallets_dir: &Path, wallet: &str, source: &str) -> Result<(), Bac
     let source = absolute(source)?;
     let mut from = File::open(&source).map_err(|_| BackupError::NoSource)?;
     let dir = wallets_dir.join(wallet);
-    if !from.metadata().is_ok_and(|m| m.is_file()) || !is_redb(&mut from) {
+    if !is_redb(&mut from) {
         return Err(BackupError::NotAWallet(dir.display().to_string()));
     }
     let db = dir.join(name::DB_FILE);

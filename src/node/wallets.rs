@@ -75,6 +75,14 @@ fn wallet_error(message: impl Into<String>) -> RpcError {
     RpcError::new(code::WALLET_ERROR, message)
 }
 
+/// Core's error for a wallet that is loaded already.
+fn already_loaded(name: &str) -> RpcError {
+    RpcError::new(
+        code::WALLET_ALREADY_LOADED,
+        format!("Wallet \"{name}\" is already loaded."),
+    )
+}
+
 /// The broker's reason for a refusal.
 fn refusal(e: BrokerError) -> String {
     match e {
@@ -215,10 +223,7 @@ impl Wallets {
                     "Wallet file verification failed. Failed to create database path '{name}'. Database already exists."
                 )));
             }
-            return Err(RpcError::new(
-                code::WALLET_ALREADY_LOADED,
-                format!("Wallet \"{name}\" is already loaded."),
-            ));
+            return Err(already_loaded(name));
         }
         let result = self.open_process(name, create).await;
         self.pending.borrow_mut().remove(name);
@@ -349,10 +354,7 @@ impl Wallets {
     ) -> Result<u64, RpcError> {
         crate::wallet::name::check(name).map_err(wallet_error)?;
         if self.loaded.borrow().contains_key(name) || self.pending.borrow().contains(name) {
-            return Err(RpcError::new(
-                code::WALLET_ALREADY_LOADED,
-                format!("Wallet \"{name}\" is already loaded."),
-            ));
+            return Err(already_loaded(name));
         }
         let serial = self.next_serial();
         self.loaded.borrow_mut().insert(

@@ -25,7 +25,8 @@ pub enum AttachedError {
     SeveralWallets,
     #[error("{0}")]
     Name(String),
-    #[error("Wallet file verification failed. Failed to load database path '{0}'. Path does not exist. (Create it with `bitcoin-wallet -wallet=NAME create`.)")]
+    /// No wallet under the name (the offline tool's `create` makes one).
+    #[error("{0} (Create it with `bitcoin-wallet -wallet=NAME create`.)")]
     Missing(String),
     #[error("{0}")]
     Options(String),
@@ -67,10 +68,9 @@ fn prepare(config: &Config) -> Result<Prepared, AttachedError> {
         _ => return Err(AttachedError::SeveralWallets),
     };
     super::name::check(&name).map_err(AttachedError::Name)?;
-    let dir = config.net_dir().join("wallets").join(&name);
-    if !dir.join(super::name::DB_FILE).is_file() {
-        return Err(AttachedError::Missing(dir.display().to_string()));
-    }
+    let wallets = config.net_dir().join("wallets");
+    super::name::find_dir(&wallets, &name).map_err(AttachedError::Missing)?;
+    let dir = wallets.join(&name);
     let options = WalletOptions::from_config(config).map_err(AttachedError::Options)?;
     Ok((
         name,
@@ -130,7 +130,7 @@ async fn serve(
     let registration = match registration {
         Ok(r) => r,
         Err(e) => {
-            close(&process);
+            process.close();
             return Err(e);
         }
     };
@@ -148,15 +148,6 @@ async fn serve(
         _ = term.recv() => tracing::info!("SIGTERM; detaching from bitcoin-node"),
     }
     drop(registration);
-    close(&process);
+    process.close();
     Ok(())
-}
-
-/// Writes the wallet's pending state and closes it.
-fn close(process: &WalletProcess) {
-    if let Some(mut engine) = process.engine.borrow_mut().take() {
-        if let Err(e) = engine.commit_all() {
-            tracing::error!("Wallet \"{}\": {e}", process.name);
-        }
-    }
 }

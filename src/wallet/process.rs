@@ -112,6 +112,15 @@ impl WalletProcess {
         f(engine)
     }
 
+    /// Writes what is pending and closes the wallet's database.
+    pub fn close(&self) {
+        if let Some(mut engine) = self.engine.borrow_mut().take() {
+            if let Err(e) = engine.commit_all() {
+                tracing::error!("Wallet \"{}\": {e}", self.name);
+            }
+        }
+    }
+
     /// Writes what is pending.
     pub fn commit(&self) -> Result<(), RpcError> {
         self.with(|e| {
@@ -691,11 +700,7 @@ impl wallet::Server for WalletServer {
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Wallet.unload", &"()");
         let _guard = self.process.sync_lock.lock().await;
-        if let Some(mut e) = self.process.engine.borrow_mut().take() {
-            if let Err(err) = e.commit_all() {
-                tracing::error!("Wallet \"{}\": {err}", self.process.name);
-            }
-        }
+        self.process.close();
         *self.process._handler.borrow_mut() = None;
         tracing::info!("Wallet \"{}\" unloaded", self.process.name);
         self.process.unloaded.notify_one();
