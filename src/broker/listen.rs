@@ -139,7 +139,24 @@ mod tests {
             assert!(matches!(bind(&addr), Err(BindError::InUse(_))));
             drop(live);
             // A socket file whose listener is gone (a crashed node) is stale.
-            drop(std::os::unix::net::UnixListener::bind(addr.path()).unwrap());
+            // Made by binding without listening: a listener closed here could
+            // still be open in a child that another test is forking right
+            // now (until its exec), and then it would answer the connect.
+            {
+                use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+                let fd = socket(
+                    AddressFamily::Unix,
+                    SockType::Stream,
+                    SockFlag::SOCK_CLOEXEC,
+                    None,
+                )
+                .unwrap();
+                bind(
+                    std::os::fd::AsRawFd::as_raw_fd(&fd),
+                    &UnixAddr::new(addr.path()).unwrap(),
+                )
+                .unwrap();
+            }
             assert!(addr.path().exists());
             let fresh = bind(&addr).unwrap();
             assert!(std::os::unix::net::UnixStream::connect(addr.path()).is_ok());
