@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use serde_json::Value;
 
 #[test]
 fn node_runs_broker_worker_and_wallet_and_sigterm_stops_all_within_5s() {
@@ -277,4 +278,69 @@ fn gui_spawns_the_node_over_ipcfd_and_closing_it_stops_the_whole_set() {
         log.contains("closed its IPC connection; shutting down") && log.contains("Shutdown: done"),
         "{log}"
     );
+}
+
+/// A duplicate of descriptor `fd` of process `pid` (pidfd_getfd, so the test
+/// can speak on a child's own end of its broker and log channels).
+fn steal_fd(pid: i32, fd: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    assert!(
+        pidfd >= 0,
+        "pidfd_open({pid}): {}",
+        std::io::Error::last_os_error()
+    );
+    let dup = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) } as i32;
+    let err = std::io::Error::last_os_error();
+    unsafe { libc::close(pidfd) };
+    assert!(dup >= 0, "pidfd_getfd({pid}, {fd}): {err}");
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) }
+}
+
+fn send_datagram(fd: &std::os::fd::OwnedFd, bytes: &[u8]) {
+    use std::os::fd::AsRawFd;
+    let n = unsafe { libc::send(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), 0) };
+    assert_eq!(
+        n,
+        bytes.len() as isize,
+        "{}",
+        std::io::Error::last_os_error()
+    );
+}
+
+#[test]
+fn garbage_on_a_wallets_broker_and_log_channels_closes_only_that_channel() {
+    let node = TestNode::start(&[]);
+    node.create_wallet("a");
+    let a = node.child_named("bitcoin-wallet");
+    node.create_wallet("b");
+    // Wallet a's own ends of its channels (-brokerfd=4, -logfd=5): what a
+    // compromised wallet process could send.
+    let log = steal_fd(a, 5);
+    let broker = steal_fd(a, 4);
+    // A segment table claiming 2^32 segments: no Cap'n Proto message.
+    send_datagram(&log, &[0xff; 16]);
+    node.wait_for_log(
+        &format!("malformed log record from bitcoin-wallet (pid {a})"),
+        Duration::from_secs(10),
+    );
+    send_datagram(&broker, &[0xff; 16]);
+    node.wait_for_log(
+        &format!("malformed request from bitcoin-wallet (pid {a})"),
+        Duration::from_secs(10),
+    );
+    drop((log, broker));
+    // The broker, the worker and the other wallet go on: the worker's channel
+    // still starts wallets, wallet b's still exports a backup, RPC answers.
+    assert!(alive(node.pid));
+    node.create_wallet("c");
+    let dest = node.datadir.path().join("b.backup");
+    let body = format!(
+        r#"{{"jsonrpc":"1.0","id":1,"method":"backupwallet","params":[{:?}]}}"#,
+        dest.display().to_string()
+    );
+    let (status, reply) = call_at(&node, "/wallet/b", &body);
+    assert_eq!((status, &reply["error"]), (200, &Value::Null), "{reply}");
+    assert!(dest.is_file(), "backup of b not written");
+    assert_eq!(ok(&node, "getblockcount", serde_json::json!([])), 0);
 }
