@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 contrib/install-deps.sh --test
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+# Known vulnerabilities in the dependency tree (RustSec; see the script).
+contrib/audit.sh
 cargo test --all-targets --locked
 # Every fuzz target for a minute in total; fails on any crash (fuzz/README.md).
 contrib/fuzz-smoke.sh
