@@ -10,34 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{alive, call_at, ok, rpc, wait_for, wait_gone, TestNode};
+use common::{alive, ok, rpc, wait_for, wait_gone, wok, wrpc, TestNode};
 use serde_json::{json, Value};
 
 /// Fee rate used when there is no estimate (20 sat/vB).
 const FALLBACK: &str = "-fallbackfee=0.0002";
-
-/// A wallet RPC through `/wallet/<name>`: the result, or (code, message).
-fn wrpc(
-    node: &TestNode,
-    wallet: &str,
-    method: &str,
-    params: Value,
-) -> Result<Value, (i64, String)> {
-    let body = json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
-    let (_, reply) = call_at(node, &format!("/wallet/{wallet}"), &body.to_string());
-    match &reply["error"] {
-        Value::Null => Ok(reply["result"].clone()),
-        e => Err((
-            e["code"].as_i64().unwrap_or(0),
-            e["message"].as_str().unwrap_or("").to_string(),
-        )),
-    }
-}
-
-fn wok(node: &TestNode, wallet: &str, method: &str, params: Value) -> Value {
-    wrpc(node, wallet, method, params)
-        .unwrap_or_else(|e| panic!("{wallet} {method}: {e:?}\n{}", node.log()))
-}
 
 fn sats(v: &Value) -> i64 {
     (v.as_f64().expect("amount") * 1e8).round() as i64

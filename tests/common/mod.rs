@@ -353,10 +353,15 @@ pub fn call_at(node: &TestNode, path: &str, body: &str) -> (u16, Value) {
     )
 }
 
-/// One call: the result, or (code, message).
-pub fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, (i64, String)> {
+/// One call posted to `path` (`/` or `/wallet/<name>`): the result, or (code, message).
+pub fn rpc_at(
+    node: &TestNode,
+    path: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
     let body = serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params});
-    let (_, reply) = call_at(node, "/", &body.to_string());
+    let (_, reply) = call_at(node, path, &body.to_string());
     match &reply["error"] {
         Value::Null => Ok(reply["result"].clone()),
         e => Err((
@@ -364,6 +369,27 @@ pub fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, (i64, 
             e["message"].as_str().unwrap().to_string(),
         )),
     }
+}
+
+/// One call: the result, or (code, message).
+pub fn rpc(node: &TestNode, method: &str, params: Value) -> Result<Value, (i64, String)> {
+    rpc_at(node, "/", method, params)
+}
+
+/// A wallet RPC through `/wallet/<name>`: the result, or (code, message).
+pub fn wrpc(
+    node: &TestNode,
+    wallet: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, (i64, String)> {
+    rpc_at(node, &format!("/wallet/{wallet}"), method, params)
+}
+
+/// A wallet RPC that must succeed.
+pub fn wok(node: &TestNode, wallet: &str, method: &str, params: Value) -> Value {
+    wrpc(node, wallet, method, params)
+        .unwrap_or_else(|e| panic!("{wallet} {method}: {e:?}\n{}", node.log()))
 }
 
 pub fn ok(node: &TestNode, method: &str, params: Value) -> Value {
