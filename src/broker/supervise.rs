@@ -597,7 +597,9 @@ async fn wait_for_exit(
     let what = child.role.display_name();
     let pid = child.pid;
     match status {
-        Ok(s) if sup.shutting_down.get() && s.success() => {
+        // Also a wallet the worker unloaded (unloadwallet, or the worker's
+        // own shutdown before it ends).
+        Ok(s) if s.success() && (sup.shutting_down.get() || child.role == ChildRole::Wallet) => {
             tracing::info!("{what} (pid {pid}) exited cleanly")
         }
         Ok(s) if sup.shutting_down.get() => {

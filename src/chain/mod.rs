@@ -9,6 +9,7 @@
 pub mod assemble;
 pub mod clock;
 pub mod deployments;
+pub mod disk_space;
 pub mod headers;
 pub mod kernel_log;
 mod store;
@@ -36,6 +37,9 @@ pub enum ChainError {
     Index(String),
     #[error("{0}")]
     Unsupported(String),
+    /// Less than Core's reserve is free where the chain writes.
+    #[error("Disk space is too low!")]
+    DiskSpace,
 }
 
 impl From<bitcoinkernel::KernelError> for ChainError {
@@ -143,6 +147,11 @@ pub struct Chain {
     submit: Mutex<()>,
     tip_tx: tokio::sync::watch::Sender<Tip>,
     listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
+    /// `<datadir>/<chain>`, where the indexes write (its free space is checked).
+    net_dir: PathBuf,
+    /// The first fatal error (the kernel's, or an index write that failed):
+    /// the node must stop.
+    fatal: Arc<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 fn chain_type(chain: &str) -> Result<(ChainType, bitcoin::Network), ChainError> {
@@ -154,6 +163,18 @@ fn chain_type(chain: &str) -> Result<(ChainType, bitcoin::Network), ChainError> 
         "regtest" => (ChainType::Regtest, bitcoin::Network::Regtest),
         other => return Err(ChainError::Unsupported(format!("unknown chain {other}"))),
     })
+}
+
+/// Logs a fatal error and keeps the first one for `Chain::fatal_error`.
+fn record_fatal(fatal: &tokio::sync::watch::Sender<Option<String>>, message: String) {
+    tracing::error!("{message}");
+    fatal.send_if_modified(|m| {
+        let first = m.is_none();
+        if first {
+            *m = Some(message);
+        }
+        first
+    });
 }
 
 /// The kernel's block hash as rust-bitcoin's.
@@ -171,8 +192,12 @@ impl Chain {
     /// and brings the UTXO index level with the kernel's tip.
     pub fn open(opts: &ChainOptions) -> Result<Arc<Chain>, ChainError> {
         let (kind, network) = chain_type(&opts.chain)?;
+        let fatal = Arc::new(tokio::sync::watch::channel(None).0);
+        let (on_fatal, on_flush) = (fatal.clone(), fatal.clone());
         let context = ContextBuilder::new()
             .chain_type(kind)
+            .with_fatal_error_notification(move |message: String| record_fatal(&on_fatal, message))
+            .with_flush_error_notification(move |message: String| record_fatal(&on_flush, message))
             .with_block_checked_validation(
                 |block: bitcoinkernel::Block, state: bitcoinkernel::BlockValidationStateRef<'_>| {
                     let hash = to_hash(block.hash().to_bytes());
@@ -221,6 +246,8 @@ impl Chain {
             submit: Mutex::new(()),
             tip_tx,
             listeners: Mutex::new(Vec::new()),
+            net_dir: opts.net_dir.clone(),
+            fatal,
         };
         chain.sync_index(None)?;
         tracing::info!(
@@ -229,6 +256,19 @@ impl Chain {
             chain.tip().hash
         );
         Ok(Arc::new(chain))
+    }
+
+    /// Resolves with the first fatal error: the kernel could not write (Core's
+    /// "Disk space is too low!") or our index could not follow it. The node
+    /// then stops, as Core's AbortNode does.
+    pub async fn fatal_error(&self) -> String {
+        let mut rx = self.fatal.subscribe();
+        let message = match rx.wait_for(Option::is_some).await {
+            Ok(message) => message.clone().unwrap_or_default(),
+            // The sender lives as long as `self`: never reached.
+            Err(_) => std::future::pending().await,
+        };
+        message
     }
 
     /// Registers `listener` for every later change of the active chain.
@@ -384,7 +424,12 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
-        self.sync_index(Some(block))?;
+        if let Err(e) = self.sync_index(Some(block)) {
+            // The kernel moved on and the index cannot follow: as Core does
+            // when it cannot write its chainstate, the node must stop.
+            record_fatal(&self.fatal, e.to_string());
+            return Err(e);
+        }
         Ok(outcome)
     }
 
@@ -577,6 +622,13 @@ impl Chain {
     fn sync_index(&self, just_submitted: Option<&bitcoin::Block>) -> Result<(), ChainError> {
         let chain = self.chainman.active_chain();
         let listeners = self.listeners();
+        // Core's rule before it writes its chainstate: keep a reserve free.
+        let kernel = Self::kernel_tip(&self.chainman);
+        if self.utxo.tip()? != (kernel.hash, kernel.height as u32)
+            && !disk_space::has_room(&self.net_dir, 0)
+        {
+            return Err(ChainError::DiskSpace);
+        }
         let mut changed = false;
         loop {
             let (hash, height) = self.utxo.tip()?;

@@ -35,6 +35,7 @@ pub fn worker_main(args: &[String]) -> i32 {
             // Declared before the chain so that it outlives it.
             let kernel_log = Rc::new(kernel_log::install(&log_config).map_err(|e| e.to_string())?);
             let chain = open_chain(&config).await?;
+            let fatal_chain = chain.clone();
             let mempool = Mempool::new(PolicyOptions::from_config(&config)?);
             chain.add_listener(mempool.clone());
             let persist_mempool = mempool.options().persist;
@@ -106,15 +107,20 @@ pub fn worker_main(args: &[String]) -> i32 {
             });
             // Core's line once start-up is complete.
             tracing::info!("init message: Done loading");
-            // Serve RPC (when -server) until the worker is told to stop; hold
-            // the chain and the wallet link until then.
-            tokio::select! {
+            // Serve RPC (when -server) until the worker is told to stop or a
+            // fatal error (a full disk) stops it; hold the chain and the
+            // wallet link until then.
+            let fatal = tokio::select! {
                 r = serve_rpc(broker.clone(), &config, methods, whitelist) => {
                     r?;
-                    stopping.wait().await;
+                    tokio::select! {
+                        _ = stopping.wait() => None,
+                        m = fatal_chain.fatal_error() => Some(m),
+                    }
                 }
-                _ = stopping.wait() => {}
-            }
+                _ = stopping.wait() => None,
+                m = fatal_chain.fatal_error() => Some(m),
+            };
             if let Some(w) = &wallets {
                 w.shutdown().await;
             }
@@ -123,7 +129,14 @@ pub fn worker_main(args: &[String]) -> i32 {
                     tracing::warn!("Failed to dump mempool: {e}. Continuing anyway.");
                 }
             }
-            Ok(())
+            match fatal {
+                // Core's AbortNode: one line on the console, exit code 1 (the
+                // broker then stops the rest of the process set).
+                Some(m) => Err(format!(
+                    "A fatal internal error occurred, see debug.log for details: {m}"
+                )),
+                None => Ok(()),
+            }
         },
     )
 }
@@ -135,8 +148,16 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
             "Pruning (-prune) is not supported by this node yet; start without -prune".into(),
         );
     }
+    // Core's start-up check: refuse to start with less than its reserve free.
+    let net_dir = config.net_dir();
+    if !crate::chain::disk_space::has_room(&net_dir, 0) {
+        return Err(format!(
+            "Disk space is low for {:?}",
+            net_dir.display().to_string()
+        ));
+    }
     let opts = ChainOptions {
-        net_dir: config.net_dir(),
+        net_dir,
         chain: config.chain().name().to_string(),
         reindex: config.get_bool("reindex", false),
         reindex_chainstate: config.get_bool("reindex-chainstate", false),

@@ -151,6 +151,9 @@ pub struct Engine {
     master: Option<Xpriv>,
     pub meta: Meta,
     meta_dirty: bool,
+    /// Change sets taken from the BDK wallets whose commit failed (a full
+    /// disk): written first by the next commit, so none is lost.
+    unsaved: Vec<(u8, bdk_wallet::ChangeSet)>,
     /// Unix time the unlock ends (encrypted wallets; 0 when locked).
     pub unlocked_until: i64,
     /// Bumped at each unlock, so that an older timer does not lock it.
@@ -235,6 +238,7 @@ impl Engine {
                 ..Meta::default()
             },
             meta_dirty: true,
+            unsaved: Vec::new(),
             unlocked_until: 0,
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
@@ -305,6 +309,7 @@ impl Engine {
             master,
             meta,
             meta_dirty: false,
+            unsaved: Vec::new(),
             unlocked_until: 0,
             unlock_generation: 0,
             temp_locked: BTreeSet::new(),
@@ -414,14 +419,17 @@ impl Engine {
             cs.local_chain.blocks = above.iter().map(|h| (*h, None)).collect();
             pending.changes.push((id, cs));
         }
-        self.store.commit(pending)?;
+        self.store.commit(&pending)?;
         (self.subs, self.imported) = Self::subs_from(&self.store, self.network)?;
         Ok(())
     }
 
     /// Writes every staged change and dirty record in one transaction.
     pub fn commit_all(&mut self) -> Result<(), StoreError> {
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            changes: std::mem::take(&mut self.unsaved),
+            records: Vec::new(),
+        };
         for (kind, w) in &mut self.subs {
             if let Some(cs) = w.take_staged() {
                 pending.changes.push((kind.id(), cs));
@@ -443,7 +451,11 @@ impl Engine {
                 pending.records.push(("imported_secrets".into(), r.clone()));
             }
         }
-        self.store.commit(pending)?;
+        if let Err(e) = self.store.commit(&pending) {
+            // The records are written from `meta_dirty` again next time.
+            self.unsaved = pending.changes;
+            return Err(e);
+        }
         self.meta_dirty = false;
         Ok(())
     }

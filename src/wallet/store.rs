@@ -3,9 +3,12 @@
 //! serializes them) and merged back on load; our own records (keys, labels,
 //! transaction notes, settings) sit beside them. One commit writes every
 //! pending change in one redb transaction, so a crash leaves either all of
-//! it or none (redb's copy-on-write commit).
+//! it or none (redb's copy-on-write commit). A commit that fails (a full
+//! disk) changes nothing on disk; redb then refuses every later write on
+//! that handle, so the next commit closes and reopens the file first (redb
+//! checks and repairs it on open).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bdk_wallet::chain::Merge;
 use bdk_wallet::ChangeSet;
@@ -33,7 +36,11 @@ fn db_err<E: std::fmt::Display>(e: E) -> StoreError {
 
 /// The open database.
 pub struct Store {
-    db: Database,
+    /// None only while a reopen is under way.
+    db: Option<Database>,
+    path: PathBuf,
+    /// The last commit failed: reopen before the next one.
+    reopen: bool,
 }
 
 /// Everything one commit writes.
@@ -52,17 +59,31 @@ impl Pending {
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            db: Some(Self::create(path)?),
+            path: path.to_path_buf(),
+            reopen: false,
+        })
+    }
+
+    fn create(path: &Path) -> Result<Database, StoreError> {
         let db = Database::create(path).map_err(db_err)?;
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(CHANGES).map_err(db_err)?;
         tx.open_table(RECORDS).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
-        Ok(Store { db })
+        Ok(db)
+    }
+
+    fn db(&self) -> Result<&Database, StoreError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| StoreError::Db("the database could not be reopened".into()))
     }
 
     /// The merged change set of each address type, compacting long histories.
     pub fn load_changes(&self) -> Result<Vec<(u8, ChangeSet)>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let tx = self.db()?.begin_read().map_err(db_err)?;
         let table = tx.open_table(CHANGES).map_err(db_err)?;
         let mut merged: std::collections::BTreeMap<u8, (ChangeSet, usize)> = Default::default();
         for row in table.iter().map_err(db_err)? {
@@ -87,7 +108,7 @@ impl Store {
         &self,
         merged: &std::collections::BTreeMap<u8, (ChangeSet, usize)>,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(db_err)?;
+        let tx = self.db()?.begin_write().map_err(db_err)?;
         {
             let mut table = tx.open_table(CHANGES).map_err(db_err)?;
             table.retain(|_, _| false).map_err(db_err)?;
@@ -101,7 +122,7 @@ impl Store {
 
     /// One of our records.
     pub fn record(&self, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        let tx = self.db.begin_read().map_err(db_err)?;
+        let tx = self.db()?.begin_read().map_err(db_err)?;
         let table = tx.open_table(RECORDS).map_err(db_err)?;
         let Some(v) = table.get(name).map_err(db_err)? else {
             return Ok(None);
@@ -111,12 +132,26 @@ impl Store {
             .map_err(|e| StoreError::Corrupt(name.to_string(), e.to_string()))
     }
 
-    /// Writes everything pending in one transaction.
-    pub fn commit(&self, pending: Pending) -> Result<(), StoreError> {
+    /// Writes everything pending in one transaction; after a failed one,
+    /// reopens the file first.
+    pub fn commit(&mut self, pending: &Pending) -> Result<(), StoreError> {
         if pending.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write().map_err(db_err)?;
+        if self.reopen {
+            // redb allows one handle per file: close the failed one first.
+            self.db = None;
+            self.db = Some(Self::create(&self.path)?);
+            self.reopen = false;
+            tracing::info!("wallet database reopened after a failed write");
+        }
+        let written = self.write(pending);
+        self.reopen = written.is_err();
+        written
+    }
+
+    fn write(&self, pending: &Pending) -> Result<(), StoreError> {
+        let tx = self.db()?.begin_write().map_err(db_err)?;
         {
             let mut table = tx.open_table(CHANGES).map_err(db_err)?;
             for (kind, cs) in &pending.changes {
@@ -149,14 +184,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wallet.redb");
         {
-            let s = Store::open(&path).unwrap();
+            let mut s = Store::open(&path).unwrap();
             for i in 0..(COMPACT_AFTER + 3) {
                 let mut cs = ChangeSet::default();
                 cs.local_chain.blocks.insert(
                     i as u32,
                     Some(bitcoin::BlockHash::from_byte_array([i as u8; 32])),
                 );
-                s.commit(Pending {
+                s.commit(&Pending {
                     changes: vec![(2, cs)],
                     records: vec![("labels".into(), serde_json::json!({ "a": i }))],
                 })

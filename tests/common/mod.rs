@@ -21,6 +21,9 @@ pub struct TestNode {
     pub pid: i32,
     /// The JSON-RPC port (a free one unless the test chose -rpcport).
     pub rpc_port: u16,
+    /// Where the test reads the datadir: `datadir` itself, unless the node
+    /// runs in another mount namespace (then through `/proc/<pid>/root`).
+    pub view: PathBuf,
 }
 
 /// A TCP port nothing listens on right now.
@@ -40,12 +43,24 @@ impl TestNode {
     }
 
     pub fn start_in(datadir: tempfile::TempDir, extra: &[&str]) -> TestNode {
+        let view = datadir.path().to_path_buf();
+        TestNode::start_with(Command::new(NODE), datadir, view, extra)
+    }
+
+    /// Starts the node with `command` (bitcoin-node, or a launcher whose
+    /// arguments end with it) on `datadir`, which the test sees at `view`.
+    pub fn start_with(
+        mut command: Command,
+        datadir: tempfile::TempDir,
+        view: PathBuf,
+        extra: &[&str],
+    ) -> TestNode {
         let given = extra
             .iter()
             .find_map(|a| a.strip_prefix("-rpcport=").and_then(|p| p.parse().ok()));
         let rpc_port = given.unwrap_or_else(free_port);
         // debug.log is appended to across restarts: wait for a new line.
-        let log_path = datadir.path().join("regtest").join("debug.log");
+        let log_path = view.join("regtest").join("debug.log");
         let serving_before = std::fs::read_to_string(&log_path)
             .unwrap_or_default()
             .matches("is serving Init")
@@ -61,7 +76,7 @@ impl TestNode {
         {
             p2p.push("-bind=127.0.0.1".to_string());
         }
-        let child = Command::new(NODE)
+        let child = command
             .arg("-regtest")
             .arg(format!("-datadir={}", datadir.path().display()))
             .arg(format!("-rpcport={rpc_port}"))
@@ -78,6 +93,7 @@ impl TestNode {
             child: Some(child),
             pid,
             rpc_port,
+            view,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
         while node.log().matches("is serving Init").count() <= serving_before {
@@ -92,7 +108,7 @@ impl TestNode {
     }
 
     pub fn net_dir(&self) -> PathBuf {
-        self.datadir.path().join("regtest")
+        self.view.join("regtest")
     }
 
     pub fn datadir_arg(&self) -> String {
@@ -153,6 +169,21 @@ impl TestNode {
                 self.log()
             )
         })
+    }
+
+    /// Waits for the broker to exit on its own; its status and what the
+    /// process set wrote on stderr.
+    pub fn wait_exit_with_stderr(
+        &mut self,
+        timeout: Duration,
+    ) -> (std::process::ExitStatus, String) {
+        let mut stderr = self.child.as_mut().and_then(|c| c.stderr.take());
+        let status = self.wait_exit(timeout);
+        let mut text = String::new();
+        if let Some(e) = stderr.as_mut() {
+            let _ = e.read_to_string(&mut text);
+        }
+        (status, text)
     }
 
     /// Waits for the broker to exit on its own.
