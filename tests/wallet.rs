@@ -10,27 +10,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{alive, ok, rpc, wait_for, wait_gone, wok, wrpc, TestNode};
+use common::{address, alive, mine_to, ok, rpc, sats, wait_for, wait_gone, wok, wrpc, TestNode};
 use serde_json::{json, Value};
 
 /// Fee rate used when there is no estimate (20 sat/vB).
 const FALLBACK: &str = "-fallbackfee=0.0002";
-
-fn sats(v: &Value) -> i64 {
-    (v.as_f64().expect("amount") * 1e8).round() as i64
-}
-
-fn address(node: &TestNode, wallet: &str) -> String {
-    wok(node, wallet, "getnewaddress", json!([]))
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn mine_to(node: &TestNode, wallet: &str, blocks: u64) {
-    let a = address(node, wallet);
-    ok(node, "generatetoaddress", json!([blocks, a]));
-}
 
 fn mempool(node: &TestNode) -> Vec<String> {
     serde_json::from_value(ok(node, "getrawmempool", json!([]))).unwrap()
@@ -521,32 +505,13 @@ fn kill_9_of_the_whole_set_while_paying_leaves_a_consistent_wallet() {
     let mut node = TestNode::start_in(datadir, &[FALLBACK, "-wallet=w"]);
     let to = address(&node, "w");
     // Pay and mine in the background; kill every process of the set mid-way.
-    let port = node.rpc_port;
-    let auth = common::basic_auth(&node);
+    let client = common::RpcClient::of(&node);
     let worker = std::thread::spawn(move || {
-        let post = |path: &str, body: Value| {
-            // The node goes away mid-loop: a refused connection ends it.
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                return (0, String::new());
-            }
-            common::http(
-                port,
-                &format!(
-                    "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.to_string().len()
-                ),
-            )
-        };
         for _ in 0..200 {
-            let (s, _) = post(
-                "/wallet/w",
-                json!({"method": "sendtoaddress", "params": [to, 0.1]}),
-            );
-            let (t, _) = post(
-                "/",
-                json!({"method": "generatetoaddress", "params": [1, to]}),
-            );
-            if s == 0 || t == 0 {
+            // The node goes away mid-loop: a refused connection ends it.
+            let paid = client.call("/wallet/w", "sendtoaddress", json!([to, 0.1]));
+            let mined = client.call("/", "generatetoaddress", json!([1, to]));
+            if paid.is_none() || mined.is_none() {
                 return;
             }
         }

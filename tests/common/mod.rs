@@ -338,9 +338,14 @@ pub fn echo_over(socket: &Path, text: &str) -> Result<String, String> {
 
 /// One raw HTTP/1.1 exchange; returns (status, body).
 pub fn http(port: u16, request: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    try_http(port, request).expect("connect to the RPC port")
+}
+
+/// `http`, or None when nothing answers on `port` (a node going away).
+pub fn try_http(port: u16, request: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(request.as_bytes()).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).to_string();
@@ -353,7 +358,55 @@ pub fn http(port: u16, request: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    (status, body)
+    Some((status, body))
+}
+
+/// A node's RPC port and cookie, for a thread that outlives its `TestNode`
+/// borrow (a workload running while the test kills processes).
+#[derive(Clone)]
+pub struct RpcClient {
+    port: u16,
+    auth: String,
+}
+
+impl RpcClient {
+    pub fn of(node: &TestNode) -> RpcClient {
+        RpcClient {
+            port: node.rpc_port,
+            auth: basic_auth(node),
+        }
+    }
+
+    /// One call posted to `path`: the result or (code, message); None when
+    /// the node is gone or answered nothing.
+    pub fn call(
+        &self,
+        path: &str,
+        method: &str,
+        params: Value,
+    ) -> Option<Result<Value, (i64, String)>> {
+        let body =
+            serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": method, "params": params})
+                .to_string();
+        let (status, text) = try_http(
+            self.port,
+            &format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                self.auth,
+                body.len()
+            ),
+        )?;
+        let reply: Value = serde_json::from_str(text.trim())
+            .ok()
+            .filter(|_| status != 0)?;
+        Some(match &reply["error"] {
+            Value::Null => Ok(reply["result"].clone()),
+            e => Err((
+                e["code"].as_i64().unwrap_or(0),
+                e["message"].as_str().unwrap_or_default().to_string(),
+            )),
+        })
+    }
 }
 
 /// The `Authorization` value for the node's cookie.
@@ -425,4 +478,23 @@ pub fn wok(node: &TestNode, wallet: &str, method: &str, params: Value) -> Value 
 
 pub fn ok(node: &TestNode, method: &str, params: Value) -> Value {
     rpc(node, method, params).unwrap_or_else(|e| panic!("{method}: {e:?}\n{}", node.log()))
+}
+
+/// An amount in BTC (a JSON number) in satoshis.
+pub fn sats(v: &Value) -> i64 {
+    (v.as_f64().expect("amount") * 1e8).round() as i64
+}
+
+/// A new address of `wallet`.
+pub fn address(node: &TestNode, wallet: &str) -> String {
+    wok(node, wallet, "getnewaddress", serde_json::json!([]))
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Mines `blocks` blocks to a new address of `wallet`.
+pub fn mine_to(node: &TestNode, wallet: &str, blocks: u64) {
+    let a = address(node, wallet);
+    ok(node, "generatetoaddress", serde_json::json!([blocks, a]));
 }
