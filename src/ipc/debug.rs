@@ -48,6 +48,83 @@ pub fn truncate(mut text: String) -> String {
     text
 }
 
+/// A call's parameters as the log takes them: a Cap'n Proto struct reader,
+/// or a `Summary` where the log must not show them (secrets, large text).
+pub trait Params: fmt::Debug {
+    /// The parameters as a message of their own, with them as its root: the
+    /// form the `ipc_*` fuzz targets read (see `record`).
+    fn message(&self) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl<'a, T> Params for T
+where
+    T: Copy + fmt::Debug + Into<capnp::dynamic_value::Reader<'a>>,
+{
+    fn message(&self) -> Option<Vec<u8>> {
+        let capnp::dynamic_value::Reader::Struct(params) = (*self).into() else {
+            return None;
+        };
+        use capnp::traits::ImbueMut;
+        let mut message = capnp::message::Builder::new_default();
+        // Capabilities land in a table that is dropped: the message keeps
+        // their (dangling) indices, as a peer's message could.
+        let mut caps: capnp::private::layout::CapTable = Vec::new();
+        let mut root = message.get_root::<capnp::any_pointer::Builder>().ok()?;
+        root.imbue_mut(&mut caps);
+        root.set_as::<capnp::any_pointer::Owned>(params).ok()?;
+        Some(capnp::serialize::write_message_to_words(&message))
+    }
+}
+
+/// Parameters the log shows only as this text.
+pub struct Summary<T>(pub T);
+
+impl<T: fmt::Debug> fmt::Debug for Summary<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: fmt::Debug> Params for Summary<T> {}
+
+/// Parameters the log shows only as the text in `.0`; the `ipc-record`
+/// recorder (test builds only) still records them from `.1`.
+pub struct Redacted<'p, T>(pub T, pub &'p dyn Params);
+
+impl<T: fmt::Debug> fmt::Debug for Redacted<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: fmt::Debug> Params for Redacted<'_, T> {
+    fn message(&self) -> Option<Vec<u8>> {
+        self.1.message()
+    }
+}
+
+/// With the test-only `ipc-record` feature, every request is also logged as
+/// `ipc-record <Interface.method> <hex of Params::message>`, whatever
+/// `-debug` says: `contrib/fuzz-record-seeds.sh` turns the lines that the
+/// integration tests leave in debug.log into fuzz corpus seeds. Sandboxed
+/// processes write no files of their own, so the log channel carries them.
+#[cfg(feature = "ipc-record")]
+fn record(method: &str, params: &dyn Params) {
+    use std::fmt::Write;
+    if let Some(bytes) = params.message() {
+        let hex = bytes.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        });
+        tracing::info!("ipc-record {method} {hex}");
+    }
+}
+
+#[cfg(not(feature = "ipc-record"))]
+fn record(_: &str, _: &dyn Params) {}
+
 /// Per-connection call logger: numbers the calls and names the peer.
 #[derive(Clone)]
 pub struct CallLog {
@@ -82,7 +159,8 @@ impl CallLog {
     }
 
     /// Logs a request received by a server; returns its number for the response.
-    pub fn server_request(&self, method: &str, params: &dyn fmt::Debug) -> u64 {
+    pub fn server_request(&self, method: &str, params: &dyn Params) -> u64 {
+        record(method, params);
         let seq = self.next_seq();
         if enabled() {
             tracing::debug!(target: "ipc", "IPC server recv request #{seq} from {} {method}$Params {}", self.inner.peer, truncate(format!("{params:?}")));
@@ -105,7 +183,8 @@ impl CallLog {
     }
 
     /// Logs a request this process sends as a client; returns its number.
-    pub fn client_request(&self, method: &str, params: &dyn fmt::Debug) -> u64 {
+    pub fn client_request(&self, method: &str, params: &dyn Params) -> u64 {
+        record(method, params);
         let seq = self.next_seq();
         if enabled() {
             tracing::debug!(target: "ipc", "IPC client send request #{seq} to {} {method}$Params {}", self.inner.peer, truncate(format!("{params:?}")));

@@ -13,7 +13,7 @@ pub mod bans;
 pub mod codec;
 mod compact;
 pub mod permissions;
-mod transport;
+pub mod transport;
 mod txrelay;
 
 use std::cell::{Cell, RefCell};

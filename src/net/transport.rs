@@ -12,14 +12,16 @@ use bip324::{
 };
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::Magic;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use super::codec::{self, FrameError};
 
 /// Core's MAX_PROTOCOL_MESSAGE_LENGTH, for v2 contents as for v1 payloads.
-const MAX_CONTENTS: usize = 4 * 1000 * 1000 + 1;
+pub const MAX_CONTENTS: usize = 4 * 1000 * 1000 + 1;
+/// A v2 packet's bytes around its contents: length (3), header byte, tag (16).
+pub const V2_OVERHEAD: usize = 3 + 1 + 16;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +49,43 @@ pub enum Reader {
 /// (0.11 fixes that but drops the v2 message encoding used here).
 pub struct V2Reader {
     cipher: InboundCipher,
-    reader: tokio::io::Chain<std::io::Cursor<Vec<u8>>, OwnedReadHalf>,
+    reader: Box<dyn AsyncRead + Unpin + Send>,
 }
 
 impl V2Reader {
+    /// Reads packets from `reader` (what follows the handshake) with `cipher`.
+    pub fn new(cipher: InboundCipher, reader: Box<dyn AsyncRead + Unpin + Send>) -> V2Reader {
+        V2Reader { cipher, reader }
+    }
+
+    /// The receiving cipher (for the fuzz target, which reuses a session).
+    pub fn into_cipher(self) -> InboundCipher {
+        self.cipher
+    }
+
+    /// The next message and its size on the wire (decoy packets skipped).
+    pub async fn read(&mut self) -> Result<(NetworkMessage, usize), FrameError> {
+        loop {
+            let (kind, contents) = self.packet().await?;
+            if kind == PacketType::Decoy {
+                continue;
+            }
+            // bip324 0.10's deserialize indexes the first byte unchecked:
+            // empty contents (a peer may send them) would panic there.
+            if contents.is_empty() {
+                return Err(FrameError::Malformed {
+                    command: "v2 message".into(),
+                    why: "empty contents".into(),
+                });
+            }
+            let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
+                command: "v2 message".into(),
+                why: e.to_string(),
+            })?;
+            break Ok((msg, contents.len() + V2_OVERHEAD));
+        }
+    }
+
     /// One packet's type and contents.
     async fn packet(&mut self) -> Result<(PacketType, Vec<u8>), FrameError> {
         let eof = |e: std::io::Error| {
@@ -64,7 +99,7 @@ impl V2Reader {
         self.reader.read_exact(&mut len).await.map_err(eof)?;
         // Header byte, contents and the 16-byte tag.
         let n = self.cipher.decrypt_packet_len(len);
-        if n > MAX_CONTENTS + 1 + 16 {
+        if n > MAX_CONTENTS + V2_OVERHEAD - 3 {
             return Err(FrameError::TooLarge(n));
         }
         let mut packet = vec![0u8; n];
@@ -98,19 +133,7 @@ impl Reader {
     pub async fn read(&mut self, magic: Magic) -> Result<(NetworkMessage, usize), FrameError> {
         match self {
             Reader::V1(r) => codec::read_message(r, magic).await,
-            Reader::V2(r) => loop {
-                let (kind, contents) = r.packet().await?;
-                if kind == PacketType::Decoy {
-                    continue;
-                }
-                let msg =
-                    bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
-                        command: "v2 message".into(),
-                        why: e.to_string(),
-                    })?;
-                // Length, header byte, contents and tag.
-                break Ok((msg, contents.len() + 3 + 1 + 16));
-            },
+            Reader::V2(r) => r.read().await,
         }
     }
 }
@@ -181,11 +204,15 @@ async fn responder(
     stream: TcpStream,
     network: bitcoin::Network,
 ) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
-    let (r, w) = stream.into_split();
-    let (reader, writer, id) = v2_handshake(network, Role::Responder, r, w)
+    let (r, mut w) = stream.into_split();
+    let (reader, cipher, id) = v2_handshake(network, Role::Responder, r, &mut w)
         .await
         .map_err(|e| TransportError::Handshake(e.to_string()))?;
-    Ok((reader, writer, Some(id)))
+    Ok((
+        Reader::V2(Box::new(reader)),
+        Writer::V2(Box::new((cipher, w))),
+        Some(id),
+    ))
 }
 
 /// Sets up an outbound connection, v2 when `v2` (the caller retries with v1
@@ -195,12 +222,16 @@ pub async fn connect(
     network: bitcoin::Network,
     v2: bool,
 ) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
-    let (r, w) = stream.into_split();
+    let (r, mut w) = stream.into_split();
     if !v2 {
         return Ok((Reader::V1(r), Writer::V1(w), None));
     }
-    match v2_handshake(network, Role::Initiator, r, w).await {
-        Ok((reader, writer, id)) => Ok((reader, writer, Some(id))),
+    match v2_handshake(network, Role::Initiator, r, &mut w).await {
+        Ok((reader, cipher, id)) => Ok((
+            Reader::V2(Box::new(reader)),
+            Writer::V2(Box::new((cipher, w))),
+            Some(id),
+        )),
         Err(e)
             if e.kind() == std::io::ErrorKind::UnexpectedEof
                 || e.kind() == std::io::ErrorKind::ConnectionReset
@@ -213,13 +244,19 @@ pub async fn connect(
 }
 
 /// BIP324's handshake with the crate's state machine: keys, garbage
-/// terminators, then version packets (decoys skipped).
-async fn v2_handshake(
+/// terminators, then version packets (decoys skipped). Returns the reader of
+/// what follows on `r`, the cipher for what is sent on `w`, and the session
+/// id. Public for the fuzz target, which runs it on bytes in memory.
+pub async fn v2_handshake<R, W>(
     network: bitcoin::Network,
     role: Role,
-    mut r: OwnedReadHalf,
-    mut w: OwnedWriteHalf,
-) -> std::io::Result<(Reader, Writer, SessionId)> {
+    mut r: R,
+    w: &mut W,
+) -> std::io::Result<(V2Reader, OutboundCipher, SessionId)>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     let fail = |e: bip324::Error| std::io::Error::other(e.to_string());
     let hs = Handshake::<Initialized>::new(network, role).map_err(fail)?;
     let mut key = vec![0u8; Handshake::<Initialized>::send_key_len(None)];
@@ -257,7 +294,7 @@ async fn v2_handshake(
         let mut len = [0u8; 3];
         rest.read_exact(&mut len).await?;
         let n = hs.decrypt_packet_len(len).map_err(fail)?;
-        if n > MAX_CONTENTS + 1 + 16 {
+        if n > MAX_CONTENTS + V2_OVERHEAD - 3 {
             return Err(std::io::Error::other("v2 version packet too large"));
         }
         let mut packet = vec![0u8; n];
@@ -266,14 +303,7 @@ async fn v2_handshake(
             VersionResult::Complete { cipher } => {
                 let id = *cipher.id();
                 let (inbound, outbound) = cipher.into_split();
-                return Ok((
-                    Reader::V2(Box::new(V2Reader {
-                        cipher: inbound,
-                        reader: rest,
-                    })),
-                    Writer::V2(Box::new((outbound, w))),
-                    id,
-                ));
+                return Ok((V2Reader::new(inbound, Box::new(rest)), outbound, id));
             }
             VersionResult::Decoy(h) => hs = h,
         }
@@ -283,6 +313,32 @@ async fn v2_handshake(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the p2p_v2 fuzz target: a genuine packet with no contents
+    /// made bip324's decoder index an empty slice.
+    #[test]
+    fn a_v2_packet_with_empty_contents_is_malformed_not_a_panic() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let (ar, mut aw) = tokio::io::split(a);
+            let (br, mut bw) = tokio::io::split(b);
+            let net = bitcoin::Network::Regtest;
+            let (peer, ours) = tokio::join!(
+                v2_handshake(net, Role::Initiator, ar, &mut aw),
+                v2_handshake(net, Role::Responder, br, &mut bw),
+            );
+            let (_, mut out, _) = peer.unwrap();
+            let (reader, _, _) = ours.unwrap();
+            let packet = out.encrypt_to_vec(&[], PacketType::Genuine, None);
+            let mut reader =
+                V2Reader::new(reader.into_cipher(), Box::new(std::io::Cursor::new(packet)));
+            let got = reader.read().await;
+            assert!(matches!(got, Err(FrameError::Malformed { .. })), "{got:?}");
+        });
+    }
 
     #[test]
     fn a_v1_version_header_is_recognised_from_its_first_bytes() {

@@ -18,7 +18,7 @@ use crate::broker::client::{BrokerClient, BrokerError};
 use crate::chain::Chain;
 use crate::ipc::client::{handshake, Link};
 use crate::ipc::connection::stream_from_fd;
-use crate::ipc::debug::{CallLog, Peer};
+use crate::ipc::debug::{CallLog, Peer, Redacted};
 use crate::logged_call;
 use crate::mempool::Mempool;
 use crate::rpc::http::Dispatcher;
@@ -294,7 +294,10 @@ impl Wallets {
                 // Sizes only: the options carry the passphrase.
                 let seq = log.client_request(
                     "WalletLoader.createWallet",
-                    &format_args!("(name: {name:?}, options: <redacted>)"),
+                    &Redacted(
+                        format_args!("(name: {name:?}, options: <redacted>)"),
+                        &req.get().into_reader(),
+                    ),
                 );
                 let r = req.send().promise.await;
                 log.client_response(
@@ -507,7 +510,10 @@ impl Wallets {
         // Sizes only: arguments may carry passphrases, results private data.
         let seq = log.client_request(
             "Wallet.callRpc",
-            &format_args!("(method: {method:?}, params: <{} bytes>)", params.len()),
+            &Redacted(
+                format_args!("(method: {method:?}, params: <{} bytes>)", params.len()),
+                &req.get().into_reader(),
+            ),
         );
         let response = req.send().promise.await;
         let r = match &response {

@@ -18,7 +18,7 @@ use bitcoin::{Block, BlockHash, Network, Transaction};
 use super::engine::Engine;
 use super::options::WalletOptions;
 use crate::chain::clock::now;
-use crate::ipc::debug::CallLog;
+use crate::ipc::debug::{CallLog, Redacted, Summary};
 use crate::ipc::init::ProcessInterfaces;
 use crate::logged_call;
 use crate::rpc::protocol::code;
@@ -160,7 +160,10 @@ impl WalletProcess {
         let (chain, log) = self.chain()?;
         let mut req = chain.get_block_request();
         req.get().set_height(height as i32);
-        let seq = log.client_request("Chain.getBlock", &format_args!("(height: {height})"));
+        let seq = log.client_request(
+            "Chain.getBlock",
+            &Redacted(format_args!("(height: {height})"), &req.get().into_reader()),
+        );
         let r = req.send().promise.await.map_err(node_error)?;
         let r = r.get().map_err(node_error)?;
         let bytes = r.get_block().map_err(node_error)?;
@@ -559,7 +562,7 @@ impl wallet_loader::Server for LoaderServer {
             .map_err(|e| capnp::Error::failed(e.to_string()))?;
         let seq = self.log.server_request(
             "WalletLoader.createWallet",
-            &format_args!("(name: {name:?}, options: <redacted>)"),
+            &Redacted(format_args!("(name: {name:?}, options: <redacted>)"), &p),
         );
         self.check_name(&name)?;
         let o = p.get_options()?;
@@ -660,7 +663,10 @@ impl wallet::Server for WalletServer {
         // Sizes only: arguments may carry passphrases.
         let seq = self.log.server_request(
             "Wallet.callRpc",
-            &format_args!("(method: {method:?}, params: <{} bytes>)", text.len()),
+            &Redacted(
+                format_args!("(method: {method:?}, params: <{} bytes>)", text.len()),
+                &p,
+            ),
         );
         let args: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap_or_default();
         let outcome = super::rpc::call(&self.process, &method, args).await;
@@ -698,7 +704,7 @@ impl wallet::Server for WalletServer {
         _params: wallet::UnloadParams,
         _results: wallet::UnloadResults,
     ) -> Result<(), capnp::Error> {
-        let seq = self.log.server_request("Wallet.unload", &"()");
+        let seq = self.log.server_request("Wallet.unload", &Summary("()"));
         let _guard = self.process.sync_lock.lock().await;
         self.process.close();
         *self.process._handler.borrow_mut() = None;

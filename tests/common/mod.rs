@@ -202,6 +202,18 @@ impl TestNode {
 
 impl Drop for TestNode {
     fn drop(&mut self) {
+        self.stop_on_drop();
+        // contrib/fuzz-record-seeds.sh: keep the log with the IPC requests
+        // the run recorded before the datadir goes.
+        if let Some(dir) = std::env::var_os("IPC_RECORD_DIR") {
+            let to = Path::new(&dir).join(format!("{}-debug.log", self.pid));
+            let _ = std::fs::copy(self.net_dir().join("debug.log"), to);
+        }
+    }
+}
+
+impl TestNode {
+    fn stop_on_drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let kids = children_of(self.pid);
             unsafe { libc::kill(self.pid, libc::SIGTERM) };

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::chain::{Chain, ChainListener};
-use crate::ipc::debug::CallLog;
+use crate::ipc::debug::{CallLog, Summary};
 use crate::logged_call;
 use crate::mempool::Mempool;
 use crate::node::wallets::Wallets;
@@ -512,9 +512,10 @@ impl chain::Server for ChainServer {
     ) -> Result<(), capnp::Error> {
         let p = params.get()?;
         let pid = p.get_pid();
-        let seq = self
-            .log
-            .server_request("Chain.registerWallet", &format_args!("(pid: {pid})"));
+        let seq = self.log.server_request(
+            "Chain.registerWallet",
+            &Summary(format_args!("(pid: {pid})")),
+        );
         let wallet = p.get_wallet()?;
         let outcome = async {
             let wallets = self

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use futures::FutureExt;
 
-use crate::ipc::debug::CallLog;
+use crate::ipc::debug::{CallLog, Redacted};
 use crate::rpc::exec::{self, Outcome};
 use crate::rpc::http::{wallet_of, Dispatcher};
 use crate::rpc::whitelist::Whitelist;
@@ -39,9 +39,12 @@ impl rpc::Server for RpcServer {
         );
         let seq = self.log.server_request(
             "Rpc.executeRpc",
-            &format_args!(
-                "(request: <{} bytes>, uri: {uri:?}, user: {user:?})",
-                request.len()
+            &Redacted(
+                format_args!(
+                    "(request: <{} bytes>, uri: {uri:?}, user: {user:?})",
+                    request.len()
+                ),
+                &p,
             ),
         );
         // Any other path is no wallet, as Core's executeRpc does not check it.
