@@ -70,12 +70,16 @@ impl V2Reader {
             if kind == PacketType::Decoy {
                 continue;
             }
-            // bip324 0.10's deserialize indexes the first byte unchecked:
-            // empty contents (a peer may send them) would panic there.
-            if contents.is_empty() {
+            // bip324 0.10's deserialize slices unchecked: the short id byte,
+            // and after a 0 id the 12-byte command. Shorter contents (a peer
+            // may send them) would panic there.
+            if contents
+                .first()
+                .is_none_or(|id| *id == 0 && contents.len() < 13)
+            {
                 return Err(FrameError::Malformed {
                     command: "v2 message".into(),
-                    why: "empty contents".into(),
+                    why: format!("contents too short ({} bytes)", contents.len()),
                 });
             }
             let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
@@ -314,10 +318,11 @@ where
 mod tests {
     use super::*;
 
-    /// Found by the p2p_v2 fuzz target: a genuine packet with no contents
-    /// made bip324's decoder index an empty slice.
+    /// Found by the p2p_v2 fuzz target: a genuine packet with no contents,
+    /// or with a long-form command shorter than 12 bytes, made bip324's
+    /// decoder slice out of range.
     #[test]
-    fn a_v2_packet_with_empty_contents_is_malformed_not_a_panic() {
+    fn v2_contents_too_short_to_decode_are_malformed_not_a_panic() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -332,11 +337,16 @@ mod tests {
             );
             let (_, mut out, _) = peer.unwrap();
             let (reader, _, _) = ours.unwrap();
-            let packet = out.encrypt_to_vec(&[], PacketType::Genuine, None);
+            // Empty, then a long-form command (id 0) cut short.
+            let mut wire = out.encrypt_to_vec(&[], PacketType::Genuine, None);
+            wire.extend(out.encrypt_to_vec(&[0, 0, 0, b'f'], PacketType::Genuine, None));
             let mut reader =
-                V2Reader::new(reader.into_cipher(), Box::new(std::io::Cursor::new(packet)));
-            let got = reader.read().await;
-            assert!(matches!(got, Err(FrameError::Malformed { .. })), "{got:?}");
+                V2Reader::new(reader.into_cipher(), Box::new(std::io::Cursor::new(wire)));
+            for _ in 0..2 {
+                let got = reader.read().await;
+                assert!(matches!(got, Err(FrameError::Malformed { .. })), "{got:?}");
+            }
+            assert!(matches!(reader.read().await, Err(FrameError::Closed)));
         });
     }
 
