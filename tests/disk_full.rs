@@ -90,8 +90,7 @@ impl TmpfsHolder {
     }
 
     fn free_bytes(&self) -> u64 {
-        let st = nix::sys::statvfs::statvfs(&self.view()).unwrap();
-        st.blocks_available() as u64 * st.fragment_size() as u64
+        bitcoin_mp::chain::disk_space::available(&self.view()).unwrap()
     }
 
     /// Writes a file that leaves `left` bytes free.
