@@ -7,7 +7,8 @@ fn main() {
     // The generated modules live under `crate::schema`.
     cmd.default_parent_module(vec!["schema".into()]);
     for file in [
-        "proxy", "common", "init", "echo", "mining", "rpc", "broker", "chain", "wallet",
+        "proxy", "common", "init", "echo", "mining", "rpc", "broker", "chain", "wallet", "node",
+        "sandbox",
     ] {
         let path = format!("schema/{file}.capnp");
         println!("cargo:rerun-if-changed={path}");

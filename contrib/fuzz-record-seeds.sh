@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 IPC_RECORD_DIR="$logs" cargo test --locked --features ipc-record \
-    --test wallet --test ipc_bind --test debug_ipc --test core_schema_compat
+    --test wallet --test ipc_bind --test debug_ipc --test core_schema_compat --test gui
 python3 - "$logs" "${SEEDS_PER_METHOD:-3}" <<'PY'
 import hashlib, pathlib, re, sys
 
@@ -21,6 +21,7 @@ targets = {
     "BlockTemplate": "ipc_block_template", "Rpc": "ipc_rpc",
     "Chain": "ipc_chain", "ChainNotifications": "ipc_chain_notifications",
     "Wallet": "ipc_wallet", "WalletLoader": "ipc_wallet_loader",
+    "Node": "ipc_node",
 }
 line = re.compile(r"ipc-record (\w+)\.(\w+) ([0-9a-f]+)")
 found = {}

@@ -11,6 +11,7 @@ using Mining = import "mining.capnp";
 using Rpc = import "rpc.capnp";
 using Chain = import "chain.capnp";
 using Wallet = import "wallet.capnp";
+using Node = import "node.capnp";
 
 interface Init {
   construct @0 (threadMap :Proxy.ThreadMap) -> (threadMap :Proxy.ThreadMap);
@@ -23,6 +24,9 @@ interface Init {
   # Ours: served by the node worker to a wallet process attached with
   # `bitcoin-wallet -ipcconnect`, which then registers its wallet with it.
   makeChain @6 (context :Proxy.Context) -> (result :Chain.Chain);
+  # Ours: served by the node worker to bitcoin-gui (spawned over -ipcfd or
+  # attached with -ipcconnect).
+  makeNode @7 (context :Proxy.Context) -> (result :Node.Node);
   # Deprecated in Core; its server answers with an error. So does ours.
   makeMiningOld2 @2 () -> ();
 }

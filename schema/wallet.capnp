@@ -3,6 +3,8 @@
 # at start (its sandbox is that wallet's directory only). Our own interfaces.
 @0xa486492d19ecbc06;
 
+using Sandbox = import "sandbox.capnp";
+
 interface WalletLoader {
   # Creates the process's wallet (Core's createwallet options).
   createWallet @0 (name :Text, options :CreateOptions) -> (wallet :Wallet, warnings :List(Text));
@@ -29,4 +31,6 @@ interface Wallet {
   getName @1 () -> (name :Text);
   # Writes everything and closes the database; the process then exits.
   unload @2 () -> ();
+  # The sandbox in force in the wallet's process (for the GUI's information page).
+  getSandbox @3 () -> (status :Sandbox.Status);
 }

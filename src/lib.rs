@@ -6,6 +6,7 @@ pub mod broker;
 pub mod chain;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "gui")]
 pub mod gui;
 pub mod ipc;
 pub mod logging;

@@ -9,3 +9,5 @@ capnp::generated_code!(pub mod rpc_capnp);
 capnp::generated_code!(pub mod broker_capnp);
 capnp::generated_code!(pub mod chain_capnp);
 capnp::generated_code!(pub mod wallet_capnp);
+capnp::generated_code!(pub mod node_capnp);
+capnp::generated_code!(pub mod sandbox_capnp);

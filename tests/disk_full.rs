@@ -94,9 +94,15 @@ impl TmpfsHolder {
     }
 
     /// Writes a file that leaves `left` bytes free.
+    /// Grows the filler file until `left` bytes are free (again: space that
+    /// LevelDB's compaction frees is taken back by the next call).
     fn fill(&self, left: u64) -> PathBuf {
         let path = self.view().join("filler");
-        let mut f = std::fs::File::create(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
         let chunk = vec![0x5a_u8; 1 << 20];
         while self.free_bytes() > left {
             let n = (self.free_bytes() - left).min(chunk.len() as u64) as usize;
@@ -202,6 +208,9 @@ fn a_full_disk_stops_the_node_with_core_s_fatal_error_and_a_restart_is_consisten
         .find_map(|_| match wrpc(&node, "w", "getnewaddress", json!([])) {
             Ok(a) => {
                 given.insert(a.as_str().unwrap().to_string());
+                // The chainstate may have freed a file meanwhile (LevelDB
+                // compaction): take that space too.
+                holder.fill(0);
                 None
             }
             Err(e) => Some(e),

@@ -161,29 +161,6 @@ fn ipcconnect_to_missing_socket_is_one_clear_line_and_exit_1() {
 }
 
 #[test]
-fn gui_ipcconnect_attaches_and_leaves_the_node_running_on_exit() {
-    let node = TestNode::start(&["-ipcbind=unix", "-disablewallet"]);
-    let mut gui = Command::new(GUI)
-        .args(["-regtest", &node.datadir_arg(), "-ipcconnect=unix"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    node.wait_for_log("IPC client bitcoin-gui", Duration::from_secs(10));
-    unsafe { libc::kill(gui.id() as i32, libc::SIGTERM) };
-    let status = wait_timeout(&mut gui, Duration::from_secs(5)).expect("gui stops on SIGTERM");
-    assert!(status.success());
-    node.wait_for_log("IPC client bitcoin-gui", Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(alive(node.pid), "the node outlives an attached GUI");
-    assert_eq!(
-        echo_over(&node.net_dir().join("node.sock"), "after gui").unwrap(),
-        "after gui"
-    );
-}
-
-#[test]
 fn garbage_and_oversized_messages_close_only_that_connection() {
     let node = TestNode::start(&["-ipcbind=unix", "-disablewallet"]);
     let sock = node.net_dir().join("node.sock");

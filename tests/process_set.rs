@@ -235,51 +235,6 @@ fn bad_sandbox_value_is_a_clear_error() {
     );
 }
 
-#[test]
-fn gui_spawns_the_node_over_ipcfd_and_closing_it_stops_the_whole_set() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut gui = std::process::Command::new(GUI)
-        .args([
-            "-regtest",
-            &format!("-datadir={}", dir.path().display()),
-            "-listen=0",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let log_path = dir.path().join("regtest/debug.log");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .contains("IPC client bitcoin-gui")
-    {
-        assert!(Instant::now() < deadline, "the node never saw the GUI");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let node = children_of(gui.id() as i32);
-    assert_eq!(node.len(), 1, "{node:?}");
-    assert_eq!(node[0].1, "bitcoin-node");
-    let set: Vec<i32> = std::iter::once(node[0].0)
-        .chain(children_of(node[0].0).into_iter().map(|(p, _)| p))
-        .collect();
-    unsafe { libc::kill(gui.id() as i32, libc::SIGTERM) };
-    let status = wait_timeout(&mut gui, Duration::from_secs(10)).expect("gui stops");
-    assert!(status.success(), "{status}");
-    for pid in set {
-        assert!(
-            wait_gone(pid, Duration::from_secs(5)),
-            "pid {pid} outlived the GUI"
-        );
-    }
-    let log = std::fs::read_to_string(&log_path).unwrap();
-    assert!(
-        log.contains("closed its IPC connection; shutting down") && log.contains("Shutdown: done"),
-        "{log}"
-    );
-}
-
 /// A duplicate of descriptor `fd` of process `pid` (pidfd_getfd, so the test
 /// can speak on a child's own end of its broker and log channels).
 fn steal_fd(pid: i32, fd: i32) -> std::os::fd::OwnedFd {

@@ -142,6 +142,14 @@ fn build() -> World {
             dispatcher: dispatcher.clone(),
             whitelist: Rc::new(Whitelist::new(&[], None)),
             wallets: None,
+            net_dir: net_dir.clone(),
+            started: 0,
+            // Never closing: the sender lives as long as the process.
+            closing: {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                std::mem::forget(tx);
+                rx
+            },
         });
         (node, dispatcher, ChainHub::start(&chain, &mempool))
     });

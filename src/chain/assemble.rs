@@ -126,7 +126,7 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
 pub fn minimum_time(chain: &Chain, prev: &bitcoin::BlockHash, height: u32, prev_time: u32) -> u32 {
     let mut min = chain.median_time_past(prev).unwrap_or(prev_time) + 1;
     let interval = chain.params().difficulty_adjustment_interval() as u32;
-    if height % interval == 0 {
+    if height.is_multiple_of(interval) {
         min = min.max(prev_time.saturating_sub(600));
     }
     min
@@ -142,7 +142,7 @@ pub fn next_bits(
 ) -> CompactTarget {
     let params = chain.params();
     let interval = params.difficulty_adjustment_interval() as u32;
-    if params.no_pow_retargeting || height % interval != 0 {
+    if params.no_pow_retargeting || !height.is_multiple_of(interval) {
         return prev_bits;
     }
     let first = chain

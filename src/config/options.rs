@@ -137,6 +137,13 @@ const GUI_OPTIONS: &[Opt] = &[
         cat: Cat::Gui,
         flags: Flags::DEBUG_ONLY,
     },
+    // Ours: the screen the window opens on (contrib/gui-screenshots.sh).
+    Opt {
+        name: "guiscreen",
+        value: "=<screen>",
+        cat: Cat::Gui,
+        flags: Flags::DEBUG_ONLY,
+    },
 ];
 
 /// The offline wallet tool's own options (Core's bitcoin-wallet).

@@ -1,6 +1,6 @@
 //! The `Init` bootstrap capability every process serves, with the thread-map
 //! handshake of Core's IPC (`construct`, `ThreadMap.makeThread`) and `Echo`.
-//! `makeRpc`, `makeMining`, `makeChain` and `makeWalletLoader` hand out what a process
+//! `makeRpc`, `makeMining`, `makeChain`, `makeNode` and `makeWalletLoader` hand out what a process
 //! registered in its `InterfaceSlot` (the node worker once its chain is open,
 //! a wallet process at start); elsewhere, or before that, they fail with a
 //! clear error.
@@ -15,6 +15,7 @@ use crate::schema::chain_capnp::chain;
 use crate::schema::echo_capnp::echo;
 use crate::schema::init_capnp::init;
 use crate::schema::mining_capnp::mining;
+use crate::schema::node_capnp::node;
 use crate::schema::proxy_capnp::{thread, thread_map};
 use crate::schema::rpc_capnp::rpc;
 use crate::schema::wallet_capnp::wallet_loader;
@@ -39,6 +40,10 @@ pub trait ProcessInterfaces {
     }
     /// The node's `Chain` for a wallet process that attached by itself.
     fn chain(&self, _log: CallLog) -> Option<chain::Client> {
+        None
+    }
+    /// The node worker's `Node`, for bitcoin-gui.
+    fn node(&self, _log: CallLog) -> Option<node::Client> {
         None
     }
 }
@@ -74,6 +79,8 @@ impl InitServer {
         registered.and_then(|i| make(&*i)).ok_or_else(|| {
             let who = if method == "Init.makeWalletLoader" {
                 "only a wallet process serves it"
+            } else if method == "Init.makeNode" {
+                "only a running node serves it, once its chain and wallets are loaded"
             } else if method == "Init.makeChain" {
                 "only a running node with wallets enabled serves it"
             } else {
@@ -197,6 +204,24 @@ impl init::Server for InitServer {
         }
         self.log
             .server_response(seq, "Init.makeChain", &results.get().into_reader());
+        Ok(())
+    }
+
+    async fn make_node(
+        self: Rc<Self>,
+        params: init::MakeNodeParams,
+        mut results: init::MakeNodeResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Init.makeNode", &params.get()?);
+        match self.interface("Init.makeNode", |i| i.node(self.log.clone())) {
+            Ok(c) => results.get().set_result(c),
+            Err(e) => {
+                self.log.server_error(seq, "Init.makeNode", &e);
+                return Err(e);
+            }
+        }
+        self.log
+            .server_response(seq, "Init.makeNode", &results.get().into_reader());
         Ok(())
     }
 

@@ -87,13 +87,17 @@ pub fn worker_main(args: &[String]) -> i32 {
                     .get("rpcwhitelistdefault")
                     .map(|_| config.get_bool("rpcwhitelistdefault", false)),
             ));
-            // From here on Init.makeRpc and Init.makeMining are served.
+            // From here on Init.makeRpc, makeMining and makeNode are served.
+            let (closing, closing_rx) = tokio::sync::watch::channel(false);
             *interfaces.borrow_mut() = Some(Rc::new(NodeIpc {
                 chain,
                 mempool: mempool.clone(),
                 dispatcher: methods.clone(),
                 whitelist: whitelist.clone(),
                 wallets: wallets.as_ref().map(Rc::downgrade),
+                net_dir: config.net_dir(),
+                started: time::OffsetDateTime::now_utc().unix_timestamp(),
+                closing: closing_rx,
             }));
             // `stop` (over HTTP or IPC) asks the broker to stop the process set;
             // its shutdown event then ends this worker.
@@ -121,6 +125,8 @@ pub fn worker_main(args: &[String]) -> i32 {
                 _ = stopping.wait() => None,
                 m = fatal_chain.fatal_error() => Some(m),
             };
+            // The GUI hears it before its wallets and the node go away.
+            let _ = closing.send(true);
             if let Some(w) = &wallets {
                 w.shutdown().await;
             }

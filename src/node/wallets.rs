@@ -170,6 +170,11 @@ impl Wallets {
     }
 
     /// The wallet processes' pids by wallet name.
+    /// A loaded wallet's own interface (the GUI gets it through `Node`).
+    pub fn client(&self, name: &str) -> Option<wallet::Client> {
+        self.loaded.borrow().get(name).map(|l| l.wallet.clone())
+    }
+
     pub fn pids(&self) -> Vec<(String, i32)> {
         self.loaded
             .borrow()

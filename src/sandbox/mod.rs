@@ -167,7 +167,7 @@ pub fn apply_with(
     let mut report = Report::default();
     if mode == Mode::Off {
         report.off = true;
-        return Ok(report);
+        return Ok(remember(report));
     }
     let policy = policy::load(role, paths)?;
     for rule in &policy.paths {
@@ -219,5 +219,47 @@ pub fn apply_with(
         report.seccomp = true;
         report.syscalls = policy::distinct_syscalls(&policy.syscalls);
     }
-    Ok(report)
+    Ok(remember(report))
+}
+
+/// The sandbox this process applied, for status pages (the GUI's information
+/// page asks the node worker and each wallet process for theirs).
+static IN_FORCE: std::sync::OnceLock<Report> = std::sync::OnceLock::new();
+
+fn remember(report: Report) -> Report {
+    // A process applies its sandbox once; a second apply (tests) keeps the first.
+    let _ = IN_FORCE.set(report.clone());
+    report
+}
+
+/// What [`apply`] put in force in this process; None before (or without) it.
+pub fn in_force() -> Option<&'static Report> {
+    IN_FORCE.get()
+}
+
+/// Writes `report` for `process` (`pid`) into a `sandbox.capnp` Status.
+pub fn write_status(
+    mut out: crate::schema::sandbox_capnp::status::Builder<'_>,
+    process: &str,
+    pid: i32,
+    report: Option<&Report>,
+) {
+    out.set_process(process);
+    out.set_pid(pid);
+    let Some(r) = report else {
+        out.set_landlock_status("unknown: this process applied no sandbox");
+        return;
+    };
+    out.set_off(r.off);
+    out.set_no_new_privs(r.no_new_privs);
+    out.set_capabilities_dropped(r.caps_dropped);
+    out.set_namespaces(r.namespaces);
+    out.set_landlock_abi(r.landlock_abi.unwrap_or(0));
+    out.set_landlock_status(&r.landlock_status[..]);
+    out.set_seccomp(r.seccomp);
+    out.set_syscalls(u32::try_from(r.syscalls).unwrap_or(u32::MAX));
+    let mut missing = out.init_missing(r.missing.len() as u32);
+    for (i, m) in r.missing.iter().enumerate() {
+        missing.set(i as u32, &m[..]);
+    }
 }

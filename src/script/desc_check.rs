@@ -202,7 +202,7 @@ fn pubkey(text: &str, ctx: Ctx, kind: NetworkKind) -> Result<(), String> {
 }
 
 fn is_hex(s: &str) -> bool {
-    !s.is_empty() && s.len() % 2 == 0 && s.bytes().all(|b| b.is_ascii_hexdigit())
+    !s.is_empty() && s.len().is_multiple_of(2) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A hex public key: no hybrid encodings, uncompressed only where allowed,

@@ -344,7 +344,7 @@ impl WalletProcess {
             })?;
             prev = BlockId { height: h, hash };
             let done = h - fork.height;
-            if done % COMMIT_EVERY == 0 {
+            if done.is_multiple_of(COMMIT_EVERY) {
                 self.commit()?;
                 if long {
                     let progress = done as f64 / total as f64;
@@ -711,6 +711,23 @@ impl wallet::Server for WalletServer {
         tracing::info!("Wallet \"{}\" unloaded", self.process.name);
         self.process.unloaded.notify_one();
         self.log.server_response(seq, "Wallet.unload", &"()");
+        Ok(())
+    }
+
+    async fn get_sandbox(
+        self: Rc<Self>,
+        _params: wallet::GetSandboxParams,
+        mut results: wallet::GetSandboxResults,
+    ) -> Result<(), capnp::Error> {
+        let seq = self.log.server_request("Wallet.getSandbox", &Summary("()"));
+        crate::sandbox::write_status(
+            results.get().init_status(),
+            &format!("wallet {}", self.process.name),
+            std::process::id() as i32,
+            crate::sandbox::in_force(),
+        );
+        self.log
+            .server_response(seq, "Wallet.getSandbox", &results.get().into_reader());
         Ok(())
     }
 }

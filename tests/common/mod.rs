@@ -510,3 +510,49 @@ pub fn mine_to(node: &TestNode, wallet: &str, blocks: u64) {
     let a = address(node, wallet);
     ok(node, "generatetoaddress", serde_json::json!([blocks, a]));
 }
+
+/// An Xvfb display of a test's own (Mesa renders in software), for the tests
+/// that open bitcoin-gui's real window. Xvfb picks a free display number and
+/// says which (`-displayfd`); dropping this stops it, by pid.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start Xvfb (contrib/install-deps.sh --test installs it)");
+        let mut out = child.stdout.take().expect("Xvfb stdout");
+        let mut number = String::new();
+        let mut byte = [0u8; 1];
+        while out.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+            number.push(byte[0] as char);
+        }
+        assert!(!number.is_empty(), "Xvfb did not report a display");
+        Xvfb {
+            child,
+            display: format!(":{}", number.trim()),
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

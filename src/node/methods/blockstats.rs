@@ -71,7 +71,7 @@ fn truncated_median(mut v: Vec<i64>) -> i64 {
     }
     v.sort_unstable();
     let n = v.len();
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         (v[n / 2 - 1] + v[n / 2]) / 2
     } else {
         v[n / 2]
