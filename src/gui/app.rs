@@ -615,11 +615,13 @@ fn status_bar(ui: &mut egui::Ui, model: &Model) {
         };
         if let Some(s) = &model.status {
             ui.separator();
+            let peers = s.connections_in + s.connections_out;
             ui.label(format!(
-                "{} · {} blocks · {} peers",
+                "{} · {} block{} · {peers} peer{}",
                 s.chain,
                 s.blocks,
-                s.connections_in + s.connections_out
+                if s.blocks == 1 { "" } else { "s" },
+                if peers == 1 { "" } else { "s" }
             ));
         }
     });
