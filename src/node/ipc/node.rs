@@ -263,22 +263,23 @@ impl node::Server for NodeServer {
             Err(e) => Err(e),
         };
         let mut r = results.get();
-        match &outcome {
-            Ok(v) => r.set_result(&v.to_string()[..]),
+        let size = match outcome {
+            Ok(v) => {
+                let text = v.to_string();
+                r.set_result(&text[..]);
+                text.len()
+            }
             Err(e) => {
                 r.set_failed(true);
                 r.set_code(e.code);
                 r.set_message(&e.message[..]);
+                0
             }
-        }
+        };
         self.log.server_response(
             seq,
             "Node.executeRpc",
-            &format_args!(
-                "(failed: {}, result: <{} bytes>)",
-                outcome.is_err(),
-                outcome.as_ref().map(|v| v.to_string().len()).unwrap_or(0)
-            ),
+            &format_args!("(failed: {}, result: <{size} bytes>)", r.get_failed()),
         );
         Ok(())
     }
