@@ -137,6 +137,17 @@ fn console_runs_rpc_commands_and_shows_errors() {
     assert!(h.state().model().console[4]
         .output
         .contains("getblockcount"));
+    // Up and down walk the history.
+    type_into(&mut h, "Command", "x");
+    h.key_press(eframe::egui::Key::ArrowUp);
+    h.step();
+    assert_eq!(h.state().console_input, "help");
+    h.key_press(eframe::egui::Key::ArrowUp);
+    h.step();
+    assert_eq!(h.state().console_input, "nosuchmethod");
+    h.key_press(eframe::egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(h.state().console_input, "help");
 }
 
 #[test]
