@@ -464,7 +464,9 @@ fn version_3_transactions_follow_trucs_topology_rules() {
         10_000,
     ));
     ok(&node, "sendrawtransaction", json!([hex(&child)]));
-    // A second child of the same parent: the parent may have one only.
+    // A second child of the same parent: the parent may have one only, so
+    // the newcomer must replace the first child under the RBF rules (Core's
+    // sibling eviction). Paying the same fee is not enough.
     let second = v3(spend(
         &[OutPoint::new(parent.compute_txid(), 1)],
         each,
@@ -473,14 +475,30 @@ fn version_3_transactions_follow_trucs_topology_rules() {
     ));
     let (code, msg) = rpc(&node, "sendrawtransaction", json!([hex(&second)])).unwrap_err();
     assert_eq!(code, -26);
-    assert_eq!(
-        msg,
-        format!(
-            "TRUC-violation, tx {} (wtxid={}) would exceed descendant count limit",
-            parent.compute_txid(),
-            parent.compute_wtxid()
-        )
+    let expected = format!(
+        "insufficient fee (including sibling eviction), rejecting replacement {}, not enough additional fees to relay; 0.00 < ",
+        second.compute_txid()
     );
+    assert!(msg.starts_with(&expected), "{msg}");
+    // Paying more evicts the first child.
+    let third = v3(spend(
+        &[OutPoint::new(parent.compute_txid(), 1)],
+        each,
+        1,
+        20_000,
+    ));
+    let tested = ok(&node, "testmempoolaccept", json!([[hex(&third)]]));
+    assert_eq!(tested[0]["allowed"], json!(true), "{tested}");
+    ok(&node, "sendrawtransaction", json!([hex(&third)]));
+    let mut pool: Vec<String> =
+        serde_json::from_value(ok(&node, "getrawmempool", json!([]))).unwrap();
+    pool.sort();
+    let mut expected = vec![
+        parent.compute_txid().to_string(),
+        third.compute_txid().to_string(),
+    ];
+    expected.sort();
+    assert_eq!(pool, expected, "the first child was evicted");
     // A version 2 transaction may not spend an unconfirmed version 3 one.
     let v2_child = spend(&[OutPoint::new(parent.compute_txid(), 1)], each, 1, 10_000);
     let tested = ok(&node, "testmempoolaccept", json!([[hex(&v2_child)]]));

@@ -178,7 +178,7 @@ pub fn accept(
         ));
     }
     // Full RBF: every conflict may be replaced.
-    let conflicts: BTreeSet<Txid> = tx
+    let mut conflicts: BTreeSet<Txid> = tx
         .input
         .iter()
         .filter_map(|i| pool.spender(&i.previous_output).copied())
@@ -312,11 +312,31 @@ pub fn accept(
     for p in &parents {
         ancestors.extend(pool.ancestors(p));
     }
+    // Core's TRUC sibling eviction: a version 3 child whose parent already
+    // has its one child may replace that sibling under the RBF rules
+    // (single transactions only, not packages).
+    let mut sibling_eviction = false;
     if !args.bypass_limits {
-        if let Some(why) = truc_violation(pool, &tx, &parents, &conflicts, vsize) {
-            return Err(policy_reject("TRUC-violation").with(why));
+        if let Some(violation) = truc_violation(pool, &tx, &parents, &conflicts, vsize) {
+            match violation.sibling {
+                Some(sibling) if !args.package => {
+                    conflicts.insert(sibling);
+                    evicted.insert(sibling);
+                    evicted.extend(pool.descendants(&sibling));
+                    sibling_eviction = true;
+                }
+                _ => return Err(policy_reject("TRUC-violation").with(violation.why)),
+            }
         }
     }
+    // Core names the sibling in the replacement's reject reasons.
+    let rbf_reason = |reason: &str| {
+        if sibling_eviction {
+            format!("{reason} (including sibling eviction)")
+        } else {
+            reason.to_string()
+        }
+    };
     if let Some(bad) = ancestors.iter().find(|a| evicted.contains(*a)) {
         return Err(consensus("bad-txns-spends-conflicting-tx")
             .with(format!("{txid} spends conflicting transaction {bad}")));
@@ -328,7 +348,7 @@ pub fn accept(
             .filter_map(|c| pool.cluster(c).into_iter().next())
             .collect();
         if clusters.len() > MAX_REPLACEMENT_CANDIDATES {
-            return Err(policy_reject("too many potential replacements").with(format!(
+            return Err(policy_reject(&rbf_reason("too many potential replacements")).with(format!(
                 "rejecting replacement {txid}; too many conflicting clusters ({} > {MAX_REPLACEMENT_CANDIDATES})",
                 clusters.len()
             )));
@@ -339,7 +359,7 @@ pub fn accept(
             .map(|e| pool.modified_fee(e))
             .sum();
         if modified_fee < conflicting_fees {
-            return Err(policy_reject("insufficient fee").with(format!(
+            return Err(policy_reject(&rbf_reason("insufficient fee")).with(format!(
                 "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
                 format_money(modified_fee),
                 format_money(conflicting_fees)
@@ -348,7 +368,7 @@ pub fn accept(
         let additional = modified_fee - conflicting_fees;
         let relay = opts.incremental_relay_feerate.fee(vsize);
         if additional < relay {
-            return Err(policy_reject("insufficient fee").with(format!(
+            return Err(policy_reject(&rbf_reason("insufficient fee")).with(format!(
                 "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
                 format_money(additional),
                 format_money(relay)
@@ -389,8 +409,10 @@ pub fn accept(
         for c in &conflicts {
             let (cfee, cweight) = linearize::chunk_of(pool, c, opts.bytes_per_sigop);
             if (anc_fee as i128) * (cweight as i128) <= (cfee as i128) * (anc_weight as i128) {
-                return Err(Reject::new(RejectKind::Policy, "replacement-failed")
-                    .with("insufficient feerate: does not improve feerate diagram"));
+                return Err(
+                    Reject::new(RejectKind::Policy, rbf_reason("replacement-failed"))
+                        .with("insufficient feerate: does not improve feerate diagram"),
+                );
             }
         }
     }
@@ -435,47 +457,56 @@ const TRUC_VERSION: i32 = 3;
 const TRUC_MAX_VSIZE: i64 = 10_000;
 const TRUC_CHILD_MAX_VSIZE: i64 = 1_000;
 
+/// A broken TRUC rule: why, and the one sibling whose eviction may cure it.
+struct TrucViolation {
+    why: String,
+    /// Set when the only rule broken is the parent's one-child limit and its
+    /// child has no other ancestor and no descendant (Core's
+    /// consider_sibling_eviction).
+    sibling: Option<Txid>,
+}
+
 /// Core's SingleTRUCChecks: version 3 and other transactions do not spend
 /// each other unconfirmed; a version 3 transaction is at most 10 kvB, has at
 /// most one unconfirmed parent (itself without one) and that parent at most
-/// one child, and as a child is at most 1 kvB. Sibling eviction is not
-/// offered: a second child is refused.
+/// one child, and as a child is at most 1 kvB.
 fn truc_violation(
     pool: &Pool,
     tx: &Transaction,
     parents: &BTreeSet<Txid>,
     conflicts: &BTreeSet<Txid>,
     vsize: i64,
-) -> Option<String> {
+) -> Option<TrucViolation> {
+    let rule = |why: String| TrucViolation { why, sibling: None };
     let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
     let truc = tx.version.0 == TRUC_VERSION;
     for p in parents.iter().filter_map(|p| pool.get(p)) {
         let parent_truc = p.tx.version.0 == TRUC_VERSION;
         if parent_truc && !truc {
-            return Some(format!(
+            return Some(rule(format!(
                 "non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx {} (wtxid={})",
                 p.txid, p.wtxid
-            ));
+            )));
         }
         if truc && !parent_truc {
-            return Some(format!(
+            return Some(rule(format!(
                 "version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx {} (wtxid={})",
                 p.txid, p.wtxid
-            ));
+            )));
         }
     }
     if !truc {
         return None;
     }
     if vsize > TRUC_MAX_VSIZE {
-        return Some(format!(
+        return Some(rule(format!(
             "version=3 tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_MAX_VSIZE} virtual bytes"
-        ));
+        )));
     }
     let too_many = || {
-        Some(format!(
+        Some(rule(format!(
             "tx {txid} (wtxid={wtxid}) would have too many ancestors"
-        ))
+        )))
     };
     if parents.len() + 1 > 2 {
         return too_many();
@@ -485,17 +516,25 @@ fn truc_violation(
         return too_many();
     }
     if vsize > TRUC_CHILD_MAX_VSIZE {
-        return Some(format!(
+        return Some(rule(format!(
             "version=3 child tx {txid} (wtxid={wtxid}) is too big: {vsize} > {TRUC_CHILD_MAX_VSIZE} virtual bytes"
-        ));
+        )));
     }
     let others = pool.descendants(&parent.txid);
     let replaced = others.iter().any(|c| conflicts.contains(c));
     if !others.is_empty() && !replaced {
-        return Some(format!(
-            "tx {} (wtxid={}) would exceed descendant count limit",
-            parent.txid, parent.wtxid
-        ));
+        // One child with no other ancestor may be evicted instead.
+        let sibling = match others.iter().collect::<Vec<_>>()[..] {
+            [only] if pool.ancestors(only).len() == 1 => Some(*only),
+            _ => None,
+        };
+        return Some(TrucViolation {
+            why: format!(
+                "tx {} (wtxid={}) would exceed descendant count limit",
+                parent.txid, parent.wtxid
+            ),
+            sibling,
+        });
     }
     None
 }
