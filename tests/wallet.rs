@@ -103,6 +103,28 @@ fn two_wallets_in_two_sandboxed_processes_send_confirm_and_bump() {
         wok(&node, "w1", "getaddressinfo", json!([to]))["ismine"],
         false
     );
+    // Core's DescribeAddress fields: taproot is a script; a witness version
+    // no soft fork defines says nothing of it.
+    assert_eq!(info["isscript"], true, "{info}");
+    assert_eq!(info["witness_version"], 1, "{info}");
+    let v2 = bitcoin::Address::from_script(
+        &bitcoin::ScriptBuf::from_bytes(vec![0x52, 2, 0xab, 0xcd]),
+        bitcoin::Network::Regtest,
+    )
+    .unwrap();
+    let info = wok(&node, "w1", "getaddressinfo", json!([v2.to_string()]));
+    assert!(info.get("isscript").is_none(), "{info}");
+    assert_eq!(info["witness_version"], 2, "{info}");
+    assert_eq!(info["witness_program"], "abcd", "{info}");
+    // removeprunedfunds is deprecated in Core: refused without
+    // -deprecatedrpc=removeprunedfunds.
+    assert_eq!(
+        wrpc(&node, "w1", "removeprunedfunds", json!(["00".repeat(32)])).unwrap_err(),
+        (
+            -32,
+            "DEPRECATION WARNING: This feature will be removed in the next major release. Start bitcoind with the `-deprecatedrpc=removeprunedfunds` option in order to use this.".into()
+        )
+    );
 
     // Errors with Core's codes.
     assert_eq!(
@@ -934,4 +956,34 @@ fn backupwallet_and_restorewallet_go_through_the_broker_inside_the_datadir() {
     // A second backup replaces the first.
     wok(&node, "w", "backupwallet", json!([b]));
     assert_ne!(std::fs::read(&backup).unwrap(), bytes);
+}
+
+#[test]
+fn coins_of_another_address_type_keep_the_replaceable_sequence() {
+    let node = TestNode::start(&[FALLBACK]);
+    node.create_wallet("w");
+    // Every coin is on a legacy address; payments from the default (bech32)
+    // account then spend them as the other account's inputs.
+    let legacy = wok(&node, "w", "getnewaddress", json!(["", "legacy"]));
+    ok(&node, "generatetoaddress", json!([101, legacy]));
+    let to = address(&node, "w");
+    let raw = ok(&node, "createrawtransaction", json!([[], {to.clone(): 1}]));
+    for (options, sequence) in [
+        (json!({"replaceable": true}), 0xffff_fffd_u64),
+        (json!({}), 0xffff_fffd),
+        (json!({"replaceable": false}), 0xffff_fffe),
+    ] {
+        let funded = wok(&node, "w", "fundrawtransaction", json!([raw, options]));
+        let tx = ok(&node, "decoderawtransaction", json!([funded["hex"]]));
+        for input in tx["vin"].as_array().unwrap() {
+            assert_eq!(
+                input["sequence"].as_u64(),
+                Some(sequence),
+                "{options}: {tx}"
+            );
+        }
+    }
+    let txid = wok(&node, "w", "sendtoaddress", json!([to, 1]));
+    let tx = wok(&node, "w", "gettransaction", json!([txid]));
+    assert_eq!(tx["bip125-replaceable"], "yes", "{tx}");
 }

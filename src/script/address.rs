@@ -53,6 +53,53 @@ impl Destination {
             }
         }
     }
+
+    /// What `script` pays to, when it is one of these forms.
+    pub fn from_script(script: &bitcoin::Script) -> Option<Destination> {
+        let bytes = script.as_bytes();
+        if script.is_p2pkh() {
+            bytes[3..23].try_into().ok().map(Destination::PubkeyHash)
+        } else if script.is_p2sh() {
+            bytes[2..22].try_into().ok().map(Destination::ScriptHash)
+        } else {
+            script.witness_version().map(|v| Destination::Witness {
+                version: v.to_num(),
+                program: bytes[2..].to_vec(),
+            })
+        }
+    }
+
+    /// Core's DescribeAddress: `isscript` (left out for witness versions no
+    /// soft fork defines), `iswitness`, and the witness version and program
+    /// (left out for pay-to-anchor).
+    pub fn describe(&self) -> serde_json::Map<String, serde_json::Value> {
+        let (isscript, program) = match self {
+            Destination::PubkeyHash(_) => (Some(false), None),
+            Destination::ScriptHash(_) => (Some(true), None),
+            Destination::Witness { version, program } => match (version, program.len()) {
+                (0, 20) => (Some(false), Some((version, program))),
+                (0, _) | (1, 32) => (Some(true), Some((version, program))),
+                (1, 2) if program[..] == [0x4e, 0x73] => (Some(true), None),
+                _ => (None, Some((version, program))),
+            },
+        };
+        let mut o = serde_json::Map::new();
+        if let Some(isscript) = isscript {
+            o.insert("isscript".into(), isscript.into());
+        }
+        o.insert(
+            "iswitness".into(),
+            matches!(self, Destination::Witness { .. }).into(),
+        );
+        if let Some((version, program)) = program {
+            o.insert("witness_version".into(), (*version).into());
+            o.insert(
+                "witness_program".into(),
+                bitcoin::hex::DisplayHex::to_lower_hex_string(&program[..]).into(),
+            );
+        }
+        o
+    }
 }
 
 /// Why a string is not an address on this chain, in Core's words.
@@ -386,6 +433,36 @@ mod tests {
     fn error(s: &str) -> (String, Vec<usize>) {
         let e = decode(s, Network::Regtest).unwrap_err();
         (e.to_string(), e.locations().to_vec())
+    }
+
+    #[test]
+    fn scripts_describe_as_cores_describe_address() {
+        let of = |script: ScriptBuf| {
+            serde_json::Value::Object(Destination::from_script(&script).unwrap().describe())
+        };
+        let p2pkh = ScriptBuf::new_p2pkh(&PubkeyHash::from_byte_array([7; 20]));
+        assert_eq!(
+            of(p2pkh),
+            serde_json::json!({"isscript": false, "iswitness": false})
+        );
+        // Taproot is a script; a witness version no soft fork defines says
+        // nothing of it; pay-to-anchor shows no program.
+        let taproot = ScriptBuf::from_bytes([&[0x51, 32][..], &[9; 32]].concat());
+        let t = of(taproot);
+        assert_eq!(t["isscript"], true);
+        assert_eq!(t["witness_version"], 1);
+        assert_eq!(t["witness_program"], "09".repeat(32));
+        let v2 = of(ScriptBuf::from_bytes(vec![0x52, 2, 0xab, 0xcd]));
+        assert_eq!(
+            v2,
+            serde_json::json!({"iswitness": true, "witness_version": 2, "witness_program": "abcd"})
+        );
+        let anchor = of(ScriptBuf::from_bytes(vec![0x51, 2, 0x4e, 0x73]));
+        assert_eq!(
+            anchor,
+            serde_json::json!({"isscript": true, "iswitness": true})
+        );
+        assert!(Destination::from_script(&ScriptBuf::new_op_return([1, 2])).is_none());
     }
 
     #[test]

@@ -135,6 +135,7 @@ pub async fn call(p: &Rc<WalletProcess>, method: &str, args: Vec<Value>) -> Res 
         "sendmany" => sendmany(p, a).await,
         "bumpfee" => bumpfee(p, a).await,
         "abandontransaction" => abandontransaction(p, a).await,
+        "removeprunedfunds" => p.with(|e| removeprunedfunds(e, a)),
         "rescanblockchain" => rescanblockchain(p, a).await,
         "signmessage" => p.with(|e| signmessage(e, a)),
         "encryptwallet" => p.with(|e| encryptwallet(e, a)),
@@ -287,13 +288,12 @@ fn getaddressinfo(e: &Engine, a: &[Value]) -> Res {
         o["desc"] = json!(crate::script::infer::infer(&script, e.network));
     }
     o["iswatchonly"] = json!(false);
-    o["isscript"] = json!(script.is_p2sh() || script.is_p2wsh());
-    o["iswitness"] = json!(script.is_witness_program());
-    if let Some(v) = script.witness_version() {
-        o["witness_version"] = json!(v.to_num());
-        o["witness_program"] = json!(bitcoin::hex::DisplayHex::to_lower_hex_string(
-            &script.as_bytes()[2..]
-        ));
+    // Core's DescribeWalletAddress starts from DescribeAddress.
+    if let (Some(dest), Some(fields)) = (
+        crate::script::address::Destination::from_script(&script),
+        o.as_object_mut(),
+    ) {
+        fields.extend(dest.describe());
     }
     if let Some((kind, keychain, index)) = owner {
         let pubkey = o.as_object_mut().and_then(|m| m.remove("pubkey_hex"));
@@ -1163,6 +1163,24 @@ async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
         "fee": amount(new_fee.to_sat() as i64),
         "errors": [],
     }))
+}
+
+/// removeprunedfunds (deprecated; the node lets it through only with
+/// -deprecatedrpc=removeprunedfunds). The wallet keeps every transaction it
+/// saw, as nodes here never prune: an unknown txid gets Core's error, a known
+/// one a clear refusal.
+fn removeprunedfunds(e: &mut Engine, a: &[Value]) -> Res {
+    let txid = txid_arg(a, 0)?;
+    if e.transaction(&txid).is_none() {
+        return Err(failure(
+            code::WALLET_ERROR,
+            "Transaction does not exist in wallet.",
+        ));
+    }
+    Err(failure(
+        code::WALLET_ERROR,
+        "Removing a transaction is not supported: this wallet keeps every transaction (nodes here do not prune)",
+    ))
 }
 
 async fn abandontransaction(p: &Rc<WalletProcess>, a: &[Value]) -> Res {

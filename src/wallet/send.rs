@@ -155,14 +155,19 @@ fn build(
     let mut b = w.build_tx();
     b.unspendable(skip);
     b.current_height(tip);
-    b.set_exact_sequence(if rbf {
+    let sequence = if rbf {
         Sequence::ENABLE_RBF_NO_LOCKTIME
     } else {
         Sequence::ENABLE_LOCKTIME_NO_RBF
-    });
+    };
+    b.set_exact_sequence(sequence);
     let foreign_points: Vec<OutPoint> = foreign.iter().map(|(o, _, _)| *o).collect();
     for (outpoint, input, weight) in foreign {
-        if b.add_foreign_utxo(outpoint, input, weight).is_err() {
+        // The same sequence as our own inputs (BDK's plain add_foreign_utxo
+        // would make these final, and the transaction not replaceable).
+        if b.add_foreign_utxo_with_sequence(outpoint, input, weight, sequence)
+            .is_err()
+        {
             continue;
         }
     }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{arg, encode, Handler::Sync, Method, NodeCtx, Ty};
 use crate::rpc::RpcError;
-use crate::script::address::{self, Destination};
+use crate::script::address;
 
 pub fn methods() -> Vec<Method> {
     vec![Method {
@@ -40,25 +40,8 @@ fn validateaddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         "address": shown,
         "scriptPubKey": encode::hex(script.as_bytes()),
     });
-    // Core's DescribeAddress: unknown witness versions say nothing about
-    // being a script, pay-to-anchor shows no program.
-    let (isscript, program) = match &dest {
-        Destination::PubkeyHash(_) => (Some(false), None),
-        Destination::ScriptHash(_) => (Some(true), None),
-        Destination::Witness { version, program } => match (version, program.len()) {
-            (0, 20) => (Some(false), Some((version, program))),
-            (0, _) | (1, 32) => (Some(true), Some((version, program))),
-            (1, 2) if program[..] == [0x4e, 0x73] => (Some(true), None),
-            _ => (None, Some((version, program))),
-        },
-    };
-    if let Some(isscript) = isscript {
-        o["isscript"] = isscript.into();
-    }
-    o["iswitness"] = matches!(dest, Destination::Witness { .. }).into();
-    if let Some((version, program)) = program {
-        o["witness_version"] = (*version).into();
-        o["witness_program"] = encode::hex(program).into();
+    if let Some(fields) = o.as_object_mut() {
+        fields.extend(dest.describe());
     }
     Ok(o)
 }

@@ -24,6 +24,7 @@ const FORWARDED: &[(&str, Args, &str)] = &[
     ("bumpfee", &[("txid", Ty::Str, true), ("options", Ty::Obj, false)], "Bumps the fee of a transaction T, replacing it with a new transaction B.\nA transaction with the given txid must be in the wallet."),
     ("encryptwallet", &[("passphrase", Ty::Str, true)], "Encrypts the wallet with 'passphrase'. This is for first time encryption.\nAfter this, any calls that interact with private keys such as sending or signing\nwill require the passphrase to be set prior to making these calls."),
     ("fundrawtransaction", &[("hexstring", Ty::Str, true), ("options", Ty::Any, false), ("iswitness", Ty::Bool, false)], "If the transaction has no inputs, they will be automatically selected to meet its out value.\nIt will add at most one change output to the outputs.\nNo existing outputs will be modified unless \"subtractFeeFromOutputs\" is specified."),
+    ("removeprunedfunds", &[("txid", Ty::Str, true)], "(DEPRECATED) Deletes the specified transaction from the wallet (needs -deprecatedrpc=removeprunedfunds)."),
     ("psbtbumpfee", &[("txid", Ty::Str, true), ("options", Ty::Obj, false)], "Bumps the fee of a transaction T, replacing it with a new transaction B.\nReturns a PSBT instead of creating and signing a new transaction."),
     ("send", &[("outputs", Ty::Any, true), ("conf_target", Ty::Num, false), ("estimate_mode", Ty::Str, false), ("fee_rate", Ty::Amount, false), ("options", Ty::Obj, false), ("version", Ty::Num, false)], "EXPERIMENTAL warning: this call may be changed in future releases.\n\nSend a transaction."),
     ("signrawtransactionwithwallet", &[("hexstring", Ty::Str, true), ("prevtxs", Ty::Arr, false), ("sighashtype", Ty::Str, false)], "Sign inputs for raw transaction (serialized, hex-encoded).\nThe second optional argument (may be null) is an array of previous transaction outputs that\nthis transaction depends on but may not yet be in the block chain."),
@@ -118,6 +119,16 @@ pub fn call(
         let wallets = wallets(&ctx)?;
         if method == "unloadwallet" {
             return unloadwallet(&wallets, uri_wallet, &args).await;
+        }
+        if method == "removeprunedfunds"
+            && !ctx.deprecated_rpc.iter().any(|d| d == "removeprunedfunds")
+        {
+            // Core resolves the wallet first, then refuses.
+            wallets.resolve(uri_wallet.as_deref())?;
+            return Err(RpcError::new(
+                code::METHOD_DEPRECATED,
+                "DEPRECATION WARNING: This feature will be removed in the next major release. Start bitcoind with the `-deprecatedrpc=removeprunedfunds` option in order to use this.",
+            ));
         }
         if method == "backupwallet" {
             let destination = arg::string(&args, 0).unwrap_or_default();
