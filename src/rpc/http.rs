@@ -238,10 +238,6 @@ async fn handle(
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
 ) -> Result<Reply, Infallible> {
-    if !state.allowed(peer.ip()) {
-        tracing::debug!(target: "http", "HTTP request from {peer} rejected: Client network is not allowed RPC access");
-        return Ok(respond(403, ""));
-    }
     if head_size(&req) > MAX_HEADERS_SIZE {
         tracing::debug!(target: "http", "HTTP request from {peer}: headers exceed size limit");
         return Ok(closing(respond(400, "")));
@@ -355,6 +351,13 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Core's early allow check: a client outside -rpcallowip is
+                // dropped at accept, before any byte is read or written.
+                if !state.allowed(peer.ip()) {
+                    tracing::debug!(target: "http", "Connection from {peer} rejected: Client network is not allowed HTTP access");
+                    drop(stream);
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let timeout = state.opts.timeout;
