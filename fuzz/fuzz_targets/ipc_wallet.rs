@@ -14,7 +14,7 @@ use bitcoin_mp::schema::wallet_capnp::wallet;
 use capnp::traits::HasTypeId;
 use libfuzzer_sys::fuzz_target;
 
-const METHODS: &[&str] = &["callRpc", "getName", "unload"];
+const METHODS: &[&str] = &["callRpc", "getName", "unload", "getSandbox"];
 
 thread_local! {
     static WALLET: wallet::Client = {

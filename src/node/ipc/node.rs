@@ -115,6 +115,11 @@ impl NodeServer {
             .map_err(failed)
     }
 
+    /// `method`'s answer, or null when it fails (its fields then read as 0).
+    async fn query_or_null(&self, method: &str) -> Value {
+        self.query(method).await.unwrap_or(Value::Null)
+    }
+
     fn wallets(&self) -> Option<Rc<Wallets>> {
         self.wallets.as_ref().and_then(Weak::upgrade)
     }
@@ -128,9 +133,10 @@ impl node::Server for NodeServer {
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Node.getStatus", &Summary("()"));
         let chain = self.query("getblockchaininfo").await?;
-        let net = self.query("getnetworkinfo").await?;
-        let totals = self.query("getnettotals").await?;
-        let pool = self.query("getmempoolinfo").await?;
+        // A node without P2P (or a mempool still loading) still has a status.
+        let net = self.query_or_null("getnetworkinfo").await;
+        let totals = self.query_or_null("getnettotals").await;
+        let pool = self.query_or_null("getmempoolinfo").await;
         let mut s = results.get().init_status();
         s.set_chain(&str_of(&chain, "chain")[..]);
         s.set_blocks(int_of(&chain, "blocks") as i32);
@@ -364,7 +370,7 @@ impl node::Server for NodeServer {
         mut results: node::GetInfoResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Node.getInfo", &Summary("()"));
-        let net = self.query("getnetworkinfo").await?;
+        let net = self.query_or_null("getnetworkinfo").await;
         // Each wallet process reports its own sandbox.
         let mut wallets = Vec::new();
         if let Some(w) = self.wallets() {
