@@ -316,7 +316,12 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
             b.set_truncate(o.truncate);
         }
     }
-    to_bytes(&m)
+    let bytes = to_bytes(&m);
+    if cfg!(feature = "ipc-record") {
+        let method = req.method().trim_start_matches("Broker.");
+        crate::ipc::debug::record_bytes(&format!("BrokerRequest.{method}"), &bytes);
+    }
+    bytes
 }
 
 /// Decodes a child's request (broker side).
@@ -431,7 +436,15 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
             b.set_source(&c.source[..]);
         }
     }
-    to_bytes(&m)
+    let bytes = to_bytes(&m);
+    if cfg!(feature = "ipc-record") {
+        let kind = match msg {
+            BrokerMessage::Reply { .. } => "reply",
+            BrokerMessage::Event(_) => "event",
+        };
+        crate::ipc::debug::record_bytes(&format!("BrokerMessage.{kind}"), &bytes);
+    }
+    bytes
 }
 
 /// Decodes a broker message (child side).

@@ -110,20 +110,31 @@ impl<T: fmt::Debug> Params for Redacted<'_, T> {
 /// `-debug` says: `contrib/fuzz-record-seeds.sh` turns the lines that the
 /// integration tests leave in debug.log into fuzz corpus seeds. Sandboxed
 /// processes write no files of their own, so the log channel carries them.
-#[cfg(feature = "ipc-record")]
 fn record(method: &str, params: &dyn Params) {
-    use std::fmt::Write;
-    if let Some(bytes) = params.message() {
-        let hex = bytes.iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        });
-        tracing::info!("ipc-record {method} {hex}");
+    if cfg!(feature = "ipc-record") {
+        if let Some(bytes) = params.message() {
+            record_bytes(method, &bytes);
+        }
     }
 }
 
+/// The same recorder for the other decoders' inputs, as `ipc-record <kind>
+/// <hex>`: broker channel datagrams (`BrokerRequest.<method>`,
+/// `BrokerMessage.<kind>`), P2P frames we send (`P2P.<command>`) and JSON-RPC
+/// request bodies and paths (`HTTP.body`, `HTTP.path`). A no-op without the
+/// feature.
+#[cfg(feature = "ipc-record")]
+pub fn record_bytes(kind: &str, bytes: &[u8]) {
+    use std::fmt::Write;
+    let hex = bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
+    tracing::info!("ipc-record {kind} {hex}");
+}
+
 #[cfg(not(feature = "ipc-record"))]
-fn record(_: &str, _: &dyn Params) {}
+pub fn record_bytes(_: &str, _: &[u8]) {}
 
 /// Per-connection call logger: numbers the calls and names the peer.
 #[derive(Clone)]

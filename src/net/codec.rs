@@ -59,7 +59,13 @@ pub async fn read_message<R: AsyncRead + Unpin>(
 
 /// One message as it goes on the wire.
 pub fn encode(magic: Magic, message: NetworkMessage) -> Vec<u8> {
-    serialize(&RawNetworkMessage::new(magic, message))
+    // Test builds with `ipc-record` log each frame for fuzz seeds.
+    let command = cfg!(feature = "ipc-record").then(|| message.command());
+    let frame = serialize(&RawNetworkMessage::new(magic, message));
+    if let Some(command) = command {
+        crate::ipc::debug::record_bytes(&format!("P2P.{command}"), &frame);
+    }
+    frame
 }
 
 #[cfg(test)]

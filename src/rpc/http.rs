@@ -274,6 +274,8 @@ async fn handle(
         Ok(b) => b.to_bytes(),
         Err(_) => return Ok(closing(too_large())),
     };
+    crate::ipc::debug::record_bytes("HTTP.body", &body);
+    crate::ipc::debug::record_bytes("HTTP.path", path.as_bytes());
     let value = match exec::parse_body(&body) {
         Ok(v) => v,
         Err(outcome) => return Ok(to_http(outcome)),
