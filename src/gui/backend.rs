@@ -44,8 +44,12 @@ pub enum Source {
 
 /// Connects to a node's `-ipcbind` socket, with the error bitcoin-gui prints.
 pub fn connect(address: &IpcAddress) -> Result<std::os::unix::net::UnixStream, String> {
-    std::os::unix::net::UnixStream::connect(address.path()).map_err(|e| {
-        format!("cannot connect to bitcoin-node at {address}: {e}. Is bitcoin-node running with -ipcbind={address}?")
+    std::os::unix::net::UnixStream::connect(address.path()).map_err(|source| {
+        crate::ipc::client::AttachError::Connect {
+            address: address.to_string(),
+            source,
+        }
+        .to_string()
     })
 }
 

@@ -104,6 +104,19 @@ pub struct Request {
 }
 
 impl Request {
+    /// A call the node makes to its own RPC methods on another process's
+    /// behalf (a wallet's `Chain`, the GUI's `Node`): positional, no user.
+    pub fn internal(method: &str, params: Vec<Value>, wallet: Option<String>) -> Request {
+        Request {
+            id: Some(Value::Null),
+            version: Version::V2,
+            method: method.to_string(),
+            params: Params::Positional(params),
+            wallet,
+            user: String::new(),
+        }
+    }
+
     /// A 2.0 request without `id`: executed, never answered.
     pub fn is_notification(&self) -> bool {
         self.id.is_none() && self.version == Version::V2

@@ -233,15 +233,9 @@ fn hash_of(bytes: &[u8]) -> Result<BlockHash, capnp::Error> {
 impl ChainServer {
     /// Runs one of the node's RPC methods, as the wallet's request would.
     async fn call(&self, method: &str, params: Vec<Value>) -> Result<Value, crate::rpc::RpcError> {
-        let req = Request {
-            id: Some(Value::Null),
-            version: crate::rpc::protocol::Version::V2,
-            method: method.to_string(),
-            params: crate::rpc::protocol::Params::Positional(params),
-            wallet: None,
-            user: String::new(),
-        };
-        self.dispatcher.call(req).await
+        self.dispatcher
+            .call(Request::internal(method, params, None))
+            .await
     }
 }
 

@@ -21,6 +21,12 @@ use crate::rpc::http::Dispatcher;
 use crate::rpc::whitelist::Whitelist;
 use crate::schema::{chain_capnp, mining_capnp, node_capnp, rpc_capnp};
 
+/// A text parameter as a `String`; text that is not UTF-8 fails the call.
+fn text(r: capnp::Result<capnp::text::Reader<'_>>) -> Result<String, capnp::Error> {
+    r?.to_string()
+        .map_err(|e| capnp::Error::failed(format!("not UTF-8: {e}")))
+}
+
 /// What `Init.makeRpc` and `Init.makeMining` hand out.
 pub struct NodeIpc {
     pub chain: Arc<Chain>,

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::text;
 use crate::chain::Chain;
 use crate::ipc::debug::{CallLog, Redacted, Summary};
 use crate::node::methods::{self, Ty};
 use crate::node::wallets::Wallets;
 use crate::rpc::http::Dispatcher;
-use crate::rpc::protocol::{Params, Request, Version};
+use crate::rpc::protocol::Request;
 use crate::rpc::RpcError;
 use crate::schema::chain_capnp::handler;
 use crate::schema::node_capnp::{node, node_notifications};
@@ -68,11 +69,6 @@ pub fn convert_arg(ty: Option<Ty>, text: &str) -> Result<Value, RpcError> {
     }
 }
 
-fn text(r: capnp::Result<capnp::text::Reader<'_>>) -> Result<String, capnp::Error> {
-    r?.to_string()
-        .map_err(|e| capnp::Error::failed(format!("not UTF-8: {e}")))
-}
-
 fn failed(e: RpcError) -> capnp::Error {
     capnp::Error::failed(format!("{} (code {})", e.message, e.code))
 }
@@ -97,14 +93,7 @@ async fn call(
     wallet: Option<String>,
 ) -> Result<Value, RpcError> {
     dispatcher
-        .call(Request {
-            id: Some(Value::Null),
-            version: Version::V1Legacy,
-            method: method.to_string(),
-            params: Params::Positional(params),
-            wallet,
-            user: String::new(),
-        })
+        .call(Request::internal(method, params, wallet))
         .await
 }
 

@@ -14,15 +14,12 @@ use crate::rpc::http::{wallet_of, Dispatcher};
 use crate::rpc::whitelist::Whitelist;
 use crate::schema::rpc_capnp::rpc;
 
+use super::text;
+
 pub struct RpcServer {
     pub log: CallLog,
     pub dispatcher: Rc<dyn Dispatcher>,
     pub whitelist: Rc<Whitelist>,
-}
-
-fn text(r: capnp::Result<capnp::text::Reader<'_>>) -> Result<String, capnp::Error> {
-    r?.to_string()
-        .map_err(|e| capnp::Error::failed(format!("not UTF-8: {e}")))
 }
 
 impl rpc::Server for RpcServer {
