@@ -87,7 +87,8 @@ for t in "${tests[@]}"; do
     else
         failed=1
         echo "FAIL $t"
-        grep -E "AssertionError|JSONRPCException|Error:" "$work/$t.log" | head -3 || true
+        # The first traceback: where the test stopped, and why.
+        sed -n '/Traceback/,/Error/p' "$work/$t.log" | head -30 | cut -c1-600 || true
     fi
 done
 exit $failed

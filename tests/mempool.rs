@@ -555,3 +555,117 @@ fn a_child_pays_for_its_parent_in_a_package() {
         )
     );
 }
+
+#[test]
+fn packages_follow_cores_package_rules() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([110, address()]));
+    let parent = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 10_000);
+    let child = spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        COINBASE - 10_000,
+        1,
+        10_000,
+    );
+    let (ph, ch) = (hex(&parent), hex(&child));
+
+    // testmempoolaccept of a package: the child sees its parent, each is
+    // judged on its own fee, and nothing enters the pool.
+    let tested = ok(&node, "testmempoolaccept", json!([[ph, ch]]));
+    for (row, tx) in tested.as_array().unwrap().iter().zip([&parent, &child]) {
+        assert_eq!(row["allowed"], json!(true), "{tested}");
+        assert_eq!(row["wtxid"], tx.compute_wtxid().to_string());
+        assert_eq!(row["vsize_bip141"], json!(tx.vsize()));
+        assert_eq!(btc(&row["fees"]["base"]), 0.0001);
+        assert_eq!(
+            row["fees"]["effective-includes"],
+            json!([tx.compute_wtxid().to_string()])
+        );
+    }
+    assert!(mempool(&node).is_empty());
+    // Out of order: a package error on every row and no verdicts.
+    let tested = ok(&node, "testmempoolaccept", json!([[ch, ph]]));
+    for row in tested.as_array().unwrap() {
+        assert_eq!(row["package-error"], "package-not-sorted", "{tested}");
+        assert!(row.get("allowed").is_none(), "{tested}");
+    }
+    // A parent short of fee fails, and its child is not judged.
+    let free_parent = spend(&[coinbase_at(&node, 2)], COINBASE, 1, 0);
+    let paying_child = spend(
+        &[OutPoint::new(free_parent.compute_txid(), 0)],
+        COINBASE,
+        1,
+        20_000,
+    );
+    let tested = ok(
+        &node,
+        "testmempoolaccept",
+        json!([[hex(&free_parent), hex(&paying_child)]]),
+    );
+    assert_eq!(tested[0]["allowed"], json!(false), "{tested}");
+    assert_eq!(tested[0]["reject-reason"], "min relay fee not met");
+    assert!(tested[1].get("allowed").is_none(), "{tested}");
+
+    // submitpackage's maxfeerate: the parent goes over it alone, so the
+    // package stops there and the child lacks its input.
+    let result = ok(&node, "submitpackage", json!([[ph, ch], 0.00001]));
+    assert_eq!(result["package_msg"], "transaction failed", "{result}");
+    let rows = &result["tx-results"];
+    assert_eq!(
+        rows[parent.compute_wtxid().to_string()]["error"],
+        "max feerate exceeded"
+    );
+    assert_eq!(
+        rows[child.compute_wtxid().to_string()]["error"],
+        "bad-txns-inputs-missingorspent"
+    );
+    assert!(mempool(&node).is_empty());
+
+    // A version 3 parent with a version 2 child: Core's package TRUC check
+    // refuses the package as a whole.
+    let mut truc_parent = spend(&[coinbase_at(&node, 3)], COINBASE, 1, 0);
+    truc_parent.version = bitcoin::transaction::Version(3);
+    let v2_child = spend(
+        &[OutPoint::new(truc_parent.compute_txid(), 0)],
+        COINBASE,
+        1,
+        20_000,
+    );
+    let result = ok(
+        &node,
+        "submitpackage",
+        json!([[hex(&truc_parent), hex(&v2_child)]]),
+    );
+    let expected = format!(
+        "TRUC-violation, non-version=3 tx {} (wtxid={}) cannot spend from version=3 tx {} (wtxid={})",
+        v2_child.compute_txid(),
+        v2_child.compute_wtxid(),
+        truc_parent.compute_txid(),
+        truc_parent.compute_wtxid()
+    );
+    assert_eq!(result["package_msg"], expected, "{result}");
+    // Each keeps its own refusal from when it was tried alone.
+    let parent_error = result["tx-results"][truc_parent.compute_wtxid().to_string()]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        parent_error.starts_with("min relay fee not met"),
+        "{result}"
+    );
+    assert!(mempool(&node).is_empty());
+
+    // Within the limit, the package goes in and both rows carry the sizes.
+    let result = ok(&node, "submitpackage", json!([[ph, ch], 0.5]));
+    assert_eq!(result["package_msg"], "success", "{result}");
+    let row = &result["tx-results"][child.compute_wtxid().to_string()];
+    assert_eq!(row["vsize_adjusted"], row["vsize"]);
+    assert_eq!(row["vsize_bip141"], json!(child.vsize()));
+    assert_eq!(mempool(&node).len(), 2);
+    // Submitted again: both already there, without an effective fee rate.
+    let again = ok(&node, "submitpackage", json!([[ph, ch]]));
+    assert_eq!(again["package_msg"], "success", "{again}");
+    let row = &again["tx-results"][parent.compute_wtxid().to_string()];
+    assert!(row["fees"].get("effective-feerate").is_none(), "{again}");
+    assert_eq!(btc(&row["fees"]["base"]), 0.0001);
+}

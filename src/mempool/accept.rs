@@ -40,6 +40,15 @@ pub struct AcceptArgs {
     /// transaction's own fee checks are skipped and it is not announced
     /// until the caller says so.
     pub package: bool,
+    /// Whether it may replace mempool transactions (Core's
+    /// m_allow_replacement; off for testmempoolaccept of a package).
+    pub allow_replacement: bool,
+    /// The caller's highest fee rate (submitpackage's `maxfeerate`, Core's
+    /// m_client_maxfeerate): "max feerate exceeded" above it.
+    pub max_feerate: Option<FeeRate>,
+    /// Whether to run the scripts (testmempoolaccept of a package runs them
+    /// after every transaction's other checks, with `check_scripts`).
+    pub scripts: bool,
 }
 
 impl AcceptArgs {
@@ -50,6 +59,9 @@ impl AcceptArgs {
         accept_time: None,
         local: false,
         package: false,
+        allow_replacement: true,
+        max_feerate: None,
+        scripts: true,
     };
 }
 
@@ -153,6 +165,7 @@ pub fn accept(
     let wtxid = tx.compute_wtxid();
     let consensus = |r: &str| Reject::new(RejectKind::Consensus, r);
     let policy_reject = |r: &str| Reject::new(RejectKind::Policy, r);
+    let fee_reject = |r: &str| Reject::new(RejectKind::Reconsiderable, r);
 
     policy::check_transaction(&tx)?;
     if tx.is_coinbase() {
@@ -183,6 +196,9 @@ pub fn accept(
         .iter()
         .filter_map(|i| pool.spender(&i.previous_output).copied())
         .collect();
+    if !conflicts.is_empty() && !args.allow_replacement {
+        return Err(policy_reject("bip125-replacement-disallowed"));
+    }
 
     let mut coins = Vec::with_capacity(tx.input.len());
     for input in &tx.input {
@@ -278,22 +294,7 @@ pub fn accept(
         return Err(policy_reject("bad-txns-too-many-sigops").with(sigop_cost.to_string()));
     }
     if !args.bypass_limits && !args.package {
-        let floor = pool.min_fee(
-            opts.max_size_bytes as usize,
-            opts.incremental_relay_feerate.0,
-            clock::now(),
-        );
-        let reject_fee = FeeRate(floor).fee(vsize);
-        if reject_fee > 0 && modified_fee < reject_fee {
-            return Err(policy_reject("mempool min fee not met")
-                .with(format!("{modified_fee} < {reject_fee}")));
-        }
-        let min = opts.min_relay_feerate.fee(vsize);
-        if modified_fee < min {
-            return Err(
-                policy_reject("min relay fee not met").with(format!("{modified_fee} < {min}"))
-            );
-        }
+        check_fee_rate(pool, opts, vsize, modified_fee)?;
     }
 
     // Everything the replacement evicts: the conflicts and their descendants.
@@ -319,7 +320,7 @@ pub fn accept(
     if !args.bypass_limits {
         if let Some(violation) = truc_violation(pool, &tx, &parents, &conflicts, vsize) {
             match violation.sibling {
-                Some(sibling) if !args.package => {
+                Some(sibling) if !args.package && args.allow_replacement => {
                     conflicts.insert(sibling);
                     evicted.insert(sibling);
                     evicted.extend(pool.descendants(&sibling));
@@ -341,6 +342,13 @@ pub fn accept(
         return Err(consensus("bad-txns-spends-conflicting-tx")
             .with(format!("{txid} spends conflicting transaction {bad}")));
     }
+    // Core checks the caller's maximum after its PreChecks, before the
+    // replacement rules.
+    if let Some(max) = args.max_feerate {
+        if FeeRate::of(modified_fee, vsize).0 > max.0 {
+            return Err(policy_reject("max feerate exceeded"));
+        }
+    }
 
     if !conflicts.is_empty() {
         let clusters: BTreeSet<Txid> = conflicts
@@ -359,7 +367,7 @@ pub fn accept(
             .map(|e| pool.modified_fee(e))
             .sum();
         if modified_fee < conflicting_fees {
-            return Err(policy_reject(&rbf_reason("insufficient fee")).with(format!(
+            return Err(fee_reject(&rbf_reason("insufficient fee")).with(format!(
                 "rejecting replacement {txid}, less fees than conflicting txs; {} < {}",
                 format_money(modified_fee),
                 format_money(conflicting_fees)
@@ -368,7 +376,7 @@ pub fn accept(
         let additional = modified_fee - conflicting_fees;
         let relay = opts.incremental_relay_feerate.fee(vsize);
         if additional < relay {
-            return Err(policy_reject(&rbf_reason("insufficient fee")).with(format!(
+            return Err(fee_reject(&rbf_reason("insufficient fee")).with(format!(
                 "rejecting replacement {txid}, not enough additional fees to relay; {} < {}",
                 format_money(additional),
                 format_money(relay)
@@ -409,16 +417,19 @@ pub fn accept(
         for c in &conflicts {
             let (cfee, cweight) = linearize::chunk_of(pool, c, opts.bytes_per_sigop);
             if (anc_fee as i128) * (cweight as i128) <= (cfee as i128) * (anc_weight as i128) {
-                return Err(
-                    Reject::new(RejectKind::Policy, rbf_reason("replacement-failed"))
-                        .with("insufficient feerate: does not improve feerate diagram"),
-                );
+                return Err(Reject::new(
+                    RejectKind::Reconsiderable,
+                    rbf_reason("replacement-failed"),
+                )
+                .with("insufficient feerate: does not improve feerate diagram"));
             }
         }
     }
 
-    check_upgradable_witness(&tx, &spent)?;
-    verify_scripts(&tx, &spent)?;
+    if args.scripts {
+        check_upgradable_witness(&tx, &spent)?;
+        verify_scripts(&tx, &spent)?;
+    }
 
     let accepted = Accepted {
         txid,
@@ -450,6 +461,54 @@ pub fn accept(
         children: BTreeSet::new(),
     });
     Ok(accepted)
+}
+
+/// Core's CheckFeeRate: `fee` for `vsize` bytes (one transaction's, or a
+/// package's together) meets the mempool's minimum and the relay minimum.
+pub(super) fn check_fee_rate(
+    pool: &mut Pool,
+    opts: &PolicyOptions,
+    vsize: i64,
+    fee: i64,
+) -> Result<(), Reject> {
+    let floor = pool.min_fee(
+        opts.max_size_bytes as usize,
+        opts.incremental_relay_feerate.0,
+        clock::now(),
+    );
+    let reject_fee = FeeRate(floor).fee(vsize);
+    if reject_fee > 0 && fee < reject_fee {
+        return Err(
+            Reject::new(RejectKind::Reconsiderable, "mempool min fee not met")
+                .with(format!("{fee} < {reject_fee}")),
+        );
+    }
+    let min = opts.min_relay_feerate.fee(vsize);
+    if fee < min {
+        return Err(
+            Reject::new(RejectKind::Reconsiderable, "min relay fee not met")
+                .with(format!("{fee} < {min}")),
+        );
+    }
+    Ok(())
+}
+
+/// The script checks `accept` skips when told to, for a transaction whose
+/// inputs are in the pool or the UTXO set.
+pub(super) fn check_scripts(pool: &Pool, chain: &Chain, tx: &Transaction) -> Result<(), Reject> {
+    let mut spent = Vec::with_capacity(tx.input.len());
+    for input in &tx.input {
+        let op = input.previous_output;
+        let out = match pool.output(&op) {
+            Some(out) => Some(out.clone()),
+            None => chain.utxo().get(&op).ok().flatten().map(|c| c.txout),
+        };
+        spent.push(out.ok_or_else(|| {
+            Reject::new(RejectKind::MissingInputs, "bad-txns-inputs-missingorspent")
+        })?);
+    }
+    check_upgradable_witness(tx, &spent)?;
+    verify_scripts(tx, &spent)
 }
 
 /// Core's TRUC_VERSION and its limits (BIP431).
@@ -567,10 +626,25 @@ fn check_upgradable_witness(tx: &Transaction, spent: &[TxOut]) -> Result<(), Rej
                 RejectKind::Policy,
                 "mempool-script-verify-flag-failed (Witness version reserved for soft-fork upgrades)",
             )
-            .with(format!("input {i} of {}", tx.compute_txid())));
+            .with(input_details(tx, i)));
         }
     }
     Ok(())
+}
+
+/// Core's details of a script failure: which input, of which transaction,
+/// spending what.
+fn input_details(tx: &Transaction, i: usize) -> String {
+    let spending = tx
+        .input
+        .get(i)
+        .map(|input| input.previous_output.to_string())
+        .unwrap_or_default();
+    format!(
+        "input {i} of {} (wtxid {}), spending {spending}",
+        tx.compute_txid(),
+        tx.compute_wtxid()
+    )
 }
 
 /// Runs every input's script through the kernel's interpreter with the
@@ -581,7 +655,7 @@ fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
             RejectKind::Consensus,
             format!("mempool-script-verify-flag-failed ({why})"),
         )
-        .with(format!("input {i} of {}", tx.compute_txid()))
+        .with(input_details(tx, i))
     };
     let ktx = bitcoinkernel::Transaction::new(&bitcoin::consensus::serialize(tx))
         .map_err(|e| fail(0, &e.to_string()))?;

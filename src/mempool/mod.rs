@@ -1,6 +1,7 @@
 //! mempool/: the node worker's transaction memory pool, ours in Rust and fed
 //! by our UTXO index. `policy` holds Core's standardness rules and options,
 //! `pool` the entries and their links, `accept` Core's acceptance checks,
+//! `package` Core's package validation (submitpackage, testmempoolaccept),
 //! `linearize` the mining order (chunks) and block selection, `persist`
 //! Core's mempool.dat format. `Mempool` ties them together behind one lock
 //! and follows the active chain as a `ChainListener`: mined transactions and
@@ -8,6 +9,7 @@
 
 pub mod accept;
 pub mod linearize;
+pub mod package;
 pub mod persist;
 pub mod policy;
 pub mod pool;
@@ -19,6 +21,7 @@ use bitcoin::{Transaction, Txid, Wtxid};
 
 use crate::chain::{clock, Chain, ChainListener};
 pub use accept::{AcceptArgs, Accepted};
+pub use package::{PackageError, PackageResult, PackageTx};
 pub use policy::{FeeRate, PolicyOptions, Reject, RejectKind};
 pub use pool::{Entry, Pool};
 
@@ -26,26 +29,6 @@ pub use pool::{Entry, Pool};
 const MAX_BLOCK_SIGOPS_COST: i64 = 80_000;
 /// Core's DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS.
 const COINBASE_SIGOPS_RESERVE: i64 = 400;
-
-/// One transaction's fate in a package.
-#[derive(Clone, Debug)]
-pub enum PackageTx {
-    /// Already there (by txid; `other_wtxid` when its witness differs).
-    InMempool {
-        vsize: i64,
-        fee: i64,
-        other_wtxid: Option<Wtxid>,
-    },
-    /// Accepted, judged at `feerate` over the transactions in `includes`.
-    Accepted {
-        accepted: Accepted,
-        feerate: FeeRate,
-        includes: Vec<Wtxid>,
-    },
-    Failed(Reject),
-    /// Not decided because another transaction failed first.
-    NotValidated,
-}
 
 /// What LoadMempool takes over from a file (Core's ImportMempoolOptions).
 #[derive(Clone, Copy, Debug)]
@@ -136,15 +119,9 @@ impl Mempool {
         // Core's LimitMempoolSize after each acceptance: old entries
         // expire, then the worst chunks go until the pool fits.
         if let (Ok(a), false) = (&result, args.test_only) {
-            let expired = pool.expire(clock::now() - self.opts.expiry_secs);
-            if expired > 0 {
-                tracing::debug!(target: "mempool", "Expired {expired} transactions from the memory pool");
-            }
-            if !args.bypass_limits {
-                self.trim_to_size(&mut pool);
-                if pool.get(&a.txid).is_none() {
-                    result = Err(Reject::new(RejectKind::Policy, "mempool full"));
-                }
+            self.limit_size(&mut pool, !args.bypass_limits);
+            if !args.bypass_limits && pool.get(&a.txid).is_none() {
+                result = Err(Reject::new(RejectKind::Policy, "mempool full"));
             }
         }
         let size = pool.len();
@@ -165,114 +142,16 @@ impl Mempool {
         result
     }
 
-    /// A child-with-parents package (parents first, the child last), as
-    /// Core's ProcessNewPackage decides it: each transaction alone first;
-    /// parents refused only for their fee wait for the child, and then the
-    /// parents that waited and the child go in together if their combined
-    /// fee rate meets the relay and mempool minimums (CPFP). Returns one
-    /// result per transaction, in order. The caller checks the topology.
-    pub fn accept_package(&self, chain: &Chain, txs: &[Arc<Transaction>]) -> Vec<PackageTx> {
-        let args = |test_only: bool, package: bool| AcceptArgs {
-            test_only,
-            local: true,
-            package,
-            ..AcceptArgs::FROM_PEER
-        };
-        let fee_only = |r: &Reject| {
-            r.reason == "min relay fee not met" || r.reason == "mempool min fee not met"
-        };
-        let mut out = Vec::with_capacity(txs.len());
-        let mut waiting: Vec<usize> = Vec::new();
-        for (i, tx) in txs.iter().enumerate() {
-            let txid = tx.compute_txid();
-            if let Some(e) = self.lock().get(&txid) {
-                out.push(PackageTx::InMempool {
-                    vsize: e.vsize,
-                    fee: e.fee,
-                    other_wtxid: (e.wtxid != tx.compute_wtxid()).then_some(e.wtxid),
-                });
-                continue;
-            }
-            let is_child = i + 1 == txs.len() && txs.len() > 1;
-            if !is_child || waiting.is_empty() {
-                match self.accept(chain, tx.clone(), args(false, false)) {
-                    Ok(a) => {
-                        out.push(PackageTx::Accepted {
-                            feerate: a.effective_feerate(),
-                            includes: vec![a.wtxid],
-                            accepted: a,
-                        });
-                        continue;
-                    }
-                    // A parent short of fee waits for the child.
-                    Err(r) if fee_only(&r) && !is_child && txs.len() > 1 => {}
-                    Err(r) => {
-                        out.push(PackageTx::Failed(r));
-                        continue;
-                    }
-                }
-            }
-            if !is_child {
-                // A parent that pays too little alone: it waits for the child.
-                waiting.push(i);
-                out.push(PackageTx::NotValidated);
-                continue;
-            }
-            // The child with the parents that waited: in without their own
-            // fee checks, then judged on the package's fee rate.
-            let mut members: Vec<(usize, Accepted)> = Vec::new();
-            let mut failed = None;
-            for &j in waiting.iter().chain(std::iter::once(&i)) {
-                match self.accept(chain, txs[j].clone(), args(false, true)) {
-                    Ok(a) => members.push((j, a)),
-                    Err(r) => {
-                        failed = Some((j, r));
-                        break;
-                    }
-                }
-            }
-            let fee: i64 = members.iter().map(|(_, a)| a.modified_fee).sum();
-            let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
-            let floor = self.min_fee().max(self.opts.min_relay_feerate.0);
-            let short = failed.is_none() && fee < FeeRate(floor).fee(vsize);
-            if failed.is_some() || short {
-                // Take back what went in, newest first.
-                let mut pool = self.lock();
-                for (_, a) in members.iter().rev() {
-                    pool.remove(&a.txid);
-                }
-                drop(pool);
-                let why = match failed {
-                    Some((_, r)) => r,
-                    None => Reject::new(RejectKind::Policy, "package-fee-too-low").with(format!(
-                        "package feerate {} < {floor} sat/kvB",
-                        FeeRate::of(fee, vsize).0
-                    )),
-                };
-                for &j in &waiting {
-                    out[j] = PackageTx::Failed(why.clone());
-                }
-                out.push(PackageTx::Failed(why));
-                continue;
-            }
-            let rate = FeeRate::of(fee, vsize);
-            let includes: Vec<Wtxid> = members.iter().map(|(_, a)| a.wtxid).collect();
-            for (j, a) in members {
-                let _ = self.added.send((a.txid, a.wtxid));
-                self.lock().set_unbroadcast(a.txid);
-                let result = PackageTx::Accepted {
-                    accepted: a,
-                    feerate: rate,
-                    includes: includes.clone(),
-                };
-                if j == i {
-                    out.push(result);
-                } else {
-                    out[j] = result;
-                }
-            }
+    /// Core's LimitMempoolSize: entries older than `-mempoolexpiry` go,
+    /// then (when `trim`) the worst chunks until the pool fits.
+    fn limit_size(&self, pool: &mut Pool, trim: bool) {
+        let expired = pool.expire(clock::now() - self.opts.expiry_secs);
+        if expired > 0 {
+            tracing::debug!(target: "mempool", "Expired {expired} transactions from the memory pool");
         }
-        out
+        if trim {
+            self.trim_to_size(pool);
+        }
     }
 
     /// Core's TrimToSize: while the pool is over `-maxmempool`, the chunk

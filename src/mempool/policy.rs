@@ -193,6 +193,9 @@ pub enum RejectKind {
     Conflict,
     /// Not final yet.
     Premature,
+    /// Refused for its fee alone: a package with a child paying for it may
+    /// get in (Core's TX_RECONSIDERABLE).
+    Reconsiderable,
 }
 
 impl Reject {

@@ -15,7 +15,9 @@ use serde_json::{json, Map, Value};
 use super::{arg, internal, invalid_parameter, Handler, Method, NodeCtx, Ty};
 use crate::mempool::linearize;
 use crate::mempool::policy::{self, FeeRate};
-use crate::mempool::{AcceptArgs, Accepted, Entry, Pool, Reject, RejectKind};
+use crate::mempool::{
+    AcceptArgs, Accepted, Entry, PackageError, PackageResult, PackageTx, Pool, Reject, RejectKind,
+};
 use crate::rpc::amount::amount_from_value;
 use crate::rpc::json::amount;
 use crate::rpc::protocol::code;
@@ -23,8 +25,7 @@ use crate::rpc::RpcError;
 
 /// Core's DEFAULT_MAX_RAW_TX_FEE_RATE: 0.10 BTC/kvB.
 const DEFAULT_MAX_RAW_TX_FEE_RATE: i64 = 10_000_000;
-/// Core's MAX_PACKAGE_COUNT.
-const MAX_PACKAGE_COUNT: usize = 25;
+use crate::mempool::package::MAX_PACKAGE_COUNT;
 
 pub fn methods() -> Vec<Method> {
     let s = |name, args, summary, f| Method {
@@ -247,65 +248,102 @@ async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value,
 async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
     let raw = package_arg(&args)?;
     let max_rate = max_fee_rate(&args, 1)?;
-    let mut txs = decode_list(&raw)?;
-    if txs.len() > 1 {
-        return testpackage(txs);
-    }
-    let tx = Arc::new(txs.remove(0));
-    let mut out = Map::new();
-    out.insert("txid".into(), tx.compute_txid().to_string().into());
-    out.insert("wtxid".into(), tx.compute_wtxid().to_string().into());
-    let bip141_vsize = tx.vsize();
-    match run_accept(&ctx, tx, true).await? {
-        Ok(a) => {
-            let max_fee = max_rate.fee(a.vsize);
-            if max_fee > 0 && a.base_fee > max_fee {
+    let txs: Vec<Arc<Transaction>> = decode_list(&raw)?.into_iter().map(Arc::new).collect();
+    let result = if txs.len() == 1 {
+        // One transaction is Core's ProcessTransaction, replacements allowed.
+        let tx = txs[0].clone();
+        let (error, one) = match run_accept(&ctx, tx, true).await? {
+            Ok(a) => (
+                None,
+                PackageTx::Accepted {
+                    feerate: a.effective_feerate(),
+                    includes: vec![a.wtxid],
+                    accepted: a,
+                },
+            ),
+            Err(r) => (Some(PackageError::Tx), PackageTx::Failed(r)),
+        };
+        PackageResult {
+            error,
+            txs: vec![Some(one)],
+        }
+    } else {
+        let (chain, mempool, batch) = (ctx.chain.clone(), ctx.mempool.clone(), txs.clone());
+        tokio::task::spawn_blocking(move || mempool.test_package(&chain, &batch))
+            .await
+            .map_err(internal)?
+    };
+    // After one transaction over the caller's maximum fee, the later ones
+    // are left undecided: they would not be submitted either.
+    let mut exit_early = false;
+    let mut rows = Vec::with_capacity(txs.len());
+    for (tx, r) in txs.iter().zip(result.txs) {
+        let mut out = Map::new();
+        out.insert("txid".into(), tx.compute_txid().to_string().into());
+        out.insert("wtxid".into(), tx.compute_wtxid().to_string().into());
+        if let Some(PackageError::Policy(why)) = &result.error {
+            out.insert("package-error".into(), why.clone().into());
+        }
+        match r {
+            _ if exit_early => {}
+            None | Some(PackageTx::InMempool { .. }) => {}
+            Some(PackageTx::Accepted {
+                accepted,
+                feerate,
+                includes,
+            }) => {
+                let max_fee = max_rate.fee(accepted.vsize);
+                if max_fee > 0 && accepted.base_fee > max_fee {
+                    out.insert("allowed".into(), false.into());
+                    out.insert("reject-reason".into(), "max-fee-exceeded".into());
+                    exit_early = true;
+                } else {
+                    out.insert("allowed".into(), true.into());
+                    sizes_and_fees(&mut out, tx, &accepted, Some((feerate, &includes)));
+                }
+            }
+            Some(PackageTx::Failed(r)) => {
                 out.insert("allowed".into(), false.into());
-                out.insert("reject-reason".into(), "max-fee-exceeded".into());
-            } else {
-                out.insert("allowed".into(), true.into());
-                out.insert("vsize".into(), a.vsize.into());
-                // Current Core also gives both sizes behind `vsize`: the
-                // sigop-adjusted one the mempool uses and BIP141's.
-                out.insert("vsize_adjusted".into(), a.vsize.into());
-                out.insert("vsize_bip141".into(), bip141_vsize.into());
-                out.insert(
-                    "fees".into(),
-                    json!({
-                        "base": amount(a.base_fee),
-                        "effective-feerate": amount(a.effective_feerate().0),
-                        "effective-includes": [a.wtxid.to_string()],
-                    }),
-                );
+                if r.kind == RejectKind::MissingInputs {
+                    out.insert("reject-reason".into(), "missing-inputs".into());
+                } else {
+                    out.insert("reject-reason".into(), r.reason.clone().into());
+                    out.insert("reject-details".into(), r.to_string().into());
+                }
             }
         }
-        Err(r) => {
-            out.insert("allowed".into(), false.into());
-            if r.kind == RejectKind::MissingInputs {
-                out.insert("reject-reason".into(), "missing-inputs".into());
-            } else {
-                out.insert("reject-reason".into(), r.reason.clone().into());
-                out.insert("reject-details".into(), r.to_string().into());
-            }
-        }
+        rows.push(Value::Object(out));
     }
-    Ok(Value::Array(vec![Value::Object(out)]))
+    Ok(Value::Array(rows))
 }
 
-/// Package evaluation is not implemented yet: every transaction gets Core's
-/// package-error shape with the reason.
-fn testpackage(txs: Vec<Transaction>) -> Result<Value, RpcError> {
-    Ok(Value::Array(
-        txs.iter()
-            .map(|tx| {
-                json!({
-                    "txid": tx.compute_txid().to_string(),
-                    "wtxid": tx.compute_wtxid().to_string(),
-                    "package-error": "package-not-supported: this node evaluates single transactions only",
-                })
-            })
-            .collect(),
-    ))
+/// testmempoolaccept's and submitpackage's sizes and fees of an accepted
+/// transaction: `vsize` is the sigop-adjusted size (current Core also names
+/// it `vsize_adjusted`, beside BIP141's `vsize_bip141`); the effective fee
+/// rate only for a transaction judged now, not one already in the pool.
+fn sizes_and_fees(
+    out: &mut Map<String, Value>,
+    tx: &Transaction,
+    accepted: &Accepted,
+    effective: Option<(FeeRate, &[bitcoin::Wtxid])>,
+) {
+    out.insert("vsize_adjusted".into(), accepted.vsize.into());
+    out.insert("vsize".into(), accepted.vsize.into());
+    out.insert("vsize_bip141".into(), tx.vsize().into());
+    let mut fees = Map::new();
+    fees.insert("base".into(), amount(accepted.base_fee));
+    if let Some((rate, includes)) = effective {
+        fees.insert("effective-feerate".into(), amount(rate.0));
+        fees.insert(
+            "effective-includes".into(),
+            includes
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .into(),
+        );
+    }
+    out.insert("fees".into(), Value::Object(fees));
 }
 
 /// Core's entryToJSON.
@@ -617,8 +655,8 @@ fn child_with_parents(txs: &[Arc<Transaction>]) -> bool {
 /// Core's submitpackage for child-with-parents packages.
 async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcError> {
     let raw = package_arg(&args)?;
-    // Validated as Core does; packages are not held to it yet.
-    let _max_rate = max_fee_rate(&args, 1)?;
+    // 0 means no limit, as in Core.
+    let max_rate = Some(max_fee_rate(&args, 1)?).filter(|r| r.0 != 0);
     let max_burn = match arg::opt(&args, 2) {
         Some(v) => amount_from_value(v)?,
         None => 0,
@@ -642,62 +680,66 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         ));
     }
     let (chain, mempool, batch) = (ctx.chain.clone(), ctx.mempool.clone(), txs.clone());
-    let results = tokio::task::spawn_blocking(move || mempool.accept_package(&chain, &batch))
-        .await
-        .map_err(internal)?;
-    let mut package_msg = "success".to_string();
+    let result =
+        tokio::task::spawn_blocking(move || mempool.submit_package(&chain, &batch, max_rate))
+            .await
+            .map_err(internal)?;
+    let package_msg = result
+        .error
+        .as_ref()
+        .map_or_else(|| "success".to_string(), PackageError::to_string);
     let mut map = Map::new();
-    let mut replaced = Vec::new();
-    for (tx, result) in txs.iter().zip(&results) {
+    let mut replaced = BTreeSet::new();
+    for (tx, r) in txs.iter().zip(&result.txs) {
         let mut o = Map::new();
         o.insert("txid".into(), tx.compute_txid().to_string().into());
-        match result {
-            crate::mempool::PackageTx::InMempool {
-                vsize,
-                fee,
-                other_wtxid,
-            } => {
-                if let Some(w) = other_wtxid {
-                    o.insert("other-wtxid".into(), w.to_string().into());
-                }
-                o.insert("vsize".into(), (*vsize).into());
-                o.insert("fees".into(), json!({"base": amount(*fee)}));
+        match r {
+            None => {
+                o.insert("error".into(), "package-not-validated".into());
             }
-            crate::mempool::PackageTx::Accepted {
+            Some(PackageTx::InMempool {
+                other_wtxid: Some(w),
+                ..
+            }) => {
+                o.insert("other-wtxid".into(), w.to_string().into());
+            }
+            Some(PackageTx::InMempool { vsize, fee, .. }) => {
+                let known = Accepted {
+                    txid: tx.compute_txid(),
+                    wtxid: tx.compute_wtxid(),
+                    vsize: *vsize,
+                    base_fee: *fee,
+                    modified_fee: *fee,
+                    replaced: Vec::new(),
+                };
+                sizes_and_fees(&mut o, tx, &known, None);
+            }
+            Some(PackageTx::Accepted {
                 accepted,
                 feerate,
                 includes,
-            } => {
-                replaced.extend(accepted.replaced.iter().map(|t| Value::from(t.to_string())));
-                o.insert("vsize".into(), accepted.vsize.into());
-                o.insert(
-                    "fees".into(),
-                    json!({
-                        "base": amount(accepted.base_fee),
-                        "effective-feerate": amount(feerate.0),
-                        "effective-includes": includes.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
-                    }),
-                );
+            }) => {
+                replaced.extend(accepted.replaced.iter().copied());
+                sizes_and_fees(&mut o, tx, accepted, Some((*feerate, includes)));
             }
-            crate::mempool::PackageTx::Failed(r) => {
-                package_msg = "transaction failed".into();
+            Some(PackageTx::Failed(r)) => {
                 o.insert("error".into(), r.to_string().into());
-            }
-            crate::mempool::PackageTx::NotValidated => {
-                package_msg = "transaction failed".into();
-                o.insert("error".into(), "package-not-validated".into());
             }
         }
         map.insert(tx.compute_wtxid().to_string(), Value::Object(o));
     }
     // New entries are announced by the relay; ones already there again.
     if let Some(net) = &ctx.net {
-        for (tx, result) in txs.iter().zip(&results) {
-            if matches!(result, crate::mempool::PackageTx::InMempool { .. }) {
+        for (tx, result) in txs.iter().zip(&result.txs) {
+            if matches!(result, Some(PackageTx::InMempool { .. })) {
                 net.announce_tx(tx.compute_txid());
             }
         }
     }
+    let replaced: Vec<Value> = replaced
+        .iter()
+        .map(|t| Value::from(t.to_string()))
+        .collect();
     Ok(json!({
         "package_msg": package_msg,
         "tx-results": map,

@@ -1,0 +1,436 @@
+//! mempool/package: Core's package validation. `submit` is Core's
+//! AcceptPackage (submitpackage): each transaction alone first, then the
+//! ones refused only for their fee or for a parent that was, together, on
+//! their combined fee rate (CPFP). `test` is Core's
+//! AcceptMultipleTransactions in test mode (testmempoolaccept of several
+//! transactions): each judged on its own fee, with the earlier ones as if in
+//! the pool, and nothing changes. Both hold the validation and pool locks
+//! throughout, so no one sees a package half in.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bitcoin::{Transaction, Txid, Wtxid};
+
+use super::accept::{self, AcceptArgs, Accepted};
+use super::policy::{FeeRate, Reject, RejectKind};
+use super::pool::Pool;
+use super::Mempool;
+use crate::chain::Chain;
+
+/// Core's MAX_PACKAGE_COUNT.
+pub const MAX_PACKAGE_COUNT: usize = 25;
+/// Core's MAX_PACKAGE_WEIGHT.
+const MAX_PACKAGE_WEIGHT: u64 = 404_000;
+
+/// One transaction's fate in a package.
+#[derive(Clone, Debug)]
+pub enum PackageTx {
+    /// Already there (by txid; `other_wtxid` when its witness differs).
+    InMempool {
+        vsize: i64,
+        fee: i64,
+        other_wtxid: Option<Wtxid>,
+    },
+    /// Accepted, judged at `feerate` over the transactions in `includes`.
+    Accepted {
+        accepted: Accepted,
+        feerate: FeeRate,
+        includes: Vec<Wtxid>,
+    },
+    Failed(Reject),
+}
+
+/// Core's PackageValidationState when invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PackageError {
+    /// The package as a whole breaks a rule (PCKG_POLICY): its text is
+    /// testmempoolaccept's `package-error`.
+    Policy(String),
+    /// A transaction failed (PCKG_TX): "transaction failed".
+    Tx,
+}
+
+impl std::fmt::Display for PackageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PackageError::Policy(why) => f.write_str(why),
+            PackageError::Tx => f.write_str("transaction failed"),
+        }
+    }
+}
+
+/// What a package evaluation tells the caller.
+#[derive(Clone, Debug)]
+pub struct PackageResult {
+    /// None when every transaction is in the pool (or would be).
+    pub error: Option<PackageError>,
+    /// One per transaction, in order; None where the evaluation stopped
+    /// before it.
+    pub txs: Vec<Option<PackageTx>>,
+}
+
+impl PackageResult {
+    fn refused(n: usize, error: PackageError) -> PackageResult {
+        PackageResult {
+            error: Some(error),
+            txs: vec![None; n],
+        }
+    }
+}
+
+/// Core's IsWellFormedPackage: the rules a package meets before any
+/// transaction in it is looked at.
+pub fn well_formed(txs: &[Arc<Transaction>]) -> Result<(), String> {
+    if txs.len() > MAX_PACKAGE_COUNT {
+        return Err("package-too-many-transactions".into());
+    }
+    let weight: u64 = txs.iter().map(|t| t.weight().to_wu()).sum();
+    if txs.len() > 1 && weight > MAX_PACKAGE_WEIGHT {
+        return Err("package-too-large".into());
+    }
+    let mut later: BTreeSet<Txid> = txs.iter().map(|t| t.compute_txid()).collect();
+    if later.len() != txs.len() {
+        return Err("package-contains-duplicates".into());
+    }
+    for tx in txs {
+        if tx
+            .input
+            .iter()
+            .any(|i| later.contains(&i.previous_output.txid))
+        {
+            return Err("package-not-sorted".into());
+        }
+        later.remove(&tx.compute_txid());
+    }
+    let mut seen = BTreeSet::new();
+    for tx in txs {
+        if tx.input.is_empty() || tx.input.iter().any(|i| seen.contains(&i.previous_output)) {
+            return Err("conflict-in-package".into());
+        }
+        seen.extend(tx.input.iter().map(|i| i.previous_output));
+    }
+    Ok(())
+}
+
+/// Whether a refusal belongs to the package rather than the transaction:
+/// Core checks TRUC and cluster limits over the whole package, so breaking
+/// them together with an earlier package transaction (a parent, or a
+/// relative in the same cluster) is a package error. Asked while the
+/// earlier ones are still in the pool.
+fn package_wide(pool: &Pool, r: &Reject, tx: &Transaction, earlier: &BTreeSet<Txid>) -> bool {
+    let shared_rule = r.reason == "TRUC-violation" || r.reason == "too-large-cluster";
+    shared_rule
+        && tx.input.iter().any(|i| {
+            let parent = i.previous_output.txid;
+            earlier.contains(&parent)
+                || (pool.get(&parent).is_some()
+                    && pool.cluster(&parent).iter().any(|t| earlier.contains(t)))
+        })
+}
+
+/// Takes back what a package evaluation put in, newest first.
+fn take_back(pool: &mut Pool, added: &[Txid]) {
+    for txid in added.iter().rev() {
+        pool.remove(txid);
+    }
+}
+
+impl Mempool {
+    /// Core's ProcessNewPackage for submitpackage. The caller has checked
+    /// that the package is a child with its parents.
+    pub fn submit_package(
+        &self,
+        chain: &Chain,
+        txs: &[Arc<Transaction>],
+        max_feerate: Option<FeeRate>,
+    ) -> PackageResult {
+        if let Err(why) = well_formed(txs) {
+            return PackageResult::refused(txs.len(), PackageError::Policy(why));
+        }
+        let _validation = chain.lock_validation();
+        let mut pool = self.lock();
+        let alone = AcceptArgs {
+            local: true,
+            max_feerate,
+            ..AcceptArgs::FROM_PEER
+        };
+        let n = txs.len();
+        // Results that stand, and refusals that a package evaluation may
+        // still overturn (Core's individual_results_nonfinal).
+        let mut decided: Vec<Option<PackageTx>> = vec![None; n];
+        let mut refused: Vec<Option<Reject>> = vec![None; n];
+        let mut quit_early = false;
+        let mut together: Vec<usize> = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            if let Some(e) = pool.get(&tx.compute_txid()) {
+                decided[i] = Some(PackageTx::InMempool {
+                    vsize: e.vsize,
+                    fee: e.fee,
+                    other_wtxid: (e.wtxid != tx.compute_wtxid()).then_some(e.wtxid),
+                });
+                continue;
+            }
+            match accept::accept(&mut pool, chain, &self.opts, tx.clone(), alone) {
+                Ok(a) => decided[i] = Some(alone_accepted(a)),
+                Err(r) => {
+                    // Only a fee shortfall, or a parent missing because it
+                    // fell short, can change when judged together.
+                    let again = n > 1
+                        && matches!(
+                            r.kind,
+                            RejectKind::Reconsiderable | RejectKind::MissingInputs
+                        );
+                    if again {
+                        together.push(i);
+                    } else {
+                        quit_early = true;
+                    }
+                    refused[i] = Some(r);
+                }
+            }
+        }
+        let mut error = quit_early.then_some(PackageError::Tx);
+        let mut judged: Vec<(usize, PackageTx)> = Vec::new();
+        if !quit_early && !together.is_empty() {
+            let (e, r) = if together.len() == 1 {
+                let i = together[0];
+                match accept::accept(&mut pool, chain, &self.opts, txs[i].clone(), alone) {
+                    Ok(a) => (None, vec![(i, alone_accepted(a))]),
+                    Err(r) => (Some(PackageError::Tx), vec![(i, PackageTx::Failed(r))]),
+                }
+            } else {
+                self.accept_together(&mut pool, chain, txs, &together, max_feerate)
+            };
+            error = e;
+            judged = r;
+        }
+        // Core's LimitMempoolSize once, after the whole package: anything of
+        // the package it evicted is "mempool full".
+        self.limit_size(&mut pool, true);
+        let mut out: Vec<Option<PackageTx>> = Vec::with_capacity(n);
+        for (i, tx) in txs.iter().enumerate() {
+            let result = match judged.iter().position(|(j, _)| *j == i) {
+                Some(k) => Some(judged.swap_remove(k).1),
+                None => decided[i]
+                    .take()
+                    .or_else(|| refused[i].take().map(PackageTx::Failed)),
+            };
+            let gone = matches!(
+                result,
+                Some(PackageTx::Accepted { .. } | PackageTx::InMempool { .. })
+            ) && pool.get(&tx.compute_txid()).is_none();
+            if gone {
+                error = Some(PackageError::Tx);
+                out.push(Some(PackageTx::Failed(Reject::new(
+                    RejectKind::Policy,
+                    "mempool full",
+                ))));
+                continue;
+            }
+            if let Some(PackageTx::Accepted { accepted, .. }) = &result {
+                pool.set_unbroadcast(accepted.txid);
+            }
+            out.push(result);
+        }
+        let size = pool.len();
+        drop(pool);
+        for a in out.iter().flatten() {
+            if let PackageTx::Accepted { accepted, .. } = a {
+                let _ = self.added.send((accepted.txid, accepted.wtxid));
+                tracing::debug!(
+                    target: "mempool",
+                    "AcceptToMemoryPool: accepted {} (poolsz {size})",
+                    accepted.txid
+                );
+            }
+        }
+        PackageResult { error, txs: out }
+    }
+
+    /// Core's AcceptMultipleTransactions for the transactions `which` of
+    /// `txs` that could not go in alone: in without their own fee checks,
+    /// then judged on their combined fee rate. All or none stay.
+    fn accept_together(
+        &self,
+        pool: &mut Pool,
+        chain: &Chain,
+        txs: &[Arc<Transaction>],
+        which: &[usize],
+        max_feerate: Option<FeeRate>,
+    ) -> (Option<PackageError>, Vec<(usize, PackageTx)>) {
+        let args = AcceptArgs {
+            local: true,
+            package: true,
+            max_feerate,
+            ..AcceptArgs::FROM_PEER
+        };
+        let mut members: Vec<(usize, Accepted)> = Vec::new();
+        let mut earlier = BTreeSet::new();
+        for &i in which {
+            match accept::accept(pool, chain, &self.opts, txs[i].clone(), args) {
+                Ok(a) => {
+                    earlier.insert(a.txid);
+                    members.push((i, a));
+                }
+                Err(r) => {
+                    let wide = package_wide(pool, &r, &txs[i], &earlier);
+                    take_back(
+                        pool,
+                        &members.iter().map(|(_, a)| a.txid).collect::<Vec<_>>(),
+                    );
+                    if wide {
+                        return (Some(PackageError::Policy(r.to_string())), Vec::new());
+                    }
+                    return (Some(PackageError::Tx), vec![(i, PackageTx::Failed(r))]);
+                }
+            }
+        }
+        let fee: i64 = members.iter().map(|(_, a)| a.modified_fee).sum();
+        let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
+        if let Err(r) = accept::check_fee_rate(pool, &self.opts, vsize, fee) {
+            take_back(
+                pool,
+                &members.iter().map(|(_, a)| a.txid).collect::<Vec<_>>(),
+            );
+            let last = members.last().map(|(i, _)| *i).unwrap_or(which[0]);
+            return (Some(PackageError::Tx), vec![(last, PackageTx::Failed(r))]);
+        }
+        let rate = FeeRate::of(fee, vsize);
+        let includes: Vec<Wtxid> = members.iter().map(|(_, a)| a.wtxid).collect();
+        let results = members
+            .into_iter()
+            .map(|(i, accepted)| {
+                let result = PackageTx::Accepted {
+                    accepted,
+                    feerate: rate,
+                    includes: includes.clone(),
+                };
+                (i, result)
+            })
+            .collect();
+        (None, results)
+    }
+
+    /// Core's ProcessNewPackage in test mode (testmempoolaccept of several
+    /// transactions): every check on each transaction, later ones seeing
+    /// the earlier ones as in the pool; replacements not allowed. Nothing
+    /// changes. As in Core, a transaction that fails before the script
+    /// checks is the only one with a result.
+    pub fn test_package(&self, chain: &Chain, txs: &[Arc<Transaction>]) -> PackageResult {
+        if let Err(why) = well_formed(txs) {
+            return PackageResult::refused(txs.len(), PackageError::Policy(why));
+        }
+        let _validation = chain.lock_validation();
+        let mut pool = self.lock();
+        let args = AcceptArgs {
+            allow_replacement: false,
+            scripts: false,
+            ..AcceptArgs::FROM_PEER
+        };
+        let n = txs.len();
+        let mut added: Vec<Accepted> = Vec::new();
+        let mut earlier = BTreeSet::new();
+        for (i, tx) in txs.iter().enumerate() {
+            match accept::accept(&mut pool, chain, &self.opts, tx.clone(), args) {
+                Ok(a) => {
+                    earlier.insert(a.txid);
+                    added.push(a);
+                }
+                Err(r) => {
+                    let wide = package_wide(&pool, &r, tx, &earlier);
+                    take_back(&mut pool, &added.iter().map(|a| a.txid).collect::<Vec<_>>());
+                    if wide {
+                        return PackageResult::refused(n, PackageError::Policy(r.to_string()));
+                    }
+                    let mut out = vec![None; n];
+                    out[i] = Some(PackageTx::Failed(r));
+                    return PackageResult {
+                        error: Some(PackageError::Tx),
+                        txs: out,
+                    };
+                }
+            }
+        }
+        let mut out: Vec<Option<PackageTx>> = vec![None; n];
+        let mut error = None;
+        for (i, (tx, a)) in txs.iter().zip(&added).enumerate() {
+            if let Err(r) = accept::check_scripts(&pool, chain, tx) {
+                out[i] = Some(PackageTx::Failed(r));
+                error = Some(PackageError::Tx);
+                break;
+            }
+            out[i] = Some(alone_accepted(a.clone()));
+        }
+        take_back(&mut pool, &added.iter().map(|a| a.txid).collect::<Vec<_>>());
+        PackageResult { error, txs: out }
+    }
+}
+
+/// A transaction accepted on its own fee rate.
+fn alone_accepted(a: Accepted) -> PackageTx {
+    PackageTx::Accepted {
+        feerate: a.effective_feerate(),
+        includes: vec![a.wtxid],
+        accepted: a,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::hashes::Hash;
+    use bitcoin::{OutPoint, TxIn, TxOut};
+
+    fn spending(prevs: &[OutPoint], tag: u64) -> Arc<Transaction> {
+        Arc::new(Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: prevs
+                .iter()
+                .map(|p| TxIn {
+                    previous_output: *p,
+                    ..Default::default()
+                })
+                .collect(),
+            output: vec![TxOut {
+                value: bitcoin::Amount::from_sat(tag),
+                script_pubkey: bitcoin::ScriptBuf::new(),
+            }],
+        })
+    }
+
+    fn coin(n: u8) -> OutPoint {
+        OutPoint::new(Txid::from_byte_array([n; 32]), 0)
+    }
+
+    #[test]
+    fn well_formed_follows_cores_rules_in_order() {
+        let parent = spending(&[coin(1)], 1);
+        let child = spending(&[OutPoint::new(parent.compute_txid(), 0)], 2);
+        assert_eq!(well_formed(&[parent.clone(), child.clone()]), Ok(()));
+        assert_eq!(
+            well_formed(&[child.clone(), parent.clone()]),
+            Err("package-not-sorted".into())
+        );
+        assert_eq!(
+            well_formed(&[parent.clone(), parent.clone()]),
+            Err("package-contains-duplicates".into())
+        );
+        let rival = spending(&[coin(1)], 3);
+        assert_eq!(
+            well_formed(&[parent.clone(), rival]),
+            Err("conflict-in-package".into())
+        );
+        let many: Vec<_> = (0..26).map(|i| spending(&[coin(i)], 1)).collect();
+        assert_eq!(
+            well_formed(&many),
+            Err("package-too-many-transactions".into())
+        );
+        let empty = spending(&[], 4);
+        assert_eq!(
+            well_formed(&[parent, empty]),
+            Err("conflict-in-package".into())
+        );
+    }
+}
