@@ -88,7 +88,8 @@ for t in "${tests[@]}"; do
         failed=1
         echo "FAIL $t"
         # The first traceback: where the test stopped, and why.
-        sed -n '/Traceback/,/Error/p' "$work/$t.log" | head -30 | cut -c1-600 || true
+        awk '/^Traceback/ {p = 1; print; next} p && /^[^ ]/ {print; exit} p {print}' \
+            "$work/$t.log" | head -30 | cut -c1-600 || true
     fi
 done
 exit $failed

@@ -668,4 +668,65 @@ fn packages_follow_cores_package_rules() {
     let row = &again["tx-results"][parent.compute_wtxid().to_string()];
     assert!(row["fees"].get("effective-feerate").is_none(), "{again}");
     assert_eq!(btc(&row["fees"]["base"]), 0.0001);
+
+    // Who spends what, from the mempool (Core's gettxspendingprevout).
+    let parent_in = parent.input[0].previous_output;
+    let child_out = json!({"txid": child.compute_txid().to_string(), "vout": 0});
+    let spends = ok(
+        &node,
+        "gettxspendingprevout",
+        json!([
+            [{"txid": parent_in.txid.to_string(), "vout": parent_in.vout}, child_out],
+            {"return_spending_tx": true}
+        ]),
+    );
+    assert_eq!(spends[0]["spendingtxid"], parent.compute_txid().to_string());
+    assert_eq!(spends[0]["spendingtx"], json!(ph));
+    assert_eq!(
+        spends[1], child_out,
+        "an unspent output comes back as asked"
+    );
+    let (code, msg) = rpc(
+        &node,
+        "gettxspendingprevout",
+        json!([[child_out], {"mempool_only": false}]),
+    )
+    .unwrap_err();
+    assert_eq!(code, -1);
+    assert_eq!(
+        msg,
+        "Mempool lacks a relevant spend, and txospenderindex is unavailable."
+    );
+    assert_eq!(
+        rpc(
+            &node,
+            "gettxspendingprevout",
+            json!([[{"txid": child.compute_txid().to_string(), "vout": 0, "n": 1}]])
+        )
+        .unwrap_err(),
+        (-3, "Unexpected key n".into())
+    );
+    assert_eq!(
+        rpc(
+            &node,
+            "gettxspendingprevout",
+            json!([[{"txid": child.compute_txid().to_string()}]])
+        )
+        .unwrap_err(),
+        (-3, "Missing vout".into())
+    );
+    // Mempool entries carry both sizes, as in current Core.
+    let entry = ok(
+        &node,
+        "getmempoolentry",
+        json!([child.compute_txid().to_string()]),
+    );
+    assert_eq!(entry["vsize_bip141"], json!(child.vsize()));
+    assert_eq!(entry["vsize_adjusted"], entry["vsize"]);
+    let raw = ok(
+        &node,
+        "getrawtransaction",
+        json!([child.compute_txid().to_string(), 1]),
+    );
+    assert_eq!(raw["vsize_adjusted"], entry["vsize"]);
 }

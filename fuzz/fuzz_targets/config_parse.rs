@@ -15,9 +15,6 @@
 //! `-conf=/dev/zero`) the machine's files.
 #![no_main]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
-
 use bitcoin_mp::config::{conf, find_option, Config, Parsed, Program};
 use libfuzzer_sys::fuzz_target;
 
@@ -60,16 +57,6 @@ fn render(lines: &[conf::ConfLine]) -> Option<String> {
     Some(out)
 }
 
-/// A private datadir for this process (libFuzzer's -jobs/-fork run several).
-fn datadir() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("bitcoin-mp-fuzz-conf-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp datadir");
-        dir
-    })
-}
-
 /// Options whose values name files the parser would read.
 fn touches_files(s: &str) -> bool {
     s.contains("conf") || s.contains("datadir")
@@ -93,7 +80,10 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // The whole thing: command line, then the conf file in the datadir.
-    let dir = datadir();
+    // A datadir of this input's own, removed when it is done (a static one
+    // outlived every run: libFuzzer exits without dropping statics).
+    let tmp = tempfile::tempdir().expect("temp datadir");
+    let dir = tmp.path();
     let mut args = vec![format!("-datadir={}", dir.display())];
     args.extend(parts.filter(|a| !touches_files(a)).map(str::to_string));
     let conf_text = if conf_text.contains("includeconf") {

@@ -92,16 +92,8 @@ impl World {
 
     /// One of the node's RPC methods (as the HTTP server would run it).
     pub async fn rpc(&self, method: &str, params: Value) -> Value {
-        let req = bitcoin_mp::rpc::Request {
-            id: Some(Value::Null),
-            version: bitcoin_mp::rpc::protocol::Version::V2,
-            method: method.into(),
-            params: bitcoin_mp::rpc::protocol::Params::Positional(
-                params.as_array().cloned().unwrap_or_default(),
-            ),
-            wallet: None,
-            user: String::new(),
-        };
+        let params = params.as_array().cloned().unwrap_or_default();
+        let req = bitcoin_mp::rpc::Request::internal(method, params, None);
         self.dispatcher
             .call(req)
             .await

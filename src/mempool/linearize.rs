@@ -7,7 +7,7 @@
 //! searches for an optimal linearization on top of this; ours is what its
 //! ancestor-set mining did, and is exact for chains and single parents.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bitcoin::Txid;
 
@@ -30,29 +30,83 @@ impl Chunk {
     }
 }
 
-/// The chunks of the cluster of `txid`, best first.
+/// One cluster member as the linearization needs it, looked up once.
+struct Member {
+    txid: Txid,
+    /// Indices (into the cluster's members) of its in-mempool ancestors.
+    ancestors: Vec<usize>,
+    fee: i64,
+    weight: i64,
+    /// Topological order: ancestor count, then entry sequence.
+    order: (usize, u64),
+}
+
+/// The chunks of `cluster` (a whole cluster of the pool), best first.
 pub fn cluster_chunks(pool: &Pool, cluster: &BTreeSet<Txid>, bytes_per_sigop: i64) -> Vec<Chunk> {
-    let mut left: BTreeSet<Txid> = cluster.clone();
+    let index: HashMap<Txid, usize> = cluster.iter().enumerate().map(|(i, t)| (*t, i)).collect();
+    let members: Vec<Member> = cluster
+        .iter()
+        .map(|t| {
+            let ancestors = pool.ancestors(t);
+            let (fee, weight, sequence) = pool.get(t).map_or((0, 0, 0), |e| {
+                (
+                    pool.modified_fee(e),
+                    e.adjusted_weight(bytes_per_sigop),
+                    e.sequence,
+                )
+            });
+            Member {
+                txid: *t,
+                order: (ancestors.len(), sequence),
+                ancestors: ancestors
+                    .iter()
+                    .filter_map(|a| index.get(a).copied())
+                    .collect(),
+                fee,
+                weight,
+            }
+        })
+        .collect();
+    let mut left = vec![true; members.len()];
+    let mut remaining = members.len();
     let mut sets: Vec<Chunk> = Vec::new();
-    while !left.is_empty() {
-        let mut best: Option<Chunk> = None;
-        for t in &left {
-            let mut set: Vec<Txid> = pool
-                .ancestors(t)
-                .into_iter()
-                .filter(|a| left.contains(a))
-                .collect();
-            set.push(*t);
-            let chunk = make_chunk(pool, set, bytes_per_sigop);
-            if best.as_ref().is_none_or(|b| chunk.better_than(b)) {
-                best = Some(chunk);
+    while remaining > 0 {
+        // The remaining transaction whose remaining ancestor set pays best
+        // (ties: the lowest txid, the cluster's order).
+        let mut best: Option<(usize, i64, i64)> = None;
+        for (i, m) in members.iter().enumerate().filter(|(i, _)| left[*i]) {
+            let (mut fee, mut weight) = (m.fee, m.weight);
+            for &a in m.ancestors.iter().filter(|a| left[**a]) {
+                fee += members[a].fee;
+                weight += members[a].weight;
+            }
+            let better = best.is_none_or(|(_, bf, bw)| {
+                (fee as i128) * (bw as i128) > (bf as i128) * (weight as i128)
+            });
+            if better {
+                best = Some((i, fee, weight));
             }
         }
-        let Some(chosen) = best else { break };
-        for t in &chosen.txs {
-            left.remove(t);
+        let Some((chosen, fee, weight)) = best else {
+            break;
+        };
+        let mut set: Vec<usize> = members[chosen]
+            .ancestors
+            .iter()
+            .copied()
+            .filter(|a| left[*a])
+            .chain(std::iter::once(chosen))
+            .collect();
+        set.sort_by_key(|i| members[*i].order);
+        for i in &set {
+            left[*i] = false;
         }
-        sets.push(chosen);
+        remaining -= set.len();
+        sets.push(Chunk {
+            txs: set.iter().map(|i| members[*i].txid).collect(),
+            fee,
+            weight,
+        });
     }
     // Chunking: a set that pays more than the one before it joins it.
     let mut chunks: Vec<Chunk> = Vec::new();
@@ -71,19 +125,6 @@ pub fn cluster_chunks(pool: &Pool, cluster: &BTreeSet<Txid>, bytes_per_sigop: i6
         chunks.push(cur);
     }
     chunks
-}
-
-/// A chunk of `txs` (an ancestor-closed set) put in topological order.
-fn make_chunk(pool: &Pool, mut txs: Vec<Txid>, bytes_per_sigop: i64) -> Chunk {
-    txs.sort_by_cached_key(|t| pool.get(t).map(|e| pool.topological_key(e)));
-    let (mut fee, mut weight) = (0, 0);
-    for t in &txs {
-        if let Some(e) = pool.get(t) {
-            fee += pool.modified_fee(e);
-            weight += e.adjusted_weight(bytes_per_sigop);
-        }
-    }
-    Chunk { txs, fee, weight }
 }
 
 /// The chunk holding `txid`: (fee, weight).

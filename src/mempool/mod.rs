@@ -30,6 +30,22 @@ const MAX_BLOCK_SIGOPS_COST: i64 = 80_000;
 /// Core's DEFAULT_COINBASE_OUTPUT_MAX_ADDITIONAL_SIGOPS.
 const COINBASE_SIGOPS_RESERVE: i64 = 400;
 
+/// Core's MAX_DISCONNECTED_TX_POOL_BYTES: memory for transactions of
+/// disconnected blocks waiting to go back into the pool.
+const MAX_DISCONNECTED_TX_POOL_BYTES: usize = 20_000_000;
+
+/// About what Core's RecursiveDynamicUsage counts for a transaction: its
+/// inputs, outputs, scripts and witnesses on the heap, and the queue's entry.
+fn dynamic_usage(tx: &Transaction) -> usize {
+    let inputs: usize = tx
+        .input
+        .iter()
+        .map(|i| 104 + i.script_sig.len() + i.witness.iter().map(|w| 24 + w.len()).sum::<usize>())
+        .sum();
+    let outputs: usize = tx.output.iter().map(|o| 40 + o.script_pubkey.len()).sum();
+    inputs + outputs + 128
+}
+
 /// What LoadMempool takes over from a file (Core's ImportMempoolOptions).
 #[derive(Clone, Copy, Debug)]
 pub struct ImportOptions {
@@ -339,6 +355,53 @@ impl Mempool {
             pool.remove_with_descendants(&t);
         }
     }
+
+    /// Core's TxGraph::Trim after a reorg: transactions of disconnected
+    /// blocks go back without the cluster limits, so a cluster may have
+    /// grown past them. Each such cluster keeps what fits of its mining
+    /// order; the rest leave with their descendants.
+    fn trim_clusters(&self, pool: &mut Pool) {
+        let (max_count, max_vsize) = (self.opts.cluster_count, self.opts.cluster_size_vbytes);
+        let mut seen = std::collections::HashSet::new();
+        let mut oversized = Vec::new();
+        for e in pool.entries() {
+            if seen.contains(&e.txid) {
+                continue;
+            }
+            let cluster = pool.cluster(&e.txid);
+            seen.extend(cluster.iter().copied());
+            let vsize: i64 = cluster
+                .iter()
+                .filter_map(|t| pool.get(t))
+                .map(|x| x.vsize)
+                .sum();
+            if cluster.len() > max_count || vsize > max_vsize {
+                oversized.push(cluster);
+            }
+        }
+        for cluster in oversized {
+            let order = linearize::cluster_chunks(pool, &cluster, self.opts.bytes_per_sigop);
+            let (mut count, mut vsize) = (0usize, 0i64);
+            let mut gone = std::collections::BTreeSet::new();
+            for txid in order.iter().flat_map(|c| c.txs.iter()) {
+                if gone.contains(txid) {
+                    continue;
+                }
+                let Some(e) = pool.get(txid) else { continue };
+                if count < max_count && vsize + e.vsize <= max_vsize {
+                    count += 1;
+                    vsize += e.vsize;
+                    continue;
+                }
+                gone.insert(*txid);
+                gone.extend(pool.descendants(txid));
+            }
+            for t in &gone {
+                pool.remove(t);
+                tracing::debug!(target: "mempool", "removed {t} after reorg: its cluster is over the limits");
+            }
+        }
+    }
 }
 
 impl ChainListener for Mempool {
@@ -347,6 +410,14 @@ impl ChainListener for Mempool {
         // Blocks leave tip first; keep the transactions in chain order.
         let txs: Vec<Transaction> = block.txdata.iter().skip(1).cloned().collect();
         d.splice(0..0, txs);
+        // Core's MAX_DISCONNECTED_TX_POOL_BYTES: past it, the transactions
+        // that left first (the newest blocks', the end here) are dropped.
+        let mut usage: usize = d.iter().map(dynamic_usage).sum();
+        while usage > MAX_DISCONNECTED_TX_POOL_BYTES {
+            let Some(tx) = d.pop() else { break };
+            usage -= dynamic_usage(&tx);
+            tracing::debug!(target: "mempool", "not re-added after reorg: {} (disconnected transactions over {MAX_DISCONNECTED_TX_POOL_BYTES} bytes)", tx.compute_txid());
+        }
     }
 
     fn block_connected(&self, _chain: &Chain, block: &bitcoin::Block, _height: u32) {
@@ -366,6 +437,7 @@ impl ChainListener for Mempool {
     fn tip_updated(&self, chain: &Chain) {
         let readd =
             std::mem::take(&mut *self.disconnected.lock().unwrap_or_else(|p| p.into_inner()));
+        let reorg = !readd.is_empty();
         let mut pool = self.lock();
         for tx in readd {
             let args = AcceptArgs {
@@ -378,6 +450,10 @@ impl ChainListener for Mempool {
             }
         }
         self.remove_unspendable(chain, &mut pool);
+        if reorg {
+            self.trim_clusters(&mut pool);
+            self.limit_size(&mut pool, true);
+        }
     }
 }
 
@@ -521,6 +597,61 @@ mod tests {
             mempool.lock().get(&tx.compute_txid()).is_some(),
             "re-added after the reorg"
         );
+    }
+
+    #[test]
+    fn a_reorg_trims_a_returning_cluster_to_the_limits() {
+        let (_log, _dir, chain, hashes) = mined_chain(101);
+        let mut opts = relaxed();
+        opts.cluster_count = 3;
+        let mempool = Mempool::new(opts);
+        chain.add_listener(mempool.clone());
+        let template = assemble::new_block(&chain, op_true(), vec![], Amount::ZERO);
+        let f1 = block_on(
+            &template,
+            hashes[100],
+            102,
+            ScriptBuf::from_bytes(vec![0x52]),
+        );
+        let f2 = block_on(
+            &template,
+            f1.block_hash(),
+            103,
+            ScriptBuf::from_bytes(vec![0x52]),
+        );
+        // A chain of four, mined in block 102: more than a cluster may hold.
+        let coinbase = chain.read_block(&hashes[0]).unwrap().txdata[0].compute_txid();
+        let mut value = 50 * 100_000_000;
+        let mut prev = OutPoint::new(coinbase, 0);
+        let mut txs = Vec::new();
+        for i in 0..4 {
+            let mut tx = spend(prev, value, 1000);
+            if i > 0 {
+                // Spending P2WSH(OP_TRUE): the script is the witness.
+                tx.input[0].witness = Witness::from_slice(&[op_true().as_bytes()]);
+            }
+            value -= 1000;
+            prev = OutPoint::new(tx.compute_txid(), 0);
+            txs.push(tx);
+        }
+        let fees = Amount::from_sat(4000);
+        submit(
+            &chain,
+            assemble::new_block(&chain, op_true(), txs.clone(), fees),
+        );
+        assert!(mempool.lock().is_empty());
+        // The fork wins: the four come back, and the last leaves again.
+        assert_eq!(
+            chain.submit_block(&f1).unwrap(),
+            SubmitOutcome::Inconclusive
+        );
+        assert_eq!(chain.submit_block(&f2).unwrap(), SubmitOutcome::Accepted);
+        let pool = mempool.lock();
+        let back: Vec<bool> = txs
+            .iter()
+            .map(|t| pool.get(&t.compute_txid()).is_some())
+            .collect();
+        assert_eq!(back, vec![true, true, true, false]);
     }
 
     #[test]

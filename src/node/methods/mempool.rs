@@ -42,6 +42,7 @@ pub fn methods() -> Vec<Method> {
         s("getmempooldescendants", &[("txid", Ty::Hex, true), ("verbose", Ty::Bool, false)], "If txid is in the mempool, returns all in-mempool descendants.", getmempooldescendants),
         s("getmempoolentry", &[("txid", Ty::Hex, true)], "Returns mempool data for given transaction", getmempoolentry),
         s("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
+        s("gettxspendingprevout", &[("outputs", Ty::Arr, true), ("options", Ty::Obj, false)], "Scans the mempool (and the txospenderindex, if available) to find transactions spending any of the given outputs", gettxspendingprevout),
         s("getrawmempool", &[("verbose", Ty::Bool, false), ("mempool_sequence", Ty::Bool, false)], "Returns all transaction ids in memory pool as a json array of string transaction ids.", getrawmempool),
         Method {
             name: "savemempool",
@@ -360,7 +361,9 @@ fn entry_json(ctx: &NodeCtx, pool: &Pool, e: &Entry) -> Value {
     let (desc_n, desc_size, desc_fee) = sum(&pool.descendants(&e.txid));
     let (chunk_fee, chunk_weight) = linearize::chunk_of(pool, &e.txid, bps);
     let mut v = json!({
+        "vsize_adjusted": e.vsize,
         "vsize": e.vsize,
+        "vsize_bip141": e.tx.vsize(),
         "weight": e.weight,
         "time": e.time,
         "height": e.height,
@@ -463,6 +466,61 @@ fn getmempoolentry(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let pool = ctx.mempool.lock();
     let e = pool.get(&txid).ok_or_else(not_in_mempool)?;
     Ok(entry_json(ctx, &pool, e))
+}
+
+/// Core's gettxspendingprevout, from the mempool only: this node keeps no
+/// txospenderindex, so a spend the mempool lacks is an error unless
+/// `mempool_only` (its default here) says to report the output unspent.
+fn gettxspendingprevout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let outputs = arg::opt(args, 0)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if outputs.is_empty() {
+        return Err(invalid_parameter("Invalid parameter, outputs are missing"));
+    }
+    let options = arg::opt(args, 1).cloned().unwrap_or_else(|| json!({}));
+    arg::check_object(
+        &options,
+        &[("mempool_only", Ty::Bool), ("return_spending_tx", Ty::Bool)],
+        true,
+    )?;
+    let mempool_only = options["mempool_only"].as_bool().unwrap_or(true);
+    let return_tx = options["return_spending_tx"].as_bool().unwrap_or(false);
+    let mut wanted = Vec::with_capacity(outputs.len());
+    for o in &outputs {
+        arg::check_object(o, &[("txid", Ty::Str), ("vout", Ty::Num)], false)?;
+        let txid: Txid = arg::hash_in(o, "txid")?;
+        let vout = o["vout"].as_i64().unwrap_or(-1);
+        if vout < 0 {
+            return Err(invalid_parameter(
+                "Invalid parameter, vout cannot be negative",
+            ));
+        }
+        wanted.push(bitcoin::OutPoint::new(txid, vout as u32));
+    }
+    let pool = ctx.mempool.lock();
+    let mut rows = Vec::with_capacity(outputs.len());
+    for (o, op) in outputs.iter().zip(&wanted) {
+        let mut row = o.clone();
+        match pool.spender(op).and_then(|t| pool.get(t)) {
+            Some(e) => {
+                row["spendingtxid"] = e.txid.to_string().into();
+                if return_tx {
+                    row["spendingtx"] = bitcoin::consensus::encode::serialize_hex(&*e.tx).into();
+                }
+            }
+            None if !mempool_only => {
+                return Err(RpcError::new(
+                    code::MISC_ERROR,
+                    "Mempool lacks a relevant spend, and txospenderindex is unavailable.",
+                ));
+            }
+            None => {}
+        }
+        rows.push(row);
+    }
+    Ok(Value::Array(rows))
 }
 
 fn getmempoolcluster(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {

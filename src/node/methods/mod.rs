@@ -377,6 +377,51 @@ pub(crate) mod arg {
         hash_str(&string(args, i).unwrap_or_default(), name)
     }
 
+    /// Core's RPCTypeCheckObj, strict: `o` is an object whose keys are the
+    /// `expected` ones (each may be missing or null when `allow_null`), of
+    /// the types given (checked in Core's order: by name).
+    pub fn check_object(
+        o: &Value,
+        expected: &[(&str, Ty)],
+        allow_null: bool,
+    ) -> Result<(), RpcError> {
+        let Some(map) = o.as_object() else {
+            return Err(type_error(o, "object"));
+        };
+        let mut sorted: Vec<&(&str, Ty)> = expected.iter().collect();
+        sorted.sort_by_key(|(name, _)| *name);
+        for (name, ty) in sorted {
+            let v = map.get(*name).unwrap_or(&Value::Null);
+            if v.is_null() {
+                if allow_null {
+                    continue;
+                }
+                return Err(RpcError::new(code::TYPE_ERROR, format!("Missing {name}")));
+            }
+            if let Err(want) = matches(*ty, v) {
+                return Err(RpcError::new(
+                    code::TYPE_ERROR,
+                    format!(
+                        "JSON value of type {} for field {name} is not of expected type {want}",
+                        type_name(v)
+                    ),
+                ));
+            }
+        }
+        if let Some(k) = map.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
+            return Err(RpcError::new(
+                code::TYPE_ERROR,
+                format!("Unexpected key {k}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`hash`] of an object's field.
+    pub fn hash_in<T: std::str::FromStr>(o: &Value, name: &str) -> Result<T, RpcError> {
+        hash_str(o[name].as_str().unwrap_or_default(), name)
+    }
+
     /// [`hash`] of a string found elsewhere (e.g. inside an object).
     pub fn hash_str<T: std::str::FromStr>(s: &str, name: &str) -> Result<T, RpcError> {
         if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {

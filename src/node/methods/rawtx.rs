@@ -69,12 +69,19 @@ fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     };
     let given = arg::opt(args, 2).is_some();
     if !given {
-        let in_pool = ctx.mempool.lock().get(&txid).map(|e| e.tx.clone());
-        if let Some(tx) = in_pool {
+        let in_pool = ctx
+            .mempool
+            .lock()
+            .get(&txid)
+            .map(|e| (e.tx.clone(), e.vsize));
+        if let Some((tx, vsize)) = in_pool {
             if verbosity <= 0 {
                 return Ok(bitcoin::consensus::encode::serialize_hex(&*tx).into());
             }
-            return Ok(encode::tx(&tx, ctx.chain.network(), true));
+            let mut v = encode::tx(&tx, ctx.chain.network(), true);
+            // Current Core adds the sigop-adjusted size of a mempool entry.
+            v["vsize_adjusted"] = vsize.into();
+            return Ok(v);
         }
     }
     let hash: BlockHash = if given {
