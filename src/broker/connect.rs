@@ -133,7 +133,12 @@ impl ConnectPolicy {
         Ok(policy)
     }
 
+    /// The proxy for `target`. As in Core, an address that is not publicly
+    /// routable (loopback, private ranges) has no network a proxy serves.
     fn proxy_for(&self, target: &SocketAddr) -> Option<SocketAddr> {
+        if !crate::net::netaddr::is_routable(target.ip()) {
+            return None;
+        }
         match network(&target.ip()) {
             "ipv4" => self.ipv4_proxy,
             _ => self.ipv6_proxy,
@@ -351,14 +356,36 @@ mod tests {
             (request, payload)
         });
         let fd = rt()
-            .block_on(connect(ChildRole::NodeWorker, &policy, "10.1.2.3:18444"))
+            .block_on(connect(ChildRole::NodeWorker, &policy, "1.2.3.4:18444"))
             .unwrap();
         let mut tunnel = std::net::TcpStream::from(fd);
         tunnel.set_nonblocking(false).unwrap();
         tunnel.write_all(b"ping").unwrap();
         let (request, payload) = server.join().unwrap();
-        // CONNECT to IPv4 10.1.2.3, port 18444 (0x480c).
-        assert_eq!(request, [5, 1, 0, 1, 10, 1, 2, 3, 0x48, 0x0c]);
+        // CONNECT to IPv4 1.2.3.4, port 18444 (0x480c).
+        assert_eq!(request, [5, 1, 0, 1, 1, 2, 3, 4, 0x48, 0x0c]);
         assert_eq!(&payload, b"ping");
+    }
+
+    #[test]
+    fn a_loopback_target_is_reached_directly_even_with_a_proxy() {
+        // A proxy nothing listens on: using it would fail.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        drop(dead);
+        let policy = ConnectPolicy {
+            ipv4_proxy: Some(dead_addr),
+            ..open()
+        };
+        let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = peer.local_addr().unwrap().to_string();
+        let fd = rt()
+            .block_on(connect(ChildRole::NodeWorker, &policy, &target))
+            .unwrap();
+        let (accepted, _) = peer.accept().unwrap();
+        assert_eq!(
+            accepted.peer_addr().unwrap(),
+            std::net::TcpStream::from(fd).local_addr().unwrap()
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod addrs;
 pub mod bans;
 pub mod codec;
 mod compact;
+pub mod netaddr;
 pub mod permissions;
 pub mod transport;
 mod txrelay;
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
@@ -85,6 +86,17 @@ pub struct PeerInfo {
     /// Last and best round trip of a ping, in seconds.
     pub ping_time: Option<f64>,
     pub min_ping: Option<f64>,
+    /// The peer's version message asked for transactions.
+    pub relay_txs: bool,
+    /// The peer's `feefilter` (BIP133), sat/kvB.
+    pub min_fee_filter: i64,
+    /// When the peer last sent a new block, or a transaction that entered
+    /// the mempool (Core's last_block and last_transaction; 0: never).
+    pub last_block: u64,
+    pub last_transaction: u64,
+    /// The mempool sequence when the peer was last sent an `inv` of
+    /// transactions (Core's last_inv_sequence).
+    pub last_inv_sequence: u64,
 }
 
 struct Peer {
@@ -160,11 +172,9 @@ pub struct Net {
     total_recv: Cell<u64>,
 }
 
+/// Seconds since the epoch, mockable as Core's GetTime (setmocktime).
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::chain::clock::now().max(0) as u64
 }
 
 /// Why a peer's connection ended early.
@@ -303,7 +313,17 @@ impl Net {
     /// there was nothing to change.
     pub fn set_added(&self, address: &str, add: bool) -> bool {
         let mut added = self.added.borrow_mut();
-        let known = added.iter().any(|a| a == address);
+        // Core's AddNode also refuses another spelling of the same address
+        // (`127.1` for `127.0.0.1`); removal goes by the exact text.
+        let port = crate::config::Chain::from_name(self.chain.network().to_core_arg())
+            .map_or(0, |c| c.default_p2p_port());
+        let same = |a: &str| {
+            a == address
+                || (add
+                    && netaddr::lookup_numeric(address, port).is_some()
+                    && netaddr::lookup_numeric(a, port) == netaddr::lookup_numeric(address, port))
+        };
+        let known = added.iter().any(|a| same(a));
         match (add, known) {
             (true, false) => added.push(address.to_string()),
             (false, true) => added.retain(|a| a != address),
@@ -326,7 +346,12 @@ impl Net {
         self.peers
             .borrow()
             .values()
-            .map(|p| p.info.borrow().clone())
+            .map(|p| {
+                let mut info = p.info.borrow().clone();
+                info.relay_txs = p.relay.relay_txs.get();
+                info.min_fee_filter = p.relay.fee_filter.get();
+                info
+            })
             .collect()
     }
 
@@ -568,6 +593,11 @@ impl Net {
                 ping_sent: None,
                 ping_time: None,
                 min_ping: None,
+                relay_txs: false,
+                min_fee_filter: 0,
+                last_block: 0,
+                last_transaction: 0,
+                last_inv_sequence: 0,
             }),
             magic: self.magic,
             tx,
@@ -1023,9 +1053,13 @@ impl Net {
                 return Err(format!("invalid block {hash}: {reason}"));
             }
             SubmitOutcome::DuplicateInvalid => return Err(format!("invalid block {hash}")),
-            _ => {
+            outcome => {
+                let mut peer_info = peer.info.borrow_mut();
                 if let Some(info) = self.chain.block_info(&hash) {
-                    peer.info.borrow_mut().synced_blocks = info.height;
+                    peer_info.synced_blocks = info.height;
+                }
+                if outcome != SubmitOutcome::Duplicate {
+                    peer_info.last_block = now();
                 }
             }
         }

@@ -9,7 +9,7 @@
 //! tip moves. Orphans (transactions whose parents we lack) wait in a
 //! bounded orphanage while their parents are asked for, and are tried again
 //! when a parent is accepted. Announcements go out at once, not on Core's
-//! randomised trickle timer.
+//! randomised trickle timer (so getpeerinfo's `inv_to_send` is always 0).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -134,10 +134,10 @@ impl Net {
     /// Announces mempool transaction `txid` to every peer that wants it and
     /// has not heard of it (sendrawtransaction's rebroadcast too).
     pub fn announce_tx(&self, txid: Txid) {
-        let (wtxid, vsize, fee) = {
+        let (wtxid, vsize, fee, sequence) = {
             let pool = self.mempool.lock();
             let Some(e) = pool.get(&txid) else { return };
-            (e.wtxid, e.vsize, pool.modified_fee(e))
+            (e.wtxid, e.vsize, pool.modified_fee(e), pool.sequence())
         };
         let rate = crate::mempool::FeeRate::of(fee, vsize).0;
         for peer in self.peers.borrow().values() {
@@ -157,6 +157,7 @@ impl Net {
                 _ => txid.to_byte_array(),
             };
             if peer.relay.learn(hash) {
+                peer.info.borrow_mut().last_inv_sequence = sequence;
                 peer.push(NetworkMessage::Inv(vec![inv]));
             }
         }
@@ -259,6 +260,7 @@ impl Net {
         let id = peer.info.borrow().id;
         match result {
             Ok(Ok(_)) => {
+                peer.info.borrow_mut().last_transaction = super::now();
                 tracing::debug!(target: "mempool", "AcceptToMemoryPool: peer={id}: accepted {txid} (wtxid={wtxid})");
                 self.retry_orphans(txid).await;
             }

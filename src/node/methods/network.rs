@@ -74,19 +74,24 @@ fn getconnectioncount(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     Ok(net(ctx)?.peers().len().into())
 }
 
-fn services_names(services: u64) -> Vec<&'static str> {
-    [
-        (1u64, "NETWORK"),
-        (1 << 2, "BLOOM"),
-        (1 << 3, "WITNESS"),
-        (1 << 6, "COMPACT_FILTERS"),
-        (1 << 10, "NETWORK_LIMITED"),
-        (1 << 11, "P2P_V2"),
-    ]
-    .into_iter()
-    .filter(|(bit, _)| services & bit != 0)
-    .map(|(_, name)| name)
-    .collect()
+/// Core's GetServicesNames: every set bit by name, low bit first; bits
+/// without a name as `UNKNOWN[2^n]`.
+fn services_names(services: u64) -> Vec<String> {
+    (0..64)
+        .filter(|bit| services & (1u64 << bit) != 0)
+        .map(|bit| {
+            let name = match bit {
+                0 => "NETWORK",
+                2 => "BLOOM",
+                3 => "WITNESS",
+                6 => "COMPACT_FILTERS",
+                10 => "NETWORK_LIMITED",
+                11 => "P2P_V2",
+                _ => return format!("UNKNOWN[2^{bit}]"),
+            };
+            name.to_string()
+        })
+        .collect()
 }
 
 fn ping(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
@@ -102,12 +107,7 @@ fn per_msg(m: &std::collections::BTreeMap<String, u64>) -> Value {
 }
 
 fn peer_json(p: &PeerInfo) -> Value {
-    let ip = p.addr.ip().to_canonical();
-    let network = match () {
-        _ if ip.is_loopback() => "not_publicly_routable",
-        _ if ip.is_ipv4() => "ipv4",
-        _ => "ipv6",
-    };
+    let network = crate::net::netaddr::network_name(p.addr.ip());
     let fields = |v: Value| match v {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
@@ -120,11 +120,11 @@ fn peer_json(p: &PeerInfo) -> Value {
         "network": network,
         "services": format!("{:016x}", p.services),
         "servicesnames": services_names(p.services),
-        "relaytxes": false,
+        "relaytxes": p.relay_txs,
         "lastsend": p.last_send,
         "lastrecv": p.last_recv,
-        "last_transaction": 0,
-        "last_block": 0,
+        "last_transaction": p.last_transaction,
+        "last_block": p.last_block,
         "bytessent": p.bytes_sent,
         "bytesrecv": p.bytes_recv,
         "conntime": p.conntime,
@@ -149,7 +149,6 @@ fn peer_json(p: &PeerInfo) -> Value {
         "inbound": p.inbound,
         "bip152_hb_to": false,
         "bip152_hb_from": false,
-        "startingheight": p.start_height,
         "presynced_headers": -1,
         "synced_headers": p.synced_headers,
         "synced_blocks": p.synced_blocks,
@@ -158,7 +157,10 @@ fn peer_json(p: &PeerInfo) -> Value {
         "addr_processed": 0,
         "addr_rate_limited": 0,
         "permissions": crate::net::permissions::names(p.permissions),
-        "minfeefilter": amount(0),
+        "minfeefilter": amount(p.min_fee_filter),
+        // Announcements go out at once: none ever wait.
+        "inv_to_send": 0,
+        "last_inv_sequence": p.last_inv_sequence,
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
         "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
@@ -213,6 +215,19 @@ fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?.clone();
     let node = arg::string(args, 0).unwrap_or_default();
     let command = arg::string(args, 1).unwrap_or_default();
+    // Core's order of checks: the command, the address, then v2transport.
+    if !["onetry", "add", "remove"].contains(&command.as_str()) {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "addnode \"node\" \"command\" ( v2transport )",
+        ));
+    }
+    if node.trim().is_empty() {
+        // Such a node would never resolve, but be retried for ever.
+        return Err(super::invalid_parameter(
+            "Error: Node address cannot be empty",
+        ));
+    }
     let v2 = arg::opt(args, 2)
         .and_then(Value::as_bool)
         .unwrap_or(net.v2_enabled());
@@ -247,10 +262,8 @@ fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             }
             Ok(Value::Null)
         }
-        _ => Err(RpcError::new(
-            code::MISC_ERROR,
-            "addnode \"node\" \"command\" ( v2transport )",
-        )),
+        // Any other command was refused above.
+        _ => Ok(Value::Null),
     }
 }
 
