@@ -344,14 +344,20 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
             .iter()
             .any(|k| k["address"] == "1.2.3.4" && k["port"] == 8333)
     });
+    // a's own loopback address is not kept: as in Core's AddrMan, only
+    // publicly routable addresses are.
     let known = ok(&b, "getnodeaddresses", json!([0, "ipv4"]));
     assert!(
         known
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k["address"] == "127.0.0.1" && k["port"] == port),
+            .all(|k| k["address"] != "127.0.0.1"),
         "{known}"
+    );
+    assert_eq!(
+        ok(&a, "addpeeraddress", json!(["127.0.0.1", 8333])),
+        json!({"success": false})
     );
     assert_eq!(known[0]["network"], "ipv4");
     assert_eq!(ok(&b, "getnodeaddresses", json!([0, "ipv6"])), json!([]));

@@ -478,6 +478,13 @@ async fn read_logs(sink: Sink, role: ChildRole, pid: i32, fd: OwnedFd) {
     let mut bad = 0u32;
     loop {
         match chan.recv().await {
+            // Every earlier record is written: the child may go on.
+            Ok(Some(d)) if logging::decode_sync(&d.bytes).is_some() => {
+                if let Err(e) = chan.send(&d.bytes, &[]).await {
+                    tracing::warn!("log channel of {} (pid {pid}): {e}", role.display_name());
+                    return;
+                }
+            }
             Ok(Some(d)) => match logging::decode_record(&d.bytes) {
                 Ok(record) => sink.write(&record),
                 Err(e) => {

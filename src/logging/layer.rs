@@ -135,10 +135,57 @@ pub fn init_broker(cfg: &LogConfig) -> Result<Sink, LogInitError> {
 
 /// Installs a spawned child's subscriber: records go to the broker on `log_fd`.
 pub fn init_child(cfg: &LogConfig, log_fd: OwnedFd) -> Result<(), LogInitError> {
+    // `sync` waits for the broker's answer at most this long: a stalled or
+    // dead broker must not hang the child.
+    let timeout = nix::sys::time::TimeVal::new(SYNC_TIMEOUT.as_secs() as i64, 0);
+    let _ =
+        nix::sys::socket::setsockopt(&log_fd, nix::sys::socket::sockopt::ReceiveTimeout, &timeout);
+    let fd = Arc::new(log_fd);
+    let _ = CHILD_LOG.set(fd.clone());
     install(CoreLayer {
         cfg: cfg.clone(),
-        out: Output::Child(Arc::new(log_fd)),
+        out: Output::Child(fd),
     })
+}
+
+/// Longest wait for the broker in `sync`.
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A child's log channel, for `sync`.
+static CHILD_LOG: std::sync::OnceLock<Arc<OwnedFd>> = std::sync::OnceLock::new();
+/// One sync at a time; the counter tells its answer from a late one.
+static SYNC_COUNTER: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
+
+/// Returns once debug.log holds every record this process logged before
+/// the call (at most `SYNC_TIMEOUT`): a child's records reach the file
+/// through the broker, after the child has gone on. The node worker calls
+/// it before answering an RPC, so a client reading debug.log after the
+/// answer (as Core's test framework does) finds what the call logged. In
+/// the broker and on the console, records are written at once: no wait.
+pub fn sync() {
+    use nix::sys::socket::{recv, send, MsgFlags};
+    let Some(fd) = CHILD_LOG.get() else { return };
+    let mut counter = SYNC_COUNTER.lock().unwrap_or_else(|p| p.into_inner());
+    *counter += 1;
+    let request = super::record::encode_sync(*counter);
+    if send(fd.as_raw_fd(), &request, MsgFlags::MSG_NOSIGNAL).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + SYNC_TIMEOUT;
+    let mut answer = [0u8; 16];
+    while std::time::Instant::now() < deadline {
+        match recv(fd.as_raw_fd(), &mut answer, MsgFlags::empty()) {
+            // The answer to this sync, or a late one to an earlier sync.
+            Ok(n) if n > 0 => {
+                if super::record::decode_sync(&answer[..n]) == Some(*counter) {
+                    return;
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            // Closed, timed out, or gone: not worth waiting for.
+            _ => return,
+        }
+    }
 }
 
 /// Console-only subscriber for processes started by hand.

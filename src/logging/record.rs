@@ -36,6 +36,29 @@ fn level_to_capnp(l: Level) -> log_record::Level {
     }
 }
 
+/// The tag of a sync datagram: a child asks the broker to answer once every
+/// record the child sent before it is in debug.log, and the broker answers
+/// with the same datagram. Twelve bytes, the tag and a counter: too short to
+/// be a Cap'n Proto message, so never mistaken for a record.
+const SYNC_TAG: &[u8; 4] = b"sync";
+
+/// A sync datagram with `counter`.
+pub fn encode_sync(counter: u64) -> [u8; 12] {
+    let mut out = [0u8; 12];
+    out[..4].copy_from_slice(SYNC_TAG);
+    out[4..].copy_from_slice(&counter.to_le_bytes());
+    out
+}
+
+/// The counter of a sync datagram, None for anything else.
+pub fn decode_sync(bytes: &[u8]) -> Option<u64> {
+    let (tag, counter) = bytes.split_at_checked(4)?;
+    if tag != SYNC_TAG {
+        return None;
+    }
+    Some(u64::from_le_bytes(counter.try_into().ok()?))
+}
+
 /// Encodes one record as a datagram.
 pub fn encode_record(r: &Record) -> Vec<u8> {
     let mut m = Builder::new_default();
@@ -120,5 +143,14 @@ mod tests {
         ] {
             assert!(decode_record(junk).is_err());
         }
+    }
+
+    #[test]
+    fn sync_datagrams_round_trip_and_are_no_records() {
+        let d = encode_sync(7);
+        assert_eq!(decode_sync(&d), Some(7));
+        assert!(decode_record(&d).is_err());
+        assert_eq!(decode_sync(b"sync"), None);
+        assert_eq!(decode_sync(&d[..11]), None);
     }
 }

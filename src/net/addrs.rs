@@ -31,27 +31,30 @@ pub struct AddrBook {
 }
 
 impl AddrBook {
-    /// Learns `addr`; keeps the newer time. Unroutable ports are ignored and
-    /// a full book takes nothing new.
-    pub fn learn(&mut self, addr: SocketAddr, services: u64, time: u32) {
-        if addr.port() == 0 || addr.ip().is_unspecified() {
-            return;
+    /// Learns `addr`; keeps the newer time. As Core's AddrMan, addresses
+    /// that are not publicly routable (loopback, private ranges) and port 0
+    /// are ignored; a full book takes nothing new. Whether it was taken.
+    pub fn learn(&mut self, addr: SocketAddr, services: u64, time: u32) -> bool {
+        if addr.port() == 0 || !super::netaddr::is_routable(addr.ip()) {
+            return false;
         }
         if let Some(k) = self.known.get_mut(&addr) {
             k.time = k.time.max(time);
             k.services |= services;
-            return;
+            return true;
         }
-        if self.known.len() < CAPACITY {
-            self.known.insert(
+        if self.known.len() >= CAPACITY {
+            return false;
+        }
+        self.known.insert(
+            addr,
+            Known {
                 addr,
-                Known {
-                    addr,
-                    services,
-                    time,
-                },
-            );
-        }
+                services,
+                time,
+            },
+        );
+        true
     }
 
     pub fn len(&self) -> usize {
@@ -121,11 +124,18 @@ mod tests {
     #[test]
     fn learns_bounded_and_round_trips_both_formats() {
         let mut book = AddrBook::default();
-        let a: SocketAddr = "10.0.0.1:18444".parse().unwrap();
-        book.learn(a, 1, 100);
-        book.learn(a, 8, 50);
-        book.learn("0.0.0.0:1".parse().unwrap(), 1, 1);
-        book.learn("10.0.0.2:0".parse().unwrap(), 1, 1);
+        let a: SocketAddr = "1.0.0.1:18444".parse().unwrap();
+        assert!(book.learn(a, 1, 100));
+        assert!(book.learn(a, 8, 50));
+        // Not publicly routable, or port 0: refused, as by Core's AddrMan.
+        for refused in [
+            "0.0.0.0:1",
+            "1.0.0.2:0",
+            "127.0.0.1:8333",
+            "192.168.1.1:8333",
+        ] {
+            assert!(!book.learn(refused.parse().unwrap(), 1, 1), "{refused}");
+        }
         assert_eq!(
             book.sample(10),
             vec![Known {
@@ -137,14 +147,14 @@ mod tests {
         let mut other = AddrBook::default();
         other.learn_v2(&[to_v2(&book.sample(1)[0])]);
         other.learn_v1(&[to_v1(&Known {
-            addr: "[::1]:8333".parse().unwrap(),
+            addr: "[2a01::1]:8333".parse().unwrap(),
             services: 1,
             time: 7,
         })]);
         assert_eq!(other.len(), 2);
         for i in 0..CAPACITY + 5 {
             other.learn(
-                SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 1000 + (i >> 16) as u16)),
+                SocketAddr::from(([11, 1, (i >> 8) as u8, i as u8], 1000 + (i >> 16) as u16)),
                 1,
                 1,
             );

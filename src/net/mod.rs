@@ -407,13 +407,14 @@ impl Net {
         book.sample(if n == 0 { book.len() } else { n })
     }
 
-    /// Adds an address to the book (Core's test-only addpeeraddress).
-    pub fn add_address(&self, addr: std::net::SocketAddr) {
+    /// Adds an address to the book (Core's test-only addpeeraddress);
+    /// whether it was taken.
+    pub fn add_address(&self, addr: std::net::SocketAddr) -> bool {
         self.addrs.borrow_mut().learn(
             addr,
             (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(),
             now() as u32,
-        );
+        )
     }
 
     /// `-v2transport`.
@@ -856,7 +857,7 @@ impl Net {
                     // Core asks outbound peers for addresses, and counts
                     // the connection as proof the address works.
                     send(NetworkMessage::GetAddr);
-                    self.addrs.borrow_mut().learn(addr, services, now() as u32);
+                    let _ = self.addrs.borrow_mut().learn(addr, services, now() as u32);
                 }
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);

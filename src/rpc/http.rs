@@ -229,7 +229,11 @@ impl State {
         self.waiting.set(self.waiting.get() - 1);
         let _permit = permit.map_err(|_| ())?;
         tracing::debug!(target: "rpc", "ThreadRPCServer method={} user={}", req.method.escape_debug(), req.user);
-        Ok(self.dispatcher.call(req).await)
+        let result = self.dispatcher.call(req).await;
+        // What the call logged is in debug.log before the client has the
+        // answer (the log goes through the broker).
+        let _ = tokio::task::spawn_blocking(crate::logging::sync).await;
+        Ok(result)
     }
 }
 

@@ -483,8 +483,8 @@ fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let Some((ip, port)) = parsed else {
         return Ok(json!({"success": false}));
     };
-    net.add_address(std::net::SocketAddr::new(ip, port));
-    Ok(json!({"success": true}))
+    let taken = net.add_address(std::net::SocketAddr::new(ip, port));
+    Ok(json!({ "success": taken }))
 }
 
 fn getorphantxs(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
