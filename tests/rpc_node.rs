@@ -630,3 +630,22 @@ fn request_heads_are_limited_by_size_and_time_as_core() {
     // The server still answers.
     assert_eq!(get("/x", ""), 404);
 }
+
+/// What a call logs is in debug.log when its answer arrives, although the
+/// worker's records reach the file through the broker: Core's test
+/// framework reads the log right after a call (assert_debug_log).
+#[test]
+fn debug_log_holds_what_a_call_logged_when_it_answers() {
+    // Every category on, as Core's framework runs nodes: the broker has a
+    // backlog of records when each call answers.
+    let node = TestNode::start(&["-disablewallet", "-debug"]);
+    for round in 1..=20 {
+        for active in [false, true] {
+            common::ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+            common::ok(&node, "setnetworkactive", json!([active]));
+            let line = format!("SetNetworkActive: {active}\n");
+            let seen = node.log().matches(&line).count();
+            assert_eq!(seen, round, "round {round}: {line:?} not yet in debug.log");
+        }
+    }
+}

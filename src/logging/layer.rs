@@ -113,6 +113,7 @@ impl<S: Subscriber> Layer<S> for CoreLayer {
                     &encode_record(&record),
                     nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
                 );
+                SENT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         }
     }
@@ -153,6 +154,17 @@ const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A child's log channel, for `sync`.
 static CHILD_LOG: std::sync::OnceLock<Arc<OwnedFd>> = std::sync::OnceLock::new();
+/// Records this child has sent, and how many of them a sync has confirmed
+/// written: with nothing new, `sync` has nothing to wait for.
+static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SYNCED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Whether this process sent records to the broker that no sync has
+/// confirmed yet (cheap: callers skip `sync` and its thread hop without).
+pub fn unsynced() -> bool {
+    use std::sync::atomic::Ordering;
+    CHILD_LOG.get().is_some() && SENT.load(Ordering::SeqCst) != SYNCED.load(Ordering::SeqCst)
+}
 /// One sync at a time; the counter tells its answer from a late one.
 static SYNC_COUNTER: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
 
@@ -164,8 +176,13 @@ static SYNC_COUNTER: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
 /// the broker and on the console, records are written at once: no wait.
 pub fn sync() {
     use nix::sys::socket::{recv, send, MsgFlags};
+    use std::sync::atomic::Ordering;
     let Some(fd) = CHILD_LOG.get() else { return };
     let mut counter = SYNC_COUNTER.lock().unwrap_or_else(|p| p.into_inner());
+    let sent = SENT.load(Ordering::SeqCst);
+    if sent == SYNCED.load(Ordering::SeqCst) {
+        return;
+    }
     *counter += 1;
     let request = super::record::encode_sync(*counter);
     if send(fd.as_raw_fd(), &request, MsgFlags::MSG_NOSIGNAL).is_err() {
@@ -178,6 +195,7 @@ pub fn sync() {
             // The answer to this sync, or a late one to an earlier sync.
             Ok(n) if n > 0 => {
                 if super::record::decode_sync(&answer[..n]) == Some(*counter) {
+                    SYNCED.fetch_max(sent, Ordering::SeqCst);
                     return;
                 }
             }

@@ -13,7 +13,7 @@ mod sink;
 pub use categories::{is_category, CATEGORIES};
 pub use config::{LogConfig, LogConfigError};
 pub use format::{render, Level, Record};
-pub use layer::{init_broker, init_child, init_console, sync, LogInitError};
+pub use layer::{init_broker, init_child, init_console, sync, unsynced, LogInitError};
 pub use record::{decode_record, decode_sync, encode_record, RecordError};
 pub use runtime::{changed_categories, on_change, update as update_categories, UnknownCategory};
 pub use sink::Sink;

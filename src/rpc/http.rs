@@ -232,7 +232,9 @@ impl State {
         let result = self.dispatcher.call(req).await;
         // What the call logged is in debug.log before the client has the
         // answer (the log goes through the broker).
-        let _ = tokio::task::spawn_blocking(crate::logging::sync).await;
+        if crate::logging::unsynced() {
+            let _ = tokio::task::spawn_blocking(crate::logging::sync).await;
+        }
         Ok(result)
     }
 }
