@@ -730,3 +730,88 @@ fn packages_follow_cores_package_rules() {
     );
     assert_eq!(raw["vsize_adjusted"], entry["vsize"]);
 }
+
+#[test]
+fn a_child_pays_for_its_parent_to_replace_a_package() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([110, address()]));
+    let coin = coinbase_at(&node, 1);
+    let package = |parent_fee: u64, child_fee: u64, outputs: usize| {
+        let parent = spend(&[coin], COINBASE, outputs, parent_fee);
+        let each = parent.output[0].value.to_sat();
+        let child = spend(
+            &[OutPoint::new(parent.compute_txid(), 0)],
+            each,
+            1,
+            child_fee,
+        );
+        (parent, child)
+    };
+    let (p1, c1) = package(1_000, 1_000, 1);
+    let first = ok(&node, "submitpackage", json!([[hex(&p1), hex(&c1)]]));
+    assert_eq!(first["package_msg"], "success", "{first}");
+    let mut before = vec![p1.compute_txid().to_string(), c1.compute_txid().to_string()];
+    before.sort();
+    assert_eq!(mempool(&node), before);
+
+    // testmempoolaccept of a package never replaces.
+    let (p2, c2) = package(1_000, 50_000, 2);
+    let tested = ok(&node, "testmempoolaccept", json!([[hex(&p2), hex(&c2)]]));
+    assert_eq!(tested[0]["reject-reason"], "bip125-replacement-disallowed");
+
+    // Paying less in all than the package it would evict: refused as a
+    // package, and the first package is back in the pool as it was.
+    let (p3, c3) = package(1_000, 500, 3);
+    let refused = ok(&node, "submitpackage", json!([[hex(&p3), hex(&c3)]]));
+    let msg = refused["package_msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "package RBF failed: insufficient anti-DoS fees, rejecting replacement {}, less fees than conflicting txs",
+            c3.compute_txid()
+        )),
+        "{refused}"
+    );
+    assert_eq!(mempool(&node), before);
+    let entry = ok(
+        &node,
+        "getmempoolentry",
+        json!([c1.compute_txid().to_string()]),
+    );
+    assert_eq!(entry["depends"], json!([p1.compute_txid().to_string()]));
+
+    // The child pays for both: the parent's conflict and its child go.
+    let replaced = ok(&node, "submitpackage", json!([[hex(&p2), hex(&c2)]]));
+    assert_eq!(replaced["package_msg"], "success", "{replaced}");
+    let mut gone: Vec<String> =
+        serde_json::from_value(replaced["replaced-transactions"].clone()).unwrap();
+    gone.sort();
+    assert_eq!(gone, before);
+    let mut after = vec![p2.compute_txid().to_string(), c2.compute_txid().to_string()];
+    after.sort();
+    assert_eq!(mempool(&node), after);
+
+    // A package of three replacing something is not Core's 1-parent-1-child.
+    let p4 = spend(&[coinbase_at(&node, 2)], COINBASE, 2, 1_000);
+    ok(&node, "sendrawtransaction", json!([hex(&p4)]));
+    let rival = spend(&[coinbase_at(&node, 2)], COINBASE, 2, 0);
+    let p5 = spend(&[coinbase_at(&node, 3)], COINBASE, 1, 0);
+    let each = rival.output[0].value.to_sat();
+    let kid = spend(
+        &[
+            OutPoint::new(rival.compute_txid(), 0),
+            OutPoint::new(p5.compute_txid(), 0),
+        ],
+        each,
+        1,
+        90_000,
+    );
+    let three = ok(
+        &node,
+        "submitpackage",
+        json!([[hex(&rival), hex(&p5), hex(&kid)]]),
+    );
+    assert_eq!(
+        three["package_msg"], "package RBF failed: package must be 1-parent-1-child",
+        "{three}"
+    );
+}

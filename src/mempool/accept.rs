@@ -21,7 +21,7 @@ use crate::chain::{clock, Chain};
 /// Core's COINBASE_MATURITY.
 pub(super) const COINBASE_MATURITY: u32 = 100;
 /// Core's MAX_REPLACEMENT_CANDIDATES (distinct clusters a replacement touches).
-const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+pub(super) const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 /// Height Core gives coins of in-mempool transactions.
 const MEMPOOL_HEIGHT: u32 = 0x7fff_ffff;
 
@@ -76,6 +76,9 @@ pub struct Accepted {
     pub modified_fee: i64,
     /// Transactions the replacement evicted.
     pub replaced: Vec<Txid>,
+    /// Their entries, as they were: a package whose later checks fail puts
+    /// them back.
+    pub evicted: Vec<Entry>,
 }
 
 impl Accepted {
@@ -92,7 +95,7 @@ struct SpentCoin {
     coinbase: bool,
 }
 
-fn format_money(sats: i64) -> String {
+pub(super) fn format_money(sats: i64) -> String {
     let sign = if sats < 0 { "-" } else { "" };
     let a = sats.unsigned_abs();
     let frac = format!("{:08}", a % 100_000_000);
@@ -350,7 +353,9 @@ pub fn accept(
         }
     }
 
-    if !conflicts.is_empty() {
+    // In a package, the replacement rules are the package's (its caller's
+    // Core PackageRBFChecks), not each transaction's.
+    if !conflicts.is_empty() && !args.package {
         let clusters: BTreeSet<Txid> = conflicts
             .iter()
             .filter_map(|c| pool.cluster(c).into_iter().next())
@@ -405,7 +410,7 @@ pub fn accept(
 
     // The replacement must improve the feerate diagram; ours compares the
     // new transaction's chunk (with its ancestors) with each conflict's.
-    if !conflicts.is_empty() {
+    if !conflicts.is_empty() && !args.package {
         let mut anc_fee = modified_fee;
         let mut anc_weight = weight.max(sigop_cost * opts.bytes_per_sigop);
         for a in &ancestors {
@@ -431,20 +436,19 @@ pub fn accept(
         verify_scripts(&tx, &spent)?;
     }
 
-    let accepted = Accepted {
+    let mut accepted = Accepted {
         txid,
         wtxid,
         vsize,
         base_fee: fee,
         modified_fee,
         replaced: evicted.iter().copied().collect(),
+        evicted: Vec::new(),
     };
     if args.test_only {
         return Ok(accepted);
     }
-    for t in &evicted {
-        pool.remove(t);
-    }
+    accepted.evicted = evicted.iter().filter_map(|t| pool.remove(t)).collect();
     pool.add(Entry {
         tx,
         txid,

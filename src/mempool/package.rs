@@ -10,11 +10,13 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use bitcoin::hashes::Hash;
 use bitcoin::{Transaction, Txid, Wtxid};
 
 use super::accept::{self, AcceptArgs, Accepted};
+use super::linearize;
 use super::policy::{FeeRate, Reject, RejectKind};
-use super::pool::Pool;
+use super::pool::{Entry, Pool};
 use super::Mempool;
 use crate::chain::Chain;
 
@@ -129,10 +131,142 @@ fn package_wide(pool: &Pool, r: &Reject, tx: &Transaction, earlier: &BTreeSet<Tx
         })
 }
 
-/// Takes back what a package evaluation put in, newest first.
-fn take_back(pool: &mut Pool, added: &[Txid]) {
-    for txid in added.iter().rev() {
-        pool.remove(txid);
+/// Takes back what a package evaluation put in, newest first, and puts
+/// back what those evicted (parents before children, as they came).
+fn take_back(pool: &mut Pool, added: &[Accepted]) {
+    for a in added.iter().rev() {
+        pool.remove(&a.txid);
+    }
+    let mut evicted: Vec<&Entry> = added.iter().flat_map(|a| &a.evicted).collect();
+    evicted.sort_by_key(|e| e.sequence);
+    for e in evicted {
+        pool.add(e.clone());
+    }
+}
+
+/// What Core's PackageRBFChecks needs from before the package went in: the
+/// chunk (fee, weight) of each mempool transaction it conflicts with.
+struct Conflicts {
+    chunks: Vec<(i64, i64)>,
+}
+
+/// Core's CFeeRate::ToString: BTC per kvB with eight decimals.
+fn btc_per_kvb(rate: FeeRate) -> String {
+    format!(
+        "{}.{:08} BTC/kvB",
+        rate.0 / 100_000_000,
+        rate.0 % 100_000_000
+    )
+}
+
+impl Mempool {
+    /// Core's PackageRBFChecks, the part decided before the package goes
+    /// in: a replacing package is one parent and its child, with no other
+    /// mempool parents, touching at most MAX_REPLACEMENT_CANDIDATES
+    /// clusters. None when the package replaces nothing.
+    fn package_conflicts(
+        &self,
+        pool: &Pool,
+        package: &[&Arc<Transaction>],
+    ) -> Result<Option<Conflicts>, PackageError> {
+        let ours: BTreeSet<Txid> = package.iter().map(|t| t.compute_txid()).collect();
+        let direct: BTreeSet<Txid> = package
+            .iter()
+            .flat_map(|t| &t.input)
+            .filter_map(|i| pool.spender(&i.previous_output).copied())
+            .filter(|t| !ours.contains(t))
+            .collect();
+        if direct.is_empty() {
+            return Ok(None);
+        }
+        let failed = |why: String| Err(PackageError::Policy(format!("package RBF failed: {why}")));
+        if package.len() != 2 {
+            return failed("package must be 1-parent-1-child".into());
+        }
+        let mempool_parent = package
+            .iter()
+            .flat_map(|t| &t.input)
+            .any(|i| pool.get(&i.previous_output.txid).is_some());
+        if mempool_parent {
+            return failed("new transaction cannot have mempool ancestors".into());
+        }
+        let clusters: BTreeSet<Txid> = direct
+            .iter()
+            .filter_map(|c| pool.cluster(c).into_iter().next())
+            .collect();
+        if clusters.len() > accept::MAX_REPLACEMENT_CANDIDATES {
+            return failed(format!(
+                "too many potential replacements, rejecting replacement {}; too many conflicting clusters ({} > {})",
+                package[1].compute_txid(),
+                clusters.len(),
+                accept::MAX_REPLACEMENT_CANDIDATES
+            ));
+        }
+        let bps = self.opts.bytes_per_sigop;
+        let chunks = direct
+            .iter()
+            .map(|c| linearize::chunk_of(pool, c, bps))
+            .collect();
+        Ok(Some(Conflicts { chunks }))
+    }
+
+    /// The rest of PackageRBFChecks, with the package in: its fees pay for
+    /// what it evicted plus relay of its own size, it is a chunk of its own
+    /// (the child raises the parent's fee rate), and it mines better than
+    /// each conflict's chunk did (our feerate-diagram check, as for single
+    /// replacements).
+    fn package_pays_for_replacement(
+        &self,
+        pool: &Pool,
+        members: &[Accepted],
+        conflicts: &Conflicts,
+    ) -> Result<(), PackageError> {
+        let failed = |why: String| Err(PackageError::Policy(format!("package RBF failed: {why}")));
+        let child = members.last().map_or_else(Txid::all_zeros, |a| a.txid);
+        let fee: i64 = members.iter().map(|a| a.modified_fee).sum();
+        let vsize: i64 = members.iter().map(|a| a.vsize).sum();
+        let conflicting: i64 = members
+            .iter()
+            .flat_map(|a| &a.evicted)
+            .map(|e| e.fee + pool.delta(&e.txid))
+            .sum();
+        if fee < conflicting {
+            return failed(format!(
+                "insufficient anti-DoS fees, rejecting replacement {child}, less fees than conflicting txs; {} < {}",
+                accept::format_money(fee),
+                accept::format_money(conflicting)
+            ));
+        }
+        let relay = self.opts.incremental_relay_feerate.fee(vsize);
+        if fee - conflicting < relay {
+            return failed(format!(
+                "insufficient anti-DoS fees, rejecting replacement {child}, not enough additional fees to relay; {} < {}",
+                accept::format_money(fee - conflicting),
+                accept::format_money(relay)
+            ));
+        }
+        let parent = &members[0];
+        let package_rate = FeeRate::of(fee, vsize);
+        let parent_rate = FeeRate::of(parent.modified_fee, parent.vsize);
+        if package_rate.0 <= parent_rate.0 {
+            return failed(format!(
+                "package feerate is less than or equal to parent feerate, package feerate {} <= parent feerate is {}",
+                btc_per_kvb(package_rate),
+                btc_per_kvb(parent_rate)
+            ));
+        }
+        let weight: i64 = members
+            .iter()
+            .filter_map(|a| pool.get(&a.txid))
+            .map(|e| e.adjusted_weight(self.opts.bytes_per_sigop))
+            .sum();
+        let improves = conflicts.chunks.iter().all(|(cfee, cweight)| {
+            (fee as i128) * (*cweight as i128) > (*cfee as i128) * (weight as i128)
+        });
+        if !improves {
+            return failed("insufficient feerate: does not improve feerate diagram".into());
+        }
+        Ok(())
     }
 }
 
@@ -265,8 +399,14 @@ impl Mempool {
             max_feerate,
             ..AcceptArgs::FROM_PEER
         };
+        let package: Vec<&Arc<Transaction>> = which.iter().map(|i| &txs[*i]).collect();
+        let conflicts = match self.package_conflicts(pool, &package) {
+            Ok(c) => c,
+            Err(e) => return (Some(e), Vec::new()),
+        };
         let mut members: Vec<(usize, Accepted)> = Vec::new();
         let mut earlier = BTreeSet::new();
+        let added = |m: &[(usize, Accepted)]| m.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>();
         for &i in which {
             match accept::accept(pool, chain, &self.opts, txs[i].clone(), args) {
                 Ok(a) => {
@@ -275,10 +415,7 @@ impl Mempool {
                 }
                 Err(r) => {
                     let wide = package_wide(pool, &r, &txs[i], &earlier);
-                    take_back(
-                        pool,
-                        &members.iter().map(|(_, a)| a.txid).collect::<Vec<_>>(),
-                    );
+                    take_back(pool, &added(&members));
                     if wide {
                         return (Some(PackageError::Policy(r.to_string())), Vec::new());
                     }
@@ -289,12 +426,16 @@ impl Mempool {
         let fee: i64 = members.iter().map(|(_, a)| a.modified_fee).sum();
         let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
         if let Err(r) = accept::check_fee_rate(pool, &self.opts, vsize, fee) {
-            take_back(
-                pool,
-                &members.iter().map(|(_, a)| a.txid).collect::<Vec<_>>(),
-            );
+            take_back(pool, &added(&members));
             let last = members.last().map(|(i, _)| *i).unwrap_or(which[0]);
             return (Some(PackageError::Tx), vec![(last, PackageTx::Failed(r))]);
+        }
+        if let Some(conflicts) = &conflicts {
+            let accepted = added(&members);
+            if let Err(e) = self.package_pays_for_replacement(pool, &accepted, conflicts) {
+                take_back(pool, &accepted);
+                return (Some(e), Vec::new());
+            }
         }
         let rate = FeeRate::of(fee, vsize);
         let includes: Vec<Wtxid> = members.iter().map(|(_, a)| a.wtxid).collect();
@@ -339,7 +480,7 @@ impl Mempool {
                 }
                 Err(r) => {
                     let wide = package_wide(&pool, &r, tx, &earlier);
-                    take_back(&mut pool, &added.iter().map(|a| a.txid).collect::<Vec<_>>());
+                    take_back(&mut pool, &added);
                     if wide {
                         return PackageResult::refused(n, PackageError::Policy(r.to_string()));
                     }
@@ -362,7 +503,7 @@ impl Mempool {
             }
             out[i] = Some(alone_accepted(a.clone()));
         }
-        take_back(&mut pool, &added.iter().map(|a| a.txid).collect::<Vec<_>>());
+        take_back(&mut pool, &added);
         PackageResult { error, txs: out }
     }
 }

@@ -769,6 +769,7 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
                     base_fee: *fee,
                     modified_fee: *fee,
                     replaced: Vec::new(),
+                    evicted: Vec::new(),
                 };
                 sizes_and_fees(&mut o, tx, &known, None);
             }
