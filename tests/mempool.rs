@@ -815,3 +815,71 @@ fn a_child_pays_for_its_parent_to_replace_a_package() {
         "{three}"
     );
 }
+
+#[test]
+fn a_child_pays_for_its_dusty_parent_and_both_cross_the_network() {
+    let port_a = free_port();
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port_a}")]);
+    ok(&a, "generatetoaddress", json!([101, address()]));
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=txpackages",
+        &format!("-connect=127.0.0.1:{port_a}"),
+    ]);
+    wait_for("b to sync", || {
+        ok(&b, "getblockcount", json!([])) == json!(101)
+    });
+    // A 0-fee parent with an ephemeral dust output (0 sat): it cannot go in
+    // alone, and its child must spend the dust.
+    let mut parent = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 0);
+    let mut dust = parent.output[0].clone();
+    dust.value = bitcoin::Amount::ZERO;
+    parent.output.push(dust);
+    let (code, msg) = rpc(&a, "sendrawtransaction", json!([hex(&parent)])).unwrap_err();
+    assert_eq!(code, -26);
+    assert!(msg.starts_with("min relay fee not met"), "{msg}");
+    let skips_dust = spend(
+        &[OutPoint::new(parent.compute_txid(), 0)],
+        COINBASE,
+        1,
+        20_000,
+    );
+    let refused = ok(
+        &a,
+        "submitpackage",
+        json!([[hex(&parent), hex(&skips_dust)]]),
+    );
+    assert_eq!(refused["package_msg"], "unspent-dust", "{refused}");
+    assert_eq!(
+        refused["tx-results"][skips_dust.compute_wtxid().to_string()]["error"],
+        format!(
+            "missing-ephemeral-spends, tx {} (wtxid={}) did not spend parent's ephemeral dust",
+            skips_dust.compute_txid(),
+            skips_dust.compute_wtxid()
+        )
+    );
+    assert!(mempool(&a).is_empty());
+    // Spending both outputs, the child pays for the parent.
+    let child = spend(
+        &[
+            OutPoint::new(parent.compute_txid(), 0),
+            OutPoint::new(parent.compute_txid(), 1),
+        ],
+        COINBASE / 2,
+        1,
+        20_000,
+    );
+    let accepted = ok(&a, "submitpackage", json!([[hex(&parent), hex(&child)]]));
+    assert_eq!(accepted["package_msg"], "success", "{accepted}");
+    let mut both = vec![
+        parent.compute_txid().to_string(),
+        child.compute_txid().to_string(),
+    ];
+    both.sort();
+    assert_eq!(mempool(&a), both);
+    // b refuses the parent alone for its fee, then takes it with the child
+    // (Core's 1p1c package relay).
+    wait_for("b to take the package", || mempool(&b) == both);
+    b.wait_for_log("package evaluation for parent", Duration::from_secs(10));
+}

@@ -352,6 +352,25 @@ pub fn accept(
             return Err(policy_reject("max feerate exceeded"));
         }
     }
+    // Core's CheckEphemeralSpends: dust of an unconfirmed parent (only a
+    // 0-fee transaction has any) must be spent by its child. Not for
+    // transactions coming back from disconnected blocks.
+    if opts.require_standard && !args.bypass_limits {
+        for parent in &parents {
+            let Some(p) = pool.get(parent) else { continue };
+            let unspent = policy::dust_outputs(&p.tx, opts.dust_relay_feerate)
+                .into_iter()
+                .any(|vout| {
+                    let dust = OutPoint::new(*parent, vout as u32);
+                    !tx.input.iter().any(|i| i.previous_output == dust)
+                });
+            if unspent {
+                return Err(policy_reject("missing-ephemeral-spends").with(format!(
+                    "tx {txid} (wtxid={wtxid}) did not spend parent's ephemeral dust"
+                )));
+            }
+        }
+    }
 
     // In a package, the replacement rules are the package's (its caller's
     // Core PackageRBFChecks), not each transaction's.

@@ -49,15 +49,21 @@ pub enum PackageError {
     /// The package as a whole breaks a rule (PCKG_POLICY): its text is
     /// testmempoolaccept's `package-error`.
     Policy(String),
-    /// A transaction failed (PCKG_TX): "transaction failed".
-    Tx,
+    /// A transaction failed (PCKG_TX): mostly "transaction failed";
+    /// "unspent-dust" when a child left its parent's dust unspent.
+    Tx(&'static str),
+}
+
+impl PackageError {
+    /// Core's usual PCKG_TX state.
+    pub const FAILED: PackageError = PackageError::Tx("transaction failed");
 }
 
 impl std::fmt::Display for PackageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             PackageError::Policy(why) => f.write_str(why),
-            PackageError::Tx => f.write_str("transaction failed"),
+            PackageError::Tx(why) => f.write_str(why),
         }
     }
 }
@@ -273,11 +279,13 @@ impl Mempool {
 impl Mempool {
     /// Core's ProcessNewPackage for submitpackage. The caller has checked
     /// that the package is a child with its parents.
+    /// `local`: submitted here (RPC), so unbroadcast until a peer asks.
     pub fn submit_package(
         &self,
         chain: &Chain,
         txs: &[Arc<Transaction>],
         max_feerate: Option<FeeRate>,
+        local: bool,
     ) -> PackageResult {
         if let Err(why) = well_formed(txs) {
             return PackageResult::refused(txs.len(), PackageError::Policy(why));
@@ -285,7 +293,7 @@ impl Mempool {
         let _validation = chain.lock_validation();
         let mut pool = self.lock();
         let alone = AcceptArgs {
-            local: true,
+            local,
             max_feerate,
             ..AcceptArgs::FROM_PEER
         };
@@ -324,14 +332,14 @@ impl Mempool {
                 }
             }
         }
-        let mut error = quit_early.then_some(PackageError::Tx);
+        let mut error = quit_early.then_some(PackageError::FAILED);
         let mut judged: Vec<(usize, PackageTx)> = Vec::new();
         if !quit_early && !together.is_empty() {
             let (e, r) = if together.len() == 1 {
                 let i = together[0];
                 match accept::accept(&mut pool, chain, &self.opts, txs[i].clone(), alone) {
                     Ok(a) => (None, vec![(i, alone_accepted(a))]),
-                    Err(r) => (Some(PackageError::Tx), vec![(i, PackageTx::Failed(r))]),
+                    Err(r) => (Some(PackageError::FAILED), vec![(i, PackageTx::Failed(r))]),
                 }
             } else {
                 self.accept_together(&mut pool, chain, txs, &together, max_feerate)
@@ -355,14 +363,14 @@ impl Mempool {
                 Some(PackageTx::Accepted { .. } | PackageTx::InMempool { .. })
             ) && pool.get(&tx.compute_txid()).is_none();
             if gone {
-                error = Some(PackageError::Tx);
+                error = Some(PackageError::FAILED);
                 out.push(Some(PackageTx::Failed(Reject::new(
                     RejectKind::Policy,
                     "mempool full",
                 ))));
                 continue;
             }
-            if let Some(PackageTx::Accepted { accepted, .. }) = &result {
+            if let (Some(PackageTx::Accepted { accepted, .. }), true) = (&result, local) {
                 pool.set_unbroadcast(accepted.txid);
             }
             out.push(result);
@@ -394,7 +402,6 @@ impl Mempool {
         max_feerate: Option<FeeRate>,
     ) -> (Option<PackageError>, Vec<(usize, PackageTx)>) {
         let args = AcceptArgs {
-            local: true,
             package: true,
             max_feerate,
             ..AcceptArgs::FROM_PEER
@@ -419,7 +426,11 @@ impl Mempool {
                     if wide {
                         return (Some(PackageError::Policy(r.to_string())), Vec::new());
                     }
-                    return (Some(PackageError::Tx), vec![(i, PackageTx::Failed(r))]);
+                    if r.reason == "missing-ephemeral-spends" {
+                        let state = PackageError::Tx("unspent-dust");
+                        return (Some(state), vec![(i, PackageTx::Failed(r))]);
+                    }
+                    return (Some(PackageError::FAILED), vec![(i, PackageTx::Failed(r))]);
                 }
             }
         }
@@ -428,7 +439,10 @@ impl Mempool {
         if let Err(r) = accept::check_fee_rate(pool, &self.opts, vsize, fee) {
             take_back(pool, &added(&members));
             let last = members.last().map(|(i, _)| *i).unwrap_or(which[0]);
-            return (Some(PackageError::Tx), vec![(last, PackageTx::Failed(r))]);
+            return (
+                Some(PackageError::FAILED),
+                vec![(last, PackageTx::Failed(r))],
+            );
         }
         if let Some(conflicts) = &conflicts {
             let accepted = added(&members);
@@ -487,7 +501,7 @@ impl Mempool {
                     let mut out = vec![None; n];
                     out[i] = Some(PackageTx::Failed(r));
                     return PackageResult {
-                        error: Some(PackageError::Tx),
+                        error: Some(PackageError::FAILED),
                         txs: out,
                     };
                 }
@@ -498,7 +512,7 @@ impl Mempool {
         for (i, (tx, a)) in txs.iter().zip(&added).enumerate() {
             if let Err(r) = accept::check_scripts(&pool, chain, tx) {
                 out[i] = Some(PackageTx::Failed(r));
-                error = Some(PackageError::Tx);
+                error = Some(PackageError::FAILED);
                 break;
             }
             out[i] = Some(alone_accepted(a.clone()));

@@ -8,11 +8,14 @@
 //! transactions are remembered (bounded) and not asked for again until the
 //! tip moves. Orphans (transactions whose parents we lack) wait in a
 //! bounded orphanage while their parents are asked for, and are tried again
-//! when a parent is accepted. Announcements go out at once, not on Core's
+//! when a parent is accepted. A parent refused only for its fee and a child
+//! spending it are evaluated together as a package (Core's opportunistic
+//! 1p1c relay), so a child can pay for its parent, also to replace what the
+//! parent conflicts with. Announcements go out at once, not on Core's
 //! randomised trickle timer (so getpeerinfo's `inv_to_send` is always 0).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -106,12 +109,18 @@ impl PeerRelay {
     }
 }
 
-/// Transactions refused recently, by wtxid and txid bytes.
+/// Transactions refused recently, by wtxid and txid bytes; and those
+/// refused only for their fee (Core's reconsiderable rejects), kept whole
+/// so that a child arriving later can pay for them (1p1c package relay).
 #[derive(Default)]
 pub(super) struct RecentRejects {
     set: HashSet<[u8; 32]>,
+    reconsiderable: std::collections::HashMap<Txid, Arc<Transaction>>,
     tip: Option<bitcoin::BlockHash>,
 }
+
+/// Fee-refused parents kept for a child to pay for them.
+const MAX_RECONSIDERABLE: usize = 100;
 
 impl Net {
     /// Announces every transaction the mempool accepts from now on.
@@ -168,9 +177,57 @@ impl Net {
         let tip = self.chain.tip().hash;
         if r.tip != Some(tip) {
             r.set.clear();
+            r.reconsiderable.clear();
             r.tip = Some(tip);
         }
         r.set.contains(hash)
+    }
+
+    /// Keeps a transaction refused only for its fee, for a child to come.
+    fn remember_reconsiderable(&self, tx: &Arc<Transaction>) {
+        let mut r = self.rejects.borrow_mut();
+        if r.reconsiderable.len() >= MAX_RECONSIDERABLE {
+            r.reconsiderable.clear();
+        }
+        r.reconsiderable.insert(tx.compute_txid(), tx.clone());
+    }
+
+    /// Core's opportunistic 1p1c package relay: `parent`, refused alone
+    /// for its fee, and `child` spending it, from a peer, go through
+    /// submitpackage's evaluation together. Whether both are now in.
+    async fn try_1p1c(
+        &self,
+        peer: &Rc<Peer>,
+        parent: Arc<Transaction>,
+        child: Arc<Transaction>,
+    ) -> bool {
+        let (chain, mempool) = (self.chain.clone(), self.mempool.clone());
+        let package = vec![parent.clone(), child.clone()];
+        let result = match tokio::task::spawn_blocking(move || {
+            mempool.submit_package(&chain, &package, None, false)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(target: "net", "checking a package: {e}");
+                return false;
+            }
+        };
+        let (ptxid, ctxid) = (parent.compute_txid(), child.compute_txid());
+        let id = peer.info.borrow().id;
+        match result.error {
+            None => {
+                tracing::debug!(target: "txpackages", "package evaluation for parent {ptxid} and child {ctxid} from peer={id}: accepted");
+                self.rejects.borrow_mut().reconsiderable.remove(&ptxid);
+                peer.info.borrow_mut().last_transaction = super::now();
+                true
+            }
+            Some(e) => {
+                tracing::debug!(target: "txpackages", "package evaluation for parent {ptxid} and child {ctxid} from peer={id}: {e}");
+                false
+            }
+        }
     }
 
     fn remember_reject(&self, tx: &Transaction) {
@@ -265,16 +322,35 @@ impl Net {
                 self.retry_orphans(txid).await;
             }
             Ok(Err(r)) if r.kind == RejectKind::MissingInputs => {
-                // Keep it and ask the sender for the parents we lack.
-                let missing: Vec<Inventory> = {
+                let lacking: BTreeSet<Txid> = {
                     let pool = self.mempool.lock();
                     tx.input
                         .iter()
                         .map(|i| i.previous_output.txid)
                         .filter(|p| pool.get(p).is_none())
-                        .map(Inventory::WitnessTransaction)
                         .collect()
                 };
+                // Its one missing parent was refused for its fee: the two
+                // may go in together.
+                let parent = match lacking.iter().next() {
+                    Some(p) if lacking.len() == 1 => {
+                        self.rejects.borrow().reconsiderable.get(p).cloned()
+                    }
+                    _ => None,
+                };
+                if let Some(parent) = parent {
+                    if self.try_1p1c(peer, parent, tx.clone()).await {
+                        self.retry_orphans(txid).await;
+                        return;
+                    }
+                }
+                // Keep it and ask the sender for the parents we lack (not
+                // one refused already).
+                let missing: Vec<Inventory> = lacking
+                    .into_iter()
+                    .filter(|p| !self.rejects.borrow().reconsiderable.contains_key(p))
+                    .map(Inventory::WitnessTransaction)
+                    .collect();
                 tracing::debug!(target: "txpackages", "stored orphan tx {txid} (wtxid={wtxid}) from peer={id}");
                 self.orphans.borrow_mut().add(tx, id);
                 if !missing.is_empty() {
@@ -286,6 +362,21 @@ impl Net {
                     self.remember_reject(&tx);
                 }
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
+                if r.kind == RejectKind::Reconsiderable {
+                    self.remember_reconsiderable(&tx);
+                    // A child already waiting for it may pay for it.
+                    let children = self.orphans.borrow_mut().children_of(&txid);
+                    let mut paid = false;
+                    for child in children {
+                        if !paid && self.try_1p1c(peer, tx.clone(), child.tx.clone()).await {
+                            paid = true;
+                            self.retry_orphans(child.tx.compute_txid()).await;
+                            continue;
+                        }
+                        let from = child.from.first().copied().unwrap_or(id);
+                        self.orphans.borrow_mut().add(child.tx, from);
+                    }
+                }
             }
             Err(e) => tracing::warn!(target: "net", "checking {txid}: {e}"),
         }

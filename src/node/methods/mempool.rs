@@ -262,7 +262,7 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
                     accepted: a,
                 },
             ),
-            Err(r) => (Some(PackageError::Tx), PackageTx::Failed(r)),
+            Err(r) => (Some(PackageError::FAILED), PackageTx::Failed(r)),
         };
         PackageResult {
             error,
@@ -739,7 +739,7 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
     }
     let (chain, mempool, batch) = (ctx.chain.clone(), ctx.mempool.clone(), txs.clone());
     let result =
-        tokio::task::spawn_blocking(move || mempool.submit_package(&chain, &batch, max_rate))
+        tokio::task::spawn_blocking(move || mempool.submit_package(&chain, &batch, max_rate, true))
             .await
             .map_err(internal)?;
     let package_msg = result
