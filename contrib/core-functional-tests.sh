@@ -38,6 +38,13 @@ default_tests=(
     mempool_expiry.py
     p2p_getdata.py
     p2p_tx_privacy.py
+    mempool_truc.py
+    mempool_package_rbf.py
+    mempool_ephemeral_dust.py
+    mempool_updatefromblock.py
+    mempool_sigoplimit.py
+    mempool_limit.py
+    mempool_package_limits.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -229,10 +229,13 @@ impl State {
         self.waiting.set(self.waiting.get() - 1);
         let _permit = permit.map_err(|_| ())?;
         tracing::debug!(target: "rpc", "ThreadRPCServer method={} user={}", req.method.escape_debug(), req.user);
+        // `stop` answers at once: the process set is going down, and the
+        // broker may no longer echo a sync.
+        let stopping = req.method == "stop";
         let result = self.dispatcher.call(req).await;
         // What the call logged is in debug.log before the client has the
         // answer (the log goes through the broker).
-        if crate::logging::unsynced() {
+        if !stopping && crate::logging::unsynced() {
             let _ = tokio::task::spawn_blocking(crate::logging::sync).await;
         }
         Ok(result)
