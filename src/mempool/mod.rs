@@ -506,6 +506,16 @@ mod tests {
         b
     }
 
+    /// Two blocks on block 101 of `hashes`, built before block 102 exists:
+    /// a branch that wins over a chain one block longer than 101.
+    fn competing_branch(chain: &Chain, hashes: &[bitcoin::BlockHash]) -> (Block, Block) {
+        let template = assemble::new_block(chain, op_true(), vec![], Amount::ZERO);
+        let other = ScriptBuf::from_bytes(vec![0x52]);
+        let f1 = block_on(&template, hashes[100], 102, other.clone());
+        let f2 = block_on(&template, f1.block_hash(), 103, other);
+        (f1, f2)
+    }
+
     fn submit(chain: &Chain, mut block: Block) -> bitcoin::BlockHash {
         assert!(assemble::grind(&mut block.header, 1_000_000));
         assert_eq!(chain.submit_block(&block).unwrap(), SubmitOutcome::Accepted);
@@ -550,19 +560,7 @@ mod tests {
         let mempool = Mempool::new(relaxed());
         chain.add_listener(mempool.clone());
         // A competing branch from block 101, built before block 102 exists.
-        let template = assemble::new_block(&chain, op_true(), vec![], Amount::ZERO);
-        let f1 = block_on(
-            &template,
-            hashes[100],
-            102,
-            ScriptBuf::from_bytes(vec![0x52]),
-        );
-        let f2 = block_on(
-            &template,
-            f1.block_hash(),
-            103,
-            ScriptBuf::from_bytes(vec![0x52]),
-        );
+        let (f1, f2) = competing_branch(&chain, &hashes);
 
         let coinbase = chain.read_block(&hashes[0]).unwrap().txdata[0].compute_txid();
         let tx = spend(OutPoint::new(coinbase, 0), 50 * 100_000_000, 1000);
@@ -606,19 +604,7 @@ mod tests {
         opts.cluster_count = 3;
         let mempool = Mempool::new(opts);
         chain.add_listener(mempool.clone());
-        let template = assemble::new_block(&chain, op_true(), vec![], Amount::ZERO);
-        let f1 = block_on(
-            &template,
-            hashes[100],
-            102,
-            ScriptBuf::from_bytes(vec![0x52]),
-        );
-        let f2 = block_on(
-            &template,
-            f1.block_hash(),
-            103,
-            ScriptBuf::from_bytes(vec![0x52]),
-        );
+        let (f1, f2) = competing_branch(&chain, &hashes);
         // A chain of four, mined in block 102: more than a cluster may hold.
         let coinbase = chain.read_block(&hashes[0]).unwrap().txdata[0].compute_txid();
         let mut value = 50 * 100_000_000;
