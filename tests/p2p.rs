@@ -399,3 +399,36 @@ fn a_v2_node_falls_back_to_v1_for_a_peer_without_v2() {
         ok(&b, "getblockcount", json!([])) == json!(1)
     });
 }
+
+#[test]
+fn a_peer_whose_block_became_our_tip_sends_the_next_ones_compact_at_once() {
+    let port = free_port();
+    let a = listening(port);
+    let b = follower(port);
+    wait_for("b to connect", || {
+        ok(&b, "getconnectioncount", json!([])) == json!(1)
+    });
+    // a's block becomes b's tip: b asks a for high-bandwidth mode.
+    ok(&a, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("b to pick a as a high-bandwidth peer", || {
+        ok(&b, "getpeerinfo", json!([]))[0]["bip152_hb_to"] == json!(true)
+            && ok(&a, "getpeerinfo", json!([]))[0]["bip152_hb_from"] == json!(true)
+    });
+    let pa = ok(&a, "getpeerinfo", json!([]));
+    assert_eq!(pa[0]["bip152_hb_to"], false, "a did not ask b");
+    // The next block goes out as an unsolicited cmpctblock: b does not
+    // have to ask for it.
+    let counts = |field: &str, msg: &str| {
+        ok(&a, "getpeerinfo", json!([]))[0][field][msg]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let asked = counts("bytesrecv_per_msg", "getdata");
+    let compact = counts("bytessent_per_msg", "cmpctblock");
+    ok(&a, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("b to get block 2", || {
+        ok(&b, "getblockcount", json!([])) == json!(2)
+    });
+    assert!(counts("bytessent_per_msg", "cmpctblock") > compact);
+    assert_eq!(counts("bytesrecv_per_msg", "getdata"), asked);
+}

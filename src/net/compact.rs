@@ -5,8 +5,10 @@
 //! announced by a peer that sent `sendcmpct` version 2, we ask for it
 //! compact, rebuild it from the mempool, fetch what is missing with
 //! `getblocktxn`, and fall back to the full block if the rebuilt one does
-//! not match its merkle root. High-bandwidth mode (unsolicited
-//! `cmpctblock`) is not offered; one that arrives is handled the same way.
+//! not match its merkle root. High-bandwidth mode as Core: a peer whose
+//! block became our tip is asked (`sendcmpct(1, 2)`) to send its next
+//! blocks compact at once, up to three such peers, keeping one outbound
+//! among them; a peer that asked us gets new tips as `cmpctblock`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -21,6 +23,9 @@ use bitcoin::{Block, BlockHash, Transaction};
 
 use super::{Net, Peer};
 
+/// BIP152's limit on high-bandwidth peers.
+const MAX_HIGH_BANDWIDTH: usize = 3;
+
 /// More transactions than fit in a block: a malformed compact block.
 const MAX_BLOCK_TXS: usize = 4_000_000 / 60;
 
@@ -29,6 +34,11 @@ const MAX_BLOCK_TXS: usize = 4_000_000 / 60;
 pub(super) struct PeerCompact {
     /// The peer sent `sendcmpct` with version 2.
     pub v2: Cell<bool>,
+    /// The peer asked for new blocks as `cmpctblock` at once (BIP152
+    /// high-bandwidth; getpeerinfo's bip152_hb_from).
+    pub hb_from: Cell<bool>,
+    /// We asked the peer for that (bip152_hb_to).
+    pub hb_to: Cell<bool>,
     /// A block being rebuilt from this peer: its header and the slots, some
     /// still empty.
     partial: RefCell<Option<Partial>>,
@@ -81,7 +91,58 @@ impl Net {
     pub(super) fn on_sendcmpct(&self, peer: &Rc<Peer>, s: &SendCmpct) {
         if s.version == 2 {
             peer.compact.v2.set(true);
+            peer.compact.hb_from.set(s.send_compact);
         }
+    }
+
+    /// Core's MaybeSetPeerAsAnnouncingHeaderAndIDs, after `peer` gave us a
+    /// block that became our tip: it joins our (at most three)
+    /// high-bandwidth peers, the longest-serving one leaving; an inbound
+    /// newcomer never pushes out the last outbound one.
+    pub(super) fn select_high_bandwidth(&self, peer: &Rc<Peer>) {
+        if !peer.compact.v2.get() {
+            return;
+        }
+        let id = peer.info.borrow().id;
+        let peers = self.peers.borrow();
+        let inbound = |id: &u64| peers.get(id).map(|p| p.info.borrow().inbound);
+        let mut list = self.hb_peers.borrow_mut();
+        if let Some(pos) = list.iter().position(|x| *x == id) {
+            list.remove(pos);
+            list.push_back(id);
+            return;
+        }
+        let outbound_hb = list.iter().filter(|x| inbound(x) == Some(false)).count();
+        if peer.info.borrow().inbound
+            && list.len() >= MAX_HIGH_BANDWIDTH
+            && outbound_hb == 1
+            && inbound(&list[0]) == Some(false)
+        {
+            list.swap(0, 1);
+        }
+        peer.push(NetworkMessage::SendCmpct(SendCmpct {
+            send_compact: true,
+            version: 2,
+        }));
+        peer.compact.hb_to.set(true);
+        list.push_back(id);
+        if list.len() > MAX_HIGH_BANDWIDTH {
+            let Some(stop) = list.pop_front() else { return };
+            if let Some(p) = peers.get(&stop) {
+                p.push(NetworkMessage::SendCmpct(SendCmpct {
+                    send_compact: false,
+                    version: 2,
+                }));
+                p.compact.hb_to.set(false);
+            }
+        }
+    }
+
+    /// The compact form of new tip `block` for high-bandwidth peers.
+    pub(super) fn compact_announcement(block: &Block) -> Option<NetworkMessage> {
+        HeaderAndShortIds::from_block(block, super::rand_nonce(), 2, &[])
+            .ok()
+            .map(|c| NetworkMessage::CmpctBlock(CmpctBlock { compact_block: c }))
     }
 
     /// How to ask `peer` for blocks `wanted`: one block that extends our

@@ -97,6 +97,9 @@ pub struct PeerInfo {
     /// The mempool sequence when the peer was last sent an `inv` of
     /// transactions (Core's last_inv_sequence).
     pub last_inv_sequence: u64,
+    /// BIP152 high-bandwidth mode: we asked the peer, the peer asked us.
+    pub bip152_hb_to: bool,
+    pub bip152_hb_from: bool,
 }
 
 struct Peer {
@@ -153,6 +156,9 @@ pub struct Net {
     rejects: RefCell<txrelay::RecentRejects>,
     /// Transactions waiting for their parents.
     orphans: RefCell<txrelay::Orphanage>,
+    /// Peers we asked for high-bandwidth compact blocks, oldest first
+    /// (Core's lNodesAnnouncingHeaderAndIDs; ids of gone peers stay).
+    hb_peers: RefCell<std::collections::VecDeque<u64>>,
     /// `setban` subnets (kept in banlist.json).
     bans: RefCell<bans::BanList>,
     /// `setnetworkactive`: false drops every peer and takes no new ones.
@@ -221,6 +227,7 @@ impl Net {
             mempool,
             rejects: RefCell::default(),
             orphans: RefCell::default(),
+            hb_peers: RefCell::default(),
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,
@@ -350,6 +357,8 @@ impl Net {
                 let mut info = p.info.borrow().clone();
                 info.relay_txs = p.relay.relay_txs.get();
                 info.min_fee_filter = p.relay.fee_filter.get();
+                info.bip152_hb_to = p.compact.hb_to.get();
+                info.bip152_hb_from = p.compact.hb_from.get();
                 info
             })
             .collect()
@@ -599,6 +608,8 @@ impl Net {
                 last_block: 0,
                 last_transaction: 0,
                 last_inv_sequence: 0,
+                bip152_hb_to: false,
+                bip152_hb_from: false,
             }),
             magic: self.magic,
             tx,
@@ -717,10 +728,27 @@ impl Net {
         let Some(info) = self.chain.block_info(&hash) else {
             return;
         };
+        // Built once, for the peers that asked for high-bandwidth mode.
+        let mut compact: Option<Option<NetworkMessage>> = None;
         for peer in self.peers.borrow().values() {
             let p = peer.info.borrow();
             if !p.handshake_done {
                 continue;
+            }
+            // A high-bandwidth peer that does not have the block yet gets
+            // it compact at once.
+            if peer.compact.hb_from.get() && peer.compact.v2.get() && p.synced_blocks < info.height
+            {
+                let msg = compact.get_or_insert_with(|| {
+                    self.chain
+                        .read_block(&hash)
+                        .ok()
+                        .and_then(|b| Self::compact_announcement(&b))
+                });
+                if let Some(msg) = msg {
+                    peer.push(msg.clone());
+                    continue;
+                }
             }
             let msg = if p.prefers_headers {
                 NetworkMessage::Headers(vec![info.header])
@@ -1061,6 +1089,14 @@ impl Net {
                 }
                 if outcome != SubmitOutcome::Duplicate {
                     peer_info.last_block = now();
+                }
+                drop(peer_info);
+                // Core's BlockChecked: a peer whose block is our new tip
+                // may announce the next ones compact.
+                let tip = self.chain.tip().hash == hash;
+                if outcome == SubmitOutcome::Accepted && tip && !self.chain.initial_block_download()
+                {
+                    self.select_high_bandwidth(peer);
                 }
             }
         }
