@@ -39,6 +39,9 @@ pub(super) struct PeerCompact {
     pub hb_from: Cell<bool>,
     /// We asked the peer for that (bip152_hb_to).
     pub hb_to: Cell<bool>,
+    /// The last block we announced to the peer: a compact announcement
+    /// goes only to a peer that has the new block's parent.
+    pub last_announced: Cell<Option<BlockHash>>,
     /// A block being rebuilt from this peer: its header and the slots, some
     /// still empty.
     partial: RefCell<Option<Partial>>,
@@ -195,6 +198,12 @@ impl Net {
         c: HeaderAndShortIds,
     ) -> Result<(), String> {
         let hash = c.header.block_hash();
+        // One that does not connect (we are behind): as Core, ask for the
+        // headers in between instead of holding it against the peer.
+        if self.chain.block_info(&c.header.prev_blockhash).is_none() {
+            peer.push(self.getheaders());
+            return Ok(());
+        }
         let chain = self.chain.clone();
         let header = c.header;
         let rejected = tokio::task::spawn_blocking(move || chain.submit_header(&header))

@@ -735,9 +735,17 @@ impl Net {
             if !p.handshake_done {
                 continue;
             }
-            // A high-bandwidth peer that does not have the block yet gets
-            // it compact at once.
-            if peer.compact.hb_from.get() && peer.compact.v2.get() && p.synced_blocks < info.height
+            // A high-bandwidth peer that does not have the block yet but
+            // has its parent (we announced it, or the peer has its height)
+            // gets it compact at once.
+            let parent = info.header.prev_blockhash;
+            let has_parent = peer.compact.last_announced.get() == Some(parent)
+                || p.synced_headers.max(p.synced_blocks) >= info.height - 1;
+            peer.compact.last_announced.set(Some(hash));
+            if peer.compact.hb_from.get()
+                && peer.compact.v2.get()
+                && p.synced_blocks < info.height
+                && has_parent
             {
                 let msg = compact.get_or_insert_with(|| {
                     self.chain
