@@ -45,6 +45,7 @@ default_tests=(
     mempool_sigoplimit.py
     mempool_limit.py
     mempool_package_limits.py
+    p2p_compactblocks_hb.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
