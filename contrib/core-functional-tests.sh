@@ -46,6 +46,7 @@ default_tests=(
     mempool_limit.py
     mempool_package_limits.py
     p2p_compactblocks_hb.py
+    mempool_cluster.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -729,6 +729,17 @@ fn packages_follow_cores_package_rules() {
         json!([child.compute_txid().to_string(), 1]),
     );
     assert_eq!(raw["vsize_adjusted"], entry["vsize"]);
+    // The mempool's feerate diagram: from (0, 0) to both transactions' totals.
+    let diagram = ok(&node, "getmempoolfeeratediagram", json!([]));
+    let points = diagram.as_array().unwrap();
+    assert_eq!(points[0]["weight"], 0, "{diagram}");
+    assert_eq!(btc(&points[0]["fee"]), 0.0, "{diagram}");
+    let last = points.last().unwrap();
+    assert_eq!(
+        last["weight"],
+        json!(parent.weight().to_wu() + child.weight().to_wu())
+    );
+    assert_eq!(btc(&last["fee"]), 0.0002);
 }
 
 #[test]

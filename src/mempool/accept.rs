@@ -22,6 +22,8 @@ use crate::chain::{clock, Chain};
 pub(super) const COINBASE_MATURITY: u32 = 100;
 /// Core's MAX_REPLACEMENT_CANDIDATES (distinct clusters a replacement touches).
 pub(super) const MAX_REPLACEMENT_CANDIDATES: usize = 100;
+/// Weight units per virtual byte.
+pub(super) const WITNESS_SCALE_FACTOR: i64 = 4;
 /// Height Core gives coins of in-mempool transactions.
 const MEMPOOL_HEIGHT: u32 = 0x7fff_ffff;
 
@@ -409,20 +411,24 @@ pub fn accept(
     }
 
     // Cluster limits: the new transaction joins its parents' clusters, less
-    // what it evicts.
+    // what it evicts. The size limit is on the members' sigop-adjusted
+    // weights together, as Core's TxGraph counts it (not on the sum of
+    // their rounded vsizes).
     if !args.bypass_limits {
         let mut cluster: BTreeSet<Txid> = BTreeSet::new();
         for p in &parents {
             cluster.extend(pool.cluster(p));
         }
         cluster.retain(|t| !evicted.contains(t));
-        let size: i64 = cluster
+        let weight_sum: i64 = cluster
             .iter()
             .filter_map(|t| pool.get(t))
-            .map(|e| e.vsize)
+            .map(|e| e.adjusted_weight(opts.bytes_per_sigop))
             .sum::<i64>()
-            + vsize;
-        if cluster.len() + 1 > opts.cluster_count || size > opts.cluster_size_vbytes {
+            + weight.max(sigop_cost * opts.bytes_per_sigop);
+        if cluster.len() + 1 > opts.cluster_count
+            || weight_sum > opts.cluster_size_vbytes * WITNESS_SCALE_FACTOR
+        {
             return Err(policy_reject("too-large-cluster"));
         }
     }

@@ -136,17 +136,9 @@ pub fn chunk_of(pool: &Pool, txid: &Txid, bytes_per_sigop: i64) -> (i64, i64) {
         .unwrap_or((0, 0))
 }
 
-/// What goes into a block: chunks of every cluster by falling feerate while
-/// they fit in `max_weight` and `max_sigops`, none below `min_feerate`
-/// (sat/kvB). A chunk that does not fit closes its cluster (later chunks
-/// may depend on it). Returns txids in an order valid for a block.
-pub fn select_for_block(
-    pool: &Pool,
-    max_weight: i64,
-    max_sigops: i64,
-    min_feerate: i64,
-    bytes_per_sigop: i64,
-) -> Vec<Txid> {
+/// Every cluster's chunks, best feerate first; a cluster's chunks keep
+/// their order. Each with its cluster's index.
+fn mempool_chunks(pool: &Pool, bytes_per_sigop: i64) -> Vec<(usize, Chunk)> {
     let mut seen: HashSet<Txid> = HashSet::new();
     // (cluster index, position in cluster, chunk)
     let mut all: Vec<(usize, usize, Chunk)> = Vec::new();
@@ -165,17 +157,43 @@ pub fn select_for_block(
         }
         cluster_ix += 1;
     }
-    // Best feerate first; within a cluster the chunk order stays.
     all.sort_by(|a, b| {
         let (x, y) = (&a.2, &b.2);
         let lhs = (y.fee as i128) * (x.weight as i128);
         let rhs = (x.fee as i128) * (y.weight as i128);
         lhs.cmp(&rhs).then(a.0.cmp(&b.0)).then(a.1.cmp(&b.1))
     });
+    all.into_iter().map(|(c, _, chunk)| (c, chunk)).collect()
+}
+
+/// Core's GetFeerateDiagram: from (0, 0), the running totals of
+/// sigop-adjusted weight and modified fee after each chunk, in mining
+/// order (getmempoolfeeratediagram).
+pub fn feerate_diagram(pool: &Pool, bytes_per_sigop: i64) -> Vec<(i64, i64)> {
+    let mut out = vec![(0, 0)];
+    for (_, chunk) in mempool_chunks(pool, bytes_per_sigop) {
+        let (weight, fee) = out[out.len() - 1];
+        out.push((weight + chunk.weight, fee + chunk.fee));
+    }
+    out
+}
+
+/// What goes into a block: chunks of every cluster by falling feerate while
+/// they fit in `max_weight` and `max_sigops`, none below `min_feerate`
+/// (sat/kvB). A chunk that does not fit closes its cluster (later chunks
+/// may depend on it). Returns txids in an order valid for a block.
+pub fn select_for_block(
+    pool: &Pool,
+    max_weight: i64,
+    max_sigops: i64,
+    min_feerate: i64,
+    bytes_per_sigop: i64,
+) -> Vec<Txid> {
+    let all = mempool_chunks(pool, bytes_per_sigop);
     let mut closed: HashSet<usize> = HashSet::new();
     let (mut weight, mut sigops) = (0i64, 0i64);
     let mut out = Vec::new();
-    for (cluster, _, chunk) in all {
+    for (cluster, chunk) in all {
         if closed.contains(&cluster) {
             continue;
         }

@@ -361,7 +361,9 @@ impl Mempool {
     /// grown past them. Each such cluster keeps what fits of its mining
     /// order; the rest leave with their descendants.
     fn trim_clusters(&self, pool: &mut Pool) {
-        let (max_count, max_vsize) = (self.opts.cluster_count, self.opts.cluster_size_vbytes);
+        let max_count = self.opts.cluster_count;
+        let max_weight = self.opts.cluster_size_vbytes * accept::WITNESS_SCALE_FACTOR;
+        let bps = self.opts.bytes_per_sigop;
         let mut seen = std::collections::HashSet::new();
         let mut oversized = Vec::new();
         for e in pool.entries() {
@@ -370,27 +372,28 @@ impl Mempool {
             }
             let cluster = pool.cluster(&e.txid);
             seen.extend(cluster.iter().copied());
-            let vsize: i64 = cluster
+            let weight: i64 = cluster
                 .iter()
                 .filter_map(|t| pool.get(t))
-                .map(|x| x.vsize)
+                .map(|x| x.adjusted_weight(bps))
                 .sum();
-            if cluster.len() > max_count || vsize > max_vsize {
+            if cluster.len() > max_count || weight > max_weight {
                 oversized.push(cluster);
             }
         }
         for cluster in oversized {
-            let order = linearize::cluster_chunks(pool, &cluster, self.opts.bytes_per_sigop);
-            let (mut count, mut vsize) = (0usize, 0i64);
+            let order = linearize::cluster_chunks(pool, &cluster, bps);
+            let (mut count, mut weight) = (0usize, 0i64);
             let mut gone = std::collections::BTreeSet::new();
             for txid in order.iter().flat_map(|c| c.txs.iter()) {
                 if gone.contains(txid) {
                     continue;
                 }
                 let Some(e) = pool.get(txid) else { continue };
-                if count < max_count && vsize + e.vsize <= max_vsize {
+                let w = e.adjusted_weight(bps);
+                if count < max_count && weight + w <= max_weight {
                     count += 1;
-                    vsize += e.vsize;
+                    weight += w;
                     continue;
                 }
                 gone.insert(*txid);

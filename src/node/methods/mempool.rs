@@ -41,6 +41,10 @@ pub fn methods() -> Vec<Method> {
         s("getmempoolcluster", &[("txid", Ty::Hex, true)], "Returns mempool data for given cluster", getmempoolcluster),
         s("getmempooldescendants", &[("txid", Ty::Hex, true), ("verbose", Ty::Bool, false)], "If txid is in the mempool, returns all in-mempool descendants.", getmempooldescendants),
         s("getmempoolentry", &[("txid", Ty::Hex, true)], "Returns mempool data for given transaction", getmempoolentry),
+        Method {
+            hidden: true,
+            ..s("getmempoolfeeratediagram", &[], "Returns the feerate diagram for the whole mempool.", getmempoolfeeratediagram)
+        },
         s("getmempoolinfo", &[], "Returns details on the active state of the TX memory pool.", getmempoolinfo),
         s("gettxspendingprevout", &[("outputs", Ty::Arr, true), ("options", Ty::Obj, false)], "Scans the mempool (and the txospenderindex, if available) to find transactions spending any of the given outputs", gettxspendingprevout),
         s("getrawmempool", &[("verbose", Ty::Bool, false), ("mempool_sequence", Ty::Bool, false)], "Returns all transaction ids in memory pool as a json array of string transaction ids.", getrawmempool),
@@ -521,6 +525,16 @@ fn gettxspendingprevout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError
         rows.push(row);
     }
     Ok(Value::Array(rows))
+}
+
+/// Core's hidden getmempoolfeeratediagram.
+fn getmempoolfeeratediagram(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
+    let pool = ctx.mempool.lock();
+    let diagram = linearize::feerate_diagram(&pool, ctx.mempool.options().bytes_per_sigop);
+    Ok(diagram
+        .into_iter()
+        .map(|(weight, fee)| json!({"weight": weight, "fee": amount(fee)}))
+        .collect())
 }
 
 fn getmempoolcluster(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
