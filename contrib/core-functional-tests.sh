@@ -47,6 +47,7 @@ default_tests=(
     mempool_package_limits.py
     p2p_compactblocks_hb.py
     mempool_cluster.py
+    mempool_unbroadcast.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -894,3 +894,40 @@ fn a_child_pays_for_its_dusty_parent_and_both_cross_the_network() {
     wait_for("b to take the package", || mempool(&b) == both);
     b.wait_for_log("package evaluation for parent", Duration::from_secs(10));
 }
+
+#[test]
+fn a_transaction_submitted_without_peers_is_announced_again_on_the_schedule() {
+    let port_a = free_port();
+    let a = TestNode::start(&["-disablewallet", &format!("-port={port_a}")]);
+    ok(&a, "generatetoaddress", json!([101, address()]));
+    let tx = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
+    let entry = ok(&a, "getmempoolentry", json!([txid]));
+    assert_eq!(entry["unbroadcast"], true);
+    assert_eq!(ok(&a, "getmempoolinfo", json!([]))["unbroadcastcount"], 1);
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        &format!("-connect=127.0.0.1:{port_a}"),
+    ]);
+    wait_for("b to sync", || {
+        ok(&b, "getblockcount", json!([])) == json!(101)
+    });
+    // Nothing announces it to the new peer until the rebroadcast is due:
+    // 10 to 15 minutes, or at once after mockscheduler moves past them.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(mempool(&b).is_empty());
+    assert_eq!(
+        rpc(&a, "mockscheduler", json!([0])).unwrap_err(),
+        (
+            -1,
+            "delta_time must be between 1 and 3600 seconds (1 hr)".into()
+        )
+    );
+    ok(&a, "mockscheduler", json!([15 * 60]));
+    let id = txid.as_str().unwrap().to_string();
+    wait_for("b to get the transaction", || mempool(&b).contains(&id));
+    wait_for("a to see it sent out", || {
+        ok(&a, "getmempoolentry", json!([id]))["unbroadcast"] == json!(false)
+    });
+}

@@ -168,7 +168,9 @@ impl Pool {
     }
 
     pub fn clear_unbroadcast(&mut self, txid: &Txid) {
-        self.unbroadcast.remove(txid);
+        if self.unbroadcast.remove(txid) {
+            tracing::debug!(target: "mempool", "Removed {txid} from set of unbroadcast txns");
+        }
     }
 
     /// Every in-mempool ancestor of `txid` (not itself).
@@ -271,7 +273,9 @@ impl Pool {
             }
         }
         self.by_wtxid.remove(&entry.wtxid);
-        self.unbroadcast.remove(txid);
+        if self.unbroadcast.remove(txid) {
+            tracing::debug!(target: "mempool", "Removed {txid} from set of unbroadcast txns before confirmation that txn was sent out");
+        }
         self.total_vsize -= entry.vsize;
         self.total_fee -= entry.fee;
         self.usage -= entry_usage(&entry);

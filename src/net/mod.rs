@@ -159,6 +159,7 @@ pub struct Net {
     /// Peers we asked for high-bandwidth compact blocks, oldest first
     /// (Core's lNodesAnnouncingHeaderAndIDs; ids of gone peers stay).
     hb_peers: RefCell<std::collections::VecDeque<u64>>,
+    scheduler: txrelay::Scheduler,
     /// `setban` subnets (kept in banlist.json).
     bans: RefCell<bans::BanList>,
     /// `setnetworkactive`: false drops every peer and takes no new ones.
@@ -228,6 +229,7 @@ impl Net {
             rejects: RefCell::default(),
             orphans: RefCell::default(),
             hb_peers: RefCell::default(),
+            scheduler: txrelay::Scheduler::default(),
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,
@@ -275,6 +277,7 @@ impl Net {
             });
         }
         self.start_tx_relay();
+        self.start_rebroadcast();
         let net = self.clone();
         tokio::task::spawn_local(async move {
             let mut tip = net.chain.watch_tip();

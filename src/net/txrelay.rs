@@ -119,6 +119,19 @@ pub(super) struct RecentRejects {
     tip: Option<bitcoin::BlockHash>,
 }
 
+/// The rebroadcast schedule and how far `mockscheduler` moved it.
+#[derive(Default)]
+pub(super) struct Scheduler {
+    ahead: Cell<std::time::Duration>,
+    wake: Rc<tokio::sync::Notify>,
+}
+
+/// Core's delay between rebroadcast attempts: 10 minutes and up to 5 more.
+fn reattempt_delay() -> std::time::Duration {
+    let jitter_ms = super::rand_nonce() % (5 * 60 * 1000);
+    std::time::Duration::from_secs(10 * 60) + std::time::Duration::from_millis(jitter_ms)
+}
+
 /// Fee-refused parents kept for a child to pay for them.
 const MAX_RECONSIDERABLE: usize = 100;
 
@@ -138,6 +151,50 @@ impl Net {
                 }
             }
         });
+    }
+
+    /// Core's ReattemptInitialBroadcast, on its scheduler: 10 to 15
+    /// minutes after start and after each run, every transaction submitted
+    /// here that no peer has asked for yet is announced again (to peers that
+    /// have not heard of it); one that left the pool leaves the set.
+    /// `mockscheduler` moves this schedule forward.
+    pub(super) fn start_rebroadcast(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        let wake = self.scheduler.wake.clone();
+        tokio::task::spawn_local(async move {
+            let mut due = tokio::time::Instant::now() + reattempt_delay();
+            loop {
+                let Some(net) = weak.upgrade() else { return };
+                let now = tokio::time::Instant::now() + net.scheduler.ahead.get();
+                if now >= due {
+                    net.reattempt_initial_broadcast();
+                    due = now + reattempt_delay();
+                    continue;
+                }
+                drop(net);
+                tokio::select! {
+                    _ = tokio::time::sleep(due - now) => {}
+                    _ = wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    fn reattempt_initial_broadcast(&self) {
+        let waiting: Vec<Txid> = self.mempool.lock().unbroadcast().iter().copied().collect();
+        for txid in waiting {
+            if self.mempool.lock().get(&txid).is_some() {
+                self.announce_tx(txid);
+            } else {
+                self.mempool.lock().clear_unbroadcast(&txid);
+            }
+        }
+    }
+
+    /// `mockscheduler`: what is due within `delta` runs now.
+    pub fn mock_scheduler(&self, delta: std::time::Duration) {
+        self.scheduler.ahead.set(self.scheduler.ahead.get() + delta);
+        self.scheduler.wake.notify_one();
     }
 
     /// Announces mempool transaction `txid` to every peer that wants it and

@@ -51,6 +51,14 @@ pub fn methods() -> Vec<Method> {
             hidden: true,
         },
         Method {
+            name: "mockscheduler",
+            category: "hidden",
+            args: &[("delta_time", Ty::Num, true)],
+            summary: "Bump the scheduler into the future (-regtest only)",
+            handler: Sync(mockscheduler),
+            hidden: true,
+        },
+        Method {
             name: "addpeeraddress",
             category: "hidden",
             args: &[("address", Ty::Str, true), ("port", Ty::Num, true), ("tried", Ty::Bool, false)],
@@ -470,6 +478,26 @@ fn getnodeaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             })
         })
         .collect())
+}
+
+/// Core's mockscheduler: the node's scheduled work (the rebroadcast of
+/// transactions submitted here) runs as if `delta_time` seconds had passed.
+fn mockscheduler(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    if ctx.chain.network() != bitcoin::Network::Regtest {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "mockscheduler is for regression testing (-regtest mode) only",
+        ));
+    }
+    let delta = arg::int(args, 0, 0)?;
+    if !(1..=3600).contains(&delta) {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "delta_time must be between 1 and 3600 seconds (1 hr)",
+        ));
+    }
+    net(ctx)?.mock_scheduler(std::time::Duration::from_secs(delta as u64));
+    Ok(Value::Null)
 }
 
 fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
