@@ -287,6 +287,9 @@ pub fn accept(
     let sigop_cost = tx.total_sigop_cost(|op| spent_by.get(op).map(|o| (*o).clone())) as i64;
     let weight = tx.weight().to_wu() as i64;
     let vsize = policy::virtual_size(weight, sigop_cost, opts.bytes_per_sigop);
+    // Core's sigop-adjusted weight (what Entry::adjusted_weight gives once
+    // it is in the pool).
+    let adjusted_weight = weight.max(sigop_cost * opts.bytes_per_sigop);
     let modified_fee = fee + pool.delta(&txid);
 
     if opts.require_standard
@@ -425,7 +428,7 @@ pub fn accept(
             .filter_map(|t| pool.get(t))
             .map(|e| e.adjusted_weight(opts.bytes_per_sigop))
             .sum::<i64>()
-            + weight.max(sigop_cost * opts.bytes_per_sigop);
+            + adjusted_weight;
         if cluster.len() + 1 > opts.cluster_count
             || weight_sum > opts.cluster_size_vbytes * WITNESS_SCALE_FACTOR
         {
@@ -437,7 +440,7 @@ pub fn accept(
     // new transaction's chunk (with its ancestors) with each conflict's.
     if !conflicts.is_empty() && !args.package {
         let mut anc_fee = modified_fee;
-        let mut anc_weight = weight.max(sigop_cost * opts.bytes_per_sigop);
+        let mut anc_weight = adjusted_weight;
         for a in &ancestors {
             if let Some(e) = pool.get(a) {
                 anc_fee += pool.modified_fee(e);
@@ -447,11 +450,8 @@ pub fn accept(
         for c in &conflicts {
             let (cfee, cweight) = linearize::chunk_of(pool, c, opts.bytes_per_sigop);
             if (anc_fee as i128) * (cweight as i128) <= (cfee as i128) * (anc_weight as i128) {
-                return Err(Reject::new(
-                    RejectKind::Reconsiderable,
-                    rbf_reason("replacement-failed"),
-                )
-                .with("insufficient feerate: does not improve feerate diagram"));
+                return Err(fee_reject(&rbf_reason("replacement-failed"))
+                    .with("insufficient feerate: does not improve feerate diagram"));
             }
         }
     }

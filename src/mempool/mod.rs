@@ -75,8 +75,9 @@ pub struct Template {
 pub struct Mempool {
     pool: Mutex<Pool>,
     opts: PolicyOptions,
-    /// Transactions of blocks that left the active chain, to re-add.
-    disconnected: Mutex<Vec<Transaction>>,
+    /// Transactions of blocks that left the active chain, to re-add, with
+    /// their dynamic usage in all.
+    disconnected: Mutex<(Vec<Transaction>, usize)>,
     /// Whether mempool.dat was read (or there was none to read).
     loaded: AtomicBool,
     /// Accepted transactions, for relay.
@@ -89,7 +90,7 @@ impl Mempool {
         Arc::new(Mempool {
             pool: Mutex::new(Pool::default()),
             opts,
-            disconnected: Mutex::new(Vec::new()),
+            disconnected: Mutex::new((Vec::new(), 0)),
             loaded: AtomicBool::new(false),
             added,
         })
@@ -409,16 +410,17 @@ impl Mempool {
 
 impl ChainListener for Mempool {
     fn block_disconnected(&self, _chain: &Chain, block: &bitcoin::Block) {
-        let mut d = self.disconnected.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.disconnected.lock().unwrap_or_else(|p| p.into_inner());
+        let (d, usage) = &mut *guard;
         // Blocks leave tip first; keep the transactions in chain order.
         let txs: Vec<Transaction> = block.txdata.iter().skip(1).cloned().collect();
+        *usage += txs.iter().map(dynamic_usage).sum::<usize>();
         d.splice(0..0, txs);
         // Core's MAX_DISCONNECTED_TX_POOL_BYTES: past it, the transactions
         // that left first (the newest blocks', the end here) are dropped.
-        let mut usage: usize = d.iter().map(dynamic_usage).sum();
-        while usage > MAX_DISCONNECTED_TX_POOL_BYTES {
+        while *usage > MAX_DISCONNECTED_TX_POOL_BYTES {
             let Some(tx) = d.pop() else { break };
-            usage -= dynamic_usage(&tx);
+            *usage -= dynamic_usage(&tx);
             tracing::debug!(target: "mempool", "not re-added after reorg: {} (disconnected transactions over {MAX_DISCONNECTED_TX_POOL_BYTES} bytes)", tx.compute_txid());
         }
     }
@@ -439,7 +441,7 @@ impl ChainListener for Mempool {
 
     fn tip_updated(&self, chain: &Chain) {
         let readd =
-            std::mem::take(&mut *self.disconnected.lock().unwrap_or_else(|p| p.into_inner()));
+            std::mem::take(&mut *self.disconnected.lock().unwrap_or_else(|p| p.into_inner())).0;
         let reorg = !readd.is_empty();
         let mut pool = self.lock();
         for tx in readd {

@@ -43,6 +43,17 @@ pub enum PackageTx {
     Failed(Reject),
 }
 
+impl PackageTx {
+    /// A transaction accepted on its own fee rate.
+    pub fn alone(a: Accepted) -> PackageTx {
+        PackageTx::Accepted {
+            feerate: a.effective_feerate(),
+            includes: vec![a.wtxid],
+            accepted: a,
+        }
+    }
+}
+
 /// Core's PackageValidationState when invalid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PackageError {
@@ -126,8 +137,9 @@ pub fn well_formed(txs: &[Arc<Transaction>]) -> Result<(), String> {
 /// them together with an earlier package transaction (a parent, or a
 /// relative in the same cluster) is a package error. Asked while the
 /// earlier ones are still in the pool.
-fn package_wide(pool: &Pool, r: &Reject, tx: &Transaction, earlier: &BTreeSet<Txid>) -> bool {
+fn package_wide(pool: &Pool, r: &Reject, tx: &Transaction, earlier: &[Accepted]) -> bool {
     let shared_rule = r.reason == "TRUC-violation" || r.reason == "too-large-cluster";
+    let earlier: BTreeSet<Txid> = earlier.iter().map(|a| a.txid).collect();
     shared_rule
         && tx.input.iter().any(|i| {
             let parent = i.previous_output.txid;
@@ -314,7 +326,7 @@ impl Mempool {
                 continue;
             }
             match accept::accept(&mut pool, chain, &self.opts, tx.clone(), alone) {
-                Ok(a) => decided[i] = Some(alone_accepted(a)),
+                Ok(a) => decided[i] = Some(PackageTx::alone(a)),
                 Err(r) => {
                     // Only a fee shortfall, or a parent missing because it
                     // fell short, can change when judged together.
@@ -338,7 +350,7 @@ impl Mempool {
             let (e, r) = if together.len() == 1 {
                 let i = together[0];
                 match accept::accept(&mut pool, chain, &self.opts, txs[i].clone(), alone) {
-                    Ok(a) => (None, vec![(i, alone_accepted(a))]),
+                    Ok(a) => (None, vec![(i, PackageTx::alone(a))]),
                     Err(r) => (Some(PackageError::FAILED), vec![(i, PackageTx::Failed(r))]),
                 }
             } else {
@@ -411,18 +423,14 @@ impl Mempool {
             Ok(c) => c,
             Err(e) => return (Some(e), Vec::new()),
         };
-        let mut members: Vec<(usize, Accepted)> = Vec::new();
-        let mut earlier = BTreeSet::new();
-        let added = |m: &[(usize, Accepted)]| m.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>();
+        // members[k] is which[k]: the loop stops at the first refusal.
+        let mut members: Vec<Accepted> = Vec::with_capacity(which.len());
         for &i in which {
             match accept::accept(pool, chain, &self.opts, txs[i].clone(), args) {
-                Ok(a) => {
-                    earlier.insert(a.txid);
-                    members.push((i, a));
-                }
+                Ok(a) => members.push(a),
                 Err(r) => {
-                    let wide = package_wide(pool, &r, &txs[i], &earlier);
-                    take_back(pool, &added(&members));
+                    let wide = package_wide(pool, &r, &txs[i], &members);
+                    take_back(pool, &members);
                     if wide {
                         return (Some(PackageError::Policy(r.to_string())), Vec::new());
                     }
@@ -434,27 +442,28 @@ impl Mempool {
                 }
             }
         }
-        let fee: i64 = members.iter().map(|(_, a)| a.modified_fee).sum();
-        let vsize: i64 = members.iter().map(|(_, a)| a.vsize).sum();
+        let fee: i64 = members.iter().map(|a| a.modified_fee).sum();
+        let vsize: i64 = members.iter().map(|a| a.vsize).sum();
         if let Err(r) = accept::check_fee_rate(pool, &self.opts, vsize, fee) {
-            take_back(pool, &added(&members));
-            let last = members.last().map(|(i, _)| *i).unwrap_or(which[0]);
+            take_back(pool, &members);
+            let last = which[which.len() - 1];
             return (
                 Some(PackageError::FAILED),
                 vec![(last, PackageTx::Failed(r))],
             );
         }
         if let Some(conflicts) = &conflicts {
-            let accepted = added(&members);
-            if let Err(e) = self.package_pays_for_replacement(pool, &accepted, conflicts) {
-                take_back(pool, &accepted);
+            if let Err(e) = self.package_pays_for_replacement(pool, &members, conflicts) {
+                take_back(pool, &members);
                 return (Some(e), Vec::new());
             }
         }
         let rate = FeeRate::of(fee, vsize);
-        let includes: Vec<Wtxid> = members.iter().map(|(_, a)| a.wtxid).collect();
-        let results = members
-            .into_iter()
+        let includes: Vec<Wtxid> = members.iter().map(|a| a.wtxid).collect();
+        let results = which
+            .iter()
+            .copied()
+            .zip(members)
             .map(|(i, accepted)| {
                 let result = PackageTx::Accepted {
                     accepted,
@@ -485,15 +494,11 @@ impl Mempool {
         };
         let n = txs.len();
         let mut added: Vec<Accepted> = Vec::new();
-        let mut earlier = BTreeSet::new();
         for (i, tx) in txs.iter().enumerate() {
             match accept::accept(&mut pool, chain, &self.opts, tx.clone(), args) {
-                Ok(a) => {
-                    earlier.insert(a.txid);
-                    added.push(a);
-                }
+                Ok(a) => added.push(a),
                 Err(r) => {
-                    let wide = package_wide(&pool, &r, tx, &earlier);
+                    let wide = package_wide(&pool, &r, tx, &added);
                     take_back(&mut pool, &added);
                     if wide {
                         return PackageResult::refused(n, PackageError::Policy(r.to_string()));
@@ -515,19 +520,10 @@ impl Mempool {
                 error = Some(PackageError::FAILED);
                 break;
             }
-            out[i] = Some(alone_accepted(a.clone()));
+            out[i] = Some(PackageTx::alone(a.clone()));
         }
         take_back(&mut pool, &added);
         PackageResult { error, txs: out }
-    }
-}
-
-/// A transaction accepted on its own fee rate.
-fn alone_accepted(a: Accepted) -> PackageTx {
-    PackageTx::Accepted {
-        feerate: a.effective_feerate(),
-        includes: vec![a.wtxid],
-        accepted: a,
     }
 }
 

@@ -23,6 +23,14 @@ use bitcoin::{Block, BlockHash, Transaction};
 
 use super::{Net, Peer};
 
+/// Our `sendcmpct`: version 2, high-bandwidth or not.
+fn sendcmpct(high_bandwidth: bool) -> NetworkMessage {
+    NetworkMessage::SendCmpct(SendCmpct {
+        send_compact: high_bandwidth,
+        version: 2,
+    })
+}
+
 /// BIP152's limit on high-bandwidth peers.
 const MAX_HIGH_BANDWIDTH: usize = 3;
 
@@ -85,10 +93,7 @@ fn rebuild(
 impl Net {
     /// After the handshake: low-bandwidth compact blocks, version 2.
     pub(super) fn offer_compact(&self, peer: &Rc<Peer>) {
-        peer.push(NetworkMessage::SendCmpct(SendCmpct {
-            send_compact: false,
-            version: 2,
-        }));
+        peer.push(sendcmpct(false));
     }
 
     pub(super) fn on_sendcmpct(&self, peer: &Rc<Peer>, s: &SendCmpct) {
@@ -123,26 +128,20 @@ impl Net {
         {
             list.swap(0, 1);
         }
-        peer.push(NetworkMessage::SendCmpct(SendCmpct {
-            send_compact: true,
-            version: 2,
-        }));
+        peer.push(sendcmpct(true));
         peer.compact.hb_to.set(true);
         list.push_back(id);
         if list.len() > MAX_HIGH_BANDWIDTH {
             let Some(stop) = list.pop_front() else { return };
             if let Some(p) = peers.get(&stop) {
-                p.push(NetworkMessage::SendCmpct(SendCmpct {
-                    send_compact: false,
-                    version: 2,
-                }));
+                p.push(sendcmpct(false));
                 p.compact.hb_to.set(false);
             }
         }
     }
 
-    /// The compact form of new tip `block` for high-bandwidth peers.
-    pub(super) fn compact_announcement(block: &Block) -> Option<NetworkMessage> {
+    /// `block` as a `cmpctblock` message (version 2 short ids).
+    pub(super) fn compact_message(block: &Block) -> Option<NetworkMessage> {
         HeaderAndShortIds::from_block(block, super::rand_nonce(), 2, &[])
             .ok()
             .map(|c| NetworkMessage::CmpctBlock(CmpctBlock { compact_block: c }))
@@ -172,9 +171,9 @@ impl Net {
             )]));
             return;
         };
-        match HeaderAndShortIds::from_block(&block, super::rand_nonce(), 2, &[]) {
-            Ok(c) => peer.push(NetworkMessage::CmpctBlock(CmpctBlock { compact_block: c })),
-            Err(_) => peer.push(NetworkMessage::Block(block)),
+        match Self::compact_message(&block) {
+            Some(m) => peer.push(m),
+            None => peer.push(NetworkMessage::Block(block)),
         }
     }
 

@@ -754,7 +754,7 @@ impl Net {
                     self.chain
                         .read_block(&hash)
                         .ok()
-                        .and_then(|b| Self::compact_announcement(&b))
+                        .and_then(|b| Self::compact_message(&b))
                 });
                 if let Some(msg) = msg {
                     peer.push(msg.clone());

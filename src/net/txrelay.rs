@@ -181,13 +181,19 @@ impl Net {
     }
 
     fn reattempt_initial_broadcast(&self) {
-        let waiting: Vec<Txid> = self.mempool.lock().unbroadcast().iter().copied().collect();
-        for txid in waiting {
-            if self.mempool.lock().get(&txid).is_some() {
-                self.announce_tx(txid);
-            } else {
-                self.mempool.lock().clear_unbroadcast(&txid);
+        let present: Vec<Txid> = {
+            let mut pool = self.mempool.lock();
+            let (present, gone): (Vec<Txid>, Vec<Txid>) = pool
+                .unbroadcast()
+                .iter()
+                .partition(|t| pool.get(t).is_some());
+            for txid in &gone {
+                pool.clear_unbroadcast(txid);
             }
+            present
+        };
+        for txid in present {
+            self.announce_tx(txid);
         }
     }
 

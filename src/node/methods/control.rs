@@ -206,12 +206,7 @@ fn getrpcinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
 }
 
 fn setmocktime(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    if ctx.chain.network() != bitcoin::Network::Regtest {
-        return Err(RpcError::new(
-            code::MISC_ERROR,
-            "setmocktime is for regression testing (-regtest mode) only",
-        ));
-    }
+    super::regtest_only(ctx, "setmocktime")?;
     let t = arg::int(args, 0, 0)?;
     if t < 0 {
         return Err(RpcError::new(

@@ -258,14 +258,7 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
         // One transaction is Core's ProcessTransaction, replacements allowed.
         let tx = txs[0].clone();
         let (error, one) = match run_accept(&ctx, tx, true).await? {
-            Ok(a) => (
-                None,
-                PackageTx::Accepted {
-                    feerate: a.effective_feerate(),
-                    includes: vec![a.wtxid],
-                    accepted: a,
-                },
-            ),
+            Ok(a) => (None, PackageTx::alone(a)),
             Err(r) => (Some(PackageError::FAILED), PackageTx::Failed(r)),
         };
         PackageResult {
@@ -304,7 +297,12 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
                     exit_early = true;
                 } else {
                     out.insert("allowed".into(), true.into());
-                    sizes_and_fees(&mut out, tx, &accepted, Some((feerate, &includes)));
+                    sizes_and_fees(
+                        &mut out,
+                        tx,
+                        (accepted.vsize, accepted.base_fee),
+                        Some((feerate, &includes)),
+                    );
                 }
             }
             Some(PackageTx::Failed(r)) => {
@@ -329,14 +327,14 @@ async fn testmempoolaccept(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, 
 fn sizes_and_fees(
     out: &mut Map<String, Value>,
     tx: &Transaction,
-    accepted: &Accepted,
+    (vsize, base_fee): (i64, i64),
     effective: Option<(FeeRate, &[bitcoin::Wtxid])>,
 ) {
-    out.insert("vsize_adjusted".into(), accepted.vsize.into());
-    out.insert("vsize".into(), accepted.vsize.into());
+    out.insert("vsize_adjusted".into(), vsize.into());
+    out.insert("vsize".into(), vsize.into());
     out.insert("vsize_bip141".into(), tx.vsize().into());
     let mut fees = Map::new();
-    fees.insert("base".into(), amount(accepted.base_fee));
+    fees.insert("base".into(), amount(base_fee));
     if let Some((rate, includes)) = effective {
         fees.insert("effective-feerate".into(), amount(rate.0));
         fees.insert(
@@ -776,16 +774,7 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
                 o.insert("other-wtxid".into(), w.to_string().into());
             }
             Some(PackageTx::InMempool { vsize, fee, .. }) => {
-                let known = Accepted {
-                    txid: tx.compute_txid(),
-                    wtxid: tx.compute_wtxid(),
-                    vsize: *vsize,
-                    base_fee: *fee,
-                    modified_fee: *fee,
-                    replaced: Vec::new(),
-                    evicted: Vec::new(),
-                };
-                sizes_and_fees(&mut o, tx, &known, None);
+                sizes_and_fees(&mut o, tx, (*vsize, *fee), None);
             }
             Some(PackageTx::Accepted {
                 accepted,
@@ -793,7 +782,12 @@ async fn submitpackage(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
                 includes,
             }) => {
                 replaced.extend(accepted.replaced.iter().copied());
-                sizes_and_fees(&mut o, tx, accepted, Some((*feerate, includes)));
+                sizes_and_fees(
+                    &mut o,
+                    tx,
+                    (accepted.vsize, accepted.base_fee),
+                    Some((*feerate, includes)),
+                );
             }
             Some(PackageTx::Failed(r)) => {
                 o.insert("error".into(), r.to_string().into());

@@ -138,6 +138,17 @@ fn type_error(v: &Value, expected: &str) -> RpcError {
     )
 }
 
+/// Core's refusal of a test-only method off regtest (its IsMockableChain).
+fn regtest_only(ctx: &NodeCtx, method: &str) -> Result<(), RpcError> {
+    if ctx.chain.network() == bitcoin::Network::Regtest {
+        return Ok(());
+    }
+    Err(RpcError::new(
+        code::MISC_ERROR,
+        format!("{method} is for regression testing (-regtest mode) only"),
+    ))
+}
+
 /// Core's RPC_INVALID_PARAMETER error.
 fn invalid_parameter(message: impl Into<String>) -> RpcError {
     RpcError::new(code::INVALID_PARAMETER, message)

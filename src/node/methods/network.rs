@@ -483,12 +483,7 @@ fn getnodeaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 /// Core's mockscheduler: the node's scheduled work (the rebroadcast of
 /// transactions submitted here) runs as if `delta_time` seconds had passed.
 fn mockscheduler(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    if ctx.chain.network() != bitcoin::Network::Regtest {
-        return Err(RpcError::new(
-            code::MISC_ERROR,
-            "mockscheduler is for regression testing (-regtest mode) only",
-        ));
-    }
+    super::regtest_only(ctx, "mockscheduler")?;
     let delta = arg::int(args, 0, 0)?;
     if !(1..=3600).contains(&delta) {
         return Err(RpcError::new(
