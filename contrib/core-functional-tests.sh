@@ -48,6 +48,8 @@ default_tests=(
     p2p_compactblocks_hb.py
     mempool_cluster.py
     mempool_unbroadcast.py
+    feature_addrman.py
+    rpc_net.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

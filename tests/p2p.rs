@@ -8,7 +8,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{free_port, ok, rpc, wait_for, TestNode};
+use common::{free_port, ok, rpc, wait_for, wait_timeout, TestNode, NODE};
 use serde_json::{json, Value};
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -331,35 +331,52 @@ fn maxconnections_turns_away_inbound_peers_beyond_it() {
 fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
     let port = free_port();
     let a = listening(port);
-    assert_eq!(
-        ok(&a, "addpeeraddress", json!(["1.2.3.4", 8333])),
-        json!({"success": true})
-    );
-    let b = follower(port);
-    // b asked a (its outbound peer) for addresses and learned a's as well.
-    wait_for("b to learn 1.2.3.4 from a", || {
+    // Core answers getaddr with 23% of its table: ten addresses give two.
+    let mine: Vec<String> = (11..=20).map(|i| format!("{i}.2.3.4")).collect();
+    for host in &mine {
+        assert_eq!(
+            ok(&a, "addpeeraddress", json!([host, 8333])),
+            json!({"success": true})
+        );
+    }
+    let info = ok(&a, "getaddrmaninfo", json!([]));
+    assert_eq!(info["ipv4"], json!({"new": 10, "tried": 0, "total": 10}));
+    assert_eq!(info["all_networks"]["total"], 10);
+    assert_eq!(info["onion"]["total"], 0);
+    let mut b = follower(port);
+    // b asked a (its outbound peer) for addresses and learned some of a's.
+    let learned = || -> Vec<Value> {
         ok(&b, "getnodeaddresses", json!([0]))
             .as_array()
             .unwrap()
-            .iter()
-            .any(|k| k["address"] == "1.2.3.4" && k["port"] == 8333)
-    });
+            .clone()
+    };
+    wait_for("b to learn addresses from a", || learned().len() == 2);
+    for k in learned() {
+        assert!(
+            mine.contains(&k["address"].as_str().unwrap().to_string()),
+            "{k}"
+        );
+        assert_eq!(k["port"], 8333);
+        assert_eq!(k["network"], "ipv4");
+    }
+    // In b's new table, with a (its source) as where they came from.
+    let raw = ok(&b, "getrawaddrman", json!([]));
+    let entries: Vec<&Value> = raw["new"].as_object().unwrap().values().collect();
+    assert_eq!(entries.len(), 2, "{raw}");
+    assert!(entries
+        .iter()
+        .all(|e| e["source"] == "127.0.0.1" && e["source_network"] == "not_publicly_routable"));
     // a's own loopback address is not kept: as in Core's AddrMan, only
     // publicly routable addresses are.
-    let known = ok(&b, "getnodeaddresses", json!([0, "ipv4"]));
-    assert!(
-        known
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|k| k["address"] != "127.0.0.1"),
-        "{known}"
-    );
     assert_eq!(
         ok(&a, "addpeeraddress", json!(["127.0.0.1", 8333])),
-        json!({"success": false})
+        json!({"success": false, "error": "failed-adding-to-new"})
     );
-    assert_eq!(known[0]["network"], "ipv4");
+    assert_eq!(
+        rpc(&a, "addpeeraddress", json!(["not_an_ip", 8333])),
+        Err((-30, "Invalid IP address".into()))
+    );
     assert_eq!(ok(&b, "getnodeaddresses", json!([0, "ipv6"])), json!([]));
     assert_eq!(
         rpc(&b, "getnodeaddresses", json!([-1])),
@@ -369,6 +386,53 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
         rpc(&b, "getnodeaddresses", json!([1, "venus"])),
         Err((-8, "Network not recognized: venus".into()))
     );
+
+    // peers.dat keeps them across a restart, in the same places.
+    ok(&b, "stop", json!([]));
+    assert!(b.wait_exit(Duration::from_secs(20)).success());
+    let peers_dat = b.net_dir().join("peers.dat");
+    assert!(peers_dat.is_file());
+    let datadir = std::mem::replace(&mut b.datadir, tempfile::tempdir().unwrap());
+    let mut b = TestNode::start_in(datadir, &["-disablewallet", "-listen=0"]);
+    assert_eq!(ok(&b, "getrawaddrman", json!([]))["new"], raw["new"]);
+    assert!(
+        b.log().contains("Loaded 2 addresses from peers.dat"),
+        "{}",
+        b.log()
+    );
+
+    // A damaged file stops the node with Core's message, and is left alone.
+    ok(&b, "stop", json!([]));
+    assert!(b.wait_exit(Duration::from_secs(20)).success());
+    let mut bytes = std::fs::read(&peers_dat).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&peers_dat, &bytes).unwrap();
+    let mut child = std::process::Command::new(NODE)
+        .args(["-regtest", &b.datadir_arg(), "-disablewallet", "-listen=0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(30)).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("bitcoin-node started on a damaged peers.dat");
+    });
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Error: Invalid or corrupt peers.dat (Checksum mismatch, data corrupted)."),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&peers_dat).unwrap(), bytes);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! allocated, and encoding one. Payloads are rust-bitcoin's `p2p` messages.
 
 use bitcoin::consensus::encode::{deserialize, serialize};
+use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -24,6 +25,22 @@ pub enum FrameError {
     TooLarge(usize),
     #[error("malformed {command} message: {why}")]
     Malformed { command: String, why: String },
+    /// A whole frame with a good checksum whose payload does not decode:
+    /// Core logs it and goes on with the peer's next message.
+    #[error("{command} message ({size} bytes) does not decode: {why}")]
+    Undecodable {
+        command: String,
+        size: usize,
+        why: String,
+    },
+}
+
+impl FrameError {
+    /// Whether the connection can go on after this (the frame was read
+    /// whole and only its payload was bad).
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, FrameError::Undecodable { .. })
+    }
 }
 
 /// Reads one message; returns it with its size on the wire.
@@ -50,8 +67,18 @@ pub async fn read_message<R: AsyncRead + Unpin>(
     let command = String::from_utf8_lossy(&buf[4..16])
         .trim_end_matches('\0')
         .to_string();
-    let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Malformed {
+    // A wrong checksum is a broken frame; a right one over a payload that
+    // does not parse is only a bad message.
+    let sum = bitcoin::hashes::sha256d::Hash::hash(&buf[HEADER..]).to_byte_array();
+    if sum[..4] != buf[20..24] {
+        return Err(FrameError::Malformed {
+            command,
+            why: "bad checksum".into(),
+        });
+    }
+    let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
         command,
+        size: len,
         why: e.to_string(),
     })?;
     Ok((raw.into_payload(), buf.len()))
@@ -103,5 +130,19 @@ mod tests {
             rt().block_on(read_message(&mut &[][..], magic)),
             Err(FrameError::Closed)
         ));
+        // A good checksum over a payload that is not an `addr`: only that
+        // message is bad (Core's sendmsgtopeer test sends such).
+        let mut frame = bytes[..24].to_vec();
+        frame[4..16].copy_from_slice(b"addr\0\0\0\0\0\0\0\0");
+        frame[16..20].copy_from_slice(&3u32.to_le_bytes());
+        let payload = [0xff, 0xff, 0xff];
+        let sum = bitcoin::hashes::sha256d::Hash::hash(&payload).to_byte_array();
+        frame[20..24].copy_from_slice(&sum[..4]);
+        frame.extend_from_slice(&payload);
+        let got = rt().block_on(read_message(&mut &frame[..], magic));
+        assert!(
+            matches!(&got, Err(e @ FrameError::Undecodable { size: 3, .. }) if e.is_recoverable()),
+            "{got:?}"
+        );
     }
 }

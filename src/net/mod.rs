@@ -8,6 +8,7 @@
 //! disconnected and logged in the `net` category. `txrelay` relays
 //! transactions to and from the mempool.
 
+pub mod addrman;
 pub mod addrs;
 pub mod bans;
 pub mod codec;
@@ -47,6 +48,10 @@ const PING_INTERVAL: Duration = Duration::from_secs(120);
 const MAX_UNKNOWN_MESSAGES: u32 = 1000;
 /// Core's ban list file in the network directory.
 const BANLIST: &str = "banlist.json";
+/// Core's address manager file in the network directory.
+pub const PEERS_DAT: &str = "peers.dat";
+/// Core's DUMP_PEERS_INTERVAL.
+const DUMP_PEERS_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Core's WTXID_RELAY_VERSION (BIP339).
 const WTXID_RELAY_VERSION: u32 = 70016;
 /// A peer must finish the handshake within this.
@@ -170,8 +175,12 @@ pub struct Net {
     v2transport: bool,
     /// `-whitelist` entries.
     whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
-    /// Addresses peers told us about.
-    addrs: RefCell<addrs::AddrBook>,
+    /// Addresses peers told us about (peers.dat).
+    addrs: RefCell<addrman::AddrMan>,
+    /// The networks we can reach (whose addresses we keep from peers).
+    reachable: Vec<netaddr::Network>,
+    /// `-cjdnsreachable`: fc00::/8 addresses are CJDNS ones.
+    cjdns_reachable: bool,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -202,15 +211,32 @@ pub enum NetError {
     Inactive,
 }
 
+/// The P2P options Net starts with.
+pub struct NetOptions {
+    /// `-uacomment` values.
+    pub uacomments: Vec<String>,
+    /// `-maxconnections`.
+    pub max_connections: usize,
+    /// `-v2transport`.
+    pub v2transport: bool,
+    /// The networks we reach (Core's g_reachable_nets).
+    pub reachable: Vec<netaddr::Network>,
+}
+
 impl Net {
     pub fn new(
         chain: Arc<Chain>,
         mempool: Arc<crate::mempool::Mempool>,
         broker: Rc<BrokerClient>,
-        uacomments: &[String],
-        max_connections: usize,
-        v2transport: bool,
+        opts: NetOptions,
+        addrman: addrman::AddrMan,
     ) -> Rc<Net> {
+        let NetOptions {
+            uacomments,
+            max_connections,
+            v2transport,
+            reachable,
+        } = opts;
         let comments = if uacomments.is_empty() {
             String::new()
         } else {
@@ -235,7 +261,9 @@ impl Net {
             max_connections,
             v2transport,
             whitelist: RefCell::default(),
-            addrs: RefCell::default(),
+            addrs: RefCell::new(addrman),
+            cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
+            reachable,
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
             total_recv: Cell::new(0),
@@ -278,6 +306,13 @@ impl Net {
         }
         self.start_tx_relay();
         self.start_rebroadcast();
+        let net = self.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(DUMP_PEERS_INTERVAL).await;
+                net.save_peers().await;
+            }
+        });
         let net = self.clone();
         tokio::task::spawn_local(async move {
             let mut tip = net.chain.watch_tip();
@@ -395,38 +430,123 @@ impl Net {
     }
 
     /// Core answers `getaddr` from inbound peers only, once, with at most
-    /// 23% of what it knows (and never more than 1000).
+    /// 23% of what it knows (and never more than 1000), leaving out
+    /// terrible entries.
     fn on_getaddr(&self, peer: &Rc<Peer>) {
         if !peer.info.borrow().inbound || peer.answered_getaddr.replace(true) {
             return;
         }
-        let book = self.addrs.borrow();
-        let n = (book.len() * 23 / 100).clamp(1, addrs::MAX_ADDR_TO_SEND);
-        let picked = book.sample(n);
+        let picked = self.addrs.borrow_mut().get_addr(
+            addrs::MAX_ADDR_TO_SEND,
+            addrs::MAX_PCT_ADDR_TO_SEND,
+            None,
+            true,
+            now() as i64,
+        );
         if picked.is_empty() {
             return;
         }
         peer.push(if peer.wants_addrv2.get() {
             NetworkMessage::AddrV2(picked.iter().map(addrs::to_v2).collect())
         } else {
-            NetworkMessage::Addr(picked.iter().map(addrs::to_v1).collect())
+            NetworkMessage::Addr(picked.iter().filter_map(addrs::to_v1).collect())
         });
     }
 
-    /// Up to `n` known addresses (all for 0), newest first.
-    pub fn known_addresses(&self, n: usize) -> Vec<addrs::Known> {
-        let book = self.addrs.borrow();
-        book.sample(if n == 0 { book.len() } else { n })
+    /// Learns what a peer's `addr`/`addrv2` message carried (Core's
+    /// ProcessAddrs: from `peer` as source, dated two hours back).
+    fn learn_addresses(&self, peer: &Rc<Peer>, list: &[addrs::Learned]) {
+        let source = netaddr::NetAddr::from_ip(peer.info.borrow().addr.ip());
+        self.addrs
+            .borrow_mut()
+            .add(list, &source, addrs::TIME_PENALTY, now() as i64);
     }
 
-    /// Adds an address to the book (Core's test-only addpeeraddress);
-    /// whether it was taken.
-    pub fn add_address(&self, addr: std::net::SocketAddr) -> bool {
-        self.addrs.borrow_mut().learn(
-            addr,
-            (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64(),
-            now() as u32,
+    /// getnodeaddresses: up to `count` (0: all) known good addresses in
+    /// random order, of net class `network` when given.
+    pub fn node_addresses(
+        &self,
+        count: usize,
+        network: Option<netaddr::Network>,
+    ) -> Vec<addrman::AddrInfo> {
+        self.addrs
+            .borrow_mut()
+            .get_addr(count, 0, network, true, now() as i64)
+    }
+
+    /// Core's test-only addpeeraddress: `host` (numeric, `.onion` or
+    /// `.b32.i2p`) and `port` announcing itself, then moved to the tried
+    /// table when `tried`. None for a host that does not parse; else
+    /// success and Core's error text.
+    pub fn add_peer_address(
+        &self,
+        host: &str,
+        port: u16,
+        tried: bool,
+    ) -> Option<(bool, Option<&'static str>)> {
+        let addr = netaddr::NetAddr::parse_host(host)?.maybe_cjdns(self.cjdns_reachable);
+        let service = netaddr::Service { addr, port };
+        let services = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
+        let t = now() as i64;
+        let mut book = self.addrs.borrow_mut();
+        if !book.add(&[(service, services, t)], &addr, 0, t) {
+            return Some((false, Some("failed-adding-to-new")));
+        }
+        if tried && !book.good(&service, t) {
+            return Some((false, Some("failed-adding-to-tried")));
+        }
+        Some((true, None))
+    }
+
+    /// Core's test-only sendmsgtopeer: `payload` as a message of type
+    /// `command` (at most 12 ASCII characters) to peer `id`, unchecked.
+    /// Whether the peer exists.
+    pub fn send_raw(&self, id: u64, command: &str, payload: Vec<u8>) -> bool {
+        let Ok(command) = bitcoin::p2p::message::CommandString::try_from(command.to_string())
+        else {
+            return false;
+        };
+        let Some(peer) = self.peers.borrow().get(&id).cloned() else {
+            return false;
+        };
+        peer.push(NetworkMessage::Unknown { command, payload });
+        true
+    }
+
+    /// getaddrmaninfo: (new, tried) per network, all networks for None.
+    pub fn addrman_counts(&self, network: Option<netaddr::Network>) -> (usize, usize) {
+        let book = self.addrs.borrow();
+        (
+            book.size(network, Some(true)),
+            book.size(network, Some(false)),
         )
+    }
+
+    /// getrawaddrman: one table's entries with their places.
+    pub fn addrman_entries(&self, tried: bool) -> Vec<(addrman::AddrInfo, addrman::Position)> {
+        self.addrs.borrow().entries(tried)
+    }
+
+    /// peers.dat's bytes now.
+    pub fn addrman_file(&self) -> Vec<u8> {
+        self.addrs.borrow().to_file(self.magic.to_bytes())
+    }
+
+    /// Writes peers.dat through the broker (Core's DumpPeerAddresses).
+    pub async fn save_peers(&self) {
+        let bytes = self.addrman_file();
+        let start = std::time::Instant::now();
+        match self.broker.replace_file(PEERS_DAT, &bytes).await {
+            Ok(()) => {
+                tracing::debug!(target: "net", "Flushed {} addresses to peers.dat  {}ms", self.addrs.borrow().size(None, None), start.elapsed().as_millis())
+            }
+            Err(e) => tracing::warn!(target: "net", "saving {PEERS_DAT}: {e}"),
+        }
+    }
+
+    /// The networks we reach.
+    pub fn reachable(&self) -> &[netaddr::Network] {
+        &self.reachable
     }
 
     /// `-v2transport`.
@@ -557,6 +677,14 @@ impl Net {
     fn drop_peer(&self, id: u64, why: &str) {
         if let Some(peer) = self.peers.borrow_mut().remove(&id) {
             tracing::debug!(target: "net", "disconnecting peer={id}: {why}");
+            let info = peer.info.borrow();
+            if !info.inbound && info.handshake_done {
+                // Core's FinalizeNode: a full outbound peer was online.
+                self.addrs
+                    .borrow_mut()
+                    .connected(&netaddr::Service::from_socket(info.addr), now() as i64);
+            }
+            drop(info);
             if let Some(task) = peer.task.borrow_mut().take() {
                 task.abort();
             }
@@ -830,15 +958,27 @@ impl Net {
         let started = tokio::time::Instant::now();
         loop {
             let read = reader.read(magic);
-            let (msg, size) = if peer.info.borrow().handshake_done {
+            let read = if peer.info.borrow().handshake_done {
                 read.await
             } else {
                 let left = HANDSHAKE_TIMEOUT.saturating_sub(started.elapsed());
                 tokio::time::timeout(left, read)
                     .await
                     .map_err(|_| PeerEnd::Error("no handshake in time".into()))?
-            }
-            .map_err(|e| PeerEnd::Error(e.to_string()))?;
+            };
+            let (msg, size) = match read {
+                Ok(m) => m,
+                Err(codec::FrameError::Undecodable { command, size, why }) => {
+                    // Core's ProcessMessages: the exception is logged and
+                    // the peer's next message is read.
+                    let id = peer.info.borrow().id;
+                    tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
+                    tracing::debug!(target: "net", "ProcessMessages({command}, {size} bytes): Exception '{why}' caught");
+                    continue;
+                }
+                Err(e) => return Err(PeerEnd::Error(e.to_string())),
+            };
+            tracing::debug!(target: "net", "received: {} ({} bytes) peer={}", msg.cmd(), size, peer.info.borrow().id);
             {
                 let mut info = peer.info.borrow_mut();
                 info.bytes_recv += size as u64;
@@ -894,9 +1034,13 @@ impl Net {
                 };
                 if !inbound {
                     // Core asks outbound peers for addresses, and counts
-                    // the connection as proof the address works.
+                    // the connection as proof the address works (moving it
+                    // to the tried table).
                     send(NetworkMessage::GetAddr);
-                    let _ = self.addrs.borrow_mut().learn(addr, services, now() as u32);
+                    let service = netaddr::Service::from_socket(addr);
+                    let mut book = self.addrs.borrow_mut();
+                    book.set_services(&service, services);
+                    book.good(&service, now() as i64);
                 }
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
@@ -947,13 +1091,15 @@ impl Net {
                 if list.len() > addrs::MAX_ADDR_TO_SEND {
                     return Err(format!("addr message size = {}", list.len()));
                 }
-                self.addrs.borrow_mut().learn_v1(&list);
+                let learned = addrs::from_v1(&list, &self.reachable, now() as i64);
+                self.learn_addresses(peer, &learned);
             }
             NetworkMessage::AddrV2(list) => {
                 if list.len() > addrs::MAX_ADDR_TO_SEND {
                     return Err(format!("addrv2 message size = {}", list.len()));
                 }
-                self.addrs.borrow_mut().learn_v2(&list);
+                let learned = addrs::from_v2(&list, &self.reachable, now() as i64);
+                self.learn_addresses(peer, &learned);
             }
             NetworkMessage::WtxidRelay => {
                 if peer.info.borrow().handshake_done {

@@ -7,6 +7,7 @@
 pub mod ipc;
 pub mod mempool_file;
 pub mod methods;
+pub mod peers_file;
 pub mod wallets;
 
 use std::rc::Rc;
@@ -69,7 +70,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 active: Default::default(),
                 log_config: log_config.clone(),
                 kernel_log: Some(kernel_log.clone()),
-                net: Some(net),
+                net: Some(net.clone()),
                 mempool: mempool.clone(),
                 broker: Some(broker.clone()),
                 net_dir: config.net_dir(),
@@ -130,6 +131,7 @@ pub fn worker_main(args: &[String]) -> i32 {
             if let Some(w) = &wallets {
                 w.shutdown().await;
             }
+            net.save_peers().await;
             if persist_mempool {
                 if let Err(e) = mempool_file::save(&broker, &mempool).await {
                     tracing::warn!("Failed to dump mempool: {e}. Continuing anyway.");
@@ -240,13 +242,18 @@ async fn start_p2p(
     chain: &Arc<Chain>,
     mempool: &Arc<Mempool>,
 ) -> Result<Rc<crate::net::Net>, String> {
+    let addrman = peers_file::load(broker, config).await?;
     let net = crate::net::Net::new(
         chain.clone(),
         mempool.clone(),
         broker.clone(),
-        &config.get_all("uacomment"),
-        config.get_int("maxconnections", 125).max(0) as usize,
-        config.get_bool("v2transport", true),
+        crate::net::NetOptions {
+            uacomments: config.get_all("uacomment"),
+            max_connections: config.get_int("maxconnections", 125).max(0) as usize,
+            v2transport: config.get_bool("v2transport", true),
+            reachable: reachable_networks(config),
+        },
+        addrman,
     );
     let listeners = broker
         .p2p_server()
@@ -289,6 +296,30 @@ async fn start_p2p(
         });
     }
     Ok(net)
+}
+
+/// Core's g_reachable_nets: IPv4 and IPv6, onion behind `-proxy`/`-onion`,
+/// CJDNS with `-cjdnsreachable`, narrowed by `-onlynet`. (No I2P: this
+/// node has no SAM client.)
+fn reachable_networks(config: &Config) -> Vec<crate::net::netaddr::Network> {
+    use crate::net::netaddr::Network;
+    let set = |name: &str| config.get(name).is_some_and(|v| !v.is_empty() && v != "0");
+    let mut nets = vec![Network::Ipv4, Network::Ipv6];
+    if set("proxy") || set("onion") {
+        nets.push(Network::Onion);
+    }
+    if config.get_bool("cjdnsreachable", false) {
+        nets.push(Network::Cjdns);
+    }
+    let only: Vec<Network> = config
+        .get_all("onlynet")
+        .iter()
+        .filter_map(|n| Network::parse(n))
+        .collect();
+    if !only.is_empty() {
+        nets.retain(|n| only.contains(n));
+    }
+    nets
 }
 
 /// `-wallet=<name>`: each wallet is loaded at start, in its own process;

@@ -262,6 +262,9 @@ pub fn help_text(m: &Method) -> String {
             ));
         }
     }
+    if let Some(result) = network::result_help(m.name) {
+        s.push_str(&format!("\nResult:\n{result}\n"));
+    }
     s
 }
 

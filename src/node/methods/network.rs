@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 
 use super::{arg, Handler::Sync, Method, NodeCtx, Ty};
+use crate::net::netaddr::Network;
 use crate::net::{Net, PeerInfo};
 use crate::rpc::json::amount;
 use crate::rpc::protocol::code;
@@ -58,6 +59,23 @@ pub fn methods() -> Vec<Method> {
             handler: Sync(mockscheduler),
             hidden: true,
         },
+        m("getaddrmaninfo", &[], "Provides information about the node's address manager by returning the number of addresses in the `new` and `tried` tables and their sum for all networks.", getaddrmaninfo),
+        Method {
+            name: "getrawaddrman",
+            category: "hidden",
+            args: &[],
+            summary: "EXPERIMENTAL warning: this call may be changed in future releases.\n\nReturns information on all address manager entries for the new and tried tables.",
+            handler: Sync(getrawaddrman),
+            hidden: true,
+        },
+        Method {
+            name: "sendmsgtopeer",
+            category: "hidden",
+            args: &[("peer_id", Ty::Num, true), ("msg_type", Ty::Str, true), ("msg", Ty::Str, true)],
+            summary: "Send a p2p message to a peer specified by id.\nThe message type and body must be provided, the message header will be generated.\nThis RPC is for testing only.",
+            handler: Sync(sendmsgtopeer),
+            hidden: true,
+        },
         Method {
             name: "addpeeraddress",
             category: "hidden",
@@ -67,6 +85,29 @@ pub fn methods() -> Vec<Method> {
             hidden: true,
         },
     ]
+}
+
+/// The "Result:" part of `help <name>` for the network methods whose
+/// results name networks (the fields described in our words; the network
+/// lists are Core's).
+pub(super) fn result_help(name: &str) -> Option<String> {
+    let names = |extra: &[&str]| {
+        let mut v: Vec<&str> = Network::PUBLIC.iter().map(|n| n.name()).collect();
+        v.extend_from_slice(extra);
+        v.join(", ")
+    };
+    let text = match name {
+        "getpeerinfo" => format!(
+            "[                                 (json array)\n  {{                               (json object)\n    \"id\" : n,                      (numeric) Peer index\n    \"addr\" : \"str\",                (string) (host:port) The IP address and port of the peer\n    \"network\" : \"str\",             (string) Network ({})\n    \"services\" : \"hex\",            (string) The services offered\n    \"inbound\" : true|false,        (boolean) Inbound (true) or Outbound (false)\n    \"connection_type\" : \"str\",     (string) Type of connection\n    \"transport_protocol_type\" : \"str\", (string) v1 or v2\n    ...\n  }},\n  ...\n]",
+            names(&["not_publicly_routable"])
+        ),
+        "getnetworkinfo" => format!(
+            "{{                                 (json object)\n  \"version\" : n,                   (numeric) the server version\n  \"subversion\" : \"str\",           (string) the server subversion string\n  \"networks\" : [                  (json array) information per network\n    {{                               (json object)\n      \"name\" : \"str\",               (string) network ({})\n      \"limited\" : true|false,       (boolean) is the network limited using -onlynet?\n      \"reachable\" : true|false,     (boolean) is the network reachable?\n      ...\n    }},\n    ...\n  ],\n  ...\n}}",
+            names(&[])
+        ),
+        _ => return None,
+    };
+    Some(text)
 }
 
 fn net(ctx: &NodeCtx) -> Result<&std::rc::Rc<Net>, RpcError> {
@@ -186,9 +227,12 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?;
     let peers = net.peers();
     let inbound = peers.iter().filter(|p| p.inbound).count();
-    let networks: Vec<Value> = ["ipv4", "ipv6", "onion", "i2p", "cjdns"]
+    let networks: Vec<Value> = Network::PUBLIC
         .iter()
-        .map(|n| json!({"name": n, "limited": !matches!(*n, "ipv4" | "ipv6"), "reachable": matches!(*n, "ipv4" | "ipv6"), "proxy": "", "proxy_randomize_credentials": false}))
+        .map(|n| {
+            let reachable = net.reachable().contains(n);
+            json!({"name": n.name(), "limited": !reachable, "reachable": reachable, "proxy": "", "proxy_randomize_credentials": false})
+        })
         .collect();
     Ok(json!({
         "version": client_version(),
@@ -430,13 +474,6 @@ fn setnetworkactive(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     Ok(net.is_active().into())
 }
 
-fn network_name(ip: std::net::IpAddr) -> &'static str {
-    match ip.to_canonical() {
-        std::net::IpAddr::V4(_) => "ipv4",
-        std::net::IpAddr::V6(_) => "ipv6",
-    }
-}
-
 fn getnodeaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?;
     let count = arg::int(args, 0, 1)?;
@@ -446,38 +483,69 @@ fn getnodeaddresses(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             "Address count out of range",
         ));
     }
-    let network = arg::string(args, 1);
-    if let Some(n) = &network {
-        if !["ipv4", "ipv6", "onion", "i2p", "cjdns"].contains(&n.as_str()) {
-            return Err(RpcError::new(
+    let network = match arg::string(args, 1) {
+        None => None,
+        Some(n) => Some(Network::parse(&n).ok_or_else(|| {
+            RpcError::new(
                 code::INVALID_PARAMETER,
                 format!("Network not recognized: {n}"),
-            ));
-        }
-    }
-    let all = net.known_addresses(0);
-    Ok(all
+            )
+        })?),
+    };
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    Ok(net
+        .node_addresses(count, network)
         .iter()
-        .filter(|k| {
-            network
-                .as_deref()
-                .is_none_or(|n| n == network_name(k.addr.ip()))
-        })
-        .take(if count == 0 {
-            usize::MAX
-        } else {
-            count as usize
-        })
-        .map(|k| {
+        .map(|a| {
             json!({
-                "time": k.time,
-                "services": k.services,
-                "address": k.addr.ip().to_canonical().to_string(),
-                "port": k.addr.port(),
-                "network": network_name(k.addr.ip()),
+                "time": a.time,
+                "services": a.services,
+                "address": a.service.addr.to_string(),
+                "port": a.service.port,
+                "network": a.service.addr.net_class().name(),
             })
         })
         .collect())
+}
+
+/// Core's getaddrmaninfo: new, tried and total per network and overall.
+fn getaddrmaninfo(ctx: &NodeCtx, _args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let counts = |network| {
+        let (new, tried) = net.addrman_counts(network);
+        json!({ "new": new, "tried": tried, "total": new + tried })
+    };
+    let mut out = serde_json::Map::new();
+    for n in Network::PUBLIC {
+        out.insert(n.name().into(), counts(Some(n)));
+    }
+    out.insert("all_networks".into(), counts(None));
+    Ok(out.into())
+}
+
+/// Core's hidden getrawaddrman: every entry of both tables by
+/// "bucket/position".
+fn getrawaddrman(ctx: &NodeCtx, _args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let table = |tried| {
+        let mut t = serde_json::Map::new();
+        for (info, at) in net.addrman_entries(tried) {
+            t.insert(
+                format!("{}/{}", at.bucket, at.position),
+                json!({
+                    "address": info.service.addr.to_string(),
+                    "port": info.service.port,
+                    "services": info.services,
+                    "time": info.time,
+                    "network": info.service.addr.net_class().name(),
+                    "source": info.source.to_string(),
+                    "source_network": info.source.net_class().name(),
+                }),
+            );
+        }
+        Value::Object(t)
+    };
+    Ok(json!({ "new": table(false), "tried": table(true) }))
 }
 
 /// Core's mockscheduler: the node's scheduled work (the rebroadcast of
@@ -495,19 +563,45 @@ fn mockscheduler(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     Ok(Value::Null)
 }
 
+/// Core's sendmsgtopeer: an arbitrary message, header generated.
+fn sendmsgtopeer(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let net = net(ctx)?;
+    let peer = arg::int(args, 0, 0)?;
+    let msg_type = arg::string(args, 1).unwrap_or_default();
+    if msg_type.len() > 12 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Error: msg_type too long, max length is 12",
+        ));
+    }
+    let hex = arg::string(args, 2).unwrap_or_default();
+    let payload = <Vec<u8> as bitcoin::hex::FromHex>::from_hex(&hex)
+        .map_err(|_| RpcError::new(code::INVALID_PARAMETER, "Error parsing input for msg"))?;
+    let sent = u64::try_from(peer).is_ok_and(|id| net.send_raw(id, &msg_type, payload));
+    if !sent {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Error: Could not send message to peer",
+        ));
+    }
+    Ok(json!({}))
+}
+
 fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let net = net(ctx)?;
     let address = arg::string(args, 0).unwrap_or_default();
-    let port = arg::int(args, 1, 0)?;
-    let parsed = address
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .zip(u16::try_from(port).ok());
-    let Some((ip, port)) = parsed else {
-        return Ok(json!({"success": false}));
+    let port = u16::try_from(arg::int(args, 1, 0)?)
+        .map_err(|_| RpcError::new(code::MISC_ERROR, "JSON integer out of range"))?;
+    let tried = arg::opt(args, 2).and_then(Value::as_bool).unwrap_or(false);
+    let Some((success, error)) = net.add_peer_address(&address, port, tried) else {
+        return Err(RpcError::new(INVALID_IP_OR_SUBNET, "Invalid IP address"));
     };
-    let taken = net.add_address(std::net::SocketAddr::new(ip, port));
-    Ok(json!({ "success": taken }))
+    let mut out = serde_json::Map::new();
+    if let Some(e) = error {
+        out.insert("error".into(), e.into());
+    }
+    out.insert("success".into(), success.into());
+    Ok(out.into())
 }
 
 fn getorphantxs(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
