@@ -50,6 +50,7 @@ default_tests=(
     mempool_unbroadcast.py
     feature_addrman.py
     rpc_net.py
+    feature_utxo_set_hash.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

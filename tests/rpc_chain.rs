@@ -454,8 +454,9 @@ fn rpcinfo_echojson_difficulty_and_waitforblock() {
 }
 
 #[test]
-fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3() {
+fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3_and_muhash() {
     use bitcoin::hashes::{sha256d, Hash};
+    use bitcoin_mp::chain::muhash::{core_hex, MuHash3072};
     let node = TestNode::start(&["-disablewallet"]);
     let hashes = ok(&node, "generatetoaddress", json!([3, ADDRESS]));
     // Core's definition: every unspent output in (txid bytes, index) order as
@@ -473,13 +474,18 @@ fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3() {
     }
     coins.sort_by_key(|(txid, vout, _, _)| (txid.to_byte_array(), *vout));
     let mut data = Vec::new();
+    // MuHash takes each coin's serialization as one element of a set.
+    let mut muhash = MuHash3072::new();
     for (txid, vout, height, out) in &coins {
+        let start = data.len();
         data.extend_from_slice(&txid.to_byte_array());
         data.extend_from_slice(&vout.to_le_bytes());
         data.extend_from_slice(&((height << 1) | 1).to_le_bytes());
         data.extend_from_slice(&bitcoin::consensus::serialize(out));
+        muhash.insert(&data[start..]);
     }
     let expected = sha256d::Hash::hash(&data).to_string();
+    let expected_muhash = core_hex(&muhash.finalize());
 
     let info = ok(&node, "gettxoutsetinfo", json!([]));
     let keys: Vec<&str> = info
@@ -507,19 +513,59 @@ fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3() {
         ok(&node, "gettxoutsetinfo", json!(["hash_serialized_3"]))["hash_serialized_3"],
         expected
     );
-    assert!(ok(&node, "gettxoutsetinfo", json!(["none"]))
-        .get("hash_serialized_3")
-        .is_none());
-    // One more block changes it.
+    let none = ok(&node, "gettxoutsetinfo", json!(["none"]));
+    assert!(none.get("hash_serialized_3").is_none() && none.get("muhash").is_none());
+
+    // muhash: in hash_serialized_3's place, 64 hex digits in Core's (uint256
+    // GetHex, reversed) byte order, and the other fields the same.
+    let mu = ok(&node, "gettxoutsetinfo", json!(["muhash"]));
+    let mu_keys: Vec<&str> = mu.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        mu_keys,
+        [
+            "height",
+            "bestblock",
+            "txouts",
+            "bogosize",
+            "muhash",
+            "total_amount",
+            "transactions",
+            "disk_size"
+        ]
+    );
+    let mu_hex = mu["muhash"].as_str().unwrap().to_owned();
+    assert_eq!(mu_hex.len(), 64);
+    assert!(mu_hex
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    assert_eq!(mu_hex, expected_muhash);
+    for k in [
+        "height",
+        "bestblock",
+        "txouts",
+        "bogosize",
+        "total_amount",
+        "transactions",
+    ] {
+        assert_eq!(mu[k], info[k], "{k}");
+    }
+    // Asking for muhash left hash_serialized_3 as it was.
+    assert_eq!(
+        ok(&node, "gettxoutsetinfo", json!([]))["hash_serialized_3"],
+        expected
+    );
+
+    // One more block changes both.
     ok(&node, "generatetoaddress", json!([1, ADDRESS]));
     assert_ne!(
         ok(&node, "gettxoutsetinfo", json!([]))["hash_serialized_3"],
         expected
     );
+    let mu_after = ok(&node, "gettxoutsetinfo", json!(["muhash"]))["muhash"].clone();
+    assert_eq!(mu_after.as_str().unwrap().len(), 64);
+    assert_ne!(mu_after, json!(mu_hex));
     assert_eq!(
-        rpc(&node, "gettxoutsetinfo", json!(["muhash"]))
-            .unwrap_err()
-            .0,
-        -8
+        rpc(&node, "gettxoutsetinfo", json!(["sha256"])),
+        Err((-8, "'sha256' is not a valid hash_type".into()))
     );
 }

@@ -12,6 +12,7 @@ pub mod deployments;
 pub mod disk_space;
 pub mod headers;
 pub mod kernel_log;
+pub mod muhash;
 mod store;
 pub mod txindex;
 pub mod utxo;
@@ -793,7 +794,7 @@ mod tests {
             let hashes = mine(&chain, 5);
             assert_eq!(chain.tip(), tip5(&hashes));
             // Each coinbase output is in the index; genesis's is not.
-            assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
+            assert_eq!(chain.utxo().stats(utxo::SetHash::None).unwrap().txouts, 5);
             let block = chain.read_block(&hashes[2]).unwrap();
             assert_eq!(block.block_hash(), hashes[2]);
             assert_eq!(
@@ -809,7 +810,7 @@ mod tests {
         opts.reindex = true;
         let chain = Chain::open(&opts).unwrap();
         assert_eq!(chain.tip(), tip5(&hashes));
-        assert_eq!(chain.utxo().stats().unwrap().txouts, 5);
+        assert_eq!(chain.utxo().stats(utxo::SetHash::None).unwrap().txouts, 5);
         assert_eq!(chain.block_at(3).unwrap().hash, hashes[2]);
     }
 
@@ -901,6 +902,6 @@ mod tests {
             SubmitOutcome::Rejected("bad-cb-amount".into())
         );
         assert_eq!(chain.tip().height, 0);
-        assert_eq!(chain.utxo().stats().unwrap().txouts, 0);
+        assert_eq!(chain.utxo().stats(utxo::SetHash::None).unwrap().txouts, 0);
     }
 }

@@ -16,10 +16,11 @@
 
 use std::path::Path;
 
-use bitcoin::hashes::{sha256d, Hash, HashEngine};
+use bitcoin::hashes::{sha256, sha256d, Hash};
 use bitcoin::{Amount, OutPoint, ScriptBuf, TxOut, Txid};
 use redb::{ReadableTable, TableDefinition};
 
+use super::muhash::MuHash3072;
 use super::store::Store;
 use super::ChainError;
 
@@ -36,7 +37,37 @@ pub struct Coin {
     pub txout: TxOut,
 }
 
-/// Totals over the whole set (`gettxoutsetinfo` with `hash_type=none`).
+/// Which hash of the set `UtxoIndex::stats` computes, as Core's
+/// `CoinStatsHashType`: only the one asked for, so `none` hashes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetHash {
+    None,
+    /// `hash_serialized_3`.
+    Serialized,
+    /// `muhash` (see `super::muhash`).
+    MuHash,
+}
+
+/// A `hash_type` that is none of Core's three.
+#[derive(Debug, thiserror::Error)]
+#[error("'{0}' is not a valid hash_type")]
+pub struct UnknownHashType(pub String);
+
+impl std::str::FromStr for SetHash {
+    type Err = UnknownHashType;
+
+    /// Core's ParseHashType.
+    fn from_str(s: &str) -> Result<SetHash, UnknownHashType> {
+        match s {
+            "none" => Ok(SetHash::None),
+            "hash_serialized_3" => Ok(SetHash::Serialized),
+            "muhash" => Ok(SetHash::MuHash),
+            other => Err(UnknownHashType(other.into())),
+        }
+    }
+}
+
+/// Totals over the whole set (`gettxoutsetinfo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SetStats {
     pub txouts: u64,
@@ -45,8 +76,10 @@ pub struct SetStats {
     pub total_amount: Amount,
     pub disk_size: u64,
     /// Core's `hash_serialized_3`: double SHA-256 over every coin in
-    /// outpoint order.
-    pub hash_serialized: sha256d::Hash,
+    /// outpoint order (with `SetHash::Serialized`).
+    pub hash_serialized: Option<sha256d::Hash>,
+    /// Core's `muhash`: MuHash3072 of every coin (with `SetHash::MuHash`).
+    pub muhash: Option<sha256::Hash>,
 }
 
 fn idx_err(e: impl std::fmt::Display) -> ChainError {
@@ -271,7 +304,6 @@ impl UtxoIndex {
         w.commit().map_err(idx_err)
     }
 
-    /// Totals over every unspent output (a full scan, as Core's).
     /// Calls `f` with every coin in outpoint order (scantxoutset).
     pub fn for_each(&self, mut f: impl FnMut(OutPoint, Coin)) -> Result<(), ChainError> {
         let r = self.store.db.begin_read().map_err(idx_err)?;
@@ -289,18 +321,21 @@ impl UtxoIndex {
         Ok(())
     }
 
-    pub fn stats(&self) -> Result<SetStats, ChainError> {
+    /// Totals over every unspent output (a full scan, as Core's), with the
+    /// set hash `hash` names.
+    pub fn stats(&self, hash: SetHash) -> Result<SetStats, ChainError> {
         let r = self.store.db.begin_read().map_err(idx_err)?;
         let coins = r.open_table(COINS).map_err(idx_err)?;
+        let mut hasher = SetHasher::new(hash);
         let mut s = SetStats {
             txouts: 0,
             transactions: 0,
             bogosize: 0,
             total_amount: Amount::ZERO,
             disk_size: 0,
-            hash_serialized: sha256d::Hash::all_zeros(),
+            hash_serialized: None,
+            muhash: None,
         };
-        let mut hasher = sha256d::Hash::engine();
         // One transaction's outputs at a time: keys order them by txid, but
         // their little-endian index is not numeric order past 255.
         let mut group: Vec<(u32, Coin)> = Vec::new();
@@ -314,7 +349,7 @@ impl UtxoIndex {
             let vout = u32::from_le_bytes(key[32..36].try_into().map_err(idx_err)?);
             if last_txid != Some(txid) {
                 if let Some(prev) = last_txid {
-                    hash_outputs(&mut hasher, &prev, &mut group);
+                    hasher.outputs(&prev, &mut group);
                 }
                 s.transactions += 1;
                 last_txid = Some(txid);
@@ -322,12 +357,14 @@ impl UtxoIndex {
             s.txouts += 1;
             s.bogosize += bogosize(&coin.txout.script_pubkey);
             total = total.saturating_add(coin.txout.value.to_sat());
-            group.push((vout, coin));
+            if hasher.wants_coins() {
+                group.push((vout, coin));
+            }
         }
         if let Some(prev) = last_txid {
-            hash_outputs(&mut hasher, &prev, &mut group);
+            hasher.outputs(&prev, &mut group);
         }
-        s.hash_serialized = sha256d::Hash::from_engine(hasher);
+        (s.hash_serialized, s.muhash) = hasher.finish();
         s.total_amount = Amount::from_sat(total);
         s.disk_size = std::fs::metadata(&self.store.path)
             .map(|m| m.len())
@@ -336,22 +373,63 @@ impl UtxoIndex {
     }
 }
 
-/// Core's TxOutSer for one transaction's unspent outputs, by index: the
-/// outpoint, height * 2 + coinbase, the output.
-fn hash_outputs(
-    engine: &mut bitcoin::hashes::sha256::HashEngine,
-    txid: &[u8; 32],
-    group: &mut Vec<(u32, Coin)>,
-) {
-    use bitcoin::consensus::Encodable;
-    group.sort_unstable_by_key(|(vout, _)| *vout);
-    for (vout, coin) in group.drain(..) {
-        engine.input(txid);
-        engine.input(&vout.to_le_bytes());
-        engine.input(&((coin.height << 1) | u32::from(coin.coinbase)).to_le_bytes());
-        // Writing into a hash engine cannot fail.
-        let _ = coin.txout.consensus_encode(engine);
+/// The set hash being computed over a scan (Core's ComputeUTXOStats'
+/// `hash_obj`).
+enum SetHasher {
+    None,
+    Serialized(sha256::HashEngine),
+    /// The hash, and a buffer for one coin's serialization.
+    MuHash(MuHash3072, Vec<u8>),
+}
+
+impl SetHasher {
+    fn new(hash: SetHash) -> SetHasher {
+        match hash {
+            SetHash::None => SetHasher::None,
+            SetHash::Serialized => SetHasher::Serialized(sha256d::Hash::engine()),
+            SetHash::MuHash => SetHasher::MuHash(MuHash3072::new(), Vec::new()),
+        }
     }
+
+    fn wants_coins(&self) -> bool {
+        !matches!(self, SetHasher::None)
+    }
+
+    /// Hashes one transaction's unspent outputs, by index, and empties `group`.
+    fn outputs(&mut self, txid: &[u8; 32], group: &mut Vec<(u32, Coin)>) {
+        group.sort_unstable_by_key(|(vout, _)| *vout);
+        for (vout, coin) in group.drain(..) {
+            match self {
+                SetHasher::None => {}
+                SetHasher::Serialized(engine) => tx_out_ser(engine, txid, vout, &coin),
+                SetHasher::MuHash(muhash, buf) => {
+                    buf.clear();
+                    tx_out_ser(buf, txid, vout, &coin);
+                    muhash.insert(buf);
+                }
+            }
+        }
+    }
+
+    /// (`hash_serialized_3`, `muhash`): the one that was asked for.
+    fn finish(self) -> (Option<sha256d::Hash>, Option<sha256::Hash>) {
+        match self {
+            SetHasher::None => (None, None),
+            SetHasher::Serialized(engine) => (Some(sha256d::Hash::from_engine(engine)), None),
+            SetHasher::MuHash(muhash, _) => (None, Some(muhash.finalize())),
+        }
+    }
+}
+
+/// Core's TxOutSer of one coin: the outpoint, height * 2 + coinbase, the
+/// output.
+fn tx_out_ser(w: &mut impl bitcoin::io::Write, txid: &[u8; 32], vout: u32, coin: &Coin) {
+    use bitcoin::consensus::Encodable;
+    // Writing into a hash engine or a Vec cannot fail.
+    let _ = w.write_all(txid);
+    let _ = w.write_all(&vout.to_le_bytes());
+    let _ = w.write_all(&((coin.height << 1) | u32::from(coin.coinbase)).to_le_bytes());
+    let _ = coin.txout.consensus_encode(w);
 }
 
 #[cfg(test)]
@@ -435,9 +513,27 @@ mod tests {
             data.extend_from_slice(&((height << 1) | u32::from(*coinbase)).to_le_bytes());
             data.extend_from_slice(&serialize(out));
         }
-        let s = idx.stats().unwrap();
+        let s = idx.stats(SetHash::Serialized).unwrap();
         assert_eq!(s.txouts, 301);
-        assert_eq!(s.hash_serialized, sha256d::Hash::hash(&data));
+        assert_eq!(s.hash_serialized, Some(sha256d::Hash::hash(&data)));
+        assert_eq!(s.muhash, None);
+        // MuHash over the same serializations, one coin each, in any order.
+        let mut muhash = MuHash3072::new();
+        for (txid, vout, height, coinbase, out) in coins.iter().rev() {
+            let mut one = Vec::new();
+            one.extend_from_slice(&txid.to_byte_array());
+            one.extend_from_slice(&vout.to_le_bytes());
+            one.extend_from_slice(&((height << 1) | u32::from(*coinbase)).to_le_bytes());
+            one.extend_from_slice(&serialize(out));
+            muhash.insert(&one);
+        }
+        let m = idx.stats(SetHash::MuHash).unwrap();
+        assert_eq!(m.muhash, Some(muhash.finalize()));
+        assert_eq!(m.hash_serialized, None);
+        assert_eq!((m.txouts, m.transactions), (s.txouts, s.transactions));
+        let n = idx.stats(SetHash::None).unwrap();
+        assert_eq!((n.hash_serialized, n.muhash), (None, None));
+        assert_eq!((n.txouts, n.bogosize), (s.txouts, s.bogosize));
     }
 
     #[test]
@@ -447,7 +543,8 @@ mod tests {
         let cb1 = coinbase(1);
         let b1 = block(bitcoin::BlockHash::all_zeros(), vec![cb1.clone()]);
         idx.connect(&b1, 1).unwrap();
-        let before = idx.stats().unwrap();
+        let before = idx.stats(SetHash::Serialized).unwrap();
+        let before_muhash = idx.stats(SetHash::MuHash).unwrap().muhash;
         assert_eq!(before.txouts, 1);
         // Block 2 spends block 1's coinbase, and a second tx spends the first's
         // output inside the same block.
@@ -472,11 +569,12 @@ mod tests {
             (kept.height, kept.coinbase, kept.txout.value.to_sat()),
             (2, false, 11)
         );
-        assert_eq!(idx.stats().unwrap().txouts, 3);
+        assert_eq!(idx.stats(SetHash::None).unwrap().txouts, 3);
 
         idx.disconnect_tip().unwrap();
         assert_eq!(idx.tip().unwrap(), (b1.block_hash(), 1));
-        assert_eq!(idx.stats().unwrap(), before);
+        assert_eq!(idx.stats(SetHash::Serialized).unwrap(), before);
+        assert_eq!(idx.stats(SetHash::MuHash).unwrap().muhash, before_muhash);
         let back = idx
             .get(&OutPoint::new(cb1.compute_txid(), 0))
             .unwrap()
@@ -494,7 +592,7 @@ mod tests {
         let b2 = block(b1.block_hash(), vec![coinbase(2), bogus]);
         assert!(idx.connect(&b2, 2).is_err());
         assert_eq!(idx.tip().unwrap(), (b1.block_hash(), 1));
-        assert_eq!(idx.stats().unwrap().txouts, 1);
+        assert_eq!(idx.stats(SetHash::None).unwrap().txouts, 1);
     }
 
     #[test]
@@ -510,15 +608,15 @@ mod tests {
             let idx = UtxoIndex::open(&path, false).unwrap();
             idx.connect(&block(bitcoin::BlockHash::all_zeros(), vec![cb]), 1)
                 .unwrap();
-            assert_eq!(idx.stats().unwrap().txouts, 1);
+            assert_eq!(idx.stats(SetHash::None).unwrap().txouts, 1);
         }
         let idx = UtxoIndex::open(&path, false).unwrap();
-        let s = idx.stats().unwrap();
+        let s = idx.stats(SetHash::None).unwrap();
         assert_eq!((s.txouts, s.transactions, s.bogosize), (1, 1, 51));
         assert_eq!(
             UtxoIndex::open(&path, true)
                 .unwrap()
-                .stats()
+                .stats(SetHash::None)
                 .unwrap()
                 .txouts,
             0

@@ -8,6 +8,8 @@ use super::arg;
 use super::encode;
 use super::{Handler::Sync, Method, NodeCtx, Ty};
 use crate::chain::headers::difficulty;
+use crate::chain::muhash;
+use crate::chain::utxo::{SetHash, UnknownHashType};
 use crate::rpc::json::{amount, double};
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
@@ -338,20 +340,11 @@ fn gettxout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 }
 
 fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    let hash_type = arg::string(args, 0).unwrap_or_else(|| "hash_serialized_3".into());
-    match hash_type.as_str() {
-        "none" | "hash_serialized_3" => {}
-        "muhash" => return Err(RpcError::new(
-            code::INVALID_PARAMETER,
-            "hash_type 'muhash' is not supported by this node yet; use hash_serialized_3 or none",
-        )),
-        other => {
-            return Err(RpcError::new(
-                code::INVALID_PARAMETER,
-                format!("'{other}' is not a valid hash_type"),
-            ))
-        }
-    }
+    let hash_type: SetHash = arg::string(args, 0)
+        .as_deref()
+        .unwrap_or("hash_serialized_3")
+        .parse()
+        .map_err(|e: UnknownHashType| RpcError::new(code::INVALID_PARAMETER, e.to_string()))?;
     if arg::opt(args, 1).is_some() {
         return Err(RpcError::new(
             code::INVALID_PARAMETER,
@@ -361,7 +354,7 @@ fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let s = ctx
         .chain
         .utxo()
-        .stats()
+        .stats(hash_type)
         .map_err(|e| RpcError::new(code::INTERNAL_ERROR, e.to_string()))?;
     let tip = ctx.chain.tip();
     let mut out = json!({
@@ -371,11 +364,11 @@ fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         "bogosize": s.bogosize,
     });
     let o = out.as_object_mut().expect("object");
-    if hash_type == "hash_serialized_3" {
-        o.insert(
-            "hash_serialized_3".into(),
-            s.hash_serialized.to_string().into(),
-        );
+    if let Some(h) = s.hash_serialized {
+        o.insert("hash_serialized_3".into(), h.to_string().into());
+    }
+    if let Some(h) = s.muhash {
+        o.insert("muhash".into(), muhash::core_hex(&h).into());
     }
     o.insert(
         "total_amount".into(),
