@@ -51,6 +51,8 @@ default_tests=(
     feature_addrman.py
     rpc_net.py
     feature_utxo_set_hash.py
+    p2p_add_connections.py
+    p2p_seednode.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -330,7 +330,14 @@ fn maxconnections_turns_away_inbound_peers_beyond_it() {
 #[test]
 fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
     let port = free_port();
-    let a = listening(port);
+    // -connect=0: a opens no connections to the public addresses it is
+    // given (tests stay on loopback).
+    let a = TestNode::start(&[
+        "-disablewallet",
+        &format!("-port={port}"),
+        "-listen=1",
+        "-connect=0",
+    ]);
     // Core answers getaddr with 23% of its table: ten addresses give two.
     let mine: Vec<String> = (11..=20).map(|i| format!("{i}.2.3.4")).collect();
     for host in &mine {
@@ -433,6 +440,60 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
         "{stderr}"
     );
     assert_eq!(std::fs::read(&peers_dat).unwrap(), bytes);
+}
+
+#[test]
+fn outbound_peers_come_from_the_address_manager_and_addconnection() {
+    // Automatic connections go through -proxy, here a closed port on
+    // loopback: the attempt is made and fails without leaving the host.
+    let closed = free_port();
+    let a = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=net",
+        &format!("-proxy=127.0.0.1:{closed}"),
+    ]);
+    ok(&a, "addpeeraddress", json!(["11.2.3.4", 8333]));
+    a.wait_for_log(
+        "trying v1 connection (outbound-full-relay) to 11.2.3.4:8333",
+        Duration::from_secs(20),
+    );
+    assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
+
+    // addconnection (regtest): Core's test-only way to open automatic
+    // kinds of connections, here to one of our nodes on loopback.
+    let port = free_port();
+    let b = listening(port);
+    let target = format!("127.0.0.1:{port}");
+    assert_eq!(
+        ok(&a, "addconnection", json!([target, "outbound-full-relay", false])),
+        json!({"address": target, "connection_type": "outbound-full-relay"})
+    );
+    wait_for("a full-relay peer", || {
+        ok(&a, "getpeerinfo", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["connection_type"] == "outbound-full-relay" && p["relaytxes"] == true)
+    });
+    ok(&a, "addconnection", json!([target, "block-relay-only", false]));
+    wait_for("a block-relay-only peer", || {
+        ok(&b, "getpeerinfo", json!([]))
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["relaytxes"] == false)
+    });
+    // A feeler checks the address and leaves.
+    ok(&a, "addconnection", json!([target, "feeler", false]));
+    a.wait_for_log("feeler connection completed", Duration::from_secs(20));
+    wait_for("two peers left", || {
+        ok(&a, "getconnectioncount", json!([])) == json!(2)
+    });
+    assert_eq!(
+        rpc(&a, "addconnection", json!([target, "inbound", false])).map_err(|e| e.0),
+        Err(-8)
+    );
 }
 
 #[test]

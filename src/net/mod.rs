@@ -14,6 +14,7 @@ pub mod bans;
 pub mod codec;
 mod compact;
 pub mod netaddr;
+mod outbound;
 pub mod permissions;
 pub mod transport;
 mod txrelay;
@@ -57,13 +58,79 @@ const WTXID_RELAY_VERSION: u32 = 70016;
 /// A peer must finish the handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// BIP324's service bit.
+const NODE_P2P_V2: u64 = 1 << 11;
+/// Core's automatic outbound limits: full-relay peers, block-relay-only
+/// peers, and all automatic outbound connections (one more for a feeler).
+const MAX_OUTBOUND_FULL_RELAY: usize = 8;
+const MAX_BLOCK_RELAY_ONLY: usize = 2;
+const MAX_AUTOMATIC_OUTBOUND: usize = MAX_OUTBOUND_FULL_RELAY + MAX_BLOCK_RELAY_ONLY + 1;
+/// Core's FEELER_INTERVAL (the mean of an exponential wait).
+const FEELER_INTERVAL: Duration = Duration::from_secs(120);
+/// Seconds between seed nodes while too few peers come from the address
+/// manager (Core's ADD_NEXT_SEEDNODE), and "too few".
+const SEEDNODE_WAIT: i64 = 10;
+const SEED_OUTBOUND_THRESHOLD: usize = 2;
+/// An addr-fetch connection ends after this (Core: 10 times the average
+/// address broadcast interval).
+const ADDR_FETCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Core's ConnectionType: why a connection exists, which decides what
+/// goes over it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnType {
+    Inbound,
+    /// `-connect`, `-addnode`, `addnode`, `-seednode`.
+    Manual,
+    /// Chosen from the address manager: blocks, transactions, addresses.
+    OutboundFullRelay,
+    /// Blocks only: no transactions, no addresses.
+    BlockRelay,
+    /// Asks for addresses and leaves.
+    AddrFetch,
+    /// Checks that an address answers, then leaves.
+    Feeler,
+}
+
+impl ConnType {
+    /// Core's ConnectionTypeAsString.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnType::Inbound => "inbound",
+            ConnType::Manual => "manual",
+            ConnType::OutboundFullRelay => "outbound-full-relay",
+            ConnType::BlockRelay => "block-relay-only",
+            ConnType::AddrFetch => "addr-fetch",
+            ConnType::Feeler => "feeler",
+        }
+    }
+
+    /// The kinds `addconnection` opens.
+    pub fn parse_automatic(name: &str) -> Option<ConnType> {
+        [
+            ConnType::OutboundFullRelay,
+            ConnType::BlockRelay,
+            ConnType::AddrFetch,
+            ConnType::Feeler,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
+
+    /// Whether transactions go over such a connection (Core sets up no
+    /// transaction relay for block-relay-only and feeler connections).
+    pub fn relays_txs(self) -> bool {
+        !matches!(self, ConnType::BlockRelay | ConnType::Feeler)
+    }
+}
+
 /// What `getpeerinfo` shows of one peer.
 #[derive(Clone, Debug)]
 pub struct PeerInfo {
     pub id: u64,
     pub addr: SocketAddr,
     pub inbound: bool,
-    pub manual: bool,
+    pub conn_type: ConnType,
     pub version: u32,
     pub subver: String,
     pub services: u64,
@@ -181,6 +248,8 @@ pub struct Net {
     reachable: Vec<netaddr::Network>,
     /// `-cjdnsreachable`: fc00::/8 addresses are CJDNS ones.
     cjdns_reachable: bool,
+    /// Automatic outbound connections being opened, by kind.
+    opening: RefCell<Vec<ConnType>>,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -263,6 +332,7 @@ impl Net {
             whitelist: RefCell::default(),
             addrs: RefCell::new(addrman),
             cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
+            opening: RefCell::default(),
             reachable,
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
@@ -295,7 +365,7 @@ impl Net {
                         Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (full, -maxconnections={})", net.max_connections);
                         }
-                        Ok((stream, addr)) => net.start_peer(stream, addr, true, false, None),
+                        Ok((stream, addr)) => net.start_peer(stream, addr, ConnType::Inbound, None),
                         Err(e) => {
                             tracing::warn!(target: "net", "accept failed: {e}");
                             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -326,8 +396,8 @@ impl Net {
     /// Opens an outbound connection through the broker: BIP324 v2 when
     /// `-v2transport` is on, v1 again on a new connection if the peer hangs
     /// up on the v2 handshake.
-    pub async fn connect(self: &Rc<Self>, address: &str, manual: bool) -> Result<(), NetError> {
-        self.connect_with(address, manual, self.v2transport).await
+    pub async fn connect(self: &Rc<Self>, address: &str, conn: ConnType) -> Result<(), NetError> {
+        self.connect_with(address, conn, self.v2transport).await
     }
 
     /// [`connect`](Self::connect) with the transport chosen: v2 (with the
@@ -335,12 +405,13 @@ impl Net {
     pub async fn connect_with(
         self: &Rc<Self>,
         address: &str,
-        manual: bool,
+        conn: ConnType,
         v2: bool,
     ) -> Result<(), NetError> {
         if !self.active.get() {
             return Err(NetError::Inactive);
         }
+        tracing::debug!(target: "net", "trying {} connection ({}) to {address}", if v2 { "v2" } else { "v1" }, conn.name());
         let fd = self
             .broker
             .connect(address)
@@ -350,8 +421,211 @@ impl Net {
         std.set_nonblocking(true)?;
         let addr = std.peer_addr()?;
         let stream = tokio::net::TcpStream::from_std(std)?;
-        self.start_peer(stream, addr, false, manual, v2.then(|| address.to_string()));
+        self.start_peer(stream, addr, conn, v2.then(|| address.to_string()));
         Ok(())
+    }
+
+    /// Core's limits for automatic outbound connections under
+    /// `-maxconnections`: (full relay, block-relay-only, all automatic).
+    fn outbound_limits(&self) -> (usize, usize, usize) {
+        let full = MAX_OUTBOUND_FULL_RELAY.min(self.max_connections);
+        let block = MAX_BLOCK_RELAY_ONLY.min(self.max_connections - full);
+        (
+            full,
+            block,
+            MAX_AUTOMATIC_OUTBOUND.min(self.max_connections),
+        )
+    }
+
+    /// Open and opening connections of kind `conn`, and all automatic
+    /// outbound ones.
+    fn count_outbound(&self, conn: ConnType) -> (usize, usize) {
+        let automatic = |c: ConnType| !matches!(c, ConnType::Inbound | ConnType::Manual);
+        let peers = self.peers.borrow();
+        let open = peers.values().map(|p| p.info.borrow().conn_type);
+        let opening = self.opening.borrow();
+        let all: Vec<ConnType> = open.chain(opening.iter().copied()).collect();
+        (
+            all.iter().filter(|c| **c == conn).count(),
+            all.iter().filter(|c| automatic(**c)).count(),
+        )
+    }
+
+    /// The groups and kinds of our outbound peers, for choosing the next.
+    fn current_outbound(&self) -> outbound::Current {
+        let mut current = outbound::Current {
+            full_relay: self.count_outbound(ConnType::OutboundFullRelay).0,
+            ..Default::default()
+        };
+        for p in self.peers.borrow().values() {
+            let info = p.info.borrow();
+            if !matches!(
+                info.conn_type,
+                ConnType::Manual | ConnType::OutboundFullRelay | ConnType::BlockRelay
+            ) {
+                continue;
+            }
+            let addr = netaddr::NetAddr::from_ip(info.addr.ip());
+            current.groups.insert(addr.group());
+        }
+        current
+    }
+
+    /// Core's addconnection (regtest): opens a connection of kind `conn`
+    /// to `address` unless that kind, or automatic outbound connections
+    /// as a whole, are at their limit; false then.
+    pub fn add_connection(self: &Rc<Self>, address: &str, conn: ConnType, v2: bool) -> bool {
+        let (full, block, all) = self.outbound_limits();
+        let (same, automatic) = self.count_outbound(conn);
+        let limit = match conn {
+            ConnType::OutboundFullRelay => Some(full),
+            ConnType::BlockRelay => Some(block),
+            _ => None,
+        };
+        if limit.is_some_and(|l| same >= l) || automatic >= all {
+            return false;
+        }
+        self.open_automatic(address.to_string(), conn, v2, None);
+        true
+    }
+
+    /// Opens an automatic connection in the background; `attempt` is the
+    /// address-manager entry it came from and whether a failure counts.
+    fn open_automatic(
+        self: &Rc<Self>,
+        address: String,
+        conn: ConnType,
+        v2: bool,
+        attempt: Option<(netaddr::Service, bool)>,
+    ) {
+        self.opening.borrow_mut().push(conn);
+        let net = self.clone();
+        tokio::task::spawn_local(async move {
+            let result = net.connect_with(&address, conn, v2).await;
+            {
+                let mut opening = net.opening.borrow_mut();
+                if let Some(i) = opening.iter().position(|c| *c == conn) {
+                    opening.remove(i);
+                }
+            }
+            if let Some((service, count)) = attempt {
+                net.addrs
+                    .borrow_mut()
+                    .attempt(&service, count, now() as i64);
+            }
+            if let Err(e) = result {
+                tracing::debug!(target: "net", "{} connection to {address} failed: {e}", conn.name());
+            }
+        });
+    }
+
+    /// Core's ThreadOpenConnections without `-connect`: every half second,
+    /// a full-relay peer from the address manager while there are fewer
+    /// than eight, else a feeler every two minutes on average.
+    ///
+    /// `-seednode` addresses are asked for addresses (addr-fetch): at once
+    /// when the address manager is empty, else one every ten seconds while
+    /// fewer than two full-relay peers are connected.
+    pub fn start_automatic_connections(
+        self: &Rc<Self>,
+        max_connections: usize,
+        mut seeds: Vec<String>,
+    ) {
+        let net = self.clone();
+        tokio::task::spawn_local(async move {
+            let mut add_seed = net.addrs.borrow().size(None, None) == 0 && !seeds.is_empty();
+            let mut seed_timer = crate::chain::clock::now();
+            let exp = |mean: Duration| {
+                let u: f64 = rand::random::<f64>().max(f64::MIN_POSITIVE);
+                mean.mul_f64(-u.ln())
+            };
+            let mut next_feeler = tokio::time::Instant::now() + exp(FEELER_INTERVAL);
+            loop {
+                if add_seed {
+                    add_seed = false;
+                    if let Some(seed) = seeds.pop() {
+                        if net.addrs.borrow().size(None, None) == 0 {
+                            tracing::info!("Empty addrman, adding seednode ({seed}) to addrfetch");
+                        } else {
+                            tracing::info!("Couldn't connect to peers from addrman after {} seconds. Adding seednode ({seed}) to addrfetch", SEEDNODE_WAIT);
+                        }
+                        let v2 = net.v2transport;
+                        net.open_automatic(seed, ConnType::AddrFetch, v2, None);
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if !net.active.get() {
+                    continue;
+                }
+                let current = net.current_outbound();
+                if !seeds.is_empty() && current.full_relay < SEED_OUTBOUND_THRESHOLD {
+                    let t = crate::chain::clock::now();
+                    if t > seed_timer + SEEDNODE_WAIT {
+                        seed_timer = t;
+                        add_seed = true;
+                    }
+                }
+                let (full, _, all) = net.outbound_limits();
+                let (_, automatic) = net.count_outbound(ConnType::Feeler);
+                if automatic >= all {
+                    continue;
+                }
+                let feeler = if current.full_relay < full {
+                    false
+                } else if tokio::time::Instant::now() >= next_feeler {
+                    next_feeler = tokio::time::Instant::now() + exp(FEELER_INTERVAL);
+                    true
+                } else {
+                    continue;
+                };
+                let t = now() as i64;
+                net.addrs.borrow_mut().resolve_collisions(t);
+                let connected: Vec<netaddr::Service> = net
+                    .peers
+                    .borrow()
+                    .values()
+                    .map(|p| netaddr::Service::from_socket(p.info.borrow().addr))
+                    .collect();
+                let added = net.added.borrow().clone();
+                let port = net.default_port();
+                let skip = |s: &netaddr::Service| {
+                    connected.contains(s)
+                        || added.iter().any(|a| {
+                            netaddr::lookup_numeric(a, port).map(netaddr::Service::from_socket)
+                                == Some(*s)
+                        })
+                };
+                let rules = outbound::Rules {
+                    reachable: &net.reachable,
+                    in_ibd: net.chain.initial_block_download(),
+                    skip: &skip,
+                    now: t,
+                };
+                let picked =
+                    outbound::choose(&mut net.addrs.borrow_mut(), feeler, &current, &rules);
+                let Some(target) = picked else { continue };
+                let conn = if feeler {
+                    ConnType::Feeler
+                } else {
+                    ConnType::OutboundFullRelay
+                };
+                let count = outbound::count_failures(&current, max_connections);
+                // BIP324 when both sides offer it.
+                let v2 = net.v2transport && target.services & NODE_P2P_V2 != 0;
+                net.open_automatic(
+                    target.service.to_string(),
+                    conn,
+                    v2,
+                    Some((target.service, count)),
+                );
+            }
+        });
+    }
+
+    /// The chain's default P2P port (for addresses given without one).
+    fn default_port(&self) -> u16 {
+        crate::config::Chain::from_name(self.chain.network().to_core_arg())
+            .map_or(0, |c| c.default_p2p_port())
     }
 
     /// Remembers (`add`) or forgets (`remove`) an added node; false when
@@ -360,8 +634,7 @@ impl Net {
         let mut added = self.added.borrow_mut();
         // Core's AddNode also refuses another spelling of the same address
         // (`127.1` for `127.0.0.1`); removal goes by the exact text.
-        let port = crate::config::Chain::from_name(self.chain.network().to_core_arg())
-            .map_or(0, |c| c.default_p2p_port());
+        let port = self.default_port();
         let same = |a: &str| {
             a == address
                 || (add
@@ -462,6 +735,15 @@ impl Net {
             .add(list, &source, addrs::TIME_PENALTY, now() as i64);
     }
 
+    /// An addr-fetch connection is done once a peer sent more than one
+    /// address (one may be its self-announcement), as in Core.
+    fn end_addr_fetch(&self, peer: &Rc<Peer>, sent: usize) -> Result<(), String> {
+        if peer.info.borrow().conn_type == ConnType::AddrFetch && sent > 1 {
+            return Err("addrfetch connection completed".into());
+        }
+        Ok(())
+    }
+
     /// getnodeaddresses: up to `count` (0: all) known good addresses in
     /// random order, of net class `network` when given.
     pub fn node_addresses(
@@ -559,7 +841,7 @@ impl Net {
     pub fn local_services(&self) -> u64 {
         let mut s = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
         if self.v2transport {
-            s |= 1 << 11;
+            s |= NODE_P2P_V2;
         }
         s
     }
@@ -674,17 +956,24 @@ impl Net {
         });
     }
 
+    /// Core's FinalizeNode for the address manager: a full outbound peer
+    /// that completed the handshake was online until now.
+    fn note_gone(&self, info: &PeerInfo) {
+        let counted = matches!(
+            info.conn_type,
+            ConnType::OutboundFullRelay | ConnType::Manual
+        );
+        if counted && info.handshake_done {
+            self.addrs
+                .borrow_mut()
+                .connected(&netaddr::Service::from_socket(info.addr), now() as i64);
+        }
+    }
+
     fn drop_peer(&self, id: u64, why: &str) {
         if let Some(peer) = self.peers.borrow_mut().remove(&id) {
             tracing::debug!(target: "net", "disconnecting peer={id}: {why}");
-            let info = peer.info.borrow();
-            if !info.inbound && info.handshake_done {
-                // Core's FinalizeNode: a full outbound peer was online.
-                self.addrs
-                    .borrow_mut()
-                    .connected(&netaddr::Service::from_socket(info.addr), now() as i64);
-            }
-            drop(info);
+            self.note_gone(&peer.info.borrow());
             if let Some(task) = peer.task.borrow_mut().take() {
                 task.abort();
             }
@@ -699,10 +988,10 @@ impl Net {
         self: &Rc<Self>,
         stream: tokio::net::TcpStream,
         addr: SocketAddr,
-        inbound: bool,
-        manual: bool,
+        conn: ConnType,
         v2_to: Option<String>,
     ) {
+        let inbound = conn == ConnType::Inbound;
         let _ = stream.set_nodelay(true);
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -712,7 +1001,7 @@ impl Net {
                 id,
                 addr,
                 inbound,
-                manual,
+                conn_type: conn,
                 version: 0,
                 subver: String::new(),
                 services: 0,
@@ -765,7 +1054,7 @@ impl Net {
                     if let Some(address) = v2_to {
                         let again = net.clone();
                         tokio::task::spawn_local(async move {
-                            if let Err(e) = again.connect_with(&address, manual, false).await {
+                            if let Err(e) = again.connect_with(&address, conn, false).await {
                                 tracing::info!(target: "net", "connecting to {address}: {e}");
                             }
                         });
@@ -776,6 +1065,7 @@ impl Net {
             };
             tracing::debug!(target: "net", "peer={id} {addr}: {why}");
             net.peers.borrow_mut().remove(&id);
+            net.note_gone(&peer.info.borrow());
             tracing::debug!(target: "net", "Cleared nodestate for peer={id}");
         });
         if let Some(p) = self.peers.borrow().get(&id) {
@@ -783,7 +1073,7 @@ impl Net {
         }
     }
 
-    fn version_message(&self, peer: &SocketAddr) -> NetworkMessage {
+    fn version_message(&self, peer: &SocketAddr, relay: bool) -> NetworkMessage {
         let services = ServiceFlags::from(self.local_services());
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut v = VersionMessage::new(
@@ -796,7 +1086,7 @@ impl Net {
             self.chain.tip().height,
         );
         v.version = PROTOCOL_VERSION;
-        v.relay = true;
+        v.relay = relay;
         NetworkMessage::Version(v)
     }
 
@@ -952,8 +1242,9 @@ impl Net {
         });
         let _writing = AbortOnDrop(writing.abort_handle());
         let addr = peer.info.borrow().addr;
+        let conn = peer.info.borrow().conn_type;
         if !inbound {
-            peer.push(self.version_message(&addr));
+            peer.push(self.version_message(&addr, conn.relays_txs()));
         }
         let started = tokio::time::Instant::now();
         loop {
@@ -1010,10 +1301,13 @@ impl Net {
                     info.start_height = v.start_height;
                     info.inbound
                 };
-                peer.relay.relay_txs.set(v.relay);
+                let (conn, addr) = {
+                    let i = peer.info.borrow();
+                    (i.conn_type, i.addr)
+                };
+                peer.relay.relay_txs.set(v.relay && conn.relays_txs());
                 if inbound {
-                    let addr = peer.info.borrow().addr;
-                    send(self.version_message(&addr));
+                    send(self.version_message(&addr, true));
                 }
                 // BIP339 and BIP155: between version and verack.
                 if v.version >= WTXID_RELAY_VERSION {
@@ -1021,6 +1315,18 @@ impl Net {
                     send(NetworkMessage::SendAddrV2);
                 }
                 send(NetworkMessage::Verack);
+                if !inbound {
+                    // Core: the connection proves the address works (it
+                    // moves to the tried table), and the services it
+                    // states replace what gossip said.
+                    let service = netaddr::Service::from_socket(addr);
+                    let mut book = self.addrs.borrow_mut();
+                    book.set_services(&service, v.services.to_u64());
+                    book.good(&service, now() as i64);
+                }
+                if conn == ConnType::Feeler {
+                    return Err("feeler connection completed".into());
+                }
             }
             NetworkMessage::Verack if peer.info.borrow().handshake_done => {
                 tracing::debug!(target: "net", "ignoring redundant verack message from peer={}", peer.info.borrow().id);
@@ -1028,19 +1334,21 @@ impl Net {
             NetworkMessage::Verack => {
                 peer.info.borrow_mut().handshake_done = true;
                 tracing::debug!(target: "net", "New {} peer connected: version: {}, blocks={}, peer={}", if peer.info.borrow().inbound { "inbound" } else { "outbound" }, peer.info.borrow().version, peer.info.borrow().start_height, peer.info.borrow().id);
-                let (inbound, addr, services) = {
-                    let i = peer.info.borrow();
-                    (i.inbound, i.addr, i.services)
-                };
-                if !inbound {
-                    // Core asks outbound peers for addresses, and counts
-                    // the connection as proof the address works (moving it
-                    // to the tried table).
+                let conn = peer.info.borrow().conn_type;
+                // Core asks outbound peers that relay addresses for them
+                // (not block-relay-only ones).
+                if !matches!(conn, ConnType::Inbound | ConnType::BlockRelay) {
                     send(NetworkMessage::GetAddr);
-                    let service = netaddr::Service::from_socket(addr);
-                    let mut book = self.addrs.borrow_mut();
-                    book.set_services(&service, services);
-                    book.good(&service, now() as i64);
+                }
+                if conn == ConnType::AddrFetch {
+                    let weak = Rc::downgrade(peer);
+                    let net = Rc::downgrade(self);
+                    tokio::task::spawn_local(async move {
+                        tokio::time::sleep(ADDR_FETCH_TIMEOUT).await;
+                        if let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) {
+                            net.drop_peer(p.info.borrow().id, "addrfetch connection timeout");
+                        }
+                    });
                 }
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
@@ -1093,6 +1401,7 @@ impl Net {
                 }
                 let learned = addrs::from_v1(&list, &self.reachable, now() as i64);
                 self.learn_addresses(peer, &learned);
+                self.end_addr_fetch(peer, list.len())?;
             }
             NetworkMessage::AddrV2(list) => {
                 if list.len() > addrs::MAX_ADDR_TO_SEND {
@@ -1100,6 +1409,7 @@ impl Net {
                 }
                 let learned = addrs::from_v2(&list, &self.reachable, now() as i64);
                 self.learn_addresses(peer, &learned);
+                self.end_addr_fetch(peer, list.len())?;
             }
             NetworkMessage::WtxidRelay => {
                 if peer.info.borrow().handshake_done {
@@ -1111,6 +1421,9 @@ impl Net {
                 if (0..=crate::rpc::amount::MAX_MONEY).contains(&rate) =>
             {
                 peer.relay.fee_filter.set(rate);
+            }
+            NetworkMessage::Tx(_) if !peer.info.borrow().conn_type.relays_txs() => {
+                return Err("transaction sent in violation of protocol".into());
             }
             NetworkMessage::Tx(tx) => self.on_tx(peer, tx).await,
             NetworkMessage::Inv(items) => {

@@ -277,20 +277,21 @@ async fn start_p2p(
         .into_iter()
         .filter(|c| !c.is_empty() && c != "0")
         .collect();
+    // Core: without -connect, outbound peers come from the address manager
+    // (and -seednode); with it, only from -connect.
+    if !config.is_set("connect") {
+        net.start_automatic_connections(
+            config.get_int("maxconnections", 125).max(0) as usize,
+            config.get_all("seednode"),
+        );
+    }
     for address in config.get_all("addnode") {
         net.set_added(&address, true);
     }
-    // -seednode: one connection each, as Core's address fetch (no address
-    // relay yet, so it is a plain peer).
-    let seeds = config.get_all("seednode");
-    for address in connect
-        .into_iter()
-        .chain(config.get_all("addnode"))
-        .chain(seeds)
-    {
+    for address in connect.into_iter().chain(config.get_all("addnode")) {
         let net = net.clone();
         tokio::task::spawn_local(async move {
-            if let Err(e) = net.connect(&address, true).await {
+            if let Err(e) = net.connect(&address, crate::net::ConnType::Manual).await {
                 tracing::info!(target: "net", "connecting to {address}: {e}");
             }
         });

@@ -17,6 +17,8 @@ const NODE_ALREADY_ADDED: i32 = -23;
 const NODE_NOT_ADDED: i32 = -24;
 const NODE_NOT_CONNECTED: i32 = -29;
 const INVALID_IP_OR_SUBNET: i32 = -30;
+/// Core's RPC_CLIENT_NODE_CAPACITY_REACHED.
+const NODE_CAPACITY_REACHED: i32 = -34;
 /// Core's DEFAULT_MISBEHAVING_BANTIME (-bantime), seconds.
 const DEFAULT_BANTIME: i64 = 60 * 60 * 24;
 
@@ -66,6 +68,14 @@ pub fn methods() -> Vec<Method> {
             args: &[],
             summary: "EXPERIMENTAL warning: this call may be changed in future releases.\n\nReturns information on all address manager entries for the new and tried tables.",
             handler: Sync(getrawaddrman),
+            hidden: true,
+        },
+        Method {
+            name: "addconnection",
+            category: "hidden",
+            args: &[("address", Ty::Str, true), ("connection_type", Ty::Str, true), ("v2transport", Ty::Bool, true)],
+            summary: "Open an outbound connection to a specified node. This RPC is for testing only.",
+            handler: Sync(addconnection),
             hidden: true,
         },
         Method {
@@ -212,7 +222,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "last_inv_sequence": p.last_inv_sequence,
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
-        "connection_type": if p.inbound { "inbound" } else if p.manual { "manual" } else { "outbound-full-relay" },
+        "connection_type": p.conn_type.name(),
         "transport_protocol_type": if p.session_id.is_some() { "v2" } else { "v1" },
         "session_id": p.session_id.map(|id| bitcoin::hex::DisplayHex::to_lower_hex_string(&id[..])).unwrap_or_default(),
     })));
@@ -299,7 +309,10 @@ fn addnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             }
             // As Core: the call returns at once; the connection follows.
             tokio::task::spawn_local(async move {
-                if let Err(e) = net.connect_with(&node, true, v2).await {
+                if let Err(e) = net
+                    .connect_with(&node, crate::net::ConnType::Manual, v2)
+                    .await
+                {
                     tracing::info!(target: "net", "addnode {node}: {e}");
                 }
             });
@@ -561,6 +574,48 @@ fn mockscheduler(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     }
     net(ctx)?.mock_scheduler(std::time::Duration::from_secs(delta as u64));
     Ok(Value::Null)
+}
+
+/// Core's addconnection (regtest only): an automatic kind of outbound
+/// connection, opened in the background.
+fn addconnection(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    if ctx.chain.network() != bitcoin::Network::Regtest {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "addconnection is for regression testing (-regtest mode) only.",
+        ));
+    }
+    let address = arg::string(args, 0).unwrap_or_default();
+    let kind = arg::string(args, 1).unwrap_or_default();
+    let Some(conn) = crate::net::ConnType::parse_automatic(kind.trim()) else {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            super::help_text(&network_methods_entry("addconnection")),
+        ));
+    };
+    let v2 = arg::opt(args, 2).and_then(Value::as_bool).unwrap_or(false);
+    let net = net(ctx)?;
+    if v2 && !net.v2_enabled() {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Error: Adding v2transport connections requires -v2transport init flag to be set.",
+        ));
+    }
+    if !net.add_connection(&address, conn, v2) {
+        return Err(RpcError::new(
+            NODE_CAPACITY_REACHED,
+            "Error: Already at capacity for specified connection type.",
+        ));
+    }
+    Ok(json!({ "address": address, "connection_type": kind.trim() }))
+}
+
+/// This module's table entry `name` (for its help text).
+fn network_methods_entry(name: &str) -> Method {
+    methods()
+        .into_iter()
+        .find(|m| m.name == name)
+        .expect("a method of this module")
 }
 
 /// Core's sendmsgtopeer: an arbitrary message, header generated.
