@@ -53,6 +53,7 @@ default_tests=(
     feature_utxo_set_hash.py
     p2p_add_connections.py
     p2p_seednode.py
+    feature_anchors.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

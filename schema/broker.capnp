@@ -41,6 +41,9 @@ struct Request {
     restoreWallet @11 :WalletFile;
     # Node worker only (restorewallet): copy the backup at `path` into a new
     # wallet's directory; never over an existing wallet.
+    removeFile @12 :Text;
+    # Node worker only: delete one file in its root that the node consumes
+    # once (anchors.dat, read at start as Core does); no other name.
   }
 }
 
@@ -96,6 +99,7 @@ struct Reply {
     # The wallet names found under <netDir>/wallets.
     backupWritten @11 :Void;
     walletRestored @12 :Void;
+    fileRemoved @13 :Void;
   }
 }
 

@@ -466,7 +466,11 @@ fn outbound_peers_come_from_the_address_manager_and_addconnection() {
     let b = listening(port);
     let target = format!("127.0.0.1:{port}");
     assert_eq!(
-        ok(&a, "addconnection", json!([target, "outbound-full-relay", false])),
+        ok(
+            &a,
+            "addconnection",
+            json!([target, "outbound-full-relay", false])
+        ),
         json!({"address": target, "connection_type": "outbound-full-relay"})
     );
     wait_for("a full-relay peer", || {
@@ -476,7 +480,11 @@ fn outbound_peers_come_from_the_address_manager_and_addconnection() {
             .iter()
             .any(|p| p["connection_type"] == "outbound-full-relay" && p["relaytxes"] == true)
     });
-    ok(&a, "addconnection", json!([target, "block-relay-only", false]));
+    ok(
+        &a,
+        "addconnection",
+        json!([target, "block-relay-only", false]),
+    );
     wait_for("a block-relay-only peer", || {
         ok(&b, "getpeerinfo", json!([]))
             .as_array()
@@ -494,6 +502,24 @@ fn outbound_peers_come_from_the_address_manager_and_addconnection() {
         rpc(&a, "addconnection", json!([target, "inbound", false])).map_err(|e| e.0),
         Err(-8)
     );
+
+    // A clean stop keeps the block-relay-only peer in anchors.dat; the next
+    // start reads it and deletes it (Core's anchors).
+    let mut a = a;
+    ok(&a, "stop", json!([]));
+    assert!(a.wait_exit(Duration::from_secs(20)).success());
+    let anchors = a.net_dir().join("anchors.dat");
+    let bytes = std::fs::read(&anchors).unwrap();
+    // Magic, one entry, and b's port in it (big-endian).
+    assert_eq!(bytes[4], 1);
+    assert!(bytes.windows(2).any(|w| w == port.to_be_bytes()));
+    let datadir = std::mem::replace(&mut a.datadir, tempfile::tempdir().unwrap());
+    let a = TestNode::start_in(datadir, &["-disablewallet", "-listen=0"]);
+    a.wait_for_log(
+        "1 block-relay-only anchors will be tried for connections.",
+        Duration::from_secs(10),
+    );
+    assert!(!anchors.exists());
 }
 
 #[test]

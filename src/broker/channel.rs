@@ -166,6 +166,8 @@ pub enum Request {
     P2pServer,
     /// Node worker only: rename a file in its root over another.
     RenameFile { from: String, to: String },
+    /// Node worker only: delete a read-once file in its root (anchors.dat).
+    RemoveFile(String),
     /// Node worker only (backupwallet): copy wallet `wallet`'s staged backup to `path`.
     ExportBackup { wallet: String, path: String },
     /// Node worker only (restorewallet): copy the backup at `path` in as wallet `wallet`.
@@ -184,6 +186,7 @@ impl Request {
             Request::Connect(_) => "Broker.connect",
             Request::P2pServer => "Broker.p2pServer",
             Request::RenameFile { .. } => "Broker.renameFile",
+            Request::RemoveFile(_) => "Broker.removeFile",
             Request::ListWalletDir => "Broker.listWalletDir",
             Request::ExportBackup { .. } => "Broker.exportBackup",
             Request::RestoreWallet { .. } => "Broker.restoreWallet",
@@ -224,6 +227,7 @@ pub enum Reply {
     /// The P2P listening sockets travel beside it.
     P2pServer,
     FileRenamed,
+    FileRemoved,
     WalletDir(Vec<String>),
     BackupWritten,
     WalletRestored,
@@ -293,6 +297,7 @@ pub fn encode_request(id: u64, req: &Request) -> Vec<u8> {
             b.set_create(*create);
         }
         Request::Connect(address) => r.set_connect(&address[..]),
+        Request::RemoveFile(name) => r.set_remove_file(&name[..]),
         Request::RenameFile { from, to } => {
             let mut b = r.init_rename_file();
             b.set_from(&from[..]);
@@ -346,6 +351,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<(u64, Request), ChannelError> {
             }
         }
         Which::Connect(a) => Request::Connect(text(a)?),
+        Which::RemoveFile(n) => Request::RemoveFile(text(n)?),
         Which::RenameFile(f) => {
             let f = f?;
             Request::RenameFile {
@@ -397,6 +403,7 @@ pub fn encode_broker_message(msg: &BrokerMessage) -> Vec<u8> {
                 Reply::Connected => r.set_connected(()),
                 Reply::P2pServer => r.set_p2p_server(()),
                 Reply::FileRenamed => r.set_file_renamed(()),
+                Reply::FileRemoved => r.set_file_removed(()),
                 Reply::BackupWritten => r.set_backup_written(()),
                 Reply::WalletRestored => r.set_wallet_restored(()),
                 Reply::WalletDir(names) => {
@@ -466,6 +473,7 @@ pub fn decode_broker_message(bytes: &[u8]) -> Result<BrokerMessage, ChannelError
                 R::Connected(()) => Reply::Connected,
                 R::P2pServer(()) => Reply::P2pServer,
                 R::FileRenamed(()) => Reply::FileRenamed,
+                R::FileRemoved(()) => Reply::FileRemoved,
                 R::BackupWritten(()) => Reply::BackupWritten,
                 R::WalletRestored(()) => Reply::WalletRestored,
                 R::WalletDir(names) => {
@@ -551,6 +559,7 @@ mod tests {
                 from: "mempool.dat.new".into(),
                 to: "mempool.dat".into(),
             },
+            Request::RemoveFile("anchors.dat".into()),
             Request::ExportBackup {
                 wallet: "w1".into(),
                 path: "/tmp/w1.bak".into(),
@@ -587,6 +596,10 @@ mod tests {
             BrokerMessage::Reply {
                 id: 11,
                 reply: Reply::WalletRestored,
+            },
+            BrokerMessage::Reply {
+                id: 12,
+                reply: Reply::FileRemoved,
             },
             BrokerMessage::Reply {
                 id: 5,

@@ -251,6 +251,16 @@ impl BrokerClient {
         self.rename_file(&new, name).await
     }
 
+    /// Node worker: deletes a read-once file in its root (anchors.dat).
+    pub async fn remove_file(&self, name: &str) -> Result<(), BrokerError> {
+        match self.call(Request::RemoveFile(name.into())).await? {
+            (Reply::FileRemoved, _) => Ok(()),
+            _ => Err(BrokerError::Mismatched {
+                method: "Broker.removeFile",
+            }),
+        }
+    }
+
     /// Node worker: renames file `from` over `to` in its root (both plain
     /// names), atomically.
     pub async fn rename_file(&self, from: &str, to: &str) -> Result<(), BrokerError> {

@@ -4,9 +4,11 @@
 //! with Core's `-timeout`. The connected socket goes back in SCM_RIGHTS.
 //!
 //! Policy: only the node worker may ask; the address is `ip:port` (a
-//! hostname only when `-dns` allows lookups); `-onlynet` limits the networks;
-//! unspecified, multicast and broadcast addresses and port 0 never. `-proxy`
-//! is parsed with Core's rules and messages (`addr[:port][=network]`).
+//! hostname only when `-dns` allows lookups, a Tor v3 `.onion` name only
+//! through the onion proxy: `-onion`, or `-proxy`); `-onlynet` limits the
+//! networks; unspecified, multicast and broadcast addresses and port 0
+//! never. `-proxy` is parsed with Core's rules and messages
+//! (`addr[:port][=network]`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -37,6 +39,10 @@ pub enum ConnectError {
     Unresolved(String),
     #[error("connecting to {addr}: {why}")]
     Failed { addr: String, why: String },
+    #[error("{0} is a Tor address and no onion proxy is set (-proxy or -onion)")]
+    NoOnionProxy(String),
+    #[error("{0} is on network onion, not in -onlynet")]
+    OnionNotAllowed(String),
 }
 
 /// Core's DEFAULT_TOR_SOCKS_PORT: a `-proxy` without a port.
@@ -51,6 +57,9 @@ pub struct ConnectPolicy {
     pub ipv4_proxy: Option<SocketAddr>,
     /// `-proxy` (or `-proxy=...=ipv6`): IPv6 targets go through it.
     pub ipv6_proxy: Option<SocketAddr>,
+    /// `-onion`, else `-proxy` (or `-proxy=...=onion`): the only way to
+    /// Tor v3 addresses.
+    pub onion_proxy: Option<SocketAddr>,
     /// `-dns`: hostnames may be looked up.
     pub dns: bool,
     /// `-timeout`.
@@ -122,13 +131,25 @@ impl ConnectPolicy {
                 Some(proxy_address(&text, policy.dns).ok_or(ProxyError::Invalid(text))?)
             };
             match net.as_str() {
-                "" => (policy.ipv4_proxy, policy.ipv6_proxy) = (proxy, proxy),
+                "" => {
+                    (policy.ipv4_proxy, policy.ipv6_proxy) = (proxy, proxy);
+                    policy.onion_proxy = proxy;
+                }
                 "ipv4" => policy.ipv4_proxy = proxy,
                 "ipv6" => policy.ipv6_proxy = proxy,
-                // Networks this node does not reach yet: accepted, unused.
-                "onion" | "cjdns" => {}
+                "onion" => policy.onion_proxy = proxy,
+                // A network this node does not reach yet: accepted, unused.
+                "cjdns" => {}
                 _ => return Err(ProxyError::Network(value, net)),
             }
+        }
+        // -onion: Tor's own proxy, over -proxy's; -onion=0 turns Tor off.
+        if let Some(onion) = config.get("onion") {
+            policy.onion_proxy = if onion.is_empty() || onion == "0" {
+                None
+            } else {
+                Some(proxy_address(&onion, policy.dns).ok_or(ProxyError::Invalid(onion))?)
+            };
         }
         Ok(policy)
     }
@@ -190,6 +211,10 @@ pub async fn resolve(
         .rsplit_once(':')
         .filter(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
         .ok_or_else(|| ConnectError::BadAddress(address.to_string()))?;
+    // A .onion name is never looked up (that would tell the resolver).
+    if host.to_ascii_lowercase().ends_with(".onion") {
+        return Err(ConnectError::BadAddress(address.to_string()));
+    }
     if !policy.dns {
         return Err(ConnectError::NoLookups(host.to_string()));
     }
@@ -202,12 +227,60 @@ pub async fn resolve(
     check(first, policy)
 }
 
+/// `name.onion:port` when `address` is a valid Tor v3 address.
+fn onion_target(address: &str) -> Option<(String, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok()?;
+    match crate::net::netaddr::NetAddr::parse_host(host)? {
+        crate::net::netaddr::NetAddr::Onion(_) => Some((host.to_ascii_lowercase(), port)),
+        _ => None,
+    }
+}
+
+/// Connects to a Tor v3 address through the onion proxy, which resolves
+/// the name (Core's ConnectThroughProxy).
+async fn connect_onion(
+    policy: &ConnectPolicy,
+    address: &str,
+    host: String,
+    port: u16,
+) -> Result<OwnedFd, ConnectError> {
+    if !policy.onlynet.is_empty() && !policy.onlynet.iter().any(|n| n == "onion") {
+        return Err(ConnectError::OnionNotAllowed(address.into()));
+    }
+    let proxy = policy
+        .onion_proxy
+        .ok_or_else(|| ConnectError::NoOnionProxy(address.into()))?;
+    let failed = |why: String| ConnectError::Failed {
+        addr: address.into(),
+        why,
+    };
+    let stream = tokio::time::timeout(
+        policy.timeout,
+        tokio_socks::tcp::Socks5Stream::connect(proxy, (host.as_str(), port)),
+    )
+    .await
+    .map_err(|_| failed("timed out".into()))?
+    .map_err(|e| failed(format!("through proxy {proxy}: {e}")))?
+    .into_inner();
+    let std = stream.into_std().map_err(|e| failed(e.to_string()))?;
+    Ok(OwnedFd::from(std))
+}
+
 /// Connects to `address` for `role` as `policy` allows; returns the socket.
 pub async fn connect(
     role: ChildRole,
     policy: &ConnectPolicy,
     address: &str,
 ) -> Result<OwnedFd, ConnectError> {
+    if let Some((host, port)) = onion_target(address) {
+        if role != ChildRole::NodeWorker {
+            return Err(ConnectError::RoleHasNoNetwork {
+                role: role.display_name(),
+            });
+        }
+        return connect_onion(policy, address, host, port).await;
+    }
     let target = resolve(role, policy, address).await?;
     let failed = |why: String| ConnectError::Failed {
         addr: target.to_string(),
@@ -365,6 +438,56 @@ mod tests {
         // CONNECT to IPv4 1.2.3.4, port 18444 (0x480c).
         assert_eq!(request, [5, 1, 0, 1, 1, 2, 3, 4, 0x48, 0x0c]);
         assert_eq!(&payload, b"ping");
+    }
+
+    #[test]
+    fn onion_addresses_go_to_the_onion_proxy_by_name_only() {
+        const ONION: &str = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion";
+        let target = format!("{ONION}:8333");
+        // No onion proxy: refused, never looked up.
+        let got = rt().block_on(connect(ChildRole::NodeWorker, &open(), &target));
+        assert_eq!(got.err(), Some(ConnectError::NoOnionProxy(target.clone())));
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let policy = ConnectPolicy {
+            onion_proxy: Some(proxy.local_addr().unwrap()),
+            ..open()
+        };
+        let only_ipv4 = ConnectPolicy {
+            onlynet: vec!["ipv4".into()],
+            ..policy.clone()
+        };
+        let got = rt().block_on(connect(ChildRole::NodeWorker, &only_ipv4, &target));
+        assert_eq!(
+            got.err(),
+            Some(ConnectError::OnionNotAllowed(target.clone()))
+        );
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = proxy.accept().unwrap();
+            let mut greeting = [0u8; 3];
+            s.read_exact(&mut greeting).unwrap();
+            s.write_all(&[5, 0]).unwrap();
+            // CONNECT by domain name: 5 1 0 3 <len> <name> <port>.
+            let mut head = [0u8; 5];
+            s.read_exact(&mut head).unwrap();
+            let mut name = vec![0u8; head[4] as usize + 2];
+            s.read_exact(&mut name).unwrap();
+            s.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+            (head, name)
+        });
+        rt().block_on(connect(ChildRole::NodeWorker, &policy, &target))
+            .unwrap();
+        let (head, name) = server.join().unwrap();
+        assert_eq!(&head[..4], &[5, 1, 0, 3]);
+        assert_eq!(&name[..name.len() - 2], ONION.as_bytes());
+        assert_eq!(&name[name.len() - 2..], &8333u16.to_be_bytes());
+        // A name that only looks like an onion address is not one, and is
+        // not looked up either.
+        let bad = "abc.onion:8333";
+        assert_eq!(
+            rt().block_on(connect(ChildRole::NodeWorker, &policy, bad))
+                .err(),
+            Some(ConnectError::BadAddress(bad.into()))
+        );
     }
 
     #[test]

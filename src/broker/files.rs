@@ -151,6 +151,33 @@ pub fn rename(role: ChildRole, root: &OwnedFd, from: &str, to: &str) -> Result<(
     })
 }
 
+/// The files the node worker may delete: ones it reads once at start and
+/// that must not be read again after a crash (Core's anchors.dat).
+pub const WORKER_REMOVABLE: &[&str] = &["anchors.dat"];
+
+/// Deletes file `name` directly in `root`, if `role` may ([`WORKER_REMOVABLE`]).
+/// A file that is already gone is not an error.
+pub fn remove(role: ChildRole, root: &OwnedFd, name: &str) -> Result<(), FileError> {
+    if role != ChildRole::NodeWorker {
+        return Err(FileError::RoleHasNoFiles {
+            role: role.display_name(),
+        });
+    }
+    if !WORKER_REMOVABLE.contains(&name) {
+        return Err(FileError::Denied {
+            path: name.into(),
+            why: "only read-once files (anchors.dat) may be removed",
+        });
+    }
+    match nix::unistd::unlinkat(root, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(errno) => Err(FileError::Open {
+            path: name.into(),
+            errno,
+        }),
+    }
+}
+
 /// Opens `dir` as the `O_PATH` root that [`open`] resolves beneath.
 pub fn open_root(dir: &Path) -> nix::Result<OwnedFd> {
     nix::fcntl::open(
@@ -164,6 +191,32 @@ pub fn open_root(dir: &Path) -> nix::Result<OwnedFd> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    #[test]
+    fn the_worker_removes_anchors_dat_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = open_root(dir.path()).unwrap();
+        for name in ["anchors.dat", "peers.dat", "mempool.dat"] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        remove(ChildRole::NodeWorker, &root, "anchors.dat").unwrap();
+        assert!(!dir.path().join("anchors.dat").exists());
+        // Gone already: fine.
+        remove(ChildRole::NodeWorker, &root, "anchors.dat").unwrap();
+        for name in [
+            "peers.dat",
+            "mempool.dat",
+            "../anchors.dat",
+            "blocks/anchors.dat",
+        ] {
+            assert!(
+                remove(ChildRole::NodeWorker, &root, name).is_err(),
+                "{name}"
+            );
+        }
+        assert!(remove(ChildRole::Wallet, &root, "anchors.dat").is_err());
+        assert!(dir.path().join("peers.dat").exists());
+    }
 
     fn req(path: &str, write: bool, create: bool) -> OpenRequest {
         OpenRequest {

@@ -365,6 +365,26 @@ impl Supervisor {
                     }
                 }
             }
+            (Request::RemoveFile(name), role) => {
+                let Some(root) = &self.worker_root else {
+                    return (
+                        Reply::Error("no root directory for brokered removals".into()),
+                        Vec::new(),
+                    );
+                };
+                match super::files::remove(role, root, name) {
+                    Ok(()) => (Reply::FileRemoved, Vec::new()),
+                    Err(e) => {
+                        tracing::warn!(
+                            "broker: denied {} {name:?} from {} (pid {}): {e}",
+                            req.method(),
+                            role.display_name(),
+                            from.pid
+                        );
+                        (Reply::Error(e.to_string()), Vec::new())
+                    }
+                }
+            }
             (Request::ExportBackup { wallet, path }, ChildRole::NodeWorker) => {
                 let done = super::backups::export(
                     self.config.datadir(),

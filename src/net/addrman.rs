@@ -1003,6 +1003,43 @@ impl AddrMan {
     }
 }
 
+/// anchors.dat's bytes (Core's DumpAnchors): the network magic, the
+/// addresses (CompactSize count, then each in disk format V2), SHA256d of
+/// all that.
+pub fn anchors_to_file(magic: [u8; 4], anchors: &[(Service, u64, i64)]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    out.extend_from_slice(&bitcoin::consensus::serialize(
+        &VarInt(anchors.len() as u64),
+    ));
+    for (s, services, time) in anchors {
+        write_address(&mut out, s, *services, *time);
+    }
+    let sum = sha256d::Hash::hash(&out).to_byte_array();
+    out.extend_from_slice(&sum);
+    out
+}
+
+/// Reads anchors.dat (Core's ReadAnchors).
+pub fn anchors_from_file(
+    bytes: &[u8],
+    magic: [u8; 4],
+) -> Result<Vec<(Service, u64, i64)>, AddrManError> {
+    let mut r = Reader { bytes, at: 0 };
+    if r.take(4)? != magic {
+        return Err(AddrManError::Magic);
+    }
+    let n = r.compact()?;
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(read_address(&mut r, true)?);
+    }
+    let sum = sha256d::Hash::hash(&bytes[..r.at]).to_byte_array();
+    if r.take(32)? != sum {
+        return Err(AddrManError::Checksum);
+    }
+    Ok(out)
+}
+
 /// A cursor over peers.dat's bytes.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -1126,17 +1163,25 @@ impl Reader<'_> {
 /// time, CompactSize services, BIP155 address, big-endian port), source,
 /// last success (i64), attempts (i32).
 fn write_info(out: &mut Vec<u8>, info: &AddrInfo) {
-    out.extend_from_slice(&(DISK_VERSION_INIT | DISK_VERSION_ADDRV2).to_le_bytes());
-    out.extend_from_slice(&(info.time.clamp(0, u32::MAX as i64) as u32).to_le_bytes());
-    out.extend_from_slice(&bitcoin::consensus::serialize(&VarInt(info.services)));
-    out.extend_from_slice(&bitcoin::consensus::serialize(&info.service.addr.to_v2()));
-    out.extend_from_slice(&info.service.port.to_be_bytes());
+    write_address(out, &info.service, info.services, info.time);
     out.extend_from_slice(&bitcoin::consensus::serialize(&info.source.to_v2()));
     out.extend_from_slice(&info.last_success.to_le_bytes());
     out.extend_from_slice(&info.attempts.to_le_bytes());
 }
 
-fn read_info(r: &mut Reader<'_>, v2_allowed: bool) -> Result<AddrInfo, AddrManError> {
+/// A CAddress in Core's disk format V2: version, time, CompactSize
+/// services, BIP155 address, big-endian port.
+fn write_address(out: &mut Vec<u8>, service: &Service, services: u64, time: i64) {
+    out.extend_from_slice(&(DISK_VERSION_INIT | DISK_VERSION_ADDRV2).to_le_bytes());
+    out.extend_from_slice(&(time.clamp(0, u32::MAX as i64) as u32).to_le_bytes());
+    out.extend_from_slice(&bitcoin::consensus::serialize(&VarInt(services)));
+    out.extend_from_slice(&bitcoin::consensus::serialize(&service.addr.to_v2()));
+    out.extend_from_slice(&service.port.to_be_bytes());
+}
+
+/// A CAddress in disk format (V1 or, when allowed, V2): the address,
+/// services and time.
+fn read_address(r: &mut Reader<'_>, v2_allowed: bool) -> Result<(Service, u64, i64), AddrManError> {
     let version = r.u32()? & !DISK_VERSION_IGNORE_MASK;
     let v2 = match version {
         0 => false,
@@ -1155,9 +1200,14 @@ fn read_info(r: &mut Reader<'_>, v2_allowed: bool) -> Result<AddrInfo, AddrManEr
     };
     let addr = r.netaddr(v2)?;
     let port = u16::from_be_bytes(r.take(2)?.try_into().expect("2"));
+    Ok((Service { addr, port }, services, time))
+}
+
+fn read_info(r: &mut Reader<'_>, v2_allowed: bool) -> Result<AddrInfo, AddrManError> {
+    let (service, services, time) = read_address(r, v2_allowed)?;
     // The source is written with the stream's encoding, not the entry's.
     let source = r.netaddr(v2_allowed)?;
-    let mut info = AddrInfo::new(Service { addr, port }, services, time, source);
+    let mut info = AddrInfo::new(service, services, time, source);
     info.last_success = r.i64()?;
     info.attempts = r.i32()?;
     Ok(info)
@@ -1378,6 +1428,28 @@ mod tests {
                 .map(|e| e.to_string()),
             Some("Corrupt data. Consistency check failed with code -16: iostream error".into())
         );
+    }
+
+    #[test]
+    fn anchors_round_trip_and_damage_is_refused() {
+        let list = vec![
+            (svc("1.2.3.4", 8333), 9, 1_700_000_000),
+            (
+                svc(
+                    "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion",
+                    8333,
+                ),
+                9 | 1 << 11,
+                1_700_000_001,
+            ),
+        ];
+        let file = anchors_to_file(REGTEST, &list);
+        assert_eq!(anchors_from_file(&file, REGTEST).unwrap(), list);
+        // feature_anchors.py's damage: a byte inserted at 20.
+        let mut bad = file.clone();
+        bad.insert(20, b'1');
+        assert!(anchors_from_file(&bad, REGTEST).is_err());
+        assert!(anchors_from_file(&file[..file.len() - 1], REGTEST).is_err());
     }
 
     #[test]

@@ -51,6 +51,8 @@ const MAX_UNKNOWN_MESSAGES: u32 = 1000;
 const BANLIST: &str = "banlist.json";
 /// Core's address manager file in the network directory.
 pub const PEERS_DAT: &str = "peers.dat";
+/// Core's file of block-relay-only peers kept across a clean restart.
+pub const ANCHORS_DAT: &str = "anchors.dat";
 /// Core's DUMP_PEERS_INTERVAL.
 const DUMP_PEERS_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Core's WTXID_RELAY_VERSION (BIP339).
@@ -131,6 +133,9 @@ pub struct PeerInfo {
     pub addr: SocketAddr,
     pub inbound: bool,
     pub conn_type: ConnType,
+    /// The address we connected to (an outbound connection through a
+    /// proxy has the proxy's socket address in `addr`).
+    pub target: Option<netaddr::Service>,
     pub version: u32,
     pub subver: String,
     pub services: u64,
@@ -172,6 +177,15 @@ pub struct PeerInfo {
     /// BIP152 high-bandwidth mode: we asked the peer, the peer asked us.
     pub bip152_hb_to: bool,
     pub bip152_hb_from: bool,
+}
+
+impl PeerInfo {
+    /// The peer's address as the address manager knows it: where we
+    /// connected to, or where it came from.
+    pub fn service(&self) -> netaddr::Service {
+        self.target
+            .unwrap_or_else(|| netaddr::Service::from_socket(self.addr))
+    }
 }
 
 struct Peer {
@@ -250,6 +264,11 @@ pub struct Net {
     cjdns_reachable: bool,
     /// Automatic outbound connections being opened, by kind.
     opening: RefCell<Vec<ConnType>>,
+    /// Whether outbound peers come from the address manager (no
+    /// `-connect`): then block-relay-only peers are kept in anchors.dat.
+    automatic: Cell<bool>,
+    /// Block-relay-only peers of the last run to try first (anchors.dat).
+    anchors: RefCell<Vec<addrs::Learned>>,
     /// One banlist.json write at a time, each of the list as it is then.
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
@@ -333,6 +352,8 @@ impl Net {
             addrs: RefCell::new(addrman),
             cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
             opening: RefCell::default(),
+            automatic: Cell::new(false),
+            anchors: RefCell::default(),
             reachable,
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
@@ -365,7 +386,9 @@ impl Net {
                         Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (full, -maxconnections={})", net.max_connections);
                         }
-                        Ok((stream, addr)) => net.start_peer(stream, addr, ConnType::Inbound, None),
+                        Ok((stream, addr)) => {
+                            net.start_peer(stream, addr, ConnType::Inbound, None, None)
+                        }
                         Err(e) => {
                             tracing::warn!(target: "net", "accept failed: {e}");
                             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -421,7 +444,8 @@ impl Net {
         std.set_nonblocking(true)?;
         let addr = std.peer_addr()?;
         let stream = tokio::net::TcpStream::from_std(std)?;
-        self.start_peer(stream, addr, conn, v2.then(|| address.to_string()));
+        let target = netaddr::Service::parse(address, self.default_port());
+        self.start_peer(stream, addr, conn, target, v2.then(|| address.to_string()));
         Ok(())
     }
 
@@ -465,8 +489,12 @@ impl Net {
             ) {
                 continue;
             }
-            let addr = netaddr::NetAddr::from_ip(info.addr.ip());
-            current.groups.insert(addr.group());
+            let addr = info.service().addr;
+            if addr.ip().is_some() {
+                current.groups.insert(addr.group());
+            } else {
+                current.privacy_peers += 1;
+            }
         }
         current
     }
@@ -530,7 +558,10 @@ impl Net {
         self: &Rc<Self>,
         max_connections: usize,
         mut seeds: Vec<String>,
+        anchors: Vec<addrs::Learned>,
     ) {
+        self.automatic.set(true);
+        *self.anchors.borrow_mut() = anchors;
         let net = self.clone();
         tokio::task::spawn_local(async move {
             let mut add_seed = net.addrs.borrow().size(None, None) == 0 && !seeds.is_empty();
@@ -540,6 +571,7 @@ impl Net {
                 mean.mul_f64(-u.ln())
             };
             let mut next_feeler = tokio::time::Instant::now() + exp(FEELER_INTERVAL);
+            let mut first = true;
             loop {
                 if add_seed {
                     add_seed = false;
@@ -553,7 +585,10 @@ impl Net {
                         net.open_automatic(seed, ConnType::AddrFetch, v2, None);
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // The first round at once (anchors are tried first).
+                if !std::mem::take(&mut first) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
                 if !net.active.get() {
                     continue;
                 }
@@ -565,16 +600,23 @@ impl Net {
                         add_seed = true;
                     }
                 }
-                let (full, _, all) = net.outbound_limits();
-                let (_, automatic) = net.count_outbound(ConnType::Feeler);
+                let (full, block, all) = net.outbound_limits();
+                let (block_relay, automatic) = net.count_outbound(ConnType::BlockRelay);
                 if automatic >= all {
                     continue;
                 }
-                let feeler = if current.full_relay < full {
-                    false
+                // Core's order: anchors, full-relay peers, block-relay-only
+                // peers, then now and then a feeler.
+                let anchor = !net.anchors.borrow().is_empty() && block_relay < block;
+                let conn = if anchor {
+                    ConnType::BlockRelay
+                } else if current.full_relay < full {
+                    ConnType::OutboundFullRelay
+                } else if block_relay < block {
+                    ConnType::BlockRelay
                 } else if tokio::time::Instant::now() >= next_feeler {
                     next_feeler = tokio::time::Instant::now() + exp(FEELER_INTERVAL);
-                    true
+                    ConnType::Feeler
                 } else {
                     continue;
                 };
@@ -584,7 +626,7 @@ impl Net {
                     .peers
                     .borrow()
                     .values()
-                    .map(|p| netaddr::Service::from_socket(p.info.borrow().addr))
+                    .map(|p| p.info.borrow().service())
                     .collect();
                 let added = net.added.borrow().clone();
                 let port = net.default_port();
@@ -601,23 +643,26 @@ impl Net {
                     skip: &skip,
                     now: t,
                 };
-                let picked =
-                    outbound::choose(&mut net.addrs.borrow_mut(), feeler, &current, &rules);
-                let Some(target) = picked else { continue };
-                let conn = if feeler {
-                    ConnType::Feeler
+                let picked = if anchor {
+                    let mut anchors = net.anchors.borrow_mut();
+                    let found = std::iter::from_fn(|| anchors.pop())
+                        .find(|a| outbound::anchor_usable(a, &current, &rules));
+                    if let Some((s, _, _)) = &found {
+                        tracing::debug!(target: "net", "Trying to make an anchor connection to {s}");
+                    }
+                    found
                 } else {
-                    ConnType::OutboundFullRelay
+                    let feeler = conn == ConnType::Feeler;
+                    outbound::choose(&mut net.addrs.borrow_mut(), feeler, &current, &rules)
+                        .map(|a| (a.service, a.services, a.time))
+                };
+                let Some((service, services, _)) = picked else {
+                    continue;
                 };
                 let count = outbound::count_failures(&current, max_connections);
                 // BIP324 when both sides offer it.
-                let v2 = net.v2transport && target.services & NODE_P2P_V2 != 0;
-                net.open_automatic(
-                    target.service.to_string(),
-                    conn,
-                    v2,
-                    Some((target.service, count)),
-                );
+                let v2 = net.v2transport && services & NODE_P2P_V2 != 0;
+                net.open_automatic(service.to_string(), conn, v2, Some((service, count)));
             }
         });
     }
@@ -814,6 +859,33 @@ impl Net {
         self.addrs.borrow().to_file(self.magic.to_bytes())
     }
 
+    /// Core's DumpAnchors at a clean shutdown when outbound peers come
+    /// from the address manager: our block-relay-only peers (two at most),
+    /// tried first at the next start.
+    pub async fn save_anchors(&self) {
+        if !self.automatic.get() {
+            return;
+        }
+        let anchors: Vec<addrs::Learned> = self
+            .peers
+            .borrow()
+            .values()
+            .map(|p| p.info.borrow())
+            .filter(|i| i.conn_type == ConnType::BlockRelay)
+            .map(|i| (i.service(), i.services, now() as i64))
+            .take(MAX_BLOCK_RELAY_ONLY)
+            .collect();
+        tracing::info!(
+            "DumpAnchors: Flush {} outbound block-relay-only peer addresses to anchors.dat started",
+            anchors.len()
+        );
+        let bytes = addrman::anchors_to_file(self.magic.to_bytes(), &anchors);
+        match self.broker.replace_file(ANCHORS_DAT, &bytes).await {
+            Ok(()) => tracing::info!("DumpAnchors: Flush {} outbound block-relay-only peer addresses to anchors.dat completed", anchors.len()),
+            Err(e) => tracing::warn!(target: "net", "saving {ANCHORS_DAT}: {e}"),
+        }
+    }
+
     /// Writes peers.dat through the broker (Core's DumpPeerAddresses).
     pub async fn save_peers(&self) {
         let bytes = self.addrman_file();
@@ -966,7 +1038,7 @@ impl Net {
         if counted && info.handshake_done {
             self.addrs
                 .borrow_mut()
-                .connected(&netaddr::Service::from_socket(info.addr), now() as i64);
+                .connected(&info.service(), now() as i64);
         }
     }
 
@@ -989,6 +1061,7 @@ impl Net {
         stream: tokio::net::TcpStream,
         addr: SocketAddr,
         conn: ConnType,
+        target: Option<netaddr::Service>,
         v2_to: Option<String>,
     ) {
         let inbound = conn == ConnType::Inbound;
@@ -1002,6 +1075,7 @@ impl Net {
                 addr,
                 inbound,
                 conn_type: conn,
+                target,
                 version: 0,
                 subver: String::new(),
                 services: 0,
@@ -1301,9 +1375,9 @@ impl Net {
                     info.start_height = v.start_height;
                     info.inbound
                 };
-                let (conn, addr) = {
+                let (conn, addr, service) = {
                     let i = peer.info.borrow();
-                    (i.conn_type, i.addr)
+                    (i.conn_type, i.addr, i.service())
                 };
                 peer.relay.relay_txs.set(v.relay && conn.relays_txs());
                 if inbound {
@@ -1319,7 +1393,6 @@ impl Net {
                     // Core: the connection proves the address works (it
                     // moves to the tried table), and the services it
                     // states replace what gossip said.
-                    let service = netaddr::Service::from_socket(addr);
                     let mut book = self.addrs.borrow_mut();
                     book.set_services(&service, v.services.to_u64());
                     book.good(&service, now() as i64);

@@ -379,6 +379,16 @@ impl Service {
         }
     }
 
+    /// `host[:port]` with a numeric, `.onion` or `.b32.i2p` host (Core's
+    /// Lookup without name resolution); `default_port` when none is given.
+    pub fn parse(text: &str, default_port: u16) -> Option<Service> {
+        let (host, port) = split_host_port(text, default_port)?;
+        Some(Service {
+            addr: NetAddr::parse_host(host)?,
+            port,
+        })
+    }
+
     /// The socket address, for IPv4 and IPv6.
     pub fn socket(&self) -> Option<SocketAddr> {
         self.addr.ip().map(|ip| SocketAddr::new(ip, self.port))

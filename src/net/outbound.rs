@@ -109,6 +109,18 @@ pub fn choose(
     None
 }
 
+/// Core's checks on an anchor (a block-relay-only peer of the last run)
+/// before connecting to it again.
+pub fn anchor_usable(a: &(Service, u64, i64), current: &Current, rules: &Rules<'_>) -> bool {
+    let (s, services, _) = a;
+    s.addr.is_valid()
+        && !s.addr.is_local()
+        && rules.reachable.contains(&s.addr.network())
+        && has_desirable_services(*services, rules.in_ibd)
+        && !(s.addr.ip().is_some() && current.groups.contains(&s.addr.group()))
+        && !(rules.skip)(s)
+}
+
 /// Core's count_failures: failed attempts count against an address only
 /// when we are evidently online (two distinct outbound groups, or as many
 /// as automatic connections allow).

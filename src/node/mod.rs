@@ -132,6 +132,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                 w.shutdown().await;
             }
             net.save_peers().await;
+            net.save_anchors().await;
             if persist_mempool {
                 if let Err(e) = mempool_file::save(&broker, &mempool).await {
                     tracing::warn!("Failed to dump mempool: {e}. Continuing anyway.");
@@ -280,9 +281,11 @@ async fn start_p2p(
     // Core: without -connect, outbound peers come from the address manager
     // (and -seednode); with it, only from -connect.
     if !config.is_set("connect") {
+        let anchors = peers_file::load_anchors(broker, config).await;
         net.start_automatic_connections(
             config.get_int("maxconnections", 125).max(0) as usize,
             config.get_all("seednode"),
+            anchors,
         );
     }
     for address in config.get_all("addnode") {

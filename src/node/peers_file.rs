@@ -8,8 +8,9 @@
 
 use crate::broker::client::BrokerClient;
 use crate::config::Config;
-use crate::net::addrman::{AddrMan, AddrManError};
-use crate::net::PEERS_DAT;
+use crate::net::addrman::{self, AddrMan, AddrManError};
+use crate::net::addrs::Learned;
+use crate::net::{ANCHORS_DAT, PEERS_DAT};
 
 /// Where Core's message tells users to report a damaged file.
 const BUG_REPORT: &str = "https://github.com/bitcoin/bitcoin/issues";
@@ -56,6 +57,30 @@ pub async fn load(broker: &BrokerClient, config: &Config) -> Result<AddrMan, Str
             "Invalid or corrupt peers.dat ({e}). If you believe this is a bug, please report it to {BUG_REPORT}. As a workaround, you can move the file ({quoted}) out of the way (rename, move, or delete) to have a new one created on the next start."
         )),
     }
+}
+
+/// Core's ReadAnchors: the block-relay-only peers of the last clean
+/// shutdown (two at most), from anchors.dat, which is then deleted so that
+/// a crash never brings the same anchors back. A damaged file gives none.
+pub async fn load_anchors(broker: &BrokerClient, config: &Config) -> Vec<Learned> {
+    let magic = config.chain().network().magic().to_bytes();
+    let Ok(bytes) = broker.read_file(ANCHORS_DAT).await else {
+        tracing::info!("0 block-relay-only anchors will be tried for connections.");
+        return Vec::new();
+    };
+    let mut anchors = addrman::anchors_from_file(&bytes, magic).unwrap_or_default();
+    if !anchors.is_empty() {
+        tracing::info!("Loaded {} addresses from \"{ANCHORS_DAT}\"", anchors.len());
+    }
+    if let Err(e) = broker.remove_file(ANCHORS_DAT).await {
+        tracing::warn!("removing {ANCHORS_DAT}: {e}");
+    }
+    anchors.truncate(2);
+    tracing::info!(
+        "{} block-relay-only anchors will be tried for connections.",
+        anchors.len()
+    );
+    anchors
 }
 
 async fn save(broker: &BrokerClient, m: &AddrMan, magic: [u8; 4]) {

@@ -166,7 +166,8 @@ fn per_msg(m: &std::collections::BTreeMap<String, u64>) -> Value {
 }
 
 fn peer_json(p: &PeerInfo) -> Value {
-    let network = crate::net::netaddr::network_name(p.addr.ip());
+    // A connection through a proxy shows the address we asked for.
+    let network = p.service().addr.net_class().name();
     let fields = |v: Value| match v {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),
@@ -174,7 +175,7 @@ fn peer_json(p: &PeerInfo) -> Value {
     // Core's member order: the ping times come right after timeoffset.
     let mut out = fields(json!({
         "id": p.id,
-        "addr": p.addr.to_string(),
+        "addr": p.target.map_or_else(|| p.addr.to_string(), |t| t.to_string()),
         "addrbind": p.addr_bind.map(|a| a.to_string()).unwrap_or_default(),
         "network": network,
         "services": format!("{:016x}", p.services),
