@@ -54,6 +54,9 @@ default_tests=(
     p2p_add_connections.py
     p2p_seednode.py
     feature_anchors.py
+    p2p_addrfetch.py
+    p2p_handshake.py
+    p2p_v2_encrypted.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -238,6 +238,36 @@ impl Supervisor {
     }
 
     /// The dispatch table: every request kind, who may send it, and the answer.
+    /// A file operation in the worker's root directory (a rename, a
+    /// removal): `done` when it worked, else the refusal, logged.
+    fn in_worker_root(
+        &self,
+        from: &ChildHandle,
+        req: &Request,
+        what: &str,
+        op: impl FnOnce(&OwnedFd) -> Result<(), super::files::FileError>,
+        done: Reply,
+    ) -> (Reply, Vec<OwnedFd>) {
+        let Some(root) = &self.worker_root else {
+            return (
+                Reply::Error(format!("no root directory for {}", req.method())),
+                Vec::new(),
+            );
+        };
+        match op(root) {
+            Ok(()) => (done, Vec::new()),
+            Err(e) => {
+                tracing::warn!(
+                    "broker: denied {} {what} from {} (pid {}): {e}",
+                    req.method(),
+                    from.role.display_name(),
+                    from.pid
+                );
+                (Reply::Error(e.to_string()), Vec::new())
+            }
+        }
+    }
+
     async fn handle(self: &Rc<Self>, from: &ChildHandle, req: &Request) -> (Reply, Vec<OwnedFd>) {
         match (req, from.role) {
             (Request::GetSettings, _) => (Reply::Settings(self.settings_for(from)), Vec::new()),
@@ -345,46 +375,20 @@ impl Supervisor {
                     ),
                 }
             }
-            (Request::RenameFile { from: f, to }, role) => {
-                let Some(root) = &self.worker_root else {
-                    return (
-                        Reply::Error("no root directory for brokered renames".into()),
-                        Vec::new(),
-                    );
-                };
-                match super::files::rename(role, root, f, to) {
-                    Ok(()) => (Reply::FileRenamed, Vec::new()),
-                    Err(e) => {
-                        tracing::warn!(
-                            "broker: denied {} {f:?} -> {to:?} from {} (pid {}): {e}",
-                            req.method(),
-                            role.display_name(),
-                            from.pid
-                        );
-                        (Reply::Error(e.to_string()), Vec::new())
-                    }
-                }
-            }
-            (Request::RemoveFile(name), role) => {
-                let Some(root) = &self.worker_root else {
-                    return (
-                        Reply::Error("no root directory for brokered removals".into()),
-                        Vec::new(),
-                    );
-                };
-                match super::files::remove(role, root, name) {
-                    Ok(()) => (Reply::FileRemoved, Vec::new()),
-                    Err(e) => {
-                        tracing::warn!(
-                            "broker: denied {} {name:?} from {} (pid {}): {e}",
-                            req.method(),
-                            role.display_name(),
-                            from.pid
-                        );
-                        (Reply::Error(e.to_string()), Vec::new())
-                    }
-                }
-            }
+            (Request::RenameFile { from: f, to }, role) => self.in_worker_root(
+                from,
+                req,
+                &format!("{f:?} -> {to:?}"),
+                |root| super::files::rename(role, root, f, to),
+                Reply::FileRenamed,
+            ),
+            (Request::RemoveFile(name), role) => self.in_worker_root(
+                from,
+                req,
+                &format!("{name:?}"),
+                |root| super::files::remove(role, root, name),
+                Reply::FileRemoved,
+            ),
             (Request::ExportBackup { wallet, path }, ChildRole::NodeWorker) => {
                 let done = super::backups::export(
                     self.config.datadir(),

@@ -210,6 +210,9 @@ struct Peer {
     compact: compact::PeerCompact,
     /// Messages of unknown type received so far.
     unknown: Cell<u32>,
+    /// The nonce of the version message we sent (a node that receives it
+    /// back on an inbound connection is talking to itself).
+    nonce: Cell<u64>,
 }
 
 impl Peer {
@@ -1116,6 +1119,7 @@ impl Net {
             v2: Cell::new(false),
             compact: compact::PeerCompact::default(),
             unknown: Cell::new(0),
+            nonce: Cell::new(0),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1147,15 +1151,18 @@ impl Net {
         }
     }
 
-    fn version_message(&self, peer: &SocketAddr, relay: bool) -> NetworkMessage {
+    fn version_message(&self, to: &Peer, relay: bool) -> NetworkMessage {
+        let peer = to.info.borrow().addr;
+        let nonce = rand_nonce();
+        to.nonce.set(nonce);
         let services = ServiceFlags::from(self.local_services());
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut v = VersionMessage::new(
             services,
             now() as i64,
-            bitcoin::p2p::Address::new(peer, ServiceFlags::NONE),
+            bitcoin::p2p::Address::new(&peer, ServiceFlags::NONE),
             bitcoin::p2p::Address::new(&unspecified, services),
-            rand_nonce(),
+            nonce,
             self.user_agent.clone(),
             self.chain.tip().height,
         );
@@ -1315,10 +1322,9 @@ impl Net {
             }
         });
         let _writing = AbortOnDrop(writing.abort_handle());
-        let addr = peer.info.borrow().addr;
         let conn = peer.info.borrow().conn_type;
         if !inbound {
-            peer.push(self.version_message(&addr, conn.relays_txs()));
+            peer.push(self.version_message(peer, conn.relays_txs()));
         }
         let started = tokio::time::Instant::now();
         loop {
@@ -1381,7 +1387,17 @@ impl Net {
                 };
                 peer.relay.relay_txs.set(v.relay && conn.relays_txs());
                 if inbound {
-                    send(self.version_message(&addr, true));
+                    // Core's CheckIncomingNonce: our own version message
+                    // came back, so this connection is to ourselves.
+                    let to_self = self.peers.borrow().values().any(|p| {
+                        let i = p.info.borrow();
+                        !i.inbound && !i.handshake_done && p.nonce.get() == v.nonce
+                    });
+                    if to_self {
+                        tracing::info!("connected to self at {addr}, disconnecting");
+                        return Err("connected to self".into());
+                    }
+                    send(self.version_message(peer, true));
                 }
                 // BIP339 and BIP155: between version and verack.
                 if v.version >= WTXID_RELAY_VERSION {
@@ -1389,6 +1405,17 @@ impl Net {
                     send(NetworkMessage::SendAddrV2);
                 }
                 send(NetworkMessage::Verack);
+                if matches!(
+                    conn,
+                    ConnType::OutboundFullRelay | ConnType::BlockRelay | ConnType::AddrFetch
+                ) {
+                    let offered = v.services.to_u64();
+                    let want =
+                        outbound::desirable_services(offered, self.chain.initial_block_download());
+                    if offered & want != want {
+                        return Err(format!("peer does not offer the expected services ({offered:08x} offered, {want:08x} expected)"));
+                    }
+                }
                 if !inbound {
                     // Core: the connection proves the address works (it
                     // moves to the tried table), and the services it
@@ -1414,12 +1441,23 @@ impl Net {
                     send(NetworkMessage::GetAddr);
                 }
                 if conn == ConnType::AddrFetch {
+                    // Checked every second against the (mockable) clock.
                     let weak = Rc::downgrade(peer);
                     let net = Rc::downgrade(self);
                     tokio::task::spawn_local(async move {
-                        tokio::time::sleep(ADDR_FETCH_TIMEOUT).await;
-                        if let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) {
-                            net.drop_peer(p.info.borrow().id, "addrfetch connection timeout");
+                        loop {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) else {
+                                break;
+                            };
+                            let (id, since) = {
+                                let i = p.info.borrow();
+                                (i.id, i.conntime)
+                            };
+                            if now().saturating_sub(since) > ADDR_FETCH_TIMEOUT.as_secs() {
+                                net.drop_peer(id, "addrfetch connection timeout");
+                                break;
+                            }
                         }
                     });
                 }
@@ -1428,7 +1466,11 @@ impl Net {
                 send(NetworkMessage::FeeFilter(
                     self.mempool.options().min_relay_feerate.0,
                 ));
-                send(self.getheaders());
+                // Headers are synced from peers we stay with, not from an
+                // address fetch.
+                if conn != ConnType::AddrFetch {
+                    send(self.getheaders());
+                }
                 send_ping(peer);
                 // Then every PING_INTERVAL while the peer lasts.
                 let weak = Rc::downgrade(peer);

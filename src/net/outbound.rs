@@ -31,16 +31,23 @@ pub struct Current {
     pub privacy_peers: usize,
 }
 
-/// Core's HasAllDesirableServiceFlags: witness blocks, and the whole chain
-/// (or, once we are synced, at least the recent blocks).
-pub fn has_desirable_services(services: u64, in_ibd: bool) -> bool {
-    let s = ServiceFlags::from(services);
-    let chain = if in_ibd {
-        ServiceFlags::NETWORK
-    } else {
+/// Core's GetDesirableServiceFlags: witness blocks and the whole chain,
+/// or only the recent blocks from a pruned (limited) peer once our tip is
+/// less than a day old.
+pub fn desirable_services(services: u64, in_ibd: bool) -> u64 {
+    let limited = ServiceFlags::from(services).has(ServiceFlags::NETWORK_LIMITED);
+    let chain = if limited && !in_ibd {
         ServiceFlags::NETWORK_LIMITED
+    } else {
+        ServiceFlags::NETWORK
     };
-    s.has(ServiceFlags::WITNESS) && (s.has(chain) || s.has(ServiceFlags::NETWORK))
+    (chain | ServiceFlags::WITNESS).to_u64()
+}
+
+/// Core's HasAllDesirableServiceFlags.
+pub fn has_desirable_services(services: u64, in_ibd: bool) -> bool {
+    let want = desirable_services(services, in_ibd);
+    services & want == want
 }
 
 /// Core's MayHaveUsefulAddressDB, what a feeler asks of an address.
