@@ -57,6 +57,7 @@ default_tests=(
     p2p_addrfetch.py
     p2p_handshake.py
     p2p_v2_encrypted.py
+    p2p_ping.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -17,6 +17,18 @@ pub fn now() -> i64 {
     }
 }
 
+/// Microseconds since the epoch, mocked (whole seconds) when a mock time
+/// is set (Core's GetTime<std::chrono::microseconds>).
+pub fn now_micros() -> i64 {
+    match MOCK_TIME.load(Ordering::Relaxed) {
+        0 => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0),
+        t => t * 1_000_000,
+    }
+}
+
 /// Sets the mock time (0: back to the system clock).
 pub fn set_mock_time(seconds: i64) {
     MOCK_TIME.store(seconds, Ordering::Relaxed);

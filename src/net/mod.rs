@@ -43,8 +43,10 @@ const MAX_HEADERS: usize = 2000;
 /// Bytes a peer may leave unread before it is dropped (Core stops serving
 /// at `-maxsendbuffer`; a peer this far behind is not reading at all).
 const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
-/// Core's PING_INTERVAL.
-const PING_INTERVAL: Duration = Duration::from_secs(120);
+/// Core's PING_INTERVAL and TIMEOUT_INTERVAL (a ping unanswered this long
+/// ends the connection), in microseconds of the mockable clock.
+const PING_INTERVAL_US: i64 = 120_000_000;
+const PING_TIMEOUT_US: i64 = 20 * 60 * 1_000_000;
 /// Messages of unknown type a peer may send before it is dropped.
 const MAX_UNKNOWN_MESSAGES: u32 = 1000;
 /// Core's ban list file in the network directory.
@@ -158,8 +160,13 @@ pub struct PeerInfo {
     /// Wire bytes by message type (Core's bytessent_per_msg / bytesrecv_per_msg).
     pub sent_per_msg: BTreeMap<String, u64>,
     pub recv_per_msg: BTreeMap<String, u64>,
-    /// The ping in flight: nonce and when it was sent.
-    pub ping_sent: Option<(u64, std::time::Instant)>,
+    /// The ping in flight: nonce and when it was sent (microseconds of the
+    /// mockable clock).
+    pub ping_sent: Option<(u64, i64)>,
+    /// When we last sent a ping (Core's m_ping_start).
+    pub ping_start: i64,
+    /// The `ping` RPC asked for one.
+    pub ping_queued: bool,
     /// Last and best round trip of a ping, in seconds.
     pub ping_time: Option<f64>,
     pub min_ping: Option<f64>,
@@ -267,6 +274,8 @@ pub struct Net {
     cjdns_reachable: bool,
     /// Automatic outbound connections being opened, by kind.
     opening: RefCell<Vec<ConnType>>,
+    /// `-peertimeout`.
+    peer_timeout: i64,
     /// Whether outbound peers come from the address manager (no
     /// `-connect`): then block-relay-only peers are kept in anchors.dat.
     automatic: Cell<bool>,
@@ -312,6 +321,8 @@ pub struct NetOptions {
     pub v2transport: bool,
     /// The networks we reach (Core's g_reachable_nets).
     pub reachable: Vec<netaddr::Network>,
+    /// `-peertimeout`: seconds before a new peer's inactivity counts.
+    pub peer_timeout: i64,
 }
 
 impl Net {
@@ -327,6 +338,7 @@ impl Net {
             max_connections,
             v2transport,
             reachable,
+            peer_timeout,
         } = opts;
         let comments = if uacomments.is_empty() {
             String::new()
@@ -356,6 +368,7 @@ impl Net {
             cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
             opening: RefCell::default(),
             automatic: Cell::new(false),
+            peer_timeout,
             anchors: RefCell::default(),
             reachable,
             saving_bans: Rc::default(),
@@ -727,10 +740,29 @@ impl Net {
     /// RPC); the round trip shows in getpeerinfo.
     pub fn ping_all(&self) {
         for peer in self.peers.borrow().values() {
-            if peer.info.borrow().handshake_done {
-                send_ping(peer);
+            peer.info.borrow_mut().ping_queued = true;
+        }
+    }
+
+    /// Core's MaybeSendPing: a ping the `ping` RPC queued, or one every
+    /// PING_INTERVAL when none is in flight; an error once a ping went
+    /// unanswered for TIMEOUT_INTERVAL (after `-peertimeout`).
+    fn maybe_ping(&self, peer: &Peer) -> Result<(), String> {
+        let now = crate::chain::clock::now_micros();
+        let (sent, start, queued, conntime) = {
+            let i = peer.info.borrow();
+            (i.ping_sent, i.ping_start, i.ping_queued, i.conntime)
+        };
+        let checks = now / 1_000_000 > conntime as i64 + self.peer_timeout;
+        if let Some((_, at)) = sent {
+            if checks && now > at + PING_TIMEOUT_US {
+                return Err(format!("ping timeout: {:.6}s", (now - at) as f64 / 1e6));
             }
         }
+        if queued || (sent.is_none() && now > start + PING_INTERVAL_US) {
+            send_ping(peer);
+        }
+        Ok(())
     }
 
     /// Drops peer `id` (or the peer at `addr`); false when there is none.
@@ -1098,6 +1130,8 @@ impl Net {
                 sent_per_msg: BTreeMap::new(),
                 recv_per_msg: BTreeMap::new(),
                 ping_sent: None,
+                ping_start: 0,
+                ping_queued: false,
                 ping_time: None,
                 min_ping: None,
                 relay_txs: false,
@@ -1339,6 +1373,10 @@ impl Net {
             };
             let (msg, size) = match read {
                 Ok(m) => m,
+                Err(codec::FrameError::Undecodable { command, size, .. }) if command == "pong" => {
+                    on_pong(peer, None, size);
+                    continue;
+                }
                 Err(codec::FrameError::Undecodable { command, size, why }) => {
                     // Core's ProcessMessages: the exception is logged and
                     // the peer's next message is read.
@@ -1472,30 +1510,28 @@ impl Net {
                     send(self.getheaders());
                 }
                 send_ping(peer);
-                // Then every PING_INTERVAL while the peer lasts.
+                // Then Core's MaybeSendPing, checked every second.
                 let weak = Rc::downgrade(peer);
+                let net = Rc::downgrade(self);
                 tokio::task::spawn_local(async move {
                     loop {
-                        tokio::time::sleep(PING_INTERVAL).await;
-                        match weak.upgrade() {
-                            Some(p) if !p.tx.is_closed() => send_ping(&p),
-                            _ => break,
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) else {
+                            break;
+                        };
+                        if p.tx.is_closed() {
+                            break;
+                        }
+                        if let Err(why) = net.maybe_ping(&p) {
+                            tracing::info!("{why}, disconnecting peer={}", p.info.borrow().id);
+                            net.drop_peer(p.info.borrow().id, &why);
+                            break;
                         }
                     }
                 });
             }
             NetworkMessage::Ping(nonce) => send(NetworkMessage::Pong(nonce)),
-            NetworkMessage::Pong(nonce) => {
-                let mut info = peer.info.borrow_mut();
-                if let Some((sent, at)) = info.ping_sent {
-                    if sent == nonce {
-                        let rtt = at.elapsed().as_secs_f64();
-                        info.ping_sent = None;
-                        info.ping_time = Some(rtt);
-                        info.min_ping = Some(info.min_ping.map_or(rtt, |m| m.min(rtt)));
-                    }
-                }
-            }
+            NetworkMessage::Pong(nonce) => on_pong(peer, Some(nonce), 8),
             NetworkMessage::SendHeaders => peer.info.borrow_mut().prefers_headers = true,
             NetworkMessage::GetHeaders(g) => {
                 send(NetworkMessage::Headers(
@@ -1692,9 +1728,47 @@ impl Net {
 /// Sends `peer` a ping and notes when (Core pings right after the handshake
 /// and every `PING_INTERVAL`).
 fn send_ping(peer: &Peer) {
-    let nonce = rand_nonce();
-    peer.info.borrow_mut().ping_sent = Some((nonce, std::time::Instant::now()));
+    let nonce = rand_nonce().max(1);
+    let now = crate::chain::clock::now_micros();
+    {
+        let mut info = peer.info.borrow_mut();
+        info.ping_sent = Some((nonce, now));
+        info.ping_start = now;
+        info.ping_queued = false;
+    }
     peer.push(NetworkMessage::Ping(nonce));
+}
+
+/// Core's PONG handling: `nonce` None for a payload too short to hold one
+/// (`size` bytes). A matching nonce finishes the ping and records the round
+/// trip; a short payload or a zero nonce cancels it; anything else is
+/// logged and the ping stays.
+fn on_pong(peer: &Peer, nonce: Option<u64>, size: usize) {
+    let mut info = peer.info.borrow_mut();
+    let expected = info.ping_sent.map_or(0, |(n, _)| n);
+    let (finished, problem) = match (nonce, info.ping_sent) {
+        (None, _) => (true, Some("Short payload")),
+        (Some(_), None) => (false, Some("Unsolicited pong without ping")),
+        (Some(n), Some((sent, at))) if n == sent => {
+            let rtt = crate::chain::clock::now_micros() - at;
+            if rtt >= 0 {
+                let secs = rtt as f64 / 1e6;
+                info.ping_time = Some(secs);
+                info.min_ping = Some(info.min_ping.map_or(secs, |m| m.min(secs)));
+                (true, None)
+            } else {
+                (true, Some("Timing mishap"))
+            }
+        }
+        (Some(0), Some(_)) => (true, Some("Nonce zero")),
+        (Some(_), Some(_)) => (false, Some("Nonce mismatch")),
+    };
+    if let Some(problem) = problem {
+        tracing::debug!(target: "net", "pong peer={}: {problem}, {expected:x} expected, {:x} received, {size} bytes", info.id, nonce.unwrap_or(0));
+    }
+    if finished {
+        info.ping_sent = None;
+    }
 }
 
 struct AbortOnDrop(tokio::task::AbortHandle);

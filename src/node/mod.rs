@@ -253,6 +253,7 @@ async fn start_p2p(
             max_connections: config.get_int("maxconnections", 125).max(0) as usize,
             v2transport: config.get_bool("v2transport", true),
             reachable: reachable_networks(config),
+            peer_timeout: config.get_int("peertimeout", 60).max(1),
         },
         addrman,
     );

@@ -195,7 +195,8 @@ fn peer_json(p: &PeerInfo) -> Value {
         ("minping", p.min_ping),
         (
             "pingwait",
-            p.ping_sent.map(|(_, at)| at.elapsed().as_secs_f64()),
+            p.ping_sent
+                .map(|(_, at)| (crate::chain::clock::now_micros() - at) as f64 / 1e6),
         ),
     ];
     for (name, secs) in pings {
