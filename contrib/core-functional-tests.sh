@@ -58,6 +58,7 @@ default_tests=(
     p2p_handshake.py
     p2p_v2_encrypted.py
     p2p_ping.py
+    p2p_timeouts.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

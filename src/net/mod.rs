@@ -744,10 +744,60 @@ impl Net {
         }
     }
 
+    /// Core's InactivityCheck, once `-peertimeout` has passed since the
+    /// connection: a peer that never sent or was never sent anything, one
+    /// silent either way for twenty minutes, or one without a finished
+    /// version handshake is done (the error says why, in Core's words).
+    fn inactivity_check(&self, peer: &Peer) -> Result<(), String> {
+        let now = now() as i64;
+        let i = peer.info.borrow();
+        if now <= i.conntime as i64 + self.peer_timeout {
+            return Ok(());
+        }
+        if i.last_send == 0 || i.last_recv == 0 {
+            return Err(format!(
+                "socket no message in first {} seconds, {}{}",
+                self.peer_timeout,
+                if i.last_recv == 0 {
+                    "never received from peer, "
+                } else {
+                    ""
+                },
+                if i.last_send == 0 {
+                    "never sent to peer"
+                } else {
+                    ""
+                }
+            )
+            .trim_end_matches(", ")
+            .to_string());
+        }
+        let timeout = PING_TIMEOUT_US / 1_000_000;
+        if now > i.last_send as i64 + timeout {
+            return Err(format!(
+                "socket sending timeout: {}s",
+                now - i.last_send as i64
+            ));
+        }
+        if now > i.last_recv as i64 + timeout {
+            return Err(format!(
+                "socket receive timeout: {}s",
+                now - i.last_recv as i64
+            ));
+        }
+        if !i.handshake_done {
+            return Err("version handshake timeout".into());
+        }
+        Ok(())
+    }
+
     /// Core's MaybeSendPing: a ping the `ping` RPC queued, or one every
     /// PING_INTERVAL when none is in flight; an error once a ping went
     /// unanswered for TIMEOUT_INTERVAL (after `-peertimeout`).
     fn maybe_ping(&self, peer: &Peer) -> Result<(), String> {
+        if !peer.info.borrow().handshake_done {
+            return Ok(());
+        }
         let now = crate::chain::clock::now_micros();
         let (sent, start, queued, conntime) = {
             let i = peer.info.borrow();
@@ -1157,6 +1207,27 @@ impl Net {
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
+        tracing::debug!(target: "net", "Added connection peer={id}");
+        // Core's InactivityCheck and MaybeSendPing, every second on the
+        // mockable clock, for as long as the peer lasts.
+        let weak = Rc::downgrade(&peer);
+        let watcher = Rc::downgrade(self);
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let (Some(p), Some(net)) = (weak.upgrade(), watcher.upgrade()) else {
+                    break;
+                };
+                if p.tx.is_closed() || !net.peers.borrow().contains_key(&id) {
+                    break;
+                }
+                if let Err(why) = net.inactivity_check(&p).and_then(|()| net.maybe_ping(&p)) {
+                    tracing::debug!(target: "net", "{why}, disconnecting peer={id}");
+                    net.drop_peer(id, &why);
+                    break;
+                }
+            }
+        });
         let net = self.clone();
         let handle = tokio::task::spawn_local(async move {
             let why = match net.run_peer(&peer, stream, rx, v2_to.is_some()).await {
@@ -1406,6 +1477,26 @@ impl Net {
 
     async fn handle(self: &Rc<Self>, peer: &Rc<Peer>, msg: NetworkMessage) -> Result<(), String> {
         let send = |m| peer.push(m);
+        // Core ignores (and logs) what comes before the handshake is done.
+        let (id, version, done) = {
+            let i = peer.info.borrow();
+            (i.id, i.version, i.handshake_done)
+        };
+        let handshake = matches!(
+            msg,
+            NetworkMessage::Version(_)
+                | NetworkMessage::Verack
+                | NetworkMessage::WtxidRelay
+                | NetworkMessage::SendAddrV2
+        ) || msg.cmd() == "sendtxrcncl";
+        if version == 0 && !matches!(msg, NetworkMessage::Version(_)) {
+            tracing::debug!(target: "net", "non-version message before version handshake. Message \"{}\" from peer={id}", msg.cmd());
+            return Ok(());
+        }
+        if version != 0 && !done && !handshake {
+            tracing::debug!(target: "net", "Unsupported message \"{}\" prior to verack from peer={id}", msg.cmd());
+            return Ok(());
+        }
         match msg {
             NetworkMessage::Version(v) => {
                 let inbound = {
@@ -1510,25 +1601,6 @@ impl Net {
                     send(self.getheaders());
                 }
                 send_ping(peer);
-                // Then Core's MaybeSendPing, checked every second.
-                let weak = Rc::downgrade(peer);
-                let net = Rc::downgrade(self);
-                tokio::task::spawn_local(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) else {
-                            break;
-                        };
-                        if p.tx.is_closed() {
-                            break;
-                        }
-                        if let Err(why) = net.maybe_ping(&p) {
-                            tracing::info!("{why}, disconnecting peer={}", p.info.borrow().id);
-                            net.drop_peer(p.info.borrow().id, &why);
-                            break;
-                        }
-                    }
-                });
             }
             NetworkMessage::Ping(nonce) => send(NetworkMessage::Pong(nonce)),
             NetworkMessage::Pong(nonce) => on_pong(peer, Some(nonce), 8),

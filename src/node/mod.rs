@@ -243,6 +243,10 @@ async fn start_p2p(
     chain: &Arc<Chain>,
     mempool: &Arc<Mempool>,
 ) -> Result<Rc<crate::net::Net>, String> {
+    let peer_timeout = config.get_int("peertimeout", 60);
+    if peer_timeout <= 0 {
+        return Err("peertimeout must be a positive integer.".into());
+    }
     let addrman = peers_file::load(broker, config).await?;
     let net = crate::net::Net::new(
         chain.clone(),
@@ -253,7 +257,7 @@ async fn start_p2p(
             max_connections: config.get_int("maxconnections", 125).max(0) as usize,
             v2transport: config.get_bool("v2transport", true),
             reachable: reachable_networks(config),
-            peer_timeout: config.get_int("peertimeout", 60).max(1),
+            peer_timeout,
         },
         addrman,
     );
