@@ -59,6 +59,9 @@ default_tests=(
     p2p_v2_encrypted.py
     p2p_ping.py
     p2p_timeouts.py
+    p2p_addr_relay.py
+    p2p_addrv2_relay.py
+    p2p_getaddr_caching.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -358,7 +358,26 @@ fn getaddr_answers_spread_known_addresses_to_outbound_peers() {
             .unwrap()
             .clone()
     };
-    wait_for("b to learn addresses from a", || learned().len() == 2);
+    // a answers from its address queue, which goes out on a Poisson timer
+    // (30 s on average, on the mockable clock): move a's clock on until it
+    // has.
+    let mut mock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    wait_for("b to learn addresses from a", || {
+        mock += 60;
+        ok(&a, "setmocktime", json!([mock]));
+        learned().len() == 2
+    });
+    // Both sides take part in address relay now: b asked, a was asked.
+    let b_view = &ok(&b, "getpeerinfo", json!([]))[0];
+    assert_eq!(b_view["addr_relay_enabled"], true);
+    assert_eq!(b_view["addr_processed"], 2);
+    assert_eq!(b_view["addr_rate_limited"], 0);
+    let a_view = &ok(&a, "getpeerinfo", json!([]))[0];
+    assert_eq!(a_view["addr_relay_enabled"], true);
+    assert_eq!(a_view["addr_processed"], 0);
     for k in learned() {
         assert!(
             mine.contains(&k["address"].as_str().unwrap().to_string()),

@@ -9,6 +9,7 @@
 //! transactions to and from the mempool.
 
 pub mod addrman;
+pub mod addrrelay;
 pub mod addrs;
 pub mod bans;
 pub mod codec;
@@ -184,6 +185,8 @@ pub struct PeerInfo {
     /// BIP152 high-bandwidth mode: we asked the peer, the peer asked us.
     pub bip152_hb_to: bool,
     pub bip152_hb_from: bool,
+    /// Address relay (see `addrrelay`).
+    pub addr_relay: addrrelay::AddrRelayStats,
 }
 
 impl PeerInfo {
@@ -211,8 +214,8 @@ struct Peer {
     wants_addrv2: Cell<bool>,
     /// The connection runs BIP324 v2 (set once the transport is up).
     v2: Cell<bool>,
-    /// Its `getaddr` was answered (Core answers once per connection).
-    answered_getaddr: Cell<bool>,
+    /// Address relay state (see `addrrelay`).
+    addr_relay: addrrelay::PeerAddr,
     /// Compact block state (see `compact`).
     compact: compact::PeerCompact,
     /// Messages of unknown type received so far.
@@ -268,6 +271,8 @@ pub struct Net {
     whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
     /// Addresses peers told us about (peers.dat).
     addrs: RefCell<addrman::AddrMan>,
+    /// Which peer gets which address when (see `addrrelay`).
+    addr_relay: addrrelay::AddrRelay,
     /// The networks we can reach (whose addresses we keep from peers).
     reachable: Vec<netaddr::Network>,
     /// `-cjdnsreachable`: fc00::/8 addresses are CJDNS ones.
@@ -365,6 +370,7 @@ impl Net {
             v2transport,
             whitelist: RefCell::default(),
             addrs: RefCell::new(addrman),
+            addr_relay: addrrelay::AddrRelay::default(),
             cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
             opening: RefCell::default(),
             automatic: Cell::new(false),
@@ -415,6 +421,7 @@ impl Net {
         }
         self.start_tx_relay();
         self.start_rebroadcast();
+        self.start_addr_relay();
         let net = self.clone();
         tokio::task::spawn_local(async move {
             loop {
@@ -731,6 +738,7 @@ impl Net {
                 info.min_fee_filter = p.relay.fee_filter.get();
                 info.bip152_hb_to = p.compact.hb_to.get();
                 info.bip152_hb_from = p.compact.hb_from.get();
+                info.addr_relay = p.addr_relay.stats();
                 info
             })
             .collect()
@@ -830,39 +838,6 @@ impl Net {
             self.drop_peer(*pid, "disconnected by request");
         }
         !found.is_empty()
-    }
-
-    /// Core answers `getaddr` from inbound peers only, once, with at most
-    /// 23% of what it knows (and never more than 1000), leaving out
-    /// terrible entries.
-    fn on_getaddr(&self, peer: &Rc<Peer>) {
-        if !peer.info.borrow().inbound || peer.answered_getaddr.replace(true) {
-            return;
-        }
-        let picked = self.addrs.borrow_mut().get_addr(
-            addrs::MAX_ADDR_TO_SEND,
-            addrs::MAX_PCT_ADDR_TO_SEND,
-            None,
-            true,
-            now() as i64,
-        );
-        if picked.is_empty() {
-            return;
-        }
-        peer.push(if peer.wants_addrv2.get() {
-            NetworkMessage::AddrV2(picked.iter().map(addrs::to_v2).collect())
-        } else {
-            NetworkMessage::Addr(picked.iter().filter_map(addrs::to_v1).collect())
-        });
-    }
-
-    /// Learns what a peer's `addr`/`addrv2` message carried (Core's
-    /// ProcessAddrs: from `peer` as source, dated two hours back).
-    fn learn_addresses(&self, peer: &Rc<Peer>, list: &[addrs::Learned]) {
-        let source = netaddr::NetAddr::from_ip(peer.info.borrow().addr.ip());
-        self.addrs
-            .borrow_mut()
-            .add(list, &source, addrs::TIME_PENALTY, now() as i64);
     }
 
     /// An addr-fetch connection is done once a peer sent more than one
@@ -1191,6 +1166,7 @@ impl Net {
                 last_inv_sequence: 0,
                 bip152_hb_to: false,
                 bip152_hb_from: false,
+                addr_relay: Default::default(),
             }),
             magic: self.magic,
             tx,
@@ -1199,7 +1175,7 @@ impl Net {
             task: RefCell::new(None),
             relay: txrelay::PeerRelay::default(),
             wants_addrv2: Cell::new(false),
-            answered_getaddr: Cell::new(false),
+            addr_relay: addrrelay::PeerAddr::new(),
             v2: Cell::new(false),
             compact: compact::PeerCompact::default(),
             unknown: Cell::new(0),
@@ -1458,7 +1434,7 @@ impl Net {
                 }
                 Err(e) => return Err(PeerEnd::Error(e.to_string())),
             };
-            tracing::debug!(target: "net", "received: {} ({} bytes) peer={}", msg.cmd(), size, peer.info.borrow().id);
+            tracing::debug!(target: "net", "received: {} ({} bytes) peer={}", msg.cmd(), transport::payload_size(peer.v2.get(), &msg, size), peer.info.borrow().id);
             {
                 let mut info = peer.info.borrow_mut();
                 info.bytes_recv += size as u64;
@@ -1497,6 +1473,7 @@ impl Net {
             tracing::debug!(target: "net", "Unsupported message \"{}\" prior to verack from peer={id}", msg.cmd());
             return Ok(());
         }
+        self.send_due_addrs(peer);
         match msg {
             NetworkMessage::Version(v) => {
                 let inbound = {
@@ -1567,7 +1544,7 @@ impl Net {
                 // Core asks outbound peers that relay addresses for them
                 // (not block-relay-only ones).
                 if !matches!(conn, ConnType::Inbound | ConnType::BlockRelay) {
-                    send(NetworkMessage::GetAddr);
+                    self.request_addrs(peer);
                 }
                 if conn == ConnType::AddrFetch {
                     // Checked every second against the (mockable) clock.
@@ -1613,25 +1590,19 @@ impl Net {
             NetworkMessage::Headers(headers) => self.on_headers(peer, headers).await?,
             NetworkMessage::SendAddrV2 => {
                 if peer.info.borrow().handshake_done {
+                    let id = peer.info.borrow().id;
+                    tracing::debug!(target: "net", "sendaddrv2 received after verack, disconnecting peer={id}");
                     return Err("sendaddrv2 received after verack".into());
                 }
                 peer.wants_addrv2.set(true);
             }
             NetworkMessage::GetAddr => self.on_getaddr(peer),
             NetworkMessage::Addr(list) => {
-                if list.len() > addrs::MAX_ADDR_TO_SEND {
-                    return Err(format!("addr message size = {}", list.len()));
-                }
-                let learned = addrs::from_v1(&list, &self.reachable, now() as i64);
-                self.learn_addresses(peer, &learned);
+                self.on_addr(peer, "addr", addrs::parse_v1(&list))?;
                 self.end_addr_fetch(peer, list.len())?;
             }
             NetworkMessage::AddrV2(list) => {
-                if list.len() > addrs::MAX_ADDR_TO_SEND {
-                    return Err(format!("addrv2 message size = {}", list.len()));
-                }
-                let learned = addrs::from_v2(&list, &self.reachable, now() as i64);
-                self.learn_addresses(peer, &learned);
+                self.on_addr(peer, "addrv2", addrs::parse_v2(&list))?;
                 self.end_addr_fetch(peer, list.len())?;
             }
             NetworkMessage::WtxidRelay => {
@@ -1699,8 +1670,7 @@ impl Net {
             NetworkMessage::CmpctBlock(c) => self.on_cmpctblock(peer, c.compact_block).await?,
             NetworkMessage::GetBlockTxn(g) => self.serve_blocktxn(peer, &g)?,
             NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
-            // Accepted and not acted on yet (address relay, transactions,
-            // compact blocks, fee filters, ...).
+            // Accepted and not acted on (BIP37 filters, mempool, ...).
             _ => {}
         }
         Ok(())

@@ -166,6 +166,29 @@ pub fn encode(v2: bool, magic: Magic, msg: NetworkMessage) -> Vec<u8> {
     }
 }
 
+/// The payload size of `msg`, read as `wire` bytes (Core logs message
+/// sizes without framing): a v1 frame has a 24-byte header; v2 contents
+/// start with a one-byte short id, or a zero byte and the 12-byte command
+/// for the types BIP324 gives no short id.
+pub fn payload_size(v2: bool, msg: &NetworkMessage, wire: usize) -> usize {
+    if !v2 {
+        return wire.saturating_sub(24);
+    }
+    let long_id = matches!(
+        msg,
+        NetworkMessage::Version(_)
+            | NetworkMessage::Verack
+            | NetworkMessage::SendHeaders
+            | NetworkMessage::GetAddr
+            | NetworkMessage::WtxidRelay
+            | NetworkMessage::SendAddrV2
+            | NetworkMessage::Alert(_)
+            | NetworkMessage::Reject(_)
+            | NetworkMessage::Unknown { .. }
+    );
+    wire.saturating_sub(V2_OVERHEAD + if long_id { 13 } else { 1 })
+}
+
 /// Whether `first` (the first bytes a peer sent) starts a v1 `version`
 /// message for `magic`: Core's check for inbound connections.
 fn looks_like_v1(first: &[u8], magic: Magic) -> bool {

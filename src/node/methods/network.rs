@@ -214,9 +214,9 @@ fn peer_json(p: &PeerInfo) -> Value {
         "synced_headers": p.synced_headers,
         "synced_blocks": p.synced_blocks,
         "inflight": [],
-        "addr_relay_enabled": false,
-        "addr_processed": 0,
-        "addr_rate_limited": 0,
+        "addr_relay_enabled": p.addr_relay.enabled,
+        "addr_processed": p.addr_relay.processed,
+        "addr_rate_limited": p.addr_relay.rate_limited,
         "permissions": crate::net::permissions::names(p.permissions),
         "minfeefilter": amount(p.min_fee_filter),
         // Announcements go out at once: none ever wait.
