@@ -8,13 +8,7 @@ static MOCK_TIME: AtomicI64 = AtomicI64::new(0);
 
 /// Seconds since the epoch, mocked when a mock time is set.
 pub fn now() -> i64 {
-    match MOCK_TIME.load(Ordering::Relaxed) {
-        0 => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0),
-        t => t,
-    }
+    now_micros().div_euclid(1_000_000)
 }
 
 /// Microseconds since the epoch, mocked (whole seconds) when a mock time

@@ -296,6 +296,10 @@ const IMPLEMENTED: &[&str] = &[
     "whitelistrelay",
     "whitelistforcerelay",
     "uacomment",
+    "peertimeout",
+    "onion",
+    "cjdnsreachable",
+    "checkaddrman",
     // Mempool and mining policy (mempool/policy.rs)
     "acceptnonstdtxn",
     "minrelaytxfee",

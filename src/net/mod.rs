@@ -759,7 +759,13 @@ impl Net {
     fn inactivity_check(&self, peer: &Peer) -> Result<(), String> {
         let now = now() as i64;
         let i = peer.info.borrow();
-        if now <= i.conntime as i64 + self.peer_timeout {
+        // An address fetch that got no addresses in five minutes (Core
+        // checks this whatever -peertimeout is).
+        let since = now - i.conntime as i64;
+        if i.conn_type == ConnType::AddrFetch && since > ADDR_FETCH_TIMEOUT.as_secs() as i64 {
+            return Err("addrfetch connection timeout".into());
+        }
+        if since <= self.peer_timeout {
             return Ok(());
         }
         if i.last_send == 0 || i.last_recv == 0 {
@@ -1545,27 +1551,6 @@ impl Net {
                 // (not block-relay-only ones).
                 if !matches!(conn, ConnType::Inbound | ConnType::BlockRelay) {
                     self.request_addrs(peer);
-                }
-                if conn == ConnType::AddrFetch {
-                    // Checked every second against the (mockable) clock.
-                    let weak = Rc::downgrade(peer);
-                    let net = Rc::downgrade(self);
-                    tokio::task::spawn_local(async move {
-                        loop {
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                            let (Some(p), Some(net)) = (weak.upgrade(), net.upgrade()) else {
-                                break;
-                            };
-                            let (id, since) = {
-                                let i = p.info.borrow();
-                                (i.id, i.conntime)
-                            };
-                            if now().saturating_sub(since) > ADDR_FETCH_TIMEOUT.as_secs() {
-                                net.drop_peer(id, "addrfetch connection timeout");
-                                break;
-                            }
-                        }
-                    });
                 }
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
