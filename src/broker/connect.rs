@@ -160,7 +160,7 @@ impl ConnectPolicy {
         if !crate::net::netaddr::is_routable(target.ip()) {
             return None;
         }
-        match network(&target.ip()) {
+        match network(target.ip()) {
             "ipv4" => self.ipv4_proxy,
             _ => self.ipv6_proxy,
         }
@@ -168,12 +168,8 @@ impl ConnectPolicy {
 }
 
 /// Core's network name for an address.
-fn network(ip: &IpAddr) -> &'static str {
-    match ip {
-        IpAddr::V4(_) => "ipv4",
-        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => "ipv4",
-        IpAddr::V6(_) => "ipv6",
-    }
+fn network(ip: IpAddr) -> &'static str {
+    crate::net::netaddr::NetAddr::from_ip(ip).network().name()
 }
 
 /// Checks one resolved target against the policy.
@@ -183,7 +179,7 @@ fn check(addr: SocketAddr, policy: &ConnectPolicy) -> Result<SocketAddr, Connect
     if ip.is_unspecified() || ip.is_multicast() || broadcast || addr.port() == 0 {
         return Err(ConnectError::NotRoutable(addr));
     }
-    let net = network(&ip);
+    let net = network(ip);
     if !policy.onlynet.is_empty() && !policy.onlynet.iter().any(|n| n == net) {
         return Err(ConnectError::NetworkNotAllowed { addr, net });
     }

@@ -39,6 +39,8 @@ use bitcoin::p2p::message::NetworkMessage;
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use crate::chain::clock::now_micros;
+
 use super::addrs::{self, Learned, MAX_ADDR_TO_SEND, MAX_PCT_ADDR_TO_SEND};
 use super::netaddr::{NetAddr, Network, Service};
 use super::{permissions, ConnType, Net, Peer};
@@ -66,21 +68,9 @@ const TICK: Duration = Duration::from_millis(100);
 const DOMAIN_RELAY: u64 = 0x6164_6472_2d72_6c79;
 const DOMAIN_KNOWN: u64 = 0x6164_6472_2d6b_6e77;
 
-/// Microseconds since the epoch on the node's clock (mocked to the second
-/// by `setmocktime`, as Core's GetTime is).
-pub fn now_micros() -> i64 {
-    match crate::chain::clock::mock_time() {
-        0 => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or(0),
-        t => t.saturating_mul(1_000_000),
-    }
-}
-
 /// A delay drawn from an exponential distribution of mean `mean_us`: the
 /// gaps of a Poisson process.
-fn poisson_delay(mean_us: f64) -> i64 {
+pub(super) fn poisson_delay(mean_us: f64) -> i64 {
     let u: f64 = rand::thread_rng().gen();
     (-(1.0 - u).ln() * mean_us) as i64
 }

@@ -161,10 +161,10 @@ pub struct PeerInfo {
     /// Wire bytes by message type (Core's bytessent_per_msg / bytesrecv_per_msg).
     pub sent_per_msg: BTreeMap<String, u64>,
     pub recv_per_msg: BTreeMap<String, u64>,
-    /// The ping in flight: nonce and when it was sent (microseconds of the
-    /// mockable clock).
-    pub ping_sent: Option<(u64, i64)>,
-    /// When we last sent a ping (Core's m_ping_start).
+    /// The nonce of the ping in flight (Core's m_ping_nonce_sent).
+    pub ping_nonce: Option<u64>,
+    /// When we last sent a ping, in microseconds of the mockable clock
+    /// (Core's m_ping_start).
     pub ping_start: i64,
     /// The `ping` RPC asked for one.
     pub ping_queued: bool,
@@ -579,7 +579,6 @@ impl Net {
     /// fewer than two full-relay peers are connected.
     pub fn start_automatic_connections(
         self: &Rc<Self>,
-        max_connections: usize,
         mut seeds: Vec<String>,
         anchors: Vec<addrs::Learned>,
     ) {
@@ -590,8 +589,7 @@ impl Net {
             let mut add_seed = net.addrs.borrow().size(None, None) == 0 && !seeds.is_empty();
             let mut seed_timer = crate::chain::clock::now();
             let exp = |mean: Duration| {
-                let u: f64 = rand::random::<f64>().max(f64::MIN_POSITIVE);
-                mean.mul_f64(-u.ln())
+                Duration::from_micros(addrrelay::poisson_delay(mean.as_micros() as f64) as u64)
             };
             let mut next_feeler = tokio::time::Instant::now() + exp(FEELER_INTERVAL);
             let mut first = true;
@@ -651,15 +649,14 @@ impl Net {
                     .values()
                     .map(|p| p.info.borrow().service())
                     .collect();
-                let added = net.added.borrow().clone();
                 let port = net.default_port();
-                let skip = |s: &netaddr::Service| {
-                    connected.contains(s)
-                        || added.iter().any(|a| {
-                            netaddr::lookup_numeric(a, port).map(netaddr::Service::from_socket)
-                                == Some(*s)
-                        })
-                };
+                let added: Vec<netaddr::Service> = net
+                    .added
+                    .borrow()
+                    .iter()
+                    .filter_map(|a| netaddr::Service::parse(a, port))
+                    .collect();
+                let skip = |s: &netaddr::Service| connected.contains(s) || added.contains(s);
                 let rules = outbound::Rules {
                     reachable: &net.reachable,
                     in_ibd: net.chain.initial_block_download(),
@@ -677,12 +674,12 @@ impl Net {
                 } else {
                     let feeler = conn == ConnType::Feeler;
                     outbound::choose(&mut net.addrs.borrow_mut(), feeler, &current, &rules)
-                        .map(|a| (a.service, a.services, a.time))
+                        .map(|a| addrs::learned(&a))
                 };
                 let Some((service, services, _)) = picked else {
                     continue;
                 };
-                let count = outbound::count_failures(&current, max_connections);
+                let count = outbound::count_failures(&current, net.max_connections);
                 // BIP324 when both sides offer it.
                 let v2 = net.v2transport && services & NODE_P2P_V2 != 0;
                 net.open_automatic(service.to_string(), conn, v2, Some((service, count)));
@@ -754,8 +751,10 @@ impl Net {
 
     /// Core's InactivityCheck, once `-peertimeout` has passed since the
     /// connection: a peer that never sent or was never sent anything, one
-    /// silent either way for twenty minutes, or one without a finished
-    /// version handshake is done (the error says why, in Core's words).
+    /// silent either way for twenty minutes, one without a finished version
+    /// handshake, or one that left a ping unanswered for twenty minutes is
+    /// done (the error says why, in Core's words). An address fetch ends
+    /// after five minutes whatever `-peertimeout` is.
     fn inactivity_check(&self, peer: &Peer) -> Result<(), String> {
         let now = now() as i64;
         let i = peer.info.borrow();
@@ -802,31 +801,31 @@ impl Net {
         if !i.handshake_done {
             return Err("version handshake timeout".into());
         }
+        // Core's MaybeSendPing: a ping unanswered for TIMEOUT_INTERVAL.
+        let now_us = crate::chain::clock::now_micros();
+        if i.ping_nonce.is_some() && now_us > i.ping_start + PING_TIMEOUT_US {
+            return Err(format!(
+                "ping timeout: {:.6}s",
+                (now_us - i.ping_start) as f64 / 1e6
+            ));
+        }
         Ok(())
     }
 
-    /// Core's MaybeSendPing: a ping the `ping` RPC queued, or one every
-    /// PING_INTERVAL when none is in flight; an error once a ping went
-    /// unanswered for TIMEOUT_INTERVAL (after `-peertimeout`).
-    fn maybe_ping(&self, peer: &Peer) -> Result<(), String> {
-        if !peer.info.borrow().handshake_done {
-            return Ok(());
-        }
-        let now = crate::chain::clock::now_micros();
-        let (sent, start, queued, conntime) = {
+    /// Core's MaybeSendPing: after the handshake, a ping the `ping` RPC
+    /// queued, or one every PING_INTERVAL when none is in flight (an
+    /// unanswered one ends the peer in `inactivity_check`).
+    fn maybe_ping(&self, peer: &Peer) {
+        let due = {
             let i = peer.info.borrow();
-            (i.ping_sent, i.ping_start, i.ping_queued, i.conntime)
+            let now = crate::chain::clock::now_micros();
+            i.handshake_done
+                && (i.ping_queued
+                    || (i.ping_nonce.is_none() && now > i.ping_start + PING_INTERVAL_US))
         };
-        let checks = now / 1_000_000 > conntime as i64 + self.peer_timeout;
-        if let Some((_, at)) = sent {
-            if checks && now > at + PING_TIMEOUT_US {
-                return Err(format!("ping timeout: {:.6}s", (now - at) as f64 / 1e6));
-            }
-        }
-        if queued || (sent.is_none() && now > start + PING_INTERVAL_US) {
+        if due {
             send_ping(peer);
         }
-        Ok(())
     }
 
     /// Drops peer `id` (or the peer at `addr`); false when there is none.
@@ -920,11 +919,6 @@ impl Net {
         self.addrs.borrow().entries(tried)
     }
 
-    /// peers.dat's bytes now.
-    pub fn addrman_file(&self) -> Vec<u8> {
-        self.addrs.borrow().to_file(self.magic.to_bytes())
-    }
-
     /// Core's DumpAnchors at a clean shutdown when outbound peers come
     /// from the address manager: our block-relay-only peers (two at most),
     /// tried first at the next start.
@@ -954,7 +948,7 @@ impl Net {
 
     /// Writes peers.dat through the broker (Core's DumpPeerAddresses).
     pub async fn save_peers(&self) {
-        let bytes = self.addrman_file();
+        let bytes = self.addrs.borrow().to_file(self.magic.to_bytes());
         let start = std::time::Instant::now();
         match self.broker.replace_file(PEERS_DAT, &bytes).await {
             Ok(()) => {
@@ -1160,7 +1154,7 @@ impl Net {
                 addr_bind: stream.local_addr().ok(),
                 sent_per_msg: BTreeMap::new(),
                 recv_per_msg: BTreeMap::new(),
-                ping_sent: None,
+                ping_nonce: None,
                 ping_start: 0,
                 ping_queued: false,
                 ping_time: None,
@@ -1203,11 +1197,12 @@ impl Net {
                 if p.tx.is_closed() || !net.peers.borrow().contains_key(&id) {
                     break;
                 }
-                if let Err(why) = net.inactivity_check(&p).and_then(|()| net.maybe_ping(&p)) {
+                if let Err(why) = net.inactivity_check(&p) {
                     tracing::debug!(target: "net", "{why}, disconnecting peer={id}");
                     net.drop_peer(id, &why);
                     break;
                 }
+                net.maybe_ping(&p);
             }
         });
         let net = self.clone();
@@ -1759,7 +1754,7 @@ fn send_ping(peer: &Peer) {
     let now = crate::chain::clock::now_micros();
     {
         let mut info = peer.info.borrow_mut();
-        info.ping_sent = Some((nonce, now));
+        info.ping_nonce = Some(nonce);
         info.ping_start = now;
         info.ping_queued = false;
     }
@@ -1772,12 +1767,12 @@ fn send_ping(peer: &Peer) {
 /// logged and the ping stays.
 fn on_pong(peer: &Peer, nonce: Option<u64>, size: usize) {
     let mut info = peer.info.borrow_mut();
-    let expected = info.ping_sent.map_or(0, |(n, _)| n);
-    let (finished, problem) = match (nonce, info.ping_sent) {
+    let expected = info.ping_nonce.unwrap_or(0);
+    let (finished, problem) = match (nonce, info.ping_nonce) {
         (None, _) => (true, Some("Short payload")),
         (Some(_), None) => (false, Some("Unsolicited pong without ping")),
-        (Some(n), Some((sent, at))) if n == sent => {
-            let rtt = crate::chain::clock::now_micros() - at;
+        (Some(n), Some(sent)) if n == sent => {
+            let rtt = crate::chain::clock::now_micros() - info.ping_start;
             if rtt >= 0 {
                 let secs = rtt as f64 / 1e6;
                 info.ping_time = Some(secs);
@@ -1794,7 +1789,7 @@ fn on_pong(peer: &Peer, nonce: Option<u64>, size: usize) {
         tracing::debug!(target: "net", "pong peer={}: {problem}, {expected:x} expected, {:x} received, {size} bytes", info.id, nonce.unwrap_or(0));
     }
     if finished {
-        info.ping_sent = None;
+        info.ping_nonce = None;
     }
 }
 

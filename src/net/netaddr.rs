@@ -39,11 +39,6 @@ fn v6_routable(ip: Ipv6Addr) -> bool {
     !(invalid || local || rfc4862 || rfc4193 || rfc4843 || rfc7343)
 }
 
-/// Core's GetNetworkName(GetNetClass()) for an IP address.
-pub fn network_name(ip: IpAddr) -> &'static str {
-    NetAddr::from_ip(ip).net_class().name()
-}
-
 /// Core's enum Network, in its order: the first byte of a group key is
 /// one of these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -496,7 +491,11 @@ mod tests {
         ] {
             let ip: IpAddr = text.parse().unwrap();
             assert!(!is_routable(ip), "{text}");
-            assert_eq!(network_name(ip), "not_publicly_routable", "{text}");
+            assert_eq!(
+                NetAddr::from_ip(ip).net_class().name(),
+                "not_publicly_routable",
+                "{text}"
+            );
         }
         for (text, net) in [
             ("8.8.8.8", "ipv4"),
@@ -506,7 +505,7 @@ mod tests {
         ] {
             let ip: IpAddr = text.parse().unwrap();
             assert!(is_routable(ip), "{text}");
-            assert_eq!(network_name(ip), net, "{text}");
+            assert_eq!(NetAddr::from_ip(ip).net_class().name(), net, "{text}");
         }
     }
 

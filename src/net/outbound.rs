@@ -10,7 +10,8 @@ use std::collections::HashSet;
 use bitcoin::p2p::ServiceFlags;
 
 use super::addrman::{AddrInfo, AddrMan};
-use super::netaddr::{Network, Service};
+use super::addrs::{self, Learned};
+use super::netaddr::{NetAddr, Network, Service};
 
 /// Addresses drawn from the address manager per round at most.
 const MAX_TRIES: usize = 100;
@@ -31,6 +32,14 @@ pub struct Current {
     pub privacy_peers: usize,
 }
 
+impl Current {
+    /// Whether an IPv4/IPv6 address is in the group of one of our outbound
+    /// peers (Core keeps those in distinct groups).
+    fn shares_group(&self, addr: &NetAddr) -> bool {
+        addr.ip().is_some() && self.groups.contains(&addr.group())
+    }
+}
+
 /// Core's GetDesirableServiceFlags: witness blocks and the whole chain,
 /// or only the recent blocks from a pruned (limited) peer once our tip is
 /// less than a day old.
@@ -48,12 +57,6 @@ pub fn desirable_services(services: u64, in_ibd: bool) -> u64 {
 pub fn has_desirable_services(services: u64, in_ibd: bool) -> bool {
     let want = desirable_services(services, in_ibd);
     services & want == want
-}
-
-/// Core's MayHaveUsefulAddressDB, what a feeler asks of an address.
-fn may_have_addresses(services: u64) -> bool {
-    let s = ServiceFlags::from(services);
-    s.has(ServiceFlags::NETWORK) || s.has(ServiceFlags::NETWORK_LIMITED)
 }
 
 /// The rules an address must pass to be connected to.
@@ -91,7 +94,7 @@ pub fn choose(
         };
         let a = picked?;
         let addr = &a.service.addr;
-        if !feeler && addr.ip().is_some() && current.groups.contains(&addr.group()) {
+        if !feeler && current.shares_group(addr) {
             continue;
         }
         if !addr.is_valid() || addr.is_local() {
@@ -104,7 +107,7 @@ pub fn choose(
             continue;
         }
         let services_ok = if feeler {
-            may_have_addresses(a.services)
+            addrs::may_serve_addresses(a.services)
         } else {
             has_desirable_services(a.services, rules.in_ibd)
         };
@@ -118,13 +121,13 @@ pub fn choose(
 
 /// Core's checks on an anchor (a block-relay-only peer of the last run)
 /// before connecting to it again.
-pub fn anchor_usable(a: &(Service, u64, i64), current: &Current, rules: &Rules<'_>) -> bool {
+pub fn anchor_usable(a: &Learned, current: &Current, rules: &Rules<'_>) -> bool {
     let (s, services, _) = a;
     s.addr.is_valid()
         && !s.addr.is_local()
         && rules.reachable.contains(&s.addr.network())
         && has_desirable_services(*services, rules.in_ibd)
-        && !(s.addr.ip().is_some() && current.groups.contains(&s.addr.group()))
+        && !current.shares_group(&s.addr)
         && !(rules.skip)(s)
 }
 

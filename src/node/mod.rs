@@ -287,11 +287,7 @@ async fn start_p2p(
     // (and -seednode); with it, only from -connect.
     if !config.is_set("connect") {
         let anchors = peers_file::load_anchors(broker, config).await;
-        net.start_automatic_connections(
-            config.get_int("maxconnections", 125).max(0) as usize,
-            config.get_all("seednode"),
-            anchors,
-        );
+        net.start_automatic_connections(config.get_all("seednode"), anchors);
     }
     for address in config.get_all("addnode") {
         net.set_added(&address, true);

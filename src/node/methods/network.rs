@@ -195,8 +195,8 @@ fn peer_json(p: &PeerInfo) -> Value {
         ("minping", p.min_ping),
         (
             "pingwait",
-            p.ping_sent
-                .map(|(_, at)| (crate::chain::clock::now_micros() - at) as f64 / 1e6),
+            p.ping_nonce
+                .map(|_| (crate::chain::clock::now_micros() - p.ping_start) as f64 / 1e6),
         ),
     ];
     for (name, secs) in pings {
