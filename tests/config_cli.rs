@@ -88,6 +88,36 @@ fn regtest_section_and_chain_from_conf_are_honoured() {
 }
 
 #[test]
+fn bad_whitebind_values_are_refused_with_cores_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    for (args, message) in [
+        (
+            &["-whitebind=noban@127.0.0.1/10"][..],
+            "Error: Cannot resolve -whitebind address: '127.0.0.1/10'",
+        ),
+        (
+            &["-whitebind=noban@127.0.0.1"][..],
+            "Error: Need to specify a port with -whitebind: '127.0.0.1'",
+        ),
+        (
+            &["-whitebind=oopsie@127.0.0.1:1"][..],
+            "Error: Invalid P2P permission: 'oopsie'",
+        ),
+        (
+            &["-whitebind=noban@127.0.0.1:1", "-listen=0"][..],
+            "Error: Cannot set -bind or -whitebind together with -listen=0",
+        ),
+    ] {
+        let mut all = vec!["-regtest", &datadir, "-dns=0", "-server=0"];
+        all.extend_from_slice(args);
+        let (code, _, stderr) = run(NODE, &all);
+        assert_eq!(code, 1, "{args:?}");
+        assert_eq!(stderr.trim(), message, "{args:?}");
+    }
+}
+
+#[test]
 fn bad_proxy_values_are_refused_with_cores_messages() {
     let dir = tempfile::tempdir().unwrap();
     let datadir = format!("-datadir={}", dir.path().display());

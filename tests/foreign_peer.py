@@ -71,13 +71,35 @@ def handshake(host, port):
     sock.sendall(frame("version", version(port)))
     seen = []
     while "verack" not in seen:
-        command, _ = read_message(sock)
+        command, payload = read_message(sock)
         seen.append(command)
+        if command == "version":
+            # The relay flag (BIP37) is the version message's last byte.
+            print(f"node version relay={payload[-1]}")
     if seen[0] != "version":
         raise ValueError(f"the node's first message was {seen[0]}")
     sock.sendall(frame("verack", b""))
     print(f"handshake ok: {' '.join(seen)}")
     return sock
+
+
+def until_pong(sock, nonce):
+    """Pings, then returns the commands the node sent up to the pong."""
+    sock.sendall(frame("ping", struct.pack("<Q", nonce)))
+    seen = []
+    while True:
+        command, payload = read_message(sock)
+        if command == "pong" and payload == struct.pack("<Q", nonce):
+            return seen
+        seen.append((command, payload))
+
+
+def locator_message(hashes):
+    """getheaders/getblocks payload: version, locator, zero stop hash."""
+    return struct.pack("<I", 70016) + bytes([len(hashes)]) + b"".join(hashes) + bytes(32)
+
+
+GENESIS = bytes.fromhex("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206")[::-1]
 
 
 def hung_up(sock):
@@ -112,6 +134,41 @@ def main():
     elif how == "unknown-flood":
         for _ in range(1001):
             sock.sendall(frame("nonsense", b"\x00"))
+    elif how == "filterload":
+        # An empty filter, no hash functions, tweak 0, flags 0.
+        sock.sendall(frame("filterload", b"\x00" + struct.pack("<IIB", 0, 0, 0)))
+    elif how == "mempool":
+        sock.sendall(frame("mempool", b""))
+    elif how == "mempool-ok":
+        sock.sendall(frame("mempool", b""))
+        until_pong(sock, 5)
+        print("mempool request answered")
+        return 0
+    elif how == "long-locator":
+        sock.sendall(frame("getheaders", locator_message([GENESIS] * 102)))
+    elif how == "tx-inv":
+        sock.sendall(frame("inv", b"\x01" + struct.pack("<I", 5) + bytes(31) + b"\x01"))
+    elif how == "feefilter":
+        got = [c for c, _ in until_pong(sock, 6)]
+        print("feefilter received" if "feefilter" in got else "no feefilter")
+        return 0
+    elif how == "getblocks":
+        # The blocks after the genesis block are announced by inv; the
+        # first, asked for as MSG_BLOCK, comes without witness data.
+        sock.sendall(frame("getblocks", locator_message([GENESIS])))
+        blocks = []
+        for command, payload in until_pong(sock, 7):
+            if command == "inv":
+                blocks += [payload[1 + 36 * i + 4:1 + 36 * i + 36] for i in range(payload[0]) if payload[1 + 36 * i] == 2]
+        print(f"inv blocks {len(blocks)}")
+        sock.sendall(frame("getdata", b"\x01" + struct.pack("<I", 2) + blocks[0]))
+        for command, payload in until_pong(sock, 8):
+            if command == "block":
+                # Header (80), one transaction: its version, then 00 01
+                # only if it carries witnesses.
+                marker = payload[80 + 1 + 4:80 + 1 + 6]
+                print("block without witness" if marker != b"\x00\x01" else "block with witness")
+        return 0
     elif how == "oversized":
         sock.sendall(frame("ping", b"", length=32 * 1024 * 1024 + 1))
     elif how == "ping":

@@ -29,7 +29,7 @@ fn listening(port: u16) -> TestNode {
 #[test]
 fn two_nodes_sync_and_announce_blocks_both_ways() {
     let port = free_port();
-    let a = listening(port);
+    let a = TestNode::start(&["-disablewallet", "-debug=net", &format!("-port={port}")]);
     ok(&a, "generatetoaddress", json!([3, ADDRESS]));
     // -connect: no listening of its own (Core's default then).
     let b = follower(port);
@@ -276,17 +276,7 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
     wait_for("b to connect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
-    let peer = |how: &str| {
-        let out = std::process::Command::new("python3")
-            .args([script, "127.0.0.1", &port.to_string(), how])
-            .output()
-            .expect("python3");
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{how}: {text}");
-        text
-    };
+    let peer = |how: &str| foreign_peer(port, how);
     // Core's handshake order as a peer with no code of ours sees it.
     let pinged = peer("ping");
     assert!(
@@ -303,6 +293,90 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
         ok(&b, "getblockcount", json!([])) == json!(2)
     });
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(1));
+}
+
+/// Runs tests/foreign_peer.py against `port` in mode `how`: its output.
+fn foreign_peer(port: u16, how: &str) -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+    let out = std::process::Command::new("python3")
+        .args([script, "127.0.0.1", &port.to_string(), how])
+        .output()
+        .expect("python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{how}: {text}");
+    text
+}
+
+#[test]
+fn blocks_are_served_as_cores_and_bloom_requests_end_the_connection() {
+    let port = free_port();
+    let a = TestNode::start(&["-disablewallet", "-debug=net", &format!("-port={port}")]);
+    ok(&a, "generatetoaddress", json!([3, ADDRESS]));
+    // getblocks: the three blocks after the genesis block by inv; a block
+    // asked for as MSG_BLOCK has its witnesses stripped.
+    let served = foreign_peer(port, "getblocks");
+    assert!(served.contains("inv blocks 3"), "{served}");
+    assert!(served.contains("block without witness"), "{served}");
+    // We offer no bloom filters (NODE_BLOOM), and a locator is 101 hashes
+    // at most: Core drops peers that do otherwise.
+    for how in ["filterload", "mempool", "long-locator"] {
+        let out = foreign_peer(port, how);
+        assert!(out.contains(&format!("disconnected after {how}")), "{out}");
+    }
+    let log = a.log();
+    assert!(
+        log.contains(
+            "filterload received despite not offering bloom services, disconnecting peer="
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("mempool request with bloom filters disabled, disconnecting peer="),
+        "{log}"
+    );
+    assert!(
+        log.contains("getheaders locator size 102 > 101, disconnecting peer="),
+        "{log}"
+    );
+    // A peer with the default permissions gets our feefilter.
+    assert!(foreign_peer(port, "feefilter").contains("feefilter received"));
+}
+
+#[test]
+fn blocksonly_refuses_peer_transactions_and_whitebind_grants_permissions() {
+    let (port, white) = (free_port(), free_port());
+    let a = TestNode::start(&[
+        "-disablewallet",
+        "-blocksonly",
+        "-debug=net",
+        &format!("-bind=127.0.0.1:{port}"),
+        &format!("-whitebind=mempool,relay@127.0.0.1:{white}"),
+    ]);
+    let info = ok(&a, "getnetworkinfo", json!([]));
+    assert_eq!(info["localrelay"], json!(false));
+    assert_eq!(
+        ok(&a, "getmempoolinfo", json!([]))["maxmempool"],
+        json!(5_000_000)
+    );
+    // Our version says relay=0, no feefilter follows, and a transaction
+    // announcement is a protocol violation.
+    let out = foreign_peer(port, "feefilter");
+    assert!(out.contains("node version relay=0"), "{out}");
+    assert!(out.contains("no feefilter"), "{out}");
+    let out = foreign_peer(port, "tx-inv");
+    assert!(out.contains("disconnected after tx-inv"), "{out}");
+    assert!(a.log().contains(
+        "transaction (0100000000000000000000000000000000000000000000000000000000000000) inv sent in violation of protocol, disconnecting peer="
+    ));
+    // On the -whitebind socket the peer has the relay and mempool
+    // permissions: our version asks it for transactions, and its mempool
+    // request is answered instead of ending the connection.
+    let out = foreign_peer(white, "mempool-ok");
+    assert!(out.contains("node version relay=1"), "{out}");
+    assert!(out.contains("mempool request answered"), "{out}");
+    let out = foreign_peer(port, "mempool");
+    assert!(out.contains("disconnected after mempool"), "{out}");
 }
 
 #[test]

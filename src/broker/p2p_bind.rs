@@ -1,7 +1,9 @@
 //! The P2P listening sockets, bound by the broker because the node worker may
 //! not bind: `-bind=addr[:port]` entries (default every interface) on
 //! `-port` or the chain's P2P port. `-listen` defaults as Core's: on,
-//! unless `-connect` or `-proxy` is given (and on whenever `-bind` is).
+//! unless `-connect` or `-proxy` is given (and on whenever `-bind` or
+//! `-whitebind` is). `-whitebind` sockets are bound like `-bind` ones; the
+//! node worker gives their peers the permissions (net/permissions).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 
@@ -18,6 +20,10 @@ pub enum P2pBindError {
     InUse(SocketAddr, &'static str),
     #[error("Failed to listen on any port. Use -listen=0 if you want this.")]
     NothingBound,
+    #[error("{0}")]
+    Whitebind(String),
+    #[error("Cannot set -bind or -whitebind together with -listen=0")]
+    BindWithoutListen,
 }
 
 /// A listening socket as Core makes one: SO_REUSEADDR, and IPv6 sockets
@@ -37,7 +43,7 @@ fn listen_on(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Core's `-listen` default (InitParameterInteraction): `-bind` turns it on,
 /// `-connect` (other than `0`) and `-proxy` turn it off.
 pub fn listen_default(config: &Config) -> bool {
-    if !config.get_all("bind").is_empty() {
+    if !config.get_all("bind").is_empty() || !config.get_all("whitebind").is_empty() {
         return true;
     }
     let connect = config
@@ -50,11 +56,29 @@ pub fn listen_default(config: &Config) -> bool {
     !(connect || proxy)
 }
 
-/// Binds what `-listen`, `-bind` and `-port` ask for.
+/// Binds what `-listen`, `-bind`, `-whitebind` and `-port` ask for.
 pub fn bind(config: &Config) -> Result<Vec<TcpListener>, P2pBindError> {
+    let binding = !config.get_all("bind").is_empty() || !config.get_all("whitebind").is_empty();
     if !config.get_bool("listen", listen_default(config)) {
+        if binding {
+            return Err(P2pBindError::BindWithoutListen);
+        }
         return Ok(Vec::new());
     }
+    let whitebinds = config
+        .get_all("whitebind")
+        .iter()
+        .map(|w| {
+            crate::net::permissions::parse_whitebind(
+                w,
+                config.get_bool("whitelistrelay", true),
+                config.get_bool("whitelistforcerelay", false),
+            )
+            .map(|e| e.addr)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(P2pBindError::Whitebind)?;
+
     let port = match config.get("port") {
         None => config.chain().default_p2p_port(),
         Some(p) => p
@@ -64,9 +88,10 @@ pub fn bind(config: &Config) -> Result<Vec<TcpListener>, P2pBindError> {
             .ok_or(P2pBindError::Port(p))?,
     };
     let mut binds = config.get_all("bind");
-    if binds.is_empty() {
+    if binds.is_empty() && whitebinds.is_empty() {
         binds = vec!["0.0.0.0".into(), "[::]".into()];
     }
+    binds.extend(whitebinds.iter().map(|a| a.to_string()));
     let mut bound = Vec::new();
     for b in binds {
         // Core's `-bind=addr=onion` suffix names a purpose: the address is

@@ -142,7 +142,18 @@ impl PolicyOptions {
             }),
             permit_bare_multisig: config.get_bool("permitbaremultisig", true),
             bytes_per_sigop: config.get_int("bytespersigop", d.bytes_per_sigop).max(0),
-            max_size_bytes: config.get_int("maxmempool", 300).max(0) as u64 * 1_000_000,
+            // Core: a -blocksonly node keeps a 5 MB mempool unless told.
+            max_size_bytes: config
+                .get_int(
+                    "maxmempool",
+                    if config.get_bool("blocksonly", false) {
+                        5
+                    } else {
+                        300
+                    },
+                )
+                .max(0) as u64
+                * 1_000_000,
             expiry_secs: config.get_int("mempoolexpiry", 336).max(0) * 60 * 60,
             cluster_count: config.get_int("limitclustercount", 64).clamp(1, 100) as usize,
             cluster_size_vbytes: config.get_int("limitclustersize", 101).max(1) * 1000,

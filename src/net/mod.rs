@@ -17,6 +17,7 @@ mod compact;
 pub mod netaddr;
 mod outbound;
 pub mod permissions;
+mod serve;
 pub mod transport;
 mod txrelay;
 
@@ -39,8 +40,10 @@ use crate::chain::{Chain, SubmitOutcome};
 
 /// Core's PROTOCOL_VERSION.
 const PROTOCOL_VERSION: u32 = 70016;
+/// Core's MIN_PEER_PROTO_VERSION: older peers are dropped.
+const MIN_PEER_PROTO_VERSION: u32 = 31800;
 /// Core's MAX_HEADERS_RESULTS.
-const MAX_HEADERS: usize = 2000;
+pub(super) const MAX_HEADERS: usize = 2000;
 /// Bytes a peer may leave unread before it is dropped (Core stops serving
 /// at `-maxsendbuffer`; a peer this far behind is not reading at all).
 const MAX_SEND_QUEUE: usize = 64 * 1024 * 1024;
@@ -223,6 +226,8 @@ struct Peer {
     /// The nonce of the version message we sent (a node that receives it
     /// back on an inbound connection is talking to itself).
     nonce: Cell<u64>,
+    /// The last block of a cut `getblocks` answer (see `serve`).
+    continuation: Cell<Option<BlockHash>>,
 }
 
 impl Peer {
@@ -269,6 +274,8 @@ pub struct Net {
     v2transport: bool,
     /// `-whitelist` entries.
     whitelist: RefCell<Vec<permissions::WhitelistEntry>>,
+    /// `-whitebind` entries.
+    whitebinds: RefCell<Vec<permissions::WhitebindEntry>>,
     /// Addresses peers told us about (peers.dat).
     addrs: RefCell<addrman::AddrMan>,
     /// Which peer gets which address when (see `addrrelay`).
@@ -281,6 +288,9 @@ pub struct Net {
     opening: RefCell<Vec<ConnType>>,
     /// `-peertimeout`.
     peer_timeout: i64,
+    /// `-blocksonly`: peers without the relay permission may not send us
+    /// transactions.
+    blocks_only: bool,
     /// Whether outbound peers come from the address manager (no
     /// `-connect`): then block-relay-only peers are kept in anchors.dat.
     automatic: Cell<bool>,
@@ -328,6 +338,8 @@ pub struct NetOptions {
     pub reachable: Vec<netaddr::Network>,
     /// `-peertimeout`: seconds before a new peer's inactivity counts.
     pub peer_timeout: i64,
+    /// `-blocksonly`.
+    pub blocks_only: bool,
 }
 
 impl Net {
@@ -344,6 +356,7 @@ impl Net {
             v2transport,
             reachable,
             peer_timeout,
+            blocks_only,
         } = opts;
         let comments = if uacomments.is_empty() {
             String::new()
@@ -369,12 +382,14 @@ impl Net {
             max_connections,
             v2transport,
             whitelist: RefCell::default(),
+            whitebinds: RefCell::default(),
             addrs: RefCell::new(addrman),
             addr_relay: addrrelay::AddrRelay::default(),
             cjdns_reachable: reachable.contains(&netaddr::Network::Cjdns),
             opening: RefCell::default(),
             automatic: Cell::new(false),
             peer_timeout,
+            blocks_only,
             anchors: RefCell::default(),
             reachable,
             saving_bans: Rc::default(),
@@ -398,9 +413,10 @@ impl Net {
                         Ok((_, addr)) if !net.active.get() => {
                             tracing::debug!(target: "net", "connection from {addr} dropped (network not active)");
                         }
-                        Ok((_, addr))
+                        Ok((ref stream, addr))
                             if net.is_banned(addr.ip())
-                                && net.permissions(addr.ip(), true) & permissions::NO_BAN
+                                && net.permissions(addr.ip(), true, stream.local_addr().ok())
+                                    & permissions::NO_BAN
                                     != permissions::NO_BAN =>
                         {
                             tracing::debug!(target: "net", "connection from {addr} dropped (banned)");
@@ -983,8 +999,21 @@ impl Net {
         *self.whitelist.borrow_mut() = entries;
     }
 
-    fn permissions(&self, ip: std::net::IpAddr, inbound: bool) -> u32 {
-        permissions::flags_for(&self.whitelist.borrow(), ip, inbound)
+    /// Sets the `-whitebind` entries.
+    pub fn set_whitebinds(&self, entries: Vec<permissions::WhitebindEntry>) {
+        *self.whitebinds.borrow_mut() = entries;
+    }
+
+    /// A peer's permissions: `-whitelist` ones for its address, and for an
+    /// inbound one the `-whitebind` ones of the socket it came in on.
+    fn permissions(&self, ip: std::net::IpAddr, inbound: bool, local: Option<SocketAddr>) -> u32 {
+        let bind = match local {
+            Some(local) if inbound => {
+                permissions::whitebind_flags(&self.whitebinds.borrow(), local)
+            }
+            _ => 0,
+        };
+        permissions::flags_for(&self.whitelist.borrow(), ip, inbound) | bind
     }
 
     /// (bytes sent, bytes received) over all peers since start.
@@ -1148,7 +1177,7 @@ impl Net {
                 synced_headers: -1,
                 synced_blocks: -1,
                 handshake_done: false,
-                permissions: self.permissions(addr.ip(), inbound),
+                permissions: self.permissions(addr.ip(), inbound, stream.local_addr().ok()),
                 session_id: None,
                 prefers_headers: false,
                 addr_bind: stream.local_addr().ok(),
@@ -1180,6 +1209,7 @@ impl Net {
             compact: compact::PeerCompact::default(),
             unknown: Cell::new(0),
             nonce: Cell::new(0),
+            continuation: Cell::new(None),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1281,33 +1311,6 @@ impl Net {
         })
     }
 
-    /// Headers of the active chain after the first locator hash we have.
-    fn headers_after(
-        &self,
-        locator: &[BlockHash],
-        stop: &BlockHash,
-    ) -> Vec<bitcoin::block::Header> {
-        let start = locator
-            .iter()
-            .filter_map(|h| self.chain.block_info(h))
-            .find(|b| b.in_active_chain)
-            .map(|b| b.height + 1)
-            .unwrap_or(1);
-        let mut out = Vec::new();
-        let mut height = start;
-        while out.len() < MAX_HEADERS {
-            let Some(b) = self.chain.block_at(height) else {
-                break;
-            };
-            out.push(b.header);
-            if b.hash == *stop {
-                break;
-            }
-            height += 1;
-        }
-        out
-    }
-
     fn announce(&self, hash: BlockHash) {
         let Some(info) = self.chain.block_info(&hash) else {
             return;
@@ -1404,9 +1407,8 @@ impl Net {
             }
         });
         let _writing = AbortOnDrop(writing.abort_handle());
-        let conn = peer.info.borrow().conn_type;
         if !inbound {
-            peer.push(self.version_message(peer, conn.relays_txs()));
+            peer.push(self.version_message(peer, !self.rejects_incoming_txs(peer)));
         }
         let started = tokio::time::Instant::now();
         loop {
@@ -1482,6 +1484,10 @@ impl Net {
                     if info.version != 0 {
                         return Err("duplicate version message".into());
                     }
+                    if v.version < MIN_PEER_PROTO_VERSION {
+                        tracing::debug!(target: "net", "peer using obsolete version {}, disconnecting peer={id}", v.version);
+                        return Err(format!("peer using obsolete version {}", v.version));
+                    }
                     info.version = v.version;
                     info.subver = v.user_agent.clone();
                     info.services = v.services.to_u64();
@@ -1504,7 +1510,7 @@ impl Net {
                         tracing::info!("connected to self at {addr}, disconnecting");
                         return Err("connected to self".into());
                     }
-                    send(self.version_message(peer, true));
+                    send(self.version_message(peer, !self.rejects_incoming_txs(peer)));
                 }
                 // BIP339 and BIP155: between version and verack.
                 if v.version >= WTXID_RELAY_VERSION {
@@ -1549,9 +1555,7 @@ impl Net {
                 }
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
-                send(NetworkMessage::FeeFilter(
-                    self.mempool.options().min_relay_feerate.0,
-                ));
+                self.maybe_send_feefilter(peer);
                 // Headers are synced from peers we stay with, not from an
                 // address fetch.
                 if conn != ConnType::AddrFetch {
@@ -1563,9 +1567,14 @@ impl Net {
             NetworkMessage::Pong(nonce) => on_pong(peer, Some(nonce), 8),
             NetworkMessage::SendHeaders => peer.info.borrow_mut().prefers_headers = true,
             NetworkMessage::GetHeaders(g) => {
-                send(NetworkMessage::Headers(
-                    self.headers_after(&g.locator_hashes, &g.stop_hash),
-                ));
+                serve::check_locator("getheaders", &g.locator_hashes, id)?;
+                if let Some(headers) = self.headers_after(&g.locator_hashes, &g.stop_hash, id) {
+                    send(NetworkMessage::Headers(headers));
+                }
+            }
+            NetworkMessage::GetBlocks(g) => {
+                serve::check_locator("getblocks", &g.locator_hashes, id)?;
+                self.on_getblocks(peer, &g.locator_hashes, &g.stop_hash);
             }
             NetworkMessage::Headers(headers) => self.on_headers(peer, headers).await?,
             NetworkMessage::SendAddrV2 => {
@@ -1596,11 +1605,20 @@ impl Net {
             {
                 peer.relay.fee_filter.set(rate);
             }
-            NetworkMessage::Tx(_) if !peer.info.borrow().conn_type.relays_txs() => {
+            NetworkMessage::Tx(_) if self.rejects_incoming_txs(peer) => {
+                tracing::debug!(target: "net", "transaction sent in violation of protocol, disconnecting peer={id}");
                 return Err("transaction sent in violation of protocol".into());
             }
             NetworkMessage::Tx(tx) => self.on_tx(peer, tx).await,
             NetworkMessage::Inv(items) => {
+                if self.rejects_incoming_txs(peer) {
+                    if let Some(tx) = items.iter().find_map(txrelay::tx_hash) {
+                        tracing::debug!(target: "net", "transaction ({tx}) inv sent in violation of protocol, disconnecting peer={id}");
+                        return Err(format!(
+                            "transaction ({tx}) inv sent in violation of protocol"
+                        ));
+                    }
+                }
                 self.on_tx_inv(peer, &items);
                 let unknown: Vec<Inventory> = items
                     .iter()
@@ -1619,6 +1637,10 @@ impl Net {
                 }
             }
             NetworkMessage::GetData(items) => {
+                tracing::debug!(target: "net", "received getdata ({} invsz) peer={id}", items.len());
+                if let Some(first) = items.first() {
+                    tracing::debug!(target: "net", "received getdata for: {} peer={id}", serve::inv_string(first));
+                }
                 for item in items {
                     if self.serve_tx(peer, &item) {
                         continue;
@@ -1627,12 +1649,7 @@ impl Net {
                         self.serve_compact(peer, h);
                         continue;
                     }
-                    if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
-                        match self.chain.read_block(&h) {
-                            Ok(block) => send(NetworkMessage::Block(block)),
-                            Err(_) => send(NetworkMessage::NotFound(vec![item])),
-                        }
-                    }
+                    self.serve_block(peer, &item)?;
                 }
             }
             NetworkMessage::Block(block) => self.on_block(peer, block).await?,
@@ -1650,7 +1667,19 @@ impl Net {
             NetworkMessage::CmpctBlock(c) => self.on_cmpctblock(peer, c.compact_block).await?,
             NetworkMessage::GetBlockTxn(g) => self.serve_blocktxn(peer, &g)?,
             NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
-            // Accepted and not acted on (BIP37 filters, mempool, ...).
+            NetworkMessage::MemPool => self.on_mempool_request(peer)?,
+            // We offer no bloom filters (NODE_BLOOM, BIP111): Core drops a
+            // peer that sends them anyway.
+            m @ (NetworkMessage::FilterLoad(_)
+            | NetworkMessage::FilterAdd(_)
+            | NetworkMessage::FilterClear) => {
+                let cmd = m.cmd();
+                tracing::debug!(target: "net", "{cmd} received despite not offering bloom services, disconnecting peer={id}");
+                return Err(format!(
+                    "{cmd} received despite not offering bloom services"
+                ));
+            }
+            // Accepted and not acted on.
             _ => {}
         }
         Ok(())

@@ -2,8 +2,10 @@
 //! (NetPermissionFlags): which inbound peers may not be banned, get
 //! transactions relayed, and so on. A subnet without `@` gets Core's
 //! implicit set (noban, relay, mempool; noban implies download).
+//! `-whitebind=[perm,...@]addr:port` gives them to every inbound peer that
+//! comes in on that listening socket.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::rpc::http::Subnet;
 
@@ -26,56 +28,68 @@ pub struct WhitelistEntry {
     pub outbound: bool,
 }
 
+/// One `-whitebind` entry: a listening address whose inbound peers get
+/// `flags`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WhitebindEntry {
+    pub addr: SocketAddr,
+    pub flags: u32,
+}
+
+/// Core's TryParsePermissionFlags: `perm,...@rest` (or `rest` alone, with
+/// the implicit set). The flags, the directions named, and the rest.
+fn parse_permissions(
+    value: &str,
+    whitelistrelay: bool,
+    forcerelay: bool,
+) -> Result<(u32, bool, bool, &str), String> {
+    let Some((list, rest)) = value.split_once('@') else {
+        // Core's implicit permissions.
+        let mut flags = MEMPOOL | NO_BAN;
+        if whitelistrelay {
+            flags |= RELAY;
+        }
+        if forcerelay {
+            flags |= FORCE_RELAY;
+        }
+        return Ok((flags, false, false, value));
+    };
+    let (mut flags, mut inbound, mut outbound) = (0u32, false, false);
+    for p in list.split(',') {
+        flags |= match p {
+            "bloomfilter" | "bloom" => BLOOM_FILTER,
+            "noban" => NO_BAN,
+            "forcerelay" => FORCE_RELAY,
+            "mempool" => MEMPOOL,
+            "download" => DOWNLOAD,
+            "all" => ALL,
+            "relay" => RELAY,
+            "addr" => ADDR,
+            "in" => {
+                inbound = true;
+                0
+            }
+            "out" => {
+                outbound = true;
+                0
+            }
+            "" => 0,
+            other => return Err(format!("Invalid P2P permission: '{other}'")),
+        };
+    }
+    if (inbound || outbound) && flags == 0 {
+        return Err(format!("Only direction was set, no permissions: '{value}'"));
+    }
+    Ok((flags, inbound, outbound, rest))
+}
+
 /// Parses one `-whitelist` value; Err is Core's init error.
 pub fn parse_whitelist(
     value: &str,
     whitelistrelay: bool,
     forcerelay: bool,
 ) -> Result<WhitelistEntry, String> {
-    let (flags_text, net) = match value.split_once('@') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, value),
-    };
-    let (mut flags, mut inbound, mut outbound) = (0u32, false, false);
-    match flags_text {
-        None => {
-            // Core's implicit permissions.
-            flags = MEMPOOL | NO_BAN;
-            if whitelistrelay {
-                flags |= RELAY;
-            }
-            if forcerelay {
-                flags |= FORCE_RELAY;
-            }
-        }
-        Some(list) => {
-            for p in list.split(',') {
-                flags |= match p {
-                    "bloomfilter" | "bloom" => BLOOM_FILTER,
-                    "noban" => NO_BAN,
-                    "forcerelay" => FORCE_RELAY,
-                    "mempool" => MEMPOOL,
-                    "download" => DOWNLOAD,
-                    "all" => ALL,
-                    "relay" => RELAY,
-                    "addr" => ADDR,
-                    "in" => {
-                        inbound = true;
-                        0
-                    }
-                    "out" => {
-                        outbound = true;
-                        0
-                    }
-                    "" => 0,
-                    other => return Err(format!("Invalid P2P permission: '{other}'")),
-                };
-            }
-            if (inbound || outbound) && flags == 0 {
-                return Err(format!("Only direction was set, no permissions: '{value}'"));
-            }
-        }
-    }
+    let (flags, mut inbound, outbound, net) = parse_permissions(value, whitelistrelay, forcerelay)?;
     if !inbound && !outbound {
         inbound = true;
     }
@@ -87,6 +101,43 @@ pub fn parse_whitelist(
         inbound,
         outbound,
     })
+}
+
+/// Parses one `-whitebind=[perm,...@]addr:port` value; Err is Core's
+/// init error. The address is numeric (the node worker resolves no names).
+pub fn parse_whitebind(
+    value: &str,
+    whitelistrelay: bool,
+    forcerelay: bool,
+) -> Result<WhitebindEntry, String> {
+    let (flags, _, outbound, text) = parse_permissions(value, whitelistrelay, forcerelay)?;
+    if outbound {
+        return Err(
+            "whitebind may only be used for incoming connections (\"out\" was passed)".into(),
+        );
+    }
+    let bare = text.trim_start_matches('[').trim_end_matches(']');
+    let addr = match (text.parse::<SocketAddr>(), bare.parse::<IpAddr>()) {
+        (Ok(a), _) => a,
+        (_, Ok(ip)) => SocketAddr::new(ip, 0),
+        _ => return Err(format!("Cannot resolve -whitebind address: '{text}'")),
+    };
+    if addr.port() == 0 {
+        return Err(format!("Need to specify a port with -whitebind: '{text}'"));
+    }
+    Ok(WhitebindEntry { addr, flags })
+}
+
+/// The permissions `-whitebind` entries give an inbound peer that came in
+/// on our socket address `local`.
+pub fn whitebind_flags(entries: &[WhitebindEntry], local: SocketAddr) -> u32 {
+    entries
+        .iter()
+        .filter(|e| {
+            e.addr.port() == local.port()
+                && (e.addr.ip().is_unspecified() || e.addr.ip() == local.ip())
+        })
+        .fold(0, |f, e| f | e.flags)
 }
 
 /// The permissions `entries` give a peer at `ip`.
@@ -134,5 +185,28 @@ mod tests {
         );
         assert!(parse_whitelist("in@127.0.0.1", true, false).is_err());
         assert!(parse_whitelist("noban@300.1.1.1", true, false).is_err());
+    }
+
+    #[test]
+    fn whitebind_gives_its_permissions_to_peers_on_its_socket() {
+        let e = parse_whitebind("bloomfilter,forcerelay@127.0.0.1:18444", true, false).unwrap();
+        assert_eq!(names(e.flags), ["bloomfilter", "forcerelay", "relay"]);
+        let any = parse_whitebind("[::]:18445", true, false).unwrap();
+        assert_eq!(names(any.flags), ["noban", "relay", "mempool", "download"]);
+        let entries = [e, any];
+        let local = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(whitebind_flags(&entries, local("127.0.0.1:18444")), e.flags);
+        assert_eq!(whitebind_flags(&entries, local("10.0.0.1:18444")), 0);
+        assert_eq!(whitebind_flags(&entries, local("[::1]:18445")), any.flags);
+        assert_eq!(
+            parse_whitebind("noban@127.0.0.1/10", true, false).unwrap_err(),
+            "Cannot resolve -whitebind address: '127.0.0.1/10'"
+        );
+        assert_eq!(
+            parse_whitebind("noban@127.0.0.1", true, false).unwrap_err(),
+            "Need to specify a port with -whitebind: '127.0.0.1'"
+        );
+        assert!(parse_whitebind("in@127.0.0.1:1", true, false).is_err());
+        assert!(parse_whitebind("noban,out@127.0.0.1:1", true, false).is_err());
     }
 }

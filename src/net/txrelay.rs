@@ -13,6 +13,11 @@
 //! 1p1c relay), so a child can pay for its parent, also to replace what the
 //! parent conflicts with. Announcements go out at once, not on Core's
 //! randomised trickle timer (so getpeerinfo's `inv_to_send` is always 0).
+//! Core's rules on who may send us transactions (not block-relay-only or
+//! feeler peers; with `-blocksonly` only peers with the `relay`
+//! permission), `forcerelay` peers' transactions relayed even when we have
+//! them, and BIP35 `mempool` requests for peers with the `mempool`
+//! permission live here too.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashSet};
@@ -24,7 +29,7 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Transaction, Txid, Wtxid};
 
-use super::{Net, Peer};
+use super::{permissions, Net, Peer};
 use crate::mempool::{AcceptArgs, RejectKind};
 
 /// Hashes remembered per peer before the set starts over.
@@ -33,6 +38,8 @@ const MAX_KNOWN: usize = 50_000;
 const MAX_REJECTS: usize = 50_000;
 /// Orphans kept at most (the oldest goes first).
 const MAX_ORPHANS: usize = 100;
+/// Core's MAX_INV_SZ: items in one `inv` message.
+const MAX_INV_SIZE: usize = 50_000;
 /// Largest orphan kept: a standard transaction's weight.
 const MAX_ORPHAN_WEIGHT: u64 = 400_000;
 
@@ -86,6 +93,15 @@ impl Orphanage {
     }
 }
 
+/// The hash of a transaction announcement (None for other items).
+pub(super) fn tx_hash(item: &Inventory) -> Option<String> {
+    match item {
+        Inventory::WTx(w) => Some(w.to_string()),
+        Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => Some(t.to_string()),
+        _ => None,
+    }
+}
+
 /// One peer's transaction relay state.
 #[derive(Default)]
 pub(super) struct PeerRelay {
@@ -100,6 +116,21 @@ pub(super) struct PeerRelay {
 }
 
 impl PeerRelay {
+    /// How to announce a transaction to this peer (by wtxid or txid), if
+    /// its feerate meets the peer's feefilter and the peer has not heard
+    /// of it; the peer counts as told from here on.
+    fn announcement(&self, txid: Txid, wtxid: Wtxid, rate: i64) -> Option<Inventory> {
+        if rate < self.fee_filter.get() {
+            return None;
+        }
+        let (inv, hash) = if self.wtxid_relay.get() {
+            (Inventory::WTx(wtxid), wtxid.to_byte_array())
+        } else {
+            (Inventory::Transaction(txid), txid.to_byte_array())
+        };
+        self.learn(hash).then_some(inv)
+    }
+
     fn learn(&self, hash: [u8; 32]) -> bool {
         let mut k = self.known.borrow_mut();
         if k.len() >= MAX_KNOWN {
@@ -216,23 +247,82 @@ impl Net {
             if !peer.info.borrow().handshake_done || !peer.relay.relay_txs.get() {
                 continue;
             }
-            if rate < peer.relay.fee_filter.get() {
-                continue;
-            }
-            let inv = if peer.relay.wtxid_relay.get() {
-                Inventory::WTx(wtxid)
-            } else {
-                Inventory::Transaction(txid)
-            };
-            let hash = match inv {
-                Inventory::WTx(w) => w.to_byte_array(),
-                _ => txid.to_byte_array(),
-            };
-            if peer.relay.learn(hash) {
+            if let Some(inv) = peer.relay.announcement(txid, wtxid, rate) {
                 peer.info.borrow_mut().last_inv_sequence = sequence;
                 peer.push(NetworkMessage::Inv(vec![inv]));
             }
         }
+    }
+
+    /// `-blocksonly` is on.
+    pub fn blocks_only(&self) -> bool {
+        self.blocks_only
+    }
+
+    /// Core's RejectIncomingTxs: block-relay-only and feeler peers may never
+    /// send us transactions, and with `-blocksonly` only peers with the
+    /// `relay` permission may. Our version message tells the peer so.
+    pub(super) fn rejects_incoming_txs(&self, peer: &Peer) -> bool {
+        let i = peer.info.borrow();
+        !i.conn_type.relays_txs()
+            || (self.blocks_only && i.permissions & permissions::RELAY != permissions::RELAY)
+    }
+
+    /// Core's MaybeSendFeefilter, sent once after the handshake: our
+    /// minimum relay feerate, except with `-blocksonly`, to block-relay-only
+    /// peers and to peers with the `forcerelay` permission (whose
+    /// transactions we take whatever they pay).
+    pub(super) fn maybe_send_feefilter(&self, peer: &Peer) {
+        let (conn, perms) = {
+            let i = peer.info.borrow();
+            (i.conn_type, i.permissions)
+        };
+        if self.blocks_only
+            || !conn.relays_txs()
+            || perms & permissions::FORCE_RELAY == permissions::FORCE_RELAY
+        {
+            return;
+        }
+        peer.push(NetworkMessage::FeeFilter(
+            self.mempool.options().min_relay_feerate.0,
+        ));
+    }
+
+    /// A `mempool` request (BIP35). We offer no bloom filters, so only a
+    /// peer with the `mempool` permission gets the mempool announced (what
+    /// its feefilter allows and it has not heard of); others are dropped,
+    /// unless they have `noban` (then the request is ignored), as in Core.
+    pub(super) fn on_mempool_request(&self, peer: &Rc<Peer>) -> Result<(), String> {
+        let (id, perms, conn) = {
+            let i = peer.info.borrow();
+            (i.id, i.permissions, i.conn_type)
+        };
+        if perms & permissions::MEMPOOL != permissions::MEMPOOL {
+            if perms & permissions::NO_BAN == permissions::NO_BAN {
+                return Ok(());
+            }
+            tracing::debug!(target: "net", "mempool request with bloom filters disabled, disconnecting peer={id}");
+            return Err("mempool request with bloom filters disabled".into());
+        }
+        if !conn.relays_txs() {
+            return Ok(());
+        }
+        let (invs, sequence) = {
+            let pool = self.mempool.lock();
+            let invs: Vec<Inventory> = pool
+                .entries()
+                .filter_map(|e| {
+                    let rate = crate::mempool::FeeRate::of(pool.modified_fee(e), e.vsize).0;
+                    peer.relay.announcement(e.txid, e.wtxid, rate)
+                })
+                .collect();
+            (invs, pool.sequence())
+        };
+        peer.info.borrow_mut().last_inv_sequence = sequence;
+        for chunk in invs.chunks(MAX_INV_SIZE) {
+            peer.push(NetworkMessage::Inv(chunk.to_vec()));
+        }
+        Ok(())
     }
 
     fn rejected(&self, hash: &[u8; 32]) -> bool {
@@ -335,6 +425,14 @@ impl Net {
 
     /// Serves a `getdata` item for a transaction; false for other items.
     pub(super) fn serve_tx(&self, peer: &Rc<Peer>, item: &Inventory) -> bool {
+        if tx_hash(item).is_none() {
+            return false;
+        }
+        // Core: no transactions for a connection without transaction relay
+        // (not even notfound).
+        if !peer.info.borrow().conn_type.relays_txs() {
+            return true;
+        }
         let tx = {
             let mut pool = self.mempool.lock();
             let entry = match item {
@@ -368,7 +466,22 @@ impl Net {
         let wtxid: Wtxid = tx.compute_wtxid();
         peer.relay.learn(txid.to_byte_array());
         peer.relay.learn(wtxid.to_byte_array());
-        if self.rejected(&wtxid.to_byte_array()) {
+        let in_pool = self.mempool.lock().by_wtxid(&wtxid).is_some();
+        if in_pool || self.rejected(&wtxid.to_byte_array()) {
+            // Core: a peer with `forcerelay` gets what it sends relayed
+            // even when we have it (a gateway for nodes behind us).
+            let (id, perms) = {
+                let i = peer.info.borrow();
+                (i.id, i.permissions)
+            };
+            if perms & permissions::FORCE_RELAY == permissions::FORCE_RELAY {
+                if in_pool {
+                    tracing::info!("Force relaying tx {txid} (wtxid={wtxid}) from peer={id}");
+                    self.announce_tx(txid);
+                } else {
+                    tracing::info!("Not relaying non-mempool transaction {txid} (wtxid={wtxid}) from forcerelay peer={id}");
+                }
+            }
             return;
         }
         let (chain, mempool) = (self.chain.clone(), self.mempool.clone());

@@ -258,6 +258,7 @@ async fn start_p2p(
             v2transport: config.get_bool("v2transport", true),
             reachable: reachable_networks(config),
             peer_timeout,
+            blocks_only: config.get_bool("blocksonly", false),
         },
         addrman,
     );
@@ -276,6 +277,12 @@ async fn start_p2p(
         .map(|w| crate::net::permissions::parse_whitelist(w, relay, force))
         .collect::<Result<Vec<_>, _>>()?;
     net.set_whitelist(whitelist);
+    let whitebinds = config
+        .get_all("whitebind")
+        .iter()
+        .map(|w| crate::net::permissions::parse_whitebind(w, relay, force))
+        .collect::<Result<Vec<_>, _>>()?;
+    net.set_whitebinds(whitebinds);
     net.load_bans().await;
     net.start(listeners);
     let connect: Vec<String> = config

@@ -252,7 +252,7 @@ fn getnetworkinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "protocolversion": 70016,
         "localservices": format!("{:016x}", net.local_services()),
         "localservicesnames": services_names(net.local_services()),
-        "localrelay": true,
+        "localrelay": !net.blocks_only(),
         "timeoffset": 0,
         "networkactive": net.is_active(),
         "connections": peers.len(),
