@@ -9,6 +9,7 @@
 #   contrib/core-functional-tests.sh rpc_blockchain.py interface_http.py
 #
 # BITCOINCLI=/path/to/bitcoin-cli enables the parts that drive Core's CLI.
+# BITCOIND=/path/to/bitcoin-node tests that binary instead of building one.
 # CORE_WALLET=1 tells the framework that wallets are built in (for wallet_*.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +63,16 @@ default_tests=(
     p2p_addr_relay.py
     p2p_addrv2_relay.py
     p2p_getaddr_caching.py
+    p2p_invalid_locator.py
+    p2p_nobloomfilter_messages.py
+    p2p_fingerprint.py
+    p2p_blocksonly.py
+    p2p_feefilter.py
+    p2p_leak.py
+    p2p_permissions.py
+    p2p_disconnect_ban.py
+    p2p_block_sync.py
+    p2p_net_deadlock.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
@@ -78,7 +89,11 @@ if [ -z "$src" ]; then
     fi
 fi
 
-cargo build --quiet --bin bitcoin-node
+if [ -z "${BITCOIND:-}" ]; then
+    cargo build --quiet --bin bitcoin-node
+    BITCOIND="$repo/target/debug/bitcoin-node"
+fi
+export BITCOIND
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/test"
@@ -102,7 +117,6 @@ else
     echo "ENABLE_WALLET=false" >> "$work/test/config.ini"
 fi
 
-export BITCOIND="$repo/target/debug/bitcoin-node"
 failed=0
 for t in "${tests[@]}"; do
     if python3 "$src/test/functional/$t" --configfile="$work/test/config.ini" \

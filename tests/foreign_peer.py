@@ -169,6 +169,15 @@ def main():
                 marker = payload[80 + 1 + 4:80 + 1 + 6]
                 print("block without witness" if marker != b"\x00\x01" else "block with witness")
         return 0
+    elif how in ("bad-header", "bad-header-kept"):
+        # A header on the genesis block with mainnet's difficulty bits:
+        # invalid on regtest (bad-diffbits), which is misbehaviour.
+        header = struct.pack("<I", 0x20000000) + GENESIS + bytes(32) + struct.pack("<III", int(time.time()), 0x1D00FFFF, 0)
+        sock.sendall(frame("headers", b"\x01" + header + b"\x00"))
+        if how == "bad-header-kept":
+            until_pong(sock, 10)
+            print("still connected after bad-header")
+            return 0
     elif how == "oversized":
         sock.sendall(frame("ping", b"", length=32 * 1024 * 1024 + 1))
     elif how == "ping":

@@ -208,9 +208,15 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
         rpc(&a, "setban", json!(["not-an-ip", "add"])),
         Err((-30, "Error: Invalid IP/Subnet".into()))
     );
+    // A Tor address has no subnets: it is banned alone, listed after the
+    // IP subnets.
+    let onion = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion";
+    assert_eq!(ok(&a, "setban", json!([onion, "add"])), Value::Null);
     let banned = ok(&a, "listbanned", json!([]));
     assert_eq!(banned[0]["address"], "127.0.0.1/32");
     assert_eq!(banned[0]["ban_duration"], 86400);
+    assert_eq!(banned[1]["address"], onion);
+    assert_eq!(ok(&a, "setban", json!([onion, "remove"])), Value::Null);
     knock();
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(ok(&a, "getconnectioncount", json!([])), json!(0));
@@ -320,7 +326,7 @@ fn blocks_are_served_as_cores_and_bloom_requests_end_the_connection() {
     assert!(served.contains("block without witness"), "{served}");
     // We offer no bloom filters (NODE_BLOOM), and a locator is 101 hashes
     // at most: Core drops peers that do otherwise.
-    for how in ["filterload", "mempool", "long-locator"] {
+    for how in ["filterload", "mempool", "long-locator", "bad-header"] {
         let out = foreign_peer(port, how);
         assert!(out.contains(&format!("disconnected after {how}")), "{out}");
     }
@@ -351,7 +357,7 @@ fn blocksonly_refuses_peer_transactions_and_whitebind_grants_permissions() {
         "-blocksonly",
         "-debug=net",
         &format!("-bind=127.0.0.1:{port}"),
-        &format!("-whitebind=mempool,relay@127.0.0.1:{white}"),
+        &format!("-whitebind=mempool,relay,noban@127.0.0.1:{white}"),
     ]);
     let info = ok(&a, "getnetworkinfo", json!([]));
     assert_eq!(info["localrelay"], json!(false));
@@ -369,7 +375,7 @@ fn blocksonly_refuses_peer_transactions_and_whitebind_grants_permissions() {
     assert!(a.log().contains(
         "transaction (0100000000000000000000000000000000000000000000000000000000000000) inv sent in violation of protocol, disconnecting peer="
     ));
-    // On the -whitebind socket the peer has the relay and mempool
+    // On the -whitebind socket the peer has the relay, mempool and noban
     // permissions: our version asks it for transactions, and its mempool
     // request is answered instead of ending the connection.
     let out = foreign_peer(white, "mempool-ok");
@@ -377,6 +383,13 @@ fn blocksonly_refuses_peer_transactions_and_whitebind_grants_permissions() {
     assert!(out.contains("mempool request answered"), "{out}");
     let out = foreign_peer(port, "mempool");
     assert!(out.contains("disconnected after mempool"), "{out}");
+    // Misbehaviour does not end a noban peer's connection (Core's
+    // MaybeDiscourageAndDisconnect), where it ends another's.
+    let out = foreign_peer(white, "bad-header-kept");
+    assert!(out.contains("still connected after bad-header"), "{out}");
+    assert!(a.log().contains("Not punishing noban peer"));
+    let out = foreign_peer(port, "bad-header");
+    assert!(out.contains("disconnected after bad-header"), "{out}");
 }
 
 #[test]

@@ -253,6 +253,7 @@ const IMPLEMENTED: &[&str] = &[
     "logsourcelocations",
     "debuglogfile",
     "daemon",
+    "mocktime",
     "disablewallet",
     "ipcbind",
     "ipcfd",

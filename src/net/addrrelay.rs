@@ -380,7 +380,7 @@ impl Net {
             .borrow_mut()
             .get_addr(MAX_ADDR_TO_SEND, MAX_PCT_ADDR_TO_SEND, None, true, now)
             .iter()
-            .filter(|a| !a.service.addr.ip().is_some_and(|ip| self.is_banned(ip)))
+            .filter(|a| !self.is_banned(&a.service.addr))
             .map(addrs::learned)
             .collect()
     }
@@ -392,14 +392,17 @@ impl Net {
         peer: &Peer,
         command: &str,
         list: Vec<Option<Learned>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), super::Fault> {
         let id = peer.info.borrow().id;
         if !setup(peer) {
             tracing::debug!(target: "net", "ignoring {command} message from {} peer={id}", peer.info.borrow().conn_type.name());
             return Ok(());
         }
         if list.len() > MAX_ADDR_TO_SEND {
-            return Err(format!("{command} message size = {}", list.len()));
+            return Err(super::Fault::Misbehaving(format!(
+                "{command} message size = {}",
+                list.len()
+            )));
         }
         let total = list.len();
         let now = super::now() as i64;
@@ -427,7 +430,7 @@ impl Net {
                 .known
                 .borrow_mut()
                 .insert(self.addr_relay.key(&service));
-            if service.addr.ip().is_some_and(|ip| self.is_banned(ip)) {
+            if self.is_banned(&service.addr) {
                 continue;
             }
             processed += 1;

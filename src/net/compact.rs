@@ -21,7 +21,7 @@ use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_compact_blocks::{BlockTxn, CmpctBlock, GetBlockTxn, SendCmpct};
 use bitcoin::{Block, BlockHash, Transaction};
 
-use super::{Net, Peer};
+use super::{Fault, Net, Peer};
 
 /// Our `sendcmpct`: version 2, high-bandwidth or not.
 fn sendcmpct(high_bandwidth: bool) -> NetworkMessage {
@@ -179,13 +179,15 @@ impl Net {
 
     /// `getblocktxn`: the asked transactions of a block we have; an index
     /// past the block's end is misbehaviour.
-    pub(super) fn serve_blocktxn(&self, peer: &Rc<Peer>, g: &GetBlockTxn) -> Result<(), String> {
+    pub(super) fn serve_blocktxn(&self, peer: &Rc<Peer>, g: &GetBlockTxn) -> Result<(), Fault> {
         let req = &g.txs_request;
         let Ok(block) = self.chain.read_block(&req.block_hash) else {
             return Ok(());
         };
-        let txs = bitcoin::bip152::BlockTransactions::from_request(req, &block)
-            .map_err(|e| format!("getblocktxn for {}: {e}", req.block_hash))?;
+        let txs = bitcoin::bip152::BlockTransactions::from_request(req, &block).map_err(|e| {
+            tracing::debug!(target: "net", "getblocktxn for {}: {e}", req.block_hash);
+            Fault::Misbehaving("getblocktxn with out-of-bounds tx indices".into())
+        })?;
         peer.push(NetworkMessage::BlockTxn(BlockTxn { transactions: txs }));
         Ok(())
     }
@@ -195,7 +197,7 @@ impl Net {
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         c: HeaderAndShortIds,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let hash = c.header.block_hash();
         // One that does not connect (we are behind): as Core, ask for the
         // headers in between instead of holding it against the peer.
@@ -210,7 +212,7 @@ impl Net {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if let Some(reason) = rejected {
-            return Err(format!("invalid header {hash}: {reason}"));
+            return super::block_fault(&format!("invalid header {hash}"), &reason);
         }
         if self
             .chain
@@ -227,7 +229,10 @@ impl Net {
                 .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), e.tx.clone()))
                 .collect()
         };
-        let slots = rebuild(&c, &known)?;
+        let slots = rebuild(&c, &known).map_err(|why| {
+            tracing::debug!(target: "cmpctblock", "{why}");
+            Fault::Misbehaving("invalid compact block".into())
+        })?;
         let missing: Vec<u64> = (0..slots.len())
             .filter(|i| slots[*i].is_none())
             .map(|i| i as u64)
@@ -254,7 +259,7 @@ impl Net {
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         b: BlockTxn,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let Some(mut partial) = peer.compact.partial.borrow_mut().take() else {
             return Ok(());
         };
@@ -265,7 +270,11 @@ impl Net {
         for slot in partial.slots.iter_mut().filter(|s| s.is_none()) {
             match given.next() {
                 Some(tx) => *slot = Some(tx),
-                None => return Err("blocktxn with too few transactions".into()),
+                None => {
+                    return Err(Fault::Misbehaving(
+                        "invalid compact block/non-matching block transactions".into(),
+                    ))
+                }
             }
         }
         self.finish_compact(peer, partial.header, partial.slots)
@@ -279,7 +288,7 @@ impl Net {
         peer: &Rc<Peer>,
         header: bitcoin::block::Header,
         slots: Vec<Option<Transaction>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let block = Block {
             header,
             txdata: slots.into_iter().flatten().collect(),

@@ -315,6 +315,28 @@ enum PeerEnd {
     Error(String),
 }
 
+/// Why a message from a peer ends (or may end) its connection.
+#[derive(Debug)]
+enum Fault {
+    /// Core's fDisconnect: the connection ends whatever the peer may do.
+    Disconnect(String),
+    /// Core's Misbehaving: the connection ends unless the peer has the
+    /// `noban` permission or is a manual connection.
+    Misbehaving(String),
+}
+
+impl From<String> for Fault {
+    fn from(why: String) -> Fault {
+        Fault::Disconnect(why)
+    }
+}
+
+impl From<&str> for Fault {
+    fn from(why: &str) -> Fault {
+        Fault::Disconnect(why.to_string())
+    }
+}
+
 /// Why `connect` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -414,7 +436,7 @@ impl Net {
                             tracing::debug!(target: "net", "connection from {addr} dropped (network not active)");
                         }
                         Ok((ref stream, addr))
-                            if net.is_banned(addr.ip())
+                            if net.is_banned(&netaddr::NetAddr::from_ip(addr.ip()))
                                 && net.permissions(addr.ip(), true, stream.local_addr().ok())
                                     & permissions::NO_BAN
                                     != permissions::NO_BAN =>
@@ -695,6 +717,11 @@ impl Net {
                 let Some((service, services, _)) = picked else {
                     continue;
                 };
+                // Core's OpenNetworkConnection: no automatic connection to
+                // a banned address.
+                if net.is_banned(&service.addr) {
+                    continue;
+                }
                 let count = outbound::count_failures(&current, net.max_connections);
                 // BIP324 when both sides offer it.
                 let v2 = net.v2transport && services & NODE_P2P_V2 != 0;
@@ -1038,13 +1065,15 @@ impl Net {
         }
     }
 
-    fn is_banned(&self, ip: std::net::IpAddr) -> bool {
-        self.bans.borrow().is_banned(ip, crate::chain::clock::now())
+    fn is_banned(&self, addr: &netaddr::NetAddr) -> bool {
+        self.bans
+            .borrow()
+            .is_banned(addr, crate::chain::clock::now())
     }
 
     /// Bans `subnet` until `until`, drops the peers inside it and saves the
     /// list; false when it was already banned.
-    pub fn ban(self: &Rc<Self>, subnet: crate::rpc::http::Subnet, until: i64) -> bool {
+    pub fn ban(self: &Rc<Self>, subnet: bans::Banned, until: i64) -> bool {
         let now = crate::chain::clock::now();
         if !self.bans.borrow_mut().add(
             subnet,
@@ -1059,7 +1088,7 @@ impl Net {
             .peers
             .borrow()
             .iter()
-            .filter(|(_, p)| subnet.contains(p.info.borrow().addr.ip()))
+            .filter(|(_, p)| subnet.covers(&p.info.borrow().service().addr))
             .map(|(id, _)| *id)
             .collect();
         for id in inside {
@@ -1070,7 +1099,7 @@ impl Net {
     }
 
     /// Lifts the ban on `subnet`; false when there was none.
-    pub fn unban(self: &Rc<Self>, subnet: &crate::rpc::http::Subnet) -> bool {
+    pub fn unban(self: &Rc<Self>, subnet: &bans::Banned) -> bool {
         let removed = self.bans.borrow_mut().remove(subnet);
         if removed {
             self.save_bans();
@@ -1084,7 +1113,7 @@ impl Net {
     }
 
     /// The bans still running.
-    pub fn banned(&self) -> Vec<(crate::rpc::http::Subnet, bans::Ban)> {
+    pub fn banned(&self) -> Vec<(bans::Banned, bans::Ban)> {
         let mut list = self.bans.borrow_mut();
         list.sweep(crate::chain::clock::now());
         list.entries().map(|(s, b)| (*s, *b)).collect()
@@ -1445,7 +1474,15 @@ impl Net {
                 *info.recv_per_msg.entry(msg.cmd().to_string()).or_default() += size as u64;
                 info.last_recv = now();
             }
-            self.handle(peer, msg).await.map_err(PeerEnd::Error)?;
+            match self.handle(peer, msg).await {
+                Ok(()) => {}
+                Err(Fault::Disconnect(why)) => return Err(PeerEnd::Error(why)),
+                Err(Fault::Misbehaving(why)) => {
+                    if self.punishes(peer, &why) {
+                        return Err(PeerEnd::Error(why));
+                    }
+                }
+            }
             if peer.overflowed.get() {
                 return Err(PeerEnd::Error(
                     "send buffer full: the peer does not read".into(),
@@ -1454,7 +1491,38 @@ impl Net {
         }
     }
 
-    async fn handle(self: &Rc<Self>, peer: &Rc<Peer>, msg: NetworkMessage) -> Result<(), String> {
+    /// Core's Misbehaving and MaybeDiscourageAndDisconnect: whether the
+    /// peer's connection ends for `why`. Peers with `noban` and manual
+    /// connections stay. (Core also discourages the address of a peer not
+    /// on the local host; we keep no discouragement list.)
+    fn punishes(&self, peer: &Peer, why: &str) -> bool {
+        let (id, perms, conn, local) = {
+            let i = peer.info.borrow();
+            (
+                i.id,
+                i.permissions,
+                i.conn_type,
+                i.service().addr.is_local(),
+            )
+        };
+        tracing::debug!(target: "net", "Misbehaving: peer={id}: {why}");
+        if perms & permissions::NO_BAN == permissions::NO_BAN {
+            tracing::warn!("Not punishing noban peer {id}!");
+            return false;
+        }
+        if conn == ConnType::Manual {
+            tracing::warn!("Not punishing manually connected peer {id}!");
+            return false;
+        }
+        if local {
+            tracing::debug!(target: "net", "Warning: disconnecting but not discouraging local peer {id}!");
+        } else {
+            tracing::debug!(target: "net", "Disconnecting and discouraging peer {id}!");
+        }
+        true
+    }
+
+    async fn handle(self: &Rc<Self>, peer: &Rc<Peer>, msg: NetworkMessage) -> Result<(), Fault> {
         let send = |m| peer.push(m);
         // Core ignores (and logs) what comes before the handshake is done.
         let (id, version, done) = {
@@ -1486,7 +1554,7 @@ impl Net {
                     }
                     if v.version < MIN_PEER_PROTO_VERSION {
                         tracing::debug!(target: "net", "peer using obsolete version {}, disconnecting peer={id}", v.version);
-                        return Err(format!("peer using obsolete version {}", v.version));
+                        return Err(format!("peer using obsolete version {}", v.version).into());
                     }
                     info.version = v.version;
                     info.subver = v.user_agent.clone();
@@ -1526,7 +1594,7 @@ impl Net {
                     let want =
                         outbound::desirable_services(offered, self.chain.initial_block_download());
                     if offered & want != want {
-                        return Err(format!("peer does not offer the expected services ({offered:08x} offered, {want:08x} expected)"));
+                        return Err(format!("peer does not offer the expected services ({offered:08x} offered, {want:08x} expected)").into());
                     }
                 }
                 if !inbound {
@@ -1616,7 +1684,8 @@ impl Net {
                         tracing::debug!(target: "net", "transaction ({tx}) inv sent in violation of protocol, disconnecting peer={id}");
                         return Err(format!(
                             "transaction ({tx}) inv sent in violation of protocol"
-                        ));
+                        )
+                        .into());
                     }
                 }
                 self.on_tx_inv(peer, &items);
@@ -1661,7 +1730,7 @@ impl Net {
                 peer.unknown.set(n);
                 tracing::debug!(target: "net", "Unknown command \"{command}\" from peer={}", peer.info.borrow().id);
                 if n > MAX_UNKNOWN_MESSAGES {
-                    return Err(format!("unknown message flood ({n} messages)"));
+                    return Err(format!("unknown message flood ({n} messages)").into());
                 }
             }
             NetworkMessage::CmpctBlock(c) => self.on_cmpctblock(peer, c.compact_block).await?,
@@ -1675,9 +1744,7 @@ impl Net {
             | NetworkMessage::FilterClear) => {
                 let cmd = m.cmd();
                 tracing::debug!(target: "net", "{cmd} received despite not offering bloom services, disconnecting peer={id}");
-                return Err(format!(
-                    "{cmd} received despite not offering bloom services"
-                ));
+                return Err(format!("{cmd} received despite not offering bloom services").into());
             }
             // Accepted and not acted on.
             _ => {}
@@ -1689,9 +1756,12 @@ impl Net {
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         headers: Vec<bitcoin::block::Header>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         if headers.len() > MAX_HEADERS {
-            return Err(format!("headers message with {} headers", headers.len()));
+            return Err(Fault::Misbehaving(format!(
+                "headers message size = {}",
+                headers.len()
+            )));
         }
         // Headers that do not connect to what we know (an announcement that
         // skipped blocks): ask for the way there, as Core does.
@@ -1717,7 +1787,7 @@ impl Net {
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
         if let Some((hash, reason)) = rejected {
-            return Err(format!("invalid header {hash}: {reason}"));
+            return block_fault(&format!("invalid header {hash}"), &reason);
         }
         let mut wanted = Vec::new();
         for header in &headers {
@@ -1742,7 +1812,7 @@ impl Net {
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         block: bitcoin::Block,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let hash = block.block_hash();
         let chain = self.chain.clone();
         let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
@@ -1751,9 +1821,16 @@ impl Net {
             .map_err(|e| e.to_string())?;
         match outcome {
             SubmitOutcome::Rejected(reason) => {
-                return Err(format!("invalid block {hash}: {reason}"));
+                return block_fault(&format!("invalid block {hash}"), &reason);
             }
-            SubmitOutcome::DuplicateInvalid => return Err(format!("invalid block {hash}")),
+            // Core: a block already known invalid counts against outbound
+            // peers only.
+            SubmitOutcome::DuplicateInvalid if !peer.info.borrow().inbound => {
+                return Err(Fault::Misbehaving(format!("invalid block {hash}")));
+            }
+            SubmitOutcome::DuplicateInvalid => {
+                tracing::debug!(target: "net", "block {hash} is known to be invalid");
+            }
             outcome => {
                 let mut peer_info = peer.info.borrow_mut();
                 if let Some(info) = self.chain.block_info(&hash) {
@@ -1774,6 +1851,17 @@ impl Net {
         }
         Ok(())
     }
+}
+
+/// Core's MaybePunishNodeForBlock for a header or block the engine refused
+/// with `reason`: a timestamp too far ahead is no fault of the peer's (it
+/// is only logged); anything else is misbehaviour.
+fn block_fault(what: &str, reason: &str) -> Result<(), Fault> {
+    if reason.starts_with("time-too-new") {
+        tracing::debug!(target: "net", "{what}: {reason}");
+        return Ok(());
+    }
+    Err(Fault::Misbehaving(format!("{what}: {reason}")))
 }
 
 /// Sends `peer` a ping and notes when (Core pings right after the handshake

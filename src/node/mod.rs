@@ -152,6 +152,9 @@ pub fn worker_main(args: &[String]) -> i32 {
 
 /// Opens Core's chainstate (on a blocking thread: it may replay blocks).
 async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
+    // Core's -mocktime: the clock setmocktime sets, from the start (0: the
+    // real time).
+    crate::chain::clock::set_mock_time(config.get_int("mocktime", 0));
     if config.get_int("prune", 0) != 0 {
         return Err(
             "Pruning (-prune) is not supported by this node yet; start without -prune".into(),

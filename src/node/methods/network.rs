@@ -418,7 +418,7 @@ fn setban(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     }
     let invalid = || RpcError::new(INVALID_IP_OR_SUBNET, "Error: Invalid IP/Subnet");
     let is_subnet = text.contains('/');
-    let subnet = crate::rpc::http::Subnet::parse(&text).map_err(|_| invalid())?;
+    let subnet = crate::net::bans::Banned::parse(&text).ok_or_else(invalid)?;
     if command == "remove" {
         if !net.unban(&subnet) {
             return Err(RpcError::new(
@@ -429,13 +429,13 @@ fn setban(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         return Ok(Value::Null);
     }
     let now = crate::chain::clock::now();
-    let already = net.banned().iter().any(|(s, _)| {
-        if is_subnet {
-            *s == subnet.normalized()
-        } else {
-            text.trim_matches(['[', ']'])
-                .parse()
-                .is_ok_and(|ip| s.contains(ip))
+    // Core: a subnet must not be banned as it is; a single address must
+    // not be inside any ban.
+    let already = net.banned().iter().any(|(s, _)| match subnet {
+        _ if is_subnet => *s == subnet,
+        crate::net::bans::Banned::Host(addr) => s.covers(&addr),
+        crate::net::bans::Banned::Subnet(_) => {
+            crate::net::netaddr::NetAddr::parse_host(&text).is_some_and(|addr| s.covers(&addr))
         }
     });
     if already {
