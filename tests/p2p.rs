@@ -393,6 +393,38 @@ fn blocksonly_refuses_peer_transactions_and_whitebind_grants_permissions() {
 }
 
 #[test]
+fn an_inbound_transport_is_detecting_until_its_first_bytes_and_bytes_count_as_they_arrive() {
+    let port = free_port();
+    let a = listening(port);
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let only_peer = |field: &str| {
+        let peers = ok(&a, "getpeerinfo", json!([]));
+        peers[0][field].clone()
+    };
+    wait_for("the peer to be listed", || {
+        ok(&a, "getpeerinfo", json!([])).as_array().unwrap().len() == 1
+    });
+    // Regtest's magic and the start of "version": v1 or v2 is not known yet.
+    let mut prefix = vec![0xfa, 0xbf, 0xb5, 0xda];
+    prefix.extend_from_slice(b"version\0\0\0\0\0");
+    raw.write_all(&prefix[..15]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(only_peer("transport_protocol_type"), json!("detecting"));
+    raw.write_all(&prefix[15..]).unwrap();
+    wait_for("v1 to be detected", || {
+        only_peer("transport_protocol_type") == json!("v1")
+    });
+    // Sixteen bytes of a 24-byte header: counted before the message is whole.
+    wait_for("the partial header to count", || {
+        only_peer("bytesrecv") == json!(16)
+    });
+    assert_eq!(
+        ok(&a, "getnettotals", json!([]))["totalbytesrecv"],
+        json!(16)
+    );
+}
+
+#[test]
 fn maxconnections_turns_away_inbound_peers_beyond_it() {
     let port = free_port();
     let a = TestNode::start(&[

@@ -4,6 +4,7 @@
 
 use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::hashes::Hash;
+use bitcoin::hex::DisplayHex;
 use bitcoin::p2p::message::{NetworkMessage, RawNetworkMessage};
 use bitcoin::p2p::Magic;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -54,34 +55,69 @@ pub async fn read_message<R: AsyncRead + Unpin>(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
         Err(e) => return Err(e.into()),
     }
+    // Core's "Header error" lines are logged here, where the frame is
+    // known; the caller logs the peer it came from.
     let got: [u8; 4] = buf[..4].try_into().unwrap_or_default();
     if got != magic.to_bytes() {
+        tracing::debug!(target: "net", "Header error: Wrong MessageStart {} received", got.to_lower_hex_string());
         return Err(FrameError::Magic(got));
     }
+    // Core's SanitizeString for the log: the safe characters only.
+    let command: String = String::from_utf8_lossy(&buf[4..16])
+        .trim_end_matches('\0')
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || " .,;-_/:?@()".contains(*c))
+        .collect();
     let len = u32::from_le_bytes(buf[16..20].try_into().unwrap_or_default()) as usize;
     if len > MAX_MESSAGE {
+        tracing::debug!(target: "net", "Header error: Size too large ({command}, {len} bytes)");
         return Err(FrameError::TooLarge(len));
     }
     buf.resize(HEADER + len, 0);
     r.read_exact(&mut buf[HEADER..]).await?;
-    let command = String::from_utf8_lossy(&buf[4..16])
-        .trim_end_matches('\0')
-        .to_string();
     // A wrong checksum is a broken frame; a right one over a payload that
     // does not parse is only a bad message.
     let sum = bitcoin::hashes::sha256d::Hash::hash(&buf[HEADER..]).to_byte_array();
     if sum[..4] != buf[20..24] {
+        tracing::debug!(target: "net", "Header error: Wrong checksum ({command}, {len} bytes), expected {} was {}", sum[..4].to_lower_hex_string(), buf[20..24].to_lower_hex_string());
         return Err(FrameError::Malformed {
             command,
             why: "bad checksum".into(),
         });
     }
+    // Core's CMessageHeader::IsMessageTypeValid: printable ASCII, then
+    // only zero bytes.
+    let type_bytes = &buf[4..16];
+    let end = type_bytes.iter().position(|b| *b == 0).unwrap_or(12);
+    if !type_bytes[..end].iter().all(|b| (b' '..=0x7e).contains(b))
+        || type_bytes[end..].iter().any(|b| *b != 0)
+    {
+        tracing::debug!(target: "net", "Header error: Invalid message type ({command}, {len} bytes)");
+        return Err(FrameError::Undecodable {
+            command: "*other*".into(),
+            size: len,
+            why: "invalid message type".into(),
+        });
+    }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
         command,
         size: len,
-        why: e.to_string(),
+        why: decode_error(&e),
     })?;
     Ok((raw.into_payload(), buf.len()))
+}
+
+/// A payload decoding error in words close to Core's exceptions: a payload
+/// cut short is Core's "end of data"; otherwise the error and its cause.
+fn decode_error(e: &bitcoin::consensus::encode::Error) -> String {
+    use bitcoin::consensus::encode::Error;
+    match e {
+        Error::Io(io) if io.kind() == bitcoin::io::ErrorKind::UnexpectedEof => {
+            "DataStream::read(): end of data".into()
+        }
+        Error::Io(io) => format!("{e}: {io}"),
+        e => e.to_string(),
+    }
 }
 
 /// One message as it goes on the wire.

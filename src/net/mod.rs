@@ -158,6 +158,9 @@ pub struct PeerInfo {
     pub permissions: u32,
     /// The BIP324 v2 session id (None: v1).
     pub session_id: Option<[u8; 32]>,
+    /// Core's transport_protocol_type: "detecting" while an inbound
+    /// connection's first bytes are awaited, then "v1" or "v2".
+    pub transport: &'static str,
     pub prefers_headers: bool,
     /// Our side of the connection.
     pub addr_bind: Option<SocketAddr>,
@@ -228,6 +231,8 @@ struct Peer {
     nonce: Cell<u64>,
     /// The last block of a cut `getblocks` answer (see `serve`).
     continuation: Cell<Option<BlockHash>>,
+    /// Bytes read from the socket so far (getpeerinfo's bytesrecv).
+    received: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Peer {
@@ -300,7 +305,7 @@ pub struct Net {
     saving_bans: Rc<tokio::sync::Mutex<()>>,
     /// Bytes written to and read from all peers, closed ones included.
     total_sent: Cell<u64>,
-    total_recv: Cell<u64>,
+    total_recv: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Seconds since the epoch, mockable as Core's GetTime (setmocktime).
@@ -416,7 +421,7 @@ impl Net {
             reachable,
             saving_bans: Rc::default(),
             total_sent: Cell::new(0),
-            total_recv: Cell::new(0),
+            total_recv: Arc::default(),
         })
     }
 
@@ -774,6 +779,7 @@ impl Net {
             .values()
             .map(|p| {
                 let mut info = p.info.borrow().clone();
+                info.bytes_recv = p.received.load(std::sync::atomic::Ordering::Relaxed);
                 info.relay_txs = p.relay.relay_txs.get();
                 info.min_fee_filter = p.relay.fee_filter.get();
                 info.bip152_hb_to = p.compact.hb_to.get();
@@ -1045,7 +1051,10 @@ impl Net {
 
     /// (bytes sent, bytes received) over all peers since start.
     pub fn totals(&self) -> (u64, u64) {
-        (self.total_sent.get(), self.total_recv.get())
+        (
+            self.total_sent.get(),
+            self.total_recv.load(std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     pub fn is_active(&self) -> bool {
@@ -1208,6 +1217,13 @@ impl Net {
                 handshake_done: false,
                 permissions: self.permissions(addr.ip(), inbound, stream.local_addr().ok()),
                 session_id: None,
+                transport: if v2_to.is_some() {
+                    "v2"
+                } else if inbound && self.v2transport {
+                    "detecting"
+                } else {
+                    "v1"
+                },
                 prefers_headers: false,
                 addr_bind: stream.local_addr().ok(),
                 sent_per_msg: BTreeMap::new(),
@@ -1239,6 +1255,7 @@ impl Net {
             unknown: Cell::new(0),
             nonce: Cell::new(0),
             continuation: Cell::new(None),
+            received: Arc::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1397,11 +1414,15 @@ impl Net {
         if !inbound && try_v2 {
             tracing::debug!(target: "net", "start sending v2 handshake to peer={}", peer.info.borrow().id);
         }
+        let counters = transport::ByteCounters {
+            peer: peer.received.clone(),
+            total: self.total_recv.clone(),
+        };
         let setup = async {
             if inbound {
-                transport::accept(stream, magic, network, self.v2transport).await
+                transport::accept(stream, magic, network, self.v2transport, counters).await
             } else {
-                transport::connect(stream, network, try_v2).await
+                transport::connect(stream, network, try_v2, counters).await
             }
         };
         let (mut reader, mut writer, v2) = tokio::time::timeout(HANDSHAKE_TIMEOUT, setup)
@@ -1409,9 +1430,14 @@ impl Net {
             .map_err(|_| PeerEnd::Error("no transport handshake in time".into()))?
             .map_err(|e| match e {
                 transport::TransportError::RetryV1(why) => PeerEnd::RetryV1(why),
+                transport::TransportError::Handshake(why) => {
+                    tracing::debug!(target: "net", "V2 transport error: {why}, peer={}", peer.info.borrow().id);
+                    PeerEnd::Error(format!("v2 transport error: {why}"))
+                }
                 other => PeerEnd::Error(other.to_string()),
             })?;
         peer.v2.set(v2.is_some());
+        peer.info.borrow_mut().transport = if v2.is_some() { "v2" } else { "v1" };
         if let Some(id) = v2 {
             tracing::debug!(target: "net", "v2 session {} with peer={}", bitcoin::hex::DisplayHex::to_lower_hex_string(&id[..]), peer.info.borrow().id);
         }
@@ -1460,18 +1486,32 @@ impl Net {
                     // Core's ProcessMessages: the exception is logged and
                     // the peer's next message is read.
                     let id = peer.info.borrow().id;
-                    tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
-                    tracing::debug!(target: "net", "ProcessMessages({command}, {size} bytes): Exception '{why}' caught");
+                    *peer
+                        .info
+                        .borrow_mut()
+                        .recv_per_msg
+                        .entry(command.clone())
+                        .or_default() += (size + 24) as u64;
+                    if command != "*other*" {
+                        tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
+                        tracing::debug!(target: "net", "ProcessMessages({command}, {size} bytes): Exception '{why}' caught");
+                    }
                     continue;
                 }
-                Err(e) => return Err(PeerEnd::Error(e.to_string())),
+                Err(e) => {
+                    tracing::debug!(target: "net", "{e}, disconnecting peer={}", peer.info.borrow().id);
+                    return Err(PeerEnd::Error(e.to_string()));
+                }
             };
             tracing::debug!(target: "net", "received: {} ({} bytes) peer={}", msg.cmd(), transport::payload_size(peer.v2.get(), &msg, size), peer.info.borrow().id);
             {
                 let mut info = peer.info.borrow_mut();
-                info.bytes_recv += size as u64;
-                self.total_recv.set(self.total_recv.get() + size as u64);
-                *info.recv_per_msg.entry(msg.cmd().to_string()).or_default() += size as u64;
+                // Core counts types it does not know as "*other*".
+                let kind = match msg {
+                    NetworkMessage::Unknown { .. } => "*other*".to_string(),
+                    _ => msg.cmd().to_string(),
+                };
+                *info.recv_per_msg.entry(kind).or_default() += size as u64;
                 info.last_recv = now();
             }
             match self.handle(peer, msg).await {
@@ -1550,7 +1590,9 @@ impl Net {
                 let inbound = {
                     let mut info = peer.info.borrow_mut();
                     if info.version != 0 {
-                        return Err("duplicate version message".into());
+                        // Core logs and ignores it.
+                        tracing::debug!(target: "net", "redundant version message from peer={id}");
+                        return Ok(());
                     }
                     if v.version < MIN_PEER_PROTO_VERSION {
                         tracing::debug!(target: "net", "peer using obsolete version {}, disconnecting peer={id}", v.version);

@@ -4,7 +4,9 @@
 //! Core does, by whether the first 16 bytes are a v1 `version` header;
 //! outbound ones start v2 when `-v2transport` is on and the caller falls
 //! back to v1 on a new connection when the peer hangs up on the handshake.
-//! No garbage or decoys are sent; decoys received are skipped.
+//! No garbage or decoys are sent; decoys received are skipped. Bytes are
+//! counted as they arrive (`Counted`), so getpeerinfo's `bytesrecv` moves
+//! with half a message or a handshake in progress, as Core's does.
 
 use bip324::{
     GarbageResult, Handshake, InboundCipher, Initialized, OutboundCipher, PacketType, ReceivedKey,
@@ -12,7 +14,12 @@ use bip324::{
 };
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::Magic;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
@@ -35,9 +42,45 @@ pub enum TransportError {
     Io(#[from] std::io::Error),
 }
 
+/// Byte counters a connection's reads add to: the peer's and the node's.
+#[derive(Clone, Debug, Default)]
+pub struct ByteCounters {
+    pub peer: Arc<AtomicU64>,
+    pub total: Arc<AtomicU64>,
+}
+
+/// A receiving half that adds what it reads to `ByteCounters`.
+pub struct Counted<R> {
+    inner: R,
+    counters: ByteCounters,
+}
+
+impl<R> Counted<R> {
+    pub fn new(inner: R, counters: ByteCounters) -> Counted<R> {
+        Counted { inner, counters }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            let n = (buf.filled().len() - before) as u64;
+            self.counters.peer.fetch_add(n, Ordering::Relaxed);
+            self.counters.total.fetch_add(n, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
 /// The receiving half.
 pub enum Reader {
-    V1(OwnedReadHalf),
+    V1(Counted<OwnedReadHalf>),
     V2(Box<V2Reader>),
 }
 
@@ -198,6 +241,12 @@ fn looks_like_v1(first: &[u8], magic: Magic) -> bool {
     first[..n] == prefix[..n]
 }
 
+/// Whether `first` (16 bytes) is a v1 `version` header with another
+/// network's magic: Core drops such a peer rather than start v2 with it.
+fn v1_of_another_network(first: &[u8]) -> bool {
+    first.len() >= 16 && &first[4..16] == b"version\0\0\0\0\0"
+}
+
 /// Sets up an inbound connection: v1 if it starts like v1, else the v2
 /// responder handshake (when `v2` allows it; otherwise v1 regardless).
 pub async fn accept(
@@ -205,6 +254,7 @@ pub async fn accept(
     magic: Magic,
     network: bitcoin::Network,
     v2: bool,
+    counters: ByteCounters,
 ) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     if v2 {
         let mut first = [0u8; 16];
@@ -213,25 +263,33 @@ pub async fn accept(
             if n == 0 {
                 return Err(TransportError::Io(std::io::ErrorKind::UnexpectedEof.into()));
             }
-            if !looks_like_v1(&first[..n], magic) {
-                return responder(stream, network).await;
+            if n == first.len() && v1_of_another_network(&first) && !looks_like_v1(&first, magic) {
+                return Err(TransportError::Handshake(format!(
+                    "V1 peer with wrong MessageStart {}",
+                    bitcoin::hex::DisplayHex::to_lower_hex_string(&first[..4])
+                )));
+            }
+            if !looks_like_v1(&first[..n], magic) && n == first.len() {
+                return responder(stream, network, counters).await;
             }
             if n == first.len() {
                 break;
             }
-            // A prefix of a v1 header so far: wait for more.
+            // Too few bytes to tell yet: wait for more.
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
     let (r, w) = stream.into_split();
-    Ok((Reader::V1(r), Writer::V1(w), None))
+    Ok((Reader::V1(Counted::new(r, counters)), Writer::V1(w), None))
 }
 
 async fn responder(
     stream: TcpStream,
     network: bitcoin::Network,
+    counters: ByteCounters,
 ) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     let (r, mut w) = stream.into_split();
+    let r = Counted::new(r, counters);
     let (reader, cipher, id) = v2_handshake(network, Role::Responder, r, &mut w)
         .await
         .map_err(|e| TransportError::Handshake(e.to_string()))?;
@@ -248,8 +306,10 @@ pub async fn connect(
     stream: TcpStream,
     network: bitcoin::Network,
     v2: bool,
+    counters: ByteCounters,
 ) -> Result<(Reader, Writer, Option<SessionId>), TransportError> {
     let (r, mut w) = stream.into_split();
+    let r = Counted::new(r, counters);
     if !v2 {
         return Ok((Reader::V1(r), Writer::V1(w), None));
     }
@@ -284,7 +344,11 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin,
 {
-    let fail = |e: bip324::Error| std::io::Error::other(e.to_string());
+    let fail = |e: bip324::Error| match e {
+        // Core's words for it.
+        bip324::Error::NoGarbageTerminator => std::io::Error::other("missing garbage terminator"),
+        e => std::io::Error::other(e.to_string()),
+    };
     let hs = Handshake::<Initialized>::new(network, role).map_err(fail)?;
     let mut key = vec![0u8; Handshake::<Initialized>::send_key_len(None)];
     let hs = hs.send_key(None, &mut key).map_err(fail)?;

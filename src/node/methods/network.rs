@@ -225,7 +225,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
         "connection_type": p.conn_type.name(),
-        "transport_protocol_type": if p.session_id.is_some() { "v2" } else { "v1" },
+        "transport_protocol_type": p.transport,
         "session_id": p.session_id.map(|id| bitcoin::hex::DisplayHex::to_lower_hex_string(&id[..])).unwrap_or_default(),
     })));
     Value::Object(out)
