@@ -358,6 +358,38 @@ impl Chain {
         Some(BlockInfo::from_entry(&entry, active))
     }
 
+    /// The ancestor of block `hash` at `height` (itself at its own height),
+    /// on whatever branch it is.
+    pub fn ancestor(&self, hash: &bitcoin::BlockHash, height: i32) -> Option<BlockInfo> {
+        let entry = self.entry(hash)?.ancestor(height)?;
+        let active = self.chainman.active_chain().contains(&entry);
+        Some(BlockInfo::from_entry(&entry, active))
+    }
+
+    /// Core's GetLocator from block `hash`: it and the ten before it, then
+    /// back in doubling steps, ending with the genesis block.
+    pub fn locator(&self, hash: &bitcoin::BlockHash) -> Vec<bitcoin::BlockHash> {
+        let Some(entry) = self.entry(hash) else {
+            return Vec::new();
+        };
+        let mut hashes = Vec::new();
+        let (mut height, mut step) = (entry.height(), 1);
+        loop {
+            match entry.ancestor(height) {
+                Some(e) => hashes.push(to_hash(e.block_hash().to_bytes())),
+                None => break,
+            }
+            if height == 0 {
+                break;
+            }
+            if hashes.len() >= 10 {
+                step *= 2;
+            }
+            height = (height - step).max(0);
+        }
+        hashes
+    }
+
     /// The best header the kernel knows (may be ahead of the tip).
     pub fn best_header(&self) -> Option<BlockInfo> {
         let entry = self.chainman.best_entry()?;

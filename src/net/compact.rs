@@ -202,7 +202,7 @@ impl Net {
         // One that does not connect (we are behind): as Core, ask for the
         // headers in between instead of holding it against the peer.
         if self.chain.block_info(&c.header.prev_blockhash).is_none() {
-            peer.push(self.getheaders());
+            self.maybe_send_getheaders(peer, &self.best_header_hash());
             return Ok(());
         }
         let chain = self.chain.clone();

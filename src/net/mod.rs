@@ -18,6 +18,7 @@ pub mod netaddr;
 mod outbound;
 pub mod permissions;
 mod serve;
+mod sync;
 pub mod transport;
 mod txrelay;
 
@@ -29,17 +30,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::p2p::message::NetworkMessage;
-use bitcoin::p2p::message_blockdata::{GetHeadersMessage, Inventory};
+use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::p2p::message_network::VersionMessage;
 use bitcoin::p2p::{Magic, ServiceFlags};
 use bitcoin::BlockHash;
 use tokio::sync::mpsc;
 
 use crate::broker::client::BrokerClient;
-use crate::chain::{Chain, SubmitOutcome};
+use crate::chain::{BlockInfo, Chain, SubmitOutcome};
 
 /// Core's PROTOCOL_VERSION.
-const PROTOCOL_VERSION: u32 = 70016;
+pub(super) const PROTOCOL_VERSION: u32 = 70016;
 /// Core's MIN_PEER_PROTO_VERSION: older peers are dropped.
 const MIN_PEER_PROTO_VERSION: u32 = 31800;
 /// Core's MAX_HEADERS_RESULTS.
@@ -233,6 +234,15 @@ struct Peer {
     continuation: Cell<Option<BlockHash>>,
     /// Bytes read from the socket so far (getpeerinfo's bytesrecv).
     received: Arc<std::sync::atomic::AtomicU64>,
+    /// The best block the peer told us of (Core's pindexBestKnownBlock)
+    /// and the last header we sent it (pindexBestHeaderSent).
+    best_known: Cell<Option<BlockHash>>,
+    best_sent: Cell<Option<BlockHash>>,
+    /// The last block the peer announced that we did not know then (Core's
+    /// hashLastUnknownBlock).
+    last_unknown: Cell<Option<BlockHash>>,
+    /// Headers sync with this peer (see `sync`).
+    sync: sync::PeerSync,
 }
 
 impl Peer {
@@ -296,6 +306,8 @@ pub struct Net {
     /// `-blocksonly`: peers without the relay permission may not send us
     /// transactions.
     blocks_only: bool,
+    /// Which peers headers sync runs with (see `sync`).
+    sync: sync::SyncState,
     /// Whether outbound peers come from the address manager (no
     /// `-connect`): then block-relay-only peers are kept in anchors.dat.
     automatic: Cell<bool>,
@@ -417,6 +429,7 @@ impl Net {
             automatic: Cell::new(false),
             peer_timeout,
             blocks_only,
+            sync: sync::SyncState::default(),
             anchors: RefCell::default(),
             reachable,
             saving_bans: Rc::default(),
@@ -1157,7 +1170,9 @@ impl Net {
 
     /// Core's FinalizeNode for the address manager: a full outbound peer
     /// that completed the handshake was online until now.
-    fn note_gone(&self, info: &PeerInfo) {
+    fn note_gone(&self, peer: &Peer) {
+        self.sync_peer_gone(peer);
+        let info = &*peer.info.borrow();
         let counted = matches!(
             info.conn_type,
             ConnType::OutboundFullRelay | ConnType::Manual
@@ -1172,7 +1187,7 @@ impl Net {
     fn drop_peer(&self, id: u64, why: &str) {
         if let Some(peer) = self.peers.borrow_mut().remove(&id) {
             tracing::debug!(target: "net", "disconnecting peer={id}: {why}");
-            self.note_gone(&peer.info.borrow());
+            self.note_gone(&peer);
             if let Some(task) = peer.task.borrow_mut().take() {
                 task.abort();
             }
@@ -1256,6 +1271,10 @@ impl Net {
             nonce: Cell::new(0),
             continuation: Cell::new(None),
             received: Arc::default(),
+            best_known: Cell::new(None),
+            best_sent: Cell::new(None),
+            last_unknown: Cell::new(None),
+            sync: sync::PeerSync::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1273,12 +1292,16 @@ impl Net {
                 if p.tx.is_closed() || !net.peers.borrow().contains_key(&id) {
                     break;
                 }
-                if let Err(why) = net.inactivity_check(&p) {
+                if let Err(why) = net
+                    .inactivity_check(&p)
+                    .and_then(|()| net.headers_sync_timeout(&p))
+                {
                     tracing::debug!(target: "net", "{why}, disconnecting peer={id}");
                     net.drop_peer(id, &why);
                     break;
                 }
                 net.maybe_ping(&p);
+                net.maybe_start_sync(&p);
             }
         });
         let net = self.clone();
@@ -1301,7 +1324,7 @@ impl Net {
             };
             tracing::debug!(target: "net", "peer={id} {addr}: {why}");
             net.peers.borrow_mut().remove(&id);
-            net.note_gone(&peer.info.borrow());
+            net.note_gone(&peer);
             tracing::debug!(target: "net", "Cleared nodestate for peer={id}");
         });
         if let Some(p) = self.peers.borrow().get(&id) {
@@ -1329,34 +1352,6 @@ impl Net {
         NetworkMessage::Version(v)
     }
 
-    /// Core's block locator for the active tip.
-    fn locator(&self) -> Vec<BlockHash> {
-        let tip = self.chain.tip().height;
-        let mut hashes = Vec::new();
-        let (mut height, mut step) = (tip, 1);
-        while height > 0 {
-            if let Some(b) = self.chain.block_at(height) {
-                hashes.push(b.hash);
-            }
-            if hashes.len() >= 10 {
-                step *= 2;
-            }
-            height -= step;
-        }
-        if let Some(g) = self.chain.block_at(0) {
-            hashes.push(g.hash);
-        }
-        hashes
-    }
-
-    fn getheaders(&self) -> NetworkMessage {
-        NetworkMessage::GetHeaders(GetHeadersMessage {
-            version: PROTOCOL_VERSION,
-            locator_hashes: self.locator(),
-            stop_hash: BlockHash::from_raw_hash(bitcoin::hashes::Hash::all_zeros()),
-        })
-    }
-
     fn announce(&self, hash: BlockHash) {
         let Some(info) = self.chain.block_info(&hash) else {
             return;
@@ -1365,7 +1360,7 @@ impl Net {
         let mut compact: Option<Option<NetworkMessage>> = None;
         for peer in self.peers.borrow().values() {
             let p = peer.info.borrow();
-            if !p.handshake_done {
+            if !p.handshake_done || self.peer_has_block(peer, &info) {
                 continue;
             }
             // A high-bandwidth peer that does not have the block yet but
@@ -1392,12 +1387,64 @@ impl Net {
                 }
             }
             let msg = if p.prefers_headers {
+                peer.best_sent.set(Some(hash));
                 NetworkMessage::Headers(vec![info.header])
             } else {
                 NetworkMessage::Inv(vec![Inventory::Block(hash)])
             };
             peer.push(msg);
         }
+    }
+
+    /// Core's UpdateBlockAvailability: the peer has `block`; it becomes the
+    /// best block known of the peer if it is higher.
+    fn note_known(&self, peer: &Peer, block: &BlockInfo) {
+        let higher = match peer
+            .best_known
+            .get()
+            .and_then(|h| self.chain.block_info(&h))
+        {
+            Some(best) => block.height > best.height,
+            None => true,
+        };
+        if higher {
+            peer.best_known.set(Some(block.hash));
+        }
+    }
+
+    /// Core's PeerHasHeader: the block is on the way to the best block the
+    /// peer told us of, or to the last header we sent it (then it is not
+    /// announced to it).
+    fn peer_has_block(&self, peer: &Peer, block: &BlockInfo) -> bool {
+        // Core's ProcessBlockAvailability: an announced block we did not
+        // know then may be known now.
+        if let Some(info) = peer
+            .last_unknown
+            .get()
+            .and_then(|h| self.chain.block_info(&h))
+        {
+            peer.last_unknown.set(None);
+            self.note_known(peer, &info);
+        }
+        [peer.best_known.get(), peer.best_sent.get()]
+            .into_iter()
+            .flatten()
+            .any(|tip| self.is_ancestor(block, tip))
+    }
+
+    /// Whether `block` is `tip` or one of its ancestors (looked up a
+    /// hundred blocks back at most).
+    fn is_ancestor(&self, block: &BlockInfo, mut tip: BlockHash) -> bool {
+        for _ in 0..100 {
+            if tip == block.hash {
+                return true;
+            }
+            match self.chain.block_info(&tip) {
+                Some(t) if t.height > block.height => tip = t.header.prev_blockhash,
+                _ => return false,
+            }
+        }
+        false
     }
 
     /// Serves one peer until it goes away or misbehaves (the error says why).
@@ -1528,6 +1575,10 @@ impl Net {
                     "send buffer full: the peer does not read".into(),
                 ));
             }
+            // Core's SendMessages after each message: headers sync starts
+            // or times out now, not only at the next second.
+            self.headers_sync_timeout(peer).map_err(PeerEnd::Error)?;
+            self.maybe_start_sync(peer);
         }
     }
 
@@ -1666,11 +1717,7 @@ impl Net {
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
                 self.maybe_send_feefilter(peer);
-                // Headers are synced from peers we stay with, not from an
-                // address fetch.
-                if conn != ConnType::AddrFetch {
-                    send(self.getheaders());
-                }
+                self.maybe_start_sync(peer);
                 send_ping(peer);
             }
             NetworkMessage::Ping(nonce) => send(NetworkMessage::Pong(nonce)),
@@ -1679,6 +1726,12 @@ impl Net {
             NetworkMessage::GetHeaders(g) => {
                 serve::check_locator("getheaders", &g.locator_hashes, id)?;
                 if let Some(headers) = self.headers_after(&g.locator_hashes, &g.stop_hash, id) {
+                    // Core: the last header sent, or our tip when there
+                    // was nothing to send.
+                    let last = headers
+                        .last()
+                        .map_or(self.chain.tip().hash, |h| h.block_hash());
+                    peer.best_sent.set(Some(last));
                     send(NetworkMessage::Headers(headers));
                 }
             }
@@ -1721,6 +1774,14 @@ impl Net {
             }
             NetworkMessage::Tx(tx) => self.on_tx(peer, tx).await,
             NetworkMessage::Inv(items) => {
+                for item in &items {
+                    if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
+                        match self.chain.block_info(h) {
+                            Some(info) => self.note_known(peer, &info),
+                            None => peer.last_unknown.set(Some(*h)),
+                        }
+                    }
+                }
                 if self.rejects_incoming_txs(peer) {
                     if let Some(tx) = items.iter().find_map(txrelay::tx_hash) {
                         tracing::debug!(target: "net", "transaction ({tx}) inv sent in violation of protocol, disconnecting peer={id}");
@@ -1731,20 +1792,18 @@ impl Net {
                     }
                 }
                 self.on_tx_inv(peer, &items);
-                let unknown: Vec<Inventory> = items
-                    .iter()
-                    .filter_map(|i| match i {
-                        Inventory::Block(h) | Inventory::WitnessBlock(h)
-                            if self.chain.block_info(h).is_none() =>
-                        {
-                            Some(Inventory::WitnessBlock(*h))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if !unknown.is_empty() {
-                    send(self.getheaders());
-                    send(NetworkMessage::GetData(unknown));
+                // Headers first: an unknown block is asked for by its
+                // headers (the last one announced counts, as in Core).
+                let unknown = items.iter().rev().find_map(|i| match i {
+                    Inventory::Block(h) | Inventory::WitnessBlock(h)
+                        if self.chain.block_info(h).is_none() =>
+                    {
+                        Some(*h)
+                    }
+                    _ => None,
+                });
+                if let Some(block) = unknown {
+                    self.on_unknown_block_inv(peer, block);
                 }
             }
             NetworkMessage::GetData(items) => {
@@ -1807,12 +1866,16 @@ impl Net {
         }
         // Headers that do not connect to what we know (an announcement that
         // skipped blocks): ask for the way there, as Core does.
-        if let Some(first) = headers.first() {
-            if self.chain.block_info(&first.prev_blockhash).is_none() {
-                peer.push(self.getheaders());
-                return Ok(());
-            }
+        let Some(first) = headers.first() else {
+            // Core: an empty headers message answers our getheaders.
+            self.headers_answered(peer);
+            return Ok(());
+        };
+        if self.chain.block_info(&first.prev_blockhash).is_none() {
+            self.maybe_send_getheaders(peer, &self.best_header_hash());
+            return Ok(());
         }
+        self.headers_answered(peer);
         // One trip to a blocking thread for the whole message: the engine
         // takes the headers in order and stops at the first invalid one.
         let chain = self.chain.clone();
@@ -1836,6 +1899,7 @@ impl Net {
             let hash = header.block_hash();
             if let Some(info) = self.chain.block_info(&hash) {
                 peer.info.borrow_mut().synced_headers = info.height;
+                peer.best_known.set(Some(hash));
                 if !info.in_active_chain {
                     wanted.push(hash);
                 }
@@ -1845,7 +1909,9 @@ impl Net {
             peer.push(NetworkMessage::GetData(self.block_requests(peer, wanted)));
         }
         if headers.len() == MAX_HEADERS {
-            peer.push(self.getheaders());
+            if let Some(last) = headers.last() {
+                self.maybe_send_getheaders(peer, &last.block_hash());
+            }
         }
         Ok(())
     }
@@ -1877,6 +1943,7 @@ impl Net {
                 let mut peer_info = peer.info.borrow_mut();
                 if let Some(info) = self.chain.block_info(&hash) {
                     peer_info.synced_blocks = info.height;
+                    self.note_known(peer, &info);
                 }
                 if outcome != SubmitOutcome::Duplicate {
                     peer_info.last_block = now();

@@ -82,6 +82,12 @@ impl Net {
         if block.in_active_chain {
             return true;
         }
+        // Core also wants the block fully validated (BLOCK_VALID_SCRIPTS);
+        // the kernel does not say, so a block whose data we lack (a header
+        // only) is refused and one we hold is taken as checked.
+        if self.chain.read_block(&block.hash).is_err() {
+            return false;
+        }
         let Some(best) = self.chain.best_header() else {
             return false;
         };
