@@ -374,11 +374,8 @@ impl Chain {
         };
         let mut hashes = Vec::new();
         let (mut height, mut step) = (entry.height(), 1);
-        loop {
-            match entry.ancestor(height) {
-                Some(e) => hashes.push(to_hash(e.block_hash().to_bytes())),
-                None => break,
-            }
+        while let Some(e) = entry.ancestor(height) {
+            hashes.push(to_hash(e.block_hash().to_bytes()));
             if height == 0 {
                 break;
             }
