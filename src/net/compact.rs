@@ -108,7 +108,9 @@ impl Net {
     /// high-bandwidth peers, the longest-serving one leaving; an inbound
     /// newcomer never pushes out the last outbound one.
     pub(super) fn select_high_bandwidth(&self, peer: &Rc<Peer>) {
-        if !peer.compact.v2.get() {
+        // Core: never with -blocksonly, whose mempool lacks what compact
+        // blocks are rebuilt from.
+        if !peer.compact.v2.get() || self.blocks_only() {
             return;
         }
         let id = peer.info.borrow().id;
@@ -151,7 +153,8 @@ impl Net {
     /// tip compact from a peer that takes it, anything else whole.
     pub(super) fn block_requests(&self, peer: &Rc<Peer>, wanted: Vec<BlockHash>) -> Vec<Inventory> {
         let tip = self.chain.tip().hash;
-        if peer.compact.v2.get() && wanted.len() == 1 {
+        // With -blocksonly the mempool cannot fill a compact block in.
+        if peer.compact.v2.get() && wanted.len() == 1 && !self.blocks_only() {
             let extends_tip = self
                 .chain
                 .block_info(&wanted[0])
@@ -199,6 +202,11 @@ impl Net {
         c: HeaderAndShortIds,
     ) -> Result<(), Fault> {
         let hash = c.header.block_hash();
+        if self.blocks_only() {
+            let id = peer.info.borrow().id;
+            tracing::debug!(target: "cmpctblock", "peer={id} sent us a compact block even though we are blocksonly!");
+            return Ok(());
+        }
         // One that does not connect (we are behind): as Core, ask for the
         // headers in between instead of holding it against the peer.
         if self.chain.block_info(&c.header.prev_blockhash).is_none() {
