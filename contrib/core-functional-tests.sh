@@ -75,6 +75,7 @@ default_tests=(
     p2p_net_deadlock.py
     p2p_v2_transport.py
     p2p_initial_headers_sync.py
+    p2p_compactblocks_blocksonly.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
