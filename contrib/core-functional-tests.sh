@@ -76,6 +76,7 @@ default_tests=(
     p2p_v2_transport.py
     p2p_initial_headers_sync.py
     p2p_compactblocks_blocksonly.py
+    p2p_ibd_txrelay.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -14,6 +14,7 @@ pub mod addrs;
 pub mod bans;
 pub mod codec;
 mod compact;
+mod feefilter;
 pub mod netaddr;
 mod outbound;
 pub mod permissions;
@@ -243,6 +244,8 @@ struct Peer {
     last_unknown: Cell<Option<BlockHash>>,
     /// Headers sync with this peer (see `sync`).
     sync: sync::PeerSync,
+    /// Our feefilter to this peer (see `feefilter`).
+    fee_filter_out: feefilter::PeerFeeFilter,
 }
 
 impl Peer {
@@ -1275,6 +1278,7 @@ impl Net {
             best_sent: Cell::new(None),
             last_unknown: Cell::new(None),
             sync: sync::PeerSync::default(),
+            fee_filter_out: feefilter::PeerFeeFilter::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1302,6 +1306,7 @@ impl Net {
                 }
                 net.maybe_ping(&p);
                 net.maybe_start_sync(&p);
+                net.maybe_send_feefilter(&p);
             }
         });
         let net = self.clone();
@@ -1358,6 +1363,7 @@ impl Net {
         };
         // Built once, for the peers that asked for high-bandwidth mode.
         let mut compact: Option<Option<NetworkMessage>> = None;
+        let parent_info = self.chain.block_info(&info.header.prev_blockhash);
         for peer in self.peers.borrow().values() {
             let p = peer.info.borrow();
             if !p.handshake_done || self.peer_has_block(peer, &info) {
@@ -1368,7 +1374,10 @@ impl Net {
             // gets it compact at once.
             let parent = info.header.prev_blockhash;
             let has_parent = peer.compact.last_announced.get() == Some(parent)
-                || p.synced_headers.max(p.synced_blocks) >= info.height - 1;
+                || p.synced_headers.max(p.synced_blocks) >= info.height - 1
+                || parent_info
+                    .as_ref()
+                    .is_some_and(|parent| self.peer_has_block(peer, parent));
             peer.compact.last_announced.set(Some(hash));
             if peer.compact.hb_from.get()
                 && peer.compact.v2.get()
@@ -1579,6 +1588,7 @@ impl Net {
             // or times out now, not only at the next second.
             self.headers_sync_timeout(peer).map_err(PeerEnd::Error)?;
             self.maybe_start_sync(peer);
+            self.maybe_send_feefilter(peer);
         }
     }
 

@@ -268,26 +268,6 @@ impl Net {
             || (self.blocks_only && i.permissions & permissions::RELAY != permissions::RELAY)
     }
 
-    /// Core's MaybeSendFeefilter, sent once after the handshake: our
-    /// minimum relay feerate, except with `-blocksonly`, to block-relay-only
-    /// peers and to peers with the `forcerelay` permission (whose
-    /// transactions we take whatever they pay).
-    pub(super) fn maybe_send_feefilter(&self, peer: &Peer) {
-        let (conn, perms) = {
-            let i = peer.info.borrow();
-            (i.conn_type, i.permissions)
-        };
-        if self.blocks_only
-            || !conn.relays_txs()
-            || perms & permissions::FORCE_RELAY == permissions::FORCE_RELAY
-        {
-            return;
-        }
-        peer.push(NetworkMessage::FeeFilter(
-            self.mempool.options().min_relay_feerate.0,
-        ));
-    }
-
     /// A `mempool` request (BIP35). We offer no bloom filters, so only a
     /// peer with the `mempool` permission gets the mempool announced (what
     /// its feefilter allows and it has not heard of); others are dropped,
@@ -394,6 +374,11 @@ impl Net {
 
     /// Asks for announced transactions we neither hold nor refused.
     pub(super) fn on_tx_inv(&self, peer: &Rc<Peer>, items: &[Inventory]) {
+        // Core: during initial block download transactions cannot be
+        // checked yet, so none are asked for.
+        if self.chain.initial_block_download() {
+            return;
+        }
         let wtxid_relay = peer.relay.wtxid_relay.get();
         let mut wanted = Vec::new();
         for item in items {
@@ -462,6 +447,11 @@ impl Net {
 
     /// A transaction from a peer: the mempool's checks on a blocking thread.
     pub(super) async fn on_tx(&self, peer: &Rc<Peer>, tx: Transaction) {
+        // Core: unsolicited transactions during initial block download are
+        // dropped unread (not a protocol violation).
+        if self.chain.initial_block_download() {
+            return;
+        }
         let txid = tx.compute_txid();
         let wtxid: Wtxid = tx.compute_wtxid();
         peer.relay.learn(txid.to_byte_array());
@@ -498,6 +488,8 @@ impl Net {
                 self.retry_orphans(txid).await;
             }
             Ok(Err(r)) if r.kind == RejectKind::MissingInputs => {
+                // Core logs every refusal, orphans included.
+                tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
                 let lacking: BTreeSet<Txid> = {
                     let pool = self.mempool.lock();
                     tx.input
