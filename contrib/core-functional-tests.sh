@@ -77,6 +77,7 @@ default_tests=(
     p2p_initial_headers_sync.py
     p2p_compactblocks_blocksonly.py
     p2p_ibd_txrelay.py
+    p2p_eviction.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

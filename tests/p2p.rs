@@ -430,7 +430,10 @@ fn maxconnections_turns_away_inbound_peers_beyond_it() {
     let a = TestNode::start(&[
         "-disablewallet",
         &format!("-port={port}"),
-        "-maxconnections=1",
+        // Eleven slots go to automatic outbound peers: one inbound is left,
+        // and it may relay transactions.
+        "-maxconnections=12",
+        "-inboundrelaypercent=100",
     ]);
     let _b = follower(port);
     wait_for("b to connect", || {

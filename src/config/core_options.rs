@@ -293,6 +293,12 @@ pub(super) const CORE_OPTIONS: &[Opt] = &[
         flags: Flags::NONE,
     },
     Opt {
+        name: "inboundrelaypercent",
+        value: "=<n>",
+        cat: Cat::Connection,
+        flags: Flags::NONE,
+    },
+    Opt {
         name: "maxconnections",
         value: "=<n>",
         cat: Cat::Connection,

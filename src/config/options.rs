@@ -292,6 +292,7 @@ const IMPLEMENTED: &[&str] = &[
     "dns",
     "timeout",
     "maxconnections",
+    "inboundrelaypercent",
     "v2transport",
     "whitelist",
     "whitebind",

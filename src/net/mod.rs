@@ -14,6 +14,7 @@ pub mod addrs;
 pub mod bans;
 pub mod codec;
 mod compact;
+mod eviction;
 mod feefilter;
 pub mod netaddr;
 mod outbound;
@@ -286,8 +287,14 @@ pub struct Net {
     bans: RefCell<bans::BanList>,
     /// `setnetworkactive`: false drops every peer and takes no new ones.
     active: Cell<bool>,
-    /// `-maxconnections`: inbound peers beyond this many peers are refused.
+    /// `-maxconnections`.
     max_connections: usize,
+    /// Inbound slots, and those of them for peers that relay transactions
+    /// (beyond them an inbound peer is evicted, or the new one refused).
+    max_inbound: usize,
+    max_inbound_full_relay: usize,
+    /// The key network groups are hashed with for eviction.
+    group_key: std::collections::hash_map::RandomState,
     /// `-v2transport`: offer and accept BIP324.
     v2transport: bool,
     /// `-whitelist` entries.
@@ -335,6 +342,14 @@ enum PeerEnd {
     Error(String),
 }
 
+/// Core's limits for automatic outbound connections under
+/// `-maxconnections`: (full relay, block-relay-only, all automatic).
+fn outbound_limits(max_connections: usize) -> (usize, usize, usize) {
+    let full = MAX_OUTBOUND_FULL_RELAY.min(max_connections);
+    let block = MAX_BLOCK_RELAY_ONLY.min(max_connections - full);
+    (full, block, MAX_AUTOMATIC_OUTBOUND.min(max_connections))
+}
+
 /// Why a message from a peer ends (or may end) its connection.
 #[derive(Debug)]
 enum Fault {
@@ -374,6 +389,9 @@ pub struct NetOptions {
     pub uacomments: Vec<String>,
     /// `-maxconnections`.
     pub max_connections: usize,
+    /// `-inboundrelaypercent`: the share of inbound slots for peers that
+    /// relay transactions.
+    pub inbound_relay_percent: usize,
     /// `-v2transport`.
     pub v2transport: bool,
     /// The networks we reach (Core's g_reachable_nets).
@@ -395,11 +413,16 @@ impl Net {
         let NetOptions {
             uacomments,
             max_connections,
+            inbound_relay_percent,
             v2transport,
             reachable,
             peer_timeout,
             blocks_only,
         } = opts;
+        // Core's CConnman::Init: the automatic outbound slots (full relay,
+        // block relay, one feeler) come off -maxconnections first.
+        let (full, block, _) = outbound_limits(max_connections);
+        let max_inbound = max_connections.saturating_sub(full + block + 1);
         let comments = if uacomments.is_empty() {
             String::new()
         } else {
@@ -422,6 +445,9 @@ impl Net {
             bans: RefCell::default(),
             active: Cell::new(true),
             max_connections,
+            max_inbound,
+            max_inbound_full_relay: inbound_relay_percent * max_inbound / 100,
+            group_key: std::collections::hash_map::RandomState::new(),
             v2transport,
             whitelist: RefCell::default(),
             whitebinds: RefCell::default(),
@@ -464,8 +490,11 @@ impl Net {
                         {
                             tracing::debug!(target: "net", "connection from {addr} dropped (banned)");
                         }
-                        Ok((_, addr)) if net.peers.borrow().len() >= net.max_connections => {
-                            tracing::debug!(target: "net", "connection from {addr} dropped (full, -maxconnections={})", net.max_connections);
+                        Ok(_)
+                            if net.count_inbound(false) >= net.max_inbound
+                                && !net.attempt_to_evict(false, None) =>
+                        {
+                            tracing::debug!(target: "net", "failed to find an eviction candidate - connection dropped (full)");
                         }
                         Ok((stream, addr)) => {
                             net.start_peer(stream, addr, ConnType::Inbound, None, None)
@@ -531,16 +560,8 @@ impl Net {
         Ok(())
     }
 
-    /// Core's limits for automatic outbound connections under
-    /// `-maxconnections`: (full relay, block-relay-only, all automatic).
     fn outbound_limits(&self) -> (usize, usize, usize) {
-        let full = MAX_OUTBOUND_FULL_RELAY.min(self.max_connections);
-        let block = MAX_BLOCK_RELAY_ONLY.min(self.max_connections - full);
-        (
-            full,
-            block,
-            MAX_AUTOMATIC_OUTBOUND.min(self.max_connections),
-        )
+        outbound_limits(self.max_connections)
     }
 
     /// Open and opening connections of kind `conn`, and all automatic
@@ -1688,6 +1709,9 @@ impl Net {
                     send(NetworkMessage::WtxidRelay);
                     send(NetworkMessage::SendAddrV2);
                 }
+                // Core: too many inbound peers relaying transactions make
+                // another one go, or this one.
+                self.make_room_for_tx_relay(peer, "version")?;
                 send(NetworkMessage::Verack);
                 if matches!(
                     conn,

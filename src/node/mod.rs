@@ -257,7 +257,10 @@ async fn start_p2p(
         broker.clone(),
         crate::net::NetOptions {
             uacomments: config.get_all("uacomment"),
-            max_connections: config.get_int("maxconnections", 125).max(0) as usize,
+            // Core's DEFAULT_MAX_PEER_CONNECTIONS and
+            // DEFAULT_FULL_RELAY_INBOUND_PCT.
+            max_connections: config.get_int("maxconnections", 200).max(0) as usize,
+            inbound_relay_percent: config.get_int("inboundrelaypercent", 50).clamp(0, 100) as usize,
             v2transport: config.get_bool("v2transport", true),
             reachable: reachable_networks(config),
             peer_timeout,
