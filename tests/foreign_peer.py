@@ -30,10 +30,10 @@ def netaddr(port):
     return struct.pack("<Q", 0) + bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack(">H", port)
 
 
-def version(port):
+def version(port, services=0):
     agent = b"/foreign-peer:0.1/"
     return (
-        struct.pack("<iQq", 70016, 0, int(time.time()))
+        struct.pack("<iQq", 70016, services, int(time.time()))
         + netaddr(port)
         + netaddr(0)
         + struct.pack("<Q", 0x1234567890ABCDEF)
@@ -66,9 +66,9 @@ def read_message(sock):
     return command, payload
 
 
-def handshake(host, port):
+def handshake(host, port, services=0):
     sock = socket.create_connection((host, port), timeout=10)
-    sock.sendall(frame("version", version(port)))
+    sock.sendall(frame("version", version(port, services)))
     seen = []
     while "verack" not in seen:
         command, payload = read_message(sock)
@@ -117,6 +117,21 @@ def hung_up(sock):
 
 def main():
     host, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    if how == "sync":
+        # A peer that serves blocks (NODE_NETWORK | NODE_WITNESS): does the
+        # node start headers sync with it? It stays for the seconds given.
+        sock = handshake(host, port, services=1 | 8)
+        sock.settimeout(2)
+        got = False
+        try:
+            while True:
+                command, _ = read_message(sock)
+                got = got or command == "getheaders"
+        except socket.timeout:
+            pass
+        print("getheaders received" if got else "no getheaders", flush=True)
+        time.sleep(float(sys.argv[4]))
+        return 0
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))

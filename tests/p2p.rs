@@ -304,14 +304,47 @@ fn a_foreign_peer_is_answered_then_dropped_for_bad_framing_while_another_syncs()
 /// Runs tests/foreign_peer.py against `port` in mode `how`: its output.
 fn foreign_peer(port: u16, how: &str) -> String {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+    // The sync mode takes how long to stay; this one leaves at once.
+    let stay: &[&str] = if how == "sync" { &["0"] } else { &[] };
     let out = std::process::Command::new("python3")
         .args([script, "127.0.0.1", &port.to_string(), how])
+        .args(stay)
         .output()
         .expect("python3");
     let text =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{how}: {text}");
     text
+}
+
+#[test]
+fn initial_headers_sync_runs_with_one_peer_while_far_behind() {
+    let port = free_port();
+    // At the genesis block (2011), far behind today.
+    let a = listening(port);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+    let mut first = std::process::Command::new("python3")
+        .args([script, "127.0.0.1", &port.to_string(), "sync", "6"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    wait_for("the first peer's handshake", || {
+        ok(&a, "getpeerinfo", json!([]))
+            .as_array()
+            .is_some_and(|p| p.len() == 1 && p[0]["version"] != json!(0))
+    });
+    // The second peer, while the first is still there, is not asked.
+    let second = foreign_peer(port, "sync");
+    assert!(second.contains("no getheaders"), "{second}");
+    let mut out = String::new();
+    first
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(first.wait().unwrap().success());
+    assert!(out.contains("getheaders received"), "{out}");
 }
 
 #[test]
