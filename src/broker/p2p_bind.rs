@@ -65,20 +65,12 @@ pub fn bind(config: &Config) -> Result<Vec<TcpListener>, P2pBindError> {
         }
         return Ok(Vec::new());
     }
-    let whitebinds = config
-        .get_all("whitebind")
-        .iter()
-        .map(|w| {
-            crate::net::permissions::parse_whitebind(
-                w,
-                config.get_bool("whitelistrelay", true),
-                config.get_bool("whitelistforcerelay", false),
-            )
-            .map(|e| e.addr)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(P2pBindError::Whitebind)?;
-
+    let whitebinds: Vec<SocketAddr> = crate::net::permissions::from_config(config)
+        .map_err(P2pBindError::Whitebind)?
+        .1
+        .into_iter()
+        .map(|e| e.addr)
+        .collect();
     let port = match config.get("port") {
         None => config.chain().default_p2p_port(),
         Some(p) => p

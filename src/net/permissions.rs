@@ -140,6 +140,27 @@ pub fn whitebind_flags(entries: &[WhitebindEntry], local: SocketAddr) -> u32 {
         .fold(0, |f, e| f | e.flags)
 }
 
+/// The `-whitelist` and `-whitebind` entries of `config` (with Core's
+/// `-whitelistrelay`/`-whitelistforcerelay` for implicit permissions);
+/// Err is Core's init error.
+pub fn from_config(
+    config: &crate::config::Config,
+) -> Result<(Vec<WhitelistEntry>, Vec<WhitebindEntry>), String> {
+    let relay = config.get_bool("whitelistrelay", true);
+    let force = config.get_bool("whitelistforcerelay", false);
+    let whitelist = config
+        .get_all("whitelist")
+        .iter()
+        .map(|w| parse_whitelist(w, relay, force))
+        .collect::<Result<Vec<_>, _>>()?;
+    let whitebinds = config
+        .get_all("whitebind")
+        .iter()
+        .map(|w| parse_whitebind(w, relay, force))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((whitelist, whitebinds))
+}
+
 /// The permissions `entries` give a peer at `ip`.
 pub fn flags_for(entries: &[WhitelistEntry], ip: IpAddr, inbound: bool) -> u32 {
     entries

@@ -275,19 +275,8 @@ async fn start_p2p(
         .into_iter()
         .map(std::net::TcpListener::from)
         .collect();
-    let relay = config.get_bool("whitelistrelay", true);
-    let force = config.get_bool("whitelistforcerelay", false);
-    let whitelist = config
-        .get_all("whitelist")
-        .iter()
-        .map(|w| crate::net::permissions::parse_whitelist(w, relay, force))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (whitelist, whitebinds) = crate::net::permissions::from_config(config)?;
     net.set_whitelist(whitelist);
-    let whitebinds = config
-        .get_all("whitebind")
-        .iter()
-        .map(|w| crate::net::permissions::parse_whitebind(w, relay, force))
-        .collect::<Result<Vec<_>, _>>()?;
     net.set_whitebinds(whitebinds);
     net.load_bans().await;
     net.start(listeners);
