@@ -23,6 +23,7 @@ mod serve;
 mod sync;
 pub mod transport;
 mod txrelay;
+mod txrequest;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -279,6 +280,8 @@ pub struct Net {
     rejects: RefCell<txrelay::RecentRejects>,
     /// Transactions waiting for their parents.
     orphans: RefCell<txrelay::Orphanage>,
+    /// Announced transactions and whom to ask for them (see `txrequest`).
+    tx_requests: RefCell<txrequest::TxRequests>,
     /// Peers we asked for high-bandwidth compact blocks, oldest first
     /// (Core's lNodesAnnouncingHeaderAndIDs; ids of gone peers stay).
     hb_peers: RefCell<std::collections::VecDeque<u64>>,
@@ -440,6 +443,7 @@ impl Net {
             mempool,
             rejects: RefCell::default(),
             orphans: RefCell::default(),
+            tx_requests: RefCell::default(),
             hb_peers: RefCell::default(),
             scheduler: txrelay::Scheduler::default(),
             bans: RefCell::default(),
@@ -1196,6 +1200,9 @@ impl Net {
     /// that completed the handshake was online until now.
     fn note_gone(&self, peer: &Peer) {
         self.sync_peer_gone(peer);
+        self.tx_requests
+            .borrow_mut()
+            .disconnected(peer.info.borrow().id);
         let info = &*peer.info.borrow();
         let counted = matches!(
             info.conn_type,
@@ -1328,6 +1335,7 @@ impl Net {
                 net.maybe_ping(&p);
                 net.maybe_start_sync(&p);
                 net.maybe_send_feefilter(&p);
+                net.send_tx_requests(&p);
             }
         });
         let net = self.clone();
@@ -1610,6 +1618,7 @@ impl Net {
             self.headers_sync_timeout(peer).map_err(PeerEnd::Error)?;
             self.maybe_start_sync(peer);
             self.maybe_send_feefilter(peer);
+            self.send_tx_requests(peer);
         }
     }
 
@@ -1751,6 +1760,7 @@ impl Net {
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
                 self.maybe_send_feefilter(peer);
+                self.send_tx_requests(peer);
                 self.maybe_start_sync(peer);
                 send_ping(peer);
             }
@@ -1872,6 +1882,7 @@ impl Net {
             NetworkMessage::GetBlockTxn(g) => self.serve_blocktxn(peer, &g)?,
             NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
             NetworkMessage::MemPool => self.on_mempool_request(peer)?,
+            NetworkMessage::NotFound(items) => self.on_notfound(peer, &items),
             // We offer no bloom filters (NODE_BLOOM, BIP111): Core drops a
             // peer that sends them anyway.
             m @ (NetworkMessage::FilterLoad(_)

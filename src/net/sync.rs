@@ -192,7 +192,7 @@ impl Net {
 
     /// Core's fPreferredDownload: outbound or noban, not an address
     /// fetch, and serving blocks.
-    fn preferred_download(peer: &Peer) -> bool {
+    pub(super) fn preferred_download(peer: &Peer) -> bool {
         let (inbound, perms, conn) = {
             let i = peer.info.borrow();
             (i.inbound, i.permissions, i.conn_type)

@@ -3,7 +3,9 @@
 //! BIP339) or txid, to peers that asked for transactions in their version
 //! message and whose `feefilter` (BIP133) the transaction's feerate meets;
 //! announcements a peer asks for with `getdata` are served from the mempool;
-//! unknown announced transactions are requested, and what arrives goes
+//! unknown announced transactions are requested from one announcer at a
+//! time, when `txrequest` says so (Core's delays and timeouts), and what
+//! arrives goes
 //! through the mempool's full checks on a blocking thread. Refused
 //! transactions are remembered (bounded) and not asked for again until the
 //! tip moves. Orphans (transactions whose parents we lack) wait in a
@@ -29,7 +31,7 @@ use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
 use bitcoin::{Transaction, Txid, Wtxid};
 
-use super::{permissions, Net, Peer};
+use super::{permissions, txrequest, Net, Peer};
 use crate::mempool::{AcceptArgs, RejectKind};
 
 /// Hashes remembered per peer before the set starts over.
@@ -38,6 +40,8 @@ const MAX_KNOWN: usize = 50_000;
 const MAX_REJECTS: usize = 50_000;
 /// Orphans kept at most (the oldest goes first).
 const MAX_ORPHANS: usize = 100;
+/// Core's MAX_GETDATA_SZ: items in one `getdata` we send.
+const MAX_GETDATA_SIZE: usize = 1000;
 /// Core's MAX_INV_SZ: items in one `inv` message.
 const MAX_INV_SIZE: usize = 50_000;
 /// Largest orphan kept: a standard transaction's weight.
@@ -379,32 +383,124 @@ impl Net {
         if self.chain.initial_block_download() {
             return;
         }
+        let (id, perms) = {
+            let i = peer.info.borrow();
+            (i.id, i.permissions)
+        };
+        let relay_perm = perms & permissions::RELAY == permissions::RELAY;
+        let preferred = Self::preferred_download(peer);
         let wtxid_relay = peer.relay.wtxid_relay.get();
-        let mut wanted = Vec::new();
+        let wtxid_peers = self
+            .peers
+            .borrow()
+            .values()
+            .any(|p| p.relay.wtxid_relay.get());
+        let now = crate::chain::clock::now_micros();
+        // Repeats within one message count once (Core's seen sets).
+        let mut seen = HashSet::new();
         for item in items {
-            let (hash, request) = match item {
-                // BIP339: a wtxid-relay peer announces by wtxid only.
-                Inventory::WTx(w) if wtxid_relay => {
-                    if self.mempool.lock().by_wtxid(w).is_some() {
-                        continue;
-                    }
-                    (w.to_byte_array(), Inventory::WTx(*w))
-                }
-                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) if !wtxid_relay => {
-                    if self.mempool.lock().get(t).is_some() {
-                        continue;
-                    }
-                    (t.to_byte_array(), Inventory::WitnessTransaction(*t))
-                }
+            // BIP339: a wtxid-relay peer announces by wtxid, others by
+            // txid; MSG_WITNESS_TX counts as a txid from anyone (Core).
+            let (hash, is_wtxid, have) = match item {
+                Inventory::WTx(w) if wtxid_relay => (
+                    w.to_byte_array(),
+                    true,
+                    self.mempool.lock().by_wtxid(w).is_some(),
+                ),
+                Inventory::Transaction(t) if !wtxid_relay => (
+                    t.to_byte_array(),
+                    false,
+                    self.mempool.lock().get(t).is_some(),
+                ),
+                Inventory::WitnessTransaction(t) => (
+                    t.to_byte_array(),
+                    false,
+                    self.mempool.lock().get(t).is_some(),
+                ),
                 _ => continue,
             };
-            peer.relay.learn(hash);
-            if !self.rejected(&hash) {
-                wanted.push(request);
+            if !seen.insert((hash, is_wtxid)) {
+                continue;
             }
+            peer.relay.learn(hash);
+            let have = have || self.rejected(&hash);
+            tracing::debug!(target: "net", "got inv: {} peer={id}", format!("{} {}", super::serve::inv_string(item), if have { "have" } else { "new" }));
+            if have {
+                continue;
+            }
+            // Core's AddTxAnnouncement: bounded per peer, and later for
+            // peers we do not prefer, for txids while wtxid peers exist,
+            // and for peers with many requests in flight.
+            let mut requests = self.tx_requests.borrow_mut();
+            if !relay_perm && requests.count(id) >= txrequest::MAX_ANNOUNCEMENTS {
+                continue;
+            }
+            let mut delay = 0;
+            if !preferred {
+                delay += txrequest::NONPREF_PEER_DELAY_US;
+            }
+            if !is_wtxid && wtxid_peers {
+                delay += txrequest::TXID_RELAY_DELAY_US;
+            }
+            if !relay_perm && requests.count_in_flight(id) >= txrequest::MAX_IN_FLIGHT {
+                delay += txrequest::OVERLOADED_PEER_DELAY_US;
+            }
+            requests.received_inv(id, hash, is_wtxid, preferred, now + delay);
         }
-        if !wanted.is_empty() {
-            peer.push(NetworkMessage::GetData(wanted));
+        self.send_tx_requests(peer);
+    }
+
+    /// Core's GetRequestsToSend: asks `peer` for the announced transactions
+    /// whose turn it is (one getdata), and logs requests that timed out.
+    pub(super) fn send_tx_requests(&self, peer: &Peer) {
+        let id = peer.info.borrow().id;
+        let now = crate::chain::clock::now_micros();
+        let (ready, expired) = self.tx_requests.borrow_mut().requestable(id, now);
+        for (from, (hash, wtxid)) in expired {
+            tracing::debug!(target: "net", "timeout of inflight {} {} from peer={from}", if wtxid { "wtx" } else { "tx" }, Txid::from_byte_array(hash));
+        }
+        let mut getdata = Vec::new();
+        for (hash, wtxid) in ready {
+            let have = {
+                let pool = self.mempool.lock();
+                if wtxid {
+                    pool.by_wtxid(&Wtxid::from_byte_array(hash)).is_some()
+                } else {
+                    pool.get(&Txid::from_byte_array(hash)).is_some()
+                }
+            };
+            if have || self.rejected(&hash) {
+                self.tx_requests.borrow_mut().forget(&hash);
+                continue;
+            }
+            tracing::debug!(target: "net", "Requesting {} {} peer={id}", if wtxid { "wtx" } else { "tx" }, Txid::from_byte_array(hash));
+            self.tx_requests.borrow_mut().requested(
+                id,
+                &hash,
+                now + txrequest::GETDATA_TX_INTERVAL_US,
+            );
+            getdata.push(if wtxid {
+                Inventory::WTx(Wtxid::from_byte_array(hash))
+            } else {
+                Inventory::WitnessTransaction(Txid::from_byte_array(hash))
+            });
+        }
+        for chunk in getdata.chunks(MAX_GETDATA_SIZE) {
+            peer.push(NetworkMessage::GetData(chunk.to_vec()));
+        }
+    }
+
+    /// A `notfound` from `peer`: the transactions asked for may come from
+    /// the next peer that announced them.
+    pub(super) fn on_notfound(&self, peer: &Peer, items: &[Inventory]) {
+        let id = peer.info.borrow().id;
+        for item in items {
+            let hash = match item {
+                Inventory::WTx(w) => w.to_byte_array(),
+                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => t.to_byte_array(),
+                _ => continue,
+            };
+            self.tx_requests.borrow_mut().received_response(id, &hash);
         }
     }
 
@@ -456,6 +552,13 @@ impl Net {
         let wtxid: Wtxid = tx.compute_wtxid();
         peer.relay.learn(txid.to_byte_array());
         peer.relay.learn(wtxid.to_byte_array());
+        // Whatever comes of it, nobody else is asked for this one (Core's
+        // ReceivedResponse, then ForgetTxHash once it is judged).
+        {
+            let mut requests = self.tx_requests.borrow_mut();
+            requests.forget(&txid.to_byte_array());
+            requests.forget(&wtxid.to_byte_array());
+        }
         let in_pool = self.mempool.lock().by_wtxid(&wtxid).is_some();
         if in_pool || self.rejected(&wtxid.to_byte_array()) {
             // Core: a peer with `forcerelay` gets what it sends relayed
