@@ -5,8 +5,12 @@
 //! with Core's engine validating every header and block. New tips are
 //! announced by headers (to peers that sent `sendheaders`) or inv.
 //! Misbehaving peers (bad framing, invalid headers or blocks) are
-//! disconnected and logged in the `net` category. `txrelay` relays
-//! transactions to and from the mempool.
+//! disconnected, unless Core spares them (noban, manual), and logged in the
+//! `net` category. The parts: `serve` (what peers may ask of the chain),
+//! `sync` (whom we ask for headers), `compact` (BIP152), `txrelay` and
+//! `txrequest` (transactions to and from the mempool), `feefilter`,
+//! `addrman`/`addrrelay`/`outbound` (addresses and automatic connections),
+//! `eviction` (inbound slots), `bans`, `permissions`, `transport`/`codec`.
 
 pub mod addrman;
 pub mod addrrelay;
