@@ -6,10 +6,12 @@
 //! peer's goes first, ties broken by a keyed hash (an attacker cannot
 //! arrange to be asked first). One request per transaction is in flight at
 //! a time; it counts as failed after a minute or a `notfound`, and the next
-//! announcer is asked. Pure data: `Net` sends the `getdata`s.
+//! announcer is asked. Per-peer indexes and an expiry queue keep every call
+//! proportional to one peer's announcements (or to what expires), not to
+//! all of them. Pure data: `Net` sends the `getdata`s.
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::BuildHasher;
 
 /// Core's MAX_PEER_TX_REQUEST_IN_FLIGHT and MAX_PEER_TX_ANNOUNCEMENTS.
@@ -22,6 +24,8 @@ pub const TXID_RELAY_DELAY_US: i64 = 2_000_000;
 pub const OVERLOADED_PEER_DELAY_US: i64 = 2_000_000;
 /// Core's GETDATA_TX_INTERVAL: how long a request may stay unanswered.
 pub const GETDATA_TX_INTERVAL_US: i64 = 60_000_000;
+
+type Hash = [u8; 32];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -40,17 +44,28 @@ struct Announcement {
     state: State,
 }
 
+/// One peer's share: the hashes it announced (in any state) and how many
+/// of them are requested from it now.
+#[derive(Default)]
+struct PeerIndex {
+    hashes: HashSet<Hash>,
+    in_flight: usize,
+}
+
 /// Announced transactions we do not have, by hash (txid or wtxid bytes).
 #[derive(Default)]
 pub struct TxRequests {
-    txs: HashMap<[u8; 32], Vec<Announcement>>,
+    txs: HashMap<Hash, Vec<Announcement>>,
+    peers: HashMap<u64, PeerIndex>,
+    /// Requests in flight by expiry: (expiry, hash, peer).
+    expiries: BTreeSet<(i64, Hash, u64)>,
     seq: u64,
     key: RandomState,
 }
 
 /// One request to send, or one that timed out: the hash and whether it is
 /// a wtxid.
-pub type Request = ([u8; 32], bool);
+pub type Request = (Hash, bool);
 
 impl TxRequests {
     /// Notes that `peer` announced `hash`, to be asked for from `reqtime`
@@ -58,7 +73,7 @@ impl TxRequests {
     pub fn received_inv(
         &mut self,
         peer: u64,
-        hash: [u8; 32],
+        hash: Hash,
         wtxid: bool,
         preferred: bool,
         reqtime: i64,
@@ -76,24 +91,17 @@ impl TxRequests {
             seq: self.seq,
             state: State::Candidate,
         });
+        self.peers.entry(peer).or_default().hashes.insert(hash);
     }
 
     /// Announcements from `peer` we still track (Core's Count).
     pub fn count(&self, peer: u64) -> usize {
-        self.txs
-            .values()
-            .flatten()
-            .filter(|a| a.peer == peer)
-            .count()
+        self.peers.get(&peer).map_or(0, |p| p.hashes.len())
     }
 
     /// Requests to `peer` in flight (Core's CountInFlight).
     pub fn count_in_flight(&self, peer: u64) -> usize {
-        self.txs
-            .values()
-            .flatten()
-            .filter(|a| a.peer == peer && matches!(a.state, State::Requested { .. }))
-            .count()
+        self.peers.get(&peer).map_or(0, |p| p.in_flight)
     }
 
     /// Core's GetRequestable: requests that ran out of time become failed
@@ -101,23 +109,31 @@ impl TxRequests {
     /// `peer` for now, in the order they were announced.
     pub fn requestable(&mut self, peer: u64, now: i64) -> (Vec<Request>, Vec<(u64, Request)>) {
         let mut expired = Vec::new();
-        let mut ready: Vec<(u64, Request)> = Vec::new();
-        for (hash, anns) in self.txs.iter_mut() {
-            for a in anns.iter_mut() {
-                if let State::Requested { expiry } = a.state {
-                    if expiry <= now {
-                        a.state = State::Completed;
-                        expired.push((a.peer, (*hash, a.wtxid)));
-                    }
-                }
+        while let Some(&(expiry, hash, from)) = self.expiries.first() {
+            if expiry > now {
+                break;
             }
+            self.expiries.pop_first();
+            if let Some(a) = self.announcement(&hash, from) {
+                a.state = State::Completed;
+                expired.push((from, (hash, a.wtxid)));
+            }
+            let p = self.peer_index(from);
+            p.in_flight = p.in_flight.saturating_sub(1);
+            self.drop_if_done(&hash);
+        }
+        let mut ready: Vec<(u64, Request)> = Vec::new();
+        let key = &self.key;
+        for hash in self.peers.get(&peer).into_iter().flat_map(|p| &p.hashes) {
+            let Some(anns) = self.txs.get(hash) else {
+                continue;
+            };
             if anns
                 .iter()
                 .any(|a| matches!(a.state, State::Requested { .. }))
             {
                 continue;
             }
-            let key = &self.key;
             let best = anns
                 .iter()
                 .filter(|a| a.state == State::Candidate && a.reqtime <= now)
@@ -126,54 +142,171 @@ impl TxRequests {
                 ready.push((b.seq, (*hash, b.wtxid)));
             }
         }
-        self.txs
-            .retain(|_, anns| anns.iter().any(|a| a.state != State::Completed));
         ready.sort_by_key(|(seq, _)| *seq);
         (ready.into_iter().map(|(_, r)| r).collect(), expired)
     }
 
     /// We asked `peer` for `hash`; it counts as failed after `expiry`.
-    pub fn requested(&mut self, peer: u64, hash: &[u8; 32], expiry: i64) {
-        if let Some(a) = self
-            .txs
-            .get_mut(hash)
-            .and_then(|anns| anns.iter_mut().find(|a| a.peer == peer))
-        {
-            a.state = State::Requested { expiry };
+    pub fn requested(&mut self, peer: u64, hash: &Hash, expiry: i64) {
+        let Some(a) = self.announcement(hash, peer) else {
+            return;
+        };
+        let before = std::mem::replace(&mut a.state, State::Requested { expiry });
+        match before {
+            State::Requested { expiry: old } => {
+                self.expiries.remove(&(old, *hash, peer));
+            }
+            _ => self.peer_index(peer).in_flight += 1,
         }
+        self.expiries.insert((expiry, *hash, peer));
     }
 
     /// `peer` answered about `hash` (the transaction or a `notfound`): its
     /// announcement is done, and another peer may be asked.
-    pub fn received_response(&mut self, peer: u64, hash: &[u8; 32]) {
-        if let Some(anns) = self.txs.get_mut(hash) {
-            for a in anns.iter_mut().filter(|a| a.peer == peer) {
-                a.state = State::Completed;
-            }
-            if anns.iter().all(|a| a.state == State::Completed) {
-                self.txs.remove(hash);
-            }
-        }
+    pub fn received_response(&mut self, peer: u64, hash: &Hash) {
+        let Some(a) = self.announcement(hash, peer) else {
+            return;
+        };
+        let before = std::mem::replace(&mut a.state, State::Completed);
+        self.unflight(peer, hash, before);
+        self.drop_if_done(hash);
     }
 
     /// We have `hash` now (or refused it): nobody is asked for it.
-    pub fn forget(&mut self, hash: &[u8; 32]) {
-        self.txs.remove(hash);
+    pub fn forget(&mut self, hash: &Hash) {
+        for a in self.txs.remove(hash).unwrap_or_default() {
+            self.unflight(a.peer, hash, a.state);
+            self.unindex(a.peer, hash);
+        }
     }
 
     /// `peer` is gone with all its announcements.
     pub fn disconnected(&mut self, peer: u64) {
-        for anns in self.txs.values_mut() {
-            anns.retain(|a| a.peer != peer);
+        let Some(index) = self.peers.remove(&peer) else {
+            return;
+        };
+        for hash in index.hashes {
+            let Some(anns) = self.txs.get_mut(&hash) else {
+                continue;
+            };
+            if let Some(pos) = anns.iter().position(|a| a.peer == peer) {
+                if let State::Requested { expiry } = anns.remove(pos).state {
+                    self.expiries.remove(&(expiry, hash, peer));
+                }
+            }
+            self.drop_if_done(&hash);
         }
-        self.txs
-            .retain(|_, anns| anns.iter().any(|a| a.state != State::Completed));
+    }
+
+    fn announcement(&mut self, hash: &Hash, peer: u64) -> Option<&mut Announcement> {
+        self.txs.get_mut(hash)?.iter_mut().find(|a| a.peer == peer)
+    }
+
+    fn peer_index(&mut self, peer: u64) -> &mut PeerIndex {
+        self.peers.entry(peer).or_default()
+    }
+
+    /// A request that ended (state `before`) is no longer in flight.
+    fn unflight(&mut self, peer: u64, hash: &Hash, before: State) {
+        if let State::Requested { expiry } = before {
+            self.expiries.remove(&(expiry, *hash, peer));
+            let p = self.peer_index(peer);
+            p.in_flight = p.in_flight.saturating_sub(1);
+        }
+    }
+
+    fn unindex(&mut self, peer: u64, hash: &Hash) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.hashes.remove(hash);
+            if p.hashes.is_empty() && p.in_flight == 0 {
+                self.peers.remove(&peer);
+            }
+        }
+    }
+
+    /// Once every announcement of `hash` is done, the hash goes.
+    fn drop_if_done(&mut self, hash: &Hash) {
+        let done = self
+            .txs
+            .get(hash)
+            .is_some_and(|anns| anns.iter().all(|a| a.state == State::Completed));
+        if done {
+            self.forget(hash);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl TxRequests {
+        /// The indexes agree with the announcements they index.
+        fn assert_consistent(&self) {
+            let mut peers: HashMap<u64, (usize, usize)> = HashMap::new();
+            let mut expiries = BTreeSet::new();
+            for (hash, anns) in &self.txs {
+                assert!(anns.iter().any(|a| a.state != State::Completed));
+                for a in anns {
+                    let e = peers.entry(a.peer).or_default();
+                    e.0 += 1;
+                    if let State::Requested { expiry } = a.state {
+                        e.1 += 1;
+                        expiries.insert((expiry, *hash, a.peer));
+                    }
+                }
+            }
+            for (peer, (count, in_flight)) in &peers {
+                assert_eq!(self.count(*peer), *count, "count of peer {peer}");
+                assert_eq!(
+                    self.count_in_flight(*peer),
+                    *in_flight,
+                    "in flight of peer {peer}"
+                );
+            }
+            assert_eq!(self.peers.len(), peers.len());
+            assert_eq!(self.expiries, expiries);
+        }
+    }
+
+    #[test]
+    fn the_indexes_follow_every_change() {
+        let mut t = TxRequests::default();
+        let hash = |i: u8| [i; 32];
+        let mut now = 0;
+        // A fixed pseudo-random walk over announcements, requests,
+        // answers, expiries, forgets and disconnects.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..5000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let peer = x % 5;
+            let h = hash((x >> 8) as u8 % 20);
+            match (x >> 16) % 7 {
+                0 | 1 => t.received_inv(
+                    peer,
+                    h,
+                    x & 1 == 0,
+                    x & 2 == 0,
+                    now + (x >> 24) as i64 % 3_000_000,
+                ),
+                2 => {
+                    for (h, _) in t.requestable(peer, now).0 {
+                        t.requested(peer, &h, now + GETDATA_TX_INTERVAL_US);
+                    }
+                }
+                3 => t.received_response(peer, &h),
+                4 => now += (x >> 20) as i64 % 20_000_000,
+                5 if x & 0xf00 == 0 => t.disconnected(peer),
+                5 => t.forget(&h),
+                _ => {
+                    t.requestable(peer, now);
+                }
+            }
+            t.assert_consistent();
+        }
+    }
 
     const H: [u8; 32] = [7; 32];
 
