@@ -30,7 +30,7 @@ def netaddr(port):
     return struct.pack("<Q", 0) + bytes(10) + b"\xff\xff" + bytes([127, 0, 0, 1]) + struct.pack(">H", port)
 
 
-def version(port, services=0):
+def version(port, services=0, relay=False):
     agent = b"/foreign-peer:0.1/"
     return (
         struct.pack("<iQq", 70016, services, int(time.time()))
@@ -40,7 +40,7 @@ def version(port, services=0):
         + bytes([len(agent)])
         + agent
         + struct.pack("<i", 0)
-        + b"\x00"
+        + bytes([relay])
     )
 
 
@@ -66,16 +66,18 @@ def read_message(sock):
     return command, payload
 
 
-def handshake(host, port, services=0):
+def handshake(host, port, services=0, relay=False):
     sock = socket.create_connection((host, port), timeout=10)
-    sock.sendall(frame("version", version(port, services)))
+    sock.sendall(frame("version", version(port, services, relay)))
     seen = []
     while "verack" not in seen:
         command, payload = read_message(sock)
         seen.append(command)
         if command == "version":
-            # The relay flag (BIP37) is the version message's last byte.
-            print(f"node version relay={payload[-1]}")
+            # The relay flag (BIP37) is the version message's last byte;
+            # the services follow the protocol version.
+            (services,) = struct.unpack("<Q", payload[4:12])
+            print(f"node version relay={payload[-1]} services={services:x}")
     if seen[0] != "version":
         raise ValueError(f"the node's first message was {seen[0]}")
     sock.sendall(frame("verack", b""))
@@ -115,6 +117,75 @@ def hung_up(sock):
     return False
 
 
+def tx_inv_hashes(payload):
+    """The hashes of the MSG_TX items of an inv payload (fewer than 253)."""
+    return [payload[1 + 36 * i + 4:1 + 36 * i + 36] for i in range(payload[0]) if payload[1 + 36 * i] == 1]
+
+
+def orders(sock):
+    """Takes orders on standard input, one per line, and answers each with
+    one line:
+    - `getdata TXID`: asks for the transaction (MSG_TX); says whether a tx
+      or a notfound came, and whether an inv of it came before the pong;
+    - `wait-inv TXID`: waits for an inv of it, then pings; lists every
+      transaction announced meanwhile;
+    - `filterload HEX NHASH FLAGS`, `filteradd HEX`, `filterclear`: sends
+      it, then pings;
+    - `merkleblock HASH`: asks for the block filtered (MSG_FILTERED_BLOCK);
+      says whether a merkleblock came and lists the transactions after it.
+    Transaction ids are shown as the RPC shows them."""
+    until_pong(sock, 1)
+    print("ready", flush=True)
+    nonce = 100
+    for line in sys.stdin:
+        order, *args = line.split()
+        nonce += 1
+        if order == "getdata":
+            wanted = bytes.fromhex(args[0])[::-1]
+            sock.sendall(frame("getdata", b"\x01" + struct.pack("<I", 1) + wanted))
+            got = until_pong(sock, nonce)
+            answer = [c for c, p in got if c in ("tx", "notfound")]
+            inv = any(c == "inv" and wanted in tx_inv_hashes(p) for c, p in got)
+            print(f"getdata: {' '.join(answer) or 'nothing'}{' (inv seen)' if inv else ''}", flush=True)
+        elif order == "wait-inv":
+            wanted = bytes.fromhex(args[0])[::-1]
+            seen = []
+            while wanted not in seen:
+                command, payload = read_message(sock)
+                if command == "inv":
+                    seen += tx_inv_hashes(payload)
+            seen += [h for c, p in until_pong(sock, nonce) if c == "inv" for h in tx_inv_hashes(p)]
+            print("inv: " + " ".join(h[::-1].hex() for h in seen), flush=True)
+        elif order == "filterload":
+            data, nhash, flags = bytes.fromhex(args[0]), int(args[1]), int(args[2])
+            payload = bytes([len(data)]) + data + struct.pack("<IIB", nhash, 0, flags)
+            sock.sendall(frame("filterload", payload))
+            until_pong(sock, nonce)
+            print("filterload sent", flush=True)
+        elif order == "filteradd":
+            data = bytes.fromhex(args[0])
+            size = bytes([len(data)]) if len(data) < 253 else b"\xfd" + struct.pack("<H", len(data))
+            sock.sendall(frame("filteradd", size + data))
+            until_pong(sock, nonce)
+            print("filteradd sent", flush=True)
+        elif order == "filterclear":
+            sock.sendall(frame("filterclear", b""))
+            until_pong(sock, nonce)
+            print("filterclear sent", flush=True)
+        elif order == "merkleblock":
+            block = bytes.fromhex(args[0])[::-1]
+            sock.sendall(frame("getdata", b"\x01" + struct.pack("<I", 3) + block))
+            got = until_pong(sock, nonce)
+            merkle = any(c == "merkleblock" and p[:80] and double_sha(p[:80]) == block for c, p in got)
+            txs = [double_sha(p)[::-1].hex() for c, p in got if c == "tx"]
+            print(f"merkleblock: {'yes' if merkle else 'no'} txs: {' '.join(txs)}", flush=True)
+    return 0
+
+
+def double_sha(data):
+    return hashlib.sha256(hashlib.sha256(data).digest()).digest()
+
+
 def main():
     host, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     if how == "sync":
@@ -132,6 +203,8 @@ def main():
         print("getheaders received" if got else "no getheaders", flush=True)
         time.sleep(float(sys.argv[4]))
         return 0
+    if how in ("orders", "orders-norelay"):
+        return orders(handshake(host, port, relay=how == "orders"))
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))

@@ -13,7 +13,7 @@ mod op_true;
 use std::time::Duration;
 
 use bitcoin::hashes::Hash;
-use bitcoin::{OutPoint, Transaction, Txid};
+use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
 use common::{free_port, ok, rpc, wait_for, TestNode};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
@@ -930,4 +930,180 @@ fn a_transaction_submitted_without_peers_is_announced_again_on_the_schedule() {
     wait_for("a to see it sent out", || {
         ok(&a, "getmempoolentry", json!([id]))["unbroadcast"] == json!(false)
     });
+}
+
+/// tests/foreign_peer.py in its `orders` mode: a peer that is not ours,
+/// told line by line what to send; each order gets one line back.
+struct OrdersPeer {
+    child: std::process::Child,
+    orders: Option<std::process::ChildStdin>,
+    answers: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// The services the node's version message offered.
+    services: u64,
+}
+
+impl OrdersPeer {
+    /// Connects; `relay` is the version message's relay flag.
+    fn connect(port: u16, relay: bool) -> OrdersPeer {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+        let mode = if relay { "orders" } else { "orders-norelay" };
+        let mut child = std::process::Command::new("python3")
+            .args([script, "127.0.0.1", &port.to_string(), mode])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let orders = child.stdin.take();
+        let answers = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut peer = OrdersPeer {
+            child,
+            orders,
+            answers,
+            services: 0,
+        };
+        loop {
+            let line = peer.line();
+            if let Some(s) = line.split("services=").nth(1) {
+                peer.services = u64::from_str_radix(s, 16).unwrap();
+            }
+            if line == "ready" {
+                return peer;
+            }
+        }
+    }
+
+    fn line(&mut self) -> String {
+        self.answers
+            .next()
+            .expect("a line from the foreign peer")
+            .unwrap()
+    }
+
+    fn order(&mut self, order: &str) -> String {
+        use std::io::Write;
+        writeln!(self.orders.as_mut().unwrap(), "{order}").unwrap();
+        self.line()
+    }
+
+    /// Ends the peer; it must have run without error.
+    fn finish(mut self) {
+        drop(self.orders.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn announcements_wait_for_their_round_and_unannounced_transactions_are_not_served() {
+    let port = free_port();
+    let node = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    // The clock stands still: no announcement round comes due by itself.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    ok(&node, "setmocktime", json!([now]));
+    let mut peer = OrdersPeer::connect(port, true);
+    let peer_info = || ok(&node, "getpeerinfo", json!([]))[0].clone();
+    // The first round came right after the handshake.
+    assert_eq!(peer_info()["last_inv_sequence"], 1);
+    let tx = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&node, "sendrawtransaction", json!([hex(&tx)]));
+    let txid = txid.as_str().unwrap().to_string();
+    assert_eq!(
+        ok(&node, "getrawmempool", json!([false, true]))["mempool_sequence"],
+        2
+    );
+    assert_eq!(peer_info()["inv_to_send"], 1);
+    // Asked for before it was announced: notfound, and no inv yet.
+    assert_eq!(peer.order(&format!("getdata {txid}")), "getdata: notfound");
+    // The clock moves on: the round announces it, then it is served.
+    ok(&node, "setmocktime", json!([now + 120]));
+    assert_eq!(
+        peer.order(&format!("wait-inv {txid}")),
+        format!("inv: {txid}")
+    );
+    let info = peer_info();
+    assert_eq!(info["inv_to_send"], 0, "{info}");
+    assert_eq!(info["last_inv_sequence"], 2, "{info}");
+    assert_eq!(peer.order(&format!("getdata {txid}")), "getdata: tx");
+    // Mined, it left the mempool; the tip block still serves it.
+    ok(&node, "generatetoaddress", json!([1, address()]));
+    assert!(mempool(&node).is_empty());
+    assert_eq!(peer.order(&format!("getdata {txid}")), "getdata: tx");
+    peer.finish();
+}
+
+#[test]
+fn bloom_filters_choose_what_a_peer_hears_of_and_what_a_merkleblock_proves() {
+    let port = free_port();
+    let node = TestNode::start(&[
+        "-disablewallet",
+        "-peerbloomfilters",
+        "-debug=net",
+        // Announcement rounds at once, and misbehaviour logged, not punished.
+        "-whitelist=noban@127.0.0.1",
+        &format!("-port={port}"),
+    ]);
+    ok(&node, "generatetoaddress", json!([102, address()]));
+    let names = ok(&node, "getnetworkinfo", json!([]))["localservicesnames"].clone();
+    assert!(
+        names.as_array().unwrap().contains(&json!("BLOOM")),
+        "{names}"
+    );
+    // A peer whose version message asks for no transactions.
+    let mut peer = OrdersPeer::connect(port, false);
+    assert_ne!(peer.services & 4, 0, "NODE_BLOOM offered");
+    assert_eq!(ok(&node, "getpeerinfo", json!([]))[0]["relaytxes"], false);
+    // Core's p2p_filter.py filter (19 hash functions, BLOOM_UPDATE_ALL),
+    // which holds the hash of the P2SH script a914{ff x 20}87.
+    let watched = ScriptBuf::from_bytes([vec![0xa9, 0x14], vec![0xff; 20], vec![0x87]].concat());
+    let filter = "400008008000002000c000200400082400048000002000000000800000400002402000 19 1";
+    assert_eq!(
+        peer.order(&format!("filterload {filter}")),
+        "filterload sent"
+    );
+    assert_eq!(ok(&node, "getpeerinfo", json!([]))[0]["relaytxes"], true);
+    // One transaction pays the watched script, one does not: only the
+    // first is announced (the other was queued first).
+    let other = spend(&[coinbase_at(&node, 2)], COINBASE, 1, 10_000);
+    let mut paying = spend(&[coinbase_at(&node, 1)], COINBASE, 2, 10_000);
+    paying.output[0].script_pubkey = watched;
+    ok(&node, "sendrawtransaction", json!([hex(&other)]));
+    let paying_id = ok(&node, "sendrawtransaction", json!([hex(&paying)]));
+    let paying_id = paying_id.as_str().unwrap().to_string();
+    assert_eq!(
+        peer.order(&format!("wait-inv {paying_id}")),
+        format!("inv: {paying_id}")
+    );
+    // A block with both: the merkleblock proves the watched one, which
+    // follows it alone.
+    let block = ok(&node, "generatetoaddress", json!([1, address()]))[0].clone();
+    let block = block.as_str().unwrap();
+    assert_eq!(
+        peer.order(&format!("merkleblock {block}")),
+        format!("merkleblock: yes txs: {paying_id}")
+    );
+    // A filteradd over 520 bytes is misbehaviour (logged; noban keeps it).
+    assert_eq!(
+        peer.order(&format!("filteradd {}", "cc".repeat(521))),
+        "filteradd sent"
+    );
+    node.wait_for_log("Misbehaving: peer=", Duration::from_secs(10));
+    // Without the filter every transaction is announced again.
+    assert_eq!(peer.order("filterclear"), "filterclear sent");
+    let next = spend(&[coinbase_at(&node, 3)], COINBASE, 1, 10_000);
+    let next_id = ok(&node, "sendrawtransaction", json!([hex(&next)]));
+    let next_id = next_id.as_str().unwrap().to_string();
+    assert_eq!(
+        peer.order(&format!("wait-inv {next_id}")),
+        format!("inv: {next_id}")
+    );
+    // Without a filter a filtered block is not served.
+    assert_eq!(
+        peer.order(&format!("merkleblock {block}")),
+        "merkleblock: no txs: "
+    );
+    peer.finish();
 }

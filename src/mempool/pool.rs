@@ -27,7 +27,8 @@ pub struct Entry {
     pub time: i64,
     /// Chain height when it entered.
     pub height: u32,
-    /// Order of entry (Core's entry sequence).
+    /// Order of entry: the mempool sequence when it came in (Core's entry
+    /// sequence).
     pub sequence: u64,
     pub spends_coinbase: bool,
     /// In-mempool transactions it spends from.
@@ -56,7 +57,6 @@ pub struct Pool {
     unbroadcast: BTreeSet<Txid>,
     /// Core's mempool sequence: bumped on every addition and removal.
     sequence: u64,
-    next_entry: u64,
     total_vsize: i64,
     total_fee: i64,
     usage: usize,
@@ -221,8 +221,9 @@ impl Pool {
     /// already spend its outputs (after a reorg). Its sequence is assigned.
     pub fn add(&mut self, mut entry: Entry) {
         let txid = entry.txid;
-        entry.sequence = self.next_entry;
-        self.next_entry += 1;
+        // Core's entry sequence: the mempool sequence it was added at (a
+        // peer may have it once an announcement went out after that).
+        entry.sequence = self.sequence();
         entry.parents = entry
             .tx
             .input

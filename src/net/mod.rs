@@ -16,6 +16,7 @@ pub mod addrman;
 pub mod addrrelay;
 pub mod addrs;
 pub mod bans;
+mod bloom;
 pub mod codec;
 mod compact;
 mod eviction;
@@ -196,6 +197,8 @@ pub struct PeerInfo {
     /// The mempool sequence when the peer was last sent an `inv` of
     /// transactions (Core's last_inv_sequence).
     pub last_inv_sequence: u64,
+    /// Transactions queued for the next announcement round.
+    pub inv_to_send: usize,
     /// BIP152 high-bandwidth mode: we asked the peer, the peer asked us.
     pub bip152_hb_to: bool,
     pub bip152_hb_from: bool,
@@ -286,6 +289,8 @@ pub struct Net {
     orphans: RefCell<txrelay::Orphanage>,
     /// Announced transactions and whom to ask for them (see `txrequest`).
     tx_requests: RefCell<txrequest::TxRequests>,
+    /// The tip block's transactions, for `getdata` (see `txrelay`).
+    recent_block_txs: RefCell<txrelay::RecentBlockTxs>,
     /// Peers we asked for high-bandwidth compact blocks, oldest first
     /// (Core's lNodesAnnouncingHeaderAndIDs; ids of gone peers stay).
     hb_peers: RefCell<std::collections::VecDeque<u64>>,
@@ -323,6 +328,8 @@ pub struct Net {
     /// `-blocksonly`: peers without the relay permission may not send us
     /// transactions.
     blocks_only: bool,
+    /// `-peerbloomfilters`.
+    peer_bloom_filters: bool,
     /// Which peers headers sync runs with (see `sync`).
     sync: sync::SyncState,
     /// Whether outbound peers come from the address manager (no
@@ -407,6 +414,8 @@ pub struct NetOptions {
     pub peer_timeout: i64,
     /// `-blocksonly`.
     pub blocks_only: bool,
+    /// `-peerbloomfilters`: offer BIP37 bloom filters (NODE_BLOOM).
+    pub peer_bloom_filters: bool,
 }
 
 impl Net {
@@ -425,6 +434,7 @@ impl Net {
             reachable,
             peer_timeout,
             blocks_only,
+            peer_bloom_filters,
         } = opts;
         // Core's CConnman::Init: the automatic outbound slots (full relay,
         // block relay, one feeler) come off -maxconnections first.
@@ -448,6 +458,7 @@ impl Net {
             rejects: RefCell::default(),
             orphans: RefCell::default(),
             tx_requests: RefCell::default(),
+            recent_block_txs: RefCell::default(),
             hb_peers: RefCell::default(),
             scheduler: txrelay::Scheduler::default(),
             bans: RefCell::default(),
@@ -466,6 +477,7 @@ impl Net {
             automatic: Cell::new(false),
             peer_timeout,
             blocks_only,
+            peer_bloom_filters,
             sync: sync::SyncState::default(),
             anchors: RefCell::default(),
             reachable,
@@ -827,6 +839,7 @@ impl Net {
                 info.bytes_recv = p.received.load(std::sync::atomic::Ordering::Relaxed);
                 info.relay_txs = p.relay.relay_txs.get();
                 info.min_fee_filter = p.relay.fee_filter.get();
+                info.inv_to_send = p.relay.inv_to_send();
                 info.bip152_hb_to = p.compact.hb_to.get();
                 info.bip152_hb_from = p.compact.hb_from.get();
                 info.addr_relay = p.addr_relay.stats();
@@ -1062,14 +1075,32 @@ impl Net {
         self.v2transport
     }
 
-    /// Core's local service bits: NETWORK and WITNESS, and P2P_V2 with
-    /// `-v2transport`.
+    /// Core's local service bits: NETWORK and WITNESS, BLOOM with
+    /// `-peerbloomfilters`, and P2P_V2 with `-v2transport`.
     pub fn local_services(&self) -> u64 {
         let mut s = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
+        if self.peer_bloom_filters {
+            s |= ServiceFlags::BLOOM.to_u64();
+        }
         if self.v2transport {
             s |= NODE_P2P_V2;
         }
         s
+    }
+
+    /// The services we offer `peer` (Core's m_our_services): ours, and
+    /// BLOOM for a peer with the `bloomfilter` permission.
+    fn services_for(&self, peer: &Peer) -> u64 {
+        let mut s = self.local_services();
+        if peer.info.borrow().permissions & permissions::BLOOM_FILTER != 0 {
+            s |= ServiceFlags::BLOOM.to_u64();
+        }
+        s
+    }
+
+    /// Whether `peer` may use bloom filters (we offered NODE_BLOOM).
+    fn offers_bloom(&self, peer: &Peer) -> bool {
+        self.services_for(peer) & ServiceFlags::BLOOM.to_u64() != 0
     }
 
     /// Sets the `-whitelist` entries.
@@ -1288,6 +1319,7 @@ impl Net {
                 last_block: 0,
                 last_transaction: 0,
                 last_inv_sequence: 0,
+                inv_to_send: 0,
                 bip152_hb_to: false,
                 bip152_hb_from: false,
                 addr_relay: Default::default(),
@@ -1316,17 +1348,23 @@ impl Net {
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
         tracing::debug!(target: "net", "Added connection peer={id}");
         // Core's InactivityCheck and MaybeSendPing, every second on the
-        // mockable clock, for as long as the peer lasts.
+        // mockable clock, for as long as the peer lasts; transaction
+        // announcement rounds are checked ten times a second (Core's
+        // message handler wakes at least that often).
         let weak = Rc::downgrade(&peer);
         let watcher = Rc::downgrade(self);
         tokio::task::spawn_local(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            for tick in 1u64.. {
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 let (Some(p), Some(net)) = (weak.upgrade(), watcher.upgrade()) else {
                     break;
                 };
                 if p.tx.is_closed() || !net.peers.borrow().contains_key(&id) {
                     break;
+                }
+                net.trickle(&p);
+                if tick % 10 != 0 {
+                    continue;
                 }
                 if let Err(why) = net
                     .inactivity_check(&p)
@@ -1374,7 +1412,7 @@ impl Net {
         let peer = to.info.borrow().addr;
         let nonce = rand_nonce();
         to.nonce.set(nonce);
-        let services = ServiceFlags::from(self.local_services());
+        let services = ServiceFlags::from(self.services_for(to));
         let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
         let mut v = VersionMessage::new(
             services,
@@ -1623,6 +1661,9 @@ impl Net {
             self.maybe_start_sync(peer);
             self.maybe_send_feefilter(peer);
             self.send_tx_requests(peer);
+            // Core runs SendMessages for every peer after each message, so
+            // a message from one peer lets due announcements go to all.
+            self.trickle_all();
         }
     }
 
@@ -1764,7 +1805,6 @@ impl Net {
                 send(NetworkMessage::SendHeaders);
                 self.offer_compact(peer);
                 self.maybe_send_feefilter(peer);
-                self.send_tx_requests(peer);
                 self.maybe_start_sync(peer);
                 send_ping(peer);
             }
@@ -1831,7 +1871,8 @@ impl Net {
                     }
                 }
                 if self.rejects_incoming_txs(peer) {
-                    if let Some(tx) = items.iter().find_map(txrelay::tx_hash) {
+                    if let Some((hash, _)) = items.iter().find_map(txrelay::tx_inv) {
+                        let tx = <bitcoin::Txid as bitcoin::hashes::Hash>::from_byte_array(hash);
                         tracing::debug!(target: "net", "transaction ({tx}) inv sent in violation of protocol, disconnecting peer={id}");
                         return Err(format!(
                             "transaction ({tx}) inv sent in violation of protocol"
@@ -1859,8 +1900,11 @@ impl Net {
                 if let Some(first) = items.first() {
                     tracing::debug!(target: "net", "received getdata for: {} peer={id}", serve::inv_string(first));
                 }
+                // Core answers the transactions it cannot serve with one
+                // `notfound` at the end.
+                let mut not_found = Vec::new();
                 for item in items {
-                    if self.serve_tx(peer, &item) {
+                    if self.serve_tx(peer, &item, &mut not_found) {
                         continue;
                     }
                     if let Inventory::CompactBlock(h) = item {
@@ -1868,6 +1912,9 @@ impl Net {
                         continue;
                     }
                     self.serve_block(peer, &item)?;
+                }
+                if !not_found.is_empty() {
+                    peer.push(NetworkMessage::NotFound(not_found));
                 }
             }
             NetworkMessage::Block(block) => self.on_block(peer, block).await?,
@@ -1887,15 +1934,20 @@ impl Net {
             NetworkMessage::BlockTxn(b) => self.on_blocktxn(peer, b).await?,
             NetworkMessage::MemPool => self.on_mempool_request(peer)?,
             NetworkMessage::NotFound(items) => self.on_notfound(peer, &items),
-            // We offer no bloom filters (NODE_BLOOM, BIP111): Core drops a
-            // peer that sends them anyway.
+            // Bloom filters (BIP37) only when we offered NODE_BLOOM (BIP111):
+            // Core drops a peer that sends them anyway.
             m @ (NetworkMessage::FilterLoad(_)
             | NetworkMessage::FilterAdd(_)
-            | NetworkMessage::FilterClear) => {
+            | NetworkMessage::FilterClear)
+                if !self.offers_bloom(peer) =>
+            {
                 let cmd = m.cmd();
                 tracing::debug!(target: "net", "{cmd} received despite not offering bloom services, disconnecting peer={id}");
                 return Err(format!("{cmd} received despite not offering bloom services").into());
             }
+            NetworkMessage::FilterLoad(f) => self.on_filterload(peer, &f)?,
+            NetworkMessage::FilterAdd(f) => self.on_filteradd(peer, &f.data)?,
+            NetworkMessage::FilterClear => self.on_filterclear(peer),
             // Accepted and not acted on.
             _ => {}
         }

@@ -179,16 +179,19 @@ impl Net {
     /// limit neither; `MSG_BLOCK` is served without witnesses.
     pub(super) fn serve_block(&self, peer: &Rc<Peer>, item: &Inventory) -> Result<bool, String> {
         let id = peer.info.borrow().id;
-        let (hash, witness) = match *item {
-            Inventory::Block(h) => (h, false),
-            Inventory::WitnessBlock(h) => (h, true),
-            Inventory::Unknown { inv_type, .. }
+        let (hash, witness, filtered) = match *item {
+            Inventory::Block(h) => (h, false, false),
+            Inventory::WitnessBlock(h) => (h, true, false),
+            Inventory::Unknown { inv_type, hash }
                 if inv_type == MSG_FILTERED_BLOCK || inv_type == MSG_FILTERED_WITNESS_BLOCK =>
             {
-                tracing::debug!(target: "net", "filtered block request received when NODE_BLOOM service disabled, disconnecting peer={id}");
-                return Err(
-                    "filtered block request received when NODE_BLOOM service disabled".into(),
-                );
+                if !self.offers_bloom(peer) {
+                    tracing::debug!(target: "net", "filtered block request received when NODE_BLOOM service disabled, disconnecting peer={id}");
+                    return Err(
+                        "filtered block request received when NODE_BLOOM service disabled".into(),
+                    );
+                }
+                (BlockHash::from_byte_array(hash), false, true)
             }
             _ => return Ok(false),
         };
@@ -204,6 +207,10 @@ impl Net {
             // Only headers: nothing to send.
             Err(_) => return Ok(true),
         };
+        if filtered {
+            self.serve_filtered_block(peer, &block);
+            return Ok(true);
+        }
         if !witness {
             block
                 .txdata

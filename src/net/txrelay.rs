@@ -13,8 +13,13 @@
 //! when a parent is accepted. A parent refused only for its fee and a child
 //! spending it are evaluated together as a package (Core's opportunistic
 //! 1p1c relay), so a child can pay for its parent, also to replace what the
-//! parent conflicts with. Announcements go out at once, not on Core's
-//! randomised trickle timer (so getpeerinfo's `inv_to_send` is always 0).
+//! parent conflicts with. Announcements are queued per peer and go out on
+//! Core's trickle timer (Poisson, 2 s on average for outbound peers, 5 s
+//! for inbound ones on one shared timer, at once for `noban` peers), at most
+//! Core's batch size at a time, parents first and then by feerate; a peer
+//! gets a transaction with `getdata` only once an announcement round came
+//! after the transaction entered the mempool (or from the tip block), so
+//! it cannot learn of transactions before they are announced.
 //! Core's rules on who may send us transactions (not block-relay-only or
 //! feeler peers; with `-blocksonly` only peers with the `relay`
 //! permission), `forcerelay` peers' transactions relayed even when we have
@@ -46,6 +51,14 @@ const MAX_GETDATA_SIZE: usize = 1000;
 const MAX_INV_SIZE: usize = 50_000;
 /// Largest orphan kept: a standard transaction's weight.
 const MAX_ORPHAN_WEIGHT: u64 = 400_000;
+/// Core's OUTBOUND_ and INBOUND_INVENTORY_BROADCAST_INTERVAL (average
+/// microseconds between announcement rounds).
+const OUTBOUND_INV_INTERVAL_US: f64 = 2_000_000.0;
+const INBOUND_INV_INTERVAL_US: f64 = 5_000_000.0;
+/// Core's INVENTORY_BROADCAST_TARGET (14 per second over the inbound
+/// interval) and INVENTORY_BROADCAST_MAX: transactions per round.
+const INV_BROADCAST_TARGET: usize = 70;
+const INV_BROADCAST_MAX: usize = 1000;
 
 /// One orphan and the peers that sent it.
 pub struct Orphan {
@@ -97,13 +110,23 @@ impl Orphanage {
     }
 }
 
-/// The hash of a transaction announcement (None for other items).
-pub(super) fn tx_hash(item: &Inventory) -> Option<String> {
+/// The hash of a transaction announcement and whether it is a wtxid (None
+/// for other items). MSG_WITNESS_TX names a txid, as MSG_TX does.
+pub(super) fn tx_inv(item: &Inventory) -> Option<([u8; 32], bool)> {
     match item {
-        Inventory::WTx(w) => Some(w.to_string()),
-        Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => Some(t.to_string()),
+        Inventory::WTx(w) => Some((w.to_byte_array(), true)),
+        Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => {
+            Some((t.to_byte_array(), false))
+        }
         _ => None,
     }
+}
+
+/// The transactions of the tip block, by txid and wtxid, for `getdata`.
+#[derive(Default)]
+pub(super) struct RecentBlockTxs {
+    tip: Option<bitcoin::BlockHash>,
+    txs: std::collections::HashMap<[u8; 32], Arc<Transaction>>,
 }
 
 /// One peer's transaction relay state.
@@ -117,15 +140,33 @@ pub(super) struct PeerRelay {
     pub fee_filter: Cell<i64>,
     /// Transactions (txid or wtxid bytes) the peer has or was told about.
     known: RefCell<HashSet<[u8; 32]>>,
+    /// Mempool transactions waiting for the next announcement round (Core's
+    /// m_tx_inventory_to_send).
+    to_send: RefCell<HashSet<Txid>>,
+    /// When the next round may go (microseconds, mockable clock); 0 until
+    /// the first one, right after the handshake.
+    next_inv_send: Cell<i64>,
+    /// The peer's BIP37 filter (see `bloom`): only what it matches is
+    /// announced.
+    pub bloom: RefCell<Option<super::bloom::BloomFilter>>,
 }
 
 impl PeerRelay {
     /// How to announce a transaction to this peer (by wtxid or txid), if
-    /// its feerate meets the peer's feefilter and the peer has not heard
-    /// of it; the peer counts as told from here on.
-    fn announcement(&self, txid: Txid, wtxid: Wtxid, rate: i64) -> Option<Inventory> {
-        if rate < self.fee_filter.get() {
+    /// its feerate meets the peer's feefilter, the peer has not heard of it
+    /// and its bloom filter (if any) matches; the peer counts as told from
+    /// here on.
+    fn announcement(&self, e: &crate::mempool::Entry, rate: i64) -> Option<Inventory> {
+        let (txid, wtxid) = (e.txid, e.wtxid);
+        if rate < self.fee_filter.get()
+            || self.knows(&Self::hash_for(self.wtxid_relay.get(), txid, wtxid))
+        {
             return None;
+        }
+        if let Some(filter) = self.bloom.borrow_mut().as_mut() {
+            if !filter.relevant_and_update(&e.tx) {
+                return None;
+            }
         }
         let (inv, hash) = if self.wtxid_relay.get() {
             (Inventory::WTx(wtxid), wtxid.to_byte_array())
@@ -133,6 +174,23 @@ impl PeerRelay {
             (Inventory::Transaction(txid), txid.to_byte_array())
         };
         self.learn(hash).then_some(inv)
+    }
+
+    /// Transactions queued for the next round (getpeerinfo's `inv_to_send`).
+    pub fn inv_to_send(&self) -> usize {
+        self.to_send.borrow().len()
+    }
+
+    fn hash_for(wtxid_relay: bool, txid: Txid, wtxid: Wtxid) -> [u8; 32] {
+        if wtxid_relay {
+            wtxid.to_byte_array()
+        } else {
+            txid.to_byte_array()
+        }
+    }
+
+    fn knows(&self, hash: &[u8; 32]) -> bool {
+        self.known.borrow().contains(hash)
     }
 
     fn learn(&self, hash: [u8; 32]) -> bool {
@@ -154,11 +212,13 @@ pub(super) struct RecentRejects {
     tip: Option<bitcoin::BlockHash>,
 }
 
-/// The rebroadcast schedule and how far `mockscheduler` moved it.
+/// The rebroadcast schedule and how far `mockscheduler` moved it; the
+/// inbound peers' shared announcement timer.
 #[derive(Default)]
 pub(super) struct Scheduler {
     ahead: Cell<std::time::Duration>,
     wake: Rc<tokio::sync::Notify>,
+    next_inv_to_inbounds: Cell<i64>,
 }
 
 /// Core's delay between rebroadcast attempts: 10 minutes and up to 5 more.
@@ -238,24 +298,108 @@ impl Net {
         self.scheduler.wake.notify_one();
     }
 
-    /// Announces mempool transaction `txid` to every peer that wants it and
-    /// has not heard of it (sendrawtransaction's rebroadcast too).
+    /// Queues mempool transaction `txid` for announcement to every peer
+    /// that wants transactions, had its first round and has not heard of it
+    /// (Core's RelayTransaction; sendrawtransaction's rebroadcast too).
     pub fn announce_tx(&self, txid: Txid) {
-        let (wtxid, vsize, fee, sequence) = {
-            let pool = self.mempool.lock();
-            let Some(e) = pool.get(&txid) else { return };
-            (e.wtxid, e.vsize, pool.modified_fee(e), pool.sequence())
+        let Some(wtxid) = self.mempool.lock().get(&txid).map(|e| e.wtxid) else {
+            return;
         };
-        let rate = crate::mempool::FeeRate::of(fee, vsize).0;
         for peer in self.peers.borrow().values() {
-            if !peer.info.borrow().handshake_done || !peer.relay.relay_txs.get() {
+            let relay = &peer.relay;
+            if !peer.info.borrow().handshake_done
+                || !relay.relay_txs.get()
+                || relay.next_inv_send.get() == 0
+            {
                 continue;
             }
-            if let Some(inv) = peer.relay.announcement(txid, wtxid, rate) {
-                peer.info.borrow_mut().last_inv_sequence = sequence;
-                peer.push(NetworkMessage::Inv(vec![inv]));
+            if !relay.knows(&PeerRelay::hash_for(relay.wtxid_relay.get(), txid, wtxid)) {
+                relay.to_send.borrow_mut().insert(txid);
             }
         }
+    }
+
+    /// An announcement round for every peer whose turn it is.
+    pub(super) fn trickle_all(&self) {
+        let peers: Vec<Rc<Peer>> = self.peers.borrow().values().cloned().collect();
+        for peer in peers {
+            self.trickle(&peer);
+        }
+    }
+
+    /// Core's transaction part of SendMessages: when the peer's Poisson
+    /// timer is due (always for `noban` peers), up to a batch of its queued
+    /// transactions is announced, parents first, then by feerate; those it
+    /// knows, that left the mempool or that its feefilter refuses are
+    /// dropped. Afterwards the peer may ask for anything in the mempool now.
+    pub(super) fn trickle(&self, peer: &Peer) {
+        let (handshake_done, inbound, perms) = {
+            let i = peer.info.borrow();
+            (i.handshake_done, i.inbound, i.permissions)
+        };
+        if !handshake_done || !peer.info.borrow().conn_type.relays_txs() {
+            return;
+        }
+        let relay = &peer.relay;
+        let now = crate::chain::clock::now_micros();
+        let mut due = perms & permissions::NO_BAN == permissions::NO_BAN;
+        if relay.next_inv_send.get() < now {
+            due = true;
+            relay.next_inv_send.set(if inbound {
+                self.next_inv_to_inbounds(now)
+            } else {
+                now + super::addrrelay::poisson_delay(OUTBOUND_INV_INTERVAL_US)
+            });
+        }
+        if !due {
+            return;
+        }
+        if !relay.relay_txs.get() {
+            relay.to_send.borrow_mut().clear();
+        }
+        let pool = self.mempool.lock();
+        let mut queued: Vec<(usize, std::cmp::Reverse<i64>, u64, Txid)> = {
+            let mut to_send = relay.to_send.borrow_mut();
+            to_send.retain(|t| pool.get(t).is_some());
+            to_send
+                .iter()
+                .filter_map(|t| pool.get(t))
+                .map(|e| {
+                    let rate = crate::mempool::FeeRate::of(pool.modified_fee(e), e.vsize).0;
+                    let (depth, sequence) = pool.topological_key(e);
+                    (depth, std::cmp::Reverse(rate), sequence, e.txid)
+                })
+                .collect()
+        };
+        queued.sort_unstable();
+        let max =
+            (INV_BROADCAST_TARGET + relay.to_send.borrow().len() / 1000 * 5).min(INV_BROADCAST_MAX);
+        let mut invs = Vec::new();
+        for (_, std::cmp::Reverse(rate), _, txid) in queued {
+            if invs.len() >= max {
+                break;
+            }
+            relay.to_send.borrow_mut().remove(&txid);
+            let Some(e) = pool.get(&txid) else { continue };
+            if let Some(inv) = relay.announcement(e, rate) {
+                invs.push(inv);
+            }
+        }
+        peer.info.borrow_mut().last_inv_sequence = pool.sequence();
+        drop(pool);
+        for chunk in invs.chunks(MAX_INV_SIZE) {
+            peer.push(NetworkMessage::Inv(chunk.to_vec()));
+        }
+    }
+
+    /// Core's NextInvToInbounds: inbound peers share one timer, so that
+    /// several connections from one spy learn no more than one.
+    fn next_inv_to_inbounds(&self, now: i64) -> i64 {
+        let next = &self.scheduler.next_inv_to_inbounds;
+        if next.get() < now {
+            next.set(now + super::addrrelay::poisson_delay(INBOUND_INV_INTERVAL_US));
+        }
+        next.get()
     }
 
     /// `-blocksonly` is on.
@@ -272,16 +416,17 @@ impl Net {
             || (self.blocks_only && i.permissions & permissions::RELAY != permissions::RELAY)
     }
 
-    /// A `mempool` request (BIP35). We offer no bloom filters, so only a
-    /// peer with the `mempool` permission gets the mempool announced (what
-    /// its feefilter allows and it has not heard of); others are dropped,
-    /// unless they have `noban` (then the request is ignored), as in Core.
+    /// A `mempool` request (BIP35). A peer we offered bloom filters or one
+    /// with the `mempool` permission gets the mempool announced (what its
+    /// feefilter and bloom filter allow and it has not heard of); others
+    /// are dropped, unless they have `noban` (then the request is
+    /// ignored), as in Core.
     pub(super) fn on_mempool_request(&self, peer: &Rc<Peer>) -> Result<(), String> {
         let (id, perms, conn) = {
             let i = peer.info.borrow();
             (i.id, i.permissions, i.conn_type)
         };
-        if perms & permissions::MEMPOOL != permissions::MEMPOOL {
+        if perms & permissions::MEMPOOL != permissions::MEMPOOL && !self.offers_bloom(peer) {
             if perms & permissions::NO_BAN == permissions::NO_BAN {
                 return Ok(());
             }
@@ -297,7 +442,7 @@ impl Net {
                 .entries()
                 .filter_map(|e| {
                     let rate = crate::mempool::FeeRate::of(pool.modified_fee(e), e.vsize).0;
-                    peer.relay.announcement(e.txid, e.wtxid, rate)
+                    peer.relay.announcement(e, rate)
                 })
                 .collect();
             (invs, pool.sequence())
@@ -401,29 +546,17 @@ impl Net {
         for item in items {
             // BIP339: a wtxid-relay peer announces by wtxid, others by
             // txid; MSG_WITNESS_TX counts as a txid from anyone (Core).
-            let (hash, is_wtxid, have) = match item {
-                Inventory::WTx(w) if wtxid_relay => (
-                    w.to_byte_array(),
-                    true,
-                    self.mempool.lock().by_wtxid(w).is_some(),
-                ),
-                Inventory::Transaction(t) if !wtxid_relay => (
-                    t.to_byte_array(),
-                    false,
-                    self.mempool.lock().get(t).is_some(),
-                ),
-                Inventory::WitnessTransaction(t) => (
-                    t.to_byte_array(),
-                    false,
-                    self.mempool.lock().get(t).is_some(),
-                ),
-                _ => continue,
+            let Some((hash, is_wtxid)) = tx_inv(item) else {
+                continue;
             };
+            if is_wtxid != wtxid_relay && !matches!(item, Inventory::WitnessTransaction(_)) {
+                continue;
+            }
             if !seen.insert((hash, is_wtxid)) {
                 continue;
             }
             peer.relay.learn(hash);
-            let have = have || self.rejected(&hash);
+            let have = self.have_tx(&hash, is_wtxid);
             tracing::debug!(target: "net", "got inv: {} peer={id}", format!("{} {}", super::serve::inv_string(item), if have { "have" } else { "new" }));
             if have {
                 continue;
@@ -461,15 +594,7 @@ impl Net {
         }
         let mut getdata = Vec::new();
         for (hash, wtxid) in ready {
-            let have = {
-                let pool = self.mempool.lock();
-                if wtxid {
-                    pool.by_wtxid(&Wtxid::from_byte_array(hash)).is_some()
-                } else {
-                    pool.get(&Txid::from_byte_array(hash)).is_some()
-                }
-            };
-            if have || self.rejected(&hash) {
+            if self.have_tx(&hash, wtxid) {
                 self.tx_requests.borrow_mut().forget(&hash);
                 continue;
             }
@@ -494,41 +619,60 @@ impl Net {
     /// the next peer that announced them.
     pub(super) fn on_notfound(&self, peer: &Peer, items: &[Inventory]) {
         let id = peer.info.borrow().id;
-        for item in items {
-            let hash = match item {
-                Inventory::WTx(w) => w.to_byte_array(),
-                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => t.to_byte_array(),
-                _ => continue,
-            };
+        for (hash, _) in items.iter().filter_map(tx_inv) {
             self.tx_requests.borrow_mut().received_response(id, &hash);
         }
     }
 
+    /// Whether a transaction announced by `hash` (a wtxid or a txid) is in
+    /// the mempool or was refused recently: then it is not asked for.
+    fn have_tx(&self, hash: &[u8; 32], wtxid: bool) -> bool {
+        let in_pool = {
+            let pool = self.mempool.lock();
+            if wtxid {
+                pool.by_wtxid(&Wtxid::from_byte_array(*hash)).is_some()
+            } else {
+                pool.get(&Txid::from_byte_array(*hash)).is_some()
+            }
+        };
+        in_pool || self.rejected(hash)
+    }
+
     /// Serves a `getdata` item for a transaction; false for other items.
-    pub(super) fn serve_tx(&self, peer: &Rc<Peer>, item: &Inventory) -> bool {
-        if tx_hash(item).is_none() {
+    /// Core's FindTxForGetData: from the mempool only what entered before
+    /// the peer's last announcement round, else from the tip block; else a
+    /// `notfound` (the item goes to `not_found`).
+    pub(super) fn serve_tx(
+        &self,
+        peer: &Rc<Peer>,
+        item: &Inventory,
+        not_found: &mut Vec<Inventory>,
+    ) -> bool {
+        let Some((hash, _)) = tx_inv(item) else {
             return false;
-        }
+        };
         // Core: no transactions for a connection without transaction relay
         // (not even notfound).
         if !peer.info.borrow().conn_type.relays_txs() {
             return true;
         }
+        let last_inv_sequence = peer.info.borrow().last_inv_sequence;
         let tx = {
             let mut pool = self.mempool.lock();
             let entry = match item {
                 Inventory::WTx(w) => pool.by_wtxid(w),
-                Inventory::Transaction(t) | Inventory::WitnessTransaction(t) => pool.get(t),
-                _ => return false,
+                _ => pool.get(&Txid::from_byte_array(hash)),
             };
-            let found = entry.map(|e| (e.txid, e.tx.clone()));
+            let found = entry
+                .filter(|e| e.sequence < last_inv_sequence)
+                .map(|e| (e.txid, e.tx.clone()));
             if let Some((txid, _)) = &found {
                 // Core: a peer asking for it means the broadcast got out.
                 pool.clear_unbroadcast(txid);
             }
             found.map(|(_, tx)| tx)
         };
-        match tx {
+        match tx.or_else(|| self.tip_block_tx(&hash)) {
             Some(tx) => {
                 let mut tx: Transaction = (*tx).clone();
                 if matches!(item, Inventory::Transaction(_)) {
@@ -536,9 +680,31 @@ impl Net {
                 }
                 peer.push(NetworkMessage::Tx(tx));
             }
-            None => peer.push(NetworkMessage::NotFound(vec![*item])),
+            None => not_found.push(*item),
         }
         true
+    }
+
+    /// A transaction of the tip block by txid or wtxid (Core's
+    /// m_most_recent_block_txs: peers that just got the block compact may
+    /// ask for some). The block is read once per tip.
+    fn tip_block_tx(&self, hash: &[u8; 32]) -> Option<Arc<Transaction>> {
+        let tip = self.chain.tip().hash;
+        let mut recent = self.recent_block_txs.borrow_mut();
+        if recent.tip != Some(tip) {
+            recent.tip = Some(tip);
+            recent.txs.clear();
+            if let Ok(block) = self.chain.read_block(&tip) {
+                for tx in block.txdata {
+                    let tx = Arc::new(tx);
+                    recent
+                        .txs
+                        .insert(tx.compute_txid().to_byte_array(), tx.clone());
+                    recent.txs.insert(tx.compute_wtxid().to_byte_array(), tx);
+                }
+            }
+        }
+        recent.txs.get(hash).cloned()
     }
 
     /// A transaction from a peer: the mempool's checks on a blocking thread.

@@ -265,6 +265,7 @@ async fn start_p2p(
             reachable: reachable_networks(config),
             peer_timeout,
             blocks_only: config.get_bool("blocksonly", false),
+            peer_bloom_filters: config.get_bool("peerbloomfilters", false),
         },
         addrman,
     );

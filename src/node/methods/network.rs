@@ -220,7 +220,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "permissions": crate::net::permissions::names(p.permissions),
         "minfeefilter": amount(p.min_fee_filter),
         // Announcements go out at once: none ever wait.
-        "inv_to_send": 0,
+        "inv_to_send": p.inv_to_send,
         "last_inv_sequence": p.last_inv_sequence,
         "bytessent_per_msg": per_msg(&p.sent_per_msg),
         "bytesrecv_per_msg": per_msg(&p.recv_per_msg),
