@@ -16,7 +16,7 @@ pub mod addrman;
 pub mod addrrelay;
 pub mod addrs;
 pub mod bans;
-mod bloom;
+pub mod bloom;
 pub mod codec;
 mod compact;
 mod eviction;
