@@ -78,6 +78,11 @@ default_tests=(
     p2p_compactblocks_blocksonly.py
     p2p_ibd_txrelay.py
     p2p_eviction.py
+    p2p_filter.py
+    p2p_leak_tx.py
+    p2p_tx_download.py
+    p2p_ibd_stalling.py
+    p2p_mutated_blocks.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -249,6 +249,9 @@ impl Net {
             return self.finish_compact(peer, c.header, slots).await;
         }
         tracing::debug!(target: "cmpctblock", "compact block {hash}: {} of {} transactions missing, asking peer={}", missing.len(), slots.len(), peer.info.borrow().id);
+        // As Core, the block is now awaited from this peer: the download
+        // scheduler does not ask another for it meanwhile.
+        self.mark_in_flight(peer, &hash);
         *peer.compact.partial.borrow_mut() = Some(Partial {
             header: c.header,
             slots,

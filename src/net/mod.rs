@@ -16,6 +16,7 @@ pub mod addrman;
 pub mod addrrelay;
 pub mod addrs;
 pub mod bans;
+mod blockdl;
 pub mod bloom;
 pub mod codec;
 mod compact;
@@ -199,6 +200,8 @@ pub struct PeerInfo {
     pub last_inv_sequence: u64,
     /// Transactions queued for the next announcement round.
     pub inv_to_send: usize,
+    /// Heights of the blocks asked of the peer (getpeerinfo's inflight).
+    pub inflight: Vec<i32>,
     /// BIP152 high-bandwidth mode: we asked the peer, the peer asked us.
     pub bip152_hb_to: bool,
     pub bip152_hb_from: bool,
@@ -255,6 +258,8 @@ struct Peer {
     sync: sync::PeerSync,
     /// Our feefilter to this peer (see `feefilter`).
     fee_filter_out: feefilter::PeerFeeFilter,
+    /// Blocks asked of this peer (see `blockdl`).
+    download: blockdl::PeerDownload,
 }
 
 impl Peer {
@@ -289,6 +294,8 @@ pub struct Net {
     orphans: RefCell<txrelay::Orphanage>,
     /// Announced transactions and whom to ask for them (see `txrequest`).
     tx_requests: RefCell<txrequest::TxRequests>,
+    /// Which block is asked of which peer (see `blockdl`).
+    blocks: blockdl::BlockDownload,
     /// The tip block's transactions, for `getdata` (see `txrelay`).
     recent_block_txs: RefCell<txrelay::RecentBlockTxs>,
     /// Peers we asked for high-bandwidth compact blocks, oldest first
@@ -458,6 +465,7 @@ impl Net {
             rejects: RefCell::default(),
             orphans: RefCell::default(),
             tx_requests: RefCell::default(),
+            blocks: blockdl::BlockDownload::default(),
             recent_block_txs: RefCell::default(),
             hb_peers: RefCell::default(),
             scheduler: txrelay::Scheduler::default(),
@@ -840,6 +848,7 @@ impl Net {
                 info.relay_txs = p.relay.relay_txs.get();
                 info.min_fee_filter = p.relay.fee_filter.get();
                 info.inv_to_send = p.relay.inv_to_send();
+                info.inflight = p.download.heights();
                 info.bip152_hb_to = p.compact.hb_to.get();
                 info.bip152_hb_from = p.compact.hb_from.get();
                 info.addr_relay = p.addr_relay.stats();
@@ -1235,6 +1244,7 @@ impl Net {
     /// that completed the handshake was online until now.
     fn note_gone(&self, peer: &Peer) {
         self.sync_peer_gone(peer);
+        self.downloads_gone(peer);
         self.tx_requests
             .borrow_mut()
             .disconnected(peer.info.borrow().id);
@@ -1320,6 +1330,7 @@ impl Net {
                 last_transaction: 0,
                 last_inv_sequence: 0,
                 inv_to_send: 0,
+                inflight: Vec::new(),
                 bip152_hb_to: false,
                 bip152_hb_from: false,
                 addr_relay: Default::default(),
@@ -1343,6 +1354,7 @@ impl Net {
             last_unknown: Cell::new(None),
             sync: sync::PeerSync::default(),
             fee_filter_out: feefilter::PeerFeeFilter::default(),
+            download: blockdl::PeerDownload::default(),
         });
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(target: "net", "{} connection peer={id} {addr}", if inbound { "inbound" } else { "outbound" });
@@ -1369,6 +1381,7 @@ impl Net {
                 if let Err(why) = net
                     .inactivity_check(&p)
                     .and_then(|()| net.headers_sync_timeout(&p))
+                    .and_then(|()| net.block_download_timeouts(&p))
                 {
                     tracing::debug!(target: "net", "{why}, disconnecting peer={id}");
                     net.drop_peer(id, &why);
@@ -1376,6 +1389,7 @@ impl Net {
                 }
                 net.maybe_ping(&p);
                 net.maybe_start_sync(&p);
+                net.request_blocks(&p);
                 net.maybe_send_feefilter(&p);
                 net.send_tx_requests(&p);
             }
@@ -1492,12 +1506,9 @@ impl Net {
         }
     }
 
-    /// Core's PeerHasHeader: the block is on the way to the best block the
-    /// peer told us of, or to the last header we sent it (then it is not
-    /// announced to it).
-    fn peer_has_block(&self, peer: &Peer, block: &BlockInfo) -> bool {
-        // Core's ProcessBlockAvailability: an announced block we did not
-        // know then may be known now.
+    /// Core's ProcessBlockAvailability: an announced block we did not know
+    /// then may be known now.
+    fn update_block_availability(&self, peer: &Peer) {
         if let Some(info) = peer
             .last_unknown
             .get()
@@ -1506,6 +1517,13 @@ impl Net {
             peer.last_unknown.set(None);
             self.note_known(peer, &info);
         }
+    }
+
+    /// Core's PeerHasHeader: the block is on the way to the best block the
+    /// peer told us of, or to the last header we sent it (then it is not
+    /// announced to it).
+    fn peer_has_block(&self, peer: &Peer, block: &BlockInfo) -> bool {
+        self.update_block_availability(peer);
         [peer.best_known.get(), peer.best_sent.get()]
             .into_iter()
             .flatten()
@@ -1659,6 +1677,7 @@ impl Net {
             // or times out now, not only at the next second.
             self.headers_sync_timeout(peer).map_err(PeerEnd::Error)?;
             self.maybe_start_sync(peer);
+            self.request_blocks(peer);
             self.maybe_send_feefilter(peer);
             self.send_tx_requests(peer);
             // Core runs SendMessages for every peer after each message, so
@@ -1995,20 +2014,15 @@ impl Net {
         if let Some((hash, reason)) = rejected {
             return block_fault(&format!("invalid header {hash}"), &reason);
         }
-        let mut wanted = Vec::new();
         for header in &headers {
             let hash = header.block_hash();
             if let Some(info) = self.chain.block_info(&hash) {
                 peer.info.borrow_mut().synced_headers = info.height;
                 peer.best_known.set(Some(hash));
-                if !info.in_active_chain {
-                    wanted.push(hash);
-                }
             }
         }
-        if !wanted.is_empty() {
-            peer.push(NetworkMessage::GetData(self.block_requests(peer, wanted)));
-        }
+        // The blocks themselves, as the download scheduler allots them.
+        self.request_blocks(peer);
         if headers.len() == MAX_HEADERS {
             if let Some(last) = headers.last() {
                 self.maybe_send_getheaders(peer, &last.block_hash());
@@ -2023,7 +2037,22 @@ impl Net {
         block: bitcoin::Block,
     ) -> Result<(), Fault> {
         let hash = block.block_hash();
+        // Core: a block whose transactions do not match its header (or
+        // its witness commitment) is refused before it is looked at, and
+        // does not clear the request of whoever was asked for it.
+        if self
+            .chain
+            .block_info(&block.header.prev_blockhash)
+            .is_some()
+        {
+            if let Some(why) = blockdl::mutation(&block) {
+                tracing::debug!(target: "validation", "Block mutated: {why}");
+                self.remove_block_request(peer, &hash);
+                return Err(Fault::Misbehaving("mutated block".into()));
+            }
+        }
         let chain = self.chain.clone();
+        let height_before = self.chain.tip().height;
         let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
             .await
             .map_err(|e| e.to_string())?
@@ -2041,6 +2070,8 @@ impl Net {
                 tracing::debug!(target: "net", "block {hash} is known to be invalid");
             }
             outcome => {
+                self.block_received(peer, hash);
+                self.blocks_connected(self.chain.tip().height - height_before);
                 let mut peer_info = peer.info.borrow_mut();
                 if let Some(info) = self.chain.block_info(&hash) {
                     peer_info.synced_blocks = info.height;

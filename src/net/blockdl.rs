@@ -1,0 +1,368 @@
+//! net/blockdl: which blocks we ask which peer for, as Core's block
+//! download in net_processing. Each block is in flight from one peer at a
+//! time, at most 16 per peer; a peer is asked for the next blocks we lack
+//! on the way to the best block it told us of, within a window of 1024
+//! blocks past the last block we have in common with it. A peer that holds
+//! back the window (we could ask others for more only if the window were
+//! one larger) is dropped once it stalls for Core's stalling timeout (2 s,
+//! doubled after each such drop up to 64 s); a peer that takes longer than
+//! Core's block download timeout (a block interval, half more per other
+//! peer we download from) for its oldest block in flight is dropped too.
+//! getpeerinfo's `inflight` lists the heights asked of each peer.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+use bitcoin::p2p::message::NetworkMessage;
+use bitcoin::p2p::ServiceFlags;
+use bitcoin::BlockHash;
+
+use super::{ConnType, Net, Peer};
+use crate::chain::BlockInfo;
+
+/// Core's MAX_BLOCKS_IN_TRANSIT_PER_PEER.
+pub const MAX_IN_TRANSIT_PER_PEER: usize = 16;
+/// Core's BLOCK_DOWNLOAD_WINDOW.
+const WINDOW: i32 = 1024;
+/// Core's BLOCK_STALLING_TIMEOUT_DEFAULT and _MAX (microseconds).
+const STALLING_TIMEOUT_DEFAULT_US: i64 = 2_000_000;
+const STALLING_TIMEOUT_MAX_US: i64 = 64_000_000;
+/// Core's NODE_NETWORK_LIMITED_MIN_BLOCKS: what a pruned peer keeps.
+const LIMITED_MIN_BLOCKS: i32 = 288;
+/// Blocks remembered as received before the set is trimmed.
+const MAX_RECEIVED: usize = 10_000;
+
+/// The node's part: who each block is asked of, and what came in.
+pub(super) struct BlockDownload {
+    in_flight: RefCell<HashMap<BlockHash, u64>>,
+    /// Blocks whose data came in and that may not be in the active chain
+    /// yet (out of order): not asked for again.
+    received: RefCell<HashSet<BlockHash>>,
+    /// Core's m_block_stalling_timeout (microseconds).
+    stalling_timeout: Cell<i64>,
+}
+
+impl Default for BlockDownload {
+    fn default() -> Self {
+        BlockDownload {
+            in_flight: RefCell::default(),
+            received: RefCell::default(),
+            stalling_timeout: Cell::new(STALLING_TIMEOUT_DEFAULT_US),
+        }
+    }
+}
+
+/// One peer's part.
+#[derive(Default)]
+pub(super) struct PeerDownload {
+    /// Blocks asked of the peer, oldest first, with their heights.
+    queue: RefCell<VecDeque<(BlockHash, i32)>>,
+    /// Since when the oldest block in the queue is awaited (Core's
+    /// m_downloading_since, mockable microseconds).
+    downloading_since: Cell<i64>,
+    /// Since when the peer holds back the window (0: it does not).
+    stalling_since: Cell<i64>,
+    /// The last block in our active chain it has too (Core's
+    /// pindexLastCommonBlock).
+    last_common: Cell<Option<BlockHash>>,
+}
+
+impl PeerDownload {
+    /// The heights in flight (getpeerinfo's `inflight`).
+    pub fn heights(&self) -> Vec<i32> {
+        self.queue.borrow().iter().map(|(_, h)| *h).collect()
+    }
+}
+
+impl Net {
+    /// Core's block download part of SendMessages: asks `peer` for the
+    /// next blocks we lack, up to 16 in flight. During initial block
+    /// download only peers we sync from that keep the whole chain are
+    /// asked; afterwards every peer that serves blocks.
+    pub(super) fn request_blocks(&self, peer: &Rc<Peer>) {
+        let (done, conn, services, id) = {
+            let i = peer.info.borrow();
+            (i.handshake_done, i.conn_type, i.services, i.id)
+        };
+        let network = services & ServiceFlags::NETWORK.to_u64() != 0;
+        let limited = !network && services & ServiceFlags::NETWORK_LIMITED.to_u64() != 0;
+        if !done || (!network && !limited) || conn == ConnType::AddrFetch {
+            return;
+        }
+        if self.chain.initial_block_download() && (limited || !self.syncs_blocks_from(peer)) {
+            return;
+        }
+        let room = MAX_IN_TRANSIT_PER_PEER.saturating_sub(peer.download.queue.borrow().len());
+        if room == 0 {
+            return;
+        }
+        let (blocks, staller) = self.next_blocks(peer, room, limited);
+        if !blocks.is_empty() {
+            let now = crate::chain::clock::now_micros();
+            let mut hashes = Vec::with_capacity(blocks.len());
+            for b in &blocks {
+                tracing::debug!(target: "net", "Requesting block {} ({}) peer={id}", b.hash, b.height);
+                self.block_requested(peer, b, now);
+                hashes.push(b.hash);
+            }
+            peer.push(NetworkMessage::GetData(self.block_requests(peer, hashes)));
+        }
+        if peer.download.queue.borrow().is_empty() {
+            if let Some(staller) = staller.and_then(|s| self.peers.borrow().get(&s).cloned()) {
+                if staller.download.stalling_since.get() == 0 {
+                    staller
+                        .download
+                        .stalling_since
+                        .set(crate::chain::clock::now_micros());
+                    tracing::debug!(target: "net", "Stall started peer={}", staller.info.borrow().id);
+                }
+            }
+        }
+    }
+
+    /// Core's sync_blocks_and_headers_from_peer: preferred peers (outbound
+    /// or noban), and others only while nothing is being downloaded or no
+    /// preferred peer exists.
+    fn syncs_blocks_from(&self, peer: &Peer) -> bool {
+        if Self::preferred_download(peer) {
+            return true;
+        }
+        let preferred = self
+            .peers
+            .borrow()
+            .values()
+            .any(|p| Self::preferred_download(p));
+        !preferred || self.blocks.in_flight.borrow().is_empty()
+    }
+
+    /// `hash` is awaited from `peer` unless it is already awaited from
+    /// someone (a compact block being completed).
+    pub(super) fn mark_in_flight(&self, peer: &Peer, hash: &BlockHash) {
+        if self.blocks.in_flight.borrow().contains_key(hash) {
+            return;
+        }
+        if let Some(block) = self.chain.block_info(hash) {
+            self.block_requested(peer, &block, crate::chain::clock::now_micros());
+        }
+    }
+
+    fn block_requested(&self, peer: &Peer, block: &BlockInfo, now: i64) {
+        let id = peer.info.borrow().id;
+        self.blocks.in_flight.borrow_mut().insert(block.hash, id);
+        let mut queue = peer.download.queue.borrow_mut();
+        queue.push_back((block.hash, block.height));
+        if queue.len() == 1 {
+            peer.download.downloading_since.set(now);
+        }
+    }
+
+    /// Block `hash` came in from `peer` (whole or rebuilt) and the engine
+    /// took it: it is not asked for again, and if it was asked of `peer`
+    /// it leaves its flight list (Core's RemoveBlockRequest; a copy from
+    /// another peer leaves the request standing).
+    pub(super) fn block_received(&self, peer: &Peer, hash: BlockHash) {
+        self.remove_block_request(peer, &hash);
+        peer.download.stalling_since.set(0);
+        let mut received = self.blocks.received.borrow_mut();
+        if received.len() >= MAX_RECEIVED {
+            received.retain(|h| self.chain.block_info(h).is_some_and(|b| !b.in_active_chain));
+            if received.len() >= MAX_RECEIVED {
+                received.clear();
+            }
+        }
+        received.insert(hash);
+    }
+
+    /// `n` blocks joined the active chain (Core's BlockConnected, once per
+    /// block): a stalling timeout raised by stalls shrinks back by 15 %
+    /// each time, in whole seconds, down to its default.
+    pub(super) fn blocks_connected(&self, n: i32) {
+        let timeout = &self.blocks.stalling_timeout;
+        for _ in 0..n {
+            if timeout.get() == STALLING_TIMEOUT_DEFAULT_US {
+                return;
+            }
+            let shrunk = timeout.get() * 85 / 100 / 1_000_000 * 1_000_000;
+            timeout.set(shrunk.max(STALLING_TIMEOUT_DEFAULT_US));
+            tracing::debug!(target: "net", "Decreased stalling timeout to {} seconds", timeout.get() / 1_000_000);
+        }
+    }
+
+    /// `hash` is no longer awaited from `peer` (if it was).
+    pub(super) fn remove_block_request(&self, peer: &Peer, hash: &BlockHash) {
+        let id = peer.info.borrow().id;
+        let mut in_flight = self.blocks.in_flight.borrow_mut();
+        if in_flight.get(hash) == Some(&id) {
+            in_flight.remove(hash);
+            drop(in_flight);
+            self.unqueue(peer, hash);
+        }
+    }
+
+    fn unqueue(&self, peer: &Peer, hash: &BlockHash) {
+        let mut queue = peer.download.queue.borrow_mut();
+        if let Some(pos) = queue.iter().position(|(h, _)| h == hash) {
+            queue.remove(pos);
+            if pos == 0 {
+                // The next block's wait starts now.
+                let now = crate::chain::clock::now_micros();
+                let since = &peer.download.downloading_since;
+                since.set(since.get().max(now));
+            }
+        }
+    }
+
+    /// A peer is gone: its blocks may be asked of others.
+    pub(super) fn downloads_gone(&self, peer: &Peer) {
+        let mut in_flight = self.blocks.in_flight.borrow_mut();
+        for (hash, _) in peer.download.queue.borrow_mut().drain(..) {
+            in_flight.remove(&hash);
+        }
+    }
+
+    /// Core's stalling and block download timeouts (every second): Err
+    /// (the reason) when the peer is to be dropped.
+    pub(super) fn block_download_timeouts(&self, peer: &Peer) -> Result<(), String> {
+        let now = crate::chain::clock::now_micros();
+        let id = peer.info.borrow().id;
+        let stalling = peer.download.stalling_since.get();
+        let timeout = self.blocks.stalling_timeout.get();
+        if stalling > 0 && stalling < now - timeout {
+            tracing::info!("Peer is stalling block download, disconnecting peer={id}");
+            let doubled = (timeout * 2).min(STALLING_TIMEOUT_MAX_US);
+            if doubled != timeout {
+                self.blocks.stalling_timeout.set(doubled);
+                tracing::debug!(target: "net", "Increased stalling timeout temporarily to {} seconds", doubled / 1_000_000);
+            }
+            return Err("stalling block download".into());
+        }
+        let Some((oldest, _)) = peer.download.queue.borrow().front().copied() else {
+            return Ok(());
+        };
+        let downloading_from = self
+            .peers
+            .borrow()
+            .values()
+            .filter(|p| !p.download.queue.borrow().is_empty())
+            .count() as i64;
+        let spacing_us = self.chain.network().params().pow_target_spacing as i64 * 1_000_000;
+        // A block interval, and half of one for each other peer we are
+        // downloading from.
+        let allowed = spacing_us + spacing_us / 2 * (downloading_from - 1).max(0);
+        if now > peer.download.downloading_since.get() + allowed {
+            tracing::info!("Timeout downloading block {oldest}, disconnecting peer={id}");
+            return Err(format!("timeout downloading block {oldest}"));
+        }
+        Ok(())
+    }
+
+    /// Core's FindNextBlocksToDownload: up to `count` blocks on the way to
+    /// the peer's best known block that we lack and nobody is asked for,
+    /// within the window; and the peer that holds back the window, if the
+    /// window's end stopped us with nothing to ask.
+    fn next_blocks(
+        &self,
+        peer: &Peer,
+        count: usize,
+        limited: bool,
+    ) -> (Vec<BlockInfo>, Option<u64>) {
+        let mut found = Vec::new();
+        self.update_block_availability(peer);
+        let Some(best) = peer
+            .best_known
+            .get()
+            .and_then(|h| self.chain.block_info(&h))
+        else {
+            return (found, None);
+        };
+        let tip = self.chain.tip();
+        let (Some(best_work), Some(tip_work)) = (
+            self.chain.chain_work(&best.hash),
+            self.chain.chain_work(&tip.hash),
+        ) else {
+            return (found, None);
+        };
+        if best_work < tip_work {
+            return (found, None);
+        }
+        // The last block in common: the cached one if still on the way to
+        // the peer's best block, else guessed at our height; then back to
+        // our active chain.
+        let cached = peer
+            .download
+            .last_common
+            .get()
+            .and_then(|h| self.chain.block_info(&h))
+            .filter(|c| {
+                c.in_active_chain
+                    && self
+                        .chain
+                        .ancestor(&best.hash, c.height)
+                        .is_some_and(|a| a.hash == c.hash)
+            });
+        let mut common = match cached {
+            Some(c) => c,
+            None => match self.chain.ancestor(&best.hash, best.height.min(tip.height)) {
+                Some(c) => c,
+                None => return (found, None),
+            },
+        };
+        while !common.in_active_chain {
+            match self.chain.block_info(&common.header.prev_blockhash) {
+                Some(parent) => common = parent,
+                None => return (found, None),
+            }
+        }
+        peer.download.last_common.set(Some(common.hash));
+        if common.hash == best.hash {
+            return (found, None);
+        }
+        let window_end = common.height + WINDOW;
+        let max_height = best.height.min(window_end + 1);
+        let mut waiting_for = None;
+        for height in common.height + 1..=max_height {
+            let Some(block) = self.chain.ancestor(&best.hash, height) else {
+                break;
+            };
+            if block.in_active_chain || self.blocks.received.borrow().contains(&block.hash) {
+                if block.in_active_chain {
+                    peer.download.last_common.set(Some(block.hash));
+                }
+                continue;
+            }
+            if let Some(owner) = self.blocks.in_flight.borrow().get(&block.hash) {
+                waiting_for.get_or_insert(*owner);
+                continue;
+            }
+            if block.height > window_end {
+                let id = peer.info.borrow().id;
+                let staller = waiting_for.filter(|w| found.is_empty() && *w != id);
+                return (found, staller);
+            }
+            // A pruned peer keeps only the last 288 blocks (two spare for
+            // races).
+            if limited && best.height - block.height >= LIMITED_MIN_BLOCKS - 2 {
+                continue;
+            }
+            found.push(block);
+            if found.len() == count {
+                break;
+            }
+        }
+        (found, None)
+    }
+}
+
+/// Core's IsBlockMutated: the reason the block's transactions do not
+/// match its merkle root, or its witnesses its witness commitment.
+pub(super) fn mutation(block: &bitcoin::Block) -> Option<&'static str> {
+    if !block.check_merkle_root() {
+        return Some("bad-txnmrklroot, hashMerkleRoot mismatch");
+    }
+    if block.txdata.first().is_some_and(|tx| tx.is_coinbase()) && !block.check_witness_commitment()
+    {
+        return Some("bad-witness-merkle-match, witness merkle commitment mismatch");
+    }
+    None
+}
