@@ -122,6 +122,16 @@ def tx_inv_hashes(payload):
     return [payload[1 + 36 * i + 4:1 + 36 * i + 36] for i in range(payload[0]) if payload[1 + 36 * i] == 1]
 
 
+def asked_blocks(messages):
+    """How many blocks the getdata messages among `messages` ask for."""
+    count = 0
+    for command, payload in messages:
+        if command == "getdata":
+            items = [struct.unpack("<I", payload[1 + 36 * i:5 + 36 * i])[0] for i in range(payload[0])]
+            count += sum(1 for t in items if t & 0xFFFF in (2, 4))
+    return count
+
+
 def orders(sock):
     """Takes orders on standard input, one per line, and answers each with
     one line:
@@ -132,7 +142,14 @@ def orders(sock):
     - `filterload HEX NHASH FLAGS`, `filteradd HEX`, `filterclear`: sends
       it, then pings;
     - `merkleblock HASH`: asks for the block filtered (MSG_FILTERED_BLOCK);
-      says whether a merkleblock came and lists the transactions after it.
+      says whether a merkleblock came and lists the transactions after it;
+    - `headers HEX...`: sends the block headers given (80 bytes each) in
+      one headers message, then pings; says how many blocks the node asked
+      for meanwhile;
+    - `block HEX [mutated]`: sends the serialized block (with its single
+      transaction doubled when `mutated`: the merkle root no longer
+      matches), then pings; says how many blocks the node asked for
+      meanwhile, or that it hung up.
     Transaction ids are shown as the RPC shows them."""
     until_pong(sock, 1)
     print("ready", flush=True)
@@ -179,6 +196,21 @@ def orders(sock):
             merkle = any(c == "merkleblock" and p[:80] and double_sha(p[:80]) == block for c, p in got)
             txs = [double_sha(p)[::-1].hex() for c, p in got if c == "tx"]
             print(f"merkleblock: {'yes' if merkle else 'no'} txs: {' '.join(txs)}", flush=True)
+        elif order == "headers":
+            headers = [bytes.fromhex(h) + b"\x00" for h in args]
+            sock.sendall(frame("headers", bytes([len(headers)]) + b"".join(headers)))
+            print(f"asked blocks: {asked_blocks(until_pong(sock, nonce))}", flush=True)
+        elif order == "block":
+            block = bytes.fromhex(args[0])
+            if args[1:] == ["mutated"]:
+                assert block[80] == 1, "mutating needs a block of one transaction"
+                block = block[:80] + b"\x02" + block[81:] + block[81:]
+            sock.sendall(frame("block", block))
+            try:
+                print(f"asked blocks: {asked_blocks(until_pong(sock, nonce))}", flush=True)
+            except (EOFError, ConnectionResetError):
+                print("hung up", flush=True)
+                return 0
     return 0
 
 
@@ -204,7 +236,8 @@ def main():
         time.sleep(float(sys.argv[4]))
         return 0
     if how in ("orders", "orders-norelay"):
-        return orders(handshake(host, port, relay=how == "orders"))
+        services = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+        return orders(handshake(host, port, services=services, relay=how == "orders"))
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))

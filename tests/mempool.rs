@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
-use common::{free_port, ok, rpc, wait_for, TestNode};
+use common::{free_port, ok, rpc, wait_for, OrdersPeer, TestNode};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
 
@@ -930,67 +930,6 @@ fn a_transaction_submitted_without_peers_is_announced_again_on_the_schedule() {
     wait_for("a to see it sent out", || {
         ok(&a, "getmempoolentry", json!([id]))["unbroadcast"] == json!(false)
     });
-}
-
-/// tests/foreign_peer.py in its `orders` mode: a peer that is not ours,
-/// told line by line what to send; each order gets one line back.
-struct OrdersPeer {
-    child: std::process::Child,
-    orders: Option<std::process::ChildStdin>,
-    answers: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
-    /// The services the node's version message offered.
-    services: u64,
-}
-
-impl OrdersPeer {
-    /// Connects; `relay` is the version message's relay flag.
-    fn connect(port: u16, relay: bool) -> OrdersPeer {
-        use std::io::BufRead;
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
-        let mode = if relay { "orders" } else { "orders-norelay" };
-        let mut child = std::process::Command::new("python3")
-            .args([script, "127.0.0.1", &port.to_string(), mode])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let orders = child.stdin.take();
-        let answers = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut peer = OrdersPeer {
-            child,
-            orders,
-            answers,
-            services: 0,
-        };
-        loop {
-            let line = peer.line();
-            if let Some(s) = line.split("services=").nth(1) {
-                peer.services = u64::from_str_radix(s, 16).unwrap();
-            }
-            if line == "ready" {
-                return peer;
-            }
-        }
-    }
-
-    fn line(&mut self) -> String {
-        self.answers
-            .next()
-            .expect("a line from the foreign peer")
-            .unwrap()
-    }
-
-    fn order(&mut self, order: &str) -> String {
-        use std::io::Write;
-        writeln!(self.orders.as_mut().unwrap(), "{order}").unwrap();
-        self.line()
-    }
-
-    /// Ends the peer; it must have run without error.
-    fn finish(mut self) {
-        drop(self.orders.take());
-        assert!(self.child.wait().unwrap().success());
-    }
 }
 
 #[test]

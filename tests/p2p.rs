@@ -757,3 +757,75 @@ fn a_peer_whose_block_became_our_tip_sends_the_next_ones_compact_at_once() {
     assert!(counts("bytessent_per_msg", "cmpctblock") > compact);
     assert_eq!(counts("bytesrecv_per_msg", "getdata"), asked);
 }
+
+#[test]
+fn blocks_are_asked_sixteen_at_a_time_and_a_mutated_block_costs_the_peer_its_connection() {
+    use common::OrdersPeer;
+    // The chain the foreign peers claim: 20 blocks from another node.
+    let source = TestNode::start(&["-disablewallet", "-listen=0"]);
+    let hashes = ok(&source, "generatetoaddress", json!([20, ADDRESS]));
+    let hashes: Vec<String> = serde_json::from_value(hashes).unwrap();
+    let headers: Vec<String> = hashes
+        .iter()
+        .map(|h| {
+            let header = ok(&source, "getblockheader", json!([h, false]));
+            header.as_str().unwrap().to_string()
+        })
+        .collect();
+    let block = |i: usize| {
+        let block = ok(&source, "getblock", json!([hashes[i], 0]));
+        block.as_str().unwrap().to_string()
+    };
+    let port = free_port();
+    let node = TestNode::start(&[
+        "-disablewallet",
+        "-debug=net",
+        "-debug=validation",
+        &format!("-port={port}"),
+    ]);
+    let all_headers = format!("headers {}", headers.join(" "));
+    let inflight = || ok(&node, "getpeerinfo", json!([]))[0]["inflight"].clone();
+
+    // NODE_NETWORK | NODE_WITNESS: a peer that serves blocks. Of the 20
+    // it announces, 16 are asked of it (the most in flight per peer).
+    let mut first = OrdersPeer::connect_offering(port, false, 9);
+    assert_eq!(first.order(&all_headers), "asked blocks: 16");
+    assert_eq!(inflight(), json!((1..=16).collect::<Vec<i32>>()));
+    // Block 1 with its transactions changed under its header: refused
+    // before validation, and the peer is dropped.
+    assert_eq!(
+        first.order(&format!("block {} mutated", block(0))),
+        "hung up"
+    );
+    first.finish();
+    wait_for("the mutation to be logged", || {
+        node.log().contains("Block mutated: bad-txnmrklroot")
+    });
+    wait_for("the first peer to be gone", || {
+        ok(&node, "getpeerinfo", json!([])) == json!([])
+    });
+    assert_eq!(ok(&node, "getblockcount", json!([])), 0);
+
+    // Its requests went with it: the next peer is asked for the same 16,
+    // then, as blocks come in, for the remaining 4.
+    let mut second = OrdersPeer::connect_offering(port, false, 9);
+    assert_eq!(second.order(&all_headers), "asked blocks: 16");
+    let mut asked_later = 0;
+    for i in 0..20 {
+        let answer = second.order(&format!("block {}", block(i)));
+        let n: usize = answer
+            .strip_prefix("asked blocks: ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        asked_later += n;
+        if i < 16 {
+            assert_eq!(inflight().as_array().unwrap().len(), 15 - i + asked_later);
+        }
+    }
+    assert_eq!(asked_later, 4);
+    assert_eq!(inflight(), json!([]));
+    assert_eq!(ok(&node, "getblockcount", json!([])), 20);
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), json!(hashes[19]));
+    second.finish();
+}

@@ -556,3 +556,75 @@ impl Drop for Xvfb {
         let _ = self.child.wait();
     }
 }
+
+/// tests/foreign_peer.py in its `orders` mode: a peer that is not ours,
+/// told line by line what to send; each order gets one line back.
+pub struct OrdersPeer {
+    child: std::process::Child,
+    orders: Option<std::process::ChildStdin>,
+    answers: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    /// The services the node's version message offered.
+    pub services: u64,
+}
+
+impl OrdersPeer {
+    /// Connects; `relay` is the version message's relay flag.
+    pub fn connect(port: u16, relay: bool) -> OrdersPeer {
+        Self::connect_offering(port, relay, 0)
+    }
+
+    /// Connects offering `services` (NODE_NETWORK is 1, NODE_WITNESS 8).
+    pub fn connect_offering(port: u16, relay: bool, services: u64) -> OrdersPeer {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
+        let mode = if relay { "orders" } else { "orders-norelay" };
+        let mut child = std::process::Command::new("python3")
+            .args([
+                script,
+                "127.0.0.1",
+                &port.to_string(),
+                mode,
+                &services.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let orders = child.stdin.take();
+        let answers = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut peer = OrdersPeer {
+            child,
+            orders,
+            answers,
+            services: 0,
+        };
+        loop {
+            let line = peer.line();
+            if let Some(s) = line.split("services=").nth(1) {
+                peer.services = u64::from_str_radix(s, 16).unwrap();
+            }
+            if line == "ready" {
+                return peer;
+            }
+        }
+    }
+
+    pub fn line(&mut self) -> String {
+        self.answers
+            .next()
+            .expect("a line from the foreign peer")
+            .unwrap()
+    }
+
+    pub fn order(&mut self, order: &str) -> String {
+        use std::io::Write;
+        writeln!(self.orders.as_mut().unwrap(), "{order}").unwrap();
+        self.line()
+    }
+
+    /// Ends the peer; it must have run without error.
+    pub fn finish(mut self) {
+        drop(self.orders.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
