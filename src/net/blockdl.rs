@@ -121,6 +121,71 @@ impl Net {
         }
     }
 
+    /// Core's HeadersDirectFetchBlocks: when our tip is recent (within 20
+    /// block intervals) and the headers just received lead to at least as
+    /// much work, the blocks on the way there that we lack are asked of
+    /// the peer that sent them at once, whatever services it offers for
+    /// the download scheduler (up to 16 in flight; a branch more than 16
+    /// blocks off our chain is left to the scheduler).
+    pub(super) fn headers_direct_fetch(&self, peer: &Rc<Peer>, last: &BlockInfo) {
+        let tip = self.chain.tip();
+        let spacing = self.chain.network().params().pow_target_spacing as i64;
+        let Some(tip_info) = self.chain.block_info(&tip.hash) else {
+            return;
+        };
+        if (tip_info.header.time as i64) <= crate::chain::clock::now() - 20 * spacing {
+            return;
+        }
+        match (
+            self.chain.chain_work(&tip.hash),
+            self.chain.chain_work(&last.hash),
+        ) {
+            (Some(tip_work), Some(work)) if tip_work <= work => {}
+            _ => return,
+        }
+        // Segwit is active from the start on regtest: a block asked of a
+        // peer must come with its witnesses.
+        let (id, services) = {
+            let i = peer.info.borrow();
+            (i.id, i.services)
+        };
+        let witnesses = services & ServiceFlags::WITNESS.to_u64() != 0;
+        let mut to_fetch = Vec::new();
+        let mut walk = Some(last.clone());
+        while let Some(block) = walk.as_ref().filter(|b| !b.in_active_chain) {
+            if to_fetch.len() > MAX_IN_TRANSIT_PER_PEER {
+                break;
+            }
+            let lacking = !self.blocks.received.borrow().contains(&block.hash)
+                && !self.blocks.in_flight.borrow().contains_key(&block.hash)
+                && self.chain.read_block(&block.hash).is_err();
+            if lacking && witnesses {
+                to_fetch.push(block.clone());
+            }
+            walk = self.chain.block_info(&block.header.prev_blockhash);
+        }
+        if !walk.is_some_and(|b| b.in_active_chain) {
+            tracing::debug!(target: "net", "Large reorg, won't direct fetch to {} ({})", last.hash, last.height);
+            return;
+        }
+        let now = crate::chain::clock::now_micros();
+        let mut hashes = Vec::new();
+        for block in to_fetch.iter().rev() {
+            if peer.download.queue.borrow().len() >= MAX_IN_TRANSIT_PER_PEER {
+                break;
+            }
+            self.block_requested(peer, block, now);
+            tracing::debug!(target: "net", "Requesting block {} from  peer={id}", block.hash);
+            hashes.push(block.hash);
+        }
+        if hashes.len() > 1 {
+            tracing::debug!(target: "net", "Downloading blocks toward {} ({}) via headers direct fetch", last.hash, last.height);
+        }
+        if !hashes.is_empty() {
+            peer.push(NetworkMessage::GetData(self.block_requests(peer, hashes)));
+        }
+    }
+
     /// Core's sync_blocks_and_headers_from_peer: preferred peers (outbound
     /// or noban), and others only while nothing is being downloaded or no
     /// preferred peer exists.

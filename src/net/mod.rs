@@ -296,6 +296,11 @@ pub struct Net {
     tx_requests: RefCell<txrequest::TxRequests>,
     /// Which block is asked of which peer (see `blockdl`).
     blocks: blockdl::BlockDownload,
+    /// One message handled at a time across all peers, as Core's single
+    /// message handler thread: a handler that waits on the engine does not
+    /// let another peer's message overtake it (fair, first come first
+    /// served).
+    message_turn: tokio::sync::Mutex<()>,
     /// The tip block's transactions, for `getdata` (see `txrelay`).
     recent_block_txs: RefCell<txrelay::RecentBlockTxs>,
     /// Peers we asked for high-bandwidth compact blocks, oldest first
@@ -466,6 +471,7 @@ impl Net {
             orphans: RefCell::default(),
             tx_requests: RefCell::default(),
             blocks: blockdl::BlockDownload::default(),
+            message_turn: tokio::sync::Mutex::new(()),
             recent_block_txs: RefCell::default(),
             hb_peers: RefCell::default(),
             scheduler: txrelay::Scheduler::default(),
@@ -1659,6 +1665,7 @@ impl Net {
                 *info.recv_per_msg.entry(kind).or_default() += size as u64;
                 info.last_recv = now();
             }
+            let turn = self.message_turn.lock().await;
             match self.handle(peer, msg).await {
                 Ok(()) => {}
                 Err(Fault::Disconnect(why)) => return Err(PeerEnd::Error(why)),
@@ -1683,6 +1690,7 @@ impl Net {
             // Core runs SendMessages for every peer after each message, so
             // a message from one peer lets due announcements go to all.
             self.trickle_all();
+            drop(turn);
         }
     }
 
@@ -2021,7 +2029,11 @@ impl Net {
                 peer.best_known.set(Some(hash));
             }
         }
-        // The blocks themselves, as the download scheduler allots them.
+        // The blocks themselves: at once from this peer when we are near
+        // the tip, else as the download scheduler allots them.
+        if let Some(last) = headers.last().and_then(|h| self.chain.block_info(&h.block_hash())) {
+            self.headers_direct_fetch(peer, &last);
+        }
         self.request_blocks(peer);
         if headers.len() == MAX_HEADERS {
             if let Some(last) = headers.last() {

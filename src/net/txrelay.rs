@@ -155,10 +155,11 @@ impl PeerRelay {
     /// How to announce a transaction to this peer (by wtxid or txid), if
     /// its feerate meets the peer's feefilter, the peer has not heard of it
     /// and its bloom filter (if any) matches; the peer counts as told from
-    /// here on.
-    fn announcement(&self, e: &crate::mempool::Entry, rate: i64) -> Option<Inventory> {
+    /// here on. As Core, the feefilter is held against the fee the
+    /// transaction pays, not a prioritised one.
+    fn announcement(&self, e: &crate::mempool::Entry) -> Option<Inventory> {
         let (txid, wtxid) = (e.txid, e.wtxid);
-        if rate < self.fee_filter.get()
+        if crate::mempool::FeeRate::of(e.fee, e.vsize).0 < self.fee_filter.get()
             || self.knows(&Self::hash_for(self.wtxid_relay.get(), txid, wtxid))
         {
             return None;
@@ -375,13 +376,13 @@ impl Net {
         let max =
             (INV_BROADCAST_TARGET + relay.to_send.borrow().len() / 1000 * 5).min(INV_BROADCAST_MAX);
         let mut invs = Vec::new();
-        for (_, std::cmp::Reverse(rate), _, txid) in queued {
+        for (_, _, _, txid) in queued {
             if invs.len() >= max {
                 break;
             }
             relay.to_send.borrow_mut().remove(&txid);
             let Some(e) = pool.get(&txid) else { continue };
-            if let Some(inv) = relay.announcement(e, rate) {
+            if let Some(inv) = relay.announcement(e) {
                 invs.push(inv);
             }
         }
@@ -440,10 +441,7 @@ impl Net {
             let pool = self.mempool.lock();
             let invs: Vec<Inventory> = pool
                 .entries()
-                .filter_map(|e| {
-                    let rate = crate::mempool::FeeRate::of(pool.modified_fee(e), e.vsize).0;
-                    peer.relay.announcement(e, rate)
-                })
+                .filter_map(|e| peer.relay.announcement(e))
                 .collect();
             (invs, pool.sequence())
         };
