@@ -140,6 +140,31 @@ fn cookie_client_mines_and_reads_the_chain_with_cores_fields() {
         tips,
         json!([{"height": 5, "hash": mined[4], "branchlen": 0, "status": "active"}])
     );
+    // A header on block 3 that is not block 4: a second tip, headers only.
+    let raw: String = client
+        .call("getblockheader", &[json!(mined[3]), json!(false)])
+        .unwrap();
+    let raw: Vec<u8> = bitcoin::hex::FromHex::from_hex(&raw).unwrap();
+    let mut sibling: bitcoin::block::Header = bitcoin::consensus::deserialize(&raw).unwrap();
+    sibling.time += 1;
+    while sibling.validate_pow(sibling.target()).is_err() {
+        sibling.nonce += 1;
+    }
+    let submitted: Value = client
+        .call(
+            "submitheader",
+            &[json!(bitcoin::consensus::encode::serialize_hex(&sibling))],
+        )
+        .unwrap();
+    assert_eq!(submitted, Value::Null);
+    let tips: Value = client.call("getchaintips", &[]).unwrap();
+    assert_eq!(
+        tips,
+        json!([
+            {"height": 5, "hash": mined[4], "branchlen": 0, "status": "active"},
+            {"height": 4, "hash": sibling.block_hash().to_string(), "branchlen": 1, "status": "headers-only"}
+        ])
+    );
     let valid: Value = client.call("validateaddress", &[json!(ADDRESS)]).unwrap();
     assert_eq!(
         (valid["isvalid"].clone(), valid["witness_version"].clone()),

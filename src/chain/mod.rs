@@ -146,6 +146,10 @@ pub struct Chain {
     blocks_dir: PathBuf,
     /// Serialises block submission with the index update that follows it.
     submit: Mutex<()>,
+    /// Headers and blocks off the active chain without a known child
+    /// (getchaintips; the kernel lists no block tree entries), and blocks
+    /// the kernel found invalid. Both are kept for this run only.
+    branches: Mutex<headers::Branches>,
     tip_tx: tokio::sync::watch::Sender<Tip>,
     listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
     /// `<datadir>/<chain>`, where the indexes write (its free space is checked).
@@ -245,6 +249,7 @@ impl Chain {
             network,
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
+            branches: Mutex::default(),
             tip_tx,
             listeners: Mutex::new(Vec::new()),
             net_dir: opts.net_dir.clone(),
@@ -425,7 +430,16 @@ impl Chain {
 
     /// Every block tree entry that has no known child: the chain tips.
     pub fn tips(&self) -> Vec<BlockInfo> {
-        headers::tips(&self.chainman)
+        headers::tips(&self.chainman, &self.branches())
+    }
+
+    /// Whether the kernel refused block `hash` (in this run).
+    pub fn known_invalid(&self, hash: &bitcoin::BlockHash) -> bool {
+        self.branches().is_invalid(hash)
+    }
+
+    fn branches(&self) -> std::sync::MutexGuard<'_, headers::Branches> {
+        self.branches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Hands `block` to the kernel for validation, then updates the index.
@@ -454,6 +468,16 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
+        if self.block_info(&hash).is_some() {
+            let mut branches = self.branches();
+            branches.added(&block.header);
+            if matches!(
+                outcome,
+                SubmitOutcome::Rejected(_) | SubmitOutcome::DuplicateInvalid
+            ) {
+                branches.invalid(hash);
+            }
+        }
         if let Err(e) = self.sync_index(Some(block)) {
             // The kernel moved on and the index cannot follow: as Core does
             // when it cannot write its chainstate, the node must stop.
@@ -615,7 +639,10 @@ impl Chain {
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         let (result, lines) = kernel_log::capture(|| self.chainman.process_block_header(&kheader));
         Ok(match result? {
-            ProcessBlockHeaderResult::Valid => None,
+            ProcessBlockHeaderResult::Valid => {
+                self.branches().added(header);
+                None
+            }
             ProcessBlockHeaderResult::Invalid(state) => Some(
                 kernel_log::reject_reason(&lines)
                     .or_else(|| self.header_reject_reason(header))

@@ -30,12 +30,17 @@ const STALLING_TIMEOUT_DEFAULT_US: i64 = 2_000_000;
 const STALLING_TIMEOUT_MAX_US: i64 = 64_000_000;
 /// Core's NODE_NETWORK_LIMITED_MIN_BLOCKS: what a pruned peer keeps.
 const LIMITED_MIN_BLOCKS: i32 = 288;
+/// Core's anti-DoS work buffer: 144 blocks (a day) of the tip's work.
+const ANTI_DOS_BLOCKS: u32 = 144;
 /// Blocks remembered as received before the set is trimmed.
 const MAX_RECEIVED: usize = 10_000;
 
 /// The node's part: who each block is asked of, and what came in.
 pub(super) struct BlockDownload {
-    in_flight: RefCell<HashMap<BlockHash, u64>>,
+    /// The peers each block is asked of, first asked first: one for a
+    /// whole block, up to three completing a compact block (Core's
+    /// mapBlocksInFlight).
+    in_flight: RefCell<HashMap<BlockHash, Vec<u64>>>,
     /// Blocks whose data came in and that may not be in the active chain
     /// yet (out of order): not asked for again.
     received: RefCell<HashSet<BlockHash>>,
@@ -129,11 +134,7 @@ impl Net {
     /// blocks off our chain is left to the scheduler).
     pub(super) fn headers_direct_fetch(&self, peer: &Rc<Peer>, last: &BlockInfo) {
         let tip = self.chain.tip();
-        let spacing = self.chain.network().params().pow_target_spacing as i64;
-        let Some(tip_info) = self.chain.block_info(&tip.hash) else {
-            return;
-        };
-        if (tip_info.header.time as i64) <= crate::chain::clock::now() - 20 * spacing {
+        if !self.near_tip() {
             return;
         }
         match (
@@ -186,6 +187,64 @@ impl Net {
         }
     }
 
+    /// Whether `hash` is awaited from `peer`.
+    pub(super) fn in_flight_from(&self, peer: &Peer, hash: &BlockHash) -> bool {
+        let id = peer.info.borrow().id;
+        self.blocks
+            .in_flight
+            .borrow()
+            .get(hash)
+            .is_some_and(|o| o.contains(&id))
+    }
+
+    /// How many blocks are asked of `peer`.
+    pub(super) fn blocks_in_flight(&self, peer: &Peer) -> usize {
+        peer.download.queue.borrow().len()
+    }
+
+    /// Core's CanDirectFetch: our tip is within 20 block intervals of now.
+    pub(super) fn near_tip(&self) -> bool {
+        let spacing = self.chain.network().params().pow_target_spacing as i64;
+        self.chain
+            .block_info(&self.chain.tip().hash)
+            .is_some_and(|t| t.header.time as i64 > crate::chain::clock::now() - 20 * spacing)
+    }
+
+    /// The peers `hash` is asked of, first asked first.
+    pub(super) fn in_flight_peers(&self, hash: &BlockHash) -> Vec<u64> {
+        self.blocks
+            .in_flight
+            .borrow()
+            .get(hash)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Core's GetAntiDoSWorkThreshold test: the chain `header` would end
+    /// has less work than our tip's less 144 blocks of its work (a block
+    /// that far behind is not worth storing for a peer that sent it
+    /// unasked). A header whose parent we lack counts as low work.
+    pub(super) fn low_work(&self, header: &bitcoin::block::Header) -> bool {
+        let tip = self.chain.tip();
+        let (Some(parent_work), Some(tip_work), Some(tip_info)) = (
+            self.chain.chain_work(&header.prev_blockhash),
+            self.chain.chain_work(&tip.hash),
+            self.chain.block_info(&tip.hash),
+        ) else {
+            return true;
+        };
+        let per_block = tip_info.header.work();
+        let mut buffer = per_block;
+        for _ in 1..ANTI_DOS_BLOCKS {
+            buffer = buffer + per_block;
+        }
+        // Our chain is shorter than the buffer: nothing is too low.
+        if tip_work < buffer {
+            return false;
+        }
+        parent_work + header.work() < tip_work - buffer
+    }
+
     /// Core's sync_blocks_and_headers_from_peer: preferred peers (outbound
     /// or noban), and others only while nothing is being downloaded or no
     /// preferred peer exists.
@@ -201,10 +260,10 @@ impl Net {
         !preferred || self.blocks.in_flight.borrow().is_empty()
     }
 
-    /// `hash` is awaited from `peer` unless it is already awaited from
-    /// someone (a compact block being completed).
+    /// `hash` is awaited from `peer` too (a compact block it is
+    /// completing), unless it already is.
     pub(super) fn mark_in_flight(&self, peer: &Peer, hash: &BlockHash) {
-        if self.blocks.in_flight.borrow().contains_key(hash) {
+        if self.in_flight_from(peer, hash) {
             return;
         }
         if let Some(block) = self.chain.block_info(hash) {
@@ -214,7 +273,12 @@ impl Net {
 
     fn block_requested(&self, peer: &Peer, block: &BlockInfo, now: i64) {
         let id = peer.info.borrow().id;
-        self.blocks.in_flight.borrow_mut().insert(block.hash, id);
+        self.blocks
+            .in_flight
+            .borrow_mut()
+            .entry(block.hash)
+            .or_default()
+            .push(id);
         let mut queue = peer.download.queue.borrow_mut();
         queue.push_back((block.hash, block.height));
         if queue.len() == 1 {
@@ -223,12 +287,19 @@ impl Net {
     }
 
     /// Block `hash` came in from `peer` (whole or rebuilt) and the engine
-    /// took it: it is not asked for again, and if it was asked of `peer`
-    /// it leaves its flight list (Core's RemoveBlockRequest; a copy from
-    /// another peer leaves the request standing).
+    /// stored it: it is not asked for again, and nobody is awaited for it
+    /// any more (Core's ProcessBlock for a new block).
     pub(super) fn block_received(&self, peer: &Peer, hash: BlockHash) {
-        self.remove_block_request(peer, &hash);
         peer.download.stalling_since.set(0);
+        for id in self.in_flight_peers(&hash) {
+            let owner = self.peers.borrow().get(&id).cloned();
+            match owner {
+                Some(owner) => self.remove_block_request(&owner, &hash),
+                None => {
+                    self.blocks.in_flight.borrow_mut().remove(&hash);
+                }
+            }
+        }
         let mut received = self.blocks.received.borrow_mut();
         if received.len() >= MAX_RECEIVED {
             received.retain(|h| self.chain.block_info(h).is_some_and(|b| !b.in_active_chain));
@@ -258,8 +329,14 @@ impl Net {
     pub(super) fn remove_block_request(&self, peer: &Peer, hash: &BlockHash) {
         let id = peer.info.borrow().id;
         let mut in_flight = self.blocks.in_flight.borrow_mut();
-        if in_flight.get(hash) == Some(&id) {
-            in_flight.remove(hash);
+        let Some(owners) = in_flight.get_mut(hash) else {
+            return;
+        };
+        if let Some(pos) = owners.iter().position(|o| *o == id) {
+            owners.remove(pos);
+            if owners.is_empty() {
+                in_flight.remove(hash);
+            }
             drop(in_flight);
             self.unqueue(peer, hash);
         }
@@ -280,9 +357,15 @@ impl Net {
 
     /// A peer is gone: its blocks may be asked of others.
     pub(super) fn downloads_gone(&self, peer: &Peer) {
-        let mut in_flight = self.blocks.in_flight.borrow_mut();
-        for (hash, _) in peer.download.queue.borrow_mut().drain(..) {
-            in_flight.remove(&hash);
+        let queued: Vec<BlockHash> = peer
+            .download
+            .queue
+            .borrow()
+            .iter()
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in queued {
+            self.remove_block_request(peer, &hash);
         }
     }
 
@@ -396,7 +479,13 @@ impl Net {
                 }
                 continue;
             }
-            if let Some(owner) = self.blocks.in_flight.borrow().get(&block.hash) {
+            if let Some(owner) = self
+                .blocks
+                .in_flight
+                .borrow()
+                .get(&block.hash)
+                .and_then(|o| o.first())
+            {
                 waiting_for.get_or_insert(*owner);
                 continue;
             }

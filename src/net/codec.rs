@@ -34,6 +34,15 @@ pub enum FrameError {
         size: usize,
         why: String,
     },
+    /// A message that decodes but breaks a rule of its own (Core's
+    /// Misbehaving on reading it): the connection goes on only for peers
+    /// that are not punished.
+    #[error("{command} message: {why}")]
+    AgainstRules {
+        command: String,
+        size: usize,
+        why: String,
+    },
 }
 
 impl FrameError {
@@ -42,6 +51,14 @@ impl FrameError {
     pub fn is_recoverable(&self) -> bool {
         matches!(self, FrameError::Undecodable { .. })
     }
+}
+
+/// Rules a decoded payload may break that its decoded form no longer
+/// shows (rust-bitcoin reads any non-zero byte as `true`): Core's
+/// "invalid sendcmpct announce field" for an announce byte above 1.
+pub fn broken_rule(command: &str, payload: &[u8]) -> Option<&'static str> {
+    (command == "sendcmpct" && payload.first().is_some_and(|b| *b > 1))
+        .then_some("invalid sendcmpct announce field")
 }
 
 /// Reads one message; returns it with its size on the wire.
@@ -97,6 +114,13 @@ pub async fn read_message<R: AsyncRead + Unpin>(
             command: "*other*".into(),
             size: len,
             why: "invalid message type".into(),
+        });
+    }
+    if let Some(why) = broken_rule(&command, &buf[HEADER..]) {
+        return Err(FrameError::AgainstRules {
+            command,
+            size: len,
+            why: why.into(),
         });
     }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
@@ -179,6 +203,31 @@ mod tests {
         assert!(
             matches!(&got, Err(e @ FrameError::Undecodable { size: 3, .. }) if e.is_recoverable()),
             "{got:?}"
+        );
+    }
+
+    #[test]
+    fn a_sendcmpct_announce_byte_above_one_breaks_a_rule() {
+        let magic = Magic::REGTEST;
+        let frame = |announce: u8| {
+            let payload = [&[announce][..], &2u64.to_le_bytes()].concat();
+            let mut frame = magic.to_bytes().to_vec();
+            frame.extend_from_slice(b"sendcmpct\0\0\0");
+            frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            let sum = bitcoin::hashes::sha256d::Hash::hash(&payload).to_byte_array();
+            frame.extend_from_slice(&sum[..4]);
+            frame.extend_from_slice(&payload);
+            frame
+        };
+        let good = rt().block_on(read_message(&mut &frame(1)[..], magic));
+        assert!(
+            matches!(&good, Ok((NetworkMessage::SendCmpct(s), _)) if s.send_compact && s.version == 2),
+            "{good:?}"
+        );
+        let bad = rt().block_on(read_message(&mut &frame(2)[..], magic));
+        assert!(
+            matches!(&bad, Err(FrameError::AgainstRules { why, size: 9, .. }) if why == "invalid sendcmpct announce field"),
+            "{bad:?}"
         );
     }
 }

@@ -23,6 +23,12 @@ use bitcoin::{Block, BlockHash, Transaction};
 
 use super::{Fault, Net, Peer};
 
+/// Core's MAX_BLOCKTXN_DEPTH: how deep a block's transactions are still
+/// served by `blocktxn`.
+const MAX_BLOCKTXN_DEPTH: i32 = 10;
+/// Core's MAX_CMPCTBLOCK_DEPTH: how deep a block is still served compact.
+const MAX_CMPCTBLOCK_DEPTH: i32 = 5;
+
 /// Our `sendcmpct`: version 2, high-bandwidth or not.
 fn sendcmpct(high_bandwidth: bool) -> NetworkMessage {
     NetworkMessage::SendCmpct(SendCmpct {
@@ -58,6 +64,21 @@ pub(super) struct PeerCompact {
 struct Partial {
     header: bitcoin::block::Header,
     slots: Vec<Option<Transaction>>,
+    /// The rebuilt block did not match its header (the whole block was
+    /// asked for instead): more `blocktxn` for it is misbehaviour.
+    failed: bool,
+}
+
+/// Core's MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK: peers completing one compact
+/// block at a time.
+const MAX_COMPLETING_PEERS: usize = 3;
+
+/// The block of a header and its filled slots.
+fn assemble(header: bitcoin::block::Header, slots: Vec<Option<Transaction>>) -> Block {
+    Block {
+        header,
+        txdata: slots.into_iter().flatten().collect(),
+    }
 }
 
 /// Rebuilds the transaction list of `c` from `known` (wtxid short id ->
@@ -166,8 +187,19 @@ impl Net {
         wanted.into_iter().map(Inventory::WitnessBlock).collect()
     }
 
-    /// `getdata(MSG_CMPCT_BLOCK)`: the block as a compact block.
+    /// `getdata(MSG_CMPCT_BLOCK)`: the block as a compact block, or whole
+    /// when it is more than 5 below our tip (as Core).
     pub(super) fn serve_compact(&self, peer: &Rc<Peer>, hash: BlockHash) {
+        let deep = self
+            .chain
+            .block_info(&hash)
+            .is_some_and(|b| b.height < self.chain.tip().height - MAX_CMPCTBLOCK_DEPTH);
+        if deep {
+            if let Err(why) = self.serve_block(peer, &Inventory::WitnessBlock(hash)) {
+                tracing::debug!(target: "net", "{why}");
+            }
+            return;
+        }
         let Ok(block) = self.chain.read_block(&hash) else {
             peer.push(NetworkMessage::NotFound(vec![Inventory::CompactBlock(
                 hash,
@@ -181,10 +213,29 @@ impl Net {
     }
 
     /// `getblocktxn`: the asked transactions of a block we have; an index
-    /// past the block's end is misbehaviour.
+    /// past the block's end is misbehaviour. A block more than 10 below
+    /// our tip (Core's MAX_BLOCKTXN_DEPTH) is sent whole instead, as a
+    /// `getdata` for it would be.
     pub(super) fn serve_blocktxn(&self, peer: &Rc<Peer>, g: &GetBlockTxn) -> Result<(), Fault> {
         let req = &g.txs_request;
+        let id = peer.info.borrow().id;
+        if req.indexes.is_empty() {
+            return Err(Fault::Misbehaving(
+                "getblocktxn received with no transaction indexes".into(),
+            ));
+        }
+        let Some(info) = self.chain.block_info(&req.block_hash) else {
+            tracing::debug!(target: "net", "Peer {id} sent us a getblocktxn for a block we don't have");
+            return Ok(());
+        };
+        if info.height < self.chain.tip().height - MAX_BLOCKTXN_DEPTH {
+            tracing::debug!(target: "net", "Peer {id} sent us a getblocktxn for a block > {MAX_BLOCKTXN_DEPTH} deep");
+            self.serve_block(peer, &Inventory::WitnessBlock(req.block_hash))
+                .map_err(Fault::Disconnect)?;
+            return Ok(());
+        }
         let Ok(block) = self.chain.read_block(&req.block_hash) else {
+            tracing::debug!(target: "net", "Peer {id} sent us a getblocktxn for a block we don't have");
             return Ok(());
         };
         let txs = bitcoin::bip152::BlockTransactions::from_request(req, &block).map_err(|e| {
@@ -207,10 +258,21 @@ impl Net {
             tracing::debug!(target: "cmpctblock", "peer={id} sent us a compact block even though we are blocksonly!");
             return Ok(());
         }
+        // Core: only from a peer that said it sends them (sendcmpct).
+        if !peer.compact.v2.get() {
+            let id = peer.info.borrow().id;
+            tracing::debug!(target: "cmpctblock", "peer={id} sent us a compact block despite never having sent us a SENDCMPCT!");
+            return Ok(());
+        }
         // One that does not connect (we are behind): as Core, ask for the
         // headers in between instead of holding it against the peer.
         if self.chain.block_info(&c.header.prev_blockhash).is_none() {
             self.maybe_send_getheaders(peer, &self.best_header_hash());
+            return Ok(());
+        }
+        if self.low_work(&c.header) {
+            let id = peer.info.borrow().id;
+            tracing::debug!(target: "net", "Ignoring low-work compact block from peer {id}");
             return Ok(());
         }
         let chain = self.chain.clone();
@@ -220,6 +282,12 @@ impl Net {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         if let Some(reason) = rejected {
+            // Core: a compact block already known invalid costs its
+            // relayer nothing (it may have checked the header only).
+            if reason == "duplicate-invalid" {
+                tracing::debug!(target: "net", "compact block {hash} is known to be invalid");
+                return Ok(());
+            }
             return super::block_fault(&format!("invalid header {hash}"), &reason);
         }
         if self
@@ -229,6 +297,42 @@ impl Net {
         {
             return Ok(());
         }
+        // Core: the header counts, the block only if we asked the peer for
+        // it or to announce compact.
+        if !peer.compact.hb_to.get() && !self.in_flight_from(peer, &hash) {
+            let id = peer.info.borrow().id;
+            tracing::debug!(target: "cmpctblock", "peer={id}, not marked as high-bandwidth, sent us an unsolicited compact block!");
+            return Ok(());
+        }
+        // As Core: a block that would not become our tip stays a header
+        // (asked for whole only if it was asked of this peer).
+        let more_work = match (
+            self.chain.chain_work(&hash),
+            self.chain.chain_work(&self.chain.tip().hash),
+        ) {
+            (Some(work), Some(tip_work)) => work > tip_work,
+            _ => false,
+        };
+        if !more_work {
+            if self.in_flight_from(peer, &hash) {
+                peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+            }
+            return Ok(());
+        }
+        let id = peer.info.borrow().id;
+        let asked = self.in_flight_peers(&hash);
+        if asked.is_empty() && !self.near_tip() {
+            // Far behind: the download scheduler fetches blocks whole.
+            return Ok(());
+        }
+        let from_this = asked.contains(&id);
+        let first = asked.first().is_none_or(|p| *p == id);
+        let near = self
+            .chain
+            .block_info(&hash)
+            .is_some_and(|b| b.height <= self.chain.tip().height + 2);
+        let room = asked.len() < MAX_COMPLETING_PEERS
+            && self.blocks_in_flight(peer) < super::blockdl::MAX_IN_TRANSIT_PER_PEER;
         let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
         // Shared handles: only the transactions the block holds get copied.
         let known: HashMap<ShortId, Arc<Transaction>> = {
@@ -237,10 +341,39 @@ impl Net {
                 .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), e.tx.clone()))
                 .collect()
         };
-        let slots = rebuild(&c, &known).map_err(|why| {
-            tracing::debug!(target: "cmpctblock", "{why}");
-            Fault::Misbehaving("invalid compact block".into())
-        })?;
+        if !(near && (room || from_this)) {
+            // Core: no slot to complete it from this peer; it is still
+            // taken if the mempool holds every transaction.
+            if let Ok(slots) = rebuild(&c, &known) {
+                if slots.iter().all(Option::is_some) {
+                    let block = assemble(c.header, slots);
+                    if super::blockdl::mutation(&block).is_none() {
+                        return self.on_block(peer, block, true).await;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if from_this
+            && peer
+                .compact
+                .partial
+                .borrow()
+                .as_ref()
+                .is_some_and(|p| p.header.block_hash() == hash)
+        {
+            tracing::debug!(target: "net", "Peer sent us compact block we were already syncing!");
+            return Ok(());
+        }
+        self.mark_in_flight(peer, &hash);
+        let slots = match rebuild(&c, &known) {
+            Ok(slots) => slots,
+            Err(why) => {
+                tracing::debug!(target: "cmpctblock", "{why}");
+                self.remove_block_request(peer, &hash);
+                return Err(Fault::Misbehaving("invalid compact block".into()));
+            }
+        };
         let missing: Vec<u64> = (0..slots.len())
             .filter(|i| slots[*i].is_none())
             .map(|i| i as u64)
@@ -248,13 +381,29 @@ impl Net {
         if missing.is_empty() {
             return self.finish_compact(peer, c.header, slots).await;
         }
-        tracing::debug!(target: "cmpctblock", "compact block {hash}: {} of {} transactions missing, asking peer={}", missing.len(), slots.len(), peer.info.borrow().id);
-        // As Core, the block is now awaited from this peer: the download
-        // scheduler does not ask another for it meanwhile.
-        self.mark_in_flight(peer, &hash);
+        // Core: the first peer asked completes it; a high-bandwidth peer
+        // too if it is outbound, or an outbound peer was asked, or it is the
+        // second; the third inbound one waits for the others.
+        let outbound_asked = asked.iter().any(|p| {
+            self.peers
+                .borrow()
+                .get(p)
+                .is_some_and(|p| !p.info.borrow().inbound)
+        });
+        let inbound = peer.info.borrow().inbound;
+        let asks = first
+            || (peer.compact.hb_to.get()
+                && (!inbound || outbound_asked || asked.len() < MAX_COMPLETING_PEERS - 1));
+        if !asks {
+            tracing::debug!(target: "cmpctblock", "compact block {hash} from peer={id}: waiting for the peers already completing it");
+            self.remove_block_request(peer, &hash);
+            return Ok(());
+        }
+        tracing::debug!(target: "cmpctblock", "compact block {hash}: {} of {} transactions missing, asking peer={id}", missing.len(), slots.len());
         *peer.compact.partial.borrow_mut() = Some(Partial {
             header: c.header,
             slots,
+            failed: false,
         });
         peer.push(NetworkMessage::GetBlockTxn(GetBlockTxn {
             txs_request: BlockTransactionsRequest {
@@ -271,20 +420,37 @@ impl Net {
         peer: &Rc<Peer>,
         b: BlockTxn,
     ) -> Result<(), Fault> {
+        let hash = b.transactions.block_hash;
+        let id = peer.info.borrow().id;
+        let expected = peer
+            .compact
+            .partial
+            .borrow()
+            .as_ref()
+            .is_some_and(|p| p.header.block_hash() == hash)
+            && self.in_flight_from(peer, &hash);
+        if !expected {
+            tracing::debug!(target: "net", "Peer {id} sent us block transactions for block we weren't expecting");
+            return Ok(());
+        }
         let Some(mut partial) = peer.compact.partial.borrow_mut().take() else {
             return Ok(());
         };
-        if partial.header.block_hash() != b.transactions.block_hash {
-            return Ok(());
+        if partial.failed {
+            self.remove_block_request(peer, &hash);
+            return Err(Fault::Misbehaving(
+                "previous compact block reconstruction attempt failed".into(),
+            ));
         }
         let mut given = b.transactions.transactions.into_iter();
         for slot in partial.slots.iter_mut().filter(|s| s.is_none()) {
             match given.next() {
                 Some(tx) => *slot = Some(tx),
                 None => {
+                    self.remove_block_request(peer, &hash);
                     return Err(Fault::Misbehaving(
                         "invalid compact block/non-matching block transactions".into(),
-                    ))
+                    ));
                 }
             }
         }
@@ -292,27 +458,37 @@ impl Net {
             .await
     }
 
-    /// A rebuilt block goes to the engine like a full one, unless its merkle
-    /// root shows a short id collision: then the full block is asked for.
+    /// A rebuilt block goes to the engine like a full one, unless it does
+    /// not match its merkle root or witness commitment (a short id
+    /// collision, or a sender's mistake): then, as Core, the full block is
+    /// asked for and nobody is blamed.
     async fn finish_compact(
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         header: bitcoin::block::Header,
         slots: Vec<Option<Transaction>>,
     ) -> Result<(), Fault> {
-        let block = Block {
-            header,
-            txdata: slots.into_iter().flatten().collect(),
-        };
-        if !block.check_merkle_root() {
-            tracing::debug!(target: "cmpctblock", "rebuilt block {} does not match its merkle root; asking for it whole", header.block_hash());
-            peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(
-                header.block_hash(),
-            )]));
+        let block = assemble(header, slots);
+        let hash = header.block_hash();
+        if let Some(why) = super::blockdl::mutation(&block) {
+            let id = peer.info.borrow().id;
+            // Kept, so that more transactions for it are refused.
+            *peer.compact.partial.borrow_mut() = Some(Partial {
+                header,
+                slots: Vec::new(),
+                failed: true,
+            });
+            if self.in_flight_peers(&hash).first() != Some(&id) {
+                tracing::debug!(target: "net", "Peer {id} sent us a compact block but it failed to reconstruct, waiting on first download to complete");
+                self.remove_block_request(peer, &hash);
+                return Ok(());
+            }
+            tracing::debug!(target: "cmpctblock", "rebuilt block {hash} is mutated ({why}); asking for it whole");
+            peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
             return Ok(());
         }
         tracing::debug!(target: "cmpctblock", "Successfully reconstructed block {} with {} txn", header.block_hash(), block.txdata.len());
-        self.on_block(peer, block).await
+        self.on_block(peer, block, true).await
     }
 }
 

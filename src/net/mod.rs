@@ -1649,6 +1649,20 @@ impl Net {
                     }
                     continue;
                 }
+                Err(codec::FrameError::AgainstRules { command, size, why }) => {
+                    let id = peer.info.borrow().id;
+                    *peer
+                        .info
+                        .borrow_mut()
+                        .recv_per_msg
+                        .entry(command.clone())
+                        .or_default() += (size + 24) as u64;
+                    tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
+                    if self.punishes(peer, &why) {
+                        return Err(PeerEnd::Error(why));
+                    }
+                    continue;
+                }
                 Err(e) => {
                     tracing::debug!(target: "net", "{e}, disconnecting peer={}", peer.info.borrow().id);
                     return Err(PeerEnd::Error(e.to_string()));
@@ -1944,7 +1958,7 @@ impl Net {
                     peer.push(NetworkMessage::NotFound(not_found));
                 }
             }
-            NetworkMessage::Block(block) => self.on_block(peer, block).await?,
+            NetworkMessage::Block(block) => self.on_block(peer, block, false).await?,
             NetworkMessage::SendCmpct(s) => self.on_sendcmpct(peer, &s),
             NetworkMessage::Unknown { command, .. } => {
                 // Core ignores message types it does not know; a peer that
@@ -2031,7 +2045,10 @@ impl Net {
         }
         // The blocks themselves: at once from this peer when we are near
         // the tip, else as the download scheduler allots them.
-        if let Some(last) = headers.last().and_then(|h| self.chain.block_info(&h.block_hash())) {
+        if let Some(last) = headers
+            .last()
+            .and_then(|h| self.chain.block_info(&h.block_hash()))
+        {
             self.headers_direct_fetch(peer, &last);
         }
         self.request_blocks(peer);
@@ -2043,15 +2060,18 @@ impl Net {
         Ok(())
     }
 
+    /// A whole block, or one rebuilt from a compact block (`via_compact`:
+    /// as BIP152 lets peers relay those after checking the header only,
+    /// an invalid one is no fault of the peer's, as in Core).
     async fn on_block(
         self: &Rc<Self>,
         peer: &Rc<Peer>,
         block: bitcoin::Block,
+        via_compact: bool,
     ) -> Result<(), Fault> {
         let hash = block.block_hash();
         // Core: a block whose transactions do not match its header (or
-        // its witness commitment) is refused before it is looked at, and
-        // does not clear the request of whoever was asked for it.
+        // its witness commitment) is refused before it is looked at.
         if self
             .chain
             .block_info(&block.header.prev_blockhash)
@@ -2063,6 +2083,8 @@ impl Net {
                 return Err(Fault::Misbehaving("mutated block".into()));
             }
         }
+        // Whatever comes of it, the peer delivered what it was asked for.
+        self.remove_block_request(peer, &hash);
         let chain = self.chain.clone();
         let height_before = self.chain.tip().height;
         let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
@@ -2070,12 +2092,15 @@ impl Net {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         match outcome {
+            SubmitOutcome::Rejected(reason) if via_compact => {
+                tracing::debug!(target: "net", "compact block {hash} from peer={} is invalid: {reason}", peer.info.borrow().id);
+            }
             SubmitOutcome::Rejected(reason) => {
                 return block_fault(&format!("invalid block {hash}"), &reason);
             }
             // Core: a block already known invalid counts against outbound
             // peers only.
-            SubmitOutcome::DuplicateInvalid if !peer.info.borrow().inbound => {
+            SubmitOutcome::DuplicateInvalid if !peer.info.borrow().inbound && !via_compact => {
                 return Err(Fault::Misbehaving(format!("invalid block {hash}")));
             }
             SubmitOutcome::DuplicateInvalid => {

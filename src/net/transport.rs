@@ -29,6 +29,8 @@ use super::codec::{self, FrameError};
 pub const MAX_CONTENTS: usize = 4 * 1000 * 1000 + 1;
 /// A v2 packet's bytes around its contents: length (3), header byte, tag (16).
 pub const V2_OVERHEAD: usize = 3 + 1 + 16;
+/// BIP324's short message id of `sendcmpct`.
+const SENDCMPCT_ID: u8 = 20;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +125,21 @@ impl V2Reader {
                 return Err(FrameError::Malformed {
                     command: "v2 message".into(),
                     why: format!("contents too short ({} bytes)", contents.len()),
+                });
+            }
+            // sendcmpct (short id 20, or spelled out) carries its 9-byte
+            // payload last: announce, version.
+            let sendcmpct = contents[0] == SENDCMPCT_ID
+                || (contents[0] == 0 && contents[1..13].starts_with(b"sendcmpct"));
+            let payload = &contents[contents.len().saturating_sub(9)..];
+            if let Some(why) = sendcmpct
+                .then(|| super::codec::broken_rule("sendcmpct", payload))
+                .flatten()
+            {
+                return Err(FrameError::AgainstRules {
+                    command: "sendcmpct".into(),
+                    size: contents.len(),
+                    why: why.into(),
                 });
             }
             let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {

@@ -231,17 +231,27 @@ fn getchaintips(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
             if t.in_active_chain {
                 json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": 0, "status": "active"})
             } else {
-                // Walk back to the active chain to measure the branch.
+                // Walk back to the active chain to measure the branch; a
+                // branch on an invalid block is invalid (Core's
+                // BLOCK_FAILED_CHILD).
                 let mut len = 0;
+                let mut invalid = false;
                 let mut cur = Some(t.clone());
                 while let Some(c) = cur {
                     if c.in_active_chain {
                         break;
                     }
                     len += 1;
+                    invalid |= ctx.chain.known_invalid(&c.hash);
                     cur = ctx.chain.block_info(&c.header.prev_blockhash);
                 }
-                let status = if ctx.chain.read_block(&t.hash).is_ok() { "valid-fork" } else { "headers-only" };
+                let status = if invalid {
+                    "invalid"
+                } else if ctx.chain.read_block(&t.hash).is_ok() {
+                    "valid-fork"
+                } else {
+                    "headers-only"
+                };
                 json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": len, "status": status})
             }
         })
