@@ -83,6 +83,7 @@ default_tests=(
     p2p_tx_download.py
     p2p_ibd_stalling.py
     p2p_mutated_blocks.py
+    p2p_connection_limits.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -142,9 +142,20 @@ impl Net {
         };
         if peer.info.borrow().conn_type.relays_txs() {
             *peer.relay.bloom.borrow_mut() = Some(filter);
-            peer.relay.relay_txs.set(true);
+            self.relay_switched_on(peer, "filterload")?;
         }
         Ok(())
+    }
+
+    /// The peer asks for transactions from now on: as Core, an inbound
+    /// peer that did not before needs a transaction-relaying slot
+    /// (`-inboundrelaypercent`), or its connection ends.
+    fn relay_switched_on(&self, peer: &Peer, after: &str) -> Result<(), Fault> {
+        if peer.relay.relay_txs.replace(true) {
+            return Ok(());
+        }
+        self.make_room_for_tx_relay(peer, after)
+            .map_err(Fault::Disconnect)
     }
 
     /// `filteradd`: one more element, if a filter is loaded.
@@ -163,11 +174,12 @@ impl Net {
     }
 
     /// `filterclear`: no filter; every transaction is relayed again.
-    pub(super) fn on_filterclear(&self, peer: &Peer) {
+    pub(super) fn on_filterclear(&self, peer: &Peer) -> Result<(), Fault> {
         if peer.info.borrow().conn_type.relays_txs() {
             *peer.relay.bloom.borrow_mut() = None;
-            peer.relay.relay_txs.set(true);
+            self.relay_switched_on(peer, "filterclear")?;
         }
+        Ok(())
     }
 
     /// A `getdata` for a filtered block: a `merkleblock` proving the

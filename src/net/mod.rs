@@ -1636,13 +1636,7 @@ impl Net {
                 Err(codec::FrameError::Undecodable { command, size, why }) => {
                     // Core's ProcessMessages: the exception is logged and
                     // the peer's next message is read.
-                    let id = peer.info.borrow().id;
-                    *peer
-                        .info
-                        .borrow_mut()
-                        .recv_per_msg
-                        .entry(command.clone())
-                        .or_default() += (size + 24) as u64;
+                    let id = count_unread(peer, &command, size);
                     if command != "*other*" {
                         tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
                         tracing::debug!(target: "net", "ProcessMessages({command}, {size} bytes): Exception '{why}' caught");
@@ -1650,13 +1644,7 @@ impl Net {
                     continue;
                 }
                 Err(codec::FrameError::AgainstRules { command, size, why }) => {
-                    let id = peer.info.borrow().id;
-                    *peer
-                        .info
-                        .borrow_mut()
-                        .recv_per_msg
-                        .entry(command.clone())
-                        .or_default() += (size + 24) as u64;
+                    let id = count_unread(peer, &command, size);
                     tracing::debug!(target: "net", "received: {command} ({size} bytes) peer={id}");
                     if self.punishes(peer, &why) {
                         return Err(PeerEnd::Error(why));
@@ -1988,7 +1976,7 @@ impl Net {
             }
             NetworkMessage::FilterLoad(f) => self.on_filterload(peer, &f)?,
             NetworkMessage::FilterAdd(f) => self.on_filteradd(peer, &f.data)?,
-            NetworkMessage::FilterClear => self.on_filterclear(peer),
+            NetworkMessage::FilterClear => self.on_filterclear(peer)?,
             // Accepted and not acted on.
             _ => {}
         }
@@ -2129,6 +2117,14 @@ impl Net {
         }
         Ok(())
     }
+}
+
+/// Counts a frame that did not become a message in the peer's received
+/// bytes per type (with its 24-byte header); the peer's id.
+fn count_unread(peer: &Peer, command: &str, size: usize) -> u64 {
+    let mut info = peer.info.borrow_mut();
+    *info.recv_per_msg.entry(command.to_string()).or_default() += (size + 24) as u64;
+    info.id
 }
 
 /// Core's MaybePunishNodeForBlock for a header or block the engine refused
