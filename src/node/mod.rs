@@ -313,7 +313,9 @@ fn reachable_networks(config: &Config) -> Vec<crate::net::netaddr::Network> {
     use crate::net::netaddr::Network;
     let set = |name: &str| config.get(name).is_some_and(|v| !v.is_empty() && v != "0");
     let mut nets = vec![Network::Ipv4, Network::Ipv6];
-    if set("proxy") || set("onion") {
+    // Core: -onion=0 turns Tor off even when -proxy would reach it.
+    let onion_off = config.is_negated("onion") || config.get("onion").is_some_and(|v| v == "0");
+    if !onion_off && (set("proxy") || set("onion")) {
         nets.push(Network::Onion);
     }
     if config.get_bool("cjdnsreachable", false) {
@@ -346,4 +348,36 @@ async fn load_startup_wallets(wallets: &wallets::Wallets, config: &Config) -> Re
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Parsed, Program};
+    use crate::net::netaddr::Network;
+
+    fn reachable(args: &[&str]) -> Vec<Network> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut argv = vec![format!("-datadir={}", dir.path().display())];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let Ok(Parsed::Run(config)) = Config::from_command_line(Program::Node, &argv) else {
+            panic!("not a run");
+        };
+        reachable_networks(&config)
+    }
+
+    #[test]
+    fn tor_is_reachable_through_a_proxy_unless_onion_is_off() {
+        let clear = vec![Network::Ipv4, Network::Ipv6];
+        let tor = vec![Network::Ipv4, Network::Ipv6, Network::Onion];
+        assert_eq!(reachable(&[]), clear);
+        assert_eq!(reachable(&["-proxy=127.0.0.1:9050"]), tor);
+        assert_eq!(reachable(&["-onion=127.0.0.1:9050"]), tor);
+        assert_eq!(reachable(&["-proxy=127.0.0.1:9050", "-onion=0"]), clear);
+        assert_eq!(reachable(&["-proxy=127.0.0.1:9050", "-noonion"]), clear);
+        assert_eq!(
+            reachable(&["-proxy=127.0.0.1:9050", "-onlynet=onion"]),
+            vec![Network::Onion]
+        );
+    }
 }
