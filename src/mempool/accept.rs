@@ -474,21 +474,24 @@ pub fn accept(
         return Ok(accepted);
     }
     accepted.evicted = evicted.iter().filter_map(|t| pool.remove(t)).collect();
-    pool.add(Entry {
-        tx,
-        txid,
-        wtxid,
-        fee,
-        weight,
-        sigop_cost,
-        vsize,
-        time: args.accept_time.unwrap_or_else(clock::now),
-        height: tip.height.max(0) as u32,
-        sequence: 0,
-        spends_coinbase: coins.iter().any(|c| c.coinbase),
-        parents: BTreeSet::new(),
-        children: BTreeSet::new(),
-    });
+    pool.add(
+        Entry {
+            tx,
+            txid,
+            wtxid,
+            fee,
+            weight,
+            sigop_cost,
+            vsize,
+            time: args.accept_time.unwrap_or_else(clock::now),
+            height: tip.height.max(0) as u32,
+            sequence: 0,
+            spends_coinbase: coins.iter().any(|c| c.coinbase),
+            parents: BTreeSet::new(),
+            children: BTreeSet::new(),
+        },
+        args.bypass_limits,
+    );
     Ok(accepted)
 }
 

@@ -711,10 +711,14 @@ mod tests {
         let child = spend(OutPoint::new(parent.compute_txid(), 0), 99_000, 1000);
         // The child was here while its parent was confirmed; the parent
         // comes back after a reorg, later in entry order.
-        pool.add(entry(&child));
-        pool.add(entry(&parent));
+        pool.add(entry(&child), false);
+        pool.add(entry(&parent), true);
         let order: Vec<_> = pool.entries_in_order().iter().map(|e| e.txid).collect();
         assert_eq!(order, vec![parent.compute_txid(), child.compute_txid()]);
+        // As Core, the one back from a block has entry sequence 0 (peers
+        // may ask for it at once); the other its place in the sequence.
+        let sequence = |t: &Transaction| pool.get(&t.compute_txid()).unwrap().sequence;
+        assert_eq!((sequence(&parent), sequence(&child)), (0, 1));
     }
 
     #[test]
@@ -729,7 +733,7 @@ mod tests {
             1000,
         );
         for t in [&parent, &child, &other] {
-            pool.add(entry(t));
+            pool.add(entry(t), false);
         }
         assert_eq!(pool.descendants(&parent.compute_txid()).len(), 1);
         assert_eq!(pool.cluster(&child.compute_txid()).len(), 2);

@@ -158,7 +158,7 @@ fn take_back(pool: &mut Pool, added: &[Accepted]) {
     let mut evicted: Vec<&Entry> = added.iter().flat_map(|a| &a.evicted).collect();
     evicted.sort_by_key(|e| e.sequence);
     for e in evicted {
-        pool.add(e.clone());
+        pool.add(e.clone(), false);
     }
 }
 

@@ -218,12 +218,14 @@ impl Pool {
     }
 
     /// Adds `entry`, linking it to in-mempool parents and to entries that
-    /// already spend its outputs (after a reorg). Its sequence is assigned.
-    pub fn add(&mut self, mut entry: Entry) {
+    /// already spend its outputs (after a reorg). Its sequence is assigned:
+    /// the mempool sequence it was added at (a peer may have it once an
+    /// announcement went out after that), or, as Core, 0 for a transaction
+    /// back from a disconnected block (`from_block`: peers may have seen it
+    /// in the block).
+    pub fn add(&mut self, mut entry: Entry, from_block: bool) {
         let txid = entry.txid;
-        // Core's entry sequence: the mempool sequence it was added at (a
-        // peer may have it once an announcement went out after that).
-        entry.sequence = self.sequence();
+        entry.sequence = if from_block { 0 } else { self.sequence() };
         entry.parents = entry
             .tx
             .input
