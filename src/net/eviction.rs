@@ -32,6 +32,8 @@ pub struct Candidate {
     pub relevant_services: bool,
     /// It asked for transactions.
     pub relay_txs: bool,
+    /// It loaded a BIP37 bloom filter.
+    pub bloom_filter: bool,
     /// Its network group, hashed with a key of ours.
     pub keyed_net_group: u64,
     pub is_local: bool,
@@ -78,6 +80,8 @@ fn by_tx_time(a: &Candidate, b: &Candidate) -> Ordering {
     a.last_tx_time
         .cmp(&b.last_tx_time)
         .then(a.relay_txs.cmp(&b.relay_txs))
+        // Core: a peer with a bloom filter is less worth keeping.
+        .then(b.bloom_filter.cmp(&a.bloom_filter))
         .then(b.connected.cmp(&a.connected))
 }
 
@@ -231,6 +235,7 @@ impl Net {
             last_tx_time: i.last_transaction as i64,
             relevant_services: i.services & wanted == wanted,
             relay_txs: p.relay.relay_txs.get(),
+            bloom_filter: p.relay.bloom.borrow().is_some(),
             keyed_net_group: self.group_key.hash_one(addr.group()),
             is_local: addr.is_local(),
             network: addr.net_class(),
@@ -300,12 +305,25 @@ mod tests {
             last_tx_time: 0,
             relevant_services: true,
             relay_txs: true,
+            bloom_filter: false,
             keyed_net_group: 7,
             is_local: false,
             network: Network::Ipv4,
             noban: false,
             conn_type: ConnType::Inbound,
         }
+    }
+
+    #[test]
+    fn among_peers_without_transactions_a_bloom_filter_counts_against_a_peer() {
+        let (mut bloom, plain) = (peer(1), peer(2));
+        bloom.bloom_filter = true;
+        // Sorted first: protected last.
+        assert_eq!(by_tx_time(&bloom, &plain), Ordering::Less);
+        assert_eq!(by_tx_time(&plain, &bloom), Ordering::Greater);
+        // A transaction sent outweighs it.
+        bloom.last_tx_time = 5;
+        assert_eq!(by_tx_time(&bloom, &plain), Ordering::Greater);
     }
 
     #[test]
