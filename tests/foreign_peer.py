@@ -146,6 +146,7 @@ def orders(sock):
     - `headers HEX...`: sends the block headers given (80 bytes each) in
       one headers message, then pings; says how many blocks the node asked
       for meanwhile;
+    - `tx HEX`: sends the serialized transaction, then pings;
     - `block HEX [mutated]`: sends the serialized block (with its single
       transaction doubled when `mutated`: the merkle root no longer
       matches), then pings; says how many blocks the node asked for
@@ -196,6 +197,10 @@ def orders(sock):
             merkle = any(c == "merkleblock" and p[:80] and double_sha(p[:80]) == block for c, p in got)
             txs = [double_sha(p)[::-1].hex() for c, p in got if c == "tx"]
             print(f"merkleblock: {'yes' if merkle else 'no'} txs: {' '.join(txs)}", flush=True)
+        elif order == "tx":
+            sock.sendall(frame("tx", bytes.fromhex(args[0])))
+            until_pong(sock, nonce)
+            print("tx sent", flush=True)
         elif order == "headers":
             headers = [bytes.fromhex(h) + b"\x00" for h in args]
             sock.sendall(frame("headers", bytes([len(headers)]) + b"".join(headers)))
@@ -241,17 +246,6 @@ def main():
     sock = handshake(host, port)
     if how == "bad-checksum":
         sock.sendall(frame("ping", struct.pack("<Q", 7), bad_checksum=True))
-    elif how == "txs":
-        # Each hex transaction given after the mode, then a ping so that
-        # the pong says the node has handled them all.
-        for hexed in sys.argv[4:]:
-            sock.sendall(frame("tx", bytes.fromhex(hexed)))
-        sock.sendall(frame("ping", struct.pack("<Q", 9)))
-        while True:
-            command, _ = read_message(sock)
-            if command == "pong":
-                print("txs sent")
-                return 0
     elif how == "unknown-flood":
         for _ in range(1001):
             sock.sendall(frame("nonsense", b"\x00"))

@@ -409,27 +409,10 @@ fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
         1,
         10_000,
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/foreign_peer.py");
-    let send = |txs: &[&Transaction]| {
-        let mut args = vec![
-            script.to_string(),
-            "127.0.0.1".into(),
-            port.to_string(),
-            "txs".into(),
-        ];
-        args.extend(txs.iter().map(|t| hex(t)));
-        let out = std::process::Command::new("python3")
-            .args(&args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    };
+    // A peer that stays connected: its orphans stay while it does.
+    let mut peer = OrdersPeer::connect(port, true);
     // The child first: it waits in the orphanage.
-    send(&[&child]);
+    assert_eq!(peer.order(&format!("tx {}", hex(&child))), "tx sent");
     assert!(mempool(&node).is_empty());
     let orphans = ok(&node, "getorphantxs", json!([1]));
     assert_eq!(
@@ -439,11 +422,28 @@ fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
     );
     assert_eq!(orphans[0]["vsize"], child.vsize());
     // Its parent arrives: both are in.
-    send(&[&parent]);
+    assert_eq!(peer.order(&format!("tx {}", hex(&parent))), "tx sent");
     wait_for("parent and child in the mempool", || {
         mempool(&node).len() == 2
     });
     assert_eq!(ok(&node, "getorphantxs", json!([])), json!([]));
+    // An orphan whose parent nobody has: it leaves with the only peer
+    // that sent it (Core's EraseForPeer).
+    let stray = spend(
+        &[OutPoint::new(Txid::from_byte_array([7; 32]), 0)],
+        COINBASE,
+        1,
+        10_000,
+    );
+    assert_eq!(peer.order(&format!("tx {}", hex(&stray))), "tx sent");
+    assert_eq!(
+        ok(&node, "getorphantxs", json!([]))[0],
+        json!(stray.compute_txid().to_string())
+    );
+    peer.finish();
+    wait_for("the orphan to leave with its peer", || {
+        ok(&node, "getorphantxs", json!([])) == json!([])
+    });
 }
 
 #[test]

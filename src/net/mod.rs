@@ -554,9 +554,15 @@ impl Net {
         let net = self.clone();
         tokio::task::spawn_local(async move {
             let mut tip = net.chain.watch_tip();
+            let mut last_height = tip.borrow().height;
             while tip.changed().await.is_ok() {
-                let hash = tip.borrow().hash;
+                let (hash, height) = {
+                    let t = tip.borrow();
+                    (t.hash, t.height)
+                };
                 net.announce(hash);
+                net.orphans_after_blocks(last_height, height);
+                last_height = height;
             }
         });
     }
@@ -1251,6 +1257,9 @@ impl Net {
     fn note_gone(&self, peer: &Peer) {
         self.sync_peer_gone(peer);
         self.downloads_gone(peer);
+        self.orphans
+            .borrow_mut()
+            .erase_for_peer(peer.info.borrow().id);
         self.tx_requests
             .borrow_mut()
             .disconnected(peer.info.borrow().id);

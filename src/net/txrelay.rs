@@ -108,6 +108,37 @@ impl Orphanage {
     pub fn all(&self) -> impl Iterator<Item = &Orphan> {
         self.list.iter().map(|(_, o)| o)
     }
+
+    /// Core's EraseForPeer: `peer` is gone; an orphan nobody else sent
+    /// goes with it.
+    pub(super) fn erase_for_peer(&mut self, peer: u64) {
+        for (_, o) in self.list.iter_mut() {
+            o.from.retain(|p| *p != peer);
+        }
+        self.list.retain(|(_, o)| !o.from.is_empty());
+    }
+
+    /// Core's EraseForBlock: orphans the block's transactions include or
+    /// conflict with (spend a coin they spend) go; how many went.
+    pub(super) fn erase_for_block(&mut self, block: &bitcoin::Block) -> usize {
+        let spent: HashSet<bitcoin::OutPoint> = block
+            .txdata
+            .iter()
+            .flat_map(|tx| tx.input.iter().map(|i| i.previous_output))
+            .collect();
+        let before = self.list.len();
+        self.list.retain(|(_, o)| {
+            !o.tx
+                .input
+                .iter()
+                .any(|i| spent.contains(&i.previous_output))
+        });
+        before - self.list.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
 }
 
 /// The hash of a transaction announcement and whether it is a wtxid (None
@@ -203,13 +234,14 @@ impl PeerRelay {
     }
 }
 
-/// Transactions refused recently, by wtxid and txid bytes; and those
-/// refused only for their fee (Core's reconsiderable rejects), kept whole
-/// so that a child arriving later can pay for them (1p1c package relay).
+/// Transactions refused recently, by wtxid; and those refused only for
+/// their fee (Core's reconsiderable rejects), kept whole with the peer
+/// that sent them, so that a child from the same peer can pay for them
+/// (1p1c package relay).
 #[derive(Default)]
 pub(super) struct RecentRejects {
     set: HashSet<[u8; 32]>,
-    reconsiderable: std::collections::HashMap<Txid, Arc<Transaction>>,
+    reconsiderable: std::collections::HashMap<Txid, (Arc<Transaction>, u64)>,
     tip: Option<bitcoin::BlockHash>,
 }
 
@@ -464,12 +496,23 @@ impl Net {
     }
 
     /// Keeps a transaction refused only for its fee, for a child to come.
-    fn remember_reconsiderable(&self, tx: &Arc<Transaction>) {
+    fn remember_reconsiderable(&self, tx: &Arc<Transaction>, from: u64) {
         let mut r = self.rejects.borrow_mut();
         if r.reconsiderable.len() >= MAX_RECONSIDERABLE {
             r.reconsiderable.clear();
         }
-        r.reconsiderable.insert(tx.compute_txid(), tx.clone());
+        r.reconsiderable
+            .insert(tx.compute_txid(), (tx.clone(), from));
+    }
+
+    /// Whether a transaction refused for its fee has wtxid (or, without
+    /// witnesses, txid) `hash`.
+    fn reconsiderable(&self, hash: &[u8; 32]) -> bool {
+        self.rejects
+            .borrow()
+            .reconsiderable
+            .values()
+            .any(|(t, _)| t.compute_wtxid().to_byte_array() == *hash)
     }
 
     /// Core's opportunistic 1p1c package relay: `parent`, refused alone
@@ -515,8 +558,10 @@ impl Net {
         if r.set.len() >= MAX_REJECTS {
             r.set.clear();
         }
+        // As Core, by wtxid only: a transaction with witnesses may have
+        // been malleated, and its txid stands for other witnesses too (one
+        // without witnesses has the same txid and wtxid).
         r.set.insert(tx.compute_wtxid().to_byte_array());
-        r.set.insert(tx.compute_txid().to_byte_array());
     }
 
     /// Asks for announced transactions we neither hold nor refused.
@@ -526,19 +571,8 @@ impl Net {
         if self.chain.initial_block_download() {
             return;
         }
-        let (id, perms) = {
-            let i = peer.info.borrow();
-            (i.id, i.permissions)
-        };
-        let relay_perm = perms & permissions::RELAY == permissions::RELAY;
-        let preferred = Self::preferred_download(peer);
+        let id = peer.info.borrow().id;
         let wtxid_relay = peer.relay.wtxid_relay.get();
-        let wtxid_peers = self
-            .peers
-            .borrow()
-            .values()
-            .any(|p| p.relay.wtxid_relay.get());
-        let now = crate::chain::clock::now_micros();
         // Repeats within one message count once (Core's seen sets).
         let mut seen = HashSet::new();
         for item in items {
@@ -559,26 +593,43 @@ impl Net {
             if have {
                 continue;
             }
-            // Core's AddTxAnnouncement: bounded per peer, and later for
-            // peers we do not prefer, for txids while wtxid peers exist,
-            // and for peers with many requests in flight.
-            let mut requests = self.tx_requests.borrow_mut();
-            if !relay_perm && requests.count(id) >= txrequest::MAX_ANNOUNCEMENTS {
-                continue;
-            }
-            let mut delay = 0;
-            if !preferred {
-                delay += txrequest::NONPREF_PEER_DELAY_US;
-            }
-            if !is_wtxid && wtxid_peers {
-                delay += txrequest::TXID_RELAY_DELAY_US;
-            }
-            if !relay_perm && requests.count_in_flight(id) >= txrequest::MAX_IN_FLIGHT {
-                delay += txrequest::OVERLOADED_PEER_DELAY_US;
-            }
-            requests.received_inv(id, hash, is_wtxid, preferred, now + delay);
+            self.add_tx_announcement(peer, hash, is_wtxid);
         }
         self.send_tx_requests(peer);
+    }
+
+    /// Core's AddTxAnnouncement: `peer` has transaction `hash`; it is asked
+    /// for when its turn comes, bounded per peer, and later for peers we do
+    /// not prefer, for txids while wtxid peers exist, and for peers with
+    /// many requests in flight.
+    fn add_tx_announcement(&self, peer: &Peer, hash: [u8; 32], is_wtxid: bool) {
+        let (id, perms) = {
+            let i = peer.info.borrow();
+            (i.id, i.permissions)
+        };
+        let relay_perm = perms & permissions::RELAY == permissions::RELAY;
+        let preferred = Self::preferred_download(peer);
+        let wtxid_peers = self
+            .peers
+            .borrow()
+            .values()
+            .any(|p| p.relay.wtxid_relay.get());
+        let mut requests = self.tx_requests.borrow_mut();
+        if !relay_perm && requests.count(id) >= txrequest::MAX_ANNOUNCEMENTS {
+            return;
+        }
+        let mut delay = 0;
+        if !preferred {
+            delay += txrequest::NONPREF_PEER_DELAY_US;
+        }
+        if !is_wtxid && wtxid_peers {
+            delay += txrequest::TXID_RELAY_DELAY_US;
+        }
+        if !relay_perm && requests.count_in_flight(id) >= txrequest::MAX_IN_FLIGHT {
+            delay += txrequest::OVERLOADED_PEER_DELAY_US;
+        }
+        let now = crate::chain::clock::now_micros();
+        requests.received_inv(id, hash, is_wtxid, preferred, now + delay);
     }
 
     /// Core's GetRequestsToSend: asks `peer` for the announced transactions
@@ -633,7 +684,9 @@ impl Net {
                 pool.get(&Txid::from_byte_array(*hash)).is_some()
             }
         };
-        in_pool || self.rejected(hash)
+        // A transaction refused for its fee counts as had too: only a
+        // child's need asks for it again (by txid).
+        in_pool || self.rejected(hash) || self.reconsiderable(hash)
     }
 
     /// Serves a `getdata` item for a transaction; false for other items.
@@ -765,12 +818,24 @@ impl Net {
                         .filter(|p| pool.get(p).is_none())
                         .collect()
                 };
-                // Its one missing parent was refused for its fee: the two
-                // may go in together.
+                // Core: a parent refused outright (not for its fee) makes
+                // the orphan worthless; it is refused too.
+                if lacking.iter().any(|p| self.rejected(&p.to_byte_array())) {
+                    tracing::debug!(target: "mempool", "not keeping orphan with rejected parents {txid} (wtxid={wtxid})");
+                    self.remember_reject(&tx);
+                    return;
+                }
+                // Its one missing parent was refused for its fee, sent by
+                // the same peer: the two may go in together (Core's
+                // Find1P1CPackage pairs a peer's transactions only).
                 let parent = match lacking.iter().next() {
-                    Some(p) if lacking.len() == 1 => {
-                        self.rejects.borrow().reconsiderable.get(p).cloned()
-                    }
+                    Some(p) if lacking.len() == 1 => self
+                        .rejects
+                        .borrow()
+                        .reconsiderable
+                        .get(p)
+                        .filter(|(_, from)| *from == id)
+                        .map(|(t, _)| t.clone()),
                     _ => None,
                 };
                 if let Some(parent) = parent {
@@ -779,31 +844,35 @@ impl Net {
                         return;
                     }
                 }
-                // Keep it and ask the sender for the parents we lack (not
-                // one refused already).
-                let missing: Vec<Inventory> = lacking
-                    .into_iter()
-                    .filter(|p| !self.rejects.borrow().reconsiderable.contains_key(p))
-                    .map(Inventory::WitnessTransaction)
-                    .collect();
+                // Keep it; the parents we lack count as announced by the
+                // sender, by txid, and are asked for when their turn comes
+                // (Core: a parent that arrives meanwhile is not asked for;
+                // one refused for its fee is, as this one may pay for it).
                 tracing::debug!(target: "txpackages", "stored orphan tx {txid} (wtxid={wtxid}) from peer={id}");
                 self.orphans.borrow_mut().add(tx, id);
-                if !missing.is_empty() {
-                    peer.push(NetworkMessage::GetData(missing));
+                for parent in lacking {
+                    let in_pool = self.mempool.lock().get(&parent).is_some();
+                    if !in_pool && !self.rejected(&parent.to_byte_array()) {
+                        peer.relay.learn(parent.to_byte_array());
+                        self.add_tx_announcement(peer, parent.to_byte_array(), false);
+                    }
                 }
+                self.send_tx_requests(peer);
             }
             Ok(Err(r)) => {
-                if r.kind != RejectKind::Conflict {
+                if r.kind != RejectKind::Conflict && r.kind != RejectKind::Reconsiderable {
                     self.remember_reject(&tx);
                 }
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
                 if r.kind == RejectKind::Reconsiderable {
-                    self.remember_reconsiderable(&tx);
-                    // A child already waiting for it may pay for it.
+                    self.remember_reconsiderable(&tx, id);
+                    // A child this peer sent, waiting for it, may pay for it.
                     let children = self.orphans.borrow_mut().children_of(&txid);
                     let mut paid = false;
                     for child in children {
-                        if !paid && self.try_1p1c(peer, tx.clone(), child.tx.clone()).await {
+                        let ours = child.from.contains(&id);
+                        if !paid && ours && self.try_1p1c(peer, tx.clone(), child.tx.clone()).await
+                        {
                             paid = true;
                             self.retry_orphans(child.tx.compute_txid()).await;
                             continue;
@@ -814,6 +883,30 @@ impl Net {
                 }
             }
             Err(e) => tracing::warn!(target: "net", "checking {txid}: {e}"),
+        }
+    }
+
+    /// The active chain moved from height `from` to `to`: orphans the new
+    /// blocks include or conflict with are dropped (the last 10 blocks at
+    /// most are read, and none while there are no orphans).
+    pub(super) fn orphans_after_blocks(&self, from: i32, to: i32) {
+        if self.orphans.borrow().is_empty() {
+            return;
+        }
+        // Forward: the blocks above the old tip; after a reorg to the
+        // same height or lower, the new tip block at least. Ten at most.
+        let first = if to > from { from + 1 } else { to };
+        let first = first.max(to - 9);
+        for height in first..=to {
+            let Some(info) = self.chain.block_at(height) else {
+                continue;
+            };
+            if let Ok(block) = self.chain.read_block(&info.hash) {
+                let erased = self.orphans.borrow_mut().erase_for_block(&block);
+                if erased > 0 {
+                    tracing::debug!(target: "txpackages", "Erased {erased} orphan transaction(s) included or conflicted by block");
+                }
+            }
         }
     }
 
