@@ -31,7 +31,9 @@ fuzz_target!(|data: &[u8]| {
     while let Some((&tag, tail)) = rest.split_first() {
         rest = tail;
         if tag == 0 {
-            let Some((&n, tail)) = rest.split_first() else { return };
+            let Some((&n, tail)) = rest.split_first() else {
+                return;
+            };
             let n = (n as usize).min(tail.len());
             let (element, tail) = tail.split_at(n);
             rest = tail;

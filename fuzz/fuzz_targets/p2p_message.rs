@@ -55,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(m) => m,
             Err(FrameError::Malformed { .. }) => return,
             // The frame was read whole: the next one follows.
-            Err(FrameError::Undecodable { size, .. }) => {
+            Err(FrameError::Undecodable { size, .. } | FrameError::AgainstRules { size, .. }) => {
                 assert_eq!(size, declared);
                 assert_eq!(before.len() - rest.len(), 24 + declared);
                 continue;
