@@ -877,8 +877,11 @@ impl Net {
                             self.retry_orphans(child.tx.compute_txid()).await;
                             continue;
                         }
-                        let from = child.from.first().copied().unwrap_or(id);
-                        self.orphans.borrow_mut().add(child.tx, from);
+                        // Back in, with every peer that sent it.
+                        let mut orphans = self.orphans.borrow_mut();
+                        for from in &child.from {
+                            orphans.add(child.tx.clone(), *from);
+                        }
                     }
                 }
             }
