@@ -468,7 +468,7 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
-        if self.block_info(&hash).is_some() {
+        if self.entry(&hash).is_some() {
             let mut branches = self.branches();
             branches.added(&block.header);
             if matches!(

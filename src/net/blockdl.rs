@@ -90,15 +90,14 @@ impl Net {
             let i = peer.info.borrow();
             (i.handshake_done, i.conn_type, i.services, i.id)
         };
-        let network = services & ServiceFlags::NETWORK.to_u64() != 0;
-        let limited = !network && services & ServiceFlags::NETWORK_LIMITED.to_u64() != 0;
-        if !done || (!network && !limited) || conn == ConnType::AddrFetch {
+        let limited = services & ServiceFlags::NETWORK.to_u64() == 0;
+        if !done || !Self::can_serve_blocks(peer) || conn == ConnType::AddrFetch {
             return;
         }
         if self.chain.initial_block_download() && (limited || !self.syncs_blocks_from(peer)) {
             return;
         }
-        let room = MAX_IN_TRANSIT_PER_PEER.saturating_sub(peer.download.queue.borrow().len());
+        let room = MAX_IN_TRANSIT_PER_PEER.saturating_sub(self.blocks_in_flight(peer));
         if room == 0 {
             return;
         }
@@ -172,7 +171,7 @@ impl Net {
         let now = crate::chain::clock::now_micros();
         let mut hashes = Vec::new();
         for block in to_fetch.iter().rev() {
-            if peer.download.queue.borrow().len() >= MAX_IN_TRANSIT_PER_PEER {
+            if self.blocks_in_flight(peer) >= MAX_IN_TRANSIT_PER_PEER {
                 break;
             }
             self.block_requested(peer, block, now);

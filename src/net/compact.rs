@@ -297,10 +297,12 @@ impl Net {
         {
             return Ok(());
         }
+        let id = peer.info.borrow().id;
+        let asked = self.in_flight_peers(&hash);
+        let from_this = asked.contains(&id);
         // Core: the header counts, the block only if we asked the peer for
         // it or to announce compact.
-        if !peer.compact.hb_to.get() && !self.in_flight_from(peer, &hash) {
-            let id = peer.info.borrow().id;
+        if !peer.compact.hb_to.get() && !from_this {
             tracing::debug!(target: "cmpctblock", "peer={id}, not marked as high-bandwidth, sent us an unsolicited compact block!");
             return Ok(());
         }
@@ -314,18 +316,15 @@ impl Net {
             _ => false,
         };
         if !more_work {
-            if self.in_flight_from(peer, &hash) {
+            if from_this {
                 peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
             }
             return Ok(());
         }
-        let id = peer.info.borrow().id;
-        let asked = self.in_flight_peers(&hash);
         if asked.is_empty() && !self.near_tip() {
             // Far behind: the download scheduler fetches blocks whole.
             return Ok(());
         }
-        let from_this = asked.contains(&id);
         let first = asked.first().is_none_or(|p| *p == id);
         let near = self
             .chain

@@ -2067,21 +2067,22 @@ impl Net {
         via_compact: bool,
     ) -> Result<(), Fault> {
         let hash = block.block_hash();
+        // Whatever comes of it, the peer delivered what it was asked for.
+        self.remove_block_request(peer, &hash);
         // Core: a block whose transactions do not match its header (or
-        // its witness commitment) is refused before it is looked at.
-        if self
-            .chain
-            .block_info(&block.header.prev_blockhash)
-            .is_some()
+        // its witness commitment) is refused before it is looked at. A
+        // rebuilt compact block was checked already, without blame.
+        if !via_compact
+            && self
+                .chain
+                .block_info(&block.header.prev_blockhash)
+                .is_some()
         {
             if let Some(why) = blockdl::mutation(&block) {
                 tracing::debug!(target: "validation", "Block mutated: {why}");
-                self.remove_block_request(peer, &hash);
                 return Err(Fault::Misbehaving("mutated block".into()));
             }
         }
-        // Whatever comes of it, the peer delivered what it was asked for.
-        self.remove_block_request(peer, &hash);
         let chain = self.chain.clone();
         let height_before = self.chain.tip().height;
         let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))

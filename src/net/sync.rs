@@ -52,7 +52,7 @@ pub(super) struct SyncState {
 impl Net {
     /// Core's CanServeBlocks: the peer offers the whole chain or the
     /// recent part.
-    fn can_serve_blocks(peer: &Peer) -> bool {
+    pub(super) fn can_serve_blocks(peer: &Peer) -> bool {
         let services = peer.info.borrow().services;
         services & (ServiceFlags::NETWORK.to_u64() | ServiceFlags::NETWORK_LIMITED.to_u64()) != 0
     }

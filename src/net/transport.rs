@@ -127,15 +127,14 @@ impl V2Reader {
                     why: format!("contents too short ({} bytes)", contents.len()),
                 });
             }
-            // sendcmpct (short id 20, or spelled out) carries its 9-byte
-            // payload last: announce, version.
-            let sendcmpct = contents[0] == SENDCMPCT_ID
-                || (contents[0] == 0 && contents[1..13].starts_with(b"sendcmpct"));
-            let payload = &contents[contents.len().saturating_sub(9)..];
-            if let Some(why) = sendcmpct
-                .then(|| super::codec::broken_rule("sendcmpct", payload))
-                .flatten()
-            {
+            // sendcmpct by its short id, or spelled out in 12 bytes: the
+            // payload follows.
+            let payload = match contents[0] {
+                SENDCMPCT_ID => Some(&contents[1..]),
+                0 if contents[1..13] == *b"sendcmpct\0\0\0" => Some(&contents[13..]),
+                _ => None,
+            };
+            if let Some(why) = payload.and_then(|p| super::codec::broken_rule("sendcmpct", p)) {
                 return Err(FrameError::AgainstRules {
                     command: "sendcmpct".into(),
                     size: contents.len(),

@@ -234,6 +234,14 @@ impl PeerRelay {
     }
 }
 
+/// A transaction refused only for its fee: whole, its wtxid, and the peer
+/// that sent it.
+pub(super) struct Reconsiderable {
+    tx: Arc<Transaction>,
+    wtxid: Wtxid,
+    from: u64,
+}
+
 /// Transactions refused recently, by wtxid; and those refused only for
 /// their fee (Core's reconsiderable rejects), kept whole with the peer
 /// that sent them, so that a child from the same peer can pay for them
@@ -241,7 +249,7 @@ impl PeerRelay {
 #[derive(Default)]
 pub(super) struct RecentRejects {
     set: HashSet<[u8; 32]>,
-    reconsiderable: std::collections::HashMap<Txid, (Arc<Transaction>, u64)>,
+    reconsiderable: std::collections::HashMap<Txid, Reconsiderable>,
     tip: Option<bitcoin::BlockHash>,
 }
 
@@ -501,8 +509,12 @@ impl Net {
         if r.reconsiderable.len() >= MAX_RECONSIDERABLE {
             r.reconsiderable.clear();
         }
-        r.reconsiderable
-            .insert(tx.compute_txid(), (tx.clone(), from));
+        let entry = Reconsiderable {
+            tx: tx.clone(),
+            wtxid: tx.compute_wtxid(),
+            from,
+        };
+        r.reconsiderable.insert(tx.compute_txid(), entry);
     }
 
     /// Whether a transaction refused for its fee has wtxid (or, without
@@ -512,7 +524,7 @@ impl Net {
             .borrow()
             .reconsiderable
             .values()
-            .any(|(t, _)| t.compute_wtxid().to_byte_array() == *hash)
+            .any(|r| r.wtxid.to_byte_array() == *hash)
     }
 
     /// Core's opportunistic 1p1c package relay: `parent`, refused alone
@@ -834,8 +846,8 @@ impl Net {
                         .borrow()
                         .reconsiderable
                         .get(p)
-                        .filter(|(_, from)| *from == id)
-                        .map(|(t, _)| t.clone()),
+                        .filter(|r| r.from == id)
+                        .map(|r| r.tx.clone()),
                     _ => None,
                 };
                 if let Some(parent) = parent {
@@ -850,12 +862,10 @@ impl Net {
                 // one refused for its fee is, as this one may pay for it).
                 tracing::debug!(target: "txpackages", "stored orphan tx {txid} (wtxid={wtxid}) from peer={id}");
                 self.orphans.borrow_mut().add(tx, id);
+                // (`lacking` holds parents neither in the pool nor refused.)
                 for parent in lacking {
-                    let in_pool = self.mempool.lock().get(&parent).is_some();
-                    if !in_pool && !self.rejected(&parent.to_byte_array()) {
-                        peer.relay.learn(parent.to_byte_array());
-                        self.add_tx_announcement(peer, parent.to_byte_array(), false);
-                    }
+                    peer.relay.learn(parent.to_byte_array());
+                    self.add_tx_announcement(peer, parent.to_byte_array(), false);
                 }
                 self.send_tx_requests(peer);
             }
