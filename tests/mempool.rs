@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
-use common::{free_port, ok, rpc, wait_for, OrdersPeer, TestNode};
+use common::{free_port, ok, rpc, wait_for, wait_for_tx_relay, OrdersPeer, TestNode};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
 
@@ -305,6 +305,7 @@ fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
             ok(node, "getblockcount", json!([])) == json!(101)
         });
     }
+    wait_for_tx_relay(&[&a, &b, &c]);
     // A transaction sent to a crosses b to c.
     let tx = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 10_000);
     let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
@@ -365,6 +366,7 @@ fn a_longer_partition_wins_and_moves_mined_transactions_back_to_the_mempool() {
     wait_for("b to sync", || {
         ok(&b, "getblockcount", json!([])) == json!(101)
     });
+    wait_for_tx_relay(&[&a, &b]);
     // Partition: b drops a.
     let id = ok(&b, "getpeerinfo", json!([]))[0]["id"].clone();
     ok(&b, "disconnectnode", json!({"nodeid": id}));
@@ -841,6 +843,7 @@ fn a_child_pays_for_its_dusty_parent_and_both_cross_the_network() {
     wait_for("b to sync", || {
         ok(&b, "getblockcount", json!([])) == json!(101)
     });
+    wait_for_tx_relay(&[&a, &b]);
     // A 0-fee parent with an ephemeral dust output (0 sat): it cannot go in
     // alone, and its child must spend the dust.
     let mut parent = spend(&[coinbase_at(&a, 1)], COINBASE, 1, 0);
@@ -924,6 +927,7 @@ fn a_transaction_submitted_without_peers_is_announced_again_on_the_schedule() {
             "delta_time must be between 1 and 3600 seconds (1 hr)".into()
         )
     );
+    wait_for_tx_relay(&[&a, &b]);
     ok(&a, "mockscheduler", json!([15 * 60]));
     let id = txid.as_str().unwrap().to_string();
     wait_for("b to get the transaction", || mempool(&b).contains(&id));

@@ -493,6 +493,20 @@ pub fn ok(node: &TestNode, method: &str, params: Value) -> Value {
 }
 
 /// An amount in BTC (a JSON number) in satoshis.
+/// Waits until every peer of each node has sent its feefilter out of IBD
+/// (the relay minimum, not the top bucket a syncing node sends): until
+/// then a transaction announced to it is filtered out for good, as Core.
+pub fn wait_for_tx_relay(nodes: &[&TestNode]) {
+    for node in nodes {
+        let relayfee = ok(node, "getnetworkinfo", serde_json::json!([]))["relayfee"].clone();
+        wait_for("every peer's feefilter out of IBD", || {
+            let peers = ok(node, "getpeerinfo", serde_json::json!([]));
+            let peers = peers.as_array().unwrap();
+            !peers.is_empty() && peers.iter().all(|p| p["minfeefilter"] == relayfee)
+        });
+    }
+}
+
 pub fn sats(v: &Value) -> i64 {
     (v.as_f64().expect("amount") * 1e8).round() as i64
 }
