@@ -1,5 +1,9 @@
-//! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`.
-//! Generated code is never committed.
+//! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
+//! `src/chain/block_tree.cpp` against the kernel's C++ headers (from the
+//! pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code is
+//! never committed.
+
+use std::path::PathBuf;
 
 fn main() {
     let mut cmd = capnpc::CompilerCommand::new();
@@ -18,4 +22,59 @@ fn main() {
         // One clear line: the usual cause is the `capnp` tool missing.
         panic!("compiling schema/*.capnp failed ({e}); is the `capnp` tool installed (Debian: capnproto)?");
     }
+    compile_block_tree();
+}
+
+/// Builds the kernel calls the C API lacks (chain/block_tree.rs), with the
+/// defines the kernel library itself is built with.
+fn compile_block_tree() {
+    let file = "src/chain/block_tree.cpp";
+    println!("cargo:rerun-if-changed={file}");
+    println!("cargo:rerun-if-env-changed=BITCOINKERNEL_SYS_SRC");
+    let src = kernel_source();
+    cc::Build::new()
+        .cpp(true)
+        .std("c++20")
+        .file(file)
+        .include(&src)
+        .include(src.join("leveldb/include"))
+        .define("BITCOINKERNEL_STATIC", None)
+        .define("BOOST_MULTI_INDEX_DISABLE_SERIALIZATION", None)
+        .define("BOOST_NO_CXX98_FUNCTION_BASE", None)
+        .warnings(false)
+        .compile("bitcoin_mp_block_tree");
+}
+
+/// `bitcoin/src` of the `libbitcoinkernel-sys` version Cargo.toml pins
+/// (`=x.y.z`), in cargo's registry; `BITCOINKERNEL_SYS_SRC` overrides.
+fn kernel_source() -> PathBuf {
+    if let Ok(dir) = std::env::var("BITCOINKERNEL_SYS_SRC") {
+        return PathBuf::from(dir);
+    }
+    let manifest = std::fs::read_to_string("Cargo.toml").expect("reading Cargo.toml");
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("libbitcoinkernel-sys = \"="))
+        .and_then(|rest| rest.split('"').next())
+        .expect("Cargo.toml pins libbitcoinkernel-sys as \"=x.y.z\"");
+    let home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
+    let registry = home.join("registry/src");
+    let found = std::fs::read_dir(&registry).ok().and_then(|dirs| {
+        dirs.flatten()
+            .map(|d| {
+                d.path()
+                    .join(format!("libbitcoinkernel-sys-{version}/bitcoin/src"))
+            })
+            .find(|p| p.join("validation.h").exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "libbitcoinkernel-sys {version} source not found under {}; set BITCOINKERNEL_SYS_SRC to its bitcoin/src",
+            registry.display()
+        )
+    })
 }

@@ -283,6 +283,63 @@ fn the_mempool_survives_a_restart_through_mempool_dat() {
 }
 
 #[test]
+fn invalidateblock_sends_transactions_back_and_reconsider_and_precious_choose_tips() {
+    let mut node = TestNode::start(&["-disablewallet", "-persistmempool=0"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let tx = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 10_000);
+    let txid = ok(&node, "sendrawtransaction", json!([hex(&tx)]));
+    let mined = ok(&node, "generatetoaddress", json!([2, address()]));
+    assert!(mempool(&node).is_empty());
+    let tips = |node: &TestNode| ok(node, "getchaintips", json!([]));
+    // Block 102 (with the transaction) and 103 leave the chain; the
+    // transaction is back in the mempool; the branch is listed invalid.
+    assert_eq!(ok(&node, "invalidateblock", json!([mined[0]])), Value::Null);
+    assert_eq!(ok(&node, "getblockcount", json!([])), 101);
+    assert_eq!(mempool(&node), vec![txid.as_str().unwrap().to_string()]);
+    let active = ok(&node, "getbestblockhash", json!([]));
+    let invalid_branch = json!([
+        {"height": 103, "hash": mined[1], "branchlen": 2, "status": "invalid"},
+        {"height": 101, "hash": active, "branchlen": 0, "status": "active"},
+    ]);
+    assert_eq!(tips(&node), invalid_branch);
+    assert_eq!(
+        rpc(&node, "invalidateblock", json!(["00".repeat(32)])).unwrap_err(),
+        (-5, "Block not found".into())
+    );
+    // The kernel keeps the mark: after a restart the branch is still
+    // invalid and the chain stays at 101.
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(20)).success());
+    let datadir = std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(datadir, &["-disablewallet", "-persistmempool=0"]);
+    assert_eq!(tips(&node), invalid_branch);
+    // reconsiderblock: the branch is back, and the transaction mined again.
+    ok(&node, "sendrawtransaction", json!([hex(&tx)]));
+    assert_eq!(ok(&node, "reconsiderblock", json!([mined[0]])), Value::Null);
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), mined[1]);
+    assert!(mempool(&node).is_empty());
+    // preciousblock: of two tips with equal work, the precious one wins.
+    ok(&node, "invalidateblock", json!([mined[1]]));
+    // (Paid elsewhere: the same coinbase would make the same, invalid, block.)
+    let elsewhere = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+    let other = ok(&node, "generatetoaddress", json!([1, elsewhere]));
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), other[0]);
+    // Reconsidered, the first-received of the two equal tips wins again.
+    ok(&node, "reconsiderblock", json!([mined[1]]));
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), mined[1]);
+    assert_eq!(ok(&node, "preciousblock", json!([other[0]])), Value::Null);
+    assert_eq!(ok(&node, "getbestblockhash", json!([])), other[0]);
+    let listed = tips(&node);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed
+        .contains(&json!({"height": 103, "hash": other[0], "branchlen": 0, "status": "active"})));
+    assert!(listed.contains(
+        &json!({"height": 103, "hash": mined[1], "branchlen": 1, "status": "valid-fork"})
+    ));
+}
+
+#[test]
 fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
     // a <- b <- c: b connects to a and listens for c.
     let (port_a, port_b) = (free_port(), free_port());

@@ -1,9 +1,10 @@
 //! Facts about blocks that Core keeps in its block index and the kernel's
 //! block tree does not hand out directly: header fields as rust-bitcoin types,
-//! median time past, cumulative work, Core's difficulty number, chain tips.
+//! median time past, cumulative work, Core's difficulty number (chain tips
+//! and failure marks are in `block_tree`).
 
 use bitcoin::consensus::deserialize;
-use bitcoinkernel::{prelude::*, BlockTreeEntry, ChainstateManager};
+use bitcoinkernel::{prelude::*, BlockTreeEntry};
 use libbitcoinkernel_sys::btck_BlockHeader;
 
 use super::to_hash;
@@ -110,99 +111,9 @@ pub fn difficulty(bits: u32) -> f64 {
     diff
 }
 
-/// Chain tips: the active tip and the end of every branch off the active chain
-/// that the kernel's block tree holds (found by walking back from the best
-/// header and the active tip; branches the kernel does not point us to are
-/// not listed).
-pub fn tips(chainman: &ChainstateManager, branches: &Branches) -> Vec<BlockInfo> {
-    let chain = chainman.active_chain();
-    let tip = chain.tip();
-    let mut out = vec![BlockInfo::from_entry(&tip, true)];
-    let best = chainman
-        .best_entry()
-        .map(|b| to_hash(b.block_hash().to_bytes()));
-    let candidates = best
-        .iter()
-        .chain(branches.tips.iter().filter(|h| Some(**h) != best));
-    for hash in candidates {
-        let entry =
-            chainman.get_block_tree_entry(&bitcoinkernel::BlockHash::from(hash.to_byte_array()));
-        if let Some(entry) = entry.filter(|e| !chain.contains(e)) {
-            out.push(BlockInfo::from_entry(&entry, false));
-        }
-    }
-    out
-}
-
-/// Blocks off the active chain that we know of: the ends of their
-/// branches (a header or block whose child we have not seen), and those
-/// the kernel refused.
-#[derive(Default)]
-pub struct Branches {
-    tips: std::collections::HashSet<bitcoin::BlockHash>,
-    invalid: std::collections::HashSet<bitcoin::BlockHash>,
-}
-
-/// Branch ends and invalid blocks remembered at most (a peer sending
-/// endless forks cannot grow them without bound; the oldest are not
-/// told apart, the set is cleared).
-const MAX_BRANCHES: usize = 10_000;
-
-impl Branches {
-    /// `header` is in the kernel's block tree now: it ends its branch.
-    pub fn added(&mut self, header: &bitcoin::block::Header) {
-        if self.tips.len() >= MAX_BRANCHES {
-            self.tips.clear();
-        }
-        self.tips.remove(&header.prev_blockhash);
-        self.tips.insert(header.block_hash());
-    }
-
-    /// The kernel refused block `hash`.
-    pub fn invalid(&mut self, hash: bitcoin::BlockHash) {
-        if self.invalid.len() >= MAX_BRANCHES {
-            self.invalid.clear();
-        }
-        self.invalid.insert(hash);
-    }
-
-    pub fn is_invalid(&self, hash: &bitcoin::BlockHash) -> bool {
-        self.invalid.contains(hash)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_branch_ends_at_its_newest_header_and_invalid_blocks_are_remembered() {
-        use bitcoin::hashes::Hash;
-        let header = |prev: bitcoin::BlockHash, nonce: u32| bitcoin::block::Header {
-            version: bitcoin::block::Version::TWO,
-            prev_blockhash: prev,
-            merkle_root: bitcoin::TxMerkleNode::all_zeros(),
-            time: 0,
-            bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
-            nonce,
-        };
-        let mut branches = Branches::default();
-        let a = header(bitcoin::BlockHash::all_zeros(), 1);
-        let b = header(a.block_hash(), 2);
-        let c = header(a.block_hash(), 3);
-        branches.added(&a);
-        branches.added(&b);
-        branches.added(&c);
-        // a has children: b and c end the two branches.
-        let mut tips: Vec<_> = branches.tips.iter().copied().collect();
-        tips.sort();
-        let mut want = vec![b.block_hash(), c.block_hash()];
-        want.sort();
-        assert_eq!(tips, want);
-        branches.invalid(c.block_hash());
-        assert!(branches.is_invalid(&c.block_hash()));
-        assert!(!branches.is_invalid(&b.block_hash()));
-    }
 
     #[test]
     fn difficulty_matches_cores_numbers() {

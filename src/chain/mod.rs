@@ -7,6 +7,7 @@
 //! with `spawn_blocking`.
 
 pub mod assemble;
+pub mod block_tree;
 pub mod clock;
 pub mod deployments;
 pub mod disk_space;
@@ -41,6 +42,9 @@ pub enum ChainError {
     /// Less than Core's reserve is free where the chain writes.
     #[error("Disk space is too low!")]
     DiskSpace,
+    /// invalidateblock and its kin were not carried out.
+    #[error(transparent)]
+    Verdict(#[from] block_tree::VerdictError),
 }
 
 impl From<bitcoinkernel::KernelError> for ChainError {
@@ -146,10 +150,9 @@ pub struct Chain {
     blocks_dir: PathBuf,
     /// Serialises block submission with the index update that follows it.
     submit: Mutex<()>,
-    /// Headers and blocks off the active chain without a known child
-    /// (getchaintips; the kernel lists no block tree entries), and blocks
-    /// the kernel found invalid. Both are kept for this run only.
-    branches: Mutex<headers::Branches>,
+    /// The kernel's block tree beyond its C API: chain tips, failure
+    /// marks, invalidateblock and its kin.
+    block_tree: block_tree::BlockTree,
     tip_tx: tokio::sync::watch::Sender<Tip>,
     listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
     /// `<datadir>/<chain>`, where the indexes write (its free space is checked).
@@ -241,6 +244,7 @@ impl Chain {
         };
         let tip = Self::kernel_tip(&chainman);
         let (tip_tx, _) = tokio::sync::watch::channel(tip);
+        let block_tree = block_tree::BlockTree::new(&chainman);
         let chain = Chain {
             chainman,
             _context: context,
@@ -249,7 +253,7 @@ impl Chain {
             network,
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
-            branches: Mutex::default(),
+            block_tree,
             tip_tx,
             listeners: Mutex::new(Vec::new()),
             net_dir: opts.net_dir.clone(),
@@ -428,18 +432,58 @@ impl Chain {
         deserialize(&bytes).map_err(|e| ChainError::Kernel(format!("block decode: {e}")))
     }
 
-    /// Every block tree entry that has no known child: the chain tips.
-    pub fn tips(&self) -> Vec<BlockInfo> {
-        headers::tips(&self.chainman, &self.branches())
+    /// Every block tree entry that has no known child: the chain tips,
+    /// with Core's getchaintips status (only the active tip if the kernel's
+    /// block tree is not reachable).
+    pub fn tips(&self) -> Vec<block_tree::ChainTip> {
+        self.block_tree.tips().unwrap_or_else(|| {
+            let tip = self.tip();
+            vec![block_tree::ChainTip {
+                hash: tip.hash,
+                height: tip.height,
+                branchlen: 0,
+                status: "active",
+            }]
+        })
     }
 
-    /// Whether the kernel refused block `hash` (in this run).
+    /// Whether the kernel marked block `hash` (or an ancestor) invalid.
     pub fn known_invalid(&self, hash: &bitcoin::BlockHash) -> bool {
-        self.branches().is_invalid(hash)
+        self.block_tree.failed(hash) == Some(true)
     }
 
-    fn branches(&self) -> std::sync::MutexGuard<'_, headers::Branches> {
-        self.branches.lock().unwrap_or_else(|p| p.into_inner())
+    /// Core's invalidateblock: marks `hash` invalid, disconnects it and its
+    /// descendants (their transactions go back to the mempool through the
+    /// listeners) and activates the best remaining chain.
+    pub fn invalidate_block(&self, hash: &bitcoin::BlockHash) -> Result<(), ChainError> {
+        self.verdict(|| self.block_tree.invalidate(hash))
+    }
+
+    /// Core's reconsiderblock: clears the failure marks around `hash` and
+    /// activates the best chain.
+    pub fn reconsider_block(&self, hash: &bitcoin::BlockHash) -> Result<(), ChainError> {
+        self.verdict(|| self.block_tree.reconsider(hash))
+    }
+
+    /// Core's preciousblock: prefers `hash` among tips of equal work.
+    pub fn precious_block(&self, hash: &bitcoin::BlockHash) -> Result<(), ChainError> {
+        self.verdict(|| self.block_tree.precious(hash))
+    }
+
+    /// Runs a verdict with submission held off, then brings the indexes
+    /// and listeners to the kernel's new tip.
+    fn verdict(
+        &self,
+        call: impl FnOnce() -> Result<(), block_tree::VerdictError>,
+    ) -> Result<(), ChainError> {
+        let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
+        let result = call();
+        let synced = self.sync_index(None);
+        if let Err(e) = &synced {
+            record_fatal(&self.fatal, e.to_string());
+        }
+        result?;
+        synced
     }
 
     /// Hands `block` to the kernel for validation, then updates the index.
@@ -468,16 +512,6 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
-        if self.entry(&hash).is_some() {
-            let mut branches = self.branches();
-            branches.added(&block.header);
-            if matches!(
-                outcome,
-                SubmitOutcome::Rejected(_) | SubmitOutcome::DuplicateInvalid
-            ) {
-                branches.invalid(hash);
-            }
-        }
         if let Err(e) = self.sync_index(Some(block)) {
             // The kernel moved on and the index cannot follow: as Core does
             // when it cannot write its chainstate, the node must stop.
@@ -639,10 +673,7 @@ impl Chain {
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         let (result, lines) = kernel_log::capture(|| self.chainman.process_block_header(&kheader));
         Ok(match result? {
-            ProcessBlockHeaderResult::Valid => {
-                self.branches().added(header);
-                None
-            }
+            ProcessBlockHeaderResult::Valid => None,
             ProcessBlockHeaderResult::Invalid(state) => Some(
                 kernel_log::reject_reason(&lines)
                     .or_else(|| self.header_reject_reason(header))

@@ -207,6 +207,10 @@ pub enum RejectKind {
     /// Refused for its fee alone: a package with a child paying for it may
     /// get in (Core's TX_RECONSIDERABLE).
     Reconsiderable,
+    /// Its scripts fail only because it came without witnesses: the same
+    /// txid with them may be fine, so it is not remembered as refused
+    /// (Core's TX_WITNESS_STRIPPED).
+    WitnessStripped,
 }
 
 impl Reject {

@@ -870,7 +870,14 @@ impl Net {
                 self.send_tx_requests(peer);
             }
             Ok(Err(r)) => {
-                if r.kind != RejectKind::Conflict && r.kind != RejectKind::Reconsiderable {
+                // Not remembered: a conflict may be mined away, a fee-refused
+                // one may come with a child paying for it, a stripped one with
+                // its witnesses (same txid, so a txid-keyed cache would refuse
+                // the good one).
+                if !matches!(
+                    r.kind,
+                    RejectKind::Conflict | RejectKind::Reconsiderable | RejectKind::WitnessStripped
+                ) {
                     self.remember_reject(&tx);
                 }
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");

@@ -7,9 +7,11 @@ use serde_json::{json, Value};
 use super::arg;
 use super::encode;
 use super::{Handler::Sync, Method, NodeCtx, Ty};
+use crate::chain::block_tree::VerdictError;
 use crate::chain::headers::difficulty;
 use crate::chain::muhash;
 use crate::chain::utxo::{SetHash, UnknownHashType};
+use crate::chain::ChainError;
 use crate::rpc::json::{amount, double};
 use crate::rpc::protocol::code;
 use crate::rpc::RpcError;
@@ -40,6 +42,9 @@ pub fn methods() -> Vec<Method> {
         wait("waitfornewblock", &[("timeout", Ty::Num, false), ("current_tip", Ty::Hex, false)], "Waits for any new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::NewBlock))),
         m("getindexinfo", &[("index_name", Ty::Str, false)], "Returns the status of one or all available indices currently running in the node.", getindexinfo),
         m("verifychain", &[("checklevel", Ty::Num, false), ("nblocks", Ty::Num, false)], "Verifies blockchain database.", verifychain),
+        verdict("preciousblock", CAT, false, "Treats a block as if it were received before others with the same work.\n\nA later preciousblock call can override the effect of an earlier one.\n\nThe effects of preciousblock are not retained across restarts.", |c, a| Box::pin(on_block(c, a, Verdict::Precious))),
+        verdict("invalidateblock", "hidden", true, "Permanently marks a block as invalid, as if it violated a consensus rule.", |c, a| Box::pin(on_block(c, a, Verdict::Invalidate))),
+        verdict("reconsiderblock", "hidden", true, "Removes invalidity status of a block, its ancestors and its descendants, reconsider them for activation.\nThis can be used to undo the effects of invalidateblock.", |c, a| Box::pin(on_block(c, a, Verdict::Reconsider))),
         m("gettxoutsetinfo", &[("hash_type", Ty::Str, false), ("hash_or_height", Ty::NumOrStr, false), ("use_index", Ty::Bool, false)], "Returns statistics about the unspent transaction output set.", gettxoutsetinfo),
     ]
 }
@@ -57,6 +62,53 @@ fn wait(
         summary,
         handler: super::Handler::Async(f),
         hidden: true,
+    }
+}
+
+/// preciousblock, invalidateblock, reconsiderblock: one `blockhash`
+/// argument, run off the event loop (the kernel may move many blocks).
+fn verdict(
+    name: &'static str,
+    category: &'static str,
+    hidden: bool,
+    summary: &'static str,
+    f: super::AsyncFn,
+) -> Method {
+    Method {
+        name,
+        category,
+        args: &[("blockhash", Ty::Hex, true)],
+        summary,
+        handler: super::Handler::Async(f),
+        hidden,
+    }
+}
+
+/// The operator's verdict on a block.
+enum Verdict {
+    Precious,
+    Invalidate,
+    Reconsider,
+}
+
+async fn on_block(
+    ctx: std::rc::Rc<NodeCtx>,
+    args: Vec<Value>,
+    verdict: Verdict,
+) -> Result<Value, RpcError> {
+    let hash: BlockHash = arg::hash(&args, 0, "blockhash")?;
+    let chain = ctx.chain.clone();
+    let done = tokio::task::spawn_blocking(move || match verdict {
+        Verdict::Precious => chain.precious_block(&hash),
+        Verdict::Invalidate => chain.invalidate_block(&hash),
+        Verdict::Reconsider => chain.reconsider_block(&hash),
+    })
+    .await
+    .map_err(super::internal)?;
+    match done {
+        Ok(()) => Ok(Value::Null),
+        Err(ChainError::Verdict(VerdictError::NotFound)) => Err(not_found()),
+        Err(e) => Err(RpcError::new(code::DATABASE_ERROR, e.to_string())),
     }
 }
 
@@ -228,32 +280,7 @@ fn getchaintips(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         .tips()
         .into_iter()
         .map(|t| {
-            if t.in_active_chain {
-                json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": 0, "status": "active"})
-            } else {
-                // Walk back to the active chain to measure the branch; a
-                // branch on an invalid block is invalid (Core's
-                // BLOCK_FAILED_CHILD).
-                let mut len = 0;
-                let mut invalid = false;
-                let mut cur = Some(t.clone());
-                while let Some(c) = cur {
-                    if c.in_active_chain {
-                        break;
-                    }
-                    len += 1;
-                    invalid |= ctx.chain.known_invalid(&c.hash);
-                    cur = ctx.chain.block_info(&c.header.prev_blockhash);
-                }
-                let status = if invalid {
-                    "invalid"
-                } else if ctx.chain.read_block(&t.hash).is_ok() {
-                    "valid-fork"
-                } else {
-                    "headers-only"
-                };
-                json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": len, "status": status})
-            }
+            json!({"height": t.height, "hash": t.hash.to_string(), "branchlen": t.branchlen, "status": t.status})
         })
         .collect();
     Ok(tips.into())

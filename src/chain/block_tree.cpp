@@ -1,0 +1,207 @@
+// chain/block_tree.cpp: what the kernel's C API does not show of its block
+// tree or let us do to it: every chain tip with Core's status, whether a
+// block is marked failed, and the operator's verdicts on blocks
+// (invalidateblock, reconsiderblock, preciousblock). It calls the kernel's
+// own C++ chainstate, linked from the same static library. Compiled by
+// build.rs against the headers of the pinned libbitcoinkernel-sys source;
+// see chain/block_tree.rs for the layout it relies on and how that is
+// checked at startup.
+
+#include <chain.h>
+#include <consensus/validation.h>
+#include <uint256.h>
+#include <validation.h>
+
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The C API's chainstate manager handle points at a struct whose first
+// member owns the ChainstateManager (bitcoinkernel.cpp's ChainMan).
+ChainstateManager& chainman_of(void* handle)
+{
+    return **static_cast<std::unique_ptr<ChainstateManager>*>(handle);
+}
+
+uint256 hash_of(const uint8_t* hash)
+{
+    return uint256{std::span<const unsigned char>{hash, 32}};
+}
+
+void put(char* out, size_t out_len, const std::string& text)
+{
+    if (out_len == 0) return;
+    const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
+    std::memcpy(out, text.data(), n);
+    out[n] = '\0';
+}
+
+// Results: 0 done, 1 no such block, 2 refused (why in `err`), 3 exception.
+constexpr int DONE = 0;
+constexpr int NOT_FOUND = 1;
+constexpr int REFUSED = 2;
+constexpr int FAILED = 3;
+
+CBlockIndex* lookup(ChainstateManager& cm, const uint8_t* hash)
+{
+    LOCK(cm.GetMutex());
+    return cm.m_blockman.LookupBlockIndex(hash_of(hash));
+}
+
+int finish(const BlockValidationState& state, char* err, size_t err_len)
+{
+    if (state.IsValid()) return DONE;
+    put(err, err_len, state.ToString());
+    return REFUSED;
+}
+
+} // namespace
+
+extern "C" {
+
+// The active tip's hash and height, for the startup check that the handle
+// layout above holds for the linked kernel.
+int bmp_active_tip(void* handle, uint8_t* hash_out)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* tip = cm.ActiveChain().Tip();
+        if (!tip) return -1;
+        std::memcpy(hash_out, tip->GetBlockHash().data(), 32);
+        return tip->nHeight;
+    } catch (...) {
+        return -1;
+    }
+}
+
+// Whether block `hash` is marked failed: -1 unknown, 0 no, 1 yes.
+int bmp_block_failed(void* handle, const uint8_t* hash)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
+        if (!index) return -1;
+        return (index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+// Core's getchaintips: the active tip and every block off the active chain
+// that no other such block builds on, each handed to `each` with its
+// height, branch length and status (0 active, 1 invalid, 2 headers-only,
+// 3 valid-fork, 4 valid-headers, 5 unknown). Returns the number of tips, or
+// -1.
+typedef void (*bmp_tip_fn)(void* ctx, const uint8_t* hash, int height, int branchlen, int status);
+int bmp_chain_tips(void* handle, bmp_tip_fn each, void* ctx)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CChain& active = cm.ActiveChain();
+        std::set<const CBlockIndex*> off_chain;
+        std::set<const CBlockIndex*> parents;
+        for (const auto& [_, index] : cm.BlockIndex()) {
+            if (!active.Contains(index)) {
+                off_chain.insert(&index);
+                parents.insert(index.pprev);
+            }
+        }
+        std::vector<const CBlockIndex*> tips{active.Tip()};
+        for (const CBlockIndex* index : off_chain) {
+            if (!parents.contains(index)) tips.push_back(index);
+        }
+        for (const CBlockIndex* tip : tips) {
+            int status = 5;
+            if (active.Contains(*tip)) {
+                status = 0;
+            } else if (tip->nStatus & BLOCK_FAILED_VALID) {
+                status = 1;
+            } else if (!tip->HaveNumChainTxs()) {
+                status = 2;
+            } else if (tip->IsValid(BLOCK_VALID_SCRIPTS)) {
+                status = 3;
+            } else if (tip->IsValid(BLOCK_VALID_TREE)) {
+                status = 4;
+            }
+            const int branchlen = tip->nHeight - active.FindFork(*tip)->nHeight;
+            each(ctx, tip->GetBlockHash().data(), tip->nHeight, branchlen, status);
+        }
+        return static_cast<int>(tips.size());
+    } catch (...) {
+        return -1;
+    }
+}
+
+// Core's invalidateblock: mark the block failed, disconnect it and its
+// descendants, then activate the best remaining chain.
+int bmp_invalidate_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        CBlockIndex* index = lookup(cm, hash);
+        if (!index) return NOT_FOUND;
+        BlockValidationState state;
+        cm.ActiveChainstate().InvalidateBlock(state, index);
+        if (state.IsValid()) cm.ActiveChainstate().ActivateBestChain(state);
+        return finish(state, err, err_len);
+    } catch (const std::exception& e) {
+        put(err, err_len, e.what());
+        return FAILED;
+    } catch (...) {
+        return FAILED;
+    }
+}
+
+// Core's reconsiderblock: clear the failure marks of the block, its
+// ancestors and descendants, then activate the best chain.
+int bmp_reconsider_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        {
+            LOCK(cm.GetMutex());
+            CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
+            if (!index) return NOT_FOUND;
+            cm.ActiveChainstate().ResetBlockFailureFlags(index);
+            cm.RecalculateBestHeader();
+        }
+        BlockValidationState state;
+        cm.ActiveChainstate().ActivateBestChain(state);
+        return finish(state, err, err_len);
+    } catch (const std::exception& e) {
+        put(err, err_len, e.what());
+        return FAILED;
+    } catch (...) {
+        return FAILED;
+    }
+}
+
+// Core's preciousblock: prefer this block among tips of equal work.
+int bmp_precious_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        CBlockIndex* index = lookup(cm, hash);
+        if (!index) return NOT_FOUND;
+        BlockValidationState state;
+        cm.ActiveChainstate().PreciousBlock(state, index);
+        return finish(state, err, err_len);
+    } catch (const std::exception& e) {
+        put(err, err_len, e.what());
+        return FAILED;
+    } catch (...) {
+        return FAILED;
+    }
+}
+
+} // extern "C"

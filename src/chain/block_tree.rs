@@ -1,0 +1,204 @@
+//! chain/block_tree: what the kernel's C API does not show of its block tree
+//! or let us do to it, through `block_tree.cpp` (built by build.rs against
+//! the pinned kernel source): every chain tip with Core's status
+//! (getchaintips), whether a block is marked failed, and the operator's
+//! verdicts (invalidateblock, reconsiderblock, preciousblock).
+//!
+//! The C++ side reaches the kernel's `ChainstateManager` through the C API's
+//! handle, which `bitcoinkernel` keeps private: the handle is the wrapper's
+//! only field, and it points at a struct whose first member owns the
+//! manager. Both versions are pinned in Cargo.toml; `BlockTree::new`
+//! checks the layout by comparing the tip it reads with the wrapper's and
+//! refuses every call if they differ.
+
+use std::ffi::{c_char, c_int, c_void};
+
+use bitcoin::hashes::Hash;
+use bitcoinkernel::{prelude::*, ChainstateManager};
+
+use super::to_hash;
+
+type TipFn =
+    unsafe extern "C" fn(ctx: *mut c_void, hash: *const u8, height: c_int, len: c_int, st: c_int);
+
+extern "C" {
+    fn bmp_active_tip(handle: *mut c_void, hash_out: *mut u8) -> c_int;
+    fn bmp_block_failed(handle: *mut c_void, hash: *const u8) -> c_int;
+    fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
+    fn bmp_invalidate_block(
+        handle: *mut c_void,
+        hash: *const u8,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+    fn bmp_reconsider_block(
+        handle: *mut c_void,
+        hash: *const u8,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+    fn bmp_precious_block(
+        handle: *mut c_void,
+        hash: *const u8,
+        err: *mut c_char,
+        err_len: usize,
+    ) -> c_int;
+}
+
+/// Why a verdict on a block was not carried out.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerdictError {
+    /// The block tree has no such block (Core: RPC_INVALID_ADDRESS_OR_KEY).
+    #[error("Block not found")]
+    NotFound,
+    /// The kernel refused or failed (Core: RPC_DATABASE_ERROR).
+    #[error("{0}")]
+    Refused(String),
+    /// The linked kernel's layout is not the one this build expects.
+    #[error("the kernel's block tree is not reachable in this build")]
+    Unavailable,
+}
+
+/// A chain tip as Core's getchaintips reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainTip {
+    pub hash: bitcoin::BlockHash,
+    pub height: i32,
+    pub branchlen: i32,
+    pub status: &'static str,
+}
+
+/// Access to the kernel's block tree beyond its C API.
+pub(super) struct BlockTree {
+    /// The C API's chainstate manager handle; None when the startup check
+    /// failed.
+    handle: Option<*mut c_void>,
+}
+
+// SAFETY: the handle is only passed to the kernel, which locks cs_main (and
+// its chainstate mutex) itself, as for every C API call.
+unsafe impl Send for BlockTree {}
+unsafe impl Sync for BlockTree {}
+
+impl BlockTree {
+    /// Takes the C API handle out of `chainman` and checks it leads to the
+    /// same active tip as the wrapper reports.
+    pub(super) fn new(chainman: &ChainstateManager) -> BlockTree {
+        const _: () =
+            assert!(std::mem::size_of::<ChainstateManager>() == std::mem::size_of::<*mut c_void>());
+        // SAFETY: the wrapper's only field is the handle (sizes checked
+        // above; pinned version); copying it does not touch ownership.
+        let handle =
+            unsafe { std::mem::transmute_copy::<ChainstateManager, *mut c_void>(chainman) };
+        let tip = chainman.active_chain().tip();
+        let mut hash = [0u8; 32];
+        // SAFETY: `handle` is live for as long as `chainman`; 32 bytes out.
+        let height = unsafe { bmp_active_tip(handle, hash.as_mut_ptr()) };
+        let same = height == tip.height() && hash == tip.block_hash().to_bytes();
+        if !same {
+            tracing::warn!("the kernel's block tree is not reachable: getchaintips is limited to the active tip, invalidateblock, reconsiderblock and preciousblock are refused");
+        }
+        BlockTree {
+            handle: same.then_some(handle),
+        }
+    }
+
+    /// Whether the kernel marked block `hash` failed (None: unknown block).
+    pub(super) fn failed(&self, hash: &bitcoin::BlockHash) -> Option<bool> {
+        let handle = self.handle?;
+        // SAFETY: handle live (owned by the Chain holding self); 32 bytes in.
+        match unsafe { bmp_block_failed(handle, hash.as_byte_array().as_ptr()) } {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Every chain tip, as Core's getchaintips (None when unavailable).
+    pub(super) fn tips(&self) -> Option<Vec<ChainTip>> {
+        unsafe extern "C" fn each(
+            ctx: *mut c_void,
+            hash: *const u8,
+            height: c_int,
+            branchlen: c_int,
+            status: c_int,
+        ) {
+            // SAFETY: ctx is the Vec passed below; hash points at 32 bytes.
+            let (tips, hash) = unsafe {
+                (
+                    &mut *(ctx as *mut Vec<ChainTip>),
+                    std::slice::from_raw_parts(hash, 32),
+                )
+            };
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(hash);
+            tips.push(ChainTip {
+                hash: to_hash(bytes),
+                height,
+                branchlen,
+                status: match status {
+                    0 => "active",
+                    1 => "invalid",
+                    2 => "headers-only",
+                    3 => "valid-fork",
+                    4 => "valid-headers",
+                    _ => "unknown",
+                },
+            });
+        }
+        let handle = self.handle?;
+        let mut tips: Vec<ChainTip> = Vec::new();
+        // SAFETY: `each` only pushes into `tips`, which outlives the call.
+        let n = unsafe { bmp_chain_tips(handle, each, (&mut tips as *mut Vec<ChainTip>).cast()) };
+        // Highest first, as Core's set ordered by height.
+        tips.sort_by_key(|t| std::cmp::Reverse(t.height));
+        (n >= 0).then_some(tips)
+    }
+
+    /// Core's invalidateblock.
+    pub(super) fn invalidate(&self, hash: &bitcoin::BlockHash) -> Result<(), VerdictError> {
+        self.verdict(hash, bmp_invalidate_block)
+    }
+
+    /// Core's reconsiderblock.
+    pub(super) fn reconsider(&self, hash: &bitcoin::BlockHash) -> Result<(), VerdictError> {
+        self.verdict(hash, bmp_reconsider_block)
+    }
+
+    /// Core's preciousblock.
+    pub(super) fn precious(&self, hash: &bitcoin::BlockHash) -> Result<(), VerdictError> {
+        self.verdict(hash, bmp_precious_block)
+    }
+
+    fn verdict(
+        &self,
+        hash: &bitcoin::BlockHash,
+        call: unsafe extern "C" fn(*mut c_void, *const u8, *mut c_char, usize) -> c_int,
+    ) -> Result<(), VerdictError> {
+        let handle = self.handle.ok_or(VerdictError::Unavailable)?;
+        let mut err = [0u8; 512];
+        // SAFETY: handle live; 32 bytes in; `err` holds err.len() bytes and
+        // comes back NUL-terminated.
+        let code = unsafe {
+            call(
+                handle,
+                hash.as_byte_array().as_ptr(),
+                err.as_mut_ptr().cast(),
+                err.len(),
+            )
+        };
+        match code {
+            0 => Ok(()),
+            1 => Err(VerdictError::NotFound),
+            _ => {
+                let end = err.iter().position(|b| *b == 0).unwrap_or(err.len());
+                let why = String::from_utf8_lossy(&err[..end]).into_owned();
+                Err(VerdictError::Refused(if why.is_empty() {
+                    "the kernel failed".into()
+                } else {
+                    why
+                }))
+            }
+        }
+    }
+}
