@@ -470,7 +470,14 @@ fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
     );
     // A peer that stays connected: its orphans stay while it does.
     let mut peer = OrdersPeer::connect(port, true);
-    // The child first: it waits in the orphanage.
+    // The parent stripped of its witness is refused, but not remembered:
+    // its txid stands for the good parent too (Core's TX_WITNESS_STRIPPED).
+    let mut stripped = parent.clone();
+    stripped.input[0].witness.clear();
+    assert_eq!(peer.order(&format!("tx {}", hex(&stripped))), "tx sent");
+    assert!(mempool(&node).is_empty());
+    // The child: it waits in the orphanage (a parent refused outright would
+    // have made it worthless).
     assert_eq!(peer.order(&format!("tx {}", hex(&child))), "tx sent");
     assert!(mempool(&node).is_empty());
     let orphans = ok(&node, "getorphantxs", json!([1]));
