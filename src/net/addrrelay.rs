@@ -29,7 +29,7 @@
 //! learn or guess its external address).
 
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
@@ -157,29 +157,7 @@ impl TokenBucket {
 
 /// The addresses a peer knows (Core's rolling filter, as two generations
 /// of keyed hashes: the newest `KNOWN_GENERATION` at least are kept).
-#[derive(Debug, Default)]
-pub struct KnownAddrs {
-    current: HashSet<u64>,
-    previous: HashSet<u64>,
-}
-
-impl KnownAddrs {
-    pub fn contains(&self, key: u64) -> bool {
-        self.current.contains(&key) || self.previous.contains(&key)
-    }
-
-    /// Remembers `key`; false when it was known already.
-    pub fn insert(&mut self, key: u64) -> bool {
-        if self.contains(key) {
-            return false;
-        }
-        if self.current.len() >= KNOWN_GENERATION {
-            self.previous = std::mem::take(&mut self.current);
-        }
-        self.current.insert(key);
-        true
-    }
-}
+pub type KnownAddrs = super::rolling::RollingSet<u64, KNOWN_GENERATION>;
 
 /// What getpeerinfo shows of a peer's address relay.
 #[derive(Clone, Copy, Debug, Default)]
@@ -486,7 +464,7 @@ impl Net {
                 .addr_relay
                 .known
                 .borrow()
-                .contains(self.addr_relay.key(service))
+                .contains(&self.addr_relay.key(service))
         {
             return;
         }
@@ -579,9 +557,9 @@ mod tests {
             k.insert(i);
         }
         // The first generation is gone, the newest entries stay.
-        assert!(!k.contains(1));
-        assert!(k.contains(KNOWN_GENERATION as u64 * 2));
-        assert!(k.contains(KNOWN_GENERATION as u64 + 1));
+        assert!(!k.contains(&1));
+        assert!(k.contains(&(KNOWN_GENERATION as u64 * 2)));
+        assert!(k.contains(&(KNOWN_GENERATION as u64 + 1)));
     }
 
     #[test]

@@ -20,11 +20,13 @@ mod blockdl;
 pub mod bloom;
 pub mod codec;
 mod compact;
+mod confirmed;
 mod eviction;
 mod feefilter;
 pub mod netaddr;
 mod outbound;
 pub mod permissions;
+mod rolling;
 mod serve;
 mod sync;
 pub mod transport;
@@ -292,6 +294,8 @@ pub struct Net {
     rejects: RefCell<txrelay::RecentRejects>,
     /// Transactions waiting for their parents.
     orphans: RefCell<txrelay::Orphanage>,
+    /// Transactions of blocks connected since the last disconnect.
+    recently_confirmed: Arc<confirmed::RecentlyConfirmed>,
     /// Announced transactions and whom to ask for them (see `txrequest`).
     tx_requests: RefCell<txrequest::TxRequests>,
     /// Which block is asked of which peer (see `blockdl`).
@@ -458,6 +462,8 @@ impl Net {
             format!("({})", uacomments.join("; "))
         };
         let magic = chain.network().magic();
+        let recently_confirmed = Arc::new(confirmed::RecentlyConfirmed::default());
+        chain.add_listener(recently_confirmed.clone());
         Rc::new(Net {
             user_agent: format!("/bitcoin-mp:{}{comments}/", env!("CARGO_PKG_VERSION")),
             chain,
@@ -469,6 +475,7 @@ impl Net {
             mempool,
             rejects: RefCell::default(),
             orphans: RefCell::default(),
+            recently_confirmed,
             tx_requests: RefCell::default(),
             blocks: blockdl::BlockDownload::default(),
             message_turn: tokio::sync::Mutex::new(()),
@@ -561,7 +568,10 @@ impl Net {
                     (t.hash, t.height)
                 };
                 net.announce(hash);
-                net.orphans_after_blocks(last_height, height);
+                // Orphans are tried in the message handler's turn.
+                let turn = net.message_turn.lock().await;
+                net.orphans_after_blocks(last_height, height).await;
+                drop(turn);
                 last_height = height;
             }
         });

@@ -96,6 +96,21 @@ impl Orphanage {
         ));
     }
 
+    /// Whether an orphan has this wtxid (a txid asked about here stands
+    /// for a transaction without witnesses, as Core: never a txid match,
+    /// which another witness could fake).
+    fn has(&self, wtxid: &[u8; 32]) -> bool {
+        self.list.iter().any(|(w, _)| w.as_byte_array() == wtxid)
+    }
+
+    /// The orphan with this wtxid.
+    fn get(&self, wtxid: &[u8; 32]) -> Option<Arc<Transaction>> {
+        self.list
+            .iter()
+            .find(|(w, _)| w.as_byte_array() == wtxid)
+            .map(|(_, o)| o.tx.clone())
+    }
+
     /// Takes out the orphans that spend an output of `parent`.
     fn children_of(&mut self, parent: &Txid) -> Vec<Orphan> {
         let (children, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.list)
@@ -566,14 +581,18 @@ impl Net {
     }
 
     fn remember_reject(&self, tx: &Transaction) {
+        // As Core, by wtxid only: a transaction with witnesses may have
+        // been malleated, and its txid stands for other witnesses too (one
+        // without witnesses has the same txid and wtxid).
+        self.remember_reject_hash(tx.compute_wtxid().to_byte_array());
+    }
+
+    fn remember_reject_hash(&self, hash: [u8; 32]) {
         let mut r = self.rejects.borrow_mut();
         if r.set.len() >= MAX_REJECTS {
             r.set.clear();
         }
-        // As Core, by wtxid only: a transaction with witnesses may have
-        // been malleated, and its txid stands for other witnesses too (one
-        // without witnesses has the same txid and wtxid).
-        r.set.insert(tx.compute_wtxid().to_byte_array());
+        r.set.insert(hash);
     }
 
     /// Asks for announced transactions we neither hold nor refused.
@@ -600,6 +619,21 @@ impl Net {
                 continue;
             }
             peer.relay.learn(hash);
+            // An orphan we hold: the peer may have its parents (Core's
+            // orphan resolution candidate), unless none is missing now.
+            let orphan = if is_wtxid {
+                self.orphans.borrow().get(&hash)
+            } else {
+                None
+            };
+            if let Some(orphan) = orphan {
+                let mut parents = self.missing_parents(&orphan);
+                parents.retain(|p| !self.rejected(&p.to_byte_array()));
+                if !parents.is_empty() {
+                    self.orphan_resolution_candidate(peer, orphan, &parents);
+                }
+                continue;
+            }
             let have = self.have_tx(&hash, is_wtxid);
             tracing::debug!(target: "net", "got inv: {} peer={id}", format!("{} {}", super::serve::inv_string(item), if have { "have" } else { "new" }));
             if have {
@@ -608,6 +642,38 @@ impl Net {
             self.add_tx_announcement(peer, hash, is_wtxid);
         }
         self.send_tx_requests(peer);
+    }
+
+    /// The parents of `tx` we do not have: not in the mempool, not in a
+    /// recent block, not an orphan themselves (Core's unique parents less
+    /// AlreadyHaveTx; whether one was refused is the caller's question).
+    fn missing_parents(&self, tx: &Transaction) -> BTreeSet<Txid> {
+        let pool = self.mempool.lock();
+        let orphans = self.orphans.borrow();
+        tx.input
+            .iter()
+            .map(|i| i.previous_output.txid)
+            .filter(|p| pool.get(p).is_none())
+            .filter(|p| !self.recently_confirmed.contains(&p.to_byte_array()))
+            .filter(|p| !orphans.has(&p.to_byte_array()))
+            .collect()
+    }
+
+    /// `peer` sent or announced orphan `tx`: it counts as a sender of the
+    /// orphan and as announcing its missing `parents` (by txid, with the
+    /// usual delays), so it is asked for them in turn.
+    fn orphan_resolution_candidate(
+        &self,
+        peer: &Peer,
+        tx: Arc<Transaction>,
+        parents: &BTreeSet<Txid>,
+    ) {
+        let id = peer.info.borrow().id;
+        self.orphans.borrow_mut().add(tx, id);
+        for parent in parents {
+            peer.relay.learn(parent.to_byte_array());
+            self.add_tx_announcement(peer, parent.to_byte_array(), false);
+        }
     }
 
     /// Core's AddTxAnnouncement: `peer` has transaction `hash`; it is asked
@@ -697,8 +763,13 @@ impl Net {
             }
         };
         // A transaction refused for its fee counts as had too: only a
-        // child's need asks for it again (by txid).
-        in_pool || self.rejected(hash) || self.reconsiderable(hash)
+        // child's need asks for it again (by txid). So does one a recent
+        // block holds.
+        in_pool
+            || self.rejected(hash)
+            || self.reconsiderable(hash)
+            || self.recently_confirmed.contains(hash)
+            || self.orphans.borrow().has(hash)
     }
 
     /// Serves a `getdata` item for a transaction; false for other items.
@@ -782,12 +853,18 @@ impl Net {
         peer.relay.learn(txid.to_byte_array());
         peer.relay.learn(wtxid.to_byte_array());
         // Whatever comes of it, nobody else is asked for this one (Core's
-        // ReceivedResponse, then ForgetTxHash once it is judged).
-        {
+        // ReceivedResponse, then ForgetTxHash once it is judged). Who else
+        // announced it is kept: if it is an orphan, they may have its
+        // parents.
+        let announcers: Vec<u64> = {
             let mut requests = self.tx_requests.borrow_mut();
-            requests.forget(&txid.to_byte_array());
-            requests.forget(&wtxid.to_byte_array());
-        }
+            let (t, w) = (txid.to_byte_array(), wtxid.to_byte_array());
+            let mut announcers = requests.candidate_peers(&t);
+            announcers.extend(requests.candidate_peers(&w));
+            requests.forget(&t);
+            requests.forget(&w);
+            announcers
+        };
         let in_pool = self.mempool.lock().by_wtxid(&wtxid).is_some();
         if in_pool || self.rejected(&wtxid.to_byte_array()) {
             // Core: a peer with `forcerelay` gets what it sends relayed
@@ -822,19 +899,16 @@ impl Net {
             Ok(Err(r)) if r.kind == RejectKind::MissingInputs => {
                 // Core logs every refusal, orphans included.
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
-                let lacking: BTreeSet<Txid> = {
-                    let pool = self.mempool.lock();
-                    tx.input
-                        .iter()
-                        .map(|i| i.previous_output.txid)
-                        .filter(|p| pool.get(p).is_none())
-                        .collect()
-                };
+                let lacking = self.missing_parents(&tx);
                 // Core: a parent refused outright (not for its fee) makes
                 // the orphan worthless; it is refused too.
                 if lacking.iter().any(|p| self.rejected(&p.to_byte_array())) {
                     tracing::debug!(target: "mempool", "not keeping orphan with rejected parents {txid} (wtxid={wtxid})");
+                    // No witness can save it: its txid is refused too (so
+                    // its own children are, and txid-relay peers are not
+                    // asked for it).
                     self.remember_reject(&tx);
+                    self.remember_reject_hash(txid.to_byte_array());
                     return;
                 }
                 // Its one missing parent was refused for its fee, sent by
@@ -860,12 +934,24 @@ impl Net {
                 // sender, by txid, and are asked for when their turn comes
                 // (Core: a parent that arrives meanwhile is not asked for;
                 // one refused for its fee is, as this one may pay for it).
+                // Every peer that announced it may have its parents too
+                // (Core's orphan resolution candidates): each counts as
+                // announcing them, and as a sender of the orphan.
                 tracing::debug!(target: "txpackages", "stored orphan tx {txid} (wtxid={wtxid}) from peer={id}");
-                self.orphans.borrow_mut().add(tx, id);
-                // (`lacking` holds parents neither in the pool nor refused.)
-                for parent in lacking {
-                    peer.relay.learn(parent.to_byte_array());
-                    self.add_tx_announcement(peer, parent.to_byte_array(), false);
+                let mut candidates = vec![peer.clone()];
+                {
+                    let peers = self.peers.borrow();
+                    for other in &announcers {
+                        if let Some(p) = peers.get(other) {
+                            if !candidates.iter().any(|c| Rc::ptr_eq(c, p)) {
+                                candidates.push(p.clone());
+                            }
+                        }
+                    }
+                }
+                // (`lacking` holds parents neither had nor refused.)
+                for candidate in &candidates {
+                    self.orphan_resolution_candidate(candidate, tx.clone(), &lacking);
                 }
                 self.send_tx_requests(peer);
             }
@@ -907,9 +993,11 @@ impl Net {
     }
 
     /// The active chain moved from height `from` to `to`: orphans the new
-    /// blocks include or conflict with are dropped (the last 10 blocks at
-    /// most are read, and none while there are no orphans).
-    pub(super) fn orphans_after_blocks(&self, from: i32, to: i32) {
+    /// blocks include or conflict with are dropped, and those waiting for a
+    /// transaction the blocks hold are tried again (Core's EraseForBlock
+    /// and AddChildrenToWorkSet; the last 10 blocks at most are read, and
+    /// none while there are no orphans).
+    pub(super) async fn orphans_after_blocks(&self, from: i32, to: i32) {
         if self.orphans.borrow().is_empty() {
             return;
         }
@@ -921,11 +1009,18 @@ impl Net {
             let Some(info) = self.chain.block_at(height) else {
                 continue;
             };
-            if let Ok(block) = self.chain.read_block(&info.hash) {
-                let erased = self.orphans.borrow_mut().erase_for_block(&block);
-                if erased > 0 {
-                    tracing::debug!(target: "txpackages", "Erased {erased} orphan transaction(s) included or conflicted by block");
+            let Ok(block) = self.chain.read_block(&info.hash) else {
+                continue;
+            };
+            let erased = self.orphans.borrow_mut().erase_for_block(&block);
+            if erased > 0 {
+                tracing::debug!(target: "txpackages", "Erased {erased} orphan transaction(s) included or conflicted by block");
+            }
+            for tx in &block.txdata {
+                if self.orphans.borrow().is_empty() {
+                    return;
                 }
+                self.retry_orphans(tx.compute_txid()).await;
             }
         }
     }

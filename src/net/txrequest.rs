@@ -94,6 +94,17 @@ impl TxRequests {
         self.peers.entry(peer).or_default().hashes.insert(hash);
     }
 
+    /// Peers whose announcement of `hash` is not done yet (Core's
+    /// GetCandidatePeers).
+    pub fn candidate_peers(&self, hash: &Hash) -> Vec<u64> {
+        self.txs.get(hash).map_or_else(Vec::new, |anns| {
+            anns.iter()
+                .filter(|a| a.state != State::Completed)
+                .map(|a| a.peer)
+                .collect()
+        })
+    }
+
     /// Announcements from `peer` we still track (Core's Count).
     pub fn count(&self, peer: u64) -> usize {
         self.peers.get(&peer).map_or(0, |p| p.hashes.len())
