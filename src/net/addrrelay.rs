@@ -573,7 +573,7 @@ mod tests {
         assert_ne!(first[0], first[1]);
         // Within one slot (every hour over a day) at most one rotation:
         // at most four peers in all.
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
         for h in 0..24 {
             seen.extend(destinations(
                 seed,
