@@ -517,6 +517,7 @@ impl Net {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
     use std::net::Ipv4Addr;
 
     fn v4(a: u8, b: u8) -> Service {
@@ -573,7 +574,7 @@ mod tests {
         assert_ne!(first[0], first[1]);
         // Within one slot (every hour over a day) at most one rotation:
         // at most four peers in all.
-        let mut seen: std::collections::HashSet<u64> = std::collections::HashSet::new();
+        let mut seen: HashSet<u64> = HashSet::new();
         for h in 0..24 {
             seen.extend(destinations(
                 seed,
