@@ -53,9 +53,6 @@ pub(super) struct PeerCompact {
     pub hb_from: Cell<bool>,
     /// We asked the peer for that (bip152_hb_to).
     pub hb_to: Cell<bool>,
-    /// The last block we announced to the peer: a compact announcement
-    /// goes only to a peer that has the new block's parent.
-    pub last_announced: Cell<Option<BlockHash>>,
     /// A block being rebuilt from this peer: its header and the slots, some
     /// still empty.
     partial: RefCell<Option<Partial>>,

@@ -54,6 +54,9 @@ use crate::chain::{BlockInfo, Chain, SubmitOutcome};
 pub(super) const PROTOCOL_VERSION: u32 = 70016;
 /// Core's MIN_PEER_PROTO_VERSION: older peers are dropped.
 const MIN_PEER_PROTO_VERSION: u32 = 31800;
+/// Core's MAX_BLOCKS_TO_ANNOUNCE: a longer reorganisation is announced
+/// by an `inv` of the tip.
+const MAX_BLOCKS_TO_ANNOUNCE: usize = 8;
 /// Core's MAX_HEADERS_RESULTS.
 pub(super) const MAX_HEADERS: usize = 2000;
 /// Bytes a peer may leave unread before it is dropped (Core stops serving
@@ -562,12 +565,15 @@ impl Net {
         tokio::task::spawn_local(async move {
             let mut tip = net.chain.watch_tip();
             let mut last_height = tip.borrow().height;
+            let mut announced = tip.borrow().hash;
             while tip.changed().await.is_ok() {
                 let (hash, height) = {
                     let t = tip.borrow();
                     (t.hash, t.height)
                 };
-                net.announce(hash);
+                let blocks = net.blocks_to_announce(announced, hash);
+                announced = hash;
+                net.announce(&blocks);
                 // Orphans are tried in the message handler's turn.
                 let turn = net.message_turn.lock().await;
                 net.orphans_after_blocks(last_height, height).await;
@@ -1467,51 +1473,107 @@ impl Net {
         NetworkMessage::Version(v)
     }
 
-    fn announce(&self, hash: BlockHash) {
-        let Some(info) = self.chain.block_info(&hash) else {
+    /// Core's UpdatedBlockTip: the blocks up to `new_tip` that joined the
+    /// active chain since `old_tip` (8 at most, oldest first), or none during initial
+    /// block download.
+    fn blocks_to_announce(&self, old_tip: BlockHash, new_tip: BlockHash) -> Vec<BlockInfo> {
+        if self.chain.initial_block_download() {
+            return Vec::new();
+        }
+        let mut blocks = Vec::new();
+        let mut cur = self.chain.block_info(&new_tip);
+        while let Some(info) = cur {
+            if self.is_ancestor(&info, old_tip) {
+                break;
+            }
+            cur = self.chain.block_info(&info.header.prev_blockhash);
+            blocks.push(info);
+            if blocks.len() == MAX_BLOCKS_TO_ANNOUNCE {
+                break;
+            }
+        }
+        blocks.reverse();
+        blocks
+    }
+
+    /// Core's block announcement in SendMessages: each peer gets the new
+    /// `blocks` it lacks as headers (or one `cmpctblock` if it asked for
+    /// high-bandwidth compact blocks), starting at the first one whose
+    /// parent it has; otherwise, or when it wants no headers, or for more
+    /// than 8 blocks, an `inv` of the tip it lacks.
+    fn announce(&self, blocks: &[BlockInfo]) {
+        let Some(tip) = blocks.last() else {
             return;
         };
         // Built once, for the peers that asked for high-bandwidth mode.
         let mut compact: Option<Option<NetworkMessage>> = None;
-        let parent_info = self.chain.block_info(&info.header.prev_blockhash);
         for peer in self.peers.borrow().values() {
-            let p = peer.info.borrow();
-            if !p.handshake_done || self.peer_has_block(peer, &info) {
+            let (done, prefers_headers) = {
+                let p = peer.info.borrow();
+                (p.handshake_done, p.prefers_headers)
+            };
+            if !done {
                 continue;
             }
-            // A high-bandwidth peer that does not have the block yet but
-            // has its parent (we announced it, or the peer has its height)
-            // gets it compact at once.
-            let parent = info.header.prev_blockhash;
-            let has_parent = peer.compact.last_announced.get() == Some(parent)
-                || p.synced_headers.max(p.synced_blocks) >= info.height - 1
-                || parent_info
-                    .as_ref()
-                    .is_some_and(|parent| self.peer_has_block(peer, parent));
-            peer.compact.last_announced.set(Some(hash));
-            if peer.compact.hb_from.get()
-                && peer.compact.v2.get()
-                && p.synced_blocks < info.height
-                && has_parent
-            {
-                let msg = compact.get_or_insert_with(|| {
-                    self.chain
-                        .read_block(&hash)
-                        .ok()
-                        .and_then(|b| Self::compact_message(&b))
-                });
-                if let Some(msg) = msg {
-                    peer.push(msg.clone());
-                    continue;
+            let hb = peer.compact.hb_from.get() && peer.compact.v2.get();
+            let mut revert = (!prefers_headers && (!hb || blocks.len() > 1))
+                || blocks.len() > MAX_BLOCKS_TO_ANNOUNCE;
+            let mut headers: Vec<&BlockInfo> = Vec::new();
+            if !revert {
+                let mut previous: Option<BlockHash> = None;
+                for info in blocks {
+                    if previous.is_some_and(|p| p != info.header.prev_blockhash) {
+                        revert = true;
+                        break;
+                    }
+                    previous = Some(info.hash);
+                    if !headers.is_empty() {
+                        headers.push(info);
+                    } else if self.peer_has_block(peer, info) {
+                        continue;
+                    } else if info.height == 0
+                        || self
+                            .chain
+                            .block_info(&info.header.prev_blockhash)
+                            .is_some_and(|parent| self.peer_has_block(peer, &parent))
+                    {
+                        headers.push(info);
+                    } else {
+                        // Nothing would connect.
+                        revert = true;
+                        break;
+                    }
                 }
             }
-            let msg = if p.prefers_headers {
-                peer.best_sent.set(Some(hash));
-                NetworkMessage::Headers(vec![info.header])
-            } else {
-                NetworkMessage::Inv(vec![Inventory::Block(hash)])
-            };
-            peer.push(msg);
+            if !revert && !headers.is_empty() {
+                let last = headers[headers.len() - 1].hash;
+                let msg = if headers.len() == 1 && hb {
+                    compact
+                        .get_or_insert_with(|| {
+                            self.chain
+                                .read_block(&last)
+                                .ok()
+                                .and_then(|b| Self::compact_message(&b))
+                        })
+                        .clone()
+                } else if prefers_headers {
+                    Some(NetworkMessage::Headers(
+                        headers.iter().map(|i| i.header).collect(),
+                    ))
+                } else {
+                    None
+                };
+                match msg {
+                    Some(msg) => {
+                        peer.best_sent.set(Some(last));
+                        peer.push(msg);
+                    }
+                    None => revert = true,
+                }
+            }
+            if revert && !self.peer_has_block(peer, tip) {
+                peer.push(NetworkMessage::Inv(vec![Inventory::Block(tip.hash)]));
+            }
         }
     }
 
