@@ -82,15 +82,17 @@ int bmp_active_tip(void* handle, uint8_t* hash_out)
     }
 }
 
-// Whether block `hash` is marked failed: -1 unknown, 0 no, 1 yes.
-int bmp_block_failed(void* handle, const uint8_t* hash)
+// What the block tree knows of block `hash`: -1 nothing, else bit 0 set
+// when it is marked failed, bit 1 when its full block is stored.
+int bmp_block_status(void* handle, const uint8_t* hash)
 {
     try {
         ChainstateManager& cm = chainman_of(handle);
         LOCK(cm.GetMutex());
         const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
         if (!index) return -1;
-        return (index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0;
+        return ((index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
+               ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0);
     } catch (...) {
         return -1;
     }

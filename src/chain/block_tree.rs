@@ -23,7 +23,7 @@ type TipFn =
 
 extern "C" {
     fn bmp_active_tip(handle: *mut c_void, hash_out: *mut u8) -> c_int;
-    fn bmp_block_failed(handle: *mut c_void, hash: *const u8) -> c_int;
+    fn bmp_block_status(handle: *mut c_void, hash: *const u8) -> c_int;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
         handle: *mut c_void,
@@ -57,6 +57,15 @@ pub enum VerdictError {
     /// The linked kernel's layout is not the one this build expects.
     #[error("the kernel's block tree is not reachable in this build")]
     Unavailable,
+}
+
+/// A block's marks in the block tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockStatus {
+    /// It or an ancestor failed validation (or was invalidated).
+    pub failed: bool,
+    /// Its full block is stored.
+    pub have_data: bool,
 }
 
 /// A chain tip as Core's getchaintips reports it.
@@ -103,15 +112,16 @@ impl BlockTree {
         }
     }
 
-    /// Whether the kernel marked block `hash` failed (None: unknown block).
-    pub(super) fn failed(&self, hash: &bitcoin::BlockHash) -> Option<bool> {
+    /// What the kernel's block tree says of block `hash` (None: unknown
+    /// block, or the tree is not reachable).
+    pub(super) fn status(&self, hash: &bitcoin::BlockHash) -> Option<BlockStatus> {
         let handle = self.handle?;
         // SAFETY: handle live (owned by the Chain holding self); 32 bytes in.
-        match unsafe { bmp_block_failed(handle, hash.as_byte_array().as_ptr()) } {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
+        let bits = unsafe { bmp_block_status(handle, hash.as_byte_array().as_ptr()) };
+        (bits >= 0).then_some(BlockStatus {
+            failed: bits & 1 != 0,
+            have_data: bits & 2 != 0,
+        })
     }
 
     /// Every chain tip, as Core's getchaintips (None when unavailable).

@@ -449,7 +449,12 @@ impl Chain {
 
     /// Whether the kernel marked block `hash` (or an ancestor) invalid.
     pub fn known_invalid(&self, hash: &bitcoin::BlockHash) -> bool {
-        self.block_tree.failed(hash) == Some(true)
+        self.block_tree.status(hash).is_some_and(|s| s.failed)
+    }
+
+    /// Whether the full block `hash` is stored (Core's BLOCK_HAVE_DATA).
+    pub fn have_block_data(&self, hash: &bitcoin::BlockHash) -> bool {
+        self.block_tree.status(hash).is_some_and(|s| s.have_data)
     }
 
     /// Core's invalidateblock: marks `hash` invalid, disconnects it and its

@@ -430,7 +430,9 @@ impl Net {
         ) else {
             return (found, None);
         };
-        if best_work < tip_work {
+        // Core: nothing from a peer whose best block is on a chain we
+        // consider invalid, or has less work than ours.
+        if best_work < tip_work || self.chain.known_invalid(&best.hash) {
             return (found, None);
         }
         // The last block in common: the cached one if still on the way to
@@ -472,7 +474,10 @@ impl Net {
             let Some(block) = self.chain.ancestor(&best.hash, height) else {
                 break;
             };
-            if block.in_active_chain || self.blocks.received.borrow().contains(&block.hash) {
+            if block.in_active_chain
+                || self.blocks.received.borrow().contains(&block.hash)
+                || self.chain.have_block_data(&block.hash)
+            {
                 if block.in_active_chain {
                     peer.download.last_common.set(Some(block.hash));
                 }
