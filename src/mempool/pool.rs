@@ -111,6 +111,17 @@ impl Pool {
         v
     }
 
+    /// Every entry as getrawmempool lists them: parents before children
+    /// (by in-mempool ancestor count), then by txid. Unlike entry order,
+    /// the list is the same after a reorganisation sends mined
+    /// transactions back (Core's list, in mining order, does not depend
+    /// on when they entered either).
+    pub fn entries_listed(&self) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self.entries.values().collect();
+        v.sort_by_cached_key(|e| (self.ancestors(&e.txid).len(), e.txid));
+        v
+    }
+
     /// Sorting by this puts parents before their children.
     pub fn topological_key(&self, e: &Entry) -> (usize, u64) {
         (self.ancestors(&e.txid).len(), e.sequence)

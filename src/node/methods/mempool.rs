@@ -415,13 +415,13 @@ fn getrawmempool(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             ));
         }
         let mut o = Map::new();
-        for e in pool.entries_in_order() {
+        for e in pool.entries_listed() {
             o.insert(e.txid.to_string(), entry_json(ctx, &pool, e));
         }
         return Ok(Value::Object(o));
     }
     let ids: Vec<Value> = pool
-        .entries_in_order()
+        .entries_listed()
         .iter()
         .map(|e| e.txid.to_string().into())
         .collect();
