@@ -124,8 +124,37 @@ pub(super) fn is_final(tx: &Transaction, height: u32, mtp: u32) -> bool {
     tx.input.iter().all(|i| i.sequence.0 == 0xffff_ffff)
 }
 
+/// Core's BIP68 sequence locks of a mempool transaction after a
+/// reorganisation (removeForReorg): its coins' heights as they are now.
+pub(super) fn sequence_locks_hold(pool: &Pool, chain: &Chain, tx: &Transaction) -> bool {
+    if tx.version.0 < 2 {
+        return true;
+    }
+    let mut heights = Vec::with_capacity(tx.input.len());
+    for input in &tx.input {
+        let op = &input.previous_output;
+        let height = if pool.output(op).is_some() {
+            MEMPOOL_HEIGHT
+        } else {
+            match chain.utxo().get(op) {
+                Ok(Some(c)) => c.height,
+                _ => return false,
+            }
+        };
+        heights.push(height);
+    }
+    sequence_locks_at(chain, tx, &heights)
+}
+
 /// Core's BIP68 sequence locks, evaluated for the block after the tip.
 fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[SpentCoin]) -> bool {
+    let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
+    sequence_locks_at(chain, tx, &heights)
+}
+
+/// BIP68 for the next block, given each input's coin height
+/// (MEMPOOL_HEIGHT for an unconfirmed one).
+fn sequence_locks_at(chain: &Chain, tx: &Transaction, heights: &[u32]) -> bool {
     if tx.version.0 < 2 {
         return true;
     }
@@ -133,15 +162,15 @@ fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[SpentCoin]) -> bo
     let next_height = tip.height + 1;
     let tip_mtp = chain.median_time_past(&tip.hash).unwrap_or(0) as i64;
     let (mut min_height, mut min_time) = (-1i64, -1i64);
-    for (input, coin) in tx.input.iter().zip(coins) {
+    for (input, &height) in tx.input.iter().zip(heights) {
         let seq = input.sequence.0;
         if seq & (1 << 31) != 0 {
             continue;
         }
-        let coin_height = if coin.height == MEMPOOL_HEIGHT {
+        let coin_height = if height == MEMPOOL_HEIGHT {
             next_height
         } else {
-            coin.height as i32
+            height as i32
         };
         let value = (seq & 0xffff) as i64;
         if seq & (1 << 22) != 0 {

@@ -78,6 +78,8 @@ pub struct Mempool {
     /// Transactions of blocks that left the active chain, to re-add, with
     /// their dynamic usage in all.
     disconnected: Mutex<(Vec<Transaction>, usize)>,
+    /// A block left the active chain since the last tip update.
+    reorged: std::sync::atomic::AtomicBool,
     /// Whether mempool.dat was read (or there was none to read).
     loaded: AtomicBool,
     /// Accepted transactions, for relay.
@@ -91,6 +93,7 @@ impl Mempool {
             pool: Mutex::new(Pool::default()),
             opts,
             disconnected: Mutex::new((Vec::new(), 0)),
+            reorged: std::sync::atomic::AtomicBool::new(false),
             loaded: AtomicBool::new(false),
             added,
         })
@@ -327,7 +330,7 @@ impl Mempool {
     /// Core's removeForReorg: entries no longer final at the new tip, whose
     /// inputs are gone from both the chain and the pool, or that spend a
     /// coinbase no longer mature, leave with their descendants.
-    fn remove_unspendable(&self, chain: &Chain, pool: &mut Pool) {
+    fn remove_unspendable(&self, chain: &Chain, pool: &mut Pool, reorg: bool) {
         let tip = chain.tip();
         let next_height = (tip.height + 1) as u32;
         let mtp = chain.median_time_past(&tip.hash).unwrap_or(0);
@@ -349,6 +352,9 @@ impl Mempool {
                             _ => true,
                         }
                     })
+                    // After a reorganisation coins may be younger than
+                    // when it entered (Core's removeForReorg).
+                    || (reorg && !accept::sequence_locks_hold(pool, chain, &e.tx))
             })
             .map(|e| e.txid)
             .collect();
@@ -410,6 +416,8 @@ impl Mempool {
 
 impl ChainListener for Mempool {
     fn block_disconnected(&self, _chain: &Chain, block: &bitcoin::Block) {
+        self.reorged
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let mut guard = self.disconnected.lock().unwrap_or_else(|p| p.into_inner());
         let (d, usage) = &mut *guard;
         // Blocks leave tip first; keep the transactions in chain order.
@@ -442,7 +450,9 @@ impl ChainListener for Mempool {
     fn tip_updated(&self, chain: &Chain) {
         let readd =
             std::mem::take(&mut *self.disconnected.lock().unwrap_or_else(|p| p.into_inner())).0;
-        let reorg = !readd.is_empty();
+        let reorg = self
+            .reorged
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
         let mut pool = self.lock();
         for tx in readd {
             let args = AcceptArgs {
@@ -454,7 +464,7 @@ impl ChainListener for Mempool {
                 tracing::debug!(target: "mempool", "not re-added after reorg: {r}");
             }
         }
-        self.remove_unspendable(chain, &mut pool);
+        self.remove_unspendable(chain, &mut pool, reorg);
         if reorg {
             self.trim_clusters(&mut pool);
             self.limit_size(&mut pool, true);
