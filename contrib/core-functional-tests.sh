@@ -84,6 +84,16 @@ default_tests=(
     p2p_ibd_stalling.py
     p2p_mutated_blocks.py
     p2p_connection_limits.py
+    rpc_invalidateblock.py
+    rpc_preciousblock.py
+    rpc_getchaintips.py
+    feature_chain_tiebreaks.py
+    mining_prioritisetransaction.py
+    mempool_spend_coinbase.py
+    mempool_reorg.py
+    mempool_packages.py
+    p2p_sendheaders.py
+    p2p_orphan_handling.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
