@@ -7,6 +7,7 @@
 // see chain/block_tree.rs for the layout it relies on and how that is
 // checked at startup.
 
+#include <arith_uint256.h>
 #include <chain.h>
 #include <consensus/validation.h>
 #include <uint256.h>
@@ -93,6 +94,23 @@ int bmp_block_status(void* handle, const uint8_t* hash)
         if (!index) return -1;
         return ((index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
                ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0);
+    } catch (...) {
+        return -1;
+    }
+}
+
+// The total work of the chain up to block `hash` (Core's nChainWork), 32
+// bytes little-endian into `out`: 0, or -1 for an unknown block.
+int bmp_chain_work(void* handle, const uint8_t* hash, uint8_t* out)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
+        if (!index) return -1;
+        const uint256 work = ArithToUint256(index->nChainWork);
+        std::memcpy(out, work.data(), 32);
+        return 0;
     } catch (...) {
         return -1;
     }

@@ -24,6 +24,7 @@ type TipFn =
 extern "C" {
     fn bmp_active_tip(handle: *mut c_void, hash_out: *mut u8) -> c_int;
     fn bmp_block_status(handle: *mut c_void, hash: *const u8) -> c_int;
+    fn bmp_chain_work(handle: *mut c_void, hash: *const u8, out: *mut u8) -> c_int;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
         handle: *mut c_void,
@@ -122,6 +123,17 @@ impl BlockTree {
             failed: bits & 1 != 0,
             have_data: bits & 2 != 0,
         })
+    }
+
+    /// The chain's total work up to block `hash`, as the kernel keeps it
+    /// (None: unknown block, or the tree is not reachable).
+    pub(super) fn chain_work(&self, hash: &bitcoin::BlockHash) -> Option<bitcoin::Work> {
+        let handle = self.handle?;
+        let mut out = [0u8; 32];
+        // SAFETY: handle live; 32 bytes in, 32 bytes out.
+        let found =
+            unsafe { bmp_chain_work(handle, hash.as_byte_array().as_ptr(), out.as_mut_ptr()) };
+        (found == 0).then(|| bitcoin::Work::from_le_bytes(out))
     }
 
     /// Every chain tip, as Core's getchaintips (None when unavailable).

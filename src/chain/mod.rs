@@ -411,6 +411,11 @@ impl Chain {
 
     /// Total work of the chain ending at `hash`.
     pub fn chain_work(&self, hash: &bitcoin::BlockHash) -> Option<bitcoin::Work> {
+        // The kernel keeps it per block; summing the ancestors' work is
+        // the fallback (a walk over the whole chain).
+        if let Some(work) = self.block_tree.chain_work(hash) {
+            return Some(work);
+        }
         let entry = self.entry(hash)?;
         Some(headers::chain_work(&entry))
     }

@@ -294,6 +294,12 @@ impl Net {
         {
             return Ok(());
         }
+        // Core's UpdateBlockAvailability: the peer has this block, whatever
+        // becomes of its compact form (the download scheduler may ask for
+        // it).
+        if let Some(info) = self.chain.block_info(&hash) {
+            self.note_known(peer, &info);
+        }
         let id = peer.info.borrow().id;
         let asked = self.in_flight_peers(&hash);
         let from_this = asked.contains(&id);

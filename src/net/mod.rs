@@ -1578,17 +1578,21 @@ impl Net {
     }
 
     /// Core's UpdateBlockAvailability: the peer has `block`; it becomes the
-    /// best block known of the peer if it is higher.
+    /// best block known of the peer if it has at least as much work (a
+    /// sibling announced later replaces the first).
     fn note_known(&self, peer: &Peer, block: &BlockInfo) {
-        let higher = match peer
-            .best_known
-            .get()
-            .and_then(|h| self.chain.block_info(&h))
-        {
-            Some(best) => block.height > best.height,
+        let better = match peer.best_known.get() {
+            Some(best) => match (
+                self.chain.chain_work(&block.hash),
+                self.chain.chain_work(&best),
+            ) {
+                (Some(work), Some(best_work)) => work >= best_work,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
             None => true,
         };
-        if higher {
+        if better {
             peer.best_known.set(Some(block.hash));
         }
     }
