@@ -94,6 +94,7 @@ default_tests=(
     mempool_packages.py
     p2p_sendheaders.py
     p2p_orphan_handling.py
+    p2p_compactblocks.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
