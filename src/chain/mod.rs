@@ -911,6 +911,48 @@ mod tests {
         assert_eq!(chain.block_at(3).unwrap().hash, hashes[2]);
     }
 
+    #[test]
+    fn the_block_tree_reports_work_data_and_failure_marks_as_the_kernel_keeps_them() {
+        let _log = test_logger();
+        let dir = tempfile::tempdir().unwrap();
+        let chain = Chain::open(&options(dir.path())).unwrap();
+        let hashes = mine(&chain, 4);
+        // The kernel's nChainWork equals the work summed over the ancestors.
+        for hash in &hashes {
+            let entry = chain.entry(hash).unwrap();
+            assert_eq!(chain.chain_work(hash), Some(headers::chain_work(&entry)));
+        }
+        assert!(chain.have_block_data(&hashes[1]));
+        assert!(!chain.known_invalid(&hashes[1]));
+        // Invalidating block 2 marks it and its descendants, and the tip
+        // goes back to block 1; the branch is one invalid tip.
+        chain.invalidate_block(&hashes[1]).unwrap();
+        assert_eq!(chain.tip().hash, hashes[0]);
+        assert!(chain.known_invalid(&hashes[1]) && chain.known_invalid(&hashes[3]));
+        let tips = chain.tips();
+        assert_eq!(tips.len(), 2, "{tips:?}");
+        assert_eq!(
+            (tips[0].hash, tips[0].status, tips[0].branchlen),
+            (hashes[3], "invalid", 3)
+        );
+        assert_eq!((tips[1].hash, tips[1].status), (hashes[0], "active"));
+        // An unknown block: not found; reconsidering brings the chain back.
+        let unknown = bitcoin::BlockHash::from_byte_array([9; 32]);
+        assert!(matches!(
+            chain.invalidate_block(&unknown),
+            Err(ChainError::Verdict(block_tree::VerdictError::NotFound))
+        ));
+        chain.reconsider_block(&hashes[1]).unwrap();
+        assert_eq!(
+            chain.tip(),
+            Tip {
+                hash: hashes[3],
+                height: 4
+            }
+        );
+        assert_eq!(chain.utxo().stats(utxo::SetHash::None).unwrap().txouts, 4);
+    }
+
     /// `template` moved onto `prev`, its coinbase paying one satoshi less so
     /// that its transactions differ from the original's.
     fn fork_of(mut template: bitcoin::Block, prev: bitcoin::BlockHash) -> bitcoin::Block {
