@@ -63,6 +63,21 @@ int finish(const BlockValidationState& state, char* err, size_t err_len)
     return REFUSED;
 }
 
+// Runs a verdict; an exception (which must not cross into Rust) is FAILED,
+// with its message in `err`.
+template <typename F>
+int guarded(char* err, size_t err_len, F verdict)
+{
+    try {
+        return verdict();
+    } catch (const std::exception& e) {
+        put(err, err_len, e.what());
+        return FAILED;
+    } catch (...) {
+        return FAILED;
+    }
+}
+
 } // namespace
 
 extern "C" {
@@ -166,7 +181,7 @@ int bmp_chain_tips(void* handle, bmp_tip_fn each, void* ctx)
 // descendants, then activate the best remaining chain.
 int bmp_invalidate_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
 {
-    try {
+    return guarded(err, err_len, [&] {
         ChainstateManager& cm = chainman_of(handle);
         CBlockIndex* index = lookup(cm, hash);
         if (!index) return NOT_FOUND;
@@ -174,19 +189,14 @@ int bmp_invalidate_block(void* handle, const uint8_t* hash, char* err, size_t er
         cm.ActiveChainstate().InvalidateBlock(state, index);
         if (state.IsValid()) cm.ActiveChainstate().ActivateBestChain(state);
         return finish(state, err, err_len);
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    });
 }
 
 // Core's reconsiderblock: clear the failure marks of the block, its
 // ancestors and descendants, then activate the best chain.
 int bmp_reconsider_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
 {
-    try {
+    return guarded(err, err_len, [&] {
         ChainstateManager& cm = chainman_of(handle);
         {
             LOCK(cm.GetMutex());
@@ -198,30 +208,20 @@ int bmp_reconsider_block(void* handle, const uint8_t* hash, char* err, size_t er
         BlockValidationState state;
         cm.ActiveChainstate().ActivateBestChain(state);
         return finish(state, err, err_len);
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    });
 }
 
 // Core's preciousblock: prefer this block among tips of equal work.
 int bmp_precious_block(void* handle, const uint8_t* hash, char* err, size_t err_len)
 {
-    try {
+    return guarded(err, err_len, [&] {
         ChainstateManager& cm = chainman_of(handle);
         CBlockIndex* index = lookup(cm, hash);
         if (!index) return NOT_FOUND;
         BlockValidationState state;
         cm.ActiveChainstate().PreciousBlock(state, index);
         return finish(state, err, err_len);
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    });
 }
 
 } // extern "C"

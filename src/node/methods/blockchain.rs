@@ -42,47 +42,46 @@ pub fn methods() -> Vec<Method> {
         wait("waitfornewblock", &[("timeout", Ty::Num, false), ("current_tip", Ty::Hex, false)], "Waits for any new block and returns useful info about it.", |c, a| Box::pin(wait_for(c, a, Wait::NewBlock))),
         m("getindexinfo", &[("index_name", Ty::Str, false)], "Returns the status of one or all available indices currently running in the node.", getindexinfo),
         m("verifychain", &[("checklevel", Ty::Num, false), ("nblocks", Ty::Num, false)], "Verifies blockchain database.", verifychain),
-        verdict("preciousblock", CAT, false, "Treats a block as if it were received before others with the same work.\n\nA later preciousblock call can override the effect of an earlier one.\n\nThe effects of preciousblock are not retained across restarts.", |c, a| Box::pin(on_block(c, a, Verdict::Precious))),
-        verdict("invalidateblock", "hidden", true, "Permanently marks a block as invalid, as if it violated a consensus rule.", |c, a| Box::pin(on_block(c, a, Verdict::Invalidate))),
-        verdict("reconsiderblock", "hidden", true, "Removes invalidity status of a block, its ancestors and its descendants, reconsider them for activation.\nThis can be used to undo the effects of invalidateblock.", |c, a| Box::pin(on_block(c, a, Verdict::Reconsider))),
+        async_method("preciousblock", CAT, false, BLOCKHASH, "Treats a block as if it were received before others with the same work.\n\nA later preciousblock call can override the effect of an earlier one.\n\nThe effects of preciousblock are not retained across restarts.", |c, a| Box::pin(on_block(c, a, Verdict::Precious))),
+        async_method("invalidateblock", "hidden", true, BLOCKHASH, "Permanently marks a block as invalid, as if it violated a consensus rule.", |c, a| Box::pin(on_block(c, a, Verdict::Invalidate))),
+        async_method("reconsiderblock", "hidden", true, BLOCKHASH, "Removes invalidity status of a block, its ancestors and its descendants, reconsider them for activation.\nThis can be used to undo the effects of invalidateblock.", |c, a| Box::pin(on_block(c, a, Verdict::Reconsider))),
         m("gettxoutsetinfo", &[("hash_type", Ty::Str, false), ("hash_or_height", Ty::NumOrStr, false), ("use_index", Ty::Bool, false)], "Returns statistics about the unspent transaction output set.", gettxoutsetinfo),
     ]
 }
 
-fn wait(
+/// A method that runs asynchronously (it waits, or works off the event
+/// loop).
+fn async_method(
     name: &'static str,
+    category: &'static str,
+    hidden: bool,
     args: &'static [super::Arg],
     summary: &'static str,
     f: super::AsyncFn,
 ) -> Method {
     Method {
         name,
-        category: CAT,
-        args,
-        summary,
-        handler: super::Handler::Async(f),
-        hidden: true,
-    }
-}
-
-/// preciousblock, invalidateblock, reconsiderblock: one `blockhash`
-/// argument, run off the event loop (the kernel may move many blocks).
-fn verdict(
-    name: &'static str,
-    category: &'static str,
-    hidden: bool,
-    summary: &'static str,
-    f: super::AsyncFn,
-) -> Method {
-    Method {
-        name,
         category,
-        args: &[("blockhash", Ty::Hex, true)],
+        args,
         summary,
         handler: super::Handler::Async(f),
         hidden,
     }
 }
+
+/// The wait RPCs, hidden from `help` as in Core.
+fn wait(
+    name: &'static str,
+    args: &'static [super::Arg],
+    summary: &'static str,
+    f: super::AsyncFn,
+) -> Method {
+    async_method(name, CAT, true, args, summary, f)
+}
+
+/// The one argument of preciousblock, invalidateblock, reconsiderblock
+/// (which run off the event loop: the kernel may move many blocks).
+const BLOCKHASH: &[super::Arg] = &[("blockhash", Ty::Hex, true)];
 
 /// The operator's verdict on a block.
 enum Verdict {
