@@ -2,7 +2,8 @@
 //! and wtxid (Core's m_recent_confirmed_transactions). A transaction
 //! announced or needed as an orphan's parent that a recent block holds is
 //! not asked for. A disconnected block empties the set (its transactions
-//! may be needed again).
+//! may be needed again); blocks connected during initial block download
+//! are not noted.
 
 use std::sync::Mutex;
 
@@ -34,7 +35,13 @@ impl ChainListener for RecentlyConfirmed {
         self.lock().clear();
     }
 
-    fn block_connected(&self, _: &Chain, block: &bitcoin::Block, _: u32) {
+    fn block_connected(&self, chain: &Chain, block: &bitcoin::Block, _: u32) {
+        // As Core: not during initial block download, when no transactions
+        // are taken from peers (an old block's transactions may be asked
+        // for once out of it).
+        if chain.initial_block_download() {
+            return;
+        }
         let mut set = self.lock();
         for tx in &block.txdata {
             let (txid, wtxid) = (tx.compute_txid(), tx.compute_wtxid());
