@@ -450,7 +450,16 @@ impl Net {
                         .ancestor(&best.hash, c.height)
                         .is_some_and(|a| a.hash == c.hash)
             });
+        // Core (since 30.0): a tip that moved past the cached block on the
+        // way to the peer's best block is the block in common, so the
+        // window starts from what is connected now.
+        let tip_on_the_way = || {
+            self.chain
+                .ancestor(&best.hash, tip.height)
+                .filter(|a| a.hash == tip.hash)
+        };
         let mut common = match cached {
+            Some(c) if c.height < tip.height => tip_on_the_way().unwrap_or(c),
             Some(c) => c,
             None => match self.chain.ancestor(&best.hash, best.height.min(tip.height)) {
                 Some(c) => c,
