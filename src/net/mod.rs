@@ -1393,10 +1393,15 @@ impl Net {
         // Core's InactivityCheck and MaybeSendPing, every second on the
         // mockable clock, for as long as the peer lasts; transaction
         // announcement rounds are checked ten times a second (Core's
-        // message handler wakes at least that often).
+        // message handler wakes at least that often). The once-a-second
+        // work runs in the message handler's turn, as Core's SendMessages
+        // cannot run while a block is being connected: the download window
+        // and stall checks then see the tip the block moved to. A busy turn
+        // puts the work off to the next tick.
         let weak = Rc::downgrade(&peer);
         let watcher = Rc::downgrade(self);
         tokio::task::spawn_local(async move {
+            let mut due = false;
             for tick in 1u64.. {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let (Some(p), Some(net)) = (weak.upgrade(), watcher.upgrade()) else {
@@ -1406,9 +1411,14 @@ impl Net {
                     break;
                 }
                 net.trickle(&p);
-                if tick % 10 != 0 {
+                due |= tick % 10 == 0;
+                if !due {
                     continue;
                 }
+                let Ok(_turn) = net.message_turn.try_lock() else {
+                    continue;
+                };
+                due = false;
                 if let Err(why) = net
                     .inactivity_check(&p)
                     .and_then(|()| net.headers_sync_timeout(&p))
@@ -1507,6 +1517,12 @@ impl Net {
         };
         // Built once, for the peers that asked for high-bandwidth mode.
         let mut compact: Option<Option<NetworkMessage>> = None;
+        // Peer-independent: whether the blocks form one line, and the
+        // parent of the first (each later one's parent is the one before).
+        let in_line = blocks
+            .windows(2)
+            .all(|w| w[1].header.prev_blockhash == w[0].hash);
+        let first_parent = self.chain.block_info(&blocks[0].header.prev_blockhash);
         for peer in self.peers.borrow().values() {
             let (done, prefers_headers) = {
                 let p = peer.info.borrow();
@@ -1517,25 +1533,22 @@ impl Net {
             }
             let hb = peer.compact.hb_from.get() && peer.compact.v2.get();
             let mut revert = (!prefers_headers && (!hb || blocks.len() > 1))
-                || blocks.len() > MAX_BLOCKS_TO_ANNOUNCE;
+                || blocks.len() > MAX_BLOCKS_TO_ANNOUNCE
+                || !in_line;
             let mut headers: Vec<&BlockInfo> = Vec::new();
             if !revert {
-                let mut previous: Option<BlockHash> = None;
-                for info in blocks {
-                    if previous.is_some_and(|p| p != info.header.prev_blockhash) {
-                        revert = true;
-                        break;
-                    }
-                    previous = Some(info.hash);
+                for (i, info) in blocks.iter().enumerate() {
+                    let parent = if i == 0 {
+                        first_parent.as_ref()
+                    } else {
+                        Some(&blocks[i - 1])
+                    };
                     if !headers.is_empty() {
                         headers.push(info);
                     } else if self.peer_has_block(peer, info) {
                         continue;
                     } else if info.height == 0
-                        || self
-                            .chain
-                            .block_info(&info.header.prev_blockhash)
-                            .is_some_and(|parent| self.peer_has_block(peer, &parent))
+                        || parent.is_some_and(|parent| self.peer_has_block(peer, parent))
                     {
                         headers.push(info);
                     } else {
