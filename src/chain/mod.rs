@@ -508,8 +508,12 @@ impl Chain {
             .with(|c| c.borrow_mut().take())
             .filter(|(h, ..)| *h == hash);
         let outcome = match (result, checked) {
-            // A duplicate is known to the kernel; its log says if it was invalid.
-            (ProcessBlockResult::Duplicate, _) if lines.iter().any(|l| l.contains("invalid")) => {
+            // A block already in the kernel's block index with its failure
+            // mark: refused as cached-invalid (or, stored, a duplicate).
+            (_, Some((_, false, BlockValidationResult::CachedInvalid))) => {
+                SubmitOutcome::DuplicateInvalid
+            }
+            (ProcessBlockResult::Duplicate, _) if self.known_invalid(&hash) => {
                 SubmitOutcome::DuplicateInvalid
             }
             (ProcessBlockResult::Duplicate, _) => SubmitOutcome::Duplicate,
@@ -1042,5 +1046,11 @@ mod tests {
         );
         assert_eq!(chain.tip().height, 0);
         assert_eq!(chain.utxo().stats(utxo::SetHash::None).unwrap().txouts, 0);
+        // The kernel keeps it marked: the same block again is a known invalid one.
+        assert!(chain.known_invalid(&block.block_hash()));
+        assert_eq!(
+            chain.submit_block(&block).unwrap(),
+            SubmitOutcome::DuplicateInvalid
+        );
     }
 }

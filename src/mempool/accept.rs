@@ -143,18 +143,21 @@ pub(super) fn sequence_locks_hold(pool: &Pool, chain: &Chain, tx: &Transaction) 
         };
         heights.push(height);
     }
-    sequence_locks_at(chain, tx, &heights)
+    sequence_locks_at(chain, tx, heights)
 }
 
 /// Core's BIP68 sequence locks, evaluated for the block after the tip.
 fn sequence_locks_ok(chain: &Chain, tx: &Transaction, coins: &[SpentCoin]) -> bool {
-    let heights: Vec<u32> = coins.iter().map(|c| c.height).collect();
-    sequence_locks_at(chain, tx, &heights)
+    sequence_locks_at(chain, tx, coins.iter().map(|c| c.height))
 }
 
 /// BIP68 for the next block, given each input's coin height
 /// (MEMPOOL_HEIGHT for an unconfirmed one).
-fn sequence_locks_at(chain: &Chain, tx: &Transaction, heights: &[u32]) -> bool {
+fn sequence_locks_at(
+    chain: &Chain,
+    tx: &Transaction,
+    heights: impl IntoIterator<Item = u32>,
+) -> bool {
     if tx.version.0 < 2 {
         return true;
     }
@@ -162,7 +165,7 @@ fn sequence_locks_at(chain: &Chain, tx: &Transaction, heights: &[u32]) -> bool {
     let next_height = tip.height + 1;
     let tip_mtp = chain.median_time_past(&tip.hash).unwrap_or(0) as i64;
     let (mut min_height, mut min_time) = (-1i64, -1i64);
-    for (input, &height) in tx.input.iter().zip(heights) {
+    for (input, height) in tx.input.iter().zip(heights) {
         let seq = input.sequence.0;
         if seq & (1 << 31) != 0 {
             continue;
@@ -713,15 +716,14 @@ fn input_details(tx: &Transaction, i: usize) -> String {
 /// witness rules are off lacks only its witnesses (Core's
 /// TX_WITNESS_STRIPPED): the refusal keeps its reason but says so.
 fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
-    let refused = match verify_scripts_with(tx, spent, bitcoinkernel::VERIFY_ALL) {
+    let prepared = KernelTx::new(tx, spent)?;
+    let refused = match prepared.verify(bitcoinkernel::VERIFY_ALL) {
         Ok(()) => return Ok(()),
         Err(r) => r,
     };
     let without_witness = bitcoinkernel::VERIFY_ALL
         & !(bitcoinkernel::VERIFY_WITNESS | bitcoinkernel::VERIFY_TAPROOT);
-    if tx.input.iter().all(|i| i.witness.is_empty())
-        && verify_scripts_with(tx, spent, without_witness).is_ok()
-    {
+    if tx.input.iter().all(|i| i.witness.is_empty()) && prepared.verify(without_witness).is_ok() {
         return Err(Reject {
             kind: RejectKind::WitnessStripped,
             ..refused
@@ -730,45 +732,59 @@ fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
     Err(refused)
 }
 
-/// One pass of `verify_scripts` with the given kernel flags.
-fn verify_scripts_with(
-    tx: &Transaction,
-    spent: &[TxOut],
-    flags: bitcoinkernel::ScriptVerificationFlags,
-) -> Result<(), Reject> {
-    let fail = |i: usize, why: &str| {
-        Reject::new(
-            RejectKind::Consensus,
-            format!("mempool-script-verify-flag-failed ({why})"),
-        )
-        .with(input_details(tx, i))
-    };
-    let ktx = bitcoinkernel::Transaction::new(&bitcoin::consensus::serialize(tx))
-        .map_err(|e| fail(0, &e.to_string()))?;
-    let outs: Vec<bitcoinkernel::TxOut> = spent
-        .iter()
-        .map(|o| {
-            let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())
-                .map_err(|e| fail(0, &e.to_string()))?;
-            Ok(bitcoinkernel::TxOut::new(&script, o.value.to_sat() as i64))
+/// A transaction and the outputs it spends in the kernel's form, with the
+/// signature hashing data computed once for every pass of
+/// `verify_scripts`.
+struct KernelTx<'a> {
+    tx: &'a Transaction,
+    ktx: bitcoinkernel::Transaction,
+    spent: Vec<(bitcoinkernel::ScriptPubkey, i64)>,
+    data: bitcoinkernel::PrecomputedTransactionData,
+}
+
+impl<'a> KernelTx<'a> {
+    fn new(tx: &'a Transaction, spent: &[TxOut]) -> Result<Self, Reject> {
+        let fail = |e: bitcoinkernel::KernelError| script_failure(tx, 0, &e.to_string());
+        let ktx =
+            bitcoinkernel::Transaction::new(&bitcoin::consensus::serialize(tx)).map_err(fail)?;
+        let spent = spent
+            .iter()
+            .map(|o| {
+                let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())?;
+                Ok((script, o.value.to_sat() as i64))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        let outs: Vec<bitcoinkernel::TxOut> = spent
+            .iter()
+            .map(|(script, value)| bitcoinkernel::TxOut::new(script, *value))
+            .collect();
+        let data = bitcoinkernel::PrecomputedTransactionData::new(&ktx, &outs).map_err(fail)?;
+        Ok(KernelTx {
+            tx,
+            ktx,
+            spent,
+            data,
         })
-        .collect::<Result<_, Reject>>()?;
-    let data = bitcoinkernel::PrecomputedTransactionData::new(&ktx, &outs)
-        .map_err(|e| fail(0, &e.to_string()))?;
-    for (i, o) in spent.iter().enumerate() {
-        let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())
-            .map_err(|e| fail(i, &e.to_string()))?;
-        bitcoinkernel::verify(
-            &script,
-            Some(o.value.to_sat() as i64),
-            &ktx,
-            i,
-            Some(flags),
-            &data,
-        )
-        .map_err(|_| fail(i, "script evaluation failed"))?;
     }
-    Ok(())
+
+    /// Every input's script with the given kernel flags.
+    fn verify(&self, flags: bitcoinkernel::ScriptVerificationFlags) -> Result<(), Reject> {
+        for (i, (script, value)) in self.spent.iter().enumerate() {
+            bitcoinkernel::verify(script, Some(*value), &self.ktx, i, Some(flags), &self.data)
+                .map_err(|_| script_failure(self.tx, i, "script evaluation failed"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Core's reject reason for a script that failed at input `i`.
+fn script_failure(tx: &Transaction, i: usize, why: &str) -> Reject {
+    Reject::new(
+        RejectKind::Consensus,
+        format!("mempool-script-verify-flag-failed ({why})"),
+    )
+    .with(input_details(tx, i))
 }
 
 #[cfg(test)]

@@ -101,24 +101,26 @@ impl Pool {
     }
 
     /// Every entry, parents before children: by in-mempool ancestor count,
-    /// then order of entry (what getrawmempool lists and mempool.dat holds,
-    /// which must load back in order). Entry order alone is not enough: a
-    /// transaction that returns from a disconnected block enters after
-    /// children of it that were already here.
+    /// then order of entry (what mempool.dat holds, which must load back in
+    /// order, and what mining starts from). Entry order alone is not
+    /// enough: a transaction that returns from a disconnected block enters
+    /// after children of it that were already here.
     pub fn entries_in_order(&self) -> Vec<&Entry> {
-        let mut v: Vec<&Entry> = self.entries.values().collect();
-        v.sort_by_cached_key(|e| self.topological_key(e));
-        v
+        self.parents_first(|e| e.sequence)
     }
 
-    /// Every entry as getrawmempool lists them: parents before children
-    /// (by in-mempool ancestor count), then by txid. Unlike entry order,
-    /// the list is the same after a reorganisation sends mined
-    /// transactions back (Core's list, in mining order, does not depend
-    /// on when they entered either).
+    /// Every entry as getrawmempool lists them: parents first, then by
+    /// txid. Unlike entry order, the list is the same after a
+    /// reorganisation sends mined transactions back (Core's list, in mining
+    /// order, does not depend on when they entered either).
     pub fn entries_listed(&self) -> Vec<&Entry> {
+        self.parents_first(|e| e.txid)
+    }
+
+    /// Every entry by in-mempool ancestor count, ties broken by `tie`.
+    fn parents_first<K: Ord>(&self, tie: impl Fn(&Entry) -> K) -> Vec<&Entry> {
         let mut v: Vec<&Entry> = self.entries.values().collect();
-        v.sort_by_cached_key(|e| (self.ancestors(&e.txid).len(), e.txid));
+        v.sort_by_cached_key(|e| (self.ancestors(&e.txid).len(), tie(e)));
         v
     }
 
