@@ -1,7 +1,8 @@
 //! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
-//! `src/chain/block_tree.cpp` against the kernel's C++ headers (from the
-//! pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code is
-//! never committed.
+//! the kernel shims (`src/chain/block_tree.cpp`,
+//! `src/mempool/script_check.cpp`) against the kernel's C++ headers (from
+//! the pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code
+//! is never committed.
 
 use std::path::PathBuf;
 
@@ -22,27 +23,30 @@ fn main() {
         // One clear line: the usual cause is the `capnp` tool missing.
         panic!("compiling schema/*.capnp failed ({e}); is the `capnp` tool installed (Debian: capnproto)?");
     }
-    compile_block_tree();
+    compile_kernel_shims();
 }
 
-/// Builds the kernel calls the C API lacks (chain/block_tree.rs), with the
-/// defines the kernel library itself is built with.
-fn compile_block_tree() {
-    let file = "src/chain/block_tree.cpp";
-    println!("cargo:rerun-if-changed={file}");
+/// Builds the kernel calls the C API lacks (chain/block_tree.rs,
+/// mempool/script_check.rs), with the defines the kernel library itself is
+/// built with.
+fn compile_kernel_shims() {
+    let files = ["src/chain/block_tree.cpp", "src/mempool/script_check.cpp"];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
     println!("cargo:rerun-if-env-changed=BITCOINKERNEL_SYS_SRC");
     let src = kernel_source();
     cc::Build::new()
         .cpp(true)
         .std("c++20")
-        .file(file)
+        .files(files)
         .include(&src)
         .include(src.join("leveldb/include"))
         .define("BITCOINKERNEL_STATIC", None)
         .define("BOOST_MULTI_INDEX_DISABLE_SERIALIZATION", None)
         .define("BOOST_NO_CXX98_FUNCTION_BASE", None)
         .warnings(false)
-        .compile("bitcoin_mp_block_tree");
+        .compile("bitcoin_mp_kernel_shims");
 }
 
 /// `bitcoin/src` of the `libbitcoinkernel-sys` version Cargo.toml pins

@@ -16,6 +16,7 @@ use bitcoin::{OutPoint, Transaction, TxOut, Txid};
 use super::linearize;
 use super::policy::{self, FeeRate, PolicyOptions, Reject, RejectKind};
 use super::pool::{Entry, Pool};
+use super::script_check;
 use crate::chain::{clock, Chain};
 
 /// Core's COINBASE_MATURITY.
@@ -711,80 +712,29 @@ fn input_details(tx: &Transaction, i: usize) -> String {
     )
 }
 
-/// Runs every input's script through the kernel's interpreter with the
-/// consensus flags. A transaction without witnesses that passes once
-/// witness rules are off lacks only its witnesses (Core's
-/// TX_WITNESS_STRIPPED): the refusal keeps its reason but says so.
+/// Core's PolicyScriptChecks: every input's script through the kernel's
+/// interpreter with Core's standard flags. A failure is Core's
+/// "mempool-script-verify-flag-failed (<script error>)"; one of a
+/// transaction without witnesses that spends a witness program may be
+/// only its missing witnesses (Core's TX_WITNESS_STRIPPED), so it is not
+/// remembered as refused.
 fn verify_scripts(tx: &Transaction, spent: &[TxOut]) -> Result<(), Reject> {
-    let prepared = KernelTx::new(tx, spent)?;
-    let refused = match prepared.verify(bitcoinkernel::VERIFY_ALL) {
-        Ok(()) => return Ok(()),
-        Err(r) => r,
+    let refused = |kind, why: &str, input| {
+        Reject::new(kind, format!("mempool-script-verify-flag-failed ({why})"))
+            .with(input_details(tx, input))
     };
-    let without_witness = bitcoinkernel::VERIFY_ALL
-        & !(bitcoinkernel::VERIFY_WITNESS | bitcoinkernel::VERIFY_TAPROOT);
-    if tx.input.iter().all(|i| i.witness.is_empty()) && prepared.verify(without_witness).is_ok() {
-        return Err(Reject {
-            kind: RejectKind::WitnessStripped,
-            ..refused
-        });
-    }
-    Err(refused)
-}
-
-/// A transaction and the outputs it spends in the kernel's form, with the
-/// signature hashing data computed once for every pass of
-/// `verify_scripts`.
-struct KernelTx<'a> {
-    tx: &'a Transaction,
-    ktx: bitcoinkernel::Transaction,
-    spent: Vec<(bitcoinkernel::ScriptPubkey, i64)>,
-    data: bitcoinkernel::PrecomputedTransactionData,
-}
-
-impl<'a> KernelTx<'a> {
-    fn new(tx: &'a Transaction, spent: &[TxOut]) -> Result<Self, Reject> {
-        let fail = |e: bitcoinkernel::KernelError| script_failure(tx, 0, &e.to_string());
-        let ktx =
-            bitcoinkernel::Transaction::new(&bitcoin::consensus::serialize(tx)).map_err(fail)?;
-        let spent = spent
-            .iter()
-            .map(|o| {
-                let script = bitcoinkernel::ScriptPubkey::new(o.script_pubkey.as_bytes())?;
-                Ok((script, o.value.to_sat() as i64))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(fail)?;
-        let outs: Vec<bitcoinkernel::TxOut> = spent
-            .iter()
-            .map(|(script, value)| bitcoinkernel::TxOut::new(script, *value))
-            .collect();
-        let data = bitcoinkernel::PrecomputedTransactionData::new(&ktx, &outs).map_err(fail)?;
-        Ok(KernelTx {
-            tx,
-            ktx,
-            spent,
-            data,
-        })
-    }
-
-    /// Every input's script with the given kernel flags.
-    fn verify(&self, flags: bitcoinkernel::ScriptVerificationFlags) -> Result<(), Reject> {
-        for (i, (script, value)) in self.spent.iter().enumerate() {
-            bitcoinkernel::verify(script, Some(*value), &self.ktx, i, Some(flags), &self.data)
-                .map_err(|_| script_failure(self.tx, i, "script evaluation failed"))?;
+    match script_check::check_standard_scripts(tx, spent) {
+        Ok(None) => Ok(()),
+        Ok(Some(failure)) => {
+            let kind = if failure.stripped {
+                RejectKind::WitnessStripped
+            } else {
+                RejectKind::Policy
+            };
+            Err(refused(kind, &failure.error, failure.input))
         }
-        Ok(())
+        Err(e) => Err(refused(RejectKind::Consensus, &e.to_string(), 0)),
     }
-}
-
-/// Core's reject reason for a script that failed at input `i`.
-fn script_failure(tx: &Transaction, i: usize, why: &str) -> Reject {
-    Reject::new(
-        RejectKind::Consensus,
-        format!("mempool-script-verify-flag-failed ({why})"),
-    )
-    .with(input_details(tx, i))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod package;
 pub mod persist;
 pub mod policy;
 pub mod pool;
+pub mod script_check;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
