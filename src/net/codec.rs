@@ -123,12 +123,37 @@ pub async fn read_message<R: AsyncRead + Unpin>(
             why: why.into(),
         });
     }
+    if command == "tx" {
+        if let Some(tx) = bare_transaction(&buf[HEADER..]) {
+            return Ok((NetworkMessage::Tx(tx), buf.len()));
+        }
+    }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
         command,
         size: len,
         why: decode_error(&e),
     })?;
     Ok((raw.into_payload(), buf.len()))
+}
+
+/// The transaction Core reads from a `tx` payload of a version, an empty
+/// input list, a zero byte and a lock time: one with neither inputs nor
+/// outputs (Core takes the zero after the empty list for a witness flag of
+/// 0, which means no witness and no outputs). rust-bitcoin refuses that
+/// flag; the transaction then gets the mempool's verdict
+/// ("bad-txns-vin-empty") as in Core, instead of a decoding error.
+pub fn bare_transaction(payload: &[u8]) -> Option<bitcoin::Transaction> {
+    let (version, rest) = payload.split_first_chunk::<4>()?;
+    let ([0, 0], lock_time) = rest.split_first_chunk::<2>()? else {
+        return None;
+    };
+    let lock_time: [u8; 4] = lock_time.try_into().ok()?;
+    Some(bitcoin::Transaction {
+        version: bitcoin::transaction::Version(i32::from_le_bytes(*version)),
+        lock_time: bitcoin::absolute::LockTime::from_consensus(u32::from_le_bytes(lock_time)),
+        input: Vec::new(),
+        output: Vec::new(),
+    })
 }
 
 /// A payload decoding error in words close to Core's exceptions: a payload

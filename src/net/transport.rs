@@ -31,6 +31,8 @@ pub const MAX_CONTENTS: usize = 4 * 1000 * 1000 + 1;
 pub const V2_OVERHEAD: usize = 3 + 1 + 16;
 /// BIP324's short message id of `sendcmpct`.
 const SENDCMPCT_ID: u8 = 20;
+/// BIP324's short id of `tx`.
+const TX_ID: u8 = 21;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,14 @@ impl V2Reader {
                     size: contents.len(),
                     why: why.into(),
                 });
+            }
+            let tx_payload = match contents[0] {
+                TX_ID => Some(&contents[1..]),
+                0 if contents[1..13] == *b"tx\0\0\0\0\0\0\0\0\0\0" => Some(&contents[13..]),
+                _ => None,
+            };
+            if let Some(tx) = tx_payload.and_then(super::codec::bare_transaction) {
+                break Ok((NetworkMessage::Tx(tx), contents.len() + V2_OVERHEAD));
             }
             let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
                 command: "v2 message".into(),
