@@ -24,6 +24,7 @@ mod confirmed;
 mod eviction;
 mod feefilter;
 pub mod netaddr;
+mod orphanage;
 mod outbound;
 pub mod permissions;
 mod rolling;
@@ -296,7 +297,7 @@ pub struct Net {
     /// Transactions recently refused (not asked for again).
     rejects: RefCell<txrelay::RecentRejects>,
     /// Transactions waiting for their parents.
-    orphans: RefCell<txrelay::Orphanage>,
+    orphans: RefCell<orphanage::Orphanage>,
     /// Transactions of blocks connected since the last disconnect.
     recently_confirmed: Arc<confirmed::RecentlyConfirmed>,
     /// Announced transactions and whom to ask for them (see `txrequest`).

@@ -43,14 +43,10 @@ use crate::mempool::{AcceptArgs, RejectKind};
 const MAX_KNOWN: usize = 50_000;
 /// Refused transactions remembered before the set starts over.
 const MAX_REJECTS: usize = 50_000;
-/// Orphans kept at most (the oldest goes first).
-const MAX_ORPHANS: usize = 100;
 /// Core's MAX_GETDATA_SZ: items in one `getdata` we send.
 const MAX_GETDATA_SIZE: usize = 1000;
 /// Core's MAX_INV_SZ: items in one `inv` message.
 const MAX_INV_SIZE: usize = 50_000;
-/// Largest orphan kept: a standard transaction's weight.
-const MAX_ORPHAN_WEIGHT: u64 = 400_000;
 /// Core's OUTBOUND_ and INBOUND_INVENTORY_BROADCAST_INTERVAL (average
 /// microseconds between announcement rounds).
 const OUTBOUND_INV_INTERVAL_US: f64 = 2_000_000.0;
@@ -59,102 +55,6 @@ const INBOUND_INV_INTERVAL_US: f64 = 5_000_000.0;
 /// interval) and INVENTORY_BROADCAST_MAX: transactions per round.
 const INV_BROADCAST_TARGET: usize = 70;
 const INV_BROADCAST_MAX: usize = 1000;
-
-/// One orphan and the peers that sent it.
-pub struct Orphan {
-    pub tx: Arc<Transaction>,
-    pub from: Vec<u64>,
-}
-
-/// Transactions waiting for their parents, by wtxid, oldest first.
-#[derive(Default)]
-pub(super) struct Orphanage {
-    list: Vec<(Wtxid, Orphan)>,
-}
-
-impl Orphanage {
-    fn add(&mut self, tx: Arc<Transaction>, peer: u64) {
-        let wtxid = tx.compute_wtxid();
-        if let Some((_, o)) = self.list.iter_mut().find(|(w, _)| *w == wtxid) {
-            if !o.from.contains(&peer) {
-                o.from.push(peer);
-            }
-            return;
-        }
-        if tx.weight().to_wu() > MAX_ORPHAN_WEIGHT {
-            return;
-        }
-        if self.list.len() >= MAX_ORPHANS {
-            self.list.remove(0);
-        }
-        self.list.push((
-            wtxid,
-            Orphan {
-                tx,
-                from: vec![peer],
-            },
-        ));
-    }
-
-    /// Whether an orphan has this wtxid (a txid asked about here stands
-    /// for a transaction without witnesses, as Core: never a txid match,
-    /// which another witness could fake).
-    fn has(&self, wtxid: &[u8; 32]) -> bool {
-        self.list.iter().any(|(w, _)| w.as_byte_array() == wtxid)
-    }
-
-    /// The orphan with this wtxid.
-    fn get(&self, wtxid: &[u8; 32]) -> Option<Arc<Transaction>> {
-        self.list
-            .iter()
-            .find(|(w, _)| w.as_byte_array() == wtxid)
-            .map(|(_, o)| o.tx.clone())
-    }
-
-    /// Takes out the orphans that spend an output of `parent`.
-    fn children_of(&mut self, parent: &Txid) -> Vec<Orphan> {
-        let (children, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.list)
-            .into_iter()
-            .partition(|(_, o)| o.tx.input.iter().any(|i| i.previous_output.txid == *parent));
-        self.list = rest;
-        children.into_iter().map(|(_, o)| o).collect()
-    }
-
-    pub fn all(&self) -> impl Iterator<Item = &Orphan> {
-        self.list.iter().map(|(_, o)| o)
-    }
-
-    /// Core's EraseForPeer: `peer` is gone; an orphan nobody else sent
-    /// goes with it.
-    pub(super) fn erase_for_peer(&mut self, peer: u64) {
-        for (_, o) in self.list.iter_mut() {
-            o.from.retain(|p| *p != peer);
-        }
-        self.list.retain(|(_, o)| !o.from.is_empty());
-    }
-
-    /// Core's EraseForBlock: orphans the block's transactions include or
-    /// conflict with (spend a coin they spend) go; how many went.
-    pub(super) fn erase_for_block(&mut self, block: &bitcoin::Block) -> usize {
-        let spent: HashSet<bitcoin::OutPoint> = block
-            .txdata
-            .iter()
-            .flat_map(|tx| tx.input.iter().map(|i| i.previous_output))
-            .collect();
-        let before = self.list.len();
-        self.list.retain(|(_, o)| {
-            !o.tx
-                .input
-                .iter()
-                .any(|i| spent.contains(&i.previous_output))
-        });
-        before - self.list.len()
-    }
-
-    pub(super) fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-}
 
 /// The hash of a transaction announcement and whether it is a wtxid (None
 /// for other items). MSG_WITNESS_TX names a txid, as MSG_TX does.
@@ -580,6 +480,20 @@ impl Net {
         }
     }
 
+    /// Core's ProcessInvalidTx: a refused transaction is remembered,
+    /// except a conflict (it may be mined away), one refused for its fee
+    /// (a child may pay for it) and one stripped of its witnesses (the
+    /// same txid with them may be fine; a txid-keyed cache would refuse
+    /// the good one).
+    fn remember_refusal(&self, tx: &Transaction, kind: RejectKind) {
+        if !matches!(
+            kind,
+            RejectKind::Conflict | RejectKind::Reconsiderable | RejectKind::WitnessStripped
+        ) {
+            self.remember_reject(tx);
+        }
+    }
+
     fn remember_reject(&self, tx: &Transaction) {
         // As Core, by wtxid only: a transaction with witnesses may have
         // been malleated, and its txid stands for other witnesses too (one
@@ -956,16 +870,7 @@ impl Net {
                 self.send_tx_requests(peer);
             }
             Ok(Err(r)) => {
-                // Not remembered: a conflict may be mined away, a fee-refused
-                // one may come with a child paying for it, a stripped one with
-                // its witnesses (same txid, so a txid-keyed cache would refuse
-                // the good one).
-                if !matches!(
-                    r.kind,
-                    RejectKind::Conflict | RejectKind::Reconsiderable | RejectKind::WitnessStripped
-                ) {
-                    self.remember_reject(&tx);
-                }
+                self.remember_refusal(&tx, r.kind);
                 tracing::debug!(target: "mempoolrej", "{txid} (wtxid={wtxid}) from peer={id} was not accepted: {r}");
                 if r.kind == RejectKind::Reconsiderable {
                     self.remember_reconsiderable(&tx, id);
@@ -1046,8 +951,10 @@ impl Net {
                         let from = orphan.from.first().copied().unwrap_or(0);
                         self.orphans.borrow_mut().add(orphan.tx, from);
                     }
+                    // Refused for good: its own orphans are refused in turn.
                     Ok(Err(r)) => {
                         tracing::debug!(target: "txpackages", "removed orphan tx {txid}: {r}");
+                        self.remember_refusal(&orphan.tx, r.kind);
                     }
                     Err(e) => tracing::warn!(target: "net", "checking orphan {txid}: {e}"),
                 }
