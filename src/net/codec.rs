@@ -255,4 +255,40 @@ mod tests {
             "{bad:?}"
         );
     }
+
+    #[test]
+    fn a_tx_with_neither_inputs_nor_outputs_is_read_as_core_reads_it() {
+        let magic = Magic::REGTEST;
+        let frame = |payload: &[u8]| {
+            let mut frame = magic.to_bytes().to_vec();
+            frame.extend_from_slice(b"tx\0\0\0\0\0\0\0\0\0\0");
+            frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            let sum = bitcoin::hashes::sha256d::Hash::hash(payload).to_byte_array();
+            frame.extend_from_slice(&sum[..4]);
+            frame.extend_from_slice(payload);
+            frame
+        };
+        // Version 2, no inputs, a zero flag, lock time 7.
+        let payload = [2, 0, 0, 0, 0, 0, 7, 0, 0, 0];
+        let got = rt().block_on(read_message(&mut &frame(&payload)[..], magic));
+        let Ok((NetworkMessage::Tx(tx), 34)) = got else {
+            panic!("{got:?}");
+        };
+        assert!(tx.input.is_empty() && tx.output.is_empty());
+        assert_eq!((tx.version.0, tx.lock_time.to_consensus_u32()), (2, 7));
+        // Its txid is Core's: the hash of those ten bytes.
+        assert_eq!(
+            tx.compute_txid().to_byte_array(),
+            bitcoin::hashes::sha256d::Hash::hash(&payload).to_byte_array()
+        );
+        // A witness flag of 1 with nothing after it is still undecodable.
+        let got = rt().block_on(read_message(
+            &mut &frame(&[2, 0, 0, 0, 0, 1, 7, 0, 0, 0])[..],
+            magic,
+        ));
+        assert!(
+            matches!(got, Err(FrameError::Undecodable { .. })),
+            "{got:?}"
+        );
+    }
 }
