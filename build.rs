@@ -1,5 +1,5 @@
 //! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
-//! the kernel shims (`src/chain/block_tree.cpp`,
+//! the kernel shims (`src/chain/block_tree.cpp`, `kernel_clock.cpp`,
 //! `src/mempool/script_check.cpp`) against the kernel's C++ headers (from
 //! the pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code
 //! is never committed.
@@ -27,10 +27,14 @@ fn main() {
 }
 
 /// Builds the kernel calls the C API lacks (chain/block_tree.rs,
-/// mempool/script_check.rs), with the defines the kernel library itself is
+/// chain/clock.rs, mempool/script_check.rs), with the defines the kernel library itself is
 /// built with.
 fn compile_kernel_shims() {
-    let files = ["src/chain/block_tree.cpp", "src/mempool/script_check.cpp"];
+    let files = [
+        "src/chain/block_tree.cpp",
+        "src/chain/kernel_clock.cpp",
+        "src/mempool/script_check.cpp",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -96,6 +96,7 @@ default_tests=(
     p2p_orphan_handling.py
     p2p_compactblocks.py
     p2p_invalid_tx.py
+    p2p_invalid_block.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -243,3 +243,34 @@ fn submitblock_leaves_malformed_blocks_to_the_engine_as_core() {
         Err((-22, "Block decode failed".into()))
     );
 }
+
+#[test]
+fn setmocktime_moves_the_kernels_clock_for_block_times() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let made = ok(
+        &node,
+        "generateblock",
+        json!({"output": "raw(51)", "transactions": [], "submit": false}),
+    );
+    let mut block: bitcoin::Block = deserialize_hex(made["hex"].as_str().unwrap()).unwrap();
+    // Three hours ahead: more than the two the engine allows.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    block.header.time = (now + 3 * 3600) as u32;
+    while block.header.validate_pow(block.header.target()).is_err() {
+        block.header.nonce += 1;
+    }
+    let hex = serialize_hex(&block);
+    assert_eq!(
+        ok(&node, "submitblock", json!([hex])),
+        json!("time-too-new")
+    );
+    assert_eq!(ok(&node, "getblockcount", json!([])), json!(0));
+    // With the node's clock set an hour before the block, the engine
+    // reads the same time: the block is no longer too new.
+    ok(&node, "setmocktime", json!([now + 2 * 3600]));
+    assert_eq!(ok(&node, "submitblock", json!([hex])), Value::Null);
+    assert_eq!(ok(&node, "getblockcount", json!([])), json!(1));
+}

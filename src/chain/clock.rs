@@ -1,6 +1,7 @@
 //! The node's clock: system time, or the time `setmocktime` fixed (Core's
 //! NodeClock with -mocktime), for block times and RPC answers that test
-//! frameworks control.
+//! frameworks control. A mock time is set in the kernel's clock too
+//! (through `kernel_clock.cpp`), which validation reads.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -23,9 +24,16 @@ pub fn now_micros() -> i64 {
     }
 }
 
-/// Sets the mock time (0: back to the system clock).
+extern "C" {
+    fn bmp_set_kernel_mock_time(seconds: i64);
+}
+
+/// Sets the mock time (0: back to the system clock), ours and the
+/// kernel's.
 pub fn set_mock_time(seconds: i64) {
     MOCK_TIME.store(seconds, Ordering::Relaxed);
+    // SAFETY: the kernel's SetMockTime stores an atomic; any value is valid.
+    unsafe { bmp_set_kernel_mock_time(seconds) };
 }
 
 /// The mock time, 0 when unset.
