@@ -97,6 +97,11 @@ default_tests=(
     p2p_compactblocks.py
     p2p_invalid_tx.py
     p2p_invalid_block.py
+    feature_csv_activation.py
+    feature_cltv.py
+    feature_dersig.py
+    feature_bip68_sequence.py
+    p2p_mutated_blocks.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -569,3 +569,68 @@ fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3_and_muhash() {
         Err((-8, "'sha256' is not a valid hash_type".into()))
     );
 }
+
+#[test]
+fn testactivationheight_and_vbparams_move_deployments_in_the_engine_too() {
+    let node = TestNode::start(&[
+        "-disablewallet",
+        "-testactivationheight=csv@5",
+        "-testactivationheight=segwit@8",
+        "-vbparams=testdummy:-2:-2",
+    ]);
+    let info = ok(&node, "getdeploymentinfo", json!([]));
+    assert_eq!(
+        info["deployments"]["csv"],
+        json!({"type": "buried", "active": false, "height": 5})
+    );
+    assert_eq!(info["deployments"]["segwit"]["height"], json!(8));
+    assert_eq!(
+        info["deployments"]["testdummy"]["bip9"]["status"],
+        json!("failed")
+    );
+    assert_eq!(
+        info["deployments"]["testdummy"]["bip9"]["start_time"],
+        json!(-2)
+    );
+    // Before segwit the coinbase has no witness: a kernel still on regtest's
+    // own parameters (segwit from genesis) would refuse those blocks
+    // (bad-witness-nonce-size); after it, the witness reserved value is back.
+    let hashes = ok(&node, "generatetoaddress", json!([9, ADDRESS]));
+    let coinbase_witness = |i: usize| {
+        let block = ok(&node, "getblock", json!([hashes[i], 2]));
+        block["tx"][0]["vin"][0].get("txinwitness").cloned()
+    };
+    assert_eq!(coinbase_witness(6), None, "block 7, before segwit");
+    assert_eq!(
+        coinbase_witness(7),
+        Some(json!(["00".repeat(32)])),
+        "block 8"
+    );
+    let info = ok(&node, "getdeploymentinfo", json!([]));
+    assert_eq!(info["deployments"]["csv"]["active"], json!(true));
+    assert_eq!(info["deployments"]["segwit"]["active"], json!(true));
+}
+
+#[test]
+fn malformed_test_deployment_options_stop_the_node_with_cores_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    for (arg, message) in [
+        (
+            "-testactivationheight=foo@1",
+            "Invalid name (foo@1) for -testactivationheight=name@height.",
+        ),
+        (
+            "-testactivationheight=csv",
+            "Invalid format (csv) for -testactivationheight=name@height.",
+        ),
+        (
+            "-vbparams=testdummy:1",
+            "Version bits parameters malformed, expecting deployment:start:end[:min_activation_height]",
+        ),
+    ] {
+        let (code, _, stderr) = common::run(common::NODE, &["-regtest", &datadir, arg]);
+        assert_ne!(code, 0, "{arg}");
+        assert!(stderr.contains(message), "{arg}: {stderr}");
+    }
+}

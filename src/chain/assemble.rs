@@ -114,6 +114,12 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
         txdata,
     };
     add_witness_commitment(&mut block);
+    // Core's UpdateUncommittedBlockStructures: the coinbase carries the
+    // witness reserved value only once segwit is in force (a witness before
+    // is "unexpected-witness"); the commitment output is there either way.
+    if !super::deployments::buried_active(chain.network(), "segwit", height as i32) {
+        block.txdata[0].input[0].witness = Witness::new();
+    }
     block.header.merkle_root = block
         .compute_merkle_root()
         .unwrap_or_else(bitcoin::TxMerkleNode::all_zeros);

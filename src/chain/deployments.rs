@@ -2,9 +2,93 @@
 //! ones with their activation heights per chain, the BIP9 `testdummy`
 //! deployment regtest defines (bit 28, period 144, threshold 108, started
 //! from genesis, no timeout) with Core's versionbits state machine, and the
-//! script verification flags a block is checked with.
+//! script verification flags a block is checked with. On regtest, Core's
+//! `-testactivationheight` and `-vbparams` change them ([`TestParams`], set
+//! once when the chain opens; chain_params gives the kernel the same).
+
+use std::sync::OnceLock;
 
 use bitcoin::Network;
+
+/// Regtest's deployments as `-testactivationheight` and `-vbparams` change
+/// them (Core's DeploymentOptions).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TestParams {
+    /// Activation heights set for bip34, bip66 (dersig), bip65 (cltv), csv
+    /// and segwit.
+    pub heights: [Option<i32>; 5],
+    /// testdummy's start time, timeout and minimum activation height.
+    pub testdummy: Option<(i64, i64, i32)>,
+}
+
+/// Core's names for `-testactivationheight`, in [`TestParams::heights`]
+/// order.
+const TEST_NAMES: [&str; 5] = ["bip34", "dersig", "cltv", "csv", "segwit"];
+
+impl TestParams {
+    /// Parses the options' values with Core's checks and messages.
+    pub fn parse(heights: &[String], vbparams: &[String]) -> Result<TestParams, String> {
+        let mut params = TestParams::default();
+        for arg in heights {
+            let Some((name, value)) = arg.split_once('@') else {
+                return Err(format!(
+                    "Invalid format ({arg}) for -testactivationheight=name@height."
+                ));
+            };
+            let height = value
+                .parse::<i32>()
+                .ok()
+                .filter(|h| (0..i32::MAX).contains(h))
+                .ok_or_else(|| {
+                    format!("Invalid height value ({arg}) for -testactivationheight=name@height.")
+                })?;
+            let i = TEST_NAMES.iter().position(|n| *n == name).ok_or_else(|| {
+                format!("Invalid name ({arg}) for -testactivationheight=name@height.")
+            })?;
+            params.heights[i] = Some(height);
+        }
+        for arg in vbparams {
+            let parts: Vec<&str> = arg.split(':').collect();
+            if !(3..=4).contains(&parts.len()) {
+                return Err("Version bits parameters malformed, expecting deployment:start:end[:min_activation_height]".into());
+            }
+            let start = parts[1]
+                .parse::<i64>()
+                .map_err(|_| format!("Invalid nStartTime ({})", parts[1]))?;
+            let timeout = parts[2]
+                .parse::<i64>()
+                .map_err(|_| format!("Invalid nTimeout ({})", parts[2]))?;
+            let min = match parts.get(3) {
+                Some(m) => m
+                    .parse::<i32>()
+                    .map_err(|_| format!("Invalid min_activation_height ({m})"))?,
+                None => 0,
+            };
+            if parts[0] != "testdummy" {
+                return Err(format!("Invalid deployment ({})", parts[0]));
+            }
+            tracing::info!("Setting version bits activation parameters for testdummy to start={start}, timeout={timeout}, min_activation_height={min}");
+            params.testdummy = Some((start, timeout, min));
+        }
+        Ok(params)
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == TestParams::default()
+    }
+}
+
+static REGTEST_PARAMS: OnceLock<TestParams> = OnceLock::new();
+
+/// Regtest's deployments for this process from now on (the first call
+/// wins: the chain is opened once).
+pub fn set_regtest_params(params: TestParams) {
+    let _ = REGTEST_PARAMS.set(params);
+}
+
+fn regtest_params() -> Option<&'static TestParams> {
+    REGTEST_PARAMS.get()
+}
 
 /// A buried deployment: Core's name and its activation height on `network`.
 pub fn buried(network: Network) -> [(&'static str, i32); 5] {
@@ -12,7 +96,15 @@ pub fn buried(network: Network) -> [(&'static str, i32); 5] {
     let heights = match network {
         Network::Bitcoin => [227_931, 363_725, 388_381, 419_328, 481_824],
         Network::Testnet => [21_111, 330_776, 581_885, 770_112, 834_624],
-        Network::Regtest => [1, 1, 1, 1, 0],
+        Network::Regtest => {
+            let mut heights = [1, 1, 1, 1, 0];
+            if let Some(p) = regtest_params() {
+                for (h, set) in heights.iter_mut().zip(p.heights) {
+                    *h = set.unwrap_or(*h);
+                }
+            }
+            heights
+        }
         _ => [1, 1, 1, 1, 1],
     };
     [
@@ -24,13 +116,17 @@ pub fn buried(network: Network) -> [(&'static str, i32); 5] {
     ]
 }
 
+/// Whether buried deployment `name` (Core's getdeploymentinfo name) is in
+/// force for a block at `height`.
+pub fn buried_active(network: Network, name: &str, height: i32) -> bool {
+    buried(network)
+        .iter()
+        .any(|(n, h)| *n == name && height >= *h)
+}
+
 /// Core's script flag names (alphabetical, as its flag map) for a block at `height`.
 pub fn script_flags(network: Network, height: i32) -> Vec<&'static str> {
-    let active = |name: &str| {
-        buried(network)
-            .iter()
-            .any(|(n, h)| *n == name && height >= *h)
-    };
+    let active = |name: &str| buried_active(network, name, height);
     let mut flags = Vec::new();
     if active("bip65") {
         flags.push("CHECKLOCKTIMEVERIFY");
@@ -64,15 +160,20 @@ pub struct Bip9 {
 /// on Core's chains today).
 pub fn bip9(network: Network) -> Vec<Bip9> {
     match network {
-        Network::Regtest => vec![Bip9 {
-            name: "testdummy",
-            bit: 28,
-            start_time: 0,
-            timeout: i64::MAX,
-            min_activation_height: 0,
-            threshold: 108,
-            period: 144,
-        }],
+        Network::Regtest => {
+            let (start_time, timeout, min_activation_height) = regtest_params()
+                .and_then(|p| p.testdummy)
+                .unwrap_or((0, i64::MAX, 0));
+            vec![Bip9 {
+                name: "testdummy",
+                bit: 28,
+                start_time,
+                timeout,
+                min_activation_height,
+                threshold: 108,
+                period: 144,
+            }]
+        }
         _ => Vec::new(),
     }
 }
@@ -128,6 +229,12 @@ fn mtp(times: &[i64], h: usize) -> i64 {
 /// after `versions` (versions[h] and times[h] are block h's version and
 /// time). Entry p is the state of blocks in period p.
 fn period_states(d: &Bip9, versions: &[i32], times: &[i64], periods: usize) -> Vec<State> {
+    // Core's ALWAYS_ACTIVE and NEVER_ACTIVE start times.
+    match d.start_time {
+        -1 => return vec![State::Active; periods.max(1)],
+        -2 => return vec![State::Failed; periods.max(1)],
+        _ => {}
+    }
     let period = d.period as usize;
     let mut states = vec![State::Defined];
     for p in 0..periods.saturating_sub(1) {

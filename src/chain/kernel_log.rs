@@ -132,6 +132,17 @@ pub fn reject_reason(lines: &[String]) -> Option<String> {
     })
 }
 
+/// The whole validation state of the last refusal in `lines`: the reason
+/// and Core's debug message ("bad-txns-inputs-missingorspent,
+/// CheckTxInputs: inputs missing/spent in transaction ...").
+pub fn reject_state(lines: &[String]) -> Option<String> {
+    let reason = reject_reason(lines)?;
+    lines.iter().rev().find_map(|line| {
+        let at = line.find(&format!("failed, {reason}"))?;
+        Some(line[at + "failed, ".len()..].trim_end().to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +154,10 @@ mod tests {
             "ConnectTip: ConnectBlock 3f2a failed, bad-cb-amount, coinbase pays too much (actual=5000000001 vs limit=5000000000)".to_string(),
         ];
         assert_eq!(reject_reason(&lines).as_deref(), Some("bad-cb-amount"));
+        assert_eq!(
+            reject_state(&lines).as_deref(),
+            Some("bad-cb-amount, coinbase pays too much (actual=5000000001 vs limit=5000000000)")
+        );
         assert_eq!(reject_reason(&["nothing here".to_string()]), None);
     }
 }

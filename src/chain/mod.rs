@@ -8,6 +8,7 @@
 
 pub mod assemble;
 pub mod block_tree;
+mod chain_params;
 pub mod clock;
 pub mod deployments;
 pub mod disk_space;
@@ -68,6 +69,8 @@ pub struct ChainOptions {
     pub worker_threads: i32,
     /// `-txindex`: keep the transaction index.
     pub txindex: bool,
+    /// `-testactivationheight` and `-vbparams` (regtest only).
+    pub test_params: deployments::TestParams,
 }
 
 impl ChainOptions {
@@ -81,6 +84,7 @@ impl ChainOptions {
             reindex_chainstate: false,
             worker_threads: 0,
             txindex: false,
+            test_params: deployments::TestParams::default(),
         }
     }
 }
@@ -214,6 +218,15 @@ impl Chain {
                 },
             )
             .build()?;
+        if !opts.test_params.is_default() {
+            if kind != ChainType::Regtest {
+                return Err(ChainError::Unsupported(
+                    "-testactivationheight and -vbparams are supported on regtest only".into(),
+                ));
+            }
+            chain_params::use_regtest_params(&context, &opts.test_params)?;
+            deployments::set_regtest_params(opts.test_params.clone());
+        }
         let blocks = opts.net_dir.join("blocks");
         let mut builder =
             ChainstateManagerBuilder::new(&context, path_str(&opts.net_dir)?, path_str(&blocks)?)?
@@ -498,6 +511,17 @@ impl Chain {
 
     /// Hands `block` to the kernel for validation, then updates the index.
     pub fn submit_block(&self, block: &bitcoin::Block) -> Result<SubmitOutcome, ChainError> {
+        self.submit_block_with_state(block)
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// [`submit_block`](Self::submit_block), with the engine's whole
+    /// validation state for a refused block ("reason, debug message", as
+    /// Core's BlockValidationState::ToString) when its log gave one.
+    pub fn submit_block_with_state(
+        &self,
+        block: &bitcoin::Block,
+    ) -> Result<(SubmitOutcome, Option<String>), ChainError> {
         let bytes = serialize(block);
         let kblock = bitcoinkernel::Block::new(&bytes)?;
         let hash = block.block_hash();
@@ -526,13 +550,17 @@ impl Chain {
             ),
             (ProcessBlockResult::NewBlock, None) => SubmitOutcome::Inconclusive,
         };
+        let state = match &outcome {
+            SubmitOutcome::Rejected(_) => kernel_log::reject_state(&lines),
+            _ => None,
+        };
         if let Err(e) = self.sync_index(Some(block)) {
             // The kernel moved on and the index cannot follow: as Core does
             // when it cannot write its chainstate, the node must stop.
             record_fatal(&self.fatal, e.to_string());
             return Err(e);
         }
-        Ok(outcome)
+        Ok((outcome, state))
     }
 
     /// What block `hash`'s transactions spent (its undo data), one list per

@@ -14,6 +14,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::broker::client::BrokerClient;
+use crate::chain::deployments::TestParams;
 use crate::chain::{kernel_log, Chain, ChainOptions};
 use crate::config::Config;
 use crate::ipc::child;
@@ -175,6 +176,10 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
         reindex_chainstate: config.get_bool("reindex-chainstate", false),
         worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
         txindex: config.get_bool("txindex", false),
+        test_params: TestParams::parse(
+            &config.get_all("testactivationheight"),
+            &config.get_all("vbparams"),
+        )?,
     };
     tokio::task::spawn_blocking(move || Chain::open(&opts))
         .await

@@ -248,15 +248,15 @@ async fn generateblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         let block = mine(&chain, block, &mut tries, false)?
             .ok_or_else(|| RpcError::new(code::MISC_ERROR, "Failed to make block."))?;
         if submit {
-            match chain.submit_block(&block).map_err(internal)? {
-                SubmitOutcome::Accepted => {}
-                SubmitOutcome::Rejected(reason) => {
+            match chain.submit_block_with_state(&block).map_err(internal)? {
+                (SubmitOutcome::Accepted, _) => {}
+                (SubmitOutcome::Rejected(reason), state) => {
                     return Err(RpcError::new(
                         code::VERIFY_ERROR,
-                        format!("TestBlockValidity failed: {reason}"),
+                        format!("TestBlockValidity failed: {}", state.unwrap_or(reason)),
                     ))
                 }
-                other => {
+                (other, _) => {
                     return Err(RpcError::new(
                         code::INTERNAL_ERROR,
                         format!("ProcessNewBlock, block not accepted: {other:?}"),
