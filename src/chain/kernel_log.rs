@@ -132,6 +132,18 @@ pub fn reject_reason(lines: &[String]) -> Option<String> {
     })
 }
 
+/// The reject reason of the refusal of block `hash` in `lines` (Core's
+/// "ConnectBlock <hash> failed, <reason>, ..." line).
+pub fn reject_reason_for(lines: &[String], hash: &bitcoin::BlockHash) -> Option<String> {
+    let hash = hash.to_string();
+    let mine: Vec<String> = lines
+        .iter()
+        .filter(|l| l.contains(&hash) && l.contains("failed, "))
+        .cloned()
+        .collect();
+    reject_reason(&mine)
+}
+
 /// The whole validation state of the last refusal in `lines`: the reason
 /// and Core's debug message ("bad-txns-inputs-missingorspent,
 /// CheckTxInputs: inputs missing/spent in transaction ...").

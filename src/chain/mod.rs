@@ -104,10 +104,26 @@ pub enum SubmitOutcome {
     Rejected(String),
 }
 
+/// What the engine made of a submitted block ([`Chain::submit_block_checked`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub outcome: SubmitOutcome,
+    /// The engine's whole validation state for a refused block ("reason,
+    /// debug message", as Core's BlockValidationState::ToString) when its
+    /// log gave one.
+    pub state: Option<String>,
+    /// Other blocks the engine found invalid on the way (connecting the
+    /// branch this block completed), with their reasons: Core's
+    /// BlockChecked for them blames whoever sent them.
+    pub others_invalid: Vec<(bitcoin::BlockHash, String)>,
+}
+
+/// One BlockChecked event: (block, valid, result).
+type Checked = (bitcoin::BlockHash, bool, BlockValidationResult);
+
 thread_local! {
-    /// The last BlockChecked event on this thread: (block, valid, result).
-    static CHECKED: std::cell::RefCell<Option<(bitcoin::BlockHash, bool, BlockValidationResult)>> =
-        const { std::cell::RefCell::new(None) };
+    /// The BlockChecked events on this thread since the last submission.
+    static CHECKED: std::cell::RefCell<Vec<Checked>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Core's reject reason when the kernel's log did not name one.
@@ -199,6 +215,33 @@ fn path_str(p: &Path) -> Result<&str, ChainError> {
         .ok_or_else(|| ChainError::Unsupported(format!("{} is not UTF-8", p.display())))
 }
 
+/// `block` serialized as Core serializes it. rust-bitcoin writes a
+/// transaction without inputs in the segwit form (marker and flag), which
+/// Core reads as a superfluous witness; Core writes it (a transaction with
+/// neither inputs, outputs nor witnesses, as one of its peers may send) as
+/// version, two zero counts and lock time, and the engine must read it so
+/// to refuse the block for what it is (bad-txns-vin-empty).
+pub fn encode_block(block: &bitcoin::Block) -> Vec<u8> {
+    use bitcoin::consensus::Encodable;
+    if !block.txdata.iter().any(|tx| tx.input.is_empty()) {
+        return serialize(block);
+    }
+    let mut out = serialize(&block.header);
+    // Writing to a Vec cannot fail.
+    let _ = bitcoin::VarInt(block.txdata.len() as u64).consensus_encode(&mut out);
+    for tx in &block.txdata {
+        if tx.input.is_empty() {
+            out.extend_from_slice(&tx.version.0.to_le_bytes());
+            out.push(0);
+            let _ = tx.output.consensus_encode(&mut out);
+            out.extend_from_slice(&tx.lock_time.to_consensus_u32().to_le_bytes());
+        } else {
+            out.extend_from_slice(&serialize(tx));
+        }
+    }
+    out
+}
+
 impl Chain {
     /// Opens (or creates) the chain under `opts.net_dir`, reindexing if asked,
     /// and brings the UTXO index level with the kernel's tip.
@@ -214,7 +257,7 @@ impl Chain {
                 |block: bitcoinkernel::Block, state: bitcoinkernel::BlockValidationStateRef<'_>| {
                     let hash = to_hash(block.hash().to_bytes());
                     let valid = state.mode() == ValidationMode::Valid;
-                    CHECKED.with(|c| *c.borrow_mut() = Some((hash, valid, state.result())));
+                    CHECKED.with(|c| c.borrow_mut().push((hash, valid, state.result())));
                 },
             )
             .build()?;
@@ -511,26 +554,51 @@ impl Chain {
 
     /// Hands `block` to the kernel for validation, then updates the index.
     pub fn submit_block(&self, block: &bitcoin::Block) -> Result<SubmitOutcome, ChainError> {
-        self.submit_block_with_state(block)
-            .map(|(outcome, _)| outcome)
+        self.submit_block_checked(block).map(|s| s.outcome)
     }
 
-    /// [`submit_block`](Self::submit_block), with the engine's whole
-    /// validation state for a refused block ("reason, debug message", as
-    /// Core's BlockValidationState::ToString) when its log gave one.
-    pub fn submit_block_with_state(
+    /// [`submit_block`](Self::submit_block), with what else the engine
+    /// reported.
+    pub fn submit_block_checked(&self, block: &bitcoin::Block) -> Result<Submitted, ChainError> {
+        let kblock = bitcoinkernel::Block::new(&encode_block(block))?;
+        self.process_block(&kblock, block.block_hash(), Some(block))
+    }
+
+    /// A serialized block rust-bitcoin could not decode, for the engine,
+    /// which reads more (a witness item over 4 MB, in a block too heavy
+    /// to be valid, as Core's submitblock tests send): None if the engine
+    /// cannot read it either.
+    pub fn submit_raw_block(&self, bytes: &[u8]) -> Result<Option<SubmitOutcome>, ChainError> {
+        let Ok(kblock) = bitcoinkernel::Block::new(bytes) else {
+            return Ok(None);
+        };
+        let hash = to_hash(kblock.hash().to_bytes());
+        self.process_block(&kblock, hash, None)
+            .map(|s| Some(s.outcome))
+    }
+
+    /// The engine's ProcessNewBlock for `kblock` (`block` when decoded),
+    /// then the indexes follow.
+    fn process_block(
         &self,
-        block: &bitcoin::Block,
-    ) -> Result<(SubmitOutcome, Option<String>), ChainError> {
-        let bytes = serialize(block);
-        let kblock = bitcoinkernel::Block::new(&bytes)?;
-        let hash = block.block_hash();
+        kblock: &bitcoinkernel::Block,
+        hash: bitcoin::BlockHash,
+        block: Option<&bitcoin::Block>,
+    ) -> Result<Submitted, ChainError> {
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
-        CHECKED.with(|c| *c.borrow_mut() = None);
-        let (result, lines) = kernel_log::capture(|| self.chainman.process_block(&kblock));
-        let checked = CHECKED
-            .with(|c| c.borrow_mut().take())
-            .filter(|(h, ..)| *h == hash);
+        CHECKED.with(|c| c.borrow_mut().clear());
+        let (result, lines) = kernel_log::capture(|| self.chainman.process_block(kblock));
+        let all_checked = CHECKED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        let others_invalid = all_checked
+            .iter()
+            .filter(|(h, valid, _)| *h != hash && !valid)
+            .map(|(h, _, r)| {
+                let reason = kernel_log::reject_reason_for(&lines, h)
+                    .unwrap_or_else(|| generic_reason(*r).to_string());
+                (*h, reason)
+            })
+            .collect();
+        let checked = all_checked.into_iter().rev().find(|(h, ..)| *h == hash);
         let outcome = match (result, checked) {
             // A block already in the kernel's block index with its failure
             // mark: refused as cached-invalid (or, stored, a duplicate).
@@ -554,13 +622,17 @@ impl Chain {
             SubmitOutcome::Rejected(_) => kernel_log::reject_state(&lines),
             _ => None,
         };
-        if let Err(e) = self.sync_index(Some(block)) {
+        if let Err(e) = self.sync_index(block) {
             // The kernel moved on and the index cannot follow: as Core does
             // when it cannot write its chainstate, the node must stop.
             record_fatal(&self.fatal, e.to_string());
             return Err(e);
         }
-        Ok((outcome, state))
+        Ok(Submitted {
+            outcome,
+            state,
+            others_invalid,
+        })
     }
 
     /// What block `hash`'s transactions spent (its undo data), one list per

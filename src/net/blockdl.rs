@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
 
+use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::ServiceFlags;
 use bitcoin::BlockHash;
@@ -46,6 +47,10 @@ pub(super) struct BlockDownload {
     received: RefCell<HashSet<BlockHash>>,
     /// Core's m_block_stalling_timeout (microseconds).
     stalling_timeout: Cell<i64>,
+    /// Who sent each block the engine has not checked yet (Core's
+    /// mapBlockSource): a block found invalid later, when a block building
+    /// on it is connected, is blamed on its sender.
+    sources: RefCell<HashMap<BlockHash, u64>>,
 }
 
 impl Default for BlockDownload {
@@ -54,6 +59,7 @@ impl Default for BlockDownload {
             in_flight: RefCell::default(),
             received: RefCell::default(),
             stalling_timeout: Cell::new(STALLING_TIMEOUT_DEFAULT_US),
+            sources: RefCell::default(),
         }
     }
 }
@@ -309,6 +315,20 @@ impl Net {
         received.insert(hash);
     }
 
+    /// Block `hash` came from peer `id` and goes to the engine.
+    pub(super) fn note_block_source(&self, hash: BlockHash, id: u64) {
+        let mut sources = self.blocks.sources.borrow_mut();
+        if sources.len() >= MAX_RECEIVED {
+            sources.clear();
+        }
+        sources.insert(hash, id);
+    }
+
+    /// The engine checked block `hash`: who sent it, if we remember.
+    pub(super) fn block_checked(&self, hash: &BlockHash) -> Option<u64> {
+        self.blocks.sources.borrow_mut().remove(hash)
+    }
+
     /// `n` blocks joined the active chain (Core's BlockConnected, once per
     /// block): a stalling timeout raised by stalls shrinks back by 15 %
     /// each time, in whole seconds, down to its default.
@@ -524,11 +544,26 @@ impl Net {
 /// Core's IsBlockMutated: the reason the block's transactions do not
 /// match its merkle root, or its witnesses its witness commitment.
 pub(super) fn mutation(block: &bitcoin::Block) -> Option<&'static str> {
-    if !block.check_merkle_root() {
+    // Core's merkle root of no transactions is zero (such a block is
+    // refused later, for its length).
+    let root_holds = if block.txdata.is_empty() {
+        block.header.merkle_root == bitcoin::TxMerkleNode::all_zeros()
+    } else {
+        block.check_merkle_root()
+    };
+    if !root_holds {
         return Some("bad-txnmrklroot, hashMerkleRoot mismatch");
     }
-    if block.txdata.first().is_some_and(|tx| tx.is_coinbase()) && !block.check_witness_commitment()
-    {
+    if !block.txdata.first().is_some_and(|tx| tx.is_coinbase()) {
+        // Without a coinbase the block is invalid anyway; a 64-byte
+        // transaction could pass for an inner merkle node, though.
+        return block
+            .txdata
+            .iter()
+            .any(|tx| tx.base_size() == 64)
+            .then_some("bad-txns-64-byte, a 64-byte transaction without a coinbase");
+    }
+    if !block.check_witness_commitment() {
         return Some("bad-witness-merkle-match, witness merkle commitment mismatch");
     }
     None

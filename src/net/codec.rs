@@ -123,10 +123,8 @@ pub async fn read_message<R: AsyncRead + Unpin>(
             why: why.into(),
         });
     }
-    if command == "tx" {
-        if let Some(tx) = bare_transaction(&buf[HEADER..]) {
-            return Ok((NetworkMessage::Tx(tx), buf.len()));
-        }
+    if let Some(msg) = with_bare_transactions(&command, &buf[HEADER..]) {
+        return Ok((msg, buf.len()));
     }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
         command,
@@ -154,6 +152,48 @@ pub fn bare_transaction(payload: &[u8]) -> Option<bitcoin::Transaction> {
         input: Vec::new(),
         output: Vec::new(),
     })
+}
+
+/// A `tx` or `block` message holding a transaction without inputs or
+/// outputs (see [`bare_transaction`]), which rust-bitcoin cannot decode;
+/// None for anything else.
+pub fn with_bare_transactions(command: &str, payload: &[u8]) -> Option<NetworkMessage> {
+    match command {
+        "tx" => bare_transaction(payload).map(NetworkMessage::Tx),
+        "block" => block_with_bare_transactions(payload).map(NetworkMessage::Block),
+        _ => None,
+    }
+}
+
+/// A block whose transactions may include bare ones: the header, the
+/// count, then each transaction decoded by rust-bitcoin unless it is bare
+/// (its version followed by two zero bytes). None unless the payload is
+/// exactly that and at least one transaction is bare.
+fn block_with_bare_transactions(payload: &[u8]) -> Option<bitcoin::Block> {
+    use bitcoin::consensus::Decodable;
+    const BARE_LEN: usize = 10;
+    let mut cursor = bitcoin::io::Cursor::new(payload);
+    let header = bitcoin::block::Header::consensus_decode(&mut cursor).ok()?;
+    let count = bitcoin::VarInt::consensus_decode(&mut cursor).ok()?.0;
+    // Every transaction takes ten bytes at least.
+    if count > (payload.len() / BARE_LEN) as u64 {
+        return None;
+    }
+    let mut txdata = Vec::with_capacity(count as usize);
+    let mut any_bare = false;
+    for _ in 0..count {
+        let at = cursor.position() as usize;
+        let rest = payload.get(at..)?;
+        if rest.get(4..6) == Some(&[0, 0]) {
+            txdata.push(bare_transaction(rest.get(..BARE_LEN)?)?);
+            cursor.set_position((at + BARE_LEN) as u64);
+            any_bare = true;
+        } else {
+            txdata.push(bitcoin::Transaction::consensus_decode(&mut cursor).ok()?);
+        }
+    }
+    (any_bare && cursor.position() as usize == payload.len())
+        .then_some(bitcoin::Block { header, txdata })
 }
 
 /// A payload decoding error in words close to Core's exceptions: a payload

@@ -181,7 +181,16 @@ impl Net {
                 return vec![Inventory::CompactBlock(wanted[0])];
             }
         }
-        wanted.into_iter().map(Inventory::WitnessBlock).collect()
+        if Net::serves_witnesses(peer) {
+            wanted.into_iter().map(Inventory::WitnessBlock).collect()
+        } else {
+            wanted.into_iter().map(Inventory::Block).collect()
+        }
+    }
+
+    /// Core's CanServeWitnesses: the peer offers NODE_WITNESS.
+    pub(super) fn serves_witnesses(peer: &Peer) -> bool {
+        peer.info.borrow().services & bitcoin::p2p::ServiceFlags::WITNESS.to_u64() != 0
     }
 
     /// `getdata(MSG_CMPCT_BLOCK)`: the block as a compact block, or whole

@@ -2175,10 +2175,41 @@ impl Net {
         }
         let chain = self.chain.clone();
         let height_before = self.chain.tip().height;
-        let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
+        let id = peer.info.borrow().id;
+        if !via_compact {
+            self.note_block_source(hash, id);
+        }
+        let submitted = tokio::task::spawn_blocking(move || chain.submit_block_checked(&block))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        // Core's BlockChecked for this block and for blocks it made the
+        // engine connect and find invalid: each one's sender is blamed.
+        let checked_here = !matches!(submitted.outcome, SubmitOutcome::Inconclusive);
+        if checked_here {
+            self.block_checked(&hash);
+        }
+        let mut fault = None;
+        for (invalid, reason) in &submitted.others_invalid {
+            let Some(source) = self.block_checked(invalid) else {
+                continue;
+            };
+            let why = format!("invalid block {invalid}: {reason}");
+            if source == id {
+                fault = Some(block_fault(&why, reason));
+                continue;
+            }
+            let sender = self.peers.borrow().get(&source).cloned();
+            if let Some(sender) = sender {
+                if self.punishes(&sender, &why) {
+                    self.drop_peer(source, &why);
+                }
+            }
+        }
+        if let Some(Err(f)) = fault {
+            return Err(f);
+        }
+        let outcome = submitted.outcome;
         match outcome {
             SubmitOutcome::Rejected(reason) if via_compact => {
                 tracing::debug!(target: "net", "compact block {hash} from peer={} is invalid: {reason}", peer.info.borrow().id);

@@ -31,8 +31,9 @@ pub const MAX_CONTENTS: usize = 4 * 1000 * 1000 + 1;
 pub const V2_OVERHEAD: usize = 3 + 1 + 16;
 /// BIP324's short message id of `sendcmpct`.
 const SENDCMPCT_ID: u8 = 20;
-/// BIP324's short id of `tx`.
+/// BIP324's short ids of `tx` and `block`.
 const TX_ID: u8 = 21;
+const BLOCK_ID: u8 = 2;
 
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -143,13 +144,19 @@ impl V2Reader {
                     why: why.into(),
                 });
             }
-            let tx_payload = match contents[0] {
-                TX_ID => Some(&contents[1..]),
-                0 if contents[1..13] == *b"tx\0\0\0\0\0\0\0\0\0\0" => Some(&contents[13..]),
-                _ => None,
+            let (command, payload) = match contents[0] {
+                TX_ID => ("tx", &contents[1..]),
+                BLOCK_ID => ("block", &contents[1..]),
+                0 => (
+                    std::str::from_utf8(&contents[1..13])
+                        .unwrap_or_default()
+                        .trim_end_matches('\0'),
+                    &contents[13..],
+                ),
+                _ => ("", &contents[..0]),
             };
-            if let Some(tx) = tx_payload.and_then(super::codec::bare_transaction) {
-                break Ok((NetworkMessage::Tx(tx), contents.len() + V2_OVERHEAD));
+            if let Some(msg) = super::codec::with_bare_transactions(command, payload) {
+                break Ok((msg, contents.len() + V2_OVERHEAD));
             }
             let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
                 command: "v2 message".into(),

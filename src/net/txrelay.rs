@@ -645,10 +645,15 @@ impl Net {
                 &hash,
                 now + txrequest::GETDATA_TX_INTERVAL_US,
             );
+            // Core's GetFetchFlags: witnesses only from a peer that serves
+            // them.
+            let txid = Txid::from_byte_array(hash);
             getdata.push(if wtxid {
                 Inventory::WTx(Wtxid::from_byte_array(hash))
+            } else if Net::serves_witnesses(peer) {
+                Inventory::WitnessTransaction(txid)
             } else {
-                Inventory::WitnessTransaction(Txid::from_byte_array(hash))
+                Inventory::Transaction(txid)
             });
         }
         for chunk in getdata.chunks(MAX_GETDATA_SIZE) {

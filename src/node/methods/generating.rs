@@ -248,7 +248,8 @@ async fn generateblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
         let block = mine(&chain, block, &mut tries, false)?
             .ok_or_else(|| RpcError::new(code::MISC_ERROR, "Failed to make block."))?;
         if submit {
-            match chain.submit_block_with_state(&block).map_err(internal)? {
+            let submitted = chain.submit_block_checked(&block).map_err(internal)?;
+            match (submitted.outcome, submitted.state) {
                 (SubmitOutcome::Accepted, _) => {}
                 (SubmitOutcome::Rejected(reason), state) => {
                     return Err(RpcError::new(

@@ -57,13 +57,18 @@ async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcErr
     let bytes = Vec::<u8>::from_hex(&hex).map_err(|_| decode_failed())?;
     // As Core: bytes after the block are ignored, and a block without a
     // coinbase is the engine's to reject (after its proof-of-work check).
-    let (block, _): (bitcoin::Block, usize) =
-        bitcoin::consensus::deserialize_partial(&bytes).map_err(|_| decode_failed())?;
+    let decoded: Option<(bitcoin::Block, usize)> =
+        bitcoin::consensus::deserialize_partial(&bytes).ok();
     let chain = ctx.chain.clone();
-    let outcome = tokio::task::spawn_blocking(move || chain.submit_block(&block))
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+    let outcome = tokio::task::spawn_blocking(move || match decoded {
+        Some((block, _)) => chain.submit_block(&block).map(Some),
+        // What rust-bitcoin refuses the engine may still read.
+        None => chain.submit_raw_block(&bytes),
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?
+    .ok_or_else(decode_failed)?;
     Ok(match outcome {
         SubmitOutcome::Accepted => Value::Null,
         SubmitOutcome::Duplicate => "duplicate".into(),
