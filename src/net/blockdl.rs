@@ -563,8 +563,104 @@ pub(super) fn mutation(block: &bitcoin::Block) -> Option<&'static str> {
             .any(|tx| tx.base_size() == 64)
             .then_some("bad-txns-64-byte, a 64-byte transaction without a coinbase");
     }
-    if !block.check_witness_commitment() {
-        return Some("bad-witness-merkle-match, witness merkle commitment mismatch");
+    // Core's CheckWitnessMalleation: with a commitment, the coinbase
+    // witness is one 32-byte reserved value and the commitment holds;
+    // without one, no transaction has witnesses.
+    let coinbase = &block.txdata[0];
+    let commits = coinbase.output.iter().any(|o| {
+        let b = o.script_pubkey.as_bytes();
+        b.len() >= 38 && b[..6] == [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]
+    });
+    if commits {
+        let witness = &coinbase.input[0].witness;
+        if witness.len() != 1 || witness.nth(0).is_none_or(|w| w.len() != 32) {
+            return Some("bad-witness-nonce-size, CheckWitnessMalleation : invalid witness reserved value size");
+        }
+        if !block.check_witness_commitment() {
+            return Some("bad-witness-merkle-match, witness merkle commitment mismatch");
+        }
+    } else if block
+        .txdata
+        .iter()
+        .any(|tx| tx.input.iter().any(|i| !i.witness.is_empty()))
+    {
+        return Some("unexpected-witness, CheckWitnessMalleation : unexpected witness data found");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bitcoin::{Amount, Block, ScriptBuf, Transaction, TxIn, TxOut, Witness};
+
+    fn block_with(txdata: Vec<Transaction>) -> Block {
+        let mut block = Block {
+            header: bitcoin::block::Header {
+                version: bitcoin::block::Version::TWO,
+                prev_blockhash: BlockHash::all_zeros(),
+                merkle_root: bitcoin::TxMerkleNode::all_zeros(),
+                time: 0,
+                bits: bitcoin::CompactTarget::from_consensus(0x207fffff),
+                nonce: 0,
+            },
+            txdata,
+        };
+        if let Some(root) = block.compute_merkle_root() {
+            block.header.merkle_root = root;
+        }
+        block
+    }
+
+    fn coinbase(witness: Witness) -> Transaction {
+        Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: bitcoin::OutPoint::null(),
+                script_sig: ScriptBuf::from_bytes(vec![1, 1]),
+                witness,
+                ..Default::default()
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(50),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn mutation_follows_cores_is_block_mutated() {
+        // No transactions and a zero root: for the engine (bad-blk-length).
+        assert_eq!(mutation(&block_with(vec![])), None);
+        // A plain coinbase without witnesses or commitment is fine.
+        assert_eq!(mutation(&block_with(vec![coinbase(Witness::new())])), None);
+        // A witness without a commitment is unexpected.
+        let got = mutation(&block_with(vec![coinbase(Witness::from_slice(&[
+            [0u8; 32]
+        ]))]));
+        assert!(
+            got.is_some_and(|w| w.starts_with("unexpected-witness")),
+            "{got:?}"
+        );
+        // With a commitment, the reserved value must be one 32-byte item.
+        let mut block = block_with(vec![coinbase(Witness::new())]);
+        crate::chain::assemble::add_witness_commitment(&mut block);
+        block.header.merkle_root = block.compute_merkle_root().unwrap();
+        assert_eq!(mutation(&block), None);
+        block.txdata[0].input[0].witness.push([b'a'; 10]);
+        block.header.merkle_root = block.compute_merkle_root().unwrap();
+        let got = mutation(&block);
+        assert!(
+            got.is_some_and(|w| w.starts_with("bad-witness-nonce-size")),
+            "{got:?}"
+        );
+        // A wrong merkle root is always a mutation.
+        block.header.merkle_root = bitcoin::TxMerkleNode::all_zeros();
+        let got = mutation(&block);
+        assert!(
+            got.is_some_and(|w| w.starts_with("bad-txnmrklroot")),
+            "{got:?}"
+        );
+    }
 }

@@ -205,6 +205,7 @@ fn decode_error(e: &bitcoin::consensus::encode::Error) -> String {
             "DataStream::read(): end of data".into()
         }
         Error::Io(io) => format!("{e}: {io}"),
+        Error::NonMinimalVarInt => "non-canonical ReadCompactSize()".into(),
         e => e.to_string(),
     }
 }
