@@ -66,6 +66,34 @@ pub fn coinbase(height: u32, script: ScriptBuf, reward: Amount) -> Transaction {
     }
 }
 
+/// Core's UpdateUncommittedBlockStructures (what submitblock does first): a
+/// block that commits to its witnesses, once segwit is in force, gets the
+/// zero witness reserved value in its coinbase if it has no witness there.
+pub fn fill_witness_nonce(chain: &Chain, block: &mut Block) {
+    let Some(prev) = chain.block_info(&block.header.prev_blockhash) else {
+        return;
+    };
+    let segwit = super::deployments::buried_active(chain.network(), "segwit", prev.height + 1);
+    let Some(coinbase) = block.txdata.first_mut() else {
+        return;
+    };
+    if segwit
+        && commits_to_witnesses(coinbase)
+        && coinbase.input.first().is_some_and(|i| i.witness.is_empty())
+    {
+        coinbase.input[0].witness = Witness::from_slice(&[[0u8; 32]]);
+    }
+}
+
+/// Whether `coinbase` has a witness commitment output (BIP141: OP_RETURN,
+/// a 36-byte push starting with the commitment header).
+pub fn commits_to_witnesses(coinbase: &Transaction) -> bool {
+    coinbase.output.iter().any(|o| {
+        let b = o.script_pubkey.as_bytes();
+        b.len() >= 38 && b[..2] == [0x6a, 0x24] && b[2..6] == COMMITMENT_HEADER
+    })
+}
+
 /// Adds the witness reserved value and commitment output to `block`'s coinbase.
 pub fn add_witness_commitment(block: &mut Block) {
     let reserved = [0u8; 32];

@@ -144,6 +144,22 @@ pub fn reject_reason_for(lines: &[String], hash: &bitcoin::BlockHash) -> Option<
     reject_reason(&mine)
 }
 
+/// Why the engine could not load or verify the chainstate, from its log
+/// ("Witness data for blocks after height 5 requires validation. Please
+/// restart with -reindex.").
+pub fn load_error(lines: &[String]) -> Option<String> {
+    const PREFIXES: [&str; 2] = [
+        "Failed to load chain state from your data directory: ",
+        "Failed to verify loaded chain state from your datadir: ",
+    ];
+    lines.iter().find_map(|line| {
+        PREFIXES.iter().find_map(|p| {
+            line.split_once(p)
+                .map(|(_, why)| why.trim_end().to_string())
+        })
+    })
+}
+
 /// The whole validation state of the last refusal in `lines`: the reason
 /// and Core's debug message ("bad-txns-inputs-missingorspent,
 /// CheckTxInputs: inputs missing/spent in transaction ...").

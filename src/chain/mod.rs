@@ -43,6 +43,10 @@ pub enum ChainError {
     /// Less than Core's reserve is free where the chain writes.
     #[error("Disk space is too low!")]
     DiskSpace,
+    /// The engine could not load the chainstate (Core's message; a
+    /// reindex recovers).
+    #[error("{0}")]
+    Load(String),
     /// invalidateblock and its kin were not carried out.
     #[error(transparent)]
     Verdict(#[from] block_tree::VerdictError),
@@ -278,7 +282,14 @@ impl Chain {
         if wipe {
             builder = builder.wipe_db(opts.reindex, true)?;
         }
-        let chainman = builder.build()?;
+        let (built, lines) = kernel_log::capture(|| builder.build());
+        let chainman = built.map_err(|e| {
+            // The engine says why it could not load the chainstate only in
+            // its log (Core's init error).
+            kernel_log::load_error(&lines)
+                .map(ChainError::Load)
+                .unwrap_or_else(|| e.into())
+        })?;
         if wipe {
             tracing::info!(
                 "{}: replaying blocks from the block files",

@@ -19,6 +19,11 @@ use crate::config::{Chain, Config, Program};
 use crate::logging::{self, LogConfig};
 use crate::sandbox;
 
+/// Marks a body's error as one of Core's init questions a daemon cannot
+/// ask ("... Please restart with -reindex or -reindex-chainstate to
+/// recover."): bitcoind prints those without the "Error: " caption.
+pub const QUESTION: &str = "[question] ";
+
 /// Why a child could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ChildError {
@@ -115,8 +120,17 @@ where
             code = &mut serving => (code, false),
             r = &mut body => match r {
                 Ok(Err(e)) => {
-                    tracing::error!("{}: {e}", role.display_name());
-                    eprintln!("Error: {e}");
+                    // A declined question prints as Core's, with no caption.
+                    match e.strip_prefix(QUESTION) {
+                        Some(question) => {
+                            tracing::info!("{question}");
+                            eprintln!("{question}");
+                        }
+                        None => {
+                            tracing::error!("{}: {e}", role.display_name());
+                            eprintln!("Error: {e}");
+                        }
+                    }
                     (1, true)
                 }
                 _ => (serving.await, true),

@@ -215,6 +215,23 @@ impl Net {
             .is_some_and(|t| t.header.time as i64 > crate::chain::clock::now() - 20 * spacing)
     }
 
+    /// Core's IsBlockMutated for `block` on our chain: the witness
+    /// commitment is looked at once segwit is in force for it (its parent
+    /// unknown: assumed so).
+    pub(super) fn block_mutation(&self, block: &bitcoin::Block) -> Option<&'static str> {
+        let segwit = self
+            .chain
+            .block_info(&block.header.prev_blockhash)
+            .is_none_or(|prev| {
+                crate::chain::deployments::buried_active(
+                    self.chain.network(),
+                    "segwit",
+                    prev.height + 1,
+                )
+            });
+        mutation(block, segwit)
+    }
+
     /// The peers `hash` is asked of, first asked first.
     pub(super) fn in_flight_peers(&self, hash: &BlockHash) -> Vec<u64> {
         self.blocks
@@ -543,7 +560,7 @@ impl Net {
 
 /// Core's IsBlockMutated: the reason the block's transactions do not
 /// match its merkle root, or its witnesses its witness commitment.
-pub(super) fn mutation(block: &bitcoin::Block) -> Option<&'static str> {
+pub(super) fn mutation(block: &bitcoin::Block, segwit: bool) -> Option<&'static str> {
     // Core's merkle root of no transactions is zero (such a block is
     // refused later, for its length).
     let root_holds = if block.txdata.is_empty() {
@@ -563,14 +580,11 @@ pub(super) fn mutation(block: &bitcoin::Block) -> Option<&'static str> {
             .any(|tx| tx.base_size() == 64)
             .then_some("bad-txns-64-byte, a 64-byte transaction without a coinbase");
     }
-    // Core's CheckWitnessMalleation: with a commitment, the coinbase
-    // witness is one 32-byte reserved value and the commitment holds;
-    // without one, no transaction has witnesses.
+    // Core's CheckWitnessMalleation: once segwit is in force, with a
+    // commitment, the coinbase witness is one 32-byte reserved value and
+    // the commitment holds; otherwise no transaction has witnesses.
     let coinbase = &block.txdata[0];
-    let commits = coinbase.output.iter().any(|o| {
-        let b = o.script_pubkey.as_bytes();
-        b.len() >= 38 && b[..6] == [0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed]
-    });
+    let commits = segwit && crate::chain::assemble::commits_to_witnesses(coinbase);
     if commits {
         let witness = &coinbase.input[0].witness;
         if witness.len() != 1 || witness.nth(0).is_none_or(|w| w.len() != 32) {
@@ -632,13 +646,15 @@ mod tests {
     #[test]
     fn mutation_follows_cores_is_block_mutated() {
         // No transactions and a zero root: for the engine (bad-blk-length).
-        assert_eq!(mutation(&block_with(vec![])), None);
+        assert_eq!(mutation(&block_with(vec![]), true), None);
         // A plain coinbase without witnesses or commitment is fine.
-        assert_eq!(mutation(&block_with(vec![coinbase(Witness::new())])), None);
+        assert_eq!(
+            mutation(&block_with(vec![coinbase(Witness::new())]), true),
+            None
+        );
         // A witness without a commitment is unexpected.
-        let got = mutation(&block_with(vec![coinbase(Witness::from_slice(&[
-            [0u8; 32]
-        ]))]));
+        let witnessed = block_with(vec![coinbase(Witness::from_slice(&[[0u8; 32]]))]);
+        let got = mutation(&witnessed, true);
         assert!(
             got.is_some_and(|w| w.starts_with("unexpected-witness")),
             "{got:?}"
@@ -647,17 +663,24 @@ mod tests {
         let mut block = block_with(vec![coinbase(Witness::new())]);
         crate::chain::assemble::add_witness_commitment(&mut block);
         block.header.merkle_root = block.compute_merkle_root().unwrap();
-        assert_eq!(mutation(&block), None);
+        assert_eq!(mutation(&block, true), None);
+        // Before segwit, the commitment is not looked at, but the reserved
+        // value is a witness nobody expects.
+        let got = mutation(&block, false);
+        assert!(
+            got.is_some_and(|w| w.starts_with("unexpected-witness")),
+            "{got:?}"
+        );
         block.txdata[0].input[0].witness.push([b'a'; 10]);
         block.header.merkle_root = block.compute_merkle_root().unwrap();
-        let got = mutation(&block);
+        let got = mutation(&block, true);
         assert!(
             got.is_some_and(|w| w.starts_with("bad-witness-nonce-size")),
             "{got:?}"
         );
         // A wrong merkle root is always a mutation.
         block.header.merkle_root = bitcoin::TxMerkleNode::all_zeros();
-        let got = mutation(&block);
+        let got = mutation(&block, true);
         assert!(
             got.is_some_and(|w| w.starts_with("bad-txnmrklroot")),
             "{got:?}"

@@ -358,7 +358,7 @@ impl Net {
             if let Ok(slots) = rebuild(&c, &known) {
                 if slots.iter().all(Option::is_some) {
                     let block = assemble(c.header, slots);
-                    if super::blockdl::mutation(&block).is_none() {
+                    if self.block_mutation(&block).is_none() {
                         return self.on_block(peer, block, true).await;
                     }
                 }
@@ -481,7 +481,7 @@ impl Net {
     ) -> Result<(), Fault> {
         let block = assemble(header, slots);
         let hash = header.block_hash();
-        if let Some(why) = super::blockdl::mutation(&block) {
+        if let Some(why) = self.block_mutation(&block) {
             let id = peer.info.borrow().id;
             // Kept, so that more transactions for it are refused.
             *peer.compact.partial.borrow_mut() = Some(Partial {

@@ -2168,7 +2168,7 @@ impl Net {
                 .block_info(&block.header.prev_blockhash)
                 .is_some()
         {
-            if let Some(why) = blockdl::mutation(&block) {
+            if let Some(why) = self.block_mutation(&block) {
                 tracing::debug!(target: "validation", "Block mutated: {why}");
                 return Err(Fault::Misbehaving("mutated block".into()));
             }

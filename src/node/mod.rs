@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::broker::client::BrokerClient;
 use crate::chain::deployments::TestParams;
-use crate::chain::{kernel_log, Chain, ChainOptions};
+use crate::chain::{kernel_log, Chain, ChainError, ChainOptions};
 use crate::config::Config;
 use crate::ipc::child;
 use crate::ipc::spawn::ChildRole;
@@ -184,7 +184,14 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
     tokio::task::spawn_blocking(move || Chain::open(&opts))
         .await
         .map_err(|e| e.to_string())?
-        .map_err(|e| format!("Error opening block database: {e}"))
+        .map_err(|e| match e {
+            // Core's init error for a chainstate that needs rebuilding.
+            ChainError::Load(why) => format!(
+                "{}{why}.\nPlease restart with -reindex or -reindex-chainstate to recover.",
+                child::QUESTION
+            ),
+            e => format!("Error opening block database: {e}"),
+        })
 }
 
 /// Serves JSON-RPC on the sockets the broker bound until the worker ends;

@@ -61,7 +61,10 @@ async fn submitblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcErr
         bitcoin::consensus::deserialize_partial(&bytes).ok();
     let chain = ctx.chain.clone();
     let outcome = tokio::task::spawn_blocking(move || match decoded {
-        Some((block, _)) => chain.submit_block(&block).map(Some),
+        Some((mut block, _)) => {
+            assemble::fill_witness_nonce(&chain, &mut block);
+            chain.submit_block(&block).map(Some)
+        }
         // What rust-bitcoin refuses the engine may still read.
         None => chain.submit_raw_block(&bytes),
     })
