@@ -634,3 +634,23 @@ fn malformed_test_deployment_options_stop_the_node_with_cores_message() {
         assert!(stderr.contains(message), "{arg}: {stderr}");
     }
 }
+
+#[test]
+fn blocks_validated_before_an_earlier_segwit_height_need_a_reindex_as_core_says() {
+    let mut node = TestNode::start(&["-disablewallet", "-testactivationheight=segwit@10"]);
+    ok(&node, "generatetoaddress", json!([6, ADDRESS]));
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    // Blocks 5 and 6 were checked without segwit's rules: the engine will
+    // not load them under a segwit height of 5, and Core's init says so.
+    let datadir = format!("-datadir={}", node.datadir.path().display());
+    let (code, _, stderr) = common::run(
+        common::NODE,
+        &["-regtest", &datadir, "-testactivationheight=segwit@5"],
+    );
+    assert_ne!(code, 0);
+    assert_eq!(
+        stderr.trim(),
+        "Witness data for blocks after height 5 requires validation. Please restart with -reindex..\nPlease restart with -reindex or -reindex-chainstate to recover."
+    );
+}
