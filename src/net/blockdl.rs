@@ -149,8 +149,8 @@ impl Net {
             (Some(tip_work), Some(work)) if tip_work <= work => {}
             _ => return,
         }
-        // Segwit is active from the start on regtest: a block asked of a
-        // peer must come with its witnesses.
+        // Once segwit is in force, a block is asked only of a peer that
+        // serves its witnesses (Core's direct fetch).
         let (id, services) = {
             let i = peer.info.borrow();
             (i.id, i.services)
@@ -165,7 +165,7 @@ impl Net {
             let lacking = !self.blocks.received.borrow().contains(&block.hash)
                 && !self.blocks.in_flight.borrow().contains_key(&block.hash)
                 && self.chain.read_block(&block.hash).is_err();
-            if lacking && witnesses {
+            if lacking && (witnesses || !self.segwit_at(block.height)) {
                 to_fetch.push(block.clone());
             }
             walk = self.chain.block_info(&block.header.prev_blockhash);
@@ -215,6 +215,11 @@ impl Net {
             .is_some_and(|t| t.header.time as i64 > crate::chain::clock::now() - 20 * spacing)
     }
 
+    /// Whether segwit is in force for a block at `height`.
+    fn segwit_at(&self, height: i32) -> bool {
+        crate::chain::deployments::buried_active(self.chain.network(), "segwit", height)
+    }
+
     /// Core's IsBlockMutated for `block` on our chain: the witness
     /// commitment is looked at once segwit is in force for it (its parent
     /// unknown: assumed so).
@@ -222,13 +227,7 @@ impl Net {
         let segwit = self
             .chain
             .block_info(&block.header.prev_blockhash)
-            .is_none_or(|prev| {
-                crate::chain::deployments::buried_active(
-                    self.chain.network(),
-                    "segwit",
-                    prev.height + 1,
-                )
-            });
+            .is_none_or(|prev| self.segwit_at(prev.height + 1));
         mutation(block, segwit)
     }
 
@@ -516,10 +515,16 @@ impl Net {
         let window_end = common.height + WINDOW;
         let max_height = best.height.min(window_end + 1);
         let mut waiting_for = None;
+        let witnesses = Net::serves_witnesses(peer);
         for height in common.height + 1..=max_height {
             let Some(block) = self.chain.ancestor(&best.hash, height) else {
                 break;
             };
+            // Core: nothing from a peer without witnesses once segwit is in
+            // force, neither this block nor its descendants.
+            if !witnesses && self.segwit_at(height) {
+                return (found, None);
+            }
             if block.in_active_chain
                 || self.blocks.received.borrow().contains(&block.hash)
                 || self.chain.have_block_data(&block.hash)

@@ -123,7 +123,7 @@ pub async fn read_message<R: AsyncRead + Unpin>(
             why: why.into(),
         });
     }
-    if let Some(msg) = with_bare_transactions(&command, &buf[HEADER..]) {
+    if let Some(msg) = read_as_core_does(&command, &buf[HEADER..]) {
         return Ok((msg, buf.len()));
     }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
@@ -154,13 +154,21 @@ pub fn bare_transaction(payload: &[u8]) -> Option<bitcoin::Transaction> {
     })
 }
 
-/// A `tx` or `block` message holding a transaction without inputs or
-/// outputs (see [`bare_transaction`]), which rust-bitcoin cannot decode;
-/// None for anything else.
-pub fn with_bare_transactions(command: &str, payload: &[u8]) -> Option<NetworkMessage> {
+/// A `tx` or `block` message as Core reads it where rust-bitcoin does not:
+/// holding a transaction without inputs or outputs (see
+/// [`bare_transaction`]), or followed by bytes it does not use (Core reads
+/// what it needs off the message and ignores the rest; a witness list
+/// longer than the inputs leaves such bytes, and a block read that way
+/// fails its merkle root). None for anything else.
+pub fn read_as_core_does(command: &str, payload: &[u8]) -> Option<NetworkMessage> {
+    use bitcoin::consensus::deserialize_partial;
     match command {
-        "tx" => bare_transaction(payload).map(NetworkMessage::Tx),
-        "block" => block_with_bare_transactions(payload).map(NetworkMessage::Block),
+        "tx" => bare_transaction(payload)
+            .or_else(|| deserialize_partial(payload).ok().map(|(tx, _)| tx))
+            .map(NetworkMessage::Tx),
+        "block" => block_with_bare_transactions(payload)
+            .or_else(|| deserialize_partial(payload).ok().map(|(block, _)| block))
+            .map(NetworkMessage::Block),
         _ => None,
     }
 }
@@ -321,6 +329,16 @@ mod tests {
         assert_eq!(
             tx.compute_txid().to_byte_array(),
             bitcoin::hashes::sha256d::Hash::hash(&payload).to_byte_array()
+        );
+        // Bytes after a transaction are left unread, as Core reads them.
+        let mut tx2 = tx.clone();
+        tx2.input.push(bitcoin::TxIn::default());
+        let mut long = bitcoin::consensus::serialize(&tx2);
+        long.extend_from_slice(&[0xde, 0xad]);
+        let got = rt().block_on(read_message(&mut &frame(&long)[..], magic));
+        assert!(
+            matches!(&got, Ok((NetworkMessage::Tx(t), _)) if *t == tx2),
+            "{got:?}"
         );
         // A witness flag of 1 with nothing after it is still undecodable.
         let got = rt().block_on(read_message(

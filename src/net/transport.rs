@@ -155,7 +155,7 @@ impl V2Reader {
                 ),
                 _ => ("", &contents[..0]),
             };
-            if let Some(msg) = super::codec::with_bare_transactions(command, payload) {
+            if let Some(msg) = super::codec::read_as_core_does(command, payload) {
                 break Ok((msg, contents.len() + V2_OVERHEAD));
             }
             let msg = bip324::serde::deserialize(&contents).map_err(|e| FrameError::Malformed {
