@@ -207,6 +207,9 @@ pub enum RejectKind {
     /// Refused for its fee alone: a package with a child paying for it may
     /// get in (Core's TX_RECONSIDERABLE).
     Reconsiderable,
+    /// It spends outputs policy does not let it spend, whatever its
+    /// witnesses (Core's TX_INPUTS_NOT_STANDARD): refused by txid too.
+    InputsNotStandard,
     /// Its scripts fail only because it came without witnesses: the same
     /// txid with them may be fine, so it is not remembered as refused
     /// (Core's TX_WITNESS_STRIPPED).
@@ -402,7 +405,7 @@ pub fn p2sh_redeem(script_sig: &Script) -> Option<bitcoin::ScriptBuf> {
 }
 
 fn nonstandard_input(details: String) -> Reject {
-    Reject::new(RejectKind::Policy, "bad-txns-nonstandard-inputs").with(details)
+    Reject::new(RejectKind::InputsNotStandard, "bad-txns-nonstandard-inputs").with(details)
 }
 
 /// Core's ValidateInputsStandardness: what each input spends must be a

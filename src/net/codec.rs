@@ -127,9 +127,9 @@ pub async fn read_message<R: AsyncRead + Unpin>(
         return Ok((msg, buf.len()));
     }
     let raw: RawNetworkMessage = deserialize(&buf).map_err(|e| FrameError::Undecodable {
+        why: tx_witness_error(&command, &buf[HEADER..], &e).unwrap_or_else(|| decode_error(&e)),
         command,
         size: len,
-        why: decode_error(&e),
     })?;
     Ok((raw.into_payload(), buf.len()))
 }
@@ -206,6 +206,37 @@ fn block_with_bare_transactions(payload: &[u8]) -> Option<bitcoin::Block> {
 
 /// A payload decoding error in words close to Core's exceptions: a payload
 /// cut short is Core's "end of data"; otherwise the error and its cause.
+/// Core's exception for a `tx` whose segwit flag rust-bitcoin refuses:
+/// with the witness bit set, Core reads the witnesses first ("Superfluous
+/// witness record" when all are empty), then refuses other bits ("Unknown
+/// transaction optional data").
+fn tx_witness_error(
+    command: &str,
+    payload: &[u8],
+    e: &bitcoin::consensus::encode::Error,
+) -> Option<String> {
+    use bitcoin::consensus::encode::Error;
+    let Error::UnsupportedSegwitFlag(flag) = e else {
+        return None;
+    };
+    if command != "tx" {
+        return None;
+    }
+    let unknown = Some("Unknown transaction optional data".to_string());
+    if flag & 1 == 0 || payload.get(4) != Some(&0) {
+        return unknown;
+    }
+    // The same transaction with the witness bit alone.
+    let mut as_witness = payload.to_vec();
+    as_witness[5] = 1;
+    match bitcoin::consensus::deserialize_partial::<bitcoin::Transaction>(&as_witness) {
+        Err(Error::ParseFailed(why)) if why.contains("no witnesses") => {
+            Some("Superfluous witness record".into())
+        }
+        _ => unknown,
+    }
+}
+
 fn decode_error(e: &bitcoin::consensus::encode::Error) -> String {
     use bitcoin::consensus::encode::Error;
     match e {
@@ -214,6 +245,9 @@ fn decode_error(e: &bitcoin::consensus::encode::Error) -> String {
         }
         Error::Io(io) => format!("{e}: {io}"),
         Error::NonMinimalVarInt => "non-canonical ReadCompactSize()".into(),
+        Error::ParseFailed(why) if why.contains("no witnesses") => {
+            "Superfluous witness record".into()
+        }
         e => e.to_string(),
     }
 }

@@ -480,9 +480,9 @@ impl Net {
         }
     }
 
-    /// Core's ProcessInvalidTx: a refused transaction is remembered,
-    /// except a conflict (it may be mined away), one refused for its fee
-    /// (a child may pay for it) and one stripped of its witnesses (the
+    /// Core's ProcessInvalidTx: a refused transaction is remembered by
+    /// wtxid, except a conflict (it may be mined away), one refused for its
+    /// fee (a child may pay for it) and one stripped of its witnesses (the
     /// same txid with them may be fine; a txid-keyed cache would refuse
     /// the good one).
     fn remember_refusal(&self, tx: &Transaction, kind: RejectKind) {
@@ -491,6 +491,13 @@ impl Net {
             RejectKind::Conflict | RejectKind::Reconsiderable | RejectKind::WitnessStripped
         ) {
             self.remember_reject(tx);
+        }
+        // Inputs policy refuses are refused whatever the witnesses: the
+        // txid too, so the same transaction is not asked for again by it
+        // (Core's TX_INPUTS_NOT_STANDARD).
+        let txid = tx.compute_txid().to_byte_array();
+        if kind == RejectKind::InputsNotStandard && txid != tx.compute_wtxid().to_byte_array() {
+            self.remember_reject_hash(txid);
         }
     }
 
