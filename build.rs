@@ -39,6 +39,7 @@ fn compile_kernel_shims() {
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }
+    println!("cargo:rerun-if-changed=src/kernel_shim.h");
     println!("cargo:rerun-if-env-changed=BITCOINKERNEL_SYS_SRC");
     let src = kernel_source();
     cc::Build::new()

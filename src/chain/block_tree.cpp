@@ -13,6 +13,8 @@
 #include <uint256.h>
 #include <validation.h>
 
+#include "../kernel_shim.h"
+
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -24,6 +26,8 @@
 
 namespace {
 
+using bmp::put;
+
 // The C API's chainstate manager handle points at a struct whose first
 // member owns the ChainstateManager (bitcoinkernel.cpp's ChainMan).
 ChainstateManager& chainman_of(void* handle)
@@ -34,14 +38,6 @@ ChainstateManager& chainman_of(void* handle)
 uint256 hash_of(const uint8_t* hash)
 {
     return uint256{std::span<const unsigned char>{hash, 32}};
-}
-
-void put(char* out, size_t out_len, const std::string& text)
-{
-    if (out_len == 0) return;
-    const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
-    std::memcpy(out, text.data(), n);
-    out[n] = '\0';
 }
 
 // Results: 0 done, 1 no such block, 2 refused (why in `err`), 3 exception.

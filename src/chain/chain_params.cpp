@@ -10,6 +10,8 @@
 #include <kernel/chainparams.h>
 #include <util/chaintype.h>
 
+#include "../kernel_shim.h"
+
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -17,6 +19,8 @@
 #include <string>
 
 namespace {
+
+using bmp::put;
 
 // The members of bitcoinkernel.cpp's Context up to its chain parameters:
 // m_context, m_notifications (a shared_ptr), m_interrupt, m_signals.
@@ -27,14 +31,6 @@ struct ContextLayout {
     void* signals;
     std::unique_ptr<const CChainParams> chainparams;
 };
-
-void put(char* out, size_t out_len, const std::string& text)
-{
-    if (out_len == 0) return;
-    const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
-    std::memcpy(out, text.data(), n);
-    out[n] = '\0';
-}
 
 constexpr int DONE = 0;
 constexpr int LAYOUT = 1;

@@ -15,6 +15,8 @@
 #include <serialize.h>
 #include <streams.h>
 
+#include "../kernel_shim.h"
+
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -24,13 +26,7 @@
 
 namespace {
 
-void put(char* out, size_t out_len, const std::string& text)
-{
-    if (out_len == 0) return;
-    const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
-    std::memcpy(out, text.data(), n);
-    out[n] = '\0';
-}
+using bmp::put;
 
 // Results: every script passes; one fails (its input and Core's error text);
 // the arguments do not decode or do not match; an exception.

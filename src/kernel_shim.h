@@ -1,0 +1,26 @@
+// kernel_shim.h: what the kernel shims (chain/block_tree.cpp,
+// chain/chain_params.cpp, mempool/script_check.cpp) share: handing a message
+// back to Rust in a caller's buffer.
+
+#ifndef BITCOIN_MP_KERNEL_SHIM_H
+#define BITCOIN_MP_KERNEL_SHIM_H
+
+#include <cstddef>
+#include <cstring>
+#include <string>
+
+namespace bmp {
+
+// Copies `text` into `out` (`out_len` bytes), cut short if need be, always
+// NUL-terminated.
+inline void put(char* out, size_t out_len, const std::string& text)
+{
+    if (out_len == 0) return;
+    const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
+    std::memcpy(out, text.data(), n);
+    out[n] = '\0';
+}
+
+} // namespace bmp
+
+#endif // BITCOIN_MP_KERNEL_SHIM_H
