@@ -102,6 +102,9 @@ default_tests=(
     feature_dersig.py
     feature_bip68_sequence.py
     p2p_mutated_blocks.py
+    "feature_block.py --skipreorg"
+    feature_presegwit_node_upgrade.py
+    p2p_segwit.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")
