@@ -116,9 +116,11 @@ pub struct Submitted {
     /// debug message", as Core's BlockValidationState::ToString) when its
     /// log gave one.
     pub state: Option<String>,
-    /// Other blocks the engine found invalid on the way (connecting the
-    /// branch this block completed), with their reasons: Core's
-    /// BlockChecked for them blames whoever sent them.
+    /// Other blocks the engine checked on the way (connecting the branch
+    /// this block completed): Core's BlockChecked for them.
+    pub others_valid: Vec<bitcoin::BlockHash>,
+    /// Those it found invalid, with their reasons (whoever sent them is
+    /// blamed).
     pub others_invalid: Vec<(bitcoin::BlockHash, String)>,
 }
 
@@ -609,6 +611,11 @@ impl Chain {
                 (*h, reason)
             })
             .collect();
+        let others_valid = all_checked
+            .iter()
+            .filter(|(h, valid, _)| *h != hash && *valid)
+            .map(|(h, ..)| *h)
+            .collect();
         let checked = all_checked.into_iter().rev().find(|(h, ..)| *h == hash);
         let outcome = match (result, checked) {
             // A block already in the kernel's block index with its failure
@@ -642,6 +649,7 @@ impl Chain {
         Ok(Submitted {
             outcome,
             state,
+            others_valid,
             others_invalid,
         })
     }

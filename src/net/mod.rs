@@ -2189,6 +2189,9 @@ impl Net {
         if checked_here {
             self.block_checked(&hash);
         }
+        for valid in &submitted.others_valid {
+            self.block_checked(valid);
+        }
         let mut fault = None;
         for (invalid, reason) in &submitted.others_invalid {
             let Some(source) = self.block_checked(invalid) else {
