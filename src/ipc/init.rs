@@ -51,6 +51,10 @@ pub trait ProcessInterfaces {
 /// Where a process registers its `ProcessInterfaces` once it can serve them.
 pub type InterfaceSlot = Rc<RefCell<Option<Rc<dyn ProcessInterfaces>>>>;
 
+/// How long a starting wallet process lets Init.makeWalletLoader wait for
+/// its loader.
+const WALLET_LOADER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves `Init` on one connection.
 pub struct InitServer {
     log: CallLog,
@@ -65,6 +69,14 @@ impl InitServer {
             log,
             process,
             interfaces,
+        }
+    }
+
+    /// Waits until the process registered its interfaces, `limit` at most.
+    async fn wait_registered(&self, limit: std::time::Duration) {
+        let start = tokio::time::Instant::now();
+        while self.interfaces.borrow().is_none() && start.elapsed() < limit {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
@@ -175,6 +187,12 @@ impl init::Server for InitServer {
         let p = params.get()?;
         let seq = self.log.server_request("Init.makeWalletLoader", &p);
         let chain = p.get_chain()?;
+        // A wallet process serves Init before its body has registered the
+        // loader (it asks the broker for its settings first); the node asks
+        // for the loader right after the handshake, so it waits for it.
+        if self.process == "bitcoin-wallet" {
+            self.wait_registered(WALLET_LOADER_WAIT).await;
+        }
         match self.interface("Init.makeWalletLoader", |i| {
             i.wallet_loader(self.log.clone(), chain)
         }) {
