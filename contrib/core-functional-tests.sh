@@ -101,10 +101,12 @@ default_tests=(
     feature_cltv.py
     feature_dersig.py
     feature_bip68_sequence.py
-    p2p_mutated_blocks.py
     "feature_block.py --skipreorg"
     feature_presegwit_node_upgrade.py
     p2p_segwit.py
+    rpc_signrawtransactionwithkey.py
+    feature_nulldummy.py
+    rpc_createmultisig.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -1,12 +1,14 @@
 // kernel_shim.h: what the kernel shims (chain/block_tree.cpp,
 // chain/chain_params.cpp, mempool/script_check.cpp) share: handing a message
-// back to Rust in a caller's buffer.
+// back to Rust in a caller's buffer, and keeping C++ exceptions from
+// crossing into Rust.
 
 #ifndef BITCOIN_MP_KERNEL_SHIM_H
 #define BITCOIN_MP_KERNEL_SHIM_H
 
 #include <cstddef>
 #include <cstring>
+#include <exception>
 #include <string>
 
 namespace bmp {
@@ -19,6 +21,21 @@ inline void put(char* out, size_t out_len, const std::string& text)
     const size_t n = text.size() < out_len - 1 ? text.size() : out_len - 1;
     std::memcpy(out, text.data(), n);
     out[n] = '\0';
+}
+
+// Runs `verdict`; an exception (which must not cross into Rust) becomes
+// `failed`, with its message in `err`.
+template <typename F>
+int guarded(char* err, size_t err_len, int failed, F verdict)
+{
+    try {
+        return verdict();
+    } catch (const std::exception& e) {
+        put(err, err_len, e.what());
+        return failed;
+    } catch (...) {
+        return failed;
+    }
 }
 
 } // namespace bmp

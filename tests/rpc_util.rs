@@ -2,7 +2,8 @@
 //! `bitcoin-node -regtest`, checked against Core's functional-test vectors
 //! and against values computed here with rust-bitcoin and miniscript's
 //! checksum: getdescriptorinfo, deriveaddresses, createmultisig,
-//! decodescript, createrawtransaction, and the `desc` of every scriptPubKey.
+//! decodescript, createrawtransaction, signrawtransactionwithkey,
+//! combinerawtransaction, and the `desc` of every scriptPubKey.
 
 mod common;
 
@@ -682,4 +683,165 @@ fn descriptor_key_errors_read_as_cores() {
             "{desc}"
         );
     }
+}
+
+#[test]
+fn raw_transactions_are_signed_with_given_keys_and_partial_signatures_combine() {
+    let node = TestNode::start(&["-disablewallet"]);
+    let secp = bitcoin::secp256k1::Secp256k1::new();
+    let key = |n: u8| {
+        let secret = bitcoin::secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
+        bitcoin::PrivateKey::new(secret, Network::Regtest)
+    };
+    let (a, b) = (key(1), key(2));
+    let (pa, pb) = (a.public_key(&secp), b.public_key(&secp));
+    let miner = Address::p2wpkh(&pa.try_into().unwrap(), Network::Regtest).to_string();
+    let hashes = ok(&node, "generatetoaddress", json!([101, miner]));
+    let block = ok(&node, "getblock", json!([hashes[0], 1]));
+    let coinbase = block["tx"][0].as_str().unwrap().to_string();
+
+    // Pay the first coinbase to a 2-of-2 P2WSH multisig: the node finds the
+    // spent coin (and its amount) in its UTXO set.
+    let msig = ok(
+        &node,
+        "createmultisig",
+        json!([2, [pa.to_string(), pb.to_string()], "bech32"]),
+    );
+    let fund = ok(
+        &node,
+        "createrawtransaction",
+        json!([[{"txid": coinbase, "vout": 0}], [{msig["address"].as_str().unwrap(): 49.999}]]),
+    );
+    let signed = ok(
+        &node,
+        "signrawtransactionwithkey",
+        json!([fund, [a.to_wif()]]),
+    );
+    assert_eq!(members(&signed), ["hex", "complete"]);
+    assert_eq!(signed["complete"], json!(true));
+    let fund_txid = ok(&node, "sendrawtransaction", json!([signed["hex"]]));
+
+    // Spend it: each key alone leaves the input short of a signature, with
+    // Core's error entry; the two halves combine into a valid transaction.
+    let spend = ok(
+        &node,
+        "createrawtransaction",
+        json!([[{"txid": fund_txid, "vout": 0}], [{miner.clone(): 49.998}]]),
+    );
+    let spk = msig["address"]
+        .as_str()
+        .unwrap()
+        .parse::<Address<bitcoin::address::NetworkUnchecked>>()
+        .unwrap()
+        .assume_checked()
+        .script_pubkey();
+    let prevtx = json!([{"txid": fund_txid, "vout": 0, "scriptPubKey": spk.to_hex_string(),
+        "witnessScript": msig["redeemScript"], "amount": 49.999}]);
+    let half_a = ok(
+        &node,
+        "signrawtransactionwithkey",
+        json!([spend, [a.to_wif()], prevtx]),
+    );
+    let half_b = ok(
+        &node,
+        "signrawtransactionwithkey",
+        json!([spend, [b.to_wif()], prevtx]),
+    );
+    assert_eq!(half_a["complete"], json!(false));
+    let error = &half_a["errors"][0];
+    assert_eq!(
+        members(error),
+        ["txid", "vout", "witness", "scriptSig", "sequence", "error"]
+    );
+    assert_eq!(error["txid"], fund_txid);
+    assert_eq!(error["vout"], json!(0));
+    assert_eq!(error["sequence"], json!(0xffff_fffdu32));
+    assert_eq!(error["scriptSig"], json!(""));
+    // Dummy, A's signature, an empty slot, the witness script.
+    assert_eq!(error["witness"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        error["error"],
+        json!("CHECK(MULTI)SIG failing with non-zero signature (possibly need more signatures)")
+    );
+    assert_eq!(
+        rpc(&node, "sendrawtransaction", json!([half_a["hex"]]))
+            .unwrap_err()
+            .0,
+        -26
+    );
+    let combined = ok(
+        &node,
+        "combinerawtransaction",
+        json!([[half_a["hex"], half_b["hex"]]]),
+    );
+    let txid = ok(&node, "sendrawtransaction", json!([combined]));
+    assert!(ok(&node, "getrawmempool", json!([]))
+        .as_array()
+        .unwrap()
+        .contains(&txid));
+
+    // Core's refusals.
+    assert_eq!(
+        err(&node, "signrawtransactionwithkey", json!([spend, ["123"]])),
+        (-5, "Invalid private key".into())
+    );
+    assert_eq!(
+        err(
+            &node,
+            "signrawtransactionwithkey",
+            json!([spend, [a.to_wif()], null, "all"])
+        ),
+        (-8, "'all' is not a valid sighash parameter.".into())
+    );
+    assert_eq!(
+        err(
+            &node,
+            "signrawtransactionwithkey",
+            json!([format!("{}00", spend.as_str().unwrap()), []])
+        ),
+        (
+            -22,
+            "TX decode failed. Make sure the tx has at least one input.".into()
+        )
+    );
+    let no_amount = json!([{"txid": fund_txid, "vout": 0, "scriptPubKey": spk.to_hex_string(),
+        "witnessScript": msig["redeemScript"]}]);
+    let (code, message) = err(
+        &node,
+        "signrawtransactionwithkey",
+        json!([spend, [a.to_wif()], no_amount]),
+    );
+    assert_eq!(code, -3);
+    assert!(
+        message
+            .starts_with("Missing amount for CTxOut(nValue=21000000.00000000, scriptPubKey=0020"),
+        "{message}"
+    );
+    let no_script = json!([{"txid": fund_txid, "vout": 0, "scriptPubKey": spk.to_hex_string()}]);
+    assert_eq!(
+        err(
+            &node,
+            "signrawtransactionwithkey",
+            json!([spend, [a.to_wif()], no_script])
+        ),
+        (-8, "Missing redeemScript/witnessScript".into())
+    );
+    assert_eq!(
+        err(&node, "combinerawtransaction", json!([[half_a["hex"]]])),
+        (
+            -22,
+            "Missing transactions. At least two transactions required.".into()
+        )
+    );
+    assert_eq!(
+        err(
+            &node,
+            "combinerawtransaction",
+            json!([[half_a["hex"], signed["hex"]]])
+        ),
+        (
+            -8,
+            "Transaction number 2 not compatible with first transaction".into()
+        )
+    );
 }

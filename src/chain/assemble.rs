@@ -94,10 +94,15 @@ pub fn commits_to_witnesses(coinbase: &Transaction) -> bool {
     })
 }
 
-/// Adds the witness reserved value and commitment output to `block`'s coinbase.
-pub fn add_witness_commitment(block: &mut Block) {
+/// Adds the witness commitment output to `block`'s coinbase and, with
+/// `segwit` (in force at the block's height), the witness reserved value
+/// (Core's UpdateUncommittedBlockStructures: a witness before segwit is
+/// "unexpected-witness"; the commitment output is there either way).
+pub fn add_witness_commitment(block: &mut Block, segwit: bool) {
     let reserved = [0u8; 32];
-    block.txdata[0].input[0].witness = Witness::from_slice(&[reserved]);
+    if segwit {
+        block.txdata[0].input[0].witness = Witness::from_slice(&[reserved]);
+    }
     let Some(root) = block.witness_root() else {
         return;
     };
@@ -141,13 +146,8 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
         },
         txdata,
     };
-    add_witness_commitment(&mut block);
-    // Core's UpdateUncommittedBlockStructures: the coinbase carries the
-    // witness reserved value only once segwit is in force (a witness before
-    // is "unexpected-witness"); the commitment output is there either way.
-    if !super::deployments::buried_active(chain.network(), "segwit", height as i32) {
-        block.txdata[0].input[0].witness = Witness::new();
-    }
+    let segwit = super::deployments::buried_active(chain.network(), "segwit", height as i32);
+    add_witness_commitment(&mut block, segwit);
     block.header.merkle_root = block
         .compute_merkle_root()
         .unwrap_or_else(bitcoin::TxMerkleNode::all_zeros);

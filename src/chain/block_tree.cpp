@@ -59,19 +59,11 @@ int finish(const BlockValidationState& state, char* err, size_t err_len)
     return REFUSED;
 }
 
-// Runs a verdict; an exception (which must not cross into Rust) is FAILED,
-// with its message in `err`.
+// Runs a verdict; an exception is FAILED, with its message in `err`.
 template <typename F>
 int guarded(char* err, size_t err_len, F verdict)
 {
-    try {
-        return verdict();
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    return bmp::guarded(err, err_len, FAILED, verdict);
 }
 
 } // namespace

@@ -51,7 +51,7 @@ constexpr Consensus::BuriedDeployment BURIED[5]{
 extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, const int64_t* testdummy,
                                       char* err, size_t err_len)
 {
-    try {
+    return bmp::guarded(err, err_len, FAILED, [&] {
         auto* layout = *static_cast<ContextLayout**>(context);
         const auto& current = layout->chainparams;
         const auto regtest = CChainParams::RegTest();
@@ -71,10 +71,5 @@ extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, con
         }
         const_cast<std::unique_ptr<const CChainParams>&>(current) = CChainParams::RegTest(options);
         return DONE;
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    });
 }

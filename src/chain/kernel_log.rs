@@ -124,10 +124,19 @@ pub fn reject_reason(lines: &[String]) -> Option<String> {
             .map(|(_, t)| t)
             .or_else(|| line.rsplit_once("FAILED (").map(|(_, t)| t))
             .or_else(|| line.rsplit_once("): ").map(|(_, t)| t))?;
-        let reason: String = tail
+        let mut reason: String = tail
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
+        // Core 30's script failures carry the script error in the reason
+        // itself: "block-script-verify-flag-failed (Dummy CHECKMULTISIG
+        // argument must be zero)".
+        if reason.ends_with("script-verify-flag-failed") {
+            let rest = &tail[reason.len()..];
+            if let Some(end) = rest.strip_prefix(" (").and_then(|r| r.find(')')) {
+                reason.push_str(&rest[..end + 3]);
+            }
+        }
         (reason.contains('-') && !reason.is_empty()).then_some(reason)
     })
 }
@@ -187,5 +196,14 @@ mod tests {
             Some("bad-cb-amount, coinbase pays too much (actual=5000000001 vs limit=5000000000)")
         );
         assert_eq!(reject_reason(&["nothing here".to_string()]), None);
+        let script = vec!["ConnectTip: ConnectBlock 06 failed, block-script-verify-flag-failed (Dummy CHECKMULTISIG argument must be zero), input 0 of fd21".to_string()];
+        assert_eq!(
+            reject_reason(&script).as_deref(),
+            Some("block-script-verify-flag-failed (Dummy CHECKMULTISIG argument must be zero)")
+        );
+        assert_eq!(
+            reject_state(&script).as_deref(),
+            Some("block-script-verify-flag-failed (Dummy CHECKMULTISIG argument must be zero), input 0 of fd21")
+        );
     }
 }

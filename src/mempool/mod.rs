@@ -516,7 +516,7 @@ mod tests {
             script,
             assemble::subsidy(height, 150),
         )];
-        assemble::add_witness_commitment(&mut b);
+        assemble::add_witness_commitment(&mut b, true);
         b.header.merkle_root = b.compute_merkle_root().unwrap();
         assert!(assemble::grind(&mut b.header, 1_000_000));
         b

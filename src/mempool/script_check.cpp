@@ -36,7 +36,7 @@ constexpr int BAD_ARGUMENTS = 2;
 constexpr int FAILED = 3;
 
 int check(const uint8_t* tx_bytes, size_t tx_len, const uint8_t* spent_bytes, size_t spent_len,
-          uint32_t* failed_input, int* stripped, char* err, size_t err_len)
+          int64_t only_input, uint32_t* failed_input, int* stripped, char* err, size_t err_len)
 {
     CMutableTransaction mtx;
     DataStream{std::span<const uint8_t>{tx_bytes, tx_len}} >> TX_WITH_WITNESS(mtx);
@@ -50,6 +50,7 @@ int check(const uint8_t* tx_bytes, size_t tx_len, const uint8_t* spent_bytes, si
     PrecomputedTransactionData txdata;
     txdata.Init(tx, std::vector<CTxOut>{spent});
     for (unsigned int i = 0; i < tx.vin.size(); i++) {
+        if (only_input >= 0 && i != only_input) continue;
         ScriptError serror{SCRIPT_ERR_OK};
         const TransactionSignatureChecker checker{&tx, i, spent[i].nValue, txdata, MissingDataBehavior::FAIL};
         if (VerifyScript(tx.vin[i].scriptSig, spent[i].scriptPubKey, &tx.vin[i].scriptWitness,
@@ -73,20 +74,19 @@ int check(const uint8_t* tx_bytes, size_t tx_len, const uint8_t* spent_bytes, si
 } // namespace
 
 // `tx`: the transaction, serialized with witnesses; `spent`: the outputs its
-// inputs spend, in order, serialized as a vector of CTxOut.
+// inputs spend, in order, serialized as a vector of CTxOut. `only_input`:
+// the one input to check, or -1 for all of them.
 extern "C" int bmp_check_standard_scripts(const uint8_t* tx, size_t tx_len, const uint8_t* spent,
-                                          size_t spent_len, uint32_t* failed_input, int* stripped,
-                                          char* err, size_t err_len)
+                                          size_t spent_len, int64_t only_input, uint32_t* failed_input,
+                                          int* stripped, char* err, size_t err_len)
 {
-    try {
-        return check(tx, tx_len, spent, spent_len, failed_input, stripped, err, err_len);
-    } catch (const std::ios_base::failure& e) {
-        put(err, err_len, e.what());
-        return BAD_ARGUMENTS;
-    } catch (const std::exception& e) {
-        put(err, err_len, e.what());
-        return FAILED;
-    } catch (...) {
-        return FAILED;
-    }
+    return bmp::guarded(err, err_len, FAILED, [&] {
+        try {
+            return check(tx, tx_len, spent, spent_len, only_input, failed_input, stripped, err, err_len);
+        } catch (const std::ios_base::failure& e) {
+            // The arguments did not deserialize.
+            put(err, err_len, e.what());
+            return BAD_ARGUMENTS;
+        }
+    });
 }

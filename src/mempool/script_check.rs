@@ -16,6 +16,7 @@ extern "C" {
         tx_len: usize,
         spent: *const u8,
         spent_len: usize,
+        only_input: i64,
         failed_input: *mut u32,
         stripped: *mut c_int,
         err: *mut c_char,
@@ -52,6 +53,25 @@ pub fn check_standard_scripts(
     tx: &Transaction,
     spent: &[TxOut],
 ) -> Result<Option<ScriptFailure>, ScriptCheckError> {
+    check(tx, spent, -1)
+}
+
+/// Input `index` of `tx` alone, as [`check_standard_scripts`] checks each:
+/// `Ok(None)` when it passes, else Core's script error text (what
+/// signrawtransactionwithkey reports per input).
+pub fn check_standard_input(
+    tx: &Transaction,
+    spent: &[TxOut],
+    index: usize,
+) -> Result<Option<String>, ScriptCheckError> {
+    Ok(check(tx, spent, index as i64)?.map(|f| f.error))
+}
+
+fn check(
+    tx: &Transaction,
+    spent: &[TxOut],
+    only_input: i64,
+) -> Result<Option<ScriptFailure>, ScriptCheckError> {
     let tx_bytes = serialize(tx);
     let spent_bytes = serialize(&spent.to_vec());
     let mut failed_input = 0u32;
@@ -66,6 +86,7 @@ pub fn check_standard_scripts(
             tx_bytes.len(),
             spent_bytes.as_ptr(),
             spent_bytes.len(),
+            only_input,
             &mut failed_input,
             &mut stripped,
             err.as_mut_ptr(),

@@ -666,7 +666,7 @@ mod tests {
         );
         // With a commitment, the reserved value must be one 32-byte item.
         let mut block = block_with(vec![coinbase(Witness::new())]);
-        crate::chain::assemble::add_witness_commitment(&mut block);
+        crate::chain::assemble::add_witness_commitment(&mut block, true);
         block.header.merkle_root = block.compute_merkle_root().unwrap();
         assert_eq!(mutation(&block, true), None);
         // Before segwit, the commitment is not looked at, but the reserved

@@ -166,18 +166,16 @@ pub fn read_as_core_does(command: &str, payload: &[u8]) -> Option<NetworkMessage
         "tx" => bare_transaction(payload)
             .or_else(|| deserialize_partial(payload).ok().map(|(tx, _)| tx))
             .map(NetworkMessage::Tx),
-        "block" => block_with_bare_transactions(payload)
-            .or_else(|| deserialize_partial(payload).ok().map(|(block, _)| block))
-            .map(NetworkMessage::Block),
+        "block" => read_block(payload).map(NetworkMessage::Block),
         _ => None,
     }
 }
 
-/// A block whose transactions may include bare ones: the header, the
-/// count, then each transaction decoded by rust-bitcoin unless it is bare
-/// (its version followed by two zero bytes). None unless the payload is
-/// exactly that and at least one transaction is bare.
-fn block_with_bare_transactions(payload: &[u8]) -> Option<bitcoin::Block> {
+/// A block as Core reads it, in one pass: the header, the count, then each
+/// transaction decoded by rust-bitcoin unless it is bare (its version
+/// followed by two zero bytes); bytes after the last transaction are
+/// ignored. None when the payload does not hold that much.
+fn read_block(payload: &[u8]) -> Option<bitcoin::Block> {
     use bitcoin::consensus::Decodable;
     const BARE_LEN: usize = 10;
     let mut cursor = bitcoin::io::Cursor::new(payload);
@@ -188,20 +186,17 @@ fn block_with_bare_transactions(payload: &[u8]) -> Option<bitcoin::Block> {
         return None;
     }
     let mut txdata = Vec::with_capacity(count as usize);
-    let mut any_bare = false;
     for _ in 0..count {
         let at = cursor.position() as usize;
         let rest = payload.get(at..)?;
         if rest.get(4..6) == Some(&[0, 0]) {
             txdata.push(bare_transaction(rest.get(..BARE_LEN)?)?);
             cursor.set_position((at + BARE_LEN) as u64);
-            any_bare = true;
         } else {
             txdata.push(bitcoin::Transaction::consensus_decode(&mut cursor).ok()?);
         }
     }
-    (any_bare && cursor.position() as usize == payload.len())
-        .then_some(bitcoin::Block { header, txdata })
+    Some(bitcoin::Block { header, txdata })
 }
 
 /// A payload decoding error in words close to Core's exceptions: a payload

@@ -1,8 +1,9 @@
 //! The node's RPC method table: every method we serve with its Core name,
 //! category, argument names and types (for named arguments, Core's type and
 //! count errors, and `help`), and its handler. The handlers live beside:
-//! `control`, `blockchain`, `mining`, `rawtx`, `util`, `descriptors`; `encode`
-//! renders blocks, transactions and scripts as Core's JSON.
+//! `control`, `blockchain`, `mining`, `rawtx`, `signing`, `util`,
+//! `descriptors`; `encode` renders blocks, transactions and scripts as Core's
+//! JSON.
 
 mod blockchain;
 mod blockstats;
@@ -17,6 +18,7 @@ mod mining;
 mod network;
 mod rawtx;
 mod scan;
+mod signing;
 mod util;
 mod wallet;
 
@@ -122,6 +124,7 @@ pub fn table() -> Vec<Method> {
     v.extend(mining::methods());
     v.extend(rawtx::methods());
     v.extend(scan::methods());
+    v.extend(signing::methods());
     v.extend(util::methods());
     v.extend(wallet::methods());
     v
@@ -399,6 +402,24 @@ pub(crate) mod arg {
         expected: &[(&str, Ty)],
         allow_null: bool,
     ) -> Result<(), RpcError> {
+        check_fields(o, expected, allow_null)?;
+        let map = o.as_object().expect("checked to be an object");
+        if let Some(k) = map.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
+            return Err(RpcError::new(
+                code::TYPE_ERROR,
+                format!("Unexpected key {k}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Core's RPCTypeCheckObj, not strict: as [`check_object`], other keys
+    /// allowed.
+    pub fn check_fields(
+        o: &Value,
+        expected: &[(&str, Ty)],
+        allow_null: bool,
+    ) -> Result<(), RpcError> {
         let Some(map) = o.as_object() else {
             return Err(type_error(o, "object"));
         };
@@ -421,12 +442,6 @@ pub(crate) mod arg {
                     ),
                 ));
             }
-        }
-        if let Some(k) = map.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
-            return Err(RpcError::new(
-                code::TYPE_ERROR,
-                format!("Unexpected key {k}"),
-            ));
         }
         Ok(())
     }
