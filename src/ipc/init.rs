@@ -51,9 +51,11 @@ pub trait ProcessInterfaces {
 /// Where a process registers its `ProcessInterfaces` once it can serve them.
 pub type InterfaceSlot = Rc<RefCell<Option<Rc<dyn ProcessInterfaces>>>>;
 
-/// How long a starting wallet process lets Init.makeWalletLoader wait for
-/// its loader.
-const WALLET_LOADER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long an Init.make* call to a starting process waits for the process
+/// to register its interfaces: a node serves Init on -ipcbind while its
+/// chain still loads, and a wallet process before its body has its loader
+/// (the node asks for it right after the handshake).
+const REGISTRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves `Init` on one connection.
 pub struct InitServer {
@@ -80,13 +82,15 @@ impl InitServer {
         }
     }
 
-    /// What `make` finds among the registered interfaces, or the error
-    /// `method` answers without it.
-    fn interface<T>(
+    /// What `make` finds among the registered interfaces (once the process
+    /// registered them, [`REGISTRATION_WAIT`] at most), or the error `method`
+    /// answers without it.
+    async fn interface<T>(
         &self,
         method: &str,
         make: impl FnOnce(&dyn ProcessInterfaces) -> Option<T>,
     ) -> Result<T, capnp::Error> {
+        self.wait_registered(REGISTRATION_WAIT).await;
         let registered = self.interfaces.borrow().clone();
         registered.and_then(|i| make(&*i)).ok_or_else(|| {
             let who = if method == "Init.makeWalletLoader" {
@@ -149,7 +153,10 @@ impl init::Server for InitServer {
         mut results: init::MakeRpcResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeRpc", &params.get()?);
-        match self.interface("Init.makeRpc", |i| i.rpc(self.log.clone())) {
+        match self
+            .interface("Init.makeRpc", |i| i.rpc(self.log.clone()))
+            .await
+        {
             Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeRpc", &e);
@@ -167,7 +174,10 @@ impl init::Server for InitServer {
         mut results: init::MakeMiningResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeMining", &params.get()?);
-        match self.interface("Init.makeMining", |i| i.mining(self.log.clone())) {
+        match self
+            .interface("Init.makeMining", |i| i.mining(self.log.clone()))
+            .await
+        {
             Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeMining", &e);
@@ -187,15 +197,12 @@ impl init::Server for InitServer {
         let p = params.get()?;
         let seq = self.log.server_request("Init.makeWalletLoader", &p);
         let chain = p.get_chain()?;
-        // A wallet process serves Init before its body has registered the
-        // loader (it asks the broker for its settings first); the node asks
-        // for the loader right after the handshake, so it waits for it.
-        if self.process == "bitcoin-wallet" {
-            self.wait_registered(WALLET_LOADER_WAIT).await;
-        }
-        match self.interface("Init.makeWalletLoader", |i| {
-            i.wallet_loader(self.log.clone(), chain)
-        }) {
+        match self
+            .interface("Init.makeWalletLoader", |i| {
+                i.wallet_loader(self.log.clone(), chain)
+            })
+            .await
+        {
             Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeWalletLoader", &e);
@@ -213,7 +220,10 @@ impl init::Server for InitServer {
         mut results: init::MakeChainResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeChain", &params.get()?);
-        match self.interface("Init.makeChain", |i| i.chain(self.log.clone())) {
+        match self
+            .interface("Init.makeChain", |i| i.chain(self.log.clone()))
+            .await
+        {
             Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeChain", &e);
@@ -231,7 +241,10 @@ impl init::Server for InitServer {
         mut results: init::MakeNodeResults,
     ) -> Result<(), capnp::Error> {
         let seq = self.log.server_request("Init.makeNode", &params.get()?);
-        match self.interface("Init.makeNode", |i| i.node(self.log.clone())) {
+        match self
+            .interface("Init.makeNode", |i| i.node(self.log.clone()))
+            .await
+        {
             Ok(c) => results.get().set_result(c),
             Err(e) => {
                 self.log.server_error(seq, "Init.makeNode", &e);
