@@ -1,5 +1,5 @@
 //! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
-//! the kernel shims (`src/chain/{block_tree,chain_params,kernel_clock}.cpp`,
+//! the kernel shims (`src/chain/{block_tree,chain_params,kernel_clock,prune}.cpp`,
 //! `src/mempool/script_check.cpp`) against the kernel's C++ headers (from
 //! the pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code
 //! is never committed.
@@ -27,13 +27,15 @@ fn main() {
 }
 
 /// Builds the kernel calls the C API lacks (chain/block_tree.rs,
-/// chain/chain_params.rs, chain/clock.rs, mempool/script_check.rs), with the defines the kernel library itself is
+/// chain/chain_params.rs, chain/clock.rs, chain/prune.rs,
+/// mempool/script_check.rs), with the defines the kernel library itself is
 /// built with.
 fn compile_kernel_shims() {
     let files = [
         "src/chain/block_tree.cpp",
         "src/chain/chain_params.cpp",
         "src/chain/kernel_clock.cpp",
+        "src/chain/prune.cpp",
         "src/mempool/script_check.cpp",
     ];
     for file in files {

@@ -1,7 +1,8 @@
 // kernel_shim.h: what the kernel shims (chain/block_tree.cpp,
-// chain/chain_params.cpp, mempool/script_check.cpp) share: handing a message
-// back to Rust in a caller's buffer, and keeping C++ exceptions from
-// crossing into Rust.
+// chain/chain_params.cpp, chain/prune.cpp, mempool/script_check.cpp) share:
+// handing a message back to Rust in a caller's buffer, keeping C++
+// exceptions from crossing into Rust, and reaching the chainstate manager
+// behind the C API's handle.
 
 #ifndef BITCOIN_MP_KERNEL_SHIM_H
 #define BITCOIN_MP_KERNEL_SHIM_H
@@ -9,6 +10,7 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 
 namespace bmp {
@@ -36,6 +38,15 @@ int guarded(char* err, size_t err_len, int failed, F verdict)
     } catch (...) {
         return failed;
     }
+}
+
+// The C API's chainstate manager handle points at a struct whose first
+// member owns the ChainstateManager (bitcoinkernel.cpp's ChainMan). A
+// template, so that shims without validation.h can include this header.
+template <typename ChainstateManager>
+ChainstateManager& chainman_of(void* handle)
+{
+    return **static_cast<std::unique_ptr<ChainstateManager>*>(handle);
 }
 
 } // namespace bmp

@@ -717,7 +717,7 @@ fn a_v2_node_falls_back_to_v1_for_a_peer_without_v2() {
     );
     assert_eq!(
         ok(&a, "getnetworkinfo", json!([]))["localservicesnames"],
-        json!(["NETWORK", "WITNESS"])
+        json!(["NETWORK", "WITNESS", "NETWORK_LIMITED"])
     );
     ok(&a, "generatetoaddress", json!([1, ADDRESS]));
     wait_for("b to sync over v1", || {

@@ -1,7 +1,8 @@
 //! Chain-inspection and header RPCs of a real `bitcoin-node -regtest`:
 //! submitheader, getdeploymentinfo (buried deployments, regtest's BIP9
 //! testdummy with its signalling statistics, script flags), verifychain,
-//! getindexinfo and getmemoryinfo, with Core's fields and errors.
+//! getindexinfo and getmemoryinfo, pruning (-prune, pruneblockchain), with
+//! Core's fields and errors.
 
 mod common;
 
@@ -652,5 +653,117 @@ fn blocks_validated_before_an_earlier_segwit_height_need_a_reindex_as_core_says(
     assert_eq!(
         stderr.trim(),
         "Witness data for blocks after height 5 requires validation. Please restart with -reindex..\nPlease restart with -reindex or -reindex-chainstate to recover."
+    );
+}
+
+#[test]
+fn a_pruned_node_deletes_old_block_files_on_request_and_reports_what_it_lost() {
+    let mut node = TestNode::start(&["-disablewallet", "-prune=1", "-fastprune"]);
+    let info = ok(&node, "getblockchaininfo", json!([]));
+    assert_eq!(info["pruned"], json!(true));
+    assert_eq!(info["pruneheight"], json!(0));
+    assert_eq!(info["automatic_pruning"], json!(false));
+    assert_eq!(info.get("prune_target_size"), None);
+    // A pruned node keeps recent blocks only: NETWORK_LIMITED without NETWORK.
+    assert_eq!(
+        ok(&node, "getnetworkinfo", json!([]))["localservicesnames"],
+        json!(["WITNESS", "NETWORK_LIMITED", "P2P_V2"])
+    );
+    assert_eq!(
+        rpc(&node, "pruneblockchain", json!([1])).unwrap_err(),
+        (-1, "Blockchain is too short for pruning.".into())
+    );
+    // -fastprune: 64 KiB block files and pruning from height 100.
+    let hashes = ok(&node, "generatetoaddress", json!([700, ADDRESS]));
+    assert_eq!(
+        rpc(&node, "pruneblockchain", json!([-1])).unwrap_err(),
+        (-8, "Negative block height.".into())
+    );
+    assert_eq!(
+        rpc(&node, "pruneblockchain", json!([701])).unwrap_err(),
+        (
+            -8,
+            "Blockchain is shorter than the attempted prune height.".into()
+        )
+    );
+    let first_file = node.net_dir().join("blocks").join("blk00000.dat");
+    assert!(first_file.exists());
+    // Asked for everything: the last 288 blocks stay.
+    let last_pruned = ok(&node, "pruneblockchain", json!([700])).as_i64().unwrap();
+    assert!((1..=700 - 288).contains(&last_pruned), "{last_pruned}");
+    assert!(!first_file.exists(), "the first block file is deleted");
+    let info = ok(&node, "getblockchaininfo", json!([]));
+    assert_eq!(info["pruneheight"], json!(last_pruned + 1));
+    assert_eq!(
+        rpc(&node, "getblock", json!([hashes[0]])).unwrap_err(),
+        (-1, "Block not available (pruned data)".into())
+    );
+    ok(&node, "getblock", json!([hashes[699]]));
+    ok(&node, "getblockheader", json!([hashes[0]]));
+
+    // The node comes back pruned; without -prune the engine refuses the
+    // store, with Core's message.
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    let datadir = format!("-datadir={}", node.datadir.path().display());
+    let (code, _, stderr) = common::run(common::NODE, &["-regtest", &datadir, "-disablewallet"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(
+            "You need to rebuild the database using -reindex to go back to unpruned mode"
+        ),
+        "{stderr}"
+    );
+    let dir = std::mem::replace(&mut node.datadir, tempfile::tempdir().unwrap());
+    let node = TestNode::start_in(dir, &["-disablewallet", "-prune=1", "-fastprune"]);
+    let info = ok(&node, "getblockchaininfo", json!([]));
+    assert_eq!(info["blocks"], json!(700));
+    assert_eq!(info["pruneheight"], json!(last_pruned + 1));
+}
+
+#[test]
+fn prune_options_are_checked_as_core_checks_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let datadir = format!("-datadir={}", dir.path().display());
+    for (args, message) in [
+        (
+            &["-prune=549"][..],
+            "Prune configured below the minimum of 550 MiB.  Please use a higher number.",
+        ),
+        (
+            &["-prune=-1"][..],
+            "Prune cannot be configured with a negative value.",
+        ),
+        (
+            &["-prune=1", "-txindex"][..],
+            "Prune mode is incompatible with -txindex.",
+        ),
+        (
+            &["-prune=550", "-reindex-chainstate"][..],
+            "Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead.",
+        ),
+    ] {
+        let mut argv = vec!["-regtest", &datadir];
+        argv.extend_from_slice(args);
+        let (code, _, stderr) = common::run(common::NODE, &argv);
+        assert_ne!(code, 0, "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    // An automatic target is reported in bytes.
+    let node = TestNode::start(&["-disablewallet", "-prune=550"]);
+    let info = ok(&node, "getblockchaininfo", json!([]));
+    assert_eq!(info["automatic_pruning"], json!(true));
+    assert_eq!(info["prune_target_size"], json!(550u64 * 1024 * 1024));
+    assert_eq!(
+        rpc(
+            &TestNode::start(&["-disablewallet"]),
+            "pruneblockchain",
+            json!([1])
+        )
+        .unwrap_err(),
+        (
+            -1,
+            "Cannot prune blocks because node is not in prune mode.".into()
+        )
     );
 }

@@ -87,6 +87,11 @@ fn log_startup(config: &Config) {
 }
 
 async fn run(config: Config, sink: logging::Sink) -> i32 {
+    // Core checks these before it binds or starts anything; the worker
+    // reads them again to open the chain.
+    if let Err(e) = crate::node::chain_options(&config) {
+        return log_fail(&e);
+    }
     let connect_policy = match super::connect::ConnectPolicy::from_config(&config) {
         Ok(p) => p,
         Err(e) => return log_fail(&e.to_string()),

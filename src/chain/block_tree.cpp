@@ -28,11 +28,9 @@ namespace {
 
 using bmp::put;
 
-// The C API's chainstate manager handle points at a struct whose first
-// member owns the ChainstateManager (bitcoinkernel.cpp's ChainMan).
 ChainstateManager& chainman_of(void* handle)
 {
-    return **static_cast<std::unique_ptr<ChainstateManager>*>(handle);
+    return bmp::chainman_of<ChainstateManager>(handle);
 }
 
 uint256 hash_of(const uint8_t* hash)
@@ -87,7 +85,8 @@ int bmp_active_tip(void* handle, uint8_t* hash_out)
 }
 
 // What the block tree knows of block `hash`: -1 nothing, else bit 0 set
-// when it is marked failed, bit 1 when its full block is stored.
+// when it is marked failed, bit 1 when its full block is stored, bit 2 when
+// it was stored and pruned since (Core's IsBlockPruned).
 int bmp_block_status(void* handle, const uint8_t* hash)
 {
     try {
@@ -96,7 +95,8 @@ int bmp_block_status(void* handle, const uint8_t* hash)
         const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
         if (!index) return -1;
         return ((index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
-               ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0);
+               ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0) |
+               (cm.m_blockman.IsBlockPruned(*index) ? 4 : 0);
     } catch (...) {
         return -1;
     }

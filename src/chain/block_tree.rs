@@ -67,6 +67,8 @@ pub struct BlockStatus {
     pub failed: bool,
     /// Its full block is stored.
     pub have_data: bool,
+    /// Its full block was stored and has been pruned.
+    pub pruned: bool,
 }
 
 /// A chain tip as Core's getchaintips reports it.
@@ -113,6 +115,12 @@ impl BlockTree {
         }
     }
 
+    /// The chainstate manager handle, when the startup check held (for the
+    /// other shims that reach the manager).
+    pub(super) fn handle(&self) -> Option<*mut c_void> {
+        self.handle
+    }
+
     /// What the kernel's block tree says of block `hash` (None: unknown
     /// block, or the tree is not reachable).
     pub(super) fn status(&self, hash: &bitcoin::BlockHash) -> Option<BlockStatus> {
@@ -122,6 +130,7 @@ impl BlockTree {
         (bits >= 0).then_some(BlockStatus {
             failed: bits & 1 != 0,
             have_data: bits & 2 != 0,
+            pruned: bits & 4 != 0,
         })
     }
 

@@ -1,5 +1,5 @@
 // chain/chain_params.cpp: regtest chain parameters with Core's test
-// deployment options (-testactivationheight, -vbparams) for a kernel
+// deployment options (-testactivationheight, -vbparams) and -fastprune for a kernel
 // context. The kernel's C API builds chain parameters from the chain type
 // only, so this replaces the regtest parameters a new context holds, before
 // any chainstate manager refers to them. Compiled by build.rs against the
@@ -48,8 +48,9 @@ constexpr Consensus::BuriedDeployment BURIED[5]{
 // `heights`: five activation heights (bip34, dersig, cltv, csv, segwit), -1
 // for the default. `testdummy`: start time, timeout and minimum activation
 // height of the testdummy deployment, or null for the default.
+// `fastprune`: Core's -fastprune (pruning may start at height 100).
 extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, const int64_t* testdummy,
-                                      char* err, size_t err_len)
+                                      int fastprune, char* err, size_t err_len)
 {
     return bmp::guarded(err, err_len, FAILED, [&] {
         auto* layout = *static_cast<ContextLayout**>(context);
@@ -62,6 +63,7 @@ extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, con
             return LAYOUT;
         }
         CChainParams::RegTestOptions options{};
+        options.fastprune = fastprune != 0;
         for (int i = 0; i < 5; i++) {
             if (heights[i] >= 0) options.dep_opts.activation_heights[BURIED[i]] = heights[i];
         }

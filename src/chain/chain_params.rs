@@ -1,6 +1,7 @@
 //! chain/chain_params: Core's test deployment options on regtest
 //! (`-testactivationheight=name@height`, `-vbparams=deployment:start:end
-//! [:min_activation_height]`) parsed as Core parses them, and handed to the
+//! [:min_activation_height]`, parsed as Core parses them) and `-fastprune`
+//! (pruning from height 100), handed to the
 //! kernel through `chain_params.cpp` (built by build.rs against the pinned
 //! kernel source): the kernel's C API makes chain parameters from the chain
 //! type only.
@@ -25,14 +26,20 @@ extern "C" {
         context: *mut c_void,
         heights: *const i32,
         testdummy: *const i64,
+        fastprune: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
 }
 
-/// Gives the freshly built `context` regtest parameters with `params`
-/// applied; call it before any chainstate manager is made from it.
-pub(super) fn use_regtest_params(context: &Context, params: &TestParams) -> Result<(), ChainError> {
+/// Gives the freshly built `context` regtest parameters with `params` and
+/// `fastprune` applied; call it before any chainstate manager is made from
+/// it.
+pub(super) fn use_regtest_params(
+    context: &Context,
+    params: &TestParams,
+    fastprune: bool,
+) -> Result<(), ChainError> {
     const _: () = assert!(std::mem::size_of::<Context>() == std::mem::size_of::<*mut c_void>());
     // SAFETY: the wrapper's only field is the handle (size checked above;
     // pinned version); copying it does not touch ownership.
@@ -50,6 +57,7 @@ pub(super) fn use_regtest_params(context: &Context, params: &TestParams) -> Resu
             handle,
             heights.as_ptr(),
             testdummy.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
+            c_int::from(fastprune),
             err.as_mut_ptr(),
             err.len(),
         )
@@ -60,6 +68,6 @@ pub(super) fn use_regtest_params(context: &Context, params: &TestParams) -> Resu
     // SAFETY: the shim always leaves a NUL in `err` (zeroed before it).
     let why = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
     Err(ChainError::Unsupported(format!(
-        "-testactivationheight/-vbparams: {why}"
+        "-testactivationheight/-vbparams/-fastprune: {why}"
     )))
 }

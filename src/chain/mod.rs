@@ -15,6 +15,7 @@ pub mod disk_space;
 pub mod headers;
 pub mod kernel_log;
 pub mod muhash;
+pub mod prune;
 mod store;
 pub mod txindex;
 pub mod utxo;
@@ -73,6 +74,8 @@ pub struct ChainOptions {
     pub worker_threads: i32,
     /// `-txindex`: keep the transaction index.
     pub txindex: bool,
+    /// `-prune` and `-fastprune`.
+    pub prune: prune::PruneOptions,
     /// `-testactivationheight` and `-vbparams` (regtest only).
     pub test_params: deployments::TestParams,
 }
@@ -88,6 +91,7 @@ impl ChainOptions {
             reindex_chainstate: false,
             worker_threads: 0,
             txindex: false,
+            prune: prune::PruneOptions::default(),
             test_params: deployments::TestParams::default(),
         }
     }
@@ -179,6 +183,7 @@ pub struct Chain {
     /// The kernel's block tree beyond its C API: chain tips, failure
     /// marks, invalidateblock and its kin.
     block_tree: block_tree::BlockTree,
+    pruner: prune::Pruner,
     tip_tx: tokio::sync::watch::Sender<Tip>,
     listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
     /// `<datadir>/<chain>`, where the indexes write (its free space is checked).
@@ -273,13 +278,19 @@ impl Chain {
                     "-testactivationheight and -vbparams are supported on regtest only".into(),
                 ));
             }
-            chain_params::use_regtest_params(&context, &opts.test_params)?;
             deployments::set_regtest_params(opts.test_params.clone());
+        }
+        // -fastprune changes regtest's parameters only (as in Core).
+        if kind == ChainType::Regtest && (!opts.test_params.is_default() || opts.prune.fast) {
+            chain_params::use_regtest_params(&context, &opts.test_params, opts.prune.fast)?;
         }
         let blocks = opts.net_dir.join("blocks");
         let mut builder =
             ChainstateManagerBuilder::new(&context, path_str(&opts.net_dir)?, path_str(&blocks)?)?
                 .worker_threads(opts.worker_threads);
+        if opts.prune.enabled() || opts.prune.fast {
+            prune::apply(&builder, &opts.prune, opts.worker_threads)?;
+        }
         let wipe = opts.reindex || opts.reindex_chainstate;
         if wipe {
             builder = builder.wipe_db(opts.reindex, true)?;
@@ -314,6 +325,7 @@ impl Chain {
         let tip = Self::kernel_tip(&chainman);
         let (tip_tx, _) = tokio::sync::watch::channel(tip);
         let block_tree = block_tree::BlockTree::new(&chainman);
+        let pruner = prune::Pruner::new(block_tree.handle());
         let chain = Chain {
             chainman,
             _context: context,
@@ -323,12 +335,17 @@ impl Chain {
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
             block_tree,
+            pruner,
             tip_tx,
             listeners: Mutex::new(Vec::new()),
             net_dir: opts.net_dir.clone(),
             fatal,
         };
         chain.sync_index(None)?;
+        // Core's start-up prune, once the indexes have what they need.
+        if opts.prune.enabled() && opts.prune.target != prune::PRUNE_TARGET_MANUAL {
+            chain.pruner.prune_and_flush()?;
+        }
         tracing::info!(
             "Chain loaded: height {} best {}",
             chain.tip().height,
@@ -529,6 +546,30 @@ impl Chain {
     /// Whether the full block `hash` is stored (Core's BLOCK_HAVE_DATA).
     pub fn have_block_data(&self, hash: &bitcoin::BlockHash) -> bool {
         self.block_tree.status(hash).is_some_and(|s| s.have_data)
+    }
+
+    /// The block tree's marks on block `hash` (None: unknown block, or the
+    /// tree is not reachable).
+    pub fn block_status(&self, hash: &bitcoin::BlockHash) -> Option<block_tree::BlockStatus> {
+        self.block_tree.status(hash)
+    }
+
+    /// How the node prunes; None when it does not.
+    pub fn prune_state(&self) -> Option<prune::PruneState> {
+        self.pruner.state()
+    }
+
+    /// Core's PruneBlockFilesManual: deletes the block and undo files that
+    /// hold only blocks up to `height` (the caller keeps the last
+    /// [`prune::MIN_BLOCKS_TO_KEEP`]).
+    pub fn prune_to(&self, height: i32) -> Result<(), ChainError> {
+        self.pruner.prune_to(height)
+    }
+
+    /// The first active-chain block at or after `time` (Core's
+    /// FindEarliestAtLeast), by height.
+    pub fn height_at_time(&self, time: i64) -> Option<i32> {
+        self.pruner.height_at_time(time)
     }
 
     /// Core's invalidateblock: marks `hash` invalid, disconnects it and its

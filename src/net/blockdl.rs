@@ -30,7 +30,7 @@ const WINDOW: i32 = 1024;
 const STALLING_TIMEOUT_DEFAULT_US: i64 = 2_000_000;
 const STALLING_TIMEOUT_MAX_US: i64 = 64_000_000;
 /// Core's NODE_NETWORK_LIMITED_MIN_BLOCKS: what a pruned peer keeps.
-const LIMITED_MIN_BLOCKS: i32 = 288;
+pub(super) const LIMITED_MIN_BLOCKS: i32 = 288;
 /// Core's anti-DoS work buffer: 144 blocks (a day) of the tip's work.
 const ANTI_DOS_BLOCKS: u32 = 144;
 /// Blocks remembered as received before the set is trimmed.

@@ -350,6 +350,9 @@ pub struct Net {
     blocks_only: bool,
     /// `-peerbloomfilters`.
     peer_bloom_filters: bool,
+    /// `-prune`: we keep only recent blocks, so offer NETWORK_LIMITED
+    /// without NETWORK.
+    pruned: bool,
     /// Which peers headers sync runs with (see `sync`).
     sync: sync::SyncState,
     /// Whether outbound peers come from the address manager (no
@@ -468,6 +471,7 @@ impl Net {
         let magic = chain.network().magic();
         let recently_confirmed = Arc::new(confirmed::RecentlyConfirmed::default());
         chain.add_listener(recently_confirmed.clone());
+        let pruned = chain.prune_state().is_some();
         Rc::new(Net {
             user_agent: format!("/bitcoin-mp:{}{comments}/", env!("CARGO_PKG_VERSION")),
             chain,
@@ -503,6 +507,7 @@ impl Net {
             peer_timeout,
             blocks_only,
             peer_bloom_filters,
+            pruned,
             sync: sync::SyncState::default(),
             anchors: RefCell::default(),
             reachable,
@@ -1113,10 +1118,14 @@ impl Net {
         self.v2transport
     }
 
-    /// Core's local service bits: NETWORK and WITNESS, BLOOM with
-    /// `-peerbloomfilters`, and P2P_V2 with `-v2transport`.
+    /// Core's local service bits: NETWORK_LIMITED and WITNESS, NETWORK
+    /// unless pruning, BLOOM with `-peerbloomfilters`, and P2P_V2 with
+    /// `-v2transport`.
     pub fn local_services(&self) -> u64 {
-        let mut s = (ServiceFlags::NETWORK | ServiceFlags::WITNESS).to_u64();
+        let mut s = (ServiceFlags::NETWORK_LIMITED | ServiceFlags::WITNESS).to_u64();
+        if !self.pruned {
+            s |= ServiceFlags::NETWORK.to_u64();
+        }
         if self.peer_bloom_filters {
             s |= ServiceFlags::BLOOM.to_u64();
         }

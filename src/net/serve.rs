@@ -13,9 +13,10 @@ use std::rc::Rc;
 use bitcoin::hashes::Hash;
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::Inventory;
+use bitcoin::p2p::ServiceFlags;
 use bitcoin::BlockHash;
 
-use super::{Net, Peer, MAX_HEADERS};
+use super::{blockdl, permissions, Net, Peer, MAX_HEADERS};
 use crate::chain::BlockInfo;
 
 /// Core's MAX_LOCATOR_SZ.
@@ -201,6 +202,18 @@ impl Net {
         if !self.block_request_allowed(&info) {
             tracing::debug!(target: "net", "ignoring request from peer={id} for old block that isn't in the main chain");
             return Ok(true);
+        }
+        // Core: a pruned node never sends blocks below the NETWORK_LIMITED
+        // threshold (that would tell its prune height), and disconnects the
+        // peer rather than let it wait for them.
+        let services = self.services_for(peer);
+        let limited_only = services & ServiceFlags::NETWORK.to_u64() == 0;
+        if limited_only
+            && peer.info.borrow().permissions & permissions::NO_BAN != permissions::NO_BAN
+            && self.chain.tip().height - info.height > blockdl::LIMITED_MIN_BLOCKS + 2
+        {
+            tracing::debug!(target: "net", "Ignore block request below NODE_NETWORK_LIMITED threshold, disconnecting peer={id}");
+            return Err("block request below the NODE_NETWORK_LIMITED threshold".into());
         }
         let mut block = match self.chain.read_block(&hash) {
             Ok(b) => b,

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::broker::client::BrokerClient;
 use crate::chain::deployments::TestParams;
+use crate::chain::prune::PruneOptions;
 use crate::chain::{kernel_log, Chain, ChainError, ChainOptions};
 use crate::config::Config;
 use crate::ipc::child;
@@ -151,16 +152,45 @@ pub fn worker_main(args: &[String]) -> i32 {
     )
 }
 
+/// The chain's options from the node's, checked as Core's
+/// AppInitParameterInteraction checks them (the broker calls this too, to
+/// refuse bad options before it binds anything).
+pub fn chain_options(config: &Config) -> Result<ChainOptions, String> {
+    let prune = PruneOptions::parse(
+        config.get_int("prune", 0),
+        config.get_bool("fastprune", false),
+    )?;
+    if prune.enabled() {
+        if config.get_bool("txindex", false) {
+            return Err("Prune mode is incompatible with -txindex.".into());
+        }
+        if config.get_bool("reindex-chainstate", false) {
+            return Err(
+                "Prune mode is incompatible with -reindex-chainstate. Use full -reindex instead."
+                    .into(),
+            );
+        }
+    }
+    Ok(ChainOptions {
+        net_dir: config.net_dir(),
+        chain: config.chain().name().to_string(),
+        reindex: config.get_bool("reindex", false),
+        reindex_chainstate: config.get_bool("reindex-chainstate", false),
+        worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
+        txindex: config.get_bool("txindex", false),
+        prune,
+        test_params: TestParams::parse(
+            &config.get_all("testactivationheight"),
+            &config.get_all("vbparams"),
+        )?,
+    })
+}
+
 /// Opens Core's chainstate (on a blocking thread: it may replay blocks).
 async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
     // Core's -mocktime: the clock setmocktime sets, from the start (0: the
     // real time).
     crate::chain::clock::set_mock_time(config.get_int("mocktime", 0));
-    if config.get_int("prune", 0) != 0 {
-        return Err(
-            "Pruning (-prune) is not supported by this node yet; start without -prune".into(),
-        );
-    }
     // Core's start-up check: refuse to start with less than its reserve free.
     let net_dir = config.net_dir();
     if !crate::chain::disk_space::has_room(&net_dir, 0) {
@@ -169,18 +199,7 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
             net_dir.display().to_string()
         ));
     }
-    let opts = ChainOptions {
-        net_dir,
-        chain: config.chain().name().to_string(),
-        reindex: config.get_bool("reindex", false),
-        reindex_chainstate: config.get_bool("reindex-chainstate", false),
-        worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
-        txindex: config.get_bool("txindex", false),
-        test_params: TestParams::parse(
-            &config.get_all("testactivationheight"),
-            &config.get_all("vbparams"),
-        )?,
-    };
+    let opts = chain_options(config)?;
     tokio::task::spawn_blocking(move || Chain::open(&opts))
         .await
         .map_err(|e| e.to_string())?

@@ -1166,9 +1166,9 @@ async fn bumpfee(p: &Rc<WalletProcess>, a: &[Value]) -> Res {
 }
 
 /// removeprunedfunds (deprecated; the node lets it through only with
-/// -deprecatedrpc=removeprunedfunds). The wallet keeps every transaction it
-/// saw, as nodes here never prune: an unknown txid gets Core's error, a known
-/// one a clear refusal.
+/// -deprecatedrpc=removeprunedfunds). The wallet (bdk_wallet) keeps every
+/// transaction it saw and cannot forget one: an unknown txid gets Core's
+/// error, a known one a clear refusal.
 fn removeprunedfunds(e: &mut Engine, a: &[Value]) -> Res {
     let txid = txid_arg(a, 0)?;
     if e.transaction(&txid).is_none() {
@@ -1179,7 +1179,7 @@ fn removeprunedfunds(e: &mut Engine, a: &[Value]) -> Res {
     }
     Err(failure(
         code::WALLET_ERROR,
-        "Removing a transaction is not supported: this wallet keeps every transaction (nodes here do not prune)",
+        "Removing a transaction is not supported: this wallet keeps every transaction it has seen",
     ))
 }
 

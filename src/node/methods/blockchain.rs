@@ -10,6 +10,7 @@ use super::{Handler::Sync, Method, NodeCtx, Ty};
 use crate::chain::block_tree::VerdictError;
 use crate::chain::headers::difficulty;
 use crate::chain::muhash;
+use crate::chain::prune;
 use crate::chain::utxo::{SetHash, UnknownHashType};
 use crate::chain::ChainError;
 use crate::rpc::json::{amount, double};
@@ -34,6 +35,7 @@ pub fn methods() -> Vec<Method> {
         m("getblockcount", &[], "Returns the height of the most-work fully-validated chain.", getblockcount),
         m("getblockhash", &[("height", Ty::Num, true)], "Returns hash of block in best-block-chain at height provided.", getblockhash),
         m("getblockheader", &[("blockhash", Ty::Hex, true), ("verbose", Ty::Bool, false)], "Returns the block header as an object (verbose) or as hex.", getblockheader),
+        m("pruneblockchain", &[("height", Ty::Num, true)], "Attempts to delete block and undo data up to a specified height or timestamp, if eligible for pruning.", pruneblockchain),
         m("getchaintips", &[], "Return information about all known tips in the block tree.", getchaintips),
         m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
         m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
@@ -213,7 +215,7 @@ fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let block = ctx
         .chain
         .read_block(&hash)
-        .map_err(|_| super::block_unreadable(&info))?;
+        .map_err(|_| super::block_unreadable(&ctx.chain, &info))?;
     if verbosity <= 0 {
         return Ok(bitcoin::consensus::encode::serialize_hex(&block).into());
     }
@@ -229,7 +231,8 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         .map(|h| h.height)
         .unwrap_or(tip.height);
     let h = &info.header;
-    Ok(json!({
+    let prune = ctx.chain.prune_state();
+    let mut o = json!({
         "chain": chain_name(ctx.chain.network()),
         "blocks": tip.height,
         "headers": headers,
@@ -243,9 +246,74 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "initialblockdownload": ctx.chain.initial_block_download(),
         "chainwork": ctx.chain.chain_work(&tip.hash).map(|w| encode::hex(&w.to_be_bytes())).unwrap_or_default(),
         "size_on_disk": size_on_disk(ctx),
-        "pruned": false,
-        "warnings": [],
-    }))
+        "pruned": prune.is_some(),
+    });
+    if let Some(p) = prune {
+        o["pruneheight"] = json!(p.last_pruned.map_or(0, |h| h + 1));
+        let automatic = p.target != prune::PRUNE_TARGET_MANUAL;
+        o["automatic_pruning"] = json!(automatic);
+        if automatic {
+            o["prune_target_size"] = json!(p.target);
+        }
+    }
+    o["warnings"] = json!([]);
+    Ok(o)
+}
+
+/// Core's pruneblockchain: prunes up to a height, or up to the first block
+/// two hours before a timestamp (a value above a billion), never the last
+/// 288 blocks; answers the height of the last block pruned (-1: none).
+fn pruneblockchain(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    /// Core's TIMESTAMP_WINDOW: the slack for blocks with old timestamps.
+    const TIMESTAMP_WINDOW: i64 = 2 * 60 * 60;
+    let Some(state) = ctx.chain.prune_state() else {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Cannot prune blocks because node is not in prune mode.",
+        ));
+    };
+    let mut height = arg::int(args, 0, 0)?;
+    if height < 0 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Negative block height.",
+        ));
+    }
+    if height > 1_000_000_000 {
+        height = i64::from(
+            ctx.chain
+                .height_at_time(height - TIMESTAMP_WINDOW)
+                .ok_or_else(|| {
+                    RpcError::new(
+                        code::INVALID_PARAMETER,
+                        "Could not find block with at least the specified timestamp.",
+                    )
+                })?,
+        );
+    }
+    let chain_height = i64::from(ctx.chain.tip().height);
+    if chain_height < i64::from(state.prune_after) {
+        return Err(RpcError::new(
+            code::MISC_ERROR,
+            "Blockchain is too short for pruning.",
+        ));
+    }
+    if height > chain_height {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Blockchain is shorter than the attempted prune height.",
+        ));
+    }
+    let keep_from = chain_height - i64::from(prune::MIN_BLOCKS_TO_KEEP);
+    if height > keep_from {
+        tracing::debug!(target: "rpc", "Attempt to prune blocks close to the tip.  Retaining the minimum number of blocks.");
+        height = keep_from;
+    }
+    ctx.chain
+        .prune_to(height as i32)
+        .map_err(|e| RpcError::new(code::MISC_ERROR, e.to_string()))?;
+    let after = ctx.chain.prune_state().unwrap_or(state);
+    Ok(json!(after.last_pruned.unwrap_or(-1)))
 }
 
 /// Core's name for a network in RPC answers.

@@ -229,7 +229,7 @@ fn getblockstats(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let block = ctx
         .chain
         .read_block(&info.hash)
-        .map_err(|_| super::block_unreadable(&info))?;
+        .map_err(|_| super::block_unreadable(&ctx.chain, &info))?;
     let spent = if info.height == 0 {
         Vec::new()
     } else {

@@ -107,13 +107,6 @@ pub fn methods() -> Vec<Method> {
     ]
 }
 
-/// Core's DecodeHexTx for these RPCs: at least one input.
-fn decode_tx(text: &str) -> Option<Transaction> {
-    let bytes = arg::hex_bytes(text)?;
-    let tx: Transaction = bitcoin::consensus::deserialize(&bytes).ok()?;
-    (!tx.input.is_empty()).then_some(tx)
-}
-
 /// The first argument of testmempoolaccept and submitpackage: 1 to 25 hex
 /// transactions.
 fn package_arg(args: &[Value]) -> Result<Vec<Value>, RpcError> {
@@ -137,7 +130,7 @@ fn decode_list(raw: &[Value]) -> Result<Vec<Transaction>, RpcError> {
             let text = v.as_str().ok_or_else(|| {
                 RpcError::new(code::TYPE_ERROR, "JSON value is not a string as expected")
             })?;
-            decode_tx(text).ok_or_else(|| {
+            arg::hex_tx(text, true, true).ok_or_else(|| {
                 RpcError::new(
                     code::DESERIALIZATION_ERROR,
                     format!("TX decode failed: {text} Make sure the tx has at least one input."),
@@ -196,12 +189,13 @@ async fn sendrawtransaction(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value,
         Some(v) => amount_from_value(v)?,
         None => 0,
     };
-    let tx = decode_tx(&arg::string(&args, 0).unwrap_or_default()).ok_or_else(|| {
-        RpcError::new(
-            code::DESERIALIZATION_ERROR,
-            "TX decode failed. Make sure the tx has at least one input.",
-        )
-    })?;
+    let tx =
+        arg::hex_tx(&arg::string(&args, 0).unwrap_or_default(), true, true).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                "TX decode failed. Make sure the tx has at least one input.",
+            )
+        })?;
     for out in &tx.output {
         let burns = policy::is_unspendable(&out.script_pubkey)
             || out.script_pubkey.instructions().any(|i| i.is_err());

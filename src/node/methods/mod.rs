@@ -177,21 +177,26 @@ fn matches(ty: Ty, v: &Value) -> Result<(), &'static str> {
         Ty::Bool => "bool",
         Ty::Obj => "object",
         Ty::Arr => "array",
+        // Core reads a verbosity with getInt unless it is a boolean.
+        Ty::BoolOrNum => "number",
         _ => "string",
     })
 }
 
-/// Core's GetBlockChecked errors for a block whose data cannot be read. The
-/// kernel does not say whether it ever had the data; without pruning, a
-/// block of the active chain had it (its file is gone), any other was only
-/// ever a header.
-pub fn block_unreadable(info: &crate::chain::BlockInfo) -> RpcError {
+/// Core's GetBlockChecked errors for a block whose data cannot be read:
+/// pruned, never downloaded, or (its file gone) not found.
+pub fn block_unreadable(chain: &Chain, info: &crate::chain::BlockInfo) -> RpcError {
+    let status = chain.block_status(&info.hash);
     RpcError::new(
         code::MISC_ERROR,
-        if info.in_active_chain {
-            "Block not found on disk"
-        } else {
-            "Block not available (not fully downloaded)"
+        match status {
+            Some(s) if s.pruned => "Block not available (pruned data)",
+            Some(s) if !s.have_data => "Block not available (not fully downloaded)",
+            Some(_) => "Block not found on disk",
+            // The block tree is not reachable: without pruning, a block of
+            // the active chain had its data.
+            None if info.in_active_chain => "Block not found on disk",
+            None => "Block not available (not fully downloaded)",
         },
     )
 }
@@ -356,6 +361,7 @@ pub fn internal(e: impl std::fmt::Display) -> RpcError {
 /// Argument helpers for handlers (types were checked against the table).
 pub(crate) mod arg {
     use super::*;
+    use bitcoin::Transaction;
 
     pub fn opt(args: &[Value], i: usize) -> Option<&Value> {
         args.get(i).filter(|v| !v.is_null())
@@ -383,6 +389,57 @@ pub(crate) mod arg {
     pub fn hex_bytes(text: &str) -> Option<Vec<u8>> {
         use bitcoin::hex::FromHex;
         Vec::<u8>::from_hex(text).ok().filter(|b| !b.is_empty())
+    }
+
+    /// Core's DecodeHexTx: the hex read as a transaction with witnesses
+    /// (`try_witness`) and without (`try_no_witness`, where a zero input
+    /// count followed by 1 is a transaction without inputs and with one
+    /// output, not a witness marker). A reading must use every byte; when
+    /// both do, the one whose scripts are sane (Core's CheckTxScriptsSanity)
+    /// wins, the witness reading first.
+    pub fn hex_tx(text: &str, try_no_witness: bool, try_witness: bool) -> Option<Transaction> {
+        let bytes = hex_bytes(text)?;
+        let extended = try_witness
+            .then(|| bitcoin::consensus::deserialize::<Transaction>(&bytes).ok())
+            .flatten();
+        let legacy = try_no_witness.then(|| legacy_tx(&bytes)).flatten();
+        match (extended, legacy) {
+            (Some(e), Some(l)) if !scripts_sane(&e) && scripts_sane(&l) => Some(l),
+            (Some(e), _) => Some(e),
+            (None, l) => l,
+        }
+    }
+
+    /// A transaction in the serialization without witnesses, every byte used.
+    fn legacy_tx(bytes: &[u8]) -> Option<Transaction> {
+        use bitcoin::consensus::Decodable;
+        let mut r = bytes;
+        let tx = Transaction {
+            version: Decodable::consensus_decode(&mut r).ok()?,
+            input: Decodable::consensus_decode(&mut r).ok()?,
+            output: Decodable::consensus_decode(&mut r).ok()?,
+            lock_time: Decodable::consensus_decode(&mut r).ok()?,
+        };
+        r.is_empty().then_some(tx)
+    }
+
+    /// Core's CheckTxScriptsSanity: every script (input scripts only when
+    /// not a coinbase) parses, uses no opcode above OP_NOP10 and fits
+    /// MAX_SCRIPT_SIZE.
+    fn scripts_sane(tx: &Transaction) -> bool {
+        const MAX_SCRIPT_SIZE: usize = 10_000;
+        let sane = |s: &bitcoin::Script| {
+            s.len() <= MAX_SCRIPT_SIZE
+                && s.instructions().all(|i| match i {
+                    Ok(bitcoin::script::Instruction::Op(op)) => {
+                        op.to_u8() <= bitcoin::opcodes::all::OP_NOP10.to_u8()
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
+                })
+        };
+        (tx.is_coinbase() || tx.input.iter().all(|i| sane(&i.script_sig)))
+            && tx.output.iter().all(|o| sane(&o.script_pubkey))
     }
 
     pub fn string(args: &[Value], i: usize) -> Option<String> {
@@ -480,5 +537,25 @@ mod tests {
         let before = names.len();
         names.dedup();
         assert_eq!(before, names.len(), "a method is in the table twice");
+    }
+
+    #[test]
+    fn hex_transactions_are_read_with_and_without_witnesses_as_core_does() {
+        use super::arg::hex_tx;
+        // One input with a witness: the witness reading only.
+        let witness = "010000000001010000000000000072c1a6a246ae63f74f931e8365e15a089c68d61900000000000000000000ffffffff0100e1f50500000000000102616100000000";
+        let tx = hex_tx(witness, true, true).expect("witness reading");
+        assert_eq!(tx.input[0].witness.to_vec(), [b"aa".to_vec()]);
+        assert!(hex_tx(witness, true, false).is_none());
+        // No inputs, one output: a zero input count followed by 1 is not a
+        // witness marker in the reading without witnesses.
+        let no_inputs = "01000000000100e1f505000000000000000000";
+        assert!(hex_tx(no_inputs, false, true).is_none());
+        let tx = hex_tx(no_inputs, true, true).expect("legacy reading");
+        assert!(tx.input.is_empty());
+        assert_eq!(tx.output[0].value.to_sat(), 100_000_000);
+        // Trailing bytes fail both readings; bad hex too.
+        assert!(hex_tx(&format!("{witness}00"), true, true).is_none());
+        assert!(hex_tx("zz", true, true).is_none());
     }
 }

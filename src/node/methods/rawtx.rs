@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use bitcoin::absolute::LockTime;
 use bitcoin::hashes::{hash160, Hash};
-use bitcoin::hex::FromHex;
 use bitcoin::opcodes::all::{OP_CHECKSIGADD, OP_RETURN};
 use bitcoin::script::{Instruction, PushBytesBuf};
 use bitcoin::transaction::Version;
@@ -42,10 +41,14 @@ pub fn methods() -> Vec<Method> {
 }
 
 fn decoderawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    let failed = || RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed");
-    let bytes =
-        Vec::<u8>::from_hex(&arg::string(args, 0).unwrap_or_default()).map_err(|_| failed())?;
-    let tx: Transaction = bitcoin::consensus::deserialize(&bytes).map_err(|_| failed())?;
+    // `iswitness` given: only that reading; not given: both.
+    let iswitness = arg::opt(args, 1).and_then(Value::as_bool);
+    let tx = arg::hex_tx(
+        &arg::string(args, 0).unwrap_or_default(),
+        iswitness != Some(true),
+        iswitness != Some(false),
+    )
+    .ok_or_else(|| RpcError::new(code::DESERIALIZATION_ERROR, "TX decode failed"))?;
     Ok(encode::tx(&tx, ctx.chain.network(), false))
 }
 
@@ -155,7 +158,7 @@ fn estimatesmartfee(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 }
 
 /// Core's ParseHexV, with its message naming the argument.
-fn parse_hex(text: &str, name: &str) -> Result<Vec<u8>, RpcError> {
+pub(super) fn parse_hex(text: &str, name: &str) -> Result<Vec<u8>, RpcError> {
     arg::hex_bytes(text).ok_or_else(|| {
         invalid_parameter(format!("{name} must be hexadecimal string (not '{text}')"))
     })

@@ -6,7 +6,7 @@
 //! signing from script/sign.rs, each input's script check from the kernel
 //! (mempool/script_check.rs, Core's standard flags).
 
-use bitcoin::hex::{DisplayHex, FromHex};
+use bitcoin::hex::DisplayHex;
 use bitcoin::{Amount, NetworkKind, OutPoint, PrivateKey, ScriptBuf, Transaction, TxOut, Txid};
 use serde_json::{json, Map, Value};
 
@@ -58,14 +58,16 @@ fn combinerawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcErro
         .iter()
         .enumerate()
         .map(|(i, hex)| {
-            hex.as_str().and_then(decode_tx).ok_or_else(|| {
-                RpcError::new(
-                    code::DESERIALIZATION_ERROR,
-                    format!(
-                        "TX decode failed for tx {i}. Make sure the tx has at least one input."
-                    ),
-                )
-            })
+            hex.as_str()
+                .and_then(|h| arg::hex_tx(h, true, true))
+                .ok_or_else(|| {
+                    RpcError::new(
+                        code::DESERIALIZATION_ERROR,
+                        format!(
+                            "TX decode failed for tx {i}. Make sure the tx has at least one input."
+                        ),
+                    )
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     // Copies of one transaction: the same txid once the scripts are gone.
@@ -95,12 +97,6 @@ fn combinerawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcErro
         .into())
 }
 
-/// Core's DecodeHexTx.
-fn decode_tx(hex: &str) -> Option<Transaction> {
-    let bytes = Vec::<u8>::from_hex(hex).ok()?;
-    bitcoin::consensus::deserialize(&bytes).ok()
-}
-
 /// Core's FindCoins: each input's spent output from the mempool, else the
 /// UTXO set; None when neither has it.
 fn find_coins(ctx: &NodeCtx, tx: &Transaction) -> Result<Vec<(OutPoint, Option<TxOut>)>, RpcError> {
@@ -128,12 +124,13 @@ fn kernel_verify(tx: &Transaction, spent: &[TxOut], i: usize) -> Option<String> 
 }
 
 fn signrawtransactionwithkey(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
-    let mut tx = decode_tx(&arg::string(args, 0).unwrap_or_default()).ok_or_else(|| {
-        RpcError::new(
-            code::DESERIALIZATION_ERROR,
-            "TX decode failed. Make sure the tx has at least one input.",
-        )
-    })?;
+    let mut tx =
+        arg::hex_tx(&arg::string(args, 0).unwrap_or_default(), true, true).ok_or_else(|| {
+            RpcError::new(
+                code::DESERIALIZATION_ERROR,
+                "TX decode failed. Make sure the tx has at least one input.",
+            )
+        })?;
     let mut keys = Keystore::default();
     let network = NetworkKind::from(ctx.chain.network());
     for k in arg::opt(args, 1)
@@ -316,10 +313,7 @@ fn parse_prevout(
 
 /// Core's ParseHexO: a hex field, or "<name> must be hexadecimal string".
 fn hex_field(o: &Value, name: &str) -> Result<Vec<u8>, RpcError> {
-    let text = o[name].as_str().unwrap_or_default();
-    arg::hex_bytes(text).ok_or_else(|| {
-        invalid_parameter(format!("{name} must be hexadecimal string (not '{text}')"))
-    })
+    super::rawtx::parse_hex(o[name].as_str().unwrap_or_default(), name)
 }
 
 /// Core's CTxOut::ToString.
