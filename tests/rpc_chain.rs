@@ -1,7 +1,8 @@
 //! Chain-inspection and header RPCs of a real `bitcoin-node -regtest`:
 //! submitheader, getdeploymentinfo (buried deployments, regtest's BIP9
 //! testdummy with its signalling statistics, script flags), verifychain,
-//! getindexinfo and getmemoryinfo, pruning (-prune, pruneblockchain), with
+//! getindexinfo and getmemoryinfo, pruning (-prune, pruneblockchain),
+//! getchaintxstats, getnetworkhashps and -stopatheight, with
 //! Core's fields and errors.
 
 mod common;
@@ -766,4 +767,102 @@ fn prune_options_are_checked_as_core_checks_them() {
             "Cannot prune blocks because node is not in prune mode.".into()
         )
     );
+}
+
+#[test]
+fn chain_transaction_stats_and_network_hash_rate_follow_block_times() {
+    // Blocks ten minutes apart: one coinbase each, two hashes per block on
+    // regtest's minimum difficulty.
+    let start = 1_600_000_000i64;
+    let node = TestNode::start(&["-disablewallet", &format!("-mocktime={start}")]);
+    let mut hashes = Vec::new();
+    for i in 1..=20 {
+        ok(&node, "setmocktime", json!([start + i * 600]));
+        hashes.extend(
+            ok(&node, "generatetoaddress", json!([1, ADDRESS]))
+                .as_array()
+                .unwrap()
+                .clone(),
+        );
+    }
+    let stats = ok(&node, "getchaintxstats", json!([]));
+    let tip = ok(&node, "getblock", json!([hashes[19]]));
+    let first = ok(&node, "getblock", json!([hashes[0]]));
+    let interval = tip["mediantime"].as_i64().unwrap() - first["mediantime"].as_i64().unwrap();
+    assert_eq!(stats["time"], tip["time"]);
+    assert_eq!(stats["txcount"], json!(21), "20 coinbases and genesis");
+    assert_eq!(stats["window_final_block_hash"], hashes[19]);
+    assert_eq!(stats["window_final_block_height"], json!(20));
+    assert_eq!(stats["window_block_count"], json!(19));
+    assert_eq!(stats["window_tx_count"], json!(19));
+    assert_eq!(stats["window_interval"], json!(interval));
+    let rate = stats["txrate"].as_f64().unwrap();
+    assert!((rate * interval as f64 - 19.0).abs() < 1e-9, "{rate}");
+    // Past the first eleven blocks, median times are ten minutes apart too.
+    let one = ok(&node, "getchaintxstats", json!([1, hashes[14]]));
+    assert_eq!(one["txcount"], json!(16));
+    assert_eq!(one["window_block_count"], json!(1));
+    assert!((one["txrate"].as_f64().unwrap() * 600.0 - 1.0).abs() < 1e-9);
+    assert_eq!(
+        rpc(&node, "getchaintxstats", json!([20])).unwrap_err(),
+        (
+            -8,
+            "Invalid block count: should be between 0 and the block's height - 1".into()
+        )
+    );
+    assert_eq!(
+        rpc(&node, "getchaintxstats", json!([null, "00".repeat(32)])).unwrap_err(),
+        (-5, "Block not found".into())
+    );
+    // Two hashes every ten minutes (the window stays clear of genesis, whose
+    // time is years before).
+    let hps = ok(&node, "getnetworkhashps", json!([10])).as_f64().unwrap();
+    assert!((hps * 300.0 - 1.0).abs() < 1e-4, "{hps}");
+    assert_eq!(ok(&node, "getnetworkhashps", json!([100, 0])), json!(0));
+    assert_eq!(
+        ok(&node, "getmininginfo", json!([]))["networkhashps"],
+        ok(&node, "getnetworkhashps", json!([]))
+    );
+    assert_eq!(
+        rpc(&node, "getnetworkhashps", json!([0])).unwrap_err(),
+        (
+            -8,
+            "Invalid nblocks. Must be a positive number or -1.".into()
+        )
+    );
+    assert_eq!(
+        rpc(&node, "getnetworkhashps", json!([100, 21])).unwrap_err(),
+        (-8, "Block does not exist at specified height".into())
+    );
+    // Every argument of the wrong type is listed, as Core does.
+    assert_eq!(
+        rpc(&node, "getnetworkhashps", json!(["a", []])).unwrap_err(),
+        (
+            -3,
+            "Wrong type passed:\n{\n    \"Position 1 (nblocks)\": \"JSON value of type string is not of expected type number\",\n    \"Position 2 (height)\": \"JSON value of type array is not of expected type number\"\n}".into()
+        )
+    );
+    // A block's transaction count comes from the index.
+    assert_eq!(
+        ok(&node, "getblockheader", json!([hashes[4]]))["nTx"],
+        json!(1)
+    );
+}
+
+#[test]
+fn stopatheight_stops_the_node_once_the_chain_reaches_it() {
+    let mut node = TestNode::start(&["-disablewallet", "-stopatheight=5"]);
+    ok(&node, "generatetoaddress", json!([4, ADDRESS]));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        ok(&node, "getblockcount", json!([])),
+        json!(4),
+        "still serving at 4"
+    );
+    // The reply may or may not arrive before the node goes.
+    let _ = rpc(&node, "generatetoaddress", json!([1, ADDRESS]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    assert!(node
+        .log()
+        .contains("Reached block height 5 (-stopatheight=5): stopping"));
 }

@@ -247,7 +247,7 @@ fn errors_have_cores_codes_and_http_statuses() {
     assert_eq!(v["error"]["code"], -3);
     assert_eq!(
         v["error"]["message"],
-        "JSON value of type string is not of expected type number"
+        "Wrong type passed:\n{\n    \"Position 1 (height)\": \"JSON value of type string is not of expected type number\"\n}"
     );
     let (_, v) = call(r#"{"method":"getblockhash","params":[99],"id":3}"#);
     assert_eq!(

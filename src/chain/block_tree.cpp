@@ -119,6 +119,22 @@ int bmp_chain_work(void* handle, const uint8_t* hash, uint8_t* out)
     }
 }
 
+// The number of transactions in the chain up to block `hash` (Core's
+// m_chain_tx_count; 0 when not known, as for a block whose ancestors are
+// not all downloaded), or -1 for an unknown block.
+int64_t bmp_chain_tx_count(void* handle, const uint8_t* hash)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
+        if (!index) return -1;
+        return static_cast<int64_t>(index->m_chain_tx_count);
+    } catch (...) {
+        return -1;
+    }
+}
+
 // Core's getchaintips: the active tip and every block off the active chain
 // that no other such block builds on, each handed to `each` with its
 // height, branch length and status (0 active, 1 invalid, 2 headers-only,

@@ -25,6 +25,7 @@ extern "C" {
     fn bmp_active_tip(handle: *mut c_void, hash_out: *mut u8) -> c_int;
     fn bmp_block_status(handle: *mut c_void, hash: *const u8) -> c_int;
     fn bmp_chain_work(handle: *mut c_void, hash: *const u8, out: *mut u8) -> c_int;
+    fn bmp_chain_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
         handle: *mut c_void,
@@ -143,6 +144,16 @@ impl BlockTree {
         let found =
             unsafe { bmp_chain_work(handle, hash.as_byte_array().as_ptr(), out.as_mut_ptr()) };
         (found == 0).then(|| bitcoin::Work::from_le_bytes(out))
+    }
+
+    /// The number of transactions in the chain up to block `hash` (Core's
+    /// m_chain_tx_count): None for an unknown block or an unreachable tree,
+    /// Some(0) when the kernel does not know it.
+    pub(super) fn chain_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {
+        let handle = self.handle?;
+        // SAFETY: handle live; 32 bytes in.
+        let n = unsafe { bmp_chain_tx_count(handle, hash.as_byte_array().as_ptr()) };
+        u64::try_from(n).ok()
     }
 
     /// Every chain tip, as Core's getchaintips (None when unavailable).

@@ -407,9 +407,14 @@ impl Chain {
         &self.blocks_dir
     }
 
-    /// The consensus parameters of our network.
+    /// The consensus parameters of our network. Core's regtest retargets
+    /// over a day (144 blocks) where rust-bitcoin says two weeks.
     pub fn params(&self) -> bitcoin::params::Params {
-        bitcoin::params::Params::new(self.network)
+        let mut params = bitcoin::params::Params::new(self.network);
+        if self.network == bitcoin::Network::Regtest {
+            params.pow_target_timespan = 24 * 60 * 60;
+        }
+        params
     }
 
     /// The active tip.
@@ -504,6 +509,26 @@ impl Chain {
         }
         let entry = self.entry(hash)?;
         Some(headers::chain_work(&entry))
+    }
+
+    /// Bytes the kernel's chainstate database holds in its tables (Core's
+    /// coins view EstimateSize: LevelDB's table files, not its log).
+    pub fn chainstate_disk_size(&self) -> u64 {
+        std::fs::read_dir(self.net_dir.join("chainstate"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "ldb"))
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Transactions in the chain up to block `hash` (Core's
+    /// m_chain_tx_count; 0 when the kernel does not know it).
+    pub fn chain_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {
+        self.block_tree.chain_tx_count(hash)
     }
 
     /// The full block `hash`, if its data is on disk.

@@ -3,7 +3,7 @@
 //! every `DURABLE_EVERY` commits and when the index is dropped, and the tip
 //! record (block hash and height) each keeps beside its data.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use bitcoin::hashes::Hash;
@@ -20,7 +20,6 @@ const DURABLE_EVERY: u32 = 100;
 /// One index file.
 pub struct Store {
     pub db: Database,
-    pub path: PathBuf,
     /// Which index, for messages.
     name: &'static str,
     /// Block commits since the last durable one.
@@ -67,7 +66,6 @@ impl Store {
         w.commit().map_err(|e| err(&e))?;
         Ok(Store {
             db,
-            path: path.to_path_buf(),
             name,
             pending: AtomicU32::new(0),
         })

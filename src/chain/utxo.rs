@@ -74,7 +74,6 @@ pub struct SetStats {
     pub transactions: u64,
     pub bogosize: u64,
     pub total_amount: Amount,
-    pub disk_size: u64,
     /// Core's `hash_serialized_3`: double SHA-256 over every coin in
     /// outpoint order (with `SetHash::Serialized`).
     pub hash_serialized: Option<sha256d::Hash>,
@@ -332,7 +331,6 @@ impl UtxoIndex {
             transactions: 0,
             bogosize: 0,
             total_amount: Amount::ZERO,
-            disk_size: 0,
             hash_serialized: None,
             muhash: None,
         };
@@ -366,9 +364,6 @@ impl UtxoIndex {
         }
         (s.hash_serialized, s.muhash) = hasher.finish();
         s.total_amount = Amount::from_sat(total);
-        s.disk_size = std::fs::metadata(&self.store.path)
-            .map(|m| m.len())
-            .unwrap_or(0);
         Ok(s)
     }
 }

@@ -105,6 +105,7 @@ pub fn worker_main(args: &[String]) -> i32 {
             // `stop` (over HTTP or IPC) asks the broker to stop the process set;
             // its shutdown event then ends this worker.
             let stopper = broker.clone();
+            let ctx_stop = stop.clone();
             tokio::task::spawn_local(async move {
                 stop.notified().await;
                 tracing::info!("stop RPC: asking the broker to shut down");
@@ -112,6 +113,7 @@ pub fn worker_main(args: &[String]) -> i32 {
                     tracing::warn!("cannot ask the broker to stop: {e}");
                 }
             });
+            stop_at_height(&fatal_chain, config.get_int("stopatheight", 0), ctx_stop);
             // Core's line once start-up is complete.
             tracing::info!("init message: Done loading");
             // Serve RPC (when -server) until the worker is told to stop or a
@@ -150,6 +152,26 @@ pub fn worker_main(args: &[String]) -> i32 {
             }
         },
     )
+}
+
+/// Core's -stopatheight: once a block at `height` or above joins the
+/// active chain, the node stops as on `stop` (0: never).
+fn stop_at_height(chain: &Arc<Chain>, height: i64, stop: Rc<tokio::sync::Notify>) {
+    if height <= 0 {
+        return;
+    }
+    let mut tip = chain.watch_tip();
+    tip.borrow_and_update();
+    tokio::task::spawn_local(async move {
+        while tip.changed().await.is_ok() {
+            let reached = tip.borrow_and_update().height;
+            if i64::from(reached) >= height {
+                tracing::info!("Reached block height {reached} (-stopatheight={height}): stopping");
+                stop.notify_one();
+                break;
+            }
+        }
+    });
 }
 
 /// The chain's options from the node's, checked as Core's

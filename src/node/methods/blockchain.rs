@@ -36,6 +36,7 @@ pub fn methods() -> Vec<Method> {
         m("getblockhash", &[("height", Ty::Num, true)], "Returns hash of block in best-block-chain at height provided.", getblockhash),
         m("getblockheader", &[("blockhash", Ty::Hex, true), ("verbose", Ty::Bool, false)], "Returns the block header as an object (verbose) or as hex.", getblockheader),
         m("pruneblockchain", &[("height", Ty::Num, true)], "Attempts to delete block and undo data up to a specified height or timestamp, if eligible for pruning.", pruneblockchain),
+        m("getchaintxstats", &[("nblocks", Ty::Num, false), ("blockhash", Ty::Hex, false)], "Compute statistics about the total number and rate of transactions in the chain.", getchaintxstats),
         m("getchaintips", &[], "Return information about all known tips in the block tree.", getchaintips),
         m("getdifficulty", &[], "Returns the proof-of-work difficulty as a multiple of the minimum difficulty.", getdifficulty),
         m("gettxout", &[("txid", Ty::Hex, true), ("n", Ty::Num, true), ("include_mempool", Ty::Bool, false)], "Returns details about an unspent transaction output.", gettxout),
@@ -204,8 +205,24 @@ fn getblockheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     if !verbose {
         return Ok(bitcoin::consensus::encode::serialize_hex(&info.header).into());
     }
-    let n_tx = ctx.chain.read_block(&hash).ok().map(|b| b.txdata.len());
+    let n_tx = block_tx_count(ctx, &info)
+        .or_else(|| ctx.chain.read_block(&hash).ok().map(|b| b.txdata.len()));
     Ok(encode::header(&ctx.chain, &info, n_tx))
+}
+
+/// A block's transaction count from the kernel's index (kept when the
+/// block is pruned), as Core's nTx: the chain's count up to it less its
+/// parent's; None when the kernel does not know them.
+fn block_tx_count(ctx: &NodeCtx, info: &crate::chain::BlockInfo) -> Option<usize> {
+    let own = ctx.chain.chain_tx_count(&info.hash).filter(|n| *n != 0)?;
+    let parent = if info.height == 0 {
+        0
+    } else {
+        ctx.chain
+            .chain_tx_count(&info.header.prev_blockhash)
+            .filter(|n| *n != 0)?
+    };
+    usize::try_from(own - parent).ok()
 }
 
 fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
@@ -257,6 +274,71 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         }
     }
     o["warnings"] = json!([]);
+    Ok(o)
+}
+
+/// Core's getchaintxstats: transaction count and rate over a window of
+/// blocks (a month's worth by default) ending at the tip or a given block
+/// of the active chain.
+fn getchaintxstats(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    /// A month of blocks at Core's ten-minute spacing.
+    const MONTH_OF_BLOCKS: i64 = 30 * 24 * 60 * 60 / 600;
+    let end = match arg::opt(args, 1) {
+        None => ctx
+            .chain
+            .block_info(&ctx.chain.tip().hash)
+            .ok_or_else(not_found)?,
+        Some(_) => {
+            let hash: BlockHash = arg::hash(args, 1, "blockhash")?;
+            let info = ctx.chain.block_info(&hash).ok_or_else(not_found)?;
+            if !info.in_active_chain {
+                return Err(RpcError::new(
+                    code::INVALID_PARAMETER,
+                    "Block is not in main chain",
+                ));
+            }
+            info
+        }
+    };
+    let height = i64::from(end.height);
+    let count = match arg::opt(args, 0) {
+        None => MONTH_OF_BLOCKS.min(height - 1).max(0),
+        Some(_) => {
+            let n = arg::int(args, 0, 0)?;
+            if n < 0 || (n > 0 && n >= height) {
+                return Err(RpcError::new(
+                    code::INVALID_PARAMETER,
+                    "Invalid block count: should be between 0 and the block's height - 1",
+                ));
+            }
+            n
+        }
+    };
+    let start = ctx
+        .chain
+        .ancestor(&end.hash, (height - count) as i32)
+        .ok_or_else(not_found)?;
+    let mtp = |hash: &BlockHash| i64::from(ctx.chain.median_time_past(hash).unwrap_or(0));
+    let interval = mtp(&end.hash) - mtp(&start.hash);
+    let tx_count = |hash: &BlockHash| ctx.chain.chain_tx_count(hash).unwrap_or(0);
+    let (end_txs, start_txs) = (tx_count(&end.hash), tx_count(&start.hash));
+    let mut o = json!({"time": end.header.time});
+    if end_txs != 0 {
+        o["txcount"] = json!(end_txs);
+    }
+    o["window_final_block_hash"] = json!(end.hash.to_string());
+    o["window_final_block_height"] = json!(end.height);
+    o["window_block_count"] = json!(count);
+    if count > 0 {
+        o["window_interval"] = json!(interval);
+        if end_txs != 0 && start_txs != 0 {
+            let window = end_txs - start_txs;
+            o["window_tx_count"] = json!(window);
+            if interval > 0 {
+                o["txrate"] = double(window as f64 / interval as f64);
+            }
+        }
+    }
     Ok(o)
 }
 
@@ -479,6 +561,6 @@ fn gettxoutsetinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         amount(s.total_amount.to_sat() as i64),
     );
     o.insert("transactions".into(), s.transactions.into());
-    o.insert("disk_size".into(), s.disk_size.into());
+    o.insert("disk_size".into(), ctx.chain.chainstate_disk_size().into());
     Ok(out)
 }

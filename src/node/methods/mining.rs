@@ -41,6 +41,14 @@ pub fn methods() -> Vec<Method> {
             hidden: false,
         },
         Method {
+            name: "getnetworkhashps",
+            category: "Mining",
+            args: &[("nblocks", Ty::Num, false), ("height", Ty::Num, false)],
+            summary: "Returns the estimated network hashes per second based on the last n blocks.\nPass in [blocks] to override # of blocks, -1 specifies since last difficulty change.\nPass in [height] to estimate the network speed at the time when a certain block was found.",
+            handler: Handler::Sync(getnetworkhashps),
+            hidden: false,
+        },
+        Method {
             name: "getmininginfo",
             category: "Mining",
             args: &[],
@@ -117,12 +125,80 @@ fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "bits": format!("{bits:08x}"),
         "difficulty": double(crate::chain::headers::difficulty(bits)),
         "target": super::encode::target_hex(bits),
-        "networkhashps": double(0.0),
+        "networkhashps": double(network_hashps(ctx, 120, -1)?),
         "pooledtx": ctx.mempool.lock().len(),
         "blockmintxfee": crate::rpc::json::amount(ctx.mempool.options().block_min_feerate.0),
         "chain": super::blockchain::chain_name(ctx.chain.network()),
         "warnings": [],
     }))
+}
+
+fn getnetworkhashps(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let lookup = arg::int(args, 0, 120)?;
+    let height = arg::int(args, 1, -1)?;
+    Ok(double(network_hashps(ctx, lookup, height)?))
+}
+
+/// Core's GetNetworkHashPS: the work of the `lookup` blocks ending at
+/// `height` (-1: the tip; lookup -1: since the last difficulty change)
+/// over the spread of their times.
+fn network_hashps(ctx: &NodeCtx, lookup: i64, height: i64) -> Result<f64, RpcError> {
+    if lookup < -1 || lookup == 0 {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Invalid nblocks. Must be a positive number or -1.",
+        ));
+    }
+    let tip = ctx.chain.tip().height;
+    if height < -1 || height > i64::from(tip) {
+        return Err(RpcError::new(
+            code::INVALID_PARAMETER,
+            "Block does not exist at specified height",
+        ));
+    }
+    let at = if height >= 0 { height as i32 } else { tip };
+    let Some(end) = ctx.chain.block_at(at).filter(|b| b.height > 0) else {
+        return Ok(0.0);
+    };
+    let interval = i64::from(ctx.chain.params().difficulty_adjustment_interval() as u32);
+    let mut lookup = if lookup == -1 {
+        i64::from(end.height) % interval + 1
+    } else {
+        lookup
+    };
+    lookup = lookup.min(i64::from(end.height));
+    let (mut min_time, mut max_time) = (end.header.time, end.header.time);
+    for h in (i64::from(end.height) - lookup)..i64::from(end.height) {
+        let t = ctx
+            .chain
+            .block_at(h as i32)
+            .ok_or_else(|| internal("block missing"))?
+            .header
+            .time;
+        min_time = min_time.min(t);
+        max_time = max_time.max(t);
+    }
+    if min_time == max_time {
+        return Ok(0.0);
+    }
+    let start = ctx
+        .chain
+        .block_at((i64::from(end.height) - lookup) as i32)
+        .ok_or_else(|| internal("block missing"))?;
+    let (Some(end_work), Some(start_work)) = (
+        ctx.chain.chain_work(&end.hash),
+        ctx.chain.chain_work(&start.hash),
+    ) else {
+        return Ok(0.0);
+    };
+    Ok(work_f64(&(end_work - start_work)) / f64::from(max_time - min_time))
+}
+
+/// A 256-bit work as a double (Core's arith_uint256::getdouble).
+fn work_f64(w: &bitcoin::Work) -> f64 {
+    w.to_be_bytes()
+        .iter()
+        .fold(0.0, |acc, b| acc * 256.0 + f64::from(*b))
 }
 
 /// Core's getblocktemplate (BIP22/23/9/145): a template on the tip (waiting

@@ -284,7 +284,8 @@ fn check_args(m: &Method, args: &[Value]) -> Result<(), RpcError> {
     if args.len() > m.args.len() || args.len() < reach {
         return Err(RpcError::new(code::MISC_ERROR, help_text(m)));
     }
-    for (v, (_, ty, required)) in args.iter().zip(m.args) {
+    let mut mismatches = Vec::new();
+    for (i, (v, (name, ty, required))) in args.iter().zip(m.args).enumerate() {
         // Core checks no type for an omitted optional argument, nor for
         // the amount, range and mixed types.
         let unchecked = matches!(ty, Ty::Amount | Ty::NumOrStr | Ty::BoolOrNum);
@@ -292,10 +293,31 @@ fn check_args(m: &Method, args: &[Value]) -> Result<(), RpcError> {
             continue;
         }
         if let Err(expected) = matches(*ty, v) {
-            return Err(type_error(v, expected));
+            mismatches.push((
+                format!("Position {} ({name})", i + 1),
+                type_error(v, expected),
+            ));
         }
     }
-    Ok(())
+    if mismatches.is_empty() {
+        return Ok(());
+    }
+    // Core lists every mismatch in a JSON object written with four-space
+    // indents.
+    let lines: Vec<String> = mismatches
+        .iter()
+        .map(|(at, e)| {
+            format!(
+                "    {}: {}",
+                Value::from(at.as_str()),
+                Value::from(e.message.as_str())
+            )
+        })
+        .collect();
+    Err(RpcError::new(
+        code::TYPE_ERROR,
+        format!("Wrong type passed:\n{{\n{}\n}}", lines.join(",\n")),
+    ))
 }
 
 /// The dispatcher the RPC server calls.
