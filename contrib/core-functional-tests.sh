@@ -107,6 +107,9 @@ default_tests=(
     rpc_signrawtransactionwithkey.py
     feature_nulldummy.py
     rpc_createmultisig.py
+    rpc_blockchain.py
+    p2p_node_network_limited.py
+    feature_remove_pruned_files_on_startup.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

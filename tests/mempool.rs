@@ -1114,3 +1114,59 @@ fn bloom_filters_choose_what_a_peer_hears_of_and_what_a_merkleblock_proves() {
     );
     peer.finish();
 }
+
+#[test]
+fn a_mined_block_shows_fees_and_spent_coins_from_its_undo_data() {
+    let node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "generatetoaddress", json!([101, address()]));
+    let tx = spend(&[coinbase_at(&node, 1)], COINBASE, 1, 12_345);
+    ok(&node, "sendrawtransaction", json!([hex(&tx)]));
+    let hash = ok(&node, "generatetoaddress", json!([1, address()]))[0].clone();
+    // Verbosity 1: txids, and what the miner put in the coinbase.
+    let one = ok(&node, "getblock", json!([hash, 1]));
+    let two = ok(&node, "getblock", json!([hash, 2]));
+    let coinbase = &two["tx"][0];
+    assert_eq!(
+        one["coinbase_tx"],
+        json!({
+            "version": coinbase["version"],
+            "locktime": coinbase["locktime"],
+            "sequence": coinbase["vin"][0]["sequence"],
+            "coinbase": coinbase["vin"][0]["coinbase"],
+            "witness": coinbase["vin"][0]["txinwitness"][0],
+        })
+    );
+    // Verbosity 2: the fee (none for the coinbase), no spent coins.
+    assert_eq!(btc(&two["tx"][1]["fee"]), 0.00012345);
+    assert!(coinbase.get("fee").is_none());
+    assert!(two["tx"][1]["vin"][0].get("prevout").is_none());
+    // Verbosity 3: each input's spent coin, Core's fields.
+    let three = ok(&node, "getblock", json!([hash, 3]));
+    let prevout = &three["tx"][1]["vin"][0]["prevout"];
+    assert_eq!(prevout["generated"], json!(true));
+    assert_eq!(prevout["height"], json!(1));
+    assert_eq!(btc(&prevout["value"]), 50.0);
+    assert_eq!(prevout["scriptPubKey"]["address"], json!(address()));
+    let keys: Vec<&str> = three["tx"][1]["vin"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "txid",
+            "vout",
+            "scriptSig",
+            "txinwitness",
+            "prevout",
+            "sequence"
+        ]
+    );
+    // A recent tip is fully verified.
+    assert_eq!(
+        ok(&node, "getblockchaininfo", json!([]))["verificationprogress"],
+        json!(1)
+    );
+}

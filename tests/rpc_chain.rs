@@ -842,6 +842,14 @@ fn chain_transaction_stats_and_network_hash_rate_follow_block_times() {
             "Wrong type passed:\n{\n    \"Position 1 (nblocks)\": \"JSON value of type string is not of expected type number\",\n    \"Position 2 (height)\": \"JSON value of type array is not of expected type number\"\n}".into()
         )
     );
+    // Block times are 32-bit, and so is a mock time.
+    assert_eq!(
+        rpc(&node, "setmocktime", json!([4_294_967_296u64])).unwrap_err(),
+        (
+            -8,
+            "Mocktime must be in the range [0, 4294967295], not 4294967296.".into()
+        )
+    );
     // A block's transaction count comes from the index.
     assert_eq!(
         ok(&node, "getblockheader", json!([hashes[4]]))["nTx"],

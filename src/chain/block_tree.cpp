@@ -86,7 +86,8 @@ int bmp_active_tip(void* handle, uint8_t* hash_out)
 
 // What the block tree knows of block `hash`: -1 nothing, else bit 0 set
 // when it is marked failed, bit 1 when its full block is stored, bit 2 when
-// it was stored and pruned since (Core's IsBlockPruned).
+// it was stored and pruned since (Core's IsBlockPruned), bit 3 when its undo
+// data is stored.
 int bmp_block_status(void* handle, const uint8_t* hash)
 {
     try {
@@ -96,7 +97,8 @@ int bmp_block_status(void* handle, const uint8_t* hash)
         if (!index) return -1;
         return ((index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
                ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0) |
-               (cm.m_blockman.IsBlockPruned(*index) ? 4 : 0);
+               (cm.m_blockman.IsBlockPruned(*index) ? 4 : 0) |
+               ((index->nStatus & BLOCK_HAVE_UNDO) ? 8 : 0);
     } catch (...) {
         return -1;
     }
@@ -130,6 +132,20 @@ int64_t bmp_chain_tx_count(void* handle, const uint8_t* hash)
         const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
         if (!index) return -1;
         return static_cast<int64_t>(index->m_chain_tx_count);
+    } catch (...) {
+        return -1;
+    }
+}
+
+// Core's estimate of how much of the chain the active tip has verified
+// (GuessVerificationProgress, from the chain's transaction statistics and
+// the node clock); -1 on failure.
+double bmp_verification_progress(void* handle)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        return cm.GuessVerificationProgress(cm.ActiveChain().Tip());
     } catch (...) {
         return -1;
     }

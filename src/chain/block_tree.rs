@@ -26,6 +26,7 @@ extern "C" {
     fn bmp_block_status(handle: *mut c_void, hash: *const u8) -> c_int;
     fn bmp_chain_work(handle: *mut c_void, hash: *const u8, out: *mut u8) -> c_int;
     fn bmp_chain_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
+    fn bmp_verification_progress(handle: *mut c_void) -> f64;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
         handle: *mut c_void,
@@ -70,6 +71,8 @@ pub struct BlockStatus {
     pub have_data: bool,
     /// Its full block was stored and has been pruned.
     pub pruned: bool,
+    /// Its undo data (what it spent) is stored.
+    pub have_undo: bool,
 }
 
 /// A chain tip as Core's getchaintips reports it.
@@ -132,6 +135,7 @@ impl BlockTree {
             failed: bits & 1 != 0,
             have_data: bits & 2 != 0,
             pruned: bits & 4 != 0,
+            have_undo: bits & 8 != 0,
         })
     }
 
@@ -154,6 +158,15 @@ impl BlockTree {
         // SAFETY: handle live; 32 bytes in.
         let n = unsafe { bmp_chain_tx_count(handle, hash.as_byte_array().as_ptr()) };
         u64::try_from(n).ok()
+    }
+
+    /// Core's GuessVerificationProgress for the active tip (None when the
+    /// tree is not reachable).
+    pub(super) fn verification_progress(&self) -> Option<f64> {
+        let handle = self.handle?;
+        // SAFETY: handle live; no arguments.
+        let p = unsafe { bmp_verification_progress(handle) };
+        (p >= 0.0).then_some(p)
     }
 
     /// Every chain tip, as Core's getchaintips (None when unavailable).

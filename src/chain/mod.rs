@@ -97,6 +97,16 @@ impl ChainOptions {
     }
 }
 
+/// A coin a block spent, from its undo data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpentCoin {
+    pub txout: bitcoin::TxOut,
+    /// The height of the block that made it.
+    pub height: u32,
+    /// Made by a coinbase.
+    pub coinbase: bool,
+}
+
 /// What `submit_block` did with a block (Core's submitblock answers).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SubmitOutcome {
@@ -525,6 +535,12 @@ impl Chain {
             .unwrap_or(0)
     }
 
+    /// How much of the chain the active tip has verified, 0 to 1 (Core's
+    /// GuessVerificationProgress; 1 when the kernel cannot say).
+    pub fn verification_progress(&self) -> f64 {
+        self.block_tree.verification_progress().unwrap_or(1.0)
+    }
+
     /// Transactions in the chain up to block `hash` (Core's
     /// m_chain_tx_count; 0 when the kernel does not know it).
     pub fn chain_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {
@@ -726,6 +742,19 @@ impl Chain {
         &self,
         hash: &bitcoin::BlockHash,
     ) -> Result<Vec<Vec<bitcoin::TxOut>>, ChainError> {
+        Ok(self
+            .spent_coins(hash)?
+            .into_iter()
+            .map(|tx| tx.into_iter().map(|c| c.txout).collect())
+            .collect())
+    }
+
+    /// As [`Chain::spent_outputs`], with each coin's height and whether a
+    /// coinbase made it (Core's undo Coins).
+    pub fn spent_coins(
+        &self,
+        hash: &bitcoin::BlockHash,
+    ) -> Result<Vec<Vec<SpentCoin>>, ChainError> {
         let entry = self
             .entry(hash)
             .ok_or_else(|| ChainError::Index(format!("block {hash} not in the block index")))?;
@@ -737,11 +766,15 @@ impl Chain {
             for j in 0..tx.count() {
                 let coin = tx.coin(j)?;
                 let output = coin.output();
-                coins.push(bitcoin::TxOut {
-                    value: bitcoin::Amount::from_sat(output.value() as u64),
-                    script_pubkey: bitcoin::ScriptBuf::from_bytes(
-                        output.script_pubkey().to_bytes(),
-                    ),
+                coins.push(SpentCoin {
+                    txout: bitcoin::TxOut {
+                        value: bitcoin::Amount::from_sat(output.value() as u64),
+                        script_pubkey: bitcoin::ScriptBuf::from_bytes(
+                            output.script_pubkey().to_bytes(),
+                        ),
+                    },
+                    height: coin.confirmation_height(),
+                    coinbase: coin.is_coinbase(),
                 });
             }
             out.push(coins);

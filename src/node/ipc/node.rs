@@ -460,7 +460,7 @@ async fn notify(
                 r.get().set_height(t.height);
                 r.get().set_hash(&t.hash.to_string()[..]);
                 r.get().set_time(info.map(|i| i64::from(i.header.time)).unwrap_or(0));
-                r.get().set_verification_progress(1.0);
+                r.get().set_verification_progress(chain.verification_progress());
                 r.send().promise.await.map(drop)
             }
             _ = poll.tick() => poll_changes(&to, &chain, &dispatcher, &wallets, &mut seen).await,

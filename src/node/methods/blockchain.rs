@@ -154,7 +154,7 @@ async fn wait_for(
         }
     };
     if timeout_ms < 0 {
-        return Err(RpcError::new(code::INVALID_PARAMETER, "Negative timeout"));
+        return Err(RpcError::new(code::MISC_ERROR, "Negative timeout"));
     }
     let wait = async {
         loop {
@@ -236,7 +236,30 @@ fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     if verbosity <= 0 {
         return Ok(bitcoin::consensus::encode::serialize_hex(&block).into());
     }
-    Ok(encode::block(&ctx.chain, &info, &block, verbosity))
+    // Core reads the undo data for the fees (verbosity 2) and spent coins
+    // (3), when the block has it and is not pruned.
+    let undo = if verbosity >= 2 {
+        let status = ctx.chain.block_status(&hash);
+        if status.is_some_and(|s| s.have_undo && !s.pruned) {
+            Some(ctx.chain.spent_coins(&hash).map_err(|_| {
+                RpcError::new(
+                    code::INTERNAL_ERROR,
+                    "Undo data expected but can't be read. This could be due to disk corruption or a conflict with a pruning event.",
+                )
+            })?)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
+    Ok(encode::block(
+        &ctx.chain,
+        &info,
+        &block,
+        verbosity,
+        undo.as_deref(),
+    ))
 }
 
 fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
@@ -259,7 +282,7 @@ fn getblockchaininfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
         "difficulty": double(difficulty(h.bits.to_consensus())),
         "time": h.time,
         "mediantime": ctx.chain.median_time_past(&tip.hash).unwrap_or(h.time),
-        "verificationprogress": double(1.0),
+        "verificationprogress": double(ctx.chain.verification_progress()),
         "initialblockdownload": ctx.chain.initial_block_download(),
         "chainwork": ctx.chain.chain_work(&tip.hash).map(|w| encode::hex(&w.to_be_bytes())).unwrap_or_default(),
         "size_on_disk": size_on_disk(ctx),

@@ -208,10 +208,12 @@ fn getrpcinfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
 fn setmocktime(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     super::regtest_only(ctx, "setmocktime")?;
     let t = arg::int(args, 0, 0)?;
-    if t < 0 {
+    // Block times are 32-bit: Core refuses a mock time beyond them.
+    let max = i64::from(u32::MAX);
+    if !(0..=max).contains(&t) {
         return Err(RpcError::new(
             code::INVALID_PARAMETER,
-            "Mocktime cannot be negative: ".to_string() + &t.to_string(),
+            format!("Mocktime must be in the range [0, {max}], not {t}."),
         ));
     }
     crate::chain::clock::set_mock_time(t);

@@ -7,7 +7,7 @@ use bitcoin::hex::DisplayHex;
 use bitcoin::{Address, Block, Network, Script, Transaction};
 use serde_json::{json, Map, Value};
 
-use crate::chain::{headers::difficulty, BlockInfo, Chain};
+use crate::chain::{headers::difficulty, BlockInfo, Chain, SpentCoin};
 use crate::rpc::json::{amount, double};
 pub use crate::script::asm::asm;
 use crate::script::asm::asm_script_sig;
@@ -58,6 +58,17 @@ pub fn script_pub_key(s: &Script, network: Network) -> Value {
 
 /// Core's TxToUniv (without fee and block fields).
 pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
+    tx_spending(t, network, include_hex, None)
+}
+
+/// Core's TxToUniv with the transaction's undo data: `spent` (one coin per
+/// input) adds the fee, and with `prevout` each input's spent coin.
+pub fn tx_spending(
+    t: &Transaction,
+    network: Network,
+    include_hex: bool,
+    spent: Option<(&[SpentCoin], bool)>,
+) -> Value {
     let mut o = Map::new();
     o.insert("txid".into(), t.compute_txid().to_string().into());
     o.insert("hash".into(), t.compute_wtxid().to_string().into());
@@ -69,7 +80,8 @@ pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
     let vin: Vec<Value> = t
         .input
         .iter()
-        .map(|i| {
+        .enumerate()
+        .map(|(n, i)| {
             let mut v = Map::new();
             if t.is_coinbase() {
                 v.insert("coinbase".into(), hex(i.script_sig.as_bytes()).into());
@@ -85,6 +97,17 @@ pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
                 v.insert(
                     "txinwitness".into(),
                     i.witness.iter().map(|w| Value::from(hex(w))).collect(),
+                );
+            }
+            if let Some(coin) = spent.filter(|s| s.1).and_then(|s| s.0.get(n)) {
+                v.insert(
+                    "prevout".into(),
+                    json!({
+                        "generated": coin.coinbase,
+                        "height": coin.height,
+                        "value": amount(coin.txout.value.to_sat() as i64),
+                        "scriptPubKey": script_pub_key(&coin.txout.script_pubkey, network),
+                    }),
                 );
             }
             v.insert("sequence".into(), i.sequence.0.into());
@@ -105,6 +128,14 @@ pub fn tx(t: &Transaction, network: Network, include_hex: bool) -> Value {
         })
         .collect();
     o.insert("vout".into(), vout.into());
+    if let Some((coins, _)) = spent.filter(|_| !t.is_coinbase()) {
+        let spent_value: u64 = coins.iter().map(|c| c.txout.value.to_sat()).sum();
+        let paid: u64 = t.output.iter().map(|out| out.value.to_sat()).sum();
+        o.insert(
+            "fee".into(),
+            amount(spent_value.saturating_sub(paid) as i64),
+        );
+    }
     if include_hex {
         o.insert("hex".into(), serialize_hex(t).into());
     }
@@ -167,8 +198,15 @@ pub fn header(chain: &Chain, info: &BlockInfo, n_tx: Option<usize>) -> Value {
     Value::Object(o)
 }
 
-/// Core's blockToJSON for verbosity 1 (txids) or 2/3 (transactions).
-pub fn block(chain: &Chain, info: &BlockInfo, b: &Block, verbosity: i64) -> Value {
+/// Core's blockToJSON for verbosity 1 (txids) or 2/3 (transactions, with
+/// fees when `undo` holds what the block spent, and the spent coins at 3).
+pub fn block(
+    chain: &Chain,
+    info: &BlockInfo,
+    b: &Block,
+    verbosity: i64,
+    undo: Option<&[Vec<SpentCoin>]>,
+) -> Value {
     let mut v = header(chain, info, Some(b.txdata.len()));
     let o = v.as_object_mut().expect("header is an object");
     let stripped: usize = bitcoin::consensus::encode::serialize(&b.header).len()
@@ -177,12 +215,22 @@ pub fn block(chain: &Chain, info: &BlockInfo, b: &Block, verbosity: i64) -> Valu
     o.insert("strippedsize".into(), stripped.into());
     o.insert("size".into(), b.total_size().into());
     o.insert("weight".into(), b.weight().to_wu().into());
+    if let Some(cb) = b.txdata.first().filter(|t| !t.input.is_empty()) {
+        o.insert("coinbase_tx".into(), coinbase_tx(cb));
+    }
     let txs: Vec<Value> = b
         .txdata
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(n, t)| {
             if verbosity >= 2 {
-                tx(t, chain.network(), true)
+                // The coinbase has no undo data; transaction n spent
+                // undo[n - 1].
+                let spent = n
+                    .checked_sub(1)
+                    .and_then(|i| undo.and_then(|u| u.get(i)))
+                    .map(|c| (c.as_slice(), verbosity >= 3));
+                tx_spending(t, chain.network(), true, spent)
             } else {
                 t.compute_txid().to_string().into()
             }
@@ -190,6 +238,21 @@ pub fn block(chain: &Chain, info: &BlockInfo, b: &Block, verbosity: i64) -> Valu
         .collect();
     o.insert("tx".into(), txs.into());
     v
+}
+
+/// Core's coinbaseTxToJSON: what a miner put in the coinbase.
+fn coinbase_tx(cb: &Transaction) -> Value {
+    let vin = &cb.input[0];
+    let mut o = json!({
+        "version": cb.version.0,
+        "locktime": cb.lock_time.to_consensus_u32(),
+        "sequence": vin.sequence.0,
+        "coinbase": hex(vin.script_sig.as_bytes()),
+    });
+    if let Some(w) = vin.witness.iter().next() {
+        o["witness"] = hex(w).into();
+    }
+    o
 }
 
 #[cfg(test)]
