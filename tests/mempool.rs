@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
-use common::{free_port, ok, rpc, wait_for, wait_for_tx_relay, OrdersPeer, TestNode};
+use common::{free_port, members, ok, rpc, wait_for, wait_for_tx_relay, OrdersPeer, TestNode};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
 
@@ -1147,14 +1147,8 @@ fn a_mined_block_shows_fees_and_spent_coins_from_its_undo_data() {
     assert_eq!(prevout["height"], json!(1));
     assert_eq!(btc(&prevout["value"]), 50.0);
     assert_eq!(prevout["scriptPubKey"]["address"], json!(address()));
-    let keys: Vec<&str> = three["tx"][1]["vin"][0]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        members(&three["tx"][1]["vin"][0]),
         [
             "txid",
             "vout",

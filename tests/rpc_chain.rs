@@ -10,7 +10,7 @@ mod common;
 use std::time::Duration;
 
 use bitcoin::consensus::encode::{deserialize_hex, serialize_hex};
-use common::{ok, rpc, TestNode};
+use common::{members, ok, rpc, TestNode};
 use serde_json::{json, Value};
 
 const ADDRESS: &str = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -62,14 +62,8 @@ fn getblockstats_reports_cores_fields_for_a_coinbase_only_block() {
     let node = TestNode::start(&["-disablewallet"]);
     let hashes = ok(&node, "generatetoaddress", json!([2, ADDRESS]));
     let stats = ok(&node, "getblockstats", json!([2]));
-    let keys: Vec<&str> = stats
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        members(&stats),
         [
             "avgfee",
             "avgfeerate",
@@ -490,14 +484,8 @@ fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3_and_muhash() {
     let expected_muhash = core_hex(&muhash.finalize());
 
     let info = ok(&node, "gettxoutsetinfo", json!([]));
-    let keys: Vec<&str> = info
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        members(&info),
         [
             "height",
             "bestblock",
@@ -521,9 +509,8 @@ fn gettxoutsetinfo_hashes_the_set_as_cores_hash_serialized_3_and_muhash() {
     // muhash: in hash_serialized_3's place, 64 hex digits in Core's (uint256
     // GetHex, reversed) byte order, and the other fields the same.
     let mu = ok(&node, "gettxoutsetinfo", json!(["muhash"]));
-    let mu_keys: Vec<&str> = mu.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(
-        mu_keys,
+        members(&mu),
         [
             "height",
             "bestblock",

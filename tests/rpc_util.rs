@@ -12,7 +12,7 @@ use bitcoin::hex::{DisplayHex, FromHex};
 use bitcoin::opcodes::all::{OP_CHECKMULTISIG, OP_CHECKSIG};
 use bitcoin::script::Builder;
 use bitcoin::{Address, Network, PublicKey, ScriptBuf, Transaction, WPubkeyHash};
-use common::{ok, rpc, TestNode};
+use common::{members, ok, rpc, TestNode};
 use miniscript::descriptor::checksum::desc_checksum;
 use serde_json::{json, Value};
 
@@ -30,11 +30,6 @@ fn err(node: &TestNode, method: &str, params: Value) -> (i64, String) {
 /// `body#checksum`, computed with miniscript.
 fn sum(body: &str) -> String {
     format!("{body}#{}", desc_checksum(body).unwrap())
-}
-
-/// An object's member names in the order the node wrote them.
-fn members(v: &Value) -> Vec<&str> {
-    v.as_object().unwrap().keys().map(String::as_str).collect()
 }
 
 fn address(s: &ScriptBuf) -> String {

@@ -57,6 +57,22 @@ int finish(const BlockValidationState& state, char* err, size_t err_len)
     return REFUSED;
 }
 
+// Runs `read` on block `hash`'s entry under cs_main: -1 for an unknown
+// block, or when anything throws.
+template <typename T, typename F>
+T read_entry(void* handle, const uint8_t* hash, F read)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
+        if (!index) return -1;
+        return read(cm, *index);
+    } catch (...) {
+        return -1;
+    }
+}
+
 // Runs a verdict; an exception is FAILED, with its message in `err`.
 template <typename F>
 int guarded(char* err, size_t err_len, F verdict)
@@ -90,35 +106,23 @@ int bmp_active_tip(void* handle, uint8_t* hash_out)
 // data is stored.
 int bmp_block_status(void* handle, const uint8_t* hash)
 {
-    try {
-        ChainstateManager& cm = chainman_of(handle);
-        LOCK(cm.GetMutex());
-        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
-        if (!index) return -1;
-        return ((index->nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
-               ((index->nStatus & BLOCK_HAVE_DATA) ? 2 : 0) |
-               (cm.m_blockman.IsBlockPruned(*index) ? 4 : 0) |
-               ((index->nStatus & BLOCK_HAVE_UNDO) ? 8 : 0);
-    } catch (...) {
-        return -1;
-    }
+    return read_entry<int>(handle, hash, [](ChainstateManager& cm, const CBlockIndex& index) {
+        return ((index.nStatus & BLOCK_FAILED_VALID) ? 1 : 0) |
+               ((index.nStatus & BLOCK_HAVE_DATA) ? 2 : 0) |
+               (cm.m_blockman.IsBlockPruned(index) ? 4 : 0) |
+               ((index.nStatus & BLOCK_HAVE_UNDO) ? 8 : 0);
+    });
 }
 
 // The total work of the chain up to block `hash` (Core's nChainWork), 32
 // bytes little-endian into `out`: 0, or -1 for an unknown block.
 int bmp_chain_work(void* handle, const uint8_t* hash, uint8_t* out)
 {
-    try {
-        ChainstateManager& cm = chainman_of(handle);
-        LOCK(cm.GetMutex());
-        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
-        if (!index) return -1;
-        const uint256 work = ArithToUint256(index->nChainWork);
+    return read_entry<int>(handle, hash, [&](ChainstateManager&, const CBlockIndex& index) {
+        const uint256 work = ArithToUint256(index.nChainWork);
         std::memcpy(out, work.data(), 32);
         return 0;
-    } catch (...) {
-        return -1;
-    }
+    });
 }
 
 // The number of transactions in the chain up to block `hash` (Core's
@@ -126,15 +130,9 @@ int bmp_chain_work(void* handle, const uint8_t* hash, uint8_t* out)
 // not all downloaded), or -1 for an unknown block.
 int64_t bmp_chain_tx_count(void* handle, const uint8_t* hash)
 {
-    try {
-        ChainstateManager& cm = chainman_of(handle);
-        LOCK(cm.GetMutex());
-        const CBlockIndex* index = cm.m_blockman.LookupBlockIndex(hash_of(hash));
-        if (!index) return -1;
-        return static_cast<int64_t>(index->m_chain_tx_count);
-    } catch (...) {
-        return -1;
-    }
+    return read_entry<int64_t>(handle, hash, [](ChainstateManager&, const CBlockIndex& index) {
+        return static_cast<int64_t>(index.m_chain_tx_count);
+    });
 }
 
 // Core's estimate of how much of the chain the active tip has verified

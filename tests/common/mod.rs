@@ -488,6 +488,11 @@ pub fn wok(node: &TestNode, wallet: &str, method: &str, params: Value) -> Value 
         .unwrap_or_else(|e| panic!("{wallet} {method}: {e:?}\n{}", node.log()))
 }
 
+/// An object's member names in the order the node wrote them.
+pub fn members(v: &Value) -> Vec<&str> {
+    v.as_object().unwrap().keys().map(String::as_str).collect()
+}
+
 pub fn ok(node: &TestNode, method: &str, params: Value) -> Value {
     rpc(node, method, params).unwrap_or_else(|e| panic!("{method}: {e:?}\n{}", node.log()))
 }
