@@ -861,3 +861,38 @@ fn stopatheight_stops_the_node_once_the_chain_reaches_it() {
         .log()
         .contains("Reached block height 5 (-stopatheight=5): stopping"));
 }
+
+#[test]
+fn blocksxor_zero_keeps_block_files_plain_and_cannot_undo_a_random_key() {
+    // -blocksxor=0 on a new datadir: an all-zero key, blocks written plain
+    // (they start with regtest's network magic).
+    let mut node = TestNode::start(&["-disablewallet", "-blocksxor=0"]);
+    ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    let blocks = node.net_dir().join("blocks");
+    assert_eq!(std::fs::read(blocks.join("xor.dat")).unwrap(), [0u8; 8]);
+    let blk = std::fs::read(blocks.join("blk00000.dat")).unwrap();
+    assert_eq!(blk[..4], [0xfa, 0xbf, 0xb5, 0xda]);
+
+    // The default stores a random key, which -blocksxor=0 may not drop.
+    let mut node = TestNode::start(&["-disablewallet"]);
+    ok(&node, "stop", json!([]));
+    assert!(node.wait_exit(Duration::from_secs(30)).success());
+    assert_ne!(
+        std::fs::read(node.net_dir().join("blocks").join("xor.dat")).unwrap(),
+        [0u8; 8]
+    );
+    let datadir = format!("-datadir={}", node.datadir.path().display());
+    let (code, _, stderr) = common::run(
+        common::NODE,
+        &["-regtest", &datadir, "-disablewallet", "-blocksxor=0"],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(
+            "The blocksdir XOR-key can not be disabled when a random key was already stored!"
+        ),
+        "{stderr}"
+    );
+}

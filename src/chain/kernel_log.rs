@@ -169,6 +169,17 @@ pub fn load_error(lines: &[String]) -> Option<String> {
     })
 }
 
+/// Why the engine would not make a chainstate manager at all (its block
+/// manager refused the options, e.g. an XOR key that cannot be dropped), as
+/// it logged it.
+pub fn create_error(lines: &[String]) -> Option<String> {
+    const PREFIX: &str = "Failed to create chainstate manager: ";
+    lines.iter().find_map(|line| {
+        line.split_once(PREFIX)
+            .map(|(_, why)| why.trim_end().to_string())
+    })
+}
+
 /// The whole validation state of the last refusal in `lines`: the reason
 /// and Core's debug message ("bad-txns-inputs-missingorspent,
 /// CheckTxInputs: inputs missing/spent in transaction ...").
@@ -183,6 +194,26 @@ pub fn reject_state(lines: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn start_up_refusals_come_from_cores_error_lines() {
+        let lines = vec![
+            "Using obfuscation key for blocksdir *.dat files".to_string(),
+            "Failed to create chainstate manager: The blocksdir XOR-key can not be disabled."
+                .to_string(),
+        ];
+        assert_eq!(
+            create_error(&lines).as_deref(),
+            Some("The blocksdir XOR-key can not be disabled.")
+        );
+        assert_eq!(load_error(&lines), None);
+        let load = vec!["Failed to load chain state from your data directory: Error initializing block database".to_string()];
+        assert_eq!(
+            load_error(&load).as_deref(),
+            Some("Error initializing block database")
+        );
+        assert_eq!(create_error(&load), None);
+    }
 
     #[test]
     fn reject_reasons_come_from_cores_error_lines() {

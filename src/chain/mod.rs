@@ -48,6 +48,10 @@ pub enum ChainError {
     /// reindex recovers).
     #[error("{0}")]
     Load(String),
+    /// The engine refused the options before loading anything (Core's
+    /// init error, as it words it).
+    #[error("{0}")]
+    Refused(String),
     /// invalidateblock and its kin were not carried out.
     #[error(transparent)]
     Verdict(#[from] block_tree::VerdictError),
@@ -298,7 +302,7 @@ impl Chain {
         let mut builder =
             ChainstateManagerBuilder::new(&context, path_str(&opts.net_dir)?, path_str(&blocks)?)?
                 .worker_threads(opts.worker_threads);
-        if opts.prune.enabled() || opts.prune.fast {
+        if !opts.prune.is_default() {
             prune::apply(&builder, &opts.prune, opts.worker_threads)?;
         }
         let wipe = opts.reindex || opts.reindex_chainstate;
@@ -311,6 +315,7 @@ impl Chain {
             // its log (Core's init error).
             kernel_log::load_error(&lines)
                 .map(ChainError::Load)
+                .or_else(|| kernel_log::create_error(&lines).map(ChainError::Refused))
                 .unwrap_or_else(|| e.into())
         })?;
         if wipe {

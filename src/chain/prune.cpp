@@ -1,7 +1,7 @@
 // chain/prune.cpp: Core's block pruning (-prune, -fastprune, pruneblockchain)
 // for a kernel whose C API has no pruning options. Before the chainstate
-// manager is made, it sets the block manager's prune target and block-file
-// size in the C API's options; once the manager runs, it reports the prune
+// manager is made, it sets the block manager's prune target, block-file
+// size and block-file obfuscation (-blocksxor) in the C API's options; once the manager runs, it reports the prune
 // height as Core's getblockchaininfo does and prunes by hand as Core's
 // pruneblockchain does. The pruning itself (which files, when, keeping the
 // last 288 blocks) is the kernel's own. Compiled by build.rs against the
@@ -41,14 +41,15 @@ constexpr int FAILED = 2;
 
 extern "C" {
 
-// Sets prune target (bytes; UINT64_MAX for manual pruning) and -fastprune on
-// the C API's chainstate manager options `opts`, and tells the chainstate
+// Sets prune target (bytes; UINT64_MAX for manual pruning), -fastprune and
+// -blocksxor on the C API's chainstate manager options `opts`, and tells the
+// chainstate
 // loader that the node prunes (Core refuses to load a pruned block store
 // otherwise). `worker_threads` is what the caller set through the C API:
 // the layout holds if it reads back, and if both option sets refer to the
 // same chain parameters.
-int bmp_set_pruning(void* opts, uint64_t target, int fast_prune, int worker_threads, char* err,
-                    size_t err_len)
+int bmp_set_block_storage(void* opts, uint64_t target, int fast_prune, int use_xor,
+                          int worker_threads, char* err, size_t err_len)
 {
     return bmp::guarded(err, err_len, FAILED, [&] {
         auto* layout = static_cast<OptionsLayout*>(opts);
@@ -60,6 +61,7 @@ int bmp_set_pruning(void* opts, uint64_t target, int fast_prune, int worker_thre
         }
         layout->m_blockman_options.prune_target = target;
         layout->m_blockman_options.fast_prune = fast_prune != 0;
+        layout->m_blockman_options.use_xor = use_xor != 0;
         layout->m_chainstate_load_options.prune = target != 0;
         return DONE;
     });

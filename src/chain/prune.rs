@@ -1,5 +1,6 @@
-//! chain/prune: Core's block pruning. `-prune=<MiB>` (1: by hand only) and
-//! `-fastprune` are read with Core's checks and handed to the kernel's block
+//! chain/prune: Core's block pruning. `-prune=<MiB>` (1: by hand only),
+//! `-fastprune` (and `-blocksxor`, which the same options carry) are read
+//! with Core's checks and handed to the kernel's block
 //! manager through `prune.cpp` (built by build.rs against the pinned kernel
 //! source), since the C API has no pruning options; the kernel then deletes
 //! old block and undo files itself at each flush, keeping the last 288
@@ -21,10 +22,11 @@ use bitcoinkernel::ChainstateManagerBuilder;
 use super::ChainError;
 
 extern "C" {
-    fn bmp_set_pruning(
+    fn bmp_set_block_storage(
         opts: *mut c_void,
         target: u64,
         fast_prune: c_int,
+        use_xor: c_int,
         worker_threads: c_int,
         err: *mut c_char,
         err_len: usize,
@@ -49,19 +51,32 @@ pub const MIN_BLOCKS_TO_KEEP: i32 = 288;
 /// Core's MIN_DISK_SPACE_FOR_BLOCK_FILES, in MiB.
 const MIN_TARGET_MIB: i64 = 550;
 
-/// `-prune` and `-fastprune`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// `-prune`, `-fastprune` and `-blocksxor`: how the kernel keeps block files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PruneOptions {
     /// Bytes of block and undo files to keep; 0 no pruning,
     /// [`PRUNE_TARGET_MANUAL`] pruning by RPC only.
     pub target: u64,
     /// Small block files, and (regtest) pruning from height 100.
     pub fast: bool,
+    /// Block files obfuscated with a random key (Core's default).
+    pub xor: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            target: 0,
+            fast: false,
+            xor: true,
+        }
+    }
 }
 
 impl PruneOptions {
-    /// Core's reading of `-prune=<MiB>` and `-fastprune`, with its errors.
-    pub fn parse(prune_mib: i64, fast: bool) -> Result<PruneOptions, String> {
+    /// Core's reading of `-prune=<MiB>`, `-fastprune` and `-blocksxor`, with
+    /// its errors.
+    pub fn parse(prune_mib: i64, fast: bool, xor: bool) -> Result<PruneOptions, String> {
         let target = match prune_mib {
             n if n < 0 => return Err("Prune cannot be configured with a negative value.".into()),
             0 => 0,
@@ -71,12 +86,17 @@ impl PruneOptions {
             }
             n => (n as u64).saturating_mul(1024 * 1024),
         };
-        Ok(PruneOptions { target, fast })
+        Ok(PruneOptions { target, fast, xor })
     }
 
     /// The node prunes (automatically or by hand).
     pub fn enabled(&self) -> bool {
         self.target != 0
+    }
+
+    /// Anything differs from the kernel's defaults.
+    pub fn is_default(&self) -> bool {
+        *self == PruneOptions::default()
     }
 }
 
@@ -99,10 +119,11 @@ pub(super) fn apply(
     // NUL-terminated string of at most `err.len()` bytes and lets no
     // exception out.
     let result = unsafe {
-        bmp_set_pruning(
+        bmp_set_block_storage(
             handle,
             opts.target,
             c_int::from(opts.fast),
+            c_int::from(opts.xor),
             worker_threads,
             err.as_mut_ptr(),
             err.len(),
@@ -211,23 +232,23 @@ mod tests {
 
     #[test]
     fn prune_option_is_read_as_core_reads_it() {
-        assert_eq!(PruneOptions::parse(0, false).unwrap().target, 0);
-        assert!(!PruneOptions::parse(0, false).unwrap().enabled());
+        assert_eq!(PruneOptions::parse(0, false, true).unwrap().target, 0);
+        assert!(!PruneOptions::parse(0, false, true).unwrap().enabled());
         assert_eq!(
-            PruneOptions::parse(1, false).unwrap().target,
+            PruneOptions::parse(1, false, true).unwrap().target,
             PRUNE_TARGET_MANUAL
         );
         assert_eq!(
-            PruneOptions::parse(550, true).unwrap().target,
+            PruneOptions::parse(550, true, true).unwrap().target,
             550 * 1024 * 1024
         );
-        assert!(PruneOptions::parse(550, true).unwrap().fast);
+        assert!(PruneOptions::parse(550, true, true).unwrap().fast);
         assert_eq!(
-            PruneOptions::parse(549, false).unwrap_err(),
+            PruneOptions::parse(549, false, true).unwrap_err(),
             "Prune configured below the minimum of 550 MiB.  Please use a higher number."
         );
         assert_eq!(
-            PruneOptions::parse(-1, false).unwrap_err(),
+            PruneOptions::parse(-1, false, true).unwrap_err(),
             "Prune cannot be configured with a negative value."
         );
     }

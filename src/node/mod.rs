@@ -181,6 +181,7 @@ pub fn chain_options(config: &Config) -> Result<ChainOptions, String> {
     let prune = PruneOptions::parse(
         config.get_int("prune", 0),
         config.get_bool("fastprune", false),
+        config.get_bool("blocksxor", true),
     )?;
     if prune.enabled() {
         if config.get_bool("txindex", false) {
@@ -231,6 +232,7 @@ async fn open_chain(config: &Config) -> Result<Arc<Chain>, String> {
                 "{}{why}.\nPlease restart with -reindex or -reindex-chainstate to recover.",
                 child::QUESTION
             ),
+            ChainError::Refused(why) => why,
             e => format!("Error opening block database: {e}"),
         })
 }
