@@ -110,6 +110,7 @@ default_tests=(
     rpc_blockchain.py
     p2p_node_network_limited.py
     feature_remove_pruned_files_on_startup.py
+    rpc_getblockfrompeer.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

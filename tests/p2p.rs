@@ -1,7 +1,8 @@
 //! P2P between two of our nodes on loopback: Core's v1 handshake through
 //! sockets the brokers bound and connected, headers-first sync validated by
 //! Core's engine, new blocks announced both ways, the network RPCs, and a
-//! peer that sends garbage dropped without harm.
+//! peer that sends garbage dropped without harm, and a pruned node fetching a
+//! block again from its peer (getblockfrompeer).
 
 mod common;
 
@@ -828,4 +829,57 @@ fn blocks_are_asked_sixteen_at_a_time_and_a_mutated_block_costs_the_peer_its_con
     assert_eq!(ok(&node, "getblockcount", json!([])), 20);
     assert_eq!(ok(&node, "getbestblockhash", json!([])), json!(hashes[19]));
     second.finish();
+}
+
+#[test]
+fn a_pruned_node_fetches_a_pruned_block_again_from_a_peer() {
+    let port = free_port();
+    let full = listening(port);
+    // 64 KiB block files (-fastprune) of some 250 blocks each: the first
+    // file ends more than 288 blocks below a tip at 700.
+    let hashes = ok(&full, "generatetoaddress", json!([700, ADDRESS]));
+    let pruned = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-prune=1",
+        "-fastprune",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    wait_for("the pruned node to sync", || {
+        ok(&pruned, "getblockcount", json!([])) == json!(700)
+    });
+    let last = ok(&pruned, "pruneblockchain", json!([700]))
+        .as_i64()
+        .unwrap();
+    assert!(last >= 2, "{last}");
+    assert_eq!(
+        rpc(&pruned, "getblock", json!([hashes[1]])).unwrap_err(),
+        (-1, "Block not available (pruned data)".into())
+    );
+    let peer = ok(&pruned, "getpeerinfo", json!([]))[0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        rpc(&pruned, "getblockfrompeer", json!(["00".repeat(32), peer])).unwrap_err(),
+        (-1, "Block header missing".into())
+    );
+    assert_eq!(
+        rpc(&pruned, "getblockfrompeer", json!([hashes[1], peer + 1])).unwrap_err(),
+        (-1, "Peer does not exist".into())
+    );
+    assert_eq!(
+        rpc(&pruned, "getblockfrompeer", json!([hashes[699], peer])).unwrap_err(),
+        (-1, "Block already downloaded".into())
+    );
+    assert_eq!(
+        ok(&pruned, "getblockfrompeer", json!([hashes[1], peer])),
+        json!({})
+    );
+    wait_for("the fetched block", || {
+        rpc(&pruned, "getblock", json!([hashes[1]])).is_ok()
+    });
+    assert_eq!(
+        ok(&pruned, "getblock", json!([hashes[1]]))["height"],
+        json!(2)
+    );
 }

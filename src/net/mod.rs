@@ -891,6 +891,38 @@ impl Net {
             .collect()
     }
 
+    /// Core's FetchBlock (getblockfrompeer): asks peer `id` for block
+    /// `block` (known by its header), forgetting any other request for it;
+    /// the block then goes to the engine as any other. Errors are Core's.
+    pub fn fetch_block(&self, id: i64, block: &crate::chain::BlockInfo) -> Result<(), String> {
+        let peer = u64::try_from(id)
+            .ok()
+            .and_then(|id| self.peers.borrow().get(&id).cloned())
+            .ok_or("Peer does not exist")?;
+        let (services, ready) = {
+            let i = peer.info.borrow();
+            (i.services, i.handshake_done)
+        };
+        if services & ServiceFlags::WITNESS.to_u64() == 0 {
+            return Err("Pre-SegWit peer".into());
+        }
+        for owner in self.in_flight_peers(&block.hash) {
+            let owner = self.peers.borrow().get(&owner).cloned();
+            if let Some(owner) = owner {
+                self.remove_block_request(&owner, &block.hash);
+            }
+        }
+        if !ready {
+            return Err("Peer not fully connected".into());
+        }
+        self.mark_in_flight(&peer, &block.hash);
+        peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(
+            block.hash,
+        )]));
+        tracing::debug!(target: "net", "Requesting block {} from peer={id}", block.hash);
+        Ok(())
+    }
+
     /// Sends a ping to every peer that finished its handshake (the `ping`
     /// RPC); the round trip shows in getpeerinfo.
     pub fn ping_all(&self) {

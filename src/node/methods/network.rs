@@ -38,6 +38,7 @@ pub fn methods() -> Vec<Method> {
         m("addnode", &[("node", Ty::Str, true), ("command", Ty::Str, true), ("v2transport", Ty::Bool, false)], "Attempts to add or remove a node from the addnode list.\nOr try a connection to a node once.", addnode),
         m("getaddednodeinfo", &[("node", Ty::Str, false)], "Returns information about the given added node, or all added nodes.", getaddednodeinfo),
         m("ping", &[], "Requests that a ping be sent to all other nodes, to measure ping time.\nResults are provided in getpeerinfo.\nPing command is handled in queue with all other commands, so it measures processing backlog, not just network ping.", ping),
+        m("getblockfrompeer", &[("blockhash", Ty::Hex, true), ("peer_id", Ty::Num, true)], "Attempt to fetch block from a given peer.", getblockfrompeer),
         m("disconnectnode", &[("address", Ty::Str, false), ("nodeid", Ty::Num, false)], "Immediately disconnects from the specified peer node.", disconnectnode),
         m("getnettotals", &[], "Returns information about network traffic, including bytes in, bytes out,\nand current system time.", getnettotals),
         m("setban", &[("subnet", Ty::Str, true), ("command", Ty::Str, true), ("bantime", Ty::Num, false), ("absolute", Ty::Bool, false)], "Attempts to add or remove an IP/Subnet from the banned list.", setban),
@@ -358,6 +359,27 @@ fn getaddednodeinfo(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             json!({"addednode": a, "connected": !connected.is_empty(), "addresses": connected})
         })
         .collect())
+}
+
+/// Core's getblockfrompeer: a block whose header we have, asked of one
+/// peer (a pruned node may fetch again only what it synced before).
+fn getblockfrompeer(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let hash: bitcoin::BlockHash = arg::hash(args, 0, "blockhash")?;
+    let peer_id = arg::int(args, 1, 0)?;
+    let net = net(ctx)?;
+    let misc = |m: &str| RpcError::new(code::MISC_ERROR, m);
+    let block = ctx
+        .chain
+        .block_info(&hash)
+        .ok_or_else(|| misc("Block header missing"))?;
+    if ctx.chain.prune_state().is_some() && block.height > ctx.chain.tip().height {
+        return Err(misc("In prune mode, only blocks that the node has already synced previously can be fetched from a peer"));
+    }
+    if ctx.chain.have_block_data(&hash) {
+        return Err(misc("Block already downloaded"));
+    }
+    net.fetch_block(peer_id, &block).map_err(|e| misc(&e))?;
+    Ok(json!({}))
 }
 
 fn disconnectnode(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
