@@ -111,6 +111,12 @@ default_tests=(
     p2p_node_network_limited.py
     feature_remove_pruned_files_on_startup.py
     rpc_getblockfrompeer.py
+    feature_blocksxor.py
+    feature_fastprune.py
+    feature_prune_stale_fork.py
+    feature_shutdown.py
+    rpc_validateaddress.py
+    rpc_setban.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

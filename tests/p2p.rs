@@ -883,3 +883,14 @@ fn a_pruned_node_fetches_a_pruned_block_again_from_a_peer() {
         json!(2)
     );
 }
+
+#[test]
+fn bantime_sets_how_long_a_ban_without_a_time_lasts() {
+    let node = TestNode::start(&["-disablewallet", "-bantime=1234"]);
+    ok(&node, "setban", json!(["127.0.0.2", "add"]));
+    ok(&node, "setban", json!(["127.0.0.3", "add", 60]));
+    let banned = ok(&node, "listbanned", json!([]));
+    assert_eq!(banned[0]["address"], json!("127.0.0.2/32"));
+    assert_eq!(banned[0]["ban_duration"], json!(1234));
+    assert_eq!(banned[1]["ban_duration"], json!(60));
+}

@@ -135,6 +135,15 @@ int64_t bmp_chain_tx_count(void* handle, const uint8_t* hash)
     });
 }
 
+// The number of transactions in block `hash` (Core's nTx: 0 until its
+// data arrived, kept when it is pruned), or -1 for an unknown block.
+int64_t bmp_block_tx_count(void* handle, const uint8_t* hash)
+{
+    return read_entry<int64_t>(handle, hash, [](ChainstateManager&, const CBlockIndex& index) {
+        return static_cast<int64_t>(index.nTx);
+    });
+}
+
 // Core's estimate of how much of the chain the active tip has verified
 // (GuessVerificationProgress, from the chain's transaction statistics and
 // the node clock); -1 on failure.

@@ -27,6 +27,7 @@ extern "C" {
     fn bmp_chain_work(handle: *mut c_void, hash: *const u8, out: *mut u8) -> c_int;
     fn bmp_chain_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_verification_progress(handle: *mut c_void) -> f64;
+    fn bmp_block_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
         handle: *mut c_void,
@@ -157,6 +158,16 @@ impl BlockTree {
         let handle = self.handle?;
         // SAFETY: handle live; 32 bytes in.
         let n = unsafe { bmp_chain_tx_count(handle, hash.as_byte_array().as_ptr()) };
+        u64::try_from(n).ok()
+    }
+
+    /// The number of transactions in block `hash` (Core's nTx: 0 for a
+    /// block known by its header only); None for an unknown block or an
+    /// unreachable tree.
+    pub(super) fn block_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {
+        let handle = self.handle?;
+        // SAFETY: handle live; 32 bytes in.
+        let n = unsafe { bmp_block_tx_count(handle, hash.as_byte_array().as_ptr()) };
         u64::try_from(n).ok()
     }
 

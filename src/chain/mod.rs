@@ -546,6 +546,12 @@ impl Chain {
         self.block_tree.verification_progress().unwrap_or(1.0)
     }
 
+    /// Transactions in block `hash` as the kernel's index keeps them
+    /// (Core's nTx: 0 for a header only, kept when pruned).
+    pub fn block_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {
+        self.block_tree.block_tx_count(hash)
+    }
+
     /// Transactions in the chain up to block `hash` (Core's
     /// m_chain_tx_count; 0 when the kernel does not know it).
     pub fn chain_tx_count(&self, hash: &bitcoin::BlockHash) -> Option<u64> {

@@ -279,6 +279,7 @@ const IMPLEMENTED: &[&str] = &[
     "fastprune",
     "blocksxor",
     "stopatheight",
+    "bantime",
     "par",
     "txindex",
     "deprecatedrpc",

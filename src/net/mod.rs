@@ -350,6 +350,8 @@ pub struct Net {
     blocks_only: bool,
     /// `-peerbloomfilters`.
     peer_bloom_filters: bool,
+    /// `-bantime`.
+    ban_time: i64,
     /// `-prune`: we keep only recent blocks, so offer NETWORK_LIMITED
     /// without NETWORK.
     pruned: bool,
@@ -439,6 +441,8 @@ pub struct NetOptions {
     pub blocks_only: bool,
     /// `-peerbloomfilters`: offer BIP37 bloom filters (NODE_BLOOM).
     pub peer_bloom_filters: bool,
+    /// `-bantime`: seconds a `setban` without a time lasts.
+    pub ban_time: i64,
 }
 
 impl Net {
@@ -458,6 +462,7 @@ impl Net {
             peer_timeout,
             blocks_only,
             peer_bloom_filters,
+            ban_time,
         } = opts;
         // Core's CConnman::Init: the automatic outbound slots (full relay,
         // block relay, one feeler) come off -maxconnections first.
@@ -507,6 +512,7 @@ impl Net {
             peer_timeout,
             blocks_only,
             peer_bloom_filters,
+            ban_time,
             pruned,
             sync: sync::SyncState::default(),
             anchors: RefCell::default(),
@@ -1143,6 +1149,11 @@ impl Net {
     /// The networks we reach.
     pub fn reachable(&self) -> &[netaddr::Network] {
         &self.reachable
+    }
+
+    /// `-bantime`: how long a ban without a time lasts, in seconds.
+    pub fn default_ban_time(&self) -> i64 {
+        self.ban_time
     }
 
     /// `-v2transport`.

@@ -321,6 +321,8 @@ async fn start_p2p(
             peer_timeout,
             blocks_only: config.get_bool("blocksonly", false),
             peer_bloom_filters: config.get_bool("peerbloomfilters", false),
+            // Core's DEFAULT_MISBEHAVING_BANTIME: a day.
+            ban_time: config.get_int("bantime", 24 * 60 * 60),
         },
         addrman,
     );

@@ -205,24 +205,14 @@ fn getblockheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     if !verbose {
         return Ok(bitcoin::consensus::encode::serialize_hex(&info.header).into());
     }
-    let n_tx = block_tx_count(ctx, &info)
+    // Core's nTx from the index (0 for a header only, kept when pruned);
+    // the block itself when the index is not reachable.
+    let n_tx = ctx
+        .chain
+        .block_tx_count(&hash)
+        .map(|n| n as usize)
         .or_else(|| ctx.chain.read_block(&hash).ok().map(|b| b.txdata.len()));
     Ok(encode::header(&ctx.chain, &info, n_tx))
-}
-
-/// A block's transaction count from the kernel's index (kept when the
-/// block is pruned), as Core's nTx: the chain's count up to it less its
-/// parent's; None when the kernel does not know them.
-fn block_tx_count(ctx: &NodeCtx, info: &crate::chain::BlockInfo) -> Option<usize> {
-    let own = ctx.chain.chain_tx_count(&info.hash).filter(|n| *n != 0)?;
-    let parent = if info.height == 0 {
-        0
-    } else {
-        ctx.chain
-            .chain_tx_count(&info.header.prev_blockhash)
-            .filter(|n| *n != 0)?
-    };
-    usize::try_from(own - parent).ok()
 }
 
 fn getblock(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {

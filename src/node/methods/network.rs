@@ -19,8 +19,6 @@ const NODE_NOT_CONNECTED: i32 = -29;
 const INVALID_IP_OR_SUBNET: i32 = -30;
 /// Core's RPC_CLIENT_NODE_CAPACITY_REACHED.
 const NODE_CAPACITY_REACHED: i32 = -34;
-/// Core's DEFAULT_MISBEHAVING_BANTIME (-bantime), seconds.
-const DEFAULT_BANTIME: i64 = 60 * 60 * 24;
 
 pub fn methods() -> Vec<Method> {
     let m = |name, args, summary, f| Method {
@@ -474,7 +472,7 @@ fn setban(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         ));
     }
     let until = match (bantime <= 0, absolute) {
-        (true, _) => now + DEFAULT_BANTIME,
+        (true, _) => now + net.default_ban_time(),
         (false, true) => bantime,
         (false, false) => now + bantime,
     };
