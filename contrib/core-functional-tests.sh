@@ -117,6 +117,7 @@ default_tests=(
     feature_shutdown.py
     rpc_validateaddress.py
     rpc_setban.py
+    rpc_orphans.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

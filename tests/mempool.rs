@@ -493,6 +493,10 @@ fn an_orphan_waits_for_its_parent_from_a_foreign_peer() {
         mempool(&node).len() == 2
     });
     assert_eq!(ok(&node, "getorphantxs", json!([])), json!([]));
+    assert_eq!(
+        rpc(&node, "getorphantxs", json!([true])).unwrap_err(),
+        (-3, "Verbosity was boolean but only integer allowed".into())
+    );
     // An orphan whose parent nobody has: it leaves with the only peer
     // that sent it (Core's EraseForPeer).
     let stray = spend(

@@ -47,7 +47,7 @@ pub fn methods() -> Vec<Method> {
         Method {
             name: "getorphantxs",
             category: "hidden",
-            args: &[("verbosity", Ty::Num, false)],
+            args: &[("verbosity", Ty::BoolOrNum, false)],
             summary: "Shows transactions in the tx orphanage.",
             handler: Sync(getorphantxs),
             hidden: true,
@@ -681,6 +681,13 @@ fn addpeeraddress(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 }
 
 fn getorphantxs(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    // Core's ParseVerbosity without booleans.
+    if arg::opt(args, 0).is_some_and(Value::is_boolean) {
+        return Err(RpcError::new(
+            code::TYPE_ERROR,
+            "Verbosity was boolean but only integer allowed",
+        ));
+    }
     let verbosity = arg::int(args, 0, 0)?;
     if !(0..=2).contains(&verbosity) {
         return Err(RpcError::new(
