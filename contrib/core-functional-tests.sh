@@ -118,6 +118,7 @@ default_tests=(
     rpc_validateaddress.py
     rpc_setban.py
     rpc_orphans.py
+    feature_uacomment.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -89,7 +89,9 @@ fn log_startup(config: &Config) {
 async fn run(config: Config, sink: logging::Sink) -> i32 {
     // Core checks these before it binds or starts anything; the worker
     // reads them again to open the chain.
-    if let Err(e) = crate::node::chain_options(&config) {
+    if let Err(e) = crate::node::chain_options(&config)
+        .and_then(|_| crate::net::user_agent(&config.get_all("uacomment")))
+    {
         return log_fail(&e);
     }
     let connect_policy = match super::connect::ConnectPolicy::from_config(&config) {

@@ -424,8 +424,8 @@ pub enum NetError {
 
 /// The P2P options Net starts with.
 pub struct NetOptions {
-    /// `-uacomment` values.
-    pub uacomments: Vec<String>,
+    /// Our user agent, from [`user_agent`].
+    pub user_agent: String,
     /// `-maxconnections`.
     pub max_connections: usize,
     /// `-inboundrelaypercent`: the share of inbound slots for peers that
@@ -445,6 +445,31 @@ pub struct NetOptions {
     pub ban_time: i64,
 }
 
+/// Core's MAX_SUBVERSION_LENGTH: the longest user agent sent.
+const MAX_SUBVERSION_LENGTH: usize = 256;
+
+/// Our user agent (Core's FormatSubVersion) with the `-uacomment` values,
+/// which Core's init checks: only its SAFE_CHARS_UA_COMMENT, and 256
+/// characters at most in all.
+pub fn user_agent(comments: &[String]) -> Result<String, String> {
+    let safe = |c: char| c.is_ascii_alphanumeric() || " .,;-_?@".contains(c);
+    if let Some(bad) = comments.iter().find(|c| !c.chars().all(safe)) {
+        return Err(format!(
+            "User Agent comment ({bad}) contains unsafe characters."
+        ));
+    }
+    let comments = if comments.is_empty() {
+        String::new()
+    } else {
+        format!("({})", comments.join("; "))
+    };
+    let agent = format!("/bitcoin-mp:{}{comments}/", env!("CARGO_PKG_VERSION"));
+    if agent.len() > MAX_SUBVERSION_LENGTH {
+        return Err(format!("Total length of network version string ({}) exceeds maximum length ({MAX_SUBVERSION_LENGTH}). Reduce the number or size of uacomments.", agent.len()));
+    }
+    Ok(agent)
+}
+
 impl Net {
     pub fn new(
         chain: Arc<Chain>,
@@ -454,7 +479,7 @@ impl Net {
         addrman: addrman::AddrMan,
     ) -> Rc<Net> {
         let NetOptions {
-            uacomments,
+            user_agent,
             max_connections,
             inbound_relay_percent,
             v2transport,
@@ -468,17 +493,12 @@ impl Net {
         // block relay, one feeler) come off -maxconnections first.
         let (full, block, _) = outbound_limits(max_connections);
         let max_inbound = max_connections.saturating_sub(full + block + 1);
-        let comments = if uacomments.is_empty() {
-            String::new()
-        } else {
-            format!("({})", uacomments.join("; "))
-        };
         let magic = chain.network().magic();
         let recently_confirmed = Arc::new(confirmed::RecentlyConfirmed::default());
         chain.add_listener(recently_confirmed.clone());
         let pruned = chain.prune_state().is_some();
         Rc::new(Net {
-            user_agent: format!("/bitcoin-mp:{}{comments}/", env!("CARGO_PKG_VERSION")),
+            user_agent,
             chain,
             broker,
             magic,
@@ -2385,4 +2405,29 @@ fn rand_nonce() -> u64 {
         return now() ^ u64::from(std::process::id());
     }
     u64::from_le_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_agent;
+
+    #[test]
+    fn user_agent_comments_are_checked_as_core_checks_them() {
+        let agent = user_agent(&["testnode0".into(), "foo".into()]).unwrap();
+        assert!(agent.ends_with("(testnode0; foo)/"), "{agent}");
+        for bad in ["/", ":", "(", ")", "₿"] {
+            assert_eq!(
+                user_agent(&[bad.into()]).unwrap_err(),
+                format!("User Agent comment ({bad}) contains unsafe characters.")
+            );
+        }
+        let long = user_agent(&["a".repeat(256)]).unwrap_err();
+        assert!(
+            long.starts_with("Total length of network version string (")
+                && long.ends_with(
+                    ") exceeds maximum length (256). Reduce the number or size of uacomments."
+                ),
+            "{long}"
+        );
+    }
 }

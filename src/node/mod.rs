@@ -311,7 +311,7 @@ async fn start_p2p(
         mempool.clone(),
         broker.clone(),
         crate::net::NetOptions {
-            uacomments: config.get_all("uacomment"),
+            user_agent: crate::net::user_agent(&config.get_all("uacomment"))?,
             // Core's DEFAULT_MAX_PEER_CONNECTIONS and
             // DEFAULT_FULL_RELAY_INBOUND_PCT.
             max_connections: config.get_int("maxconnections", 200).max(0) as usize,
