@@ -56,7 +56,7 @@ fn two_nodes_sync_and_announce_blocks_both_ways() {
     assert_eq!(pb[0]["version"], 70016);
     assert_eq!(
         pb[0]["servicesnames"],
-        json!(["NETWORK", "WITNESS", "P2P_V2"])
+        json!(["NETWORK", "WITNESS", "NETWORK_LIMITED", "P2P_V2"])
     );
     // Both sides speak BIP324 v2 (-v2transport is on by default, as Core).
     assert_eq!(pa[0]["transport_protocol_type"], "v2");
