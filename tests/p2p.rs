@@ -191,9 +191,14 @@ fn bans_drop_and_refuse_peers_and_survive_a_restart_and_network_activity_toggles
     wait_for("b to connect", || {
         ok(&a, "getconnectioncount", json!([])) == json!(1)
     });
+    // The peer counts as connected once accepted, before either side's
+    // handshake bytes are through: wait for traffic both ways.
+    wait_for("bytes both ways", || {
+        let totals = ok(&a, "getnettotals", json!([]));
+        totals["totalbytesrecv"].as_u64().unwrap() > 0
+            && totals["totalbytessent"].as_u64().unwrap() > 0
+    });
     let totals = ok(&a, "getnettotals", json!([]));
-    assert!(totals["totalbytesrecv"].as_u64().unwrap() > 0, "{totals}");
-    assert!(totals["totalbytessent"].as_u64().unwrap() > 0, "{totals}");
     assert_eq!(totals["uploadtarget"]["target"], 0);
 
     // Banning the peer's address drops it; it cannot come back.
