@@ -89,6 +89,7 @@ default_tests=(
     rpc_getchaintips.py
     feature_chain_tiebreaks.py
     mining_prioritisetransaction.py
+    mining_basic.py
     mempool_spend_coinbase.py
     mempool_reorg.py
     mempool_packages.py

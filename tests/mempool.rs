@@ -48,6 +48,10 @@ const COINBASE: u64 = 50 * 100_000_000;
 #[test]
 fn transactions_enter_link_replace_and_get_mined() {
     let node = TestNode::start(&["-disablewallet"]);
+    // No block assembled yet: no stats of one.
+    let info = ok(&node, "getmininginfo", json!([]));
+    assert!(info.get("currentblocktx").is_none(), "{info}");
+    assert!(info.get("currentblockweight").is_none(), "{info}");
     ok(&node, "generatetoaddress", json!([101, address()]));
     // scantxoutset finds the coinbases by descriptor (what Core's MiniWallet does).
     let scan = ok(
@@ -222,6 +226,13 @@ fn transactions_enter_link_replace_and_get_mined() {
     assert_eq!(gbt["transactions"][0]["txid"], r);
     assert_eq!(gbt["transactions"][0]["fee"], 40_000);
     assert_eq!(gbt["coinbasevalue"], COINBASE + 40_000, "{gbt}");
+    let info = ok(&node, "getmininginfo", json!([]));
+    assert_eq!(info["currentblocktx"], 1);
+    assert_eq!(
+        info["currentblockweight"],
+        8000 + rich.weight().to_wu(),
+        "{info}"
+    );
     let mined = ok(&node, "generatetoaddress", json!([1, address()]));
     let block = ok(&node, "getblock", json!([mined[0], 1]));
     assert_eq!(block["tx"][1], r);

@@ -2,8 +2,8 @@
 //! submitheader, getdeploymentinfo (buried deployments, regtest's BIP9
 //! testdummy with its signalling statistics, script flags), verifychain,
 //! getindexinfo and getmemoryinfo, pruning (-prune, pruneblockchain),
-//! getchaintxstats, getnetworkhashps and -stopatheight, with
-//! Core's fields and errors.
+//! getchaintxstats, getnetworkhashps, -stopatheight, -test=bip94 and
+//! -blockversion, with Core's fields and errors.
 
 mod common;
 
@@ -622,6 +622,72 @@ fn malformed_test_deployment_options_stop_the_node_with_cores_message() {
         assert_ne!(code, 0, "{arg}");
         assert!(stderr.contains(message), "{arg}: {stderr}");
     }
+}
+
+#[test]
+fn test_bip94_refuses_a_timewarp_header_and_blockversion_sets_mined_versions() {
+    // Blocks ten minutes apart up to the last before the retarget height
+    // (144 on regtest), the last two hours ahead of the clock as Core's
+    // mining_basic does.
+    let start = 1_600_000_000i64;
+    let node = TestNode::start(&[
+        "-disablewallet",
+        "-test=bip94",
+        "-blockversion=1337",
+        &format!("-mocktime={start}"),
+    ]);
+    let mut t = start;
+    for _ in 0..142 {
+        t += 600;
+        ok(&node, "setmocktime", json!([t]));
+        ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+    }
+    ok(&node, "setmocktime", json!([t + 7200]));
+    let last = ok(&node, "generatetoaddress", json!([1, ADDRESS]));
+    ok(&node, "setmocktime", json!([t]));
+    let tip = ok(&node, "getblockheader", json!([last[0]]));
+    assert_eq!(tip["version"], 1337);
+    assert_eq!(tip["height"], 143);
+    let template = ok(&node, "getblocktemplate", json!([{"rules": ["segwit"]}]));
+    assert_eq!(template["version"], 1337);
+    // At the retarget height the template's earliest time is 600 s before
+    // its parent, not the clock.
+    assert_eq!(template["mintime"], json!(t + 7200 - 600));
+    let raw = ok(&node, "getblockheader", json!([last[0], false]));
+    let parent: bitcoin::block::Header = deserialize_hex(raw.as_str().unwrap()).unwrap();
+    let header_at = |time: u32| {
+        let mut h = parent;
+        h.prev_blockhash = parent.block_hash();
+        h.time = time;
+        while h.validate_pow(h.target()).is_err() {
+            h.nonce += 1;
+        }
+        serialize_hex(&h)
+    };
+    let boundary = parent.time - 600;
+    assert_eq!(
+        rpc(&node, "submitheader", json!([header_at(boundary - 1)])),
+        Err((-25, "time-timewarp-attack".into()))
+    );
+    assert_eq!(
+        ok(&node, "submitheader", json!([header_at(boundary)])),
+        Value::Null
+    );
+    // -test is for regtest only, as Core's init says.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = common::run(
+        common::NODE,
+        &[
+            "-testnet4",
+            &format!("-datadir={}", dir.path().display()),
+            "-test=bip94",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("-test=<option> can only be used with regtest"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -135,6 +135,17 @@ fn cookie_client_mines_and_reads_the_chain_with_cores_fields() {
     let mining: Value = client.call("getmininginfo", &[]).unwrap();
     assert_eq!(mining["blocks"], 5);
     assert_eq!(mining["chain"], "regtest");
+    // The blocks generated were assembled empty: only the reserved weight.
+    assert_eq!(
+        (
+            mining["currentblocktx"].clone(),
+            mining["currentblockweight"].clone()
+        ),
+        (json!(0), json!(8000))
+    );
+    assert_eq!(mining["next"]["height"], 6);
+    assert_eq!(mining["next"]["bits"], "207fffff");
+    assert_eq!(mining["next"]["target"], mining["target"]);
     let tips: Value = client.call("getchaintips", &[]).unwrap();
     assert_eq!(
         tips,

@@ -154,6 +154,10 @@ pub fn new_block(chain: &Chain, script: ScriptBuf, txs: Vec<Transaction>, fees: 
     block
 }
 
+/// Core's MAX_TIMEWARP: how far (seconds) a retarget block may be before
+/// its parent under BIP94.
+pub const MAX_TIMEWARP: u32 = 600;
+
 /// Core's GetMinimumTime for the block at `height` on `prev`: past the
 /// median time past, and at a retarget height no more than 600 s (BIP94's
 /// MAX_TIMEWARP) before its parent, on every network.
@@ -161,7 +165,7 @@ pub fn minimum_time(chain: &Chain, prev: &bitcoin::BlockHash, height: u32, prev_
     let mut min = chain.median_time_past(prev).unwrap_or(prev_time) + 1;
     let interval = chain.params().difficulty_adjustment_interval() as u32;
     if height.is_multiple_of(interval) {
-        min = min.max(prev_time.saturating_sub(600));
+        min = min.max(prev_time.saturating_sub(MAX_TIMEWARP));
     }
     min
 }

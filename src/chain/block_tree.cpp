@@ -144,6 +144,22 @@ int64_t bmp_block_tx_count(void* handle, const uint8_t* hash)
     });
 }
 
+// The height of the first active-chain block whose time, or an ancestor's,
+// is at or after `time` (Core's FindEarliestAtLeast, as the wallet's
+// findFirstBlockWithTime and pruneblockchain use it); -1 if none, -2 on
+// failure.
+int32_t bmp_earliest_at_least(void* handle, int64_t time)
+{
+    try {
+        ChainstateManager& cm = chainman_of(handle);
+        LOCK(cm.GetMutex());
+        const CBlockIndex* found = cm.ActiveChain().FindEarliestAtLeast(time, 0);
+        return found ? found->nHeight : -1;
+    } catch (...) {
+        return -2;
+    }
+}
+
 // Core's estimate of how much of the chain the active tip has verified
 // (GuessVerificationProgress, from the chain's transaction statistics and
 // the node clock); -1 on failure.

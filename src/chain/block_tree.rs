@@ -1,8 +1,9 @@
 //! chain/block_tree: what the kernel's C API does not show of its block tree
 //! or let us do to it, through `block_tree.cpp` (built by build.rs against
 //! the pinned kernel source): every chain tip with Core's status
-//! (getchaintips), whether a block is marked failed, and the operator's
-//! verdicts (invalidateblock, reconsiderblock, preciousblock).
+//! (getchaintips), whether a block is marked failed, the index's counts and
+//! time search (FindEarliestAtLeast), and the operator's verdicts
+//! (invalidateblock, reconsiderblock, preciousblock).
 //!
 //! The C++ side reaches the kernel's `ChainstateManager` through the C API's
 //! handle, which `bitcoinkernel` keeps private: the handle is the wrapper's
@@ -27,6 +28,7 @@ extern "C" {
     fn bmp_chain_work(handle: *mut c_void, hash: *const u8, out: *mut u8) -> c_int;
     fn bmp_chain_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_verification_progress(handle: *mut c_void) -> f64;
+    fn bmp_earliest_at_least(handle: *mut c_void, time: i64) -> i32;
     fn bmp_block_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
@@ -117,6 +119,22 @@ impl BlockTree {
         }
         BlockTree {
             handle: same.then_some(handle),
+        }
+    }
+
+    /// The height of the first active-chain block whose time, or an
+    /// ancestor's, is at or after `time` (Core's FindEarliestAtLeast); None
+    /// when no block reaches it. When the tree is not reachable this is the
+    /// genesis block, so a wallet rescanning from it misses nothing.
+    pub(super) fn earliest_at_least(&self, time: i64) -> Option<i32> {
+        let Some(handle) = self.handle else {
+            return Some(0);
+        };
+        // SAFETY: handle live (checked at startup); plain values in and out.
+        match unsafe { bmp_earliest_at_least(handle, time) } {
+            -1 => None,
+            h if h < 0 => Some(0),
+            h => Some(h),
         }
     }
 

@@ -1,7 +1,7 @@
 // chain/chain_params.cpp: regtest chain parameters with Core's test
-// deployment options (-testactivationheight, -vbparams) and -fastprune for a kernel
-// context. The kernel's C API builds chain parameters from the chain type
-// only, so this replaces the regtest parameters a new context holds, before
+// deployment options (-testactivationheight, -vbparams), -fastprune and
+// -test=bip94 for a kernel context. The kernel's C API builds chain
+// parameters from the chain type only, so this replaces the regtest parameters a new context holds, before
 // any chainstate manager refers to them. Compiled by build.rs against the
 // headers of the pinned libbitcoinkernel-sys source; chain/chain_params.rs
 // is its Rust side and describes the layout relied on.
@@ -49,8 +49,9 @@ constexpr Consensus::BuriedDeployment BURIED[5]{
 // for the default. `testdummy`: start time, timeout and minimum activation
 // height of the testdummy deployment, or null for the default.
 // `fastprune`: Core's -fastprune (pruning may start at height 100).
+// `enforce_bip94`: Core's -test=bip94 (the timewarp rule on regtest).
 extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, const int64_t* testdummy,
-                                      int fastprune, char* err, size_t err_len)
+                                      int fastprune, int enforce_bip94, char* err, size_t err_len)
 {
     return bmp::guarded(err, err_len, FAILED, [&] {
         auto* layout = *static_cast<ContextLayout**>(context);
@@ -64,6 +65,7 @@ extern "C" int bmp_use_regtest_params(void* context, const int32_t* heights, con
         }
         CChainParams::RegTestOptions options{};
         options.fastprune = fastprune != 0;
+        options.enforce_bip94 = enforce_bip94 != 0;
         for (int i = 0; i < 5; i++) {
             if (heights[i] >= 0) options.dep_opts.activation_heights[BURIED[i]] = heights[i];
         }

@@ -27,6 +27,7 @@ extern "C" {
         heights: *const i32,
         testdummy: *const i64,
         fastprune: c_int,
+        enforce_bip94: c_int,
         err: *mut c_char,
         err_len: usize,
     ) -> c_int;
@@ -58,6 +59,7 @@ pub(super) fn use_regtest_params(
             heights.as_ptr(),
             testdummy.as_ref().map_or(std::ptr::null(), |t| t.as_ptr()),
             c_int::from(fastprune),
+            c_int::from(params.bip94),
             err.as_mut_ptr(),
             err.len(),
         )
@@ -68,6 +70,6 @@ pub(super) fn use_regtest_params(
     // SAFETY: the shim always leaves a NUL in `err` (zeroed before it).
     let why = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
     Err(ChainError::Unsupported(format!(
-        "-testactivationheight/-vbparams/-fastprune: {why}"
+        "-testactivationheight/-vbparams/-fastprune/-test: {why}"
     )))
 }

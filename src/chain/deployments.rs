@@ -19,6 +19,9 @@ pub struct TestParams {
     pub heights: [Option<i32>; 5],
     /// testdummy's start time, timeout and minimum activation height.
     pub testdummy: Option<(i64, i64, i32)>,
+    /// `-test=bip94`: BIP94's timewarp rule enforced (Core's
+    /// enforce_BIP94).
+    pub bip94: bool,
 }
 
 /// Core's names for `-testactivationheight`, in [`TestParams::heights`]
@@ -88,6 +91,16 @@ pub fn set_regtest_params(params: TestParams) {
 
 fn regtest_params() -> Option<&'static TestParams> {
     REGTEST_PARAMS.get()
+}
+
+/// Whether BIP94's timewarp rule holds on `network` (Core's
+/// enforce_BIP94: testnet4 always, regtest with `-test=bip94`).
+pub fn bip94_enforced(network: Network) -> bool {
+    match network {
+        Network::Testnet4 => true,
+        Network::Regtest => regtest_params().is_some_and(|p| p.bip94),
+        _ => false,
+    }
 }
 
 /// A buried deployment: Core's name and its activation height on `network`.

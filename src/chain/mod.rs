@@ -197,7 +197,6 @@ pub struct Chain {
     /// The kernel's block tree beyond its C API: chain tips, failure
     /// marks, invalidateblock and its kin.
     block_tree: block_tree::BlockTree,
-    pruner: prune::Pruner,
     tip_tx: tokio::sync::watch::Sender<Tip>,
     listeners: Mutex<Vec<Arc<dyn ChainListener>>>,
     /// `<datadir>/<chain>`, where the indexes write (its free space is checked).
@@ -340,7 +339,6 @@ impl Chain {
         let tip = Self::kernel_tip(&chainman);
         let (tip_tx, _) = tokio::sync::watch::channel(tip);
         let block_tree = block_tree::BlockTree::new(&chainman);
-        let pruner = prune::Pruner::new(block_tree.handle());
         let chain = Chain {
             chainman,
             _context: context,
@@ -350,7 +348,6 @@ impl Chain {
             blocks_dir: blocks.clone(),
             submit: Mutex::new(()),
             block_tree,
-            pruner,
             tip_tx,
             listeners: Mutex::new(Vec::new()),
             net_dir: opts.net_dir.clone(),
@@ -359,7 +356,7 @@ impl Chain {
         chain.sync_index(None)?;
         // Core's start-up prune, once the indexes have what they need.
         if opts.prune.enabled() && opts.prune.target != prune::PRUNE_TARGET_MANUAL {
-            chain.pruner.prune_and_flush()?;
+            prune::Pruner::of(&chain.block_tree).prune_and_flush()?;
         }
         tracing::info!(
             "Chain loaded: height {} best {}",
@@ -608,20 +605,20 @@ impl Chain {
 
     /// How the node prunes; None when it does not.
     pub fn prune_state(&self) -> Option<prune::PruneState> {
-        self.pruner.state()
+        prune::Pruner::of(&self.block_tree).state()
     }
 
     /// Core's PruneBlockFilesManual: deletes the block and undo files that
     /// hold only blocks up to `height` (the caller keeps the last
     /// [`prune::MIN_BLOCKS_TO_KEEP`]).
     pub fn prune_to(&self, height: i32) -> Result<(), ChainError> {
-        self.pruner.prune_to(height)
+        prune::Pruner::of(&self.block_tree).prune_to(height)
     }
 
     /// The first active-chain block at or after `time` (Core's
     /// FindEarliestAtLeast), by height.
     pub fn height_at_time(&self, time: i64) -> Option<i32> {
-        self.pruner.height_at_time(time)
+        self.block_tree.earliest_at_least(time)
     }
 
     /// Core's invalidateblock: marks `hash` invalid, disconnects it and its
@@ -927,7 +924,8 @@ impl Chain {
 
     /// Core's reject reason for a header the kernel refused without logging
     /// one (its header checks log at debug level only), found by the same
-    /// checks in Core's order: proof of work, difficulty bits, time.
+    /// checks in Core's order: proof of work, difficulty bits, time (with
+    /// BIP94's timewarp rule where it holds).
     fn header_reject_reason(&self, header: &bitcoin::block::Header) -> Option<String> {
         if header.validate_pow(header.target()).is_err() {
             return Some("high-hash".into());
@@ -940,6 +938,13 @@ impl Chain {
         }
         if header.time <= self.median_time_past(&prev.hash)? {
             return Some("time-too-old".into());
+        }
+        let interval = self.params().difficulty_adjustment_interval() as u32;
+        if deployments::bip94_enforced(self.network)
+            && height.is_multiple_of(interval)
+            && header.time < prev.header.time.saturating_sub(assemble::MAX_TIMEWARP)
+        {
+            return Some("time-timewarp-attack".into());
         }
         if i64::from(header.time) > clock::now() + 2 * 60 * 60 {
             return Some("time-too-new".into());

@@ -109,20 +109,6 @@ int bmp_prune_to(void* handle, int32_t height, char* err, size_t err_len)
     });
 }
 
-// The height of the first active-chain block with a time (or an ancestor's
-// time) at or after `time`, as Core's FindEarliestAtLeast; -1 if none.
-int32_t bmp_height_at_time(void* handle, int64_t time)
-{
-    try {
-        ChainstateManager& cm = bmp::chainman_of<ChainstateManager>(handle);
-        LOCK(cm.GetMutex());
-        const CBlockIndex* found = cm.ActiveChain().FindEarliestAtLeast(time, 0);
-        return found ? found->nHeight : -1;
-    } catch (...) {
-        return -1;
-    }
-}
-
 // Core's start-up prune: with a target, drop the files beyond it now
 // rather than at the next periodic flush.
 int bmp_prune_and_flush(void* handle, char* err, size_t err_len)

@@ -16,9 +16,11 @@
 //! manager handle `BlockTree` has already checked.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::marker::PhantomData;
 
 use bitcoinkernel::ChainstateManagerBuilder;
 
+use super::block_tree::BlockTree;
 use super::ChainError;
 
 extern "C" {
@@ -39,7 +41,6 @@ extern "C" {
     ) -> c_int;
     fn bmp_prune_to(handle: *mut c_void, height: i32, err: *mut c_char, err_len: usize) -> c_int;
     fn bmp_prune_and_flush(handle: *mut c_void, err: *mut c_char, err_len: usize) -> c_int;
-    fn bmp_height_at_time(handle: *mut c_void, time: i64) -> i32;
 }
 
 /// Core's BlockManager::PRUNE_TARGET_MANUAL (`-prune=1`).
@@ -159,27 +160,28 @@ pub struct PruneState {
     pub prune_after: i32,
 }
 
-/// Pruning of the running chainstate manager.
-pub(super) struct Pruner {
+/// Pruning of the running chainstate manager, through the handle the
+/// block tree has checked (borrowed for as long as the view lives).
+pub(super) struct Pruner<'a> {
     /// The checked chainstate manager handle (None: not reachable).
     handle: Option<*mut c_void>,
+    _tree: PhantomData<&'a BlockTree>,
 }
 
-// SAFETY: the handle is only passed to the kernel, which takes cs_main
-// itself for every call made through it.
-unsafe impl Send for Pruner {}
-unsafe impl Sync for Pruner {}
-
-impl Pruner {
-    pub(super) fn new(handle: Option<*mut c_void>) -> Pruner {
-        Pruner { handle }
+impl<'a> Pruner<'a> {
+    pub(super) fn of(tree: &'a BlockTree) -> Pruner<'a> {
+        Pruner {
+            handle: tree.handle(),
+            _tree: PhantomData,
+        }
     }
 
     /// None when the node does not prune (or the kernel is not reachable).
     pub(super) fn state(&self) -> Option<PruneState> {
         let handle = self.handle?;
         let (mut last, mut target, mut after) = (-1i32, 0u64, 0i32);
-        // SAFETY: handle live (owned by the Chain holding self); three
+        // SAFETY: handle live (the borrowed block tree's chainstate
+        // manager); three
         // out-parameters.
         let pruning = unsafe { bmp_prune_state(handle, &mut last, &mut target, &mut after) };
         (pruning == 1).then_some(PruneState {
@@ -198,15 +200,6 @@ impl Pruner {
     /// Core's start-up prune to the target.
     pub(super) fn prune_and_flush(&self) -> Result<(), ChainError> {
         self.call(|h, err, len| unsafe { bmp_prune_and_flush(h, err, len) })
-    }
-
-    /// The height of the first active-chain block at or after `time`
-    /// (Core's FindEarliestAtLeast); None when there is none.
-    pub(super) fn height_at_time(&self, time: i64) -> Option<i32> {
-        let handle = self.handle?;
-        // SAFETY: handle live; plain values in and out.
-        let height = unsafe { bmp_height_at_time(handle, time) };
-        (height >= 0).then_some(height)
     }
 
     fn call(

@@ -85,6 +85,17 @@ pub struct Mempool {
     loaded: AtomicBool,
     /// Accepted transactions, for relay.
     added: tokio::sync::broadcast::Sender<(Txid, Wtxid)>,
+    /// The last assembled block's weight (with the reserved weight) and
+    /// transaction count without the coinbase, as Core's BlockAssembler
+    /// keeps them for getmininginfo; None until a block is assembled.
+    last_block: Mutex<Option<LastBlock>>,
+}
+
+/// What getmininginfo reports of the last assembled block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastBlock {
+    pub weight: i64,
+    pub txs: usize,
 }
 
 impl Mempool {
@@ -97,7 +108,14 @@ impl Mempool {
             reorged: std::sync::atomic::AtomicBool::new(false),
             loaded: AtomicBool::new(false),
             added,
+            last_block: Mutex::new(None),
         })
+    }
+
+    /// The last assembled block's stats (Core's m_last_block_weight and
+    /// m_last_block_num_txs).
+    pub fn last_block(&self) -> Option<LastBlock> {
+        *self.last_block.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn options(&self) -> &PolicyOptions {
@@ -244,12 +262,30 @@ impl Mempool {
         };
         let fees: Vec<i64> = picked.iter().map(|p| p.1).collect();
         let sigops: Vec<i64> = picked.iter().map(|p| p.2).collect();
+        *self.last_block.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastBlock {
+            weight: self.opts.block_reserved_weight
+                + picked
+                    .iter()
+                    .map(|p| p.0.weight().to_wu() as i64)
+                    .sum::<i64>(),
+            txs: picked.len(),
+        });
         let total = bitcoin::Amount::from_sat(fees.iter().sum::<i64>().max(0) as u64);
         let txs = picked.into_iter().map(|p| p.0).collect();
+        let mut block = crate::chain::assemble::new_block(chain, script, txs, total);
+        self.apply_block_version(&mut block);
         Template {
-            block: crate::chain::assemble::new_block(chain, script, txs, total),
+            block,
             fees,
             sigops,
+        }
+    }
+
+    /// `-blockversion` on an assembled block (the version is not in the
+    /// merkle root, so the block stays whole).
+    pub fn apply_block_version(&self, block: &mut bitcoin::Block) {
+        if let Some(v) = self.opts.block_version {
+            block.header.version = bitcoin::block::Version::from_consensus(v);
         }
     }
 

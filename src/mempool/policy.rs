@@ -58,6 +58,34 @@ pub struct PolicyOptions {
     pub block_min_feerate: FeeRate,
     pub block_max_weight: i64,
     pub block_reserved_weight: i64,
+    /// `-blockversion`: the version of assembled blocks, regtest only
+    /// (Core's MineBlocksOnDemand test option).
+    pub block_version: Option<i32>,
+}
+
+/// Core's MINIMUM_BLOCK_RESERVED_WEIGHT.
+const MIN_BLOCK_RESERVED_WEIGHT: i64 = 2000;
+
+/// Core's CheckMiningOptions for `-blockmaxweight` and
+/// `-blockreservedweight`, in its order and words.
+fn check_block_weights(max: i64, reserved: i64) -> Result<(), String> {
+    if reserved < MIN_BLOCK_RESERVED_WEIGHT {
+        return Err(format!("-blockreservedweight ({reserved}) is lower than minimum safety value of ({MIN_BLOCK_RESERVED_WEIGHT})"));
+    }
+    if reserved > MAX_BLOCK_WEIGHT {
+        return Err(format!("-blockreservedweight ({reserved}) exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})"));
+    }
+    if max > MAX_BLOCK_WEIGHT {
+        return Err(format!(
+            "-blockmaxweight ({max}) exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})"
+        ));
+    }
+    if reserved > max {
+        return Err(format!(
+            "-blockreservedweight ({reserved}) exceeds -blockmaxweight ({max})"
+        ));
+    }
+    Ok(())
 }
 
 /// Core's MAX_STANDARD_TX_WEIGHT.
@@ -94,6 +122,7 @@ impl PolicyOptions {
             block_min_feerate: FeeRate(1),
             block_max_weight: MAX_BLOCK_WEIGHT,
             block_reserved_weight: 8000,
+            block_version: None,
         }
     }
 
@@ -116,17 +145,8 @@ impl PolicyOptions {
         }
         let datacarrier = config.get_bool("datacarrier", true);
         let block_max_weight = config.get_int("blockmaxweight", d.block_max_weight);
-        if !(0..=MAX_BLOCK_WEIGHT).contains(&block_max_weight) {
-            return Err(format!(
-                "Specified -blockmaxweight ({block_max_weight}) exceeds consensus maximum block weight ({MAX_BLOCK_WEIGHT})"
-            ));
-        }
         let block_reserved_weight = config.get_int("blockreservedweight", d.block_reserved_weight);
-        if !(2000..=MAX_BLOCK_WEIGHT).contains(&block_reserved_weight) {
-            return Err(format!(
-                "Specified -blockreservedweight ({block_reserved_weight}) is out of range (2000 to {MAX_BLOCK_WEIGHT})"
-            ));
-        }
+        check_block_weights(block_max_weight, block_reserved_weight)?;
         let opts = PolicyOptions {
             require_standard,
             min_relay_feerate: rate("minrelaytxfee", d.min_relay_feerate)?,
@@ -161,6 +181,8 @@ impl PolicyOptions {
             block_min_feerate: rate("blockmintxfee", d.block_min_feerate)?,
             block_max_weight,
             block_reserved_weight,
+            block_version: (config.chain().name() == "regtest" && config.is_set("blockversion"))
+                .then(|| config.get_int("blockversion", 0) as i32),
         };
         let mut opts = opts;
         // Core: setting only -incrementalrelayfee moves both.
@@ -554,6 +576,27 @@ mod tests {
             value: Amount::from_sat(value),
             script_pubkey: ScriptBuf::from_bytes(s),
         }
+    }
+
+    #[test]
+    fn block_weights_are_checked_in_cores_order_and_words() {
+        assert_eq!(check_block_weights(4_000_000, 8000), Ok(()));
+        assert_eq!(
+            check_block_weights(4_000_000, 1999).unwrap_err(),
+            "-blockreservedweight (1999) is lower than minimum safety value of (2000)"
+        );
+        assert_eq!(
+            check_block_weights(4_000_000, 4_000_001).unwrap_err(),
+            "-blockreservedweight (4000001) exceeds consensus maximum block weight (4000000)"
+        );
+        assert_eq!(
+            check_block_weights(4_000_001, 8000).unwrap_err(),
+            "-blockmaxweight (4000001) exceeds consensus maximum block weight (4000000)"
+        );
+        assert_eq!(
+            check_block_weights(7999, 8000).unwrap_err(),
+            "-blockreservedweight (8000) exceeds -blockmaxweight (7999)"
+        );
     }
 
     #[test]

@@ -202,11 +202,33 @@ pub fn chain_options(config: &Config) -> Result<ChainOptions, String> {
         worker_threads: config.get_int("par", 0).clamp(0, 15) as i32,
         txindex: config.get_bool("txindex", false),
         prune,
-        test_params: TestParams::parse(
-            &config.get_all("testactivationheight"),
-            &config.get_all("vbparams"),
-        )?,
+        test_params: TestParams {
+            bip94: test_option(config, "bip94")?,
+            ..TestParams::parse(
+                &config.get_all("testactivationheight"),
+                &config.get_all("vbparams"),
+            )?
+        },
     })
+}
+
+/// Core's test-only options (`-test=<option>`).
+const TEST_OPTIONS: [&str; 2] = ["addrman", "bip94"];
+
+/// Whether `-test=<name>` is given, after Core's init checks of `-test`:
+/// regtest only; an option it does not know is warned of.
+fn test_option(config: &Config, name: &str) -> Result<bool, String> {
+    let given = config.get_all("test");
+    if given.is_empty() {
+        return Ok(false);
+    }
+    if config.chain().name() != "regtest" {
+        return Err("-test=<option> can only be used with regtest".into());
+    }
+    for option in given.iter().filter(|o| !TEST_OPTIONS.contains(&o.as_str())) {
+        tracing::warn!("Unrecognised option \"{option}\" provided in -test=<option>.");
+    }
+    Ok(given.iter().any(|o| o == name))
 }
 
 /// Opens Core's chainstate (on a blocking thread: it may replay blocks).

@@ -322,36 +322,11 @@ impl chain::Server for ChainServer {
         let p = params.get()?;
         let seq = self.log.server_request("Chain.findFirstBlockWithTime", &p);
         let time = p.get_time();
-        // Median time past never decreases along the chain: binary search it,
-        // then step back while single headers still reach the time.
-        let tip = self.chain.tip().height;
-        let mtp = |h: i32| {
-            self.chain
-                .block_at(h)
-                .and_then(|i| self.chain.median_time_past(&i.hash))
-                .map_or(i64::MAX, i64::from)
-        };
-        let (mut lo, mut hi) = (0, tip + 1);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if mtp(mid) >= time {
-                hi = mid;
-            } else {
-                lo = mid + 1;
-            }
-        }
-        let mut first = lo;
-        while first > 0
-            && self
-                .chain
-                .block_at(first - 1)
-                .is_some_and(|i| i64::from(i.header.time) >= time)
-        {
-            first -= 1;
-        }
+        // Core's FindEarliestAtLeast: the first block whose time or an
+        // ancestor's reaches `time`.
         results
             .get()
-            .set_height(if first > tip { -1 } else { first });
+            .set_height(self.chain.height_at_time(time).unwrap_or(-1));
         self.log.server_response(
             seq,
             "Chain.findFirstBlockWithTime",

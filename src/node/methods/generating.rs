@@ -241,9 +241,11 @@ async fn generateblock(ctx: Rc<NodeCtx>, args: Vec<Value>) -> Result<Value, RpcE
     }
     let submit = arg::opt(&args, 2).and_then(Value::as_bool).unwrap_or(true);
     let chain = ctx.chain.clone();
+    let mempool = ctx.mempool.clone();
     tokio::task::spawn_blocking(move || {
         // The coinbase claims the subsidy only, as Core's generateblock.
-        let block = assemble::new_block(&chain, script, txs, Amount::ZERO);
+        let mut block = assemble::new_block(&chain, script, txs, Amount::ZERO);
+        mempool.apply_block_version(&mut block);
         let mut tries = DEFAULT_MAX_TRIES as u64;
         let block = mine(&chain, block, &mut tries, false)?
             .ok_or_else(|| RpcError::new(code::MISC_ERROR, "Failed to make block."))?;

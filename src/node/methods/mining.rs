@@ -116,21 +116,48 @@ fn submitheader(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 fn getmininginfo(ctx: &NodeCtx, _: &[Value]) -> Result<Value, RpcError> {
     let tip = ctx.chain.tip();
     let info = ctx.chain.block_info(&tip.hash);
-    let bits = info
+    let (bits, time) = info
         .as_ref()
-        .map(|i| i.header.bits.to_consensus())
-        .unwrap_or(0x207fffff);
-    Ok(json!({
-        "blocks": tip.height,
-        "bits": format!("{bits:08x}"),
-        "difficulty": double(crate::chain::headers::difficulty(bits)),
-        "target": super::encode::target_hex(bits),
-        "networkhashps": double(network_hashps(ctx, 120, -1)?),
-        "pooledtx": ctx.mempool.lock().len(),
-        "blockmintxfee": crate::rpc::json::amount(ctx.mempool.options().block_min_feerate.0),
-        "chain": super::blockchain::chain_name(ctx.chain.network()),
-        "warnings": [],
-    }))
+        .map(|i| (i.header.bits, i.header.time))
+        .unwrap_or((bitcoin::CompactTarget::from_consensus(0x207fffff), 0));
+    // Core's NextEmptyBlockIndex: the block after the tip, its difficulty
+    // as the next block's rules set it.
+    let next_height = (tip.height + 1) as u32;
+    let next_bits = crate::chain::assemble::next_bits(&ctx.chain, next_height, bits, time);
+    let difficulty = |bits: bitcoin::CompactTarget| {
+        json!({
+            "bits": format!("{:08x}", bits.to_consensus()),
+            "difficulty": double(crate::chain::headers::difficulty(bits.to_consensus())),
+            "target": super::encode::target_hex(bits.to_consensus()),
+        })
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("blocks".into(), json!(tip.height));
+    if let Some(last) = ctx.mempool.last_block() {
+        out.insert("currentblockweight".into(), json!(last.weight));
+        out.insert("currentblocktx".into(), json!(last.txs));
+    }
+    if let Value::Object(now) = difficulty(bits) {
+        out.extend(now);
+    }
+    out.insert(
+        "networkhashps".into(),
+        double(network_hashps(ctx, 120, -1)?),
+    );
+    out.insert("pooledtx".into(), json!(ctx.mempool.lock().len()));
+    out.insert(
+        "blockmintxfee".into(),
+        crate::rpc::json::amount(ctx.mempool.options().block_min_feerate.0),
+    );
+    out.insert(
+        "chain".into(),
+        json!(super::blockchain::chain_name(ctx.chain.network())),
+    );
+    let mut next = difficulty(next_bits);
+    next["height"] = json!(next_height);
+    out.insert("next".into(), next);
+    out.insert("warnings".into(), json!([]));
+    Ok(Value::Object(out))
 }
 
 fn getnetworkhashps(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
@@ -167,11 +194,20 @@ fn network_hashps(ctx: &NodeCtx, lookup: i64, height: i64) -> Result<f64, RpcErr
         lookup
     };
     lookup = lookup.min(i64::from(end.height));
-    let (mut min_time, mut max_time) = (end.header.time, end.header.time);
-    for h in (i64::from(end.height) - lookup)..i64::from(end.height) {
+    // The window's first block is read once: its time counts, and its work
+    // is the start.
+    let start = ctx
+        .chain
+        .block_at((i64::from(end.height) - lookup) as i32)
+        .ok_or_else(|| internal("block missing"))?;
+    let (mut min_time, mut max_time) = (
+        end.header.time.min(start.header.time),
+        end.header.time.max(start.header.time),
+    );
+    for h in (start.height + 1)..end.height {
         let t = ctx
             .chain
-            .block_at(h as i32)
+            .block_at(h)
             .ok_or_else(|| internal("block missing"))?
             .header
             .time;
@@ -181,10 +217,6 @@ fn network_hashps(ctx: &NodeCtx, lookup: i64, height: i64) -> Result<f64, RpcErr
     if min_time == max_time {
         return Ok(0.0);
     }
-    let start = ctx
-        .chain
-        .block_at((i64::from(end.height) - lookup) as i32)
-        .ok_or_else(|| internal("block missing"))?;
     let (Some(end_work), Some(start_work)) = (
         ctx.chain.chain_work(&end.hash),
         ctx.chain.chain_work(&start.hash),
