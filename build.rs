@@ -1,5 +1,5 @@
 //! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
-//! the kernel shims (`src/chain/{block_tree,chain_params,kernel_clock,prune}.cpp`,
+//! the kernel shims (`src/chain/{block_tree,chain_params,kernel_clock,manager_options,prune}.cpp`,
 //! `src/mempool/script_check.cpp`) against the kernel's C++ headers (from
 //! the pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code
 //! is never committed.
@@ -35,6 +35,7 @@ fn compile_kernel_shims() {
         "src/chain/block_tree.cpp",
         "src/chain/chain_params.cpp",
         "src/chain/kernel_clock.cpp",
+        "src/chain/manager_options.cpp",
         "src/chain/prune.cpp",
         "src/mempool/script_check.cpp",
     ];

@@ -112,6 +112,7 @@ fn serve_child(mode: &str) {
                     datadir: dir.clone(),
                     net_dir: dir.clone(),
                     wallet_dir: Some(dir),
+                    blocks_dir: None,
                 };
                 bitcoin_mp::sandbox::apply(
                     bitcoin_mp::sandbox::Role::Wallet,

@@ -899,3 +899,121 @@ fn bantime_sets_how_long_a_ban_without_a_time_lasts() {
     assert_eq!(banned[0]["ban_duration"], json!(1234));
     assert_eq!(banned[1]["ban_duration"], json!(60));
 }
+
+#[test]
+fn minimumchainwork_holds_back_a_low_work_chain_and_maxtipage_decides_ibd() {
+    let port = free_port();
+    let a = listening(port);
+    // Blocks two hours old: out of IBD for a three-hour -maxtipage, in it
+    // for a one-hour one.
+    let then = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 7200;
+    ok(&a, "setmocktime", json!([then]));
+    // 49 blocks: with genesis, work 100 (two per regtest block).
+    ok(&a, "generatetoaddress", json!([49, ADDRESS]));
+    let mut b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=net",
+        "-minimumchainwork=0x65",
+        "-maxtipage=3600",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    b.wait_for_log(
+        "Ignoring low-work chain (height=49)",
+        Duration::from_secs(20),
+    );
+    assert_eq!(ok(&b, "getblockcount", json!([])), json!(0));
+    assert_eq!(
+        ok(&b, "getchaintips", json!([])).as_array().unwrap().len(),
+        1,
+        "no header of the low-work chain is stored"
+    );
+    // One more block reaches 102: the chain is taken and its blocks fetched.
+    ok(&a, "generatetoaddress", json!([1, ADDRESS]));
+    wait_for("b to sync 50 blocks", || {
+        ok(&b, "getblockcount", json!([])) == json!(50)
+    });
+    let info = ok(&b, "getblockchaininfo", json!([]));
+    assert_eq!(
+        info["initialblockdownload"], true,
+        "tip older than -maxtipage"
+    );
+    b.stop_with(libc::SIGTERM, Duration::from_secs(20));
+    let datadir = std::mem::replace(&mut b.datadir, tempfile::tempdir().unwrap());
+    let b = TestNode::start_in(
+        datadir,
+        &["-disablewallet", "-listen=0", "-maxtipage=10800"],
+    );
+    assert_eq!(
+        ok(&b, "getblockchaininfo", json!([]))["initialblockdownload"],
+        false
+    );
+
+    // Core's reading of the value.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = common::run(
+        NODE,
+        &[
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            "-minimumchainwork=test",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("Invalid minimum work specified (test), must be up to 64 hex digits"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unasked_block_is_kept_only_if_it_could_extend_a_chain_with_our_work() {
+    use common::OrdersPeer;
+    // A fork of two blocks from another node, and two blocks of our own.
+    let source = TestNode::start(&["-disablewallet", "-listen=0"]);
+    let fork: Vec<String> =
+        serde_json::from_value(ok(&source, "generatetoaddress", json!([2, ADDRESS]))).unwrap();
+    let raw = |h: &str| {
+        ok(&source, "getblock", json!([h, 0]))
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let port = free_port();
+    let node = TestNode::start(&["-disablewallet", &format!("-port={port}")]);
+    ok(
+        &node,
+        "generatetoaddress",
+        json!([2, "bcrt1qtmp74ayg7p24uslctssvjm06q5phz4yrxucgnv"]),
+    );
+    let mut peer = OrdersPeer::connect_offering(port, false, 9);
+    // Fork block 1 has less work than our tip: its header is kept, its
+    // data is not (Core's AcceptBlock without force_processing).
+    assert_eq!(
+        peer.order(&format!("block {}", raw(&fork[0]))),
+        "asked blocks: 0"
+    );
+    assert_eq!(
+        rpc(&node, "getblock", json!([fork[0]])),
+        Err((-1, "Block not available (not fully downloaded)".into()))
+    );
+    // Fork block 2 matches our work: kept, and the block missing on the
+    // way to it is asked of the peer that sent it.
+    assert_eq!(
+        peer.order(&format!("block {}", raw(&fork[1]))),
+        "asked blocks: 1"
+    );
+    assert_eq!(ok(&node, "getblock", json!([fork[1]]))["height"], 2);
+    assert_eq!(ok(&node, "getblockcount", json!([])), json!(2));
+    // Sent again, now asked for: the fork has our work and both stay.
+    assert_eq!(
+        peer.order(&format!("block {}", raw(&fork[0]))),
+        "asked blocks: 0"
+    );
+    assert_eq!(ok(&node, "getblock", json!([fork[0]]))["height"], 1);
+    peer.finish();
+}

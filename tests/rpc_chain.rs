@@ -962,3 +962,43 @@ fn blocksxor_zero_keeps_block_files_plain_and_cannot_undo_a_random_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn blocksdir_puts_block_files_elsewhere_and_must_exist() {
+    let blocks = tempfile::tempdir().unwrap();
+    let missing = blocks.path().join("missing");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = common::run(
+        common::NODE,
+        &[
+            "-regtest",
+            &format!("-datadir={}", dir.path().display()),
+            &format!("-blocksdir={}", missing.display()),
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains(&format!(
+            "Specified blocks directory \"{}\" does not exist.",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    // The sandboxed worker writes the block files under -blocksdir, and
+    // the block index stays in the datadir, as Core keeps them.
+    let node = TestNode::start(&[
+        "-disablewallet",
+        &format!("-blocksdir={}", blocks.path().display()),
+    ]);
+    ok(&node, "generatetoaddress", json!([3, ADDRESS]));
+    let elsewhere = blocks.path().join("regtest").join("blocks");
+    assert!(elsewhere.join("blk00000.dat").is_file());
+    assert!(elsewhere.join("rev00000.dat").is_file());
+    assert!(node.net_dir().join("blocks").join("index").is_dir());
+    assert!(!node.net_dir().join("blocks").join("blk00000.dat").exists());
+    let info = ok(&node, "getblockchaininfo", json!([]));
+    assert!(info["size_on_disk"].as_u64().unwrap() > 0, "{info}");
+    // The blocks read back from there.
+    let tip = ok(&node, "getbestblockhash", json!([]));
+    assert_eq!(ok(&node, "getblock", json!([tip]))["height"], 3);
+}

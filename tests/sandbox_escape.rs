@@ -35,6 +35,7 @@ fn paths(datadir: &Path) -> Paths {
         datadir: datadir.to_path_buf(),
         net_dir: net.clone(),
         wallet_dir: Some(net.join("wallets/w1")),
+        blocks_dir: Some(net.join("blocks")),
     }
 }
 

@@ -10,6 +10,9 @@
 #include <arith_uint256.h>
 #include <chain.h>
 #include <consensus/validation.h>
+#include <primitives/block.h>
+#include <serialize.h>
+#include <streams.h>
 #include <uint256.h>
 #include <validation.h>
 
@@ -125,6 +128,20 @@ int bmp_chain_work(void* handle, const uint8_t* hash, uint8_t* out)
     });
 }
 
+// The work a chain needs before the node trusts it (Core's
+// MinimumChainWork: -minimumchainwork, else the chain's default), 32 bytes
+// little-endian into `out`: 0, or -1 on failure.
+int bmp_minimum_chain_work(void* handle, uint8_t* out)
+{
+    try {
+        const uint256 work = ArithToUint256(chainman_of(handle).MinimumChainWork());
+        std::memcpy(out, work.data(), 32);
+        return 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
 // The number of transactions in the chain up to block `hash` (Core's
 // m_chain_tx_count; 0 when not known, as for a block whose ancestors are
 // not all downloaded), or -1 for an unknown block.
@@ -157,6 +174,40 @@ int32_t bmp_earliest_at_least(void* handle, int64_t time)
         return found ? found->nHeight : -1;
     } catch (...) {
         return -2;
+    }
+}
+
+// Core's IsInitialBlockDownload: the kernel's latch, which leaves IBD once
+// the tip has the minimum chain work and is younger than -maxtipage.
+// 1 in IBD, 0 not, -1 on failure.
+int bmp_initial_block_download(void* handle)
+{
+    try {
+        return chainman_of(handle).IsInitialBlockDownload() ? 1 : 0;
+    } catch (...) {
+        return -1;
+    }
+}
+
+// Core's ProcessNewBlock for a block a peer sent without our asking
+// (force_processing off): the engine stores it only if it could extend a
+// chain with at least our tip's work and is not too far ahead, as Core's
+// AcceptBlock decides. `data` is the block serialized with witnesses.
+// Returns 1 accepted (or ignored), 0 refused, -1 unreadable or failed;
+// `new_block` says whether it was stored.
+int bmp_process_unrequested_block(void* handle, const uint8_t* data, size_t len, int* new_block)
+{
+    try {
+        auto block = std::make_shared<CBlock>();
+        DataStream stream{std::span<const uint8_t>{data, len}};
+        stream >> TX_WITH_WITNESS(*block);
+        bool stored{false};
+        const bool ok = chainman_of(handle).ProcessNewBlock(block, /*force_processing=*/false,
+                                                            /*min_pow_checked=*/true, &stored);
+        *new_block = stored ? 1 : 0;
+        return ok ? 1 : 0;
+    } catch (...) {
+        return -1;
     }
 }
 

@@ -2,8 +2,9 @@
 //! or let us do to it, through `block_tree.cpp` (built by build.rs against
 //! the pinned kernel source): every chain tip with Core's status
 //! (getchaintips), whether a block is marked failed, the index's counts and
-//! time search (FindEarliestAtLeast), and the operator's verdicts
-//! (invalidateblock, reconsiderblock, preciousblock).
+//! time search (FindEarliestAtLeast), the initial-block-download latch, and
+//! the operator's verdicts (invalidateblock, reconsiderblock,
+//! preciousblock).
 //!
 //! The C++ side reaches the kernel's `ChainstateManager` through the C API's
 //! handle, which `bitcoinkernel` keeps private: the handle is the wrapper's
@@ -29,6 +30,14 @@ extern "C" {
     fn bmp_chain_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_verification_progress(handle: *mut c_void) -> f64;
     fn bmp_earliest_at_least(handle: *mut c_void, time: i64) -> i32;
+    fn bmp_initial_block_download(handle: *mut c_void) -> c_int;
+    fn bmp_minimum_chain_work(handle: *mut c_void, out: *mut u8) -> c_int;
+    fn bmp_process_unrequested_block(
+        handle: *mut c_void,
+        data: *const u8,
+        len: usize,
+        new_block: *mut c_int,
+    ) -> c_int;
     fn bmp_block_tx_count(handle: *mut c_void, hash: *const u8) -> i64;
     fn bmp_chain_tips(handle: *mut c_void, each: TipFn, ctx: *mut c_void) -> c_int;
     fn bmp_invalidate_block(
@@ -122,6 +131,18 @@ impl BlockTree {
         }
     }
 
+    /// Whether the kernel is in initial block download (Core's latch);
+    /// None when the tree is not reachable.
+    pub(super) fn initial_block_download(&self) -> Option<bool> {
+        let handle = self.handle?;
+        // SAFETY: handle live (checked at startup); no arguments.
+        match unsafe { bmp_initial_block_download(handle) } {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        }
+    }
+
     /// The height of the first active-chain block whose time, or an
     /// ancestor's, is at or after `time` (Core's FindEarliestAtLeast); None
     /// when no block reaches it. When the tree is not reachable this is the
@@ -166,6 +187,37 @@ impl BlockTree {
         // SAFETY: handle live; 32 bytes in, 32 bytes out.
         let found =
             unsafe { bmp_chain_work(handle, hash.as_byte_array().as_ptr(), out.as_mut_ptr()) };
+        (found == 0).then(|| bitcoin::Work::from_le_bytes(out))
+    }
+
+    /// Core's ProcessNewBlock without force_processing, for a block a peer
+    /// sent unasked (`bytes`: serialized with witnesses). None when the
+    /// tree is not reachable or the engine cannot read the block.
+    pub(super) fn process_unrequested(
+        &self,
+        bytes: &[u8],
+    ) -> Option<bitcoinkernel::ProcessBlockResult> {
+        let handle = self.handle?;
+        let mut new_block: c_int = 0;
+        // SAFETY: handle live; `bytes` readable for its length; one int out.
+        let result = unsafe {
+            bmp_process_unrequested_block(handle, bytes.as_ptr(), bytes.len(), &mut new_block)
+        };
+        use bitcoinkernel::ProcessBlockResult as R;
+        match (result, new_block) {
+            (1, 1) => Some(R::NewBlock),
+            (1, _) => Some(R::Duplicate),
+            (0, _) => Some(R::Rejected),
+            _ => None,
+        }
+    }
+
+    /// Core's MinimumChainWork (None: the tree is not reachable).
+    pub(super) fn minimum_chain_work(&self) -> Option<bitcoin::Work> {
+        let handle = self.handle?;
+        let mut out = [0u8; 32];
+        // SAFETY: handle live; 32 bytes out.
+        let found = unsafe { bmp_minimum_chain_work(handle, out.as_mut_ptr()) };
         (found == 0).then(|| bitcoin::Work::from_le_bytes(out))
     }
 

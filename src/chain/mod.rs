@@ -14,6 +14,7 @@ pub mod deployments;
 pub mod disk_space;
 pub mod headers;
 pub mod kernel_log;
+pub mod manager_options;
 pub mod muhash;
 pub mod prune;
 mod store;
@@ -66,8 +67,12 @@ impl From<bitcoinkernel::KernelError> for ChainError {
 /// How to open the chain (from the node's options).
 #[derive(Clone, Debug)]
 pub struct ChainOptions {
-    /// `<datadir>/<chain>`: blocks/, chainstate/ and indexes/ live here.
+    /// `<datadir>/<chain>`: blocks/ (at least its index), chainstate/ and
+    /// indexes/ live here.
     pub net_dir: PathBuf,
+    /// Where the block and undo files are: `<net_dir>/blocks`, or
+    /// `<blocksdir>/<chain>/blocks` with `-blocksdir`.
+    pub blocks_dir: PathBuf,
     /// Core's chain name: main, test, testnet4, signet, regtest.
     pub chain: String,
     /// `-reindex`: rebuild the block index and chainstate from the block files.
@@ -82,6 +87,13 @@ pub struct ChainOptions {
     pub prune: prune::PruneOptions,
     /// `-testactivationheight` and `-vbparams` (regtest only).
     pub test_params: deployments::TestParams,
+    /// `-maxtipage`: a tip older than this (seconds) is initial block
+    /// download.
+    pub max_tip_age: i64,
+    /// `-minimumchainwork` and `-assumevalid` (uint256 byte order); None:
+    /// the chain's defaults.
+    pub minimum_chain_work: Option<[u8; 32]>,
+    pub assume_valid: Option<[u8; 32]>,
 }
 
 impl ChainOptions {
@@ -89,6 +101,7 @@ impl ChainOptions {
     /// benches).
     pub fn regtest(net_dir: PathBuf) -> ChainOptions {
         ChainOptions {
+            blocks_dir: net_dir.join("blocks"),
             net_dir,
             chain: "regtest".into(),
             reindex: false,
@@ -97,6 +110,9 @@ impl ChainOptions {
             txindex: false,
             prune: prune::PruneOptions::default(),
             test_params: deployments::TestParams::default(),
+            max_tip_age: manager_options::DEFAULT_MAX_TIP_AGE,
+            minimum_chain_work: None,
+            assume_valid: None,
         }
     }
 }
@@ -234,6 +250,18 @@ pub(crate) fn to_hash(bytes: [u8; 32]) -> bitcoin::BlockHash {
     bitcoin::BlockHash::from_byte_array(bytes)
 }
 
+/// The text a kernel shim left in `err` (zeroed before the call; the shims
+/// always leave a NUL in it).
+pub(super) fn shim_message(err: &[std::ffi::c_char]) -> String {
+    // SAFETY: a NUL-terminated string within `err`, as above.
+    let why = unsafe { std::ffi::CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
+    if why.is_empty() {
+        "the kernel failed".into()
+    } else {
+        why.into_owned()
+    }
+}
+
 fn path_str(p: &Path) -> Result<&str, ChainError> {
     p.to_str()
         .ok_or_else(|| ChainError::Unsupported(format!("{} is not UTF-8", p.display())))
@@ -297,12 +325,12 @@ impl Chain {
         if kind == ChainType::Regtest && (!opts.test_params.is_default() || opts.prune.fast) {
             chain_params::use_regtest_params(&context, &opts.test_params, opts.prune.fast)?;
         }
-        let blocks = opts.net_dir.join("blocks");
+        let blocks = opts.blocks_dir.clone();
         let mut builder =
             ChainstateManagerBuilder::new(&context, path_str(&opts.net_dir)?, path_str(&blocks)?)?
                 .worker_threads(opts.worker_threads);
-        if !opts.prune.is_default() {
-            prune::apply(&builder, &opts.prune, opts.worker_threads)?;
+        if manager_options::needed(opts) {
+            manager_options::apply(&builder, opts)?;
         }
         let wipe = opts.reindex || opts.reindex_chainstate;
         if wipe {
@@ -434,18 +462,23 @@ impl Chain {
         *self.tip_tx.borrow()
     }
 
-    /// A receiver that wakes on every tip change (for waitfornewblock & co).
-    /// Core's IsInitialBlockDownload as far as a node without peers can tell:
-    /// the tip is more than a day old.
+    /// Core's IsInitialBlockDownload: the kernel's latch (the tip has the
+    /// minimum chain work and is younger than -maxtipage once, and the node
+    /// stays out of IBD). Without the block tree, the tip is older than a
+    /// day.
     pub fn initial_block_download(&self) -> bool {
+        if let Some(ibd) = self.block_tree.initial_block_download() {
+            return ibd;
+        }
         let tip = self.tip();
         let time = self
             .block_info(&tip.hash)
             .map(|i| i.header.time as i64)
             .unwrap_or(0);
-        clock::now() - time > 24 * 60 * 60
+        clock::now() - time > manager_options::DEFAULT_MAX_TIP_AGE
     }
 
+    /// A receiver that wakes on every tip change (for waitfornewblock & co).
     pub fn watch_tip(&self) -> tokio::sync::watch::Receiver<Tip> {
         self.tip_tx.subscribe()
     }
@@ -521,6 +554,15 @@ impl Chain {
         }
         let entry = self.entry(hash)?;
         Some(headers::chain_work(&entry))
+    }
+
+    /// The work a chain needs before the node downloads its blocks or
+    /// serves headers from it (Core's MinimumChainWork: -minimumchainwork,
+    /// else the chain's default); zero when the block tree is not reachable.
+    pub fn minimum_chain_work(&self) -> bitcoin::Work {
+        self.block_tree
+            .minimum_chain_work()
+            .unwrap_or(bitcoin::Work::from_le_bytes([0; 32]))
     }
 
     /// Bytes the kernel's chainstate database holds in its tables (Core's
@@ -664,7 +706,22 @@ impl Chain {
     /// reported.
     pub fn submit_block_checked(&self, block: &bitcoin::Block) -> Result<Submitted, ChainError> {
         let kblock = bitcoinkernel::Block::new(&encode_block(block))?;
-        self.process_block(&kblock, block.block_hash(), Some(block))
+        self.process_block(&kblock, block.block_hash(), Some(block), None)
+    }
+
+    /// [`submit_block_checked`](Self::submit_block_checked) for a block a
+    /// peer sent without our asking: as Core's ProcessNewBlock without
+    /// force_processing, the engine keeps it only if it could extend a
+    /// chain with our tip's work and is not more than 288 blocks ahead
+    /// (else it is ignored: [`SubmitOutcome::Duplicate`] or
+    /// [`SubmitOutcome::Inconclusive`]).
+    pub fn submit_unrequested_block(
+        &self,
+        block: &bitcoin::Block,
+    ) -> Result<Submitted, ChainError> {
+        let bytes = encode_block(block);
+        let kblock = bitcoinkernel::Block::new(&bytes)?;
+        self.process_block(&kblock, block.block_hash(), Some(block), Some(&bytes))
     }
 
     /// A serialized block rust-bitcoin could not decode, for the engine,
@@ -676,21 +733,27 @@ impl Chain {
             return Ok(None);
         };
         let hash = to_hash(kblock.hash().to_bytes());
-        self.process_block(&kblock, hash, None)
+        self.process_block(&kblock, hash, None, None)
             .map(|s| Some(s.outcome))
     }
 
     /// The engine's ProcessNewBlock for `kblock` (`block` when decoded),
-    /// then the indexes follow.
+    /// then the indexes follow. `unrequested`: the block's bytes when a
+    /// peer sent it unasked (Core's force_processing off).
     fn process_block(
         &self,
         kblock: &bitcoinkernel::Block,
         hash: bitcoin::BlockHash,
         block: Option<&bitcoin::Block>,
+        unrequested: Option<&[u8]>,
     ) -> Result<Submitted, ChainError> {
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         CHECKED.with(|c| c.borrow_mut().clear());
-        let (result, lines) = kernel_log::capture(|| self.chainman.process_block(kblock));
+        let (result, lines) = kernel_log::capture(|| {
+            unrequested
+                .and_then(|bytes| self.block_tree.process_unrequested(bytes))
+                .unwrap_or_else(|| self.chainman.process_block(kblock))
+        });
         let all_checked = CHECKED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         let others_invalid = all_checked
             .iter()

@@ -1,71 +1,29 @@
-// chain/prune.cpp: Core's block pruning (-prune, -fastprune, pruneblockchain)
-// for a kernel whose C API has no pruning options. Before the chainstate
-// manager is made, it sets the block manager's prune target, block-file
-// size and block-file obfuscation (-blocksxor) in the C API's options; once the manager runs, it reports the prune
-// height as Core's getblockchaininfo does and prunes by hand as Core's
-// pruneblockchain does. The pruning itself (which files, when, keeping the
-// last 288 blocks) is the kernel's own. Compiled by build.rs against the
-// headers of the pinned libbitcoinkernel-sys source; chain/prune.rs
-// describes the layout relied on and how it is checked.
+// chain/prune.cpp: Core's block pruning at run time for a kernel whose C
+// API has none: it reports the prune height as Core's getblockchaininfo
+// does and prunes by hand as Core's pruneblockchain does (the prune target
+// itself is set by manager_options.cpp). The pruning (which files, when,
+// keeping the last 288 blocks) is the kernel's own. Compiled by build.rs
+// against the headers of the pinned libbitcoinkernel-sys source; it
+// reaches the chainstate manager through the handle chain/block_tree.rs
+// checks.
 
 #include <chain.h>
-#include <kernel/chainstatemanager_opts.h>
 #include <node/blockstorage.h>
-#include <node/chainstate.h>
 #include <sync.h>
 #include <validation.h>
 
 #include "../kernel_shim.h"
 
 #include <cstdint>
-#include <memory>
 
 namespace {
 
-using bmp::put;
-
-// The members of bitcoinkernel.cpp's ChainstateManagerOptions, in order.
-struct OptionsLayout {
-    Mutex m_mutex;
-    ChainstateManager::Options m_chainman_options;
-    node::BlockManager::Options m_blockman_options;
-    std::shared_ptr<const void> m_context;
-    node::ChainstateLoadOptions m_chainstate_load_options;
-};
-
 constexpr int DONE = 0;
-constexpr int LAYOUT = 1;
 constexpr int FAILED = 2;
 
 } // namespace
 
 extern "C" {
-
-// Sets prune target (bytes; UINT64_MAX for manual pruning), -fastprune and
-// -blocksxor on the C API's chainstate manager options `opts`, and tells the
-// chainstate
-// loader that the node prunes (Core refuses to load a pruned block store
-// otherwise). `worker_threads` is what the caller set through the C API:
-// the layout holds if it reads back, and if both option sets refer to the
-// same chain parameters.
-int bmp_set_block_storage(void* opts, uint64_t target, int fast_prune, int use_xor,
-                          int worker_threads, char* err, size_t err_len)
-{
-    return bmp::guarded(err, err_len, FAILED, [&] {
-        auto* layout = static_cast<OptionsLayout*>(opts);
-        LOCK(layout->m_mutex);
-        if (layout->m_chainman_options.worker_threads_num != worker_threads ||
-            &layout->m_chainman_options.chainparams != &layout->m_blockman_options.chainparams) {
-            put(err, err_len, "the kernel's block storage options are not reachable in this build");
-            return LAYOUT;
-        }
-        layout->m_blockman_options.prune_target = target;
-        layout->m_blockman_options.fast_prune = fast_prune != 0;
-        layout->m_blockman_options.use_xor = use_xor != 0;
-        layout->m_chainstate_load_options.prune = target != 0;
-        return DONE;
-    });
-}
 
 // Core's GetPruneHeight for the active chain: the height of the last block
 // whose data or undo data is gone (-1: none is), and whether the node

@@ -1,38 +1,20 @@
 //! chain/prune: Core's block pruning. `-prune=<MiB>` (1: by hand only),
 //! `-fastprune` (and `-blocksxor`, which the same options carry) are read
-//! with Core's checks and handed to the kernel's block
-//! manager through `prune.cpp` (built by build.rs against the pinned kernel
-//! source), since the C API has no pruning options; the kernel then deletes
-//! old block and undo files itself at each flush, keeping the last 288
-//! blocks. At run time this module reports the prune height and prunes by
-//! hand (pruneblockchain).
-//!
-//! Before the chainstate manager exists, the C++ side reaches the C API's
-//! options through the builder's handle (the wrapper's only field, its size
-//! checked at compile time): a struct whose members it mirrors. It checks
-//! the mirror by reading back the worker-thread count set through the C
-//! API and by finding both option sets referring to the same chain
-//! parameters, and refuses otherwise. At run time it uses the chainstate
-//! manager handle `BlockTree` has already checked.
+//! here with Core's checks; `manager_options` hands them to the kernel's
+//! block manager, since the C API has no pruning options. The kernel then
+//! deletes old block and undo files itself at each flush, keeping the last
+//! 288 blocks. At run time this module reports the prune height and prunes
+//! by hand (pruneblockchain) through `prune.cpp` (built by build.rs against
+//! the pinned kernel source), with the chainstate manager handle
+//! `BlockTree` has already checked.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 use std::marker::PhantomData;
-
-use bitcoinkernel::ChainstateManagerBuilder;
 
 use super::block_tree::BlockTree;
 use super::ChainError;
 
 extern "C" {
-    fn bmp_set_block_storage(
-        opts: *mut c_void,
-        target: u64,
-        fast_prune: c_int,
-        use_xor: c_int,
-        worker_threads: c_int,
-        err: *mut c_char,
-        err_len: usize,
-    ) -> c_int;
     fn bmp_prune_state(
         handle: *mut c_void,
         last_pruned: *mut i32,
@@ -101,54 +83,6 @@ impl PruneOptions {
     }
 }
 
-/// Sets `opts` on the options `builder` will make the chainstate manager
-/// from; `worker_threads` is the count set on it through the C API.
-pub(super) fn apply(
-    builder: &ChainstateManagerBuilder,
-    opts: &PruneOptions,
-    worker_threads: i32,
-) -> Result<(), ChainError> {
-    const _: () = assert!(
-        std::mem::size_of::<ChainstateManagerBuilder>() == std::mem::size_of::<*mut c_void>()
-    );
-    // SAFETY: the wrapper's only field is the options handle (size checked
-    // above; pinned version); copying it does not touch ownership.
-    let handle =
-        unsafe { std::mem::transmute_copy::<ChainstateManagerBuilder, *mut c_void>(builder) };
-    let mut err = [0 as c_char; 256];
-    // SAFETY: `handle` is live while `builder` is; the shim writes a
-    // NUL-terminated string of at most `err.len()` bytes and lets no
-    // exception out.
-    let result = unsafe {
-        bmp_set_block_storage(
-            handle,
-            opts.target,
-            c_int::from(opts.fast),
-            c_int::from(opts.xor),
-            worker_threads,
-            err.as_mut_ptr(),
-            err.len(),
-        )
-    };
-    if result == 0 {
-        return Ok(());
-    }
-    Err(ChainError::Unsupported(format!(
-        "-prune: {}",
-        message(&err)
-    )))
-}
-
-fn message(err: &[c_char]) -> String {
-    // SAFETY: the shims always leave a NUL in `err` (zeroed before them).
-    let why = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy();
-    if why.is_empty() {
-        "the kernel failed".into()
-    } else {
-        why.into_owned()
-    }
-}
-
 /// What getblockchaininfo says of pruning.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PruneState {
@@ -214,7 +148,7 @@ impl<'a> Pruner<'a> {
         // length) to a shim that lets no exception out.
         match f(handle, err.as_mut_ptr(), err.len()) {
             0 => Ok(()),
-            _ => Err(ChainError::Kernel(message(&err))),
+            _ => Err(ChainError::Kernel(super::shim_message(&err))),
         }
     }
 }

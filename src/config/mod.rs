@@ -402,6 +402,26 @@ impl Config {
             sub => self.datadir.join(sub),
         }
     }
+    /// Core's GetBlocksDirPath: `<blocksdir>/<chain>/blocks` (the datadir
+    /// when `-blocksdir` is not given); None when `-blocksdir` names no
+    /// directory. A relative `-blocksdir` is taken from the working
+    /// directory, as Core's fs::absolute does.
+    pub fn blocks_dir(&self) -> Option<PathBuf> {
+        let base = match self.get("blocksdir").filter(|b| !b.is_empty()) {
+            None => self.datadir.clone(),
+            Some(dir) => {
+                let dir = std::path::absolute(&dir).ok()?;
+                if !dir.is_dir() {
+                    return None;
+                }
+                dir
+            }
+        };
+        Some(match self.chain.data_subdir() {
+            "" => base.join("blocks"),
+            sub => base.join(sub).join("blocks"),
+        })
+    }
     /// Core's GetArg: None when unset or negated.
     pub fn get(&self, name: &str) -> Option<String> {
         match self.raw(name) {

@@ -197,10 +197,17 @@ fn enter_sandbox(
         }
         ChildRole::NodeWorker => None,
     };
+    // The node worker's block files may live under -blocksdir (checked by
+    // the broker before it started us).
+    let blocks_dir = match role {
+        ChildRole::NodeWorker => config.blocks_dir(),
+        ChildRole::Wallet => None,
+    };
     let paths = sandbox::Paths {
         datadir: config.datadir().to_path_buf(),
         net_dir: config.net_dir(),
         wallet_dir,
+        blocks_dir,
     };
     let report = sandbox::apply(sandbox_role, mode, &paths, Some(log_fd))
         .map_err(|e| ChildError::Sandbox(e.to_string()))?;

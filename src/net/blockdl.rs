@@ -241,29 +241,45 @@ impl Net {
             .unwrap_or_default()
     }
 
-    /// Core's GetAntiDoSWorkThreshold test: the chain `header` would end
-    /// has less work than our tip's less 144 blocks of its work (a block
-    /// that far behind is not worth storing for a peer that sent it
-    /// unasked). A header whose parent we lack counts as low work.
-    pub(super) fn low_work(&self, header: &bitcoin::block::Header) -> bool {
+    /// Core's GetAntiDoSWorkThreshold: the work a chain must have before
+    /// we store headers or blocks a peer sent unasked: our tip's less 144
+    /// blocks of its work (so forks near the tip pass), and at least the
+    /// minimum chain work.
+    pub(super) fn anti_dos_threshold(&self) -> bitcoin::Work {
+        let zero = bitcoin::Work::from_le_bytes([0; 32]);
         let tip = self.chain.tip();
-        let (Some(parent_work), Some(tip_work), Some(tip_info)) = (
-            self.chain.chain_work(&header.prev_blockhash),
+        let near_tip = match (
             self.chain.chain_work(&tip.hash),
             self.chain.block_info(&tip.hash),
-        ) else {
+        ) {
+            (Some(tip_work), Some(tip_info)) => {
+                let per_block = tip_info.header.work();
+                let mut buffer = per_block;
+                for _ in 1..ANTI_DOS_BLOCKS {
+                    buffer = buffer + per_block;
+                }
+                if tip_work < buffer {
+                    zero
+                } else {
+                    tip_work - buffer
+                }
+            }
+            _ => zero,
+        };
+        near_tip.max(self.chain.minimum_chain_work())
+    }
+
+    /// Whether the chain `headers` would end, on top of the block `parent`,
+    /// has less work than the anti-DoS threshold. A parent we lack counts
+    /// as low work.
+    pub(super) fn low_work(&self, parent: &BlockHash, headers: &[bitcoin::block::Header]) -> bool {
+        let Some(mut work) = self.chain.chain_work(parent) else {
             return true;
         };
-        let per_block = tip_info.header.work();
-        let mut buffer = per_block;
-        for _ in 1..ANTI_DOS_BLOCKS {
-            buffer = buffer + per_block;
+        for h in headers {
+            work = work + h.work();
         }
-        // Our chain is shorter than the buffer: nothing is too low.
-        if tip_work < buffer {
-            return false;
-        }
-        parent_work + header.work() < tip_work - buffer
+        work < self.anti_dos_threshold()
     }
 
     /// Core's sync_blocks_and_headers_from_peer: preferred peers (outbound
@@ -467,8 +483,12 @@ impl Net {
             return (found, None);
         };
         // Core: nothing from a peer whose best block is on a chain we
-        // consider invalid, or has less work than ours.
-        if best_work < tip_work || self.chain.known_invalid(&best.hash) {
+        // consider invalid, or has less work than ours or than the minimum
+        // chain work.
+        if best_work < tip_work
+            || best_work < self.chain.minimum_chain_work()
+            || self.chain.known_invalid(&best.hash)
+        {
             return (found, None);
         }
         // The last block in common: the cached one if still on the way to

@@ -276,7 +276,7 @@ impl Net {
             self.maybe_send_getheaders(peer, &self.best_header_hash());
             return Ok(());
         }
-        if self.low_work(&c.header) {
+        if self.low_work(&c.header.prev_blockhash, std::slice::from_ref(&c.header)) {
             let id = peer.info.borrow().id;
             tracing::debug!(target: "net", "Ignoring low-work compact block from peer {id}");
             return Ok(());

@@ -2013,6 +2013,11 @@ impl Net {
             NetworkMessage::SendHeaders => peer.info.borrow_mut().prefers_headers = true,
             NetworkMessage::GetHeaders(g) => {
                 serve::check_locator("getheaders", &g.locator_hashes, id)?;
+                if !self.serves_headers(peer) {
+                    tracing::debug!(target: "net", "Ignoring getheaders from peer={id} because active chain has too little work; sending empty response");
+                    send(NetworkMessage::Headers(Vec::new()));
+                    return Ok(());
+                }
                 if let Some(headers) = self.headers_after(&g.locator_hashes, &g.stop_hash, id) {
                     // Core: the last header sent, or our tip when there
                     // was nothing to send.
@@ -2062,13 +2067,23 @@ impl Net {
             }
             NetworkMessage::Tx(tx) => self.on_tx(peer, tx).await,
             NetworkMessage::Inv(items) => {
+                let mut known_block = false;
                 for item in &items {
                     if let Inventory::Block(h) | Inventory::WitnessBlock(h) = item {
                         match self.chain.block_info(h) {
-                            Some(info) => self.note_known(peer, &info),
+                            Some(info) => {
+                                self.note_known(peer, &info);
+                                known_block = true;
+                            }
                             None => peer.last_unknown.set(Some(*h)),
                         }
                     }
+                }
+                // Core's SendMessages after the inv: a block we have the
+                // header of may now be fetched from this peer (a missing
+                // block on the way to it, as after a headers message).
+                if known_block {
+                    self.request_blocks(peer);
                 }
                 if self.rejects_incoming_txs(peer) {
                     if let Some((hash, _)) = items.iter().find_map(txrelay::tx_inv) {
@@ -2177,6 +2192,9 @@ impl Net {
             return Ok(());
         }
         self.headers_answered(peer);
+        if !self.enough_header_work(peer, &headers) {
+            return Ok(());
+        }
         // One trip to a blocking thread for the whole message: the engine
         // takes the headers in order and stops at the first invalid one.
         let chain = self.chain.clone();
@@ -2219,6 +2237,50 @@ impl Net {
         Ok(())
     }
 
+    /// Core's anti-DoS check on a headers message that connects: headers
+    /// already on our chain or our best header's, and any from a noban
+    /// peer, pass; otherwise the chain they end must reach the threshold
+    /// (our tip less 144 blocks, and the minimum chain work). Core syncs
+    /// the chain of a full message below it in a low-work presync first; we
+    /// take a full message as before, and ignore a shorter one (the peer
+    /// has nothing more to show).
+    fn enough_header_work(&self, peer: &Peer, headers: &[bitcoin::block::Header]) -> bool {
+        let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
+            return true;
+        };
+        let on_best = self.chain.block_info(&last.block_hash()).is_some_and(|b| {
+            b.in_active_chain
+                || self
+                    .chain
+                    .ancestor(&self.best_header_hash(), b.height)
+                    .is_some_and(|a| a.hash == b.hash)
+        });
+        let noban = peer.info.borrow().permissions & permissions::NO_BAN != 0;
+        if on_best || noban || headers.len() == MAX_HEADERS {
+            return true;
+        }
+        if !self.low_work(&first.prev_blockhash, headers) {
+            return true;
+        }
+        let height = self
+            .chain
+            .block_info(&first.prev_blockhash)
+            .map_or(0, |b| b.height as usize + headers.len());
+        tracing::debug!(target: "net", "Ignoring low-work chain (height={height}) from peer={}", peer.info.borrow().id);
+        false
+    }
+
+    /// Core: no headers from our active chain until it has the minimum
+    /// chain work (a peer with the download permission gets them anyway).
+    fn serves_headers(&self, peer: &Peer) -> bool {
+        if peer.info.borrow().permissions & permissions::DOWNLOAD != 0 {
+            return true;
+        }
+        self.chain
+            .chain_work(&self.chain.tip().hash)
+            .is_some_and(|w| w >= self.chain.minimum_chain_work())
+    }
+
     /// A whole block, or one rebuilt from a compact block (`via_compact`:
     /// as BIP152 lets peers relay those after checking the header only,
     /// an invalid one is no fault of the peer's, as in Core).
@@ -2229,6 +2291,10 @@ impl Net {
         via_compact: bool,
     ) -> Result<(), Fault> {
         let hash = block.block_hash();
+        // Core's force_processing: a block we asked for (of anyone) is
+        // always processed; one a peer sent unasked only if it could
+        // extend a chain with our tip's work.
+        let requested = via_compact || !self.in_flight_peers(&hash).is_empty();
         // Whatever comes of it, the peer delivered what it was asked for.
         self.remove_block_request(peer, &hash);
         // Core: a block whose transactions do not match its header (or
@@ -2245,16 +2311,37 @@ impl Net {
                 return Err(Fault::Misbehaving("mutated block".into()));
             }
         }
+        // Core's min_pow_checked: a block whose header is new must end a
+        // chain with the anti-DoS work, or its header is not stored.
+        if self.chain.block_info(&hash).is_none()
+            && self
+                .chain
+                .block_info(&block.header.prev_blockhash)
+                .is_some()
+            && self.low_work(
+                &block.header.prev_blockhash,
+                std::slice::from_ref(&block.header),
+            )
+        {
+            tracing::debug!(target: "validation", "AcceptBlockHeader: not adding new block header {hash}, missing anti-dos proof-of-work validation");
+            return Ok(());
+        }
         let chain = self.chain.clone();
         let height_before = self.chain.tip().height;
         let id = peer.info.borrow().id;
         if !via_compact {
             self.note_block_source(hash, id);
         }
-        let submitted = tokio::task::spawn_blocking(move || chain.submit_block_checked(&block))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let submitted = tokio::task::spawn_blocking(move || {
+            if requested {
+                chain.submit_block_checked(&block)
+            } else {
+                chain.submit_unrequested_block(&block)
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         // Core's BlockChecked for this block and for blocks it made the
         // engine connect and find invalid: each one's sender is blamed.
         let checked_here = !matches!(submitted.outcome, SubmitOutcome::Inconclusive);
@@ -2301,7 +2388,11 @@ impl Net {
                 tracing::debug!(target: "net", "block {hash} is known to be invalid");
             }
             outcome => {
-                self.block_received(peer, hash);
+                // An unasked block the engine ignored may be asked for
+                // later (Core: it has no data for it yet).
+                if outcome != SubmitOutcome::Duplicate || self.chain.have_block_data(&hash) {
+                    self.block_received(peer, hash);
+                }
                 self.blocks_connected(self.chain.tip().height - height_before);
                 let mut peer_info = peer.info.borrow_mut();
                 if let Some(info) = self.chain.block_info(&hash) {

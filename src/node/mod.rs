@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::broker::client::BrokerClient;
 use crate::chain::deployments::TestParams;
 use crate::chain::prune::PruneOptions;
-use crate::chain::{kernel_log, Chain, ChainError, ChainOptions};
+use crate::chain::{kernel_log, manager_options, Chain, ChainError, ChainOptions};
 use crate::config::Config;
 use crate::ipc::child;
 use crate::ipc::spawn::ChildRole;
@@ -194,7 +194,41 @@ pub fn chain_options(config: &Config) -> Result<ChainOptions, String> {
             );
         }
     }
+    // Core's ApplyArgsManOptions readings (a negated option reads "0").
+    let user_hex = |name: &str, what: &str| -> Result<Option<[u8; 32]>, String> {
+        let value = if config.is_negated(name) {
+            Some("0".to_string())
+        } else {
+            config.get(name)
+        };
+        value
+            .map(|v| {
+                manager_options::user_hex_256(&v).ok_or_else(|| {
+                    format!(
+                        "Invalid {what} specified ({v}), must be up to 64 hex digits{}",
+                        if name == "assumevalid" {
+                            " (or 0 to disable)"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+            })
+            .transpose()
+    };
+    let minimum_chain_work = user_hex("minimumchainwork", "minimum work")?;
+    let assume_valid = user_hex("assumevalid", "assumevalid block hash")?;
+    let blocks_dir = config.blocks_dir().ok_or_else(|| {
+        format!(
+            "Specified blocks directory \"{}\" does not exist.",
+            config.get("blocksdir").unwrap_or_default()
+        )
+    })?;
     Ok(ChainOptions {
+        blocks_dir,
+        max_tip_age: config.get_int("maxtipage", manager_options::DEFAULT_MAX_TIP_AGE),
+        minimum_chain_work,
+        assume_valid,
         net_dir: config.net_dir(),
         chain: config.chain().name().to_string(),
         reindex: config.get_bool("reindex", false),

@@ -53,6 +53,9 @@ pub struct Paths {
     pub net_dir: PathBuf,
     /// `${WALLET_DIR}` (wallet role only)
     pub wallet_dir: Option<PathBuf>,
+    /// `${BLOCKS_DIR}`: block and undo files (`${NET_DIR}/blocks`, or
+    /// `-blocksdir`'s; node worker only)
+    pub blocks_dir: Option<PathBuf>,
 }
 
 /// Why the sandbox could not be applied.

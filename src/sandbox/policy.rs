@@ -72,7 +72,11 @@ fn resolve(template: &str, paths: &Paths, role: Role) -> Result<PathBuf, Sandbox
     let bad = |why: &str| SandboxError::Policy(format!("{role:?} policy: {template}: {why}"));
     let (var, rest) = match template.split_once('}') {
         Some((v, rest)) if v.starts_with("${") => (&v[2..], rest.trim_start_matches('/')),
-        _ => return Err(bad("paths must start with ${NET_DIR} or ${WALLET_DIR}")),
+        _ => {
+            return Err(bad(
+                "paths must start with ${NET_DIR}, ${BLOCKS_DIR} or ${WALLET_DIR}",
+            ))
+        }
     };
     let base = match var {
         "NET_DIR" => paths.net_dir.clone(),
@@ -80,6 +84,10 @@ fn resolve(template: &str, paths: &Paths, role: Role) -> Result<PathBuf, Sandbox
             .wallet_dir
             .clone()
             .ok_or_else(|| bad("no wallet directory for this role"))?,
+        "BLOCKS_DIR" => paths
+            .blocks_dir
+            .clone()
+            .ok_or_else(|| bad("no blocks directory for this role"))?,
         _ => return Err(bad("unknown variable")),
     };
     if rest.split('/').any(|c| c == "..") {
@@ -209,6 +217,7 @@ mod tests {
             datadir: "/d".into(),
             net_dir: "/d/regtest".into(),
             wallet_dir: Some("/d/regtest/wallets/w".into()),
+            blocks_dir: Some("/b/regtest/blocks".into()),
         }
     }
 
@@ -342,6 +351,7 @@ mod tests {
             dirs,
             [
                 "/d/regtest/blocks",
+                "/b/regtest/blocks",
                 "/d/regtest/chainstate",
                 "/d/regtest/indexes"
             ]

@@ -103,6 +103,7 @@ async fn serve(
         datadir: config.datadir().to_path_buf(),
         net_dir: config.net_dir(),
         wallet_dir: Some(dir.clone()),
+        blocks_dir: None,
     };
     let report = sandbox::apply(sandbox::Role::Wallet, mode, &paths, None)?;
     for line in report.log_lines() {

@@ -422,7 +422,7 @@ pub fn chain_name(n: bitcoin::Network) -> &'static str {
     }
 }
 
-/// Core leaves IBD once the tip is less than a day old (max tip age).
+/// getblockchaininfo's size_on_disk: the block and undo files' bytes.
 fn size_on_disk(ctx: &NodeCtx) -> u64 {
     let blocks = ctx.chain.blocks_dir();
     std::fs::read_dir(blocks)
