@@ -120,6 +120,10 @@ default_tests=(
     rpc_setban.py
     rpc_orphans.py
     feature_uacomment.py
+    feature_maxtipage.py
+    feature_minchainwork.py
+    p2p_unrequested_blocks.py
+    feature_blocksdir.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -699,10 +699,8 @@ fn blocks_validated_before_an_earlier_segwit_height_need_a_reindex_as_core_says(
     // Blocks 5 and 6 were checked without segwit's rules: the engine will
     // not load them under a segwit height of 5, and Core's init says so.
     let datadir = format!("-datadir={}", node.datadir.path().display());
-    let (code, _, stderr) = common::run(
-        common::NODE,
-        &["-regtest", &datadir, "-testactivationheight=segwit@5"],
-    );
+    let (code, _, stderr) =
+        common::run_node_unbound(&["-regtest", &datadir, "-testactivationheight=segwit@5"]);
     assert_ne!(code, 0);
     assert_eq!(
         stderr.trim(),
@@ -760,7 +758,7 @@ fn a_pruned_node_deletes_old_block_files_on_request_and_reports_what_it_lost() {
     ok(&node, "stop", json!([]));
     assert!(node.wait_exit(Duration::from_secs(30)).success());
     let datadir = format!("-datadir={}", node.datadir.path().display());
-    let (code, _, stderr) = common::run(common::NODE, &["-regtest", &datadir, "-disablewallet"]);
+    let (code, _, stderr) = common::run_node_unbound(&["-regtest", &datadir, "-disablewallet"]);
     assert_ne!(code, 0);
     assert!(
         stderr.contains(
@@ -950,10 +948,8 @@ fn blocksxor_zero_keeps_block_files_plain_and_cannot_undo_a_random_key() {
         [0u8; 8]
     );
     let datadir = format!("-datadir={}", node.datadir.path().display());
-    let (code, _, stderr) = common::run(
-        common::NODE,
-        &["-regtest", &datadir, "-disablewallet", "-blocksxor=0"],
-    );
+    let (code, _, stderr) =
+        common::run_node_unbound(&["-regtest", &datadir, "-disablewallet", "-blocksxor=0"]);
     assert_ne!(code, 0);
     assert!(
         stderr.contains(

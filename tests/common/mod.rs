@@ -317,6 +317,17 @@ pub fn run(bin: &str, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs `bitcoin-node` with `args` on a free RPC port and without P2P
+/// listening, for a start that fails only after the broker bound its
+/// sockets (the engine refusing the datadir): tests running at the same
+/// time cannot take each other's default ports.
+pub fn run_node_unbound(args: &[&str]) -> (i32, String, String) {
+    let rpcport = format!("-rpcport={}", free_port());
+    let mut all = args.to_vec();
+    all.extend([rpcport.as_str(), "-listen=0"]);
+    run(NODE, &all)
+}
+
 /// Attaches to a node's socket with the library's client, runs an Echo round
 /// trip, and returns what came back.
 pub fn echo_over(socket: &Path, text: &str) -> Result<String, String> {
