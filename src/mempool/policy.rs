@@ -581,22 +581,26 @@ mod tests {
     #[test]
     fn block_weights_are_checked_in_cores_order_and_words() {
         assert_eq!(check_block_weights(4_000_000, 8000), Ok(()));
-        assert_eq!(
-            check_block_weights(4_000_000, 1999).unwrap_err(),
-            "-blockreservedweight (1999) is lower than minimum safety value of (2000)"
-        );
-        assert_eq!(
-            check_block_weights(4_000_000, 4_000_001).unwrap_err(),
-            "-blockreservedweight (4000001) exceeds consensus maximum block weight (4000000)"
-        );
-        assert_eq!(
-            check_block_weights(4_000_001, 8000).unwrap_err(),
-            "-blockmaxweight (4000001) exceeds consensus maximum block weight (4000000)"
-        );
-        assert_eq!(
-            check_block_weights(7999, 8000).unwrap_err(),
-            "-blockreservedweight (8000) exceeds -blockmaxweight (7999)"
-        );
+        for ((max, reserved), message) in [
+            (
+                (4_000_000, 1999),
+                "-blockreservedweight (1999) is lower than minimum safety value of (2000)",
+            ),
+            (
+                (4_000_000, 4_000_001),
+                "-blockreservedweight (4000001) exceeds consensus maximum block weight (4000000)",
+            ),
+            (
+                (4_000_001, 8000),
+                "-blockmaxweight (4000001) exceeds consensus maximum block weight (4000000)",
+            ),
+            (
+                (7999, 8000),
+                "-blockreservedweight (8000) exceeds -blockmaxweight (7999)",
+            ),
+        ] {
+            assert_eq!(check_block_weights(max, reserved).unwrap_err(), message);
+        }
     }
 
     #[test]

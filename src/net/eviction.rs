@@ -226,7 +226,7 @@ impl Net {
     fn candidate(&self, p: &Peer) -> Candidate {
         let i = p.info.borrow();
         let addr = i.service().addr;
-        let wanted = outbound::desirable_services(i.services, self.chain.initial_block_download());
+        let wanted = outbound::desirable_services(i.services, self.far_from_tip());
         Candidate {
             id: i.id,
             connected: i.conntime as i64,

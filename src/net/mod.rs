@@ -827,7 +827,7 @@ impl Net {
                 let skip = |s: &netaddr::Service| connected.contains(s) || added.contains(s);
                 let rules = outbound::Rules {
                     reachable: &net.reachable,
-                    in_ibd: net.chain.initial_block_download(),
+                    far_from_tip: net.far_from_tip(),
                     skip: &skip,
                     now: t,
                 };
@@ -1972,8 +1972,7 @@ impl Net {
                     ConnType::OutboundFullRelay | ConnType::BlockRelay | ConnType::AddrFetch
                 ) {
                     let offered = v.services.to_u64();
-                    let want =
-                        outbound::desirable_services(offered, self.chain.initial_block_download());
+                    let want = outbound::desirable_services(offered, self.far_from_tip());
                     if offered & want != want {
                         return Err(format!("peer does not offer the expected services ({offered:08x} offered, {want:08x} expected)").into());
                     }
@@ -2235,6 +2234,18 @@ impl Net {
             }
         }
         Ok(())
+    }
+
+    /// Core's ApproximateBestBlockDepth >= NODE_NETWORK_LIMITED_ALLOW_CONN_BLOCKS
+    /// (144): our tip's time is a day of block spacings or more ago.
+    fn far_from_tip(&self) -> bool {
+        let tip = self.chain.tip();
+        let time = self
+            .chain
+            .block_info(&tip.hash)
+            .map_or(0, |b| i64::from(b.header.time));
+        let spacing = self.chain.params().pow_target_spacing as i64;
+        (crate::chain::clock::now() - time) / spacing.max(1) >= 144
     }
 
     /// Core's anti-DoS check on a headers message that connects: headers

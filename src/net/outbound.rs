@@ -41,11 +41,12 @@ impl Current {
 }
 
 /// Core's GetDesirableServiceFlags: witness blocks and the whole chain,
-/// or only the recent blocks from a pruned (limited) peer once our tip is
-/// less than a day old.
-pub fn desirable_services(services: u64, in_ibd: bool) -> u64 {
+/// or only the recent blocks from a pruned (limited) peer unless our tip is
+/// `far_from_tip` (Core's ApproximateBestBlockDepth of 144 blocks or more:
+/// a tip a day old or older by its time, whatever the IBD latch says).
+pub fn desirable_services(services: u64, far_from_tip: bool) -> u64 {
     let limited = ServiceFlags::from(services).has(ServiceFlags::NETWORK_LIMITED);
-    let chain = if limited && !in_ibd {
+    let chain = if limited && !far_from_tip {
         ServiceFlags::NETWORK_LIMITED
     } else {
         ServiceFlags::NETWORK
@@ -54,15 +55,16 @@ pub fn desirable_services(services: u64, in_ibd: bool) -> u64 {
 }
 
 /// Core's HasAllDesirableServiceFlags.
-pub fn has_desirable_services(services: u64, in_ibd: bool) -> bool {
-    let want = desirable_services(services, in_ibd);
+pub fn has_desirable_services(services: u64, far_from_tip: bool) -> bool {
+    let want = desirable_services(services, far_from_tip);
     services & want == want
 }
 
 /// The rules an address must pass to be connected to.
 pub struct Rules<'a> {
     pub reachable: &'a [Network],
-    pub in_ibd: bool,
+    /// Our tip is a day or more behind (see [`desirable_services`]).
+    pub far_from_tip: bool,
     /// Addresses we must not open an automatic connection to: ones we are
     /// connected to already, and `addnode` entries (their own slots).
     pub skip: &'a dyn Fn(&Service) -> bool,
@@ -109,7 +111,7 @@ pub fn choose(
         let services_ok = if feeler {
             addrs::may_serve_addresses(a.services)
         } else {
-            has_desirable_services(a.services, rules.in_ibd)
+            has_desirable_services(a.services, rules.far_from_tip)
         };
         if !services_ok || (rules.skip)(&a.service) {
             continue;
@@ -126,7 +128,7 @@ pub fn anchor_usable(a: &Learned, current: &Current, rules: &Rules<'_>) -> bool 
     s.addr.is_valid()
         && !s.addr.is_local()
         && rules.reachable.contains(&s.addr.network())
-        && has_desirable_services(*services, rules.in_ibd)
+        && has_desirable_services(*services, rules.far_from_tip)
         && !current.shares_group(&s.addr)
         && !(rules.skip)(s)
 }
@@ -165,7 +167,7 @@ mod tests {
     fn rules<'a>(skip: &'a dyn Fn(&Service) -> bool) -> Rules<'a> {
         Rules {
             reachable: &[Network::Ipv4, Network::Ipv6],
-            in_ibd: false,
+            far_from_tip: false,
             skip,
             now: NOW + 3600,
         }
