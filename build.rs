@@ -1,8 +1,9 @@
 //! Compiles the Cap'n Proto interfaces in `schema/` into `OUT_DIR`, and
-//! the kernel shims (`src/chain/{block_tree,chain_params,kernel_clock,manager_options,prune}.cpp`,
+//! the kernel shims (`src/chain/{block_tree,chain_params,headers_sync,kernel_clock,manager_options,prune}.cpp`,
 //! `src/mempool/script_check.cpp`) against the kernel's C++ headers (from
-//! the pinned `libbitcoinkernel-sys` source cargo unpacked). Generated code
-//! is never committed.
+//! the pinned `libbitcoinkernel-sys` source cargo unpacked), with Core's
+//! `headerssync.cpp` from that source (the low-work headers sync, which the
+//! kernel library leaves out). Generated code is never committed.
 
 use std::path::PathBuf;
 
@@ -27,13 +28,14 @@ fn main() {
 }
 
 /// Builds the kernel calls the C API lacks (chain/block_tree.rs,
-/// chain/chain_params.rs, chain/clock.rs, chain/prune.rs,
-/// mempool/script_check.rs), with the defines the kernel library itself is
-/// built with.
+/// chain/chain_params.rs, chain/clock.rs, chain/headers_sync.rs,
+/// chain/prune.rs, mempool/script_check.rs), and Core's headerssync.cpp,
+/// with the defines the kernel library itself is built with.
 fn compile_kernel_shims() {
     let files = [
         "src/chain/block_tree.cpp",
         "src/chain/chain_params.cpp",
+        "src/chain/headers_sync.cpp",
         "src/chain/kernel_clock.cpp",
         "src/chain/manager_options.cpp",
         "src/chain/prune.cpp",
@@ -49,6 +51,7 @@ fn compile_kernel_shims() {
         .cpp(true)
         .std("c++20")
         .files(files)
+        .file(src.join("headerssync.cpp"))
         .include(&src)
         .include(src.join("leveldb/include"))
         .define("BITCOINKERNEL_STATIC", None)

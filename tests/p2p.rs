@@ -971,6 +971,57 @@ fn minimumchainwork_holds_back_a_low_work_chain_and_maxtipage_decides_ibd() {
 }
 
 #[test]
+fn a_full_low_work_headers_message_is_presynced_before_anything_is_stored() {
+    let port = free_port();
+    let a = listening(port);
+    // 2001 blocks: with genesis, work 4004 (two per regtest block); the
+    // first full headers message (2000) shows 4002.
+    ok(&a, "generatetoaddress", json!([2001, ADDRESS]));
+    // b needs 4004: the chain is checked twice (presync, then redownload)
+    // and taken.
+    let b = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=net",
+        "-minimumchainwork=0xfa4",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    b.wait_for_log(
+        "Pre-synchronizing blockheaders, height: 2000",
+        Duration::from_secs(30),
+    );
+    b.wait_for_log("more getheaders (from ", Duration::from_secs(10));
+    wait_for("b to sync 2001 blocks", || {
+        ok(&b, "getblockcount", json!([])) == json!(2001)
+    });
+    // c needs more than the chain has: after the presync of all of it,
+    // nothing was stored and the sync is over.
+    let c = TestNode::start(&[
+        "-disablewallet",
+        "-listen=0",
+        "-debug=net",
+        "-minimumchainwork=0x1000",
+        &format!("-connect=127.0.0.1:{port}"),
+    ]);
+    c.wait_for_log(
+        "Pre-synchronizing blockheaders, height: 2000",
+        Duration::from_secs(30),
+    );
+    wait_for("c's presync to end", || {
+        let peers = ok(&c, "getpeerinfo", json!([]));
+        peers.as_array().is_some_and(|p| {
+            p.len() == 1 && p[0]["presynced_headers"] == -1 && p[0]["synced_headers"] == -1
+        })
+    });
+    assert_eq!(ok(&c, "getblockcount", json!([])), json!(0));
+    assert_eq!(
+        ok(&c, "getchaintips", json!([])).as_array().unwrap().len(),
+        1,
+        "no header of the low-work chain is stored"
+    );
+}
+
+#[test]
 fn an_unasked_block_is_kept_only_if_it_could_extend_a_chain_with_our_work() {
     use common::OrdersPeer;
     // A fork of two blocks from another node, and two blocks of our own.

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod deployments;
 pub mod disk_space;
 pub mod headers;
+pub mod headers_sync;
 pub mod kernel_log;
 pub mod manager_options;
 pub mod muhash;
@@ -706,7 +707,7 @@ impl Chain {
     /// reported.
     pub fn submit_block_checked(&self, block: &bitcoin::Block) -> Result<Submitted, ChainError> {
         let kblock = bitcoinkernel::Block::new(&encode_block(block))?;
-        self.process_block(&kblock, block.block_hash(), Some(block), None)
+        self.process_block(Engine::Forced(&kblock), block.block_hash(), Some(block))
     }
 
     /// [`submit_block_checked`](Self::submit_block_checked) for a block a
@@ -720,8 +721,7 @@ impl Chain {
         block: &bitcoin::Block,
     ) -> Result<Submitted, ChainError> {
         let bytes = encode_block(block);
-        let kblock = bitcoinkernel::Block::new(&bytes)?;
-        self.process_block(&kblock, block.block_hash(), Some(block), Some(&bytes))
+        self.process_block(Engine::Unrequested(&bytes), block.block_hash(), Some(block))
     }
 
     /// A serialized block rust-bitcoin could not decode, for the engine,
@@ -733,27 +733,29 @@ impl Chain {
             return Ok(None);
         };
         let hash = to_hash(kblock.hash().to_bytes());
-        self.process_block(&kblock, hash, None, None)
+        self.process_block(Engine::Forced(&kblock), hash, None)
             .map(|s| Some(s.outcome))
     }
 
-    /// The engine's ProcessNewBlock for `kblock` (`block` when decoded),
-    /// then the indexes follow. `unrequested`: the block's bytes when a
-    /// peer sent it unasked (Core's force_processing off).
+    /// The engine's ProcessNewBlock for block `hash` (`block` when
+    /// decoded), then the indexes follow.
     fn process_block(
         &self,
-        kblock: &bitcoinkernel::Block,
+        engine: Engine<'_>,
         hash: bitcoin::BlockHash,
         block: Option<&bitcoin::Block>,
-        unrequested: Option<&[u8]>,
     ) -> Result<Submitted, ChainError> {
         let _guard = self.submit.lock().unwrap_or_else(|p| p.into_inner());
         CHECKED.with(|c| c.borrow_mut().clear());
-        let (result, lines) = kernel_log::capture(|| {
-            unrequested
-                .and_then(|bytes| self.block_tree.process_unrequested(bytes))
-                .unwrap_or_else(|| self.chainman.process_block(kblock))
+        let (result, lines) = kernel_log::capture(|| match engine {
+            Engine::Forced(kblock) => Ok(self.chainman.process_block(kblock)),
+            Engine::Unrequested(bytes) => match self.block_tree.process_unrequested(bytes) {
+                Some(result) => Ok(result),
+                // The tree is out of reach: the C API's (forced) path.
+                None => bitcoinkernel::Block::new(bytes).map(|k| self.chainman.process_block(&k)),
+            },
         });
+        let result = result?;
         let all_checked = CHECKED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         let others_invalid = all_checked
             .iter()
@@ -1138,6 +1140,14 @@ impl Chain {
     pub fn utxo(&self) -> &utxo::UtxoIndex {
         &self.utxo
     }
+}
+
+/// How a block goes to the engine's ProcessNewBlock: parsed, with
+/// force_processing (blocks we asked for, submitblock, our own), or as the
+/// bytes a peer sent unasked (force_processing off).
+enum Engine<'a> {
+    Forced(&'a bitcoinkernel::Block),
+    Unrequested(&'a [u8]),
 }
 
 #[cfg(test)]

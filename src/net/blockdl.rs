@@ -209,10 +209,18 @@ impl Net {
 
     /// Core's CanDirectFetch: our tip is within 20 block intervals of now.
     pub(super) fn near_tip(&self) -> bool {
+        self.tip_depth() < 20
+    }
+
+    /// Core's ApproximateBestBlockDepth: how many block spacings ago our
+    /// tip's time is (what CanDirectFetch and the limited-peer checks read).
+    pub(super) fn tip_depth(&self) -> i64 {
         let spacing = self.chain.network().params().pow_target_spacing as i64;
-        self.chain
+        let time = self
+            .chain
             .block_info(&self.chain.tip().hash)
-            .is_some_and(|t| t.header.time as i64 > crate::chain::clock::now() - 20 * spacing)
+            .map_or(0, |t| i64::from(t.header.time));
+        (crate::chain::clock::now() - time) / spacing.max(1)
     }
 
     /// Whether segwit is in force for a block at `height`.

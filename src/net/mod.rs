@@ -27,6 +27,7 @@ pub mod netaddr;
 mod orphanage;
 mod outbound;
 pub mod permissions;
+mod presync;
 mod rolling;
 mod serve;
 mod sync;
@@ -168,6 +169,8 @@ pub struct PeerInfo {
     pub bytes_sent: u64,
     pub bytes_recv: u64,
     pub synced_headers: i32,
+    /// The height a low-work headers sync with the peer reached (-1: none).
+    pub presynced_headers: i64,
     pub synced_blocks: i32,
     pub handshake_done: bool,
     /// `-whitelist` permissions (Core's NetPermissionFlags bits).
@@ -273,7 +276,9 @@ impl Peer {
     /// asked for (then it is dropped at the next message it sends).
     fn push(&self, msg: NetworkMessage) {
         let command = msg.cmd();
+        let framing = transport::framing(self.v2.get(), &msg);
         let bytes = transport::encode(self.v2.get(), self.magic, msg);
+        tracing::debug!(target: "net", "sending {command} ({} bytes) peer={}", bytes.len() - framing, self.info.borrow().id);
         if self.queued.get() + bytes.len() > MAX_SEND_QUEUE {
             self.overflowed.set(true);
             return;
@@ -1408,6 +1413,7 @@ impl Net {
                 bytes_sent: 0,
                 bytes_recv: 0,
                 synced_headers: -1,
+                presynced_headers: -1,
                 synced_blocks: -1,
                 handshake_done: false,
                 permissions: self.permissions(addr.ip(), inbound, stream.local_addr().ok()),
@@ -2179,11 +2185,23 @@ impl Net {
                 headers.len()
             )));
         }
+        // Core: an empty headers message answers our getheaders, and ends
+        // a low-work sync.
+        if headers.is_empty() {
+            self.end_presync(peer);
+            self.headers_answered(peer);
+            return Ok(());
+        }
+        // With a low-work sync running, the headers are its to check; what
+        // it hands back has shown enough work.
+        let (headers, work_checked) = match self.continue_presync(peer, &headers) {
+            Some(ready) if ready.is_empty() => return Ok(()),
+            Some(ready) => (ready, true),
+            None => (headers, false),
+        };
         // Headers that do not connect to what we know (an announcement that
         // skipped blocks): ask for the way there, as Core does.
         let Some(first) = headers.first() else {
-            // Core: an empty headers message answers our getheaders.
-            self.headers_answered(peer);
             return Ok(());
         };
         if self.chain.block_info(&first.prev_blockhash).is_none() {
@@ -2191,9 +2209,10 @@ impl Net {
             return Ok(());
         }
         self.headers_answered(peer);
-        if !self.enough_header_work(peer, &headers) {
+        if !work_checked && !self.enough_header_work(peer, &headers) {
             return Ok(());
         }
+        let best_before = self.chain.best_header().map(|b| b.hash);
         // One trip to a blocking thread for the whole message: the engine
         // takes the headers in order and stops at the first invalid one.
         let chain = self.chain.clone();
@@ -2212,6 +2231,7 @@ impl Net {
         if let Some((hash, reason)) = rejected {
             return block_fault(&format!("invalid header {hash}"), &reason);
         }
+        self.log_header_progress(best_before, &headers);
         for header in &headers {
             let hash = header.block_hash();
             if let Some(info) = self.chain.block_info(&hash) {
@@ -2239,22 +2259,15 @@ impl Net {
     /// Core's ApproximateBestBlockDepth >= NODE_NETWORK_LIMITED_ALLOW_CONN_BLOCKS
     /// (144): our tip's time is a day of block spacings or more ago.
     fn far_from_tip(&self) -> bool {
-        let tip = self.chain.tip();
-        let time = self
-            .chain
-            .block_info(&tip.hash)
-            .map_or(0, |b| i64::from(b.header.time));
-        let spacing = self.chain.params().pow_target_spacing as i64;
-        (crate::chain::clock::now() - time) / spacing.max(1) >= 144
+        self.tip_depth() >= 144
     }
 
     /// Core's anti-DoS check on a headers message that connects: headers
     /// already on our chain or our best header's, and any from a noban
     /// peer, pass; otherwise the chain they end must reach the threshold
-    /// (our tip less 144 blocks, and the minimum chain work). Core syncs
-    /// the chain of a full message below it in a low-work presync first; we
-    /// take a full message as before, and ignore a shorter one (the peer
-    /// has nothing more to show).
+    /// (our tip less 144 blocks, and the minimum chain work). Below it a
+    /// full message starts a low-work sync (net/presync) and a shorter one
+    /// is ignored; nothing is stored either way.
     fn enough_header_work(&self, peer: &Peer, headers: &[bitcoin::block::Header]) -> bool {
         let (Some(first), Some(last)) = (headers.first(), headers.last()) else {
             return true;
@@ -2267,18 +2280,32 @@ impl Net {
                     .is_some_and(|a| a.hash == b.hash)
         });
         let noban = peer.info.borrow().permissions & permissions::NO_BAN != 0;
-        if on_best || noban || headers.len() == MAX_HEADERS {
+        if on_best || noban || !self.low_work(&first.prev_blockhash, headers) {
             return true;
         }
-        if !self.low_work(&first.prev_blockhash, headers) {
-            return true;
-        }
-        let height = self
-            .chain
-            .block_info(&first.prev_blockhash)
-            .map_or(0, |b| b.height as usize + headers.len());
-        tracing::debug!(target: "net", "Ignoring low-work chain (height={height}) from peer={}", peer.info.borrow().id);
+        self.start_presync(peer, headers);
         false
+    }
+
+    /// Core's "Synchronizing blockheaders" line after a headers message
+    /// moved the best header (from `before`), during initial block
+    /// download.
+    fn log_header_progress(&self, before: Option<BlockHash>, headers: &[bitcoin::block::Header]) {
+        let best = self.chain.best_header().map(|b| b.hash);
+        if best == before || !self.chain.initial_block_download() {
+            return;
+        }
+        let Some(last) = headers
+            .last()
+            .and_then(|h| self.chain.block_info(&h.block_hash()))
+        else {
+            return;
+        };
+        tracing::info!(
+            "Synchronizing blockheaders, height: {} (~{:.2}%)",
+            last.height,
+            self.header_progress(i64::from(last.height), i64::from(last.header.time))
+        );
     }
 
     /// Core: no headers from our active chain until it has the minimum

@@ -8,7 +8,7 @@
 //! flight: another goes out only once headers that connect came back or
 //! two minutes passed (Core's MaybeSendGetHeaders).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use bitcoin::p2p::message::NetworkMessage;
 use bitcoin::p2p::message_blockdata::GetHeadersMessage;
@@ -39,6 +39,8 @@ pub(super) struct PeerSync {
     /// When initial headers sync with this peer counts as stalled
     /// (mockable microseconds; None once caught up).
     timeout: Cell<Option<i64>>,
+    /// A low-work headers sync in progress with this peer (net/presync).
+    pub(super) presync: RefCell<Option<crate::chain::headers_sync::HeadersSync>>,
 }
 
 /// The node's part: how many peers sync runs with, and the block whose
@@ -47,6 +49,8 @@ pub(super) struct PeerSync {
 pub(super) struct SyncState {
     started: Cell<usize>,
     last_inv_trigger: Cell<Option<BlockHash>>,
+    /// When presync progress was last logged (net/presync).
+    pub(super) presync_reported: Cell<Option<std::time::Instant>>,
 }
 
 impl Net {
@@ -65,6 +69,12 @@ impl Net {
     /// Core's MaybeSendGetHeaders: asks `peer` for the headers after block
     /// `from`, unless a request to it is still in flight. Whether one went.
     pub(super) fn maybe_send_getheaders(&self, peer: &Peer, from: &BlockHash) -> bool {
+        self.maybe_send_getheaders_from(peer, self.chain.locator(from))
+    }
+
+    /// [`maybe_send_getheaders`](Self::maybe_send_getheaders) with a
+    /// locator of the caller's (a low-work sync's).
+    pub(super) fn maybe_send_getheaders_from(&self, peer: &Peer, locator: Vec<BlockHash>) -> bool {
         let now = crate::chain::clock::now_micros();
         if peer
             .sync
@@ -76,7 +86,7 @@ impl Net {
         }
         peer.push(NetworkMessage::GetHeaders(GetHeadersMessage {
             version: PROTOCOL_VERSION,
-            locator_hashes: self.chain.locator(from),
+            locator_hashes: locator,
             stop_hash: BlockHash::from_raw_hash(bitcoin::hashes::Hash::all_zeros()),
         }));
         peer.sync.getheaders_at.set(Some(now));

@@ -244,11 +244,21 @@ pub fn encode(v2: bool, magic: Magic, msg: NetworkMessage) -> Vec<u8> {
 
 /// The payload size of `msg`, read as `wire` bytes (Core logs message
 /// sizes without framing): a v1 frame has a 24-byte header; v2 contents
-/// start with a one-byte short id, or a zero byte and the 12-byte command
-/// for the types BIP324 gives no short id.
+/// start with the message id (see [`framing`]) and carry the length, the
+/// header byte and the tag on top.
 pub fn payload_size(v2: bool, msg: &NetworkMessage, wire: usize) -> usize {
     if !v2 {
         return wire.saturating_sub(24);
+    }
+    wire.saturating_sub(V2_OVERHEAD + framing(true, msg))
+}
+
+/// What [`encode`] adds to `msg`'s payload: the 24-byte v1 header, or the
+/// v2 message id: one byte of short id, or a zero byte and the 12-byte
+/// command for the types BIP324 gives no short id.
+pub fn framing(v2: bool, msg: &NetworkMessage) -> usize {
+    if !v2 {
+        return 24;
     }
     let long_id = matches!(
         msg,
@@ -262,7 +272,11 @@ pub fn payload_size(v2: bool, msg: &NetworkMessage, wire: usize) -> usize {
             | NetworkMessage::Reject(_)
             | NetworkMessage::Unknown { .. }
     );
-    wire.saturating_sub(V2_OVERHEAD + if long_id { 13 } else { 1 })
+    if long_id {
+        13
+    } else {
+        1
+    }
 }
 
 /// Whether `first` (the first bytes a peer sent) starts a v1 `version`

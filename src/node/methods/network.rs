@@ -209,7 +209,7 @@ fn peer_json(p: &PeerInfo) -> Value {
         "inbound": p.inbound,
         "bip152_hb_to": p.bip152_hb_to,
         "bip152_hb_from": p.bip152_hb_from,
-        "presynced_headers": -1,
+        "presynced_headers": p.presynced_headers,
         "synced_headers": p.synced_headers,
         "synced_blocks": p.synced_blocks,
         "inflight": p.inflight,
