@@ -464,6 +464,19 @@ impl Net {
         Ok(())
     }
 
+    /// Core's LastCommonAncestor: where the chains ending at `a` and `b`
+    /// meet (None when the block tree cannot say).
+    fn last_common_ancestor(&self, a: &BlockInfo, b: &BlockInfo) -> Option<BlockInfo> {
+        let height = a.height.min(b.height);
+        let mut x = self.chain.ancestor(&a.hash, height)?;
+        let mut y = self.chain.ancestor(&b.hash, height)?;
+        while x.hash != y.hash {
+            x = self.chain.block_info(&x.header.prev_blockhash)?;
+            y = self.chain.block_info(&y.header.prev_blockhash)?;
+        }
+        Some(x)
+    }
+
     /// Core's FindNextBlocksToDownload: up to `count` blocks on the way to
     /// the peer's best known block that we lack and nobody is asked for,
     /// within the window; and the peer that holds back the window, if the
@@ -499,21 +512,17 @@ impl Net {
         {
             return (found, None);
         }
-        // The last block in common: the cached one if still on the way to
-        // the peer's best block, else guessed at our height; then back to
-        // our active chain.
+        // The last block in common (Core's pindexLastCommonBlock): the
+        // cached one, else guessed as our active chain's block at the
+        // peer's height; either way taken back to where it meets the way
+        // to the peer's best block. It may lie off our active chain: a
+        // fork whose blocks we have moves it forward, so that the window
+        // slides along a long reorg.
         let cached = peer
             .download
             .last_common
             .get()
-            .and_then(|h| self.chain.block_info(&h))
-            .filter(|c| {
-                c.in_active_chain
-                    && self
-                        .chain
-                        .ancestor(&best.hash, c.height)
-                        .is_some_and(|a| a.hash == c.hash)
-            });
+            .and_then(|h| self.chain.block_info(&h));
         // Core (since 30.0): a tip that moved past the cached block on the
         // way to the peer's best block is the block in common, so the
         // window starts from what is connected now.
@@ -522,19 +531,15 @@ impl Net {
                 .ancestor(&best.hash, tip.height)
                 .filter(|a| a.hash == tip.hash)
         };
-        let mut common = match cached {
-            Some(c) if c.height < tip.height => tip_on_the_way().unwrap_or(c),
-            Some(c) => c,
-            None => match self.chain.ancestor(&best.hash, best.height.min(tip.height)) {
-                Some(c) => c,
-                None => return (found, None),
-            },
+        let guess = match cached {
+            Some(c) => Some(c),
+            None => self.chain.ancestor(&tip.hash, best.height.min(tip.height)),
         };
-        while !common.in_active_chain {
-            match self.chain.block_info(&common.header.prev_blockhash) {
-                Some(parent) => common = parent,
-                None => return (found, None),
-            }
+        let Some(mut common) = guess.and_then(|g| self.last_common_ancestor(&g, &best)) else {
+            return (found, None);
+        };
+        if common.height < tip.height {
+            common = tip_on_the_way().unwrap_or(common);
         }
         peer.download.last_common.set(Some(common.hash));
         if common.hash == best.hash {
@@ -553,11 +558,17 @@ impl Net {
             if !witnesses && self.segwit_at(height) {
                 return (found, None);
             }
-            if block.in_active_chain
-                || self.blocks.received.borrow().contains(&block.hash)
-                || self.chain.have_block_data(&block.hash)
-            {
-                if block.in_active_chain {
+            if self.blocks.received.borrow().contains(&block.hash) {
+                continue;
+            }
+            if block.in_active_chain || self.chain.have_block_data(&block.hash) {
+                // Core: the block in common moves on over blocks whose
+                // ancestors' data is all here too (HaveNumChainTxs).
+                if self
+                    .chain
+                    .chain_tx_count(&block.hash)
+                    .is_some_and(|n| n > 0)
+                {
                     peer.download.last_common.set(Some(block.hash));
                 }
                 continue;
