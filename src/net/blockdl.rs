@@ -558,9 +558,6 @@ impl Net {
             if !witnesses && self.segwit_at(height) {
                 return (found, None);
             }
-            if self.blocks.received.borrow().contains(&block.hash) {
-                continue;
-            }
             if block.in_active_chain || self.chain.have_block_data(&block.hash) {
                 // Core: the block in common moves on over blocks whose
                 // ancestors' data is all here too (HaveNumChainTxs).
@@ -571,6 +568,10 @@ impl Net {
                 {
                     peer.download.last_common.set(Some(block.hash));
                 }
+                continue;
+            }
+            // On its way into the engine.
+            if self.blocks.received.borrow().contains(&block.hash) {
                 continue;
             }
             if let Some(owner) = self

@@ -2192,6 +2192,7 @@ impl Net {
             self.headers_answered(peer);
             return Ok(());
         }
+        let full = headers.len() == MAX_HEADERS;
         // With a low-work sync running, the headers are its to check; what
         // it hands back has shown enough work.
         let (headers, work_checked) = match self.continue_presync(peer, &headers) {
@@ -2248,7 +2249,9 @@ impl Net {
             self.headers_direct_fetch(peer, &last);
         }
         self.request_blocks(peer);
-        if headers.len() == MAX_HEADERS {
+        // A full message: the peer may have more. A low-work sync asks for
+        // its own; one that just ended leaves the asking to us (Core).
+        if full && peer.sync.presync.borrow().is_none() {
             if let Some(last) = headers.last() {
                 self.maybe_send_getheaders(peer, &last.block_hash());
             }
