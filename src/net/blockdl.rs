@@ -215,11 +215,17 @@ impl Net {
     /// Core's ApproximateBestBlockDepth: how many block spacings ago our
     /// tip's time is (what CanDirectFetch and the limited-peer checks read).
     pub(super) fn tip_depth(&self) -> i64 {
-        let spacing = self.chain.network().params().pow_target_spacing as i64;
         let time = self
             .chain
             .block_info(&self.chain.tip().hash)
             .map_or(0, |t| i64::from(t.header.time));
+        self.spacings_since(time)
+    }
+
+    /// How many block spacings of this chain have passed since `time`
+    /// (mockable clock); negative for a time ahead of now.
+    pub(super) fn spacings_since(&self, time: i64) -> i64 {
+        let spacing = self.chain.network().params().pow_target_spacing as i64;
         (crate::chain::clock::now() - time) / spacing.max(1)
     }
 

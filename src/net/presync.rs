@@ -135,8 +135,7 @@ impl Net {
     /// Core's header sync progress: `height` against the blocks that could
     /// have been mined since `time`.
     pub(super) fn header_progress(&self, height: i64, time: i64) -> f64 {
-        let spacing = self.chain.network().params().pow_target_spacing as i64;
-        let left = ((crate::chain::clock::now() - time) / spacing.max(1)).max(0);
+        let left = self.spacings_since(time).max(0);
         100.0 * height as f64 / (height + left).max(1) as f64
     }
 }
