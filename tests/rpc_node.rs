@@ -9,7 +9,7 @@ mod common;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use common::{basic_auth, call_at, http, post, TestNode};
+use common::{basic_auth, call_at, http, members, post, TestNode};
 use corepc_client::client_sync::v30::Client;
 use corepc_client::client_sync::Auth;
 use serde_json::{json, Value};
@@ -599,6 +599,69 @@ fn raw_transactions_fee_estimates_and_waiting_for_blocks() {
     assert!(client
         .call::<Value>("estimatesmartfee", &[json!(0)])
         .is_err());
+    // Core's estimator choice and verbosity, each answering without data.
+    let mempool_policy: Value = client
+        .call(
+            "estimatesmartfee",
+            &[
+                json!(1),
+                json!("conservative"),
+                json!({"fee_rate_estimator": "MEMPOOL_POLICY", "verbosity": 2}),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        mempool_policy,
+        json!({
+            "errors": ["mempool_policy: Not enough recent block data for fee rate estimation"],
+            "blocks": 2,
+            "mempool_health_statistics": [],
+        })
+    );
+    for (options, message) in [
+        (
+            json!({"block_policy_only": true}),
+            "Unexpected key block_policy_only",
+        ),
+        (
+            json!({"verbosity": "2"}),
+            "JSON value of type string for field verbosity is not of expected type number",
+        ),
+    ] {
+        let err = client
+            .call::<Value>("estimatesmartfee", &[json!(1), json!("unset"), options])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message), "{err}");
+    }
+    // estimaterawfee: the horizons tracking the target, each failing over
+    // the whole feerate range.
+    let raw: Value = client.call("estimaterawfee", &[json!(20)]).unwrap();
+    assert_eq!(members(&raw), ["medium", "long"]);
+    assert_eq!(raw["long"]["scale"], 24);
+    assert_eq!(raw["medium"]["fail"]["startrange"], 0);
+    assert_eq!(
+        raw["medium"]["errors"],
+        json!(["Insufficient data or no feerate found which meets threshold"])
+    );
+    let raw: Value = client
+        .call("estimaterawfee", &[json!(1), json!(1)])
+        .unwrap();
+    assert_eq!(members(&raw), ["short", "medium", "long"]);
+    for (args, message) in [
+        (
+            json!([1009]),
+            "Invalid conf_target, must be between 1 and 1008",
+        ),
+        (json!([1, 1.5]), "Invalid threshold"),
+    ] {
+        let args: Vec<Value> = args.as_array().unwrap().clone();
+        let err = client
+            .call::<Value>("estimaterawfee", &args)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(message), "{err}");
+    }
 
     // waitforblockheight returns at once when reached, or the tip at the timeout.
     let now: Value = client

@@ -1,6 +1,7 @@
 //! Raw-transaction and fee RPCs: createrawtransaction, decoderawtransaction,
 //! decodescript, getrawtransaction (by block hash or through -txindex),
-//! estimatesmartfee without data.
+//! estimatesmartfee and estimaterawfee as Core answers them without data
+//! (we keep no fee estimator yet).
 
 use std::collections::HashSet;
 
@@ -36,7 +37,11 @@ pub fn methods() -> Vec<Method> {
         m("decoderawtransaction", "Rawtransactions", &[("hexstring", Ty::Hex, true), ("iswitness", Ty::Bool, false)], "Return a JSON object representing the serialized, hex-encoded transaction.", decoderawtransaction),
         m("decodescript", "Rawtransactions", &[("hexstring", Ty::Hex, true)], "Decode a hex-encoded script.", decodescript),
         m("getrawtransaction", "Rawtransactions", &[("txid", Ty::Hex, true), ("verbosity|verbose", Ty::BoolOrNum, false), ("blockhash", Ty::Hex, false)], "Return the raw transaction data, from the block given by blockhash or, with -txindex, from any block of the active chain.", getrawtransaction),
-        m("estimatesmartfee", "Util", &[("conf_target", Ty::Num, true), ("estimate_mode", Ty::Str, false)], "Estimates the approximate fee per kilobyte needed for a transaction to begin confirmation within conf_target blocks.", estimatesmartfee),
+        m("estimatesmartfee", "Util", &[("conf_target", Ty::Num, true), ("estimate_mode", Ty::Str, false), ("options", Ty::Obj, false)], "Estimates the approximate fee per kilobyte needed for a transaction to begin confirmation within conf_target blocks.", estimatesmartfee),
+        Method {
+            hidden: true,
+            ..m("estimaterawfee", "Util", &[("conf_target", Ty::Num, true), ("threshold", Ty::Num, false)], "WARNING: This interface is unstable and may disappear or change! Estimates the approximate fee per kilobyte needed for a transaction to begin confirmation within conf_target blocks if possible.", estimaterawfee)
+        },
     ]
 }
 
@@ -140,21 +145,104 @@ fn getrawtransaction(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     Ok(v)
 }
 
-fn estimatesmartfee(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+/// Core's highest confirmation target (the block policy estimator's long
+/// horizon: 42 periods of 24 blocks).
+const MAX_CONF_TARGET: i64 = 1008;
+
+/// Core's ParseConfirmTarget.
+fn conf_target(args: &[Value]) -> Result<i64, RpcError> {
     let target = arg::int(args, 0, 0)?;
-    if !(1..=1008).contains(&target) {
+    if !(1..=MAX_CONF_TARGET).contains(&target) {
         return Err(RpcError::new(
             code::INVALID_PARAMETER,
-            "Invalid conf_target, must be between 1 and 1008",
+            format!("Invalid conf_target, must be between 1 and {MAX_CONF_TARGET}"),
         ));
     }
+    Ok(target)
+}
+
+/// Core's block policy estimator without data: its error and returned
+/// target (0: no block span recorded).
+const NO_BLOCK_POLICY_DATA: &str = "Insufficient data or no feerate found";
+
+fn estimatesmartfee(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    conf_target(args)?;
     if let Some(mode) = arg::string(args, 1) {
         if !["unset", "economical", "conservative"].contains(&mode.to_lowercase().as_str()) {
             return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\""));
         }
     }
-    // No fee estimator yet: Core's answer when it has no data.
-    Ok(json!({"errors": ["Insufficient data or no feerate found"], "blocks": 0}))
+    let options = arg::opt(args, 2).cloned().unwrap_or_else(|| json!({}));
+    arg::check_object(
+        &options,
+        &[("fee_rate_estimator", Ty::Str), ("verbosity", Ty::Num)],
+        true,
+    )?;
+    // Core: unknown estimator names mean "none" (the lower of both, or the
+    // first one's error).
+    let estimator = options["fee_rate_estimator"]
+        .as_str()
+        .unwrap_or("none")
+        .to_lowercase();
+    let (error, blocks) = if estimator == "mempool_policy" {
+        let why = if ctx.mempool.loaded() {
+            "Not enough recent block data for fee rate estimation"
+        } else {
+            "Mempool not loaded yet, no fee rate estimate available"
+        };
+        (format!("mempool_policy: {why}"), 2)
+    } else {
+        (NO_BLOCK_POLICY_DATA.to_string(), 0)
+    };
+    let mut result = json!({"errors": [error], "blocks": blocks});
+    if options["verbosity"].as_i64().unwrap_or(1) >= 2 {
+        // No mined blocks tracked by the mempool estimator.
+        result["mempool_health_statistics"] = json!([]);
+    }
+    Ok(result)
+}
+
+/// Core's estimaterawfee without data: for each horizon tracking the
+/// target, its decay and scale and the one failing range (every feerate,
+/// nothing counted).
+fn estimaterawfee(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
+    let target = conf_target(args)?;
+    let threshold = match arg::opt(args, 1) {
+        Some(v) => v.as_f64().unwrap_or(0.95),
+        None => 0.95,
+    };
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(invalid_parameter("Invalid threshold"));
+    }
+    // Core's horizons: (name, highest target tracked, decay, scale).
+    const HORIZONS: [(&str, i64, f64, i64); 3] = [
+        ("short", 12, 0.962, 1),
+        ("medium", 48, 0.9952, 2),
+        ("long", 1008, 0.99931, 24),
+    ];
+    let mut result = Map::new();
+    for (name, highest, decay, scale) in HORIZONS {
+        if target > highest {
+            continue;
+        }
+        result.insert(
+            name.into(),
+            json!({
+                "decay": decay,
+                "scale": scale,
+                "fail": {
+                    "startrange": 0,
+                    "endrange": 1e99,
+                    "withintarget": 0,
+                    "totalconfirmed": 0,
+                    "inmempool": 0,
+                    "leftmempool": 0,
+                },
+                "errors": ["Insufficient data or no feerate found which meets threshold"],
+            }),
+        );
+    }
+    Ok(Value::Object(result))
 }
 
 /// Core's ParseHexV, with its message naming the argument.
