@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction, Txid};
-use common::{free_port, members, ok, rpc, wait_for, wait_for_tx_relay, OrdersPeer, TestNode};
+use common::{
+    free_port, members, ok, rpc, wait_for, wait_for_relay, wait_for_tx_relay, OrdersPeer, TestNode,
+};
 use op_true::{address, hex, spend};
 use serde_json::{json, Value};
 
@@ -379,14 +381,14 @@ fn three_nodes_in_a_line_sync_relay_and_mine_transactions() {
     let txid = ok(&a, "sendrawtransaction", json!([hex(&tx)]));
     let id = txid.as_str().unwrap().to_string();
     for (name, node) in [("b", &b), ("c", &c)] {
-        wait_for(&format!("{name} to get a's transaction"), || {
+        wait_for_relay(&format!("{name} to get a's transaction"), || {
             mempool(node).contains(&id)
         });
     }
     // And back: c's own transaction reaches a.
     let tx2 = spend(&[coinbase_at(&c, 2)], COINBASE, 1, 10_000);
     let txid2 = ok(&c, "sendrawtransaction", json!([hex(&tx2)]));
-    wait_for("a to get c's transaction", || {
+    wait_for_relay("a to get c's transaction", || {
         mempool(&a).contains(&txid2.as_str().unwrap().to_string())
     });
     // c mines both; every mempool empties when the block arrives.
@@ -459,7 +461,7 @@ fn a_longer_partition_wins_and_moves_mined_transactions_back_to_the_mempool() {
     // Reorged transactions are not announced on their own (as Core);
     // sending it again re-announces it, and b mines it.
     assert_eq!(ok(&a, "sendrawtransaction", json!([hex(&tx)])), txid);
-    wait_for("b to get it", || {
+    wait_for_relay("b to get it", || {
         mempool(&b).contains(&txid.as_str().unwrap().to_string())
     });
     let mined = ok(&b, "generatetoaddress", json!([1, address()]));
@@ -973,7 +975,7 @@ fn a_child_pays_for_its_dusty_parent_and_both_cross_the_network() {
     assert_eq!(mempool(&a), both);
     // b refuses the parent alone for its fee, then takes it with the child
     // (Core's 1p1c package relay).
-    wait_for("b to take the package", || mempool(&b) == both);
+    wait_for_relay("b to take the package", || mempool(&b) == both);
     b.wait_for_log("package evaluation for parent", Duration::from_secs(10));
 }
 
@@ -1009,7 +1011,7 @@ fn a_transaction_submitted_without_peers_is_announced_again_on_the_schedule() {
     wait_for_tx_relay(&[&a, &b]);
     ok(&a, "mockscheduler", json!([15 * 60]));
     let id = txid.as_str().unwrap().to_string();
-    wait_for("b to get the transaction", || mempool(&b).contains(&id));
+    wait_for_relay("b to get the transaction", || mempool(&b).contains(&id));
     wait_for("a to see it sent out", || {
         ok(&a, "getmempoolentry", json!([id]))["unbroadcast"] == json!(false)
     });
