@@ -124,6 +124,8 @@ default_tests=(
     feature_minchainwork.py
     p2p_unrequested_blocks.py
     feature_blocksdir.py
+    p2p_headers_sync_with_minchainwork.py
+    rpc_estimatefee.py
 )
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=("${default_tests[@]}")

@@ -352,7 +352,19 @@ impl Net {
                 .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), e.tx.clone()))
                 .collect()
         };
-        if !(near && (room || from_this)) {
+        if !near {
+            // Core: more than two blocks past our tip, our mempool is of
+            // no use. Asked of this peer, the block is asked for whole; an
+            // announcement is treated as a header (direct fetch only when
+            // close), so blocks are not stored ahead of those between.
+            if from_this {
+                peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+            } else if let Some(info) = self.chain.block_info(&hash) {
+                self.headers_direct_fetch(peer, &info);
+            }
+            return Ok(());
+        }
+        if !(room || from_this) {
             // Core: no slot to complete it from this peer; it is still
             // taken if the mempool holds every transaction.
             if let Ok(slots) = rebuild(&c, &known) {
