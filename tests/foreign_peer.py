@@ -146,6 +146,11 @@ def orders(sock):
     - `headers HEX...`: sends the block headers given (80 bytes each) in
       one headers message, then pings; says how many blocks the node asked
       for meanwhile;
+    - `sendcmpct`: says it takes compact blocks (BIP152 version 2, low
+      bandwidth), then pings;
+    - `cmpctblock HEX`: sends the serialized block of one transaction as
+      a compact block (its coinbase prefilled, no short ids), then pings;
+      says how many blocks the node asked for meanwhile;
     - `tx HEX`: sends the serialized transaction, then pings;
     - `block HEX [mutated]`: sends the serialized block (with its single
       transaction doubled when `mutated`: the merkle root no longer
@@ -197,6 +202,17 @@ def orders(sock):
             merkle = any(c == "merkleblock" and p[:80] and double_sha(p[:80]) == block for c, p in got)
             txs = [double_sha(p)[::-1].hex() for c, p in got if c == "tx"]
             print(f"merkleblock: {'yes' if merkle else 'no'} txs: {' '.join(txs)}", flush=True)
+        elif order == "sendcmpct":
+            sock.sendall(frame("sendcmpct", b"\x00" + struct.pack("<Q", 2)))
+            until_pong(sock, nonce)
+            print("sendcmpct sent", flush=True)
+        elif order == "cmpctblock":
+            block = bytes.fromhex(args[0])
+            assert block[80] == 1, "a compact block of one transaction only"
+            # Header, nonce, no short ids, one prefilled transaction at 0.
+            compact = block[:80] + struct.pack("<Q", nonce) + b"\x00" + b"\x01" + b"\x00" + block[81:]
+            sock.sendall(frame("cmpctblock", compact))
+            print(f"asked blocks: {asked_blocks(until_pong(sock, nonce))}", flush=True)
         elif order == "tx":
             sock.sendall(frame("tx", bytes.fromhex(args[0])))
             until_pong(sock, nonce)

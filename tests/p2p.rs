@@ -765,6 +765,50 @@ fn a_peer_whose_block_became_our_tip_sends_the_next_ones_compact_at_once() {
 }
 
 #[test]
+fn a_compact_block_far_past_our_tip_is_not_stored_ahead_of_the_blocks_between() {
+    use common::OrdersPeer;
+    let source = TestNode::start(&["-disablewallet", "-listen=0"]);
+    let hashes = ok(&source, "generatetoaddress", json!([20, ADDRESS]));
+    let hashes: Vec<String> = serde_json::from_value(hashes).unwrap();
+    let raw = |method: &str, hash: &str| {
+        ok(&source, method, json!([hash, false]))
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let headers: Vec<String> = hashes.iter().map(|h| raw("getblockheader", h)).collect();
+    let port = free_port();
+    let node = TestNode::start(&[
+        "-disablewallet",
+        "-debug=cmpctblock",
+        &format!("-port={port}"),
+    ]);
+    // A peer serving blocks and taking compact ones claims 20 blocks; 16
+    // are asked of it.
+    let mut peer = OrdersPeer::connect_offering(port, false, 9);
+    assert_eq!(peer.order("sendcmpct"), "sendcmpct sent");
+    assert_eq!(
+        peer.order(&format!("headers {}", headers.join(" "))),
+        "asked blocks: 16"
+    );
+    // Its block 1 becomes our tip: we ask it to announce blocks compact.
+    let first = ok(&source, "getblock", json!([hashes[0], 0]));
+    peer.order(&format!("block {}", first.as_str().unwrap()));
+    wait_for("the peer to be asked for high-bandwidth mode", || {
+        ok(&node, "getpeerinfo", json!([]))[0]["bip152_hb_to"] == json!(true)
+    });
+    // Block 20 announced compact, 19 past our tip: it could be rebuilt
+    // from its prefilled coinbase alone, but (as Core) it is handled as a
+    // header, not stored ahead of blocks 2 to 19.
+    let last = ok(&source, "getblock", json!([hashes[19], 0]));
+    peer.order(&format!("cmpctblock {}", last.as_str().unwrap()));
+    let (_, message) = rpc(&node, "getblock", json!([hashes[19]])).unwrap_err();
+    assert_eq!(message, "Block not available (not fully downloaded)");
+    assert_eq!(ok(&node, "getblockcount", json!([])), json!(1));
+    peer.finish();
+}
+
+#[test]
 fn blocks_are_asked_sixteen_at_a_time_and_a_mutated_block_costs_the_peer_its_connection() {
     use common::OrdersPeer;
     // The chain the foreign peers claim: 20 blocks from another node.
