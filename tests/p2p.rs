@@ -792,16 +792,14 @@ fn a_compact_block_far_past_our_tip_is_not_stored_ahead_of_the_blocks_between() 
         "asked blocks: 16"
     );
     // Its block 1 becomes our tip: we ask it to announce blocks compact.
-    let first = ok(&source, "getblock", json!([hashes[0], 0]));
-    peer.order(&format!("block {}", first.as_str().unwrap()));
+    peer.order(&format!("block {}", raw("getblock", &hashes[0])));
     wait_for("the peer to be asked for high-bandwidth mode", || {
         ok(&node, "getpeerinfo", json!([]))[0]["bip152_hb_to"] == json!(true)
     });
     // Block 20 announced compact, 19 past our tip: it could be rebuilt
     // from its prefilled coinbase alone, but (as Core) it is handled as a
     // header, not stored ahead of blocks 2 to 19.
-    let last = ok(&source, "getblock", json!([hashes[19], 0]));
-    peer.order(&format!("cmpctblock {}", last.as_str().unwrap()));
+    peer.order(&format!("cmpctblock {}", raw("getblock", &hashes[19])));
     let (_, message) = rpc(&node, "getblock", json!([hashes[19]])).unwrap_err();
     assert_eq!(message, "Block not available (not fully downloaded)");
     assert_eq!(ok(&node, "getblockcount", json!([])), json!(1));

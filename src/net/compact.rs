@@ -296,19 +296,17 @@ impl Net {
             }
             return super::block_fault(&format!("invalid header {hash}"), &reason);
         }
-        if self
-            .chain
-            .block_info(&hash)
-            .is_some_and(|b| b.in_active_chain)
-        {
+        // An accepted header is in the block index.
+        let Some(info) = self.chain.block_info(&hash) else {
+            return Ok(());
+        };
+        if info.in_active_chain {
             return Ok(());
         }
         // Core's UpdateBlockAvailability: the peer has this block, whatever
         // becomes of its compact form (the download scheduler may ask for
         // it).
-        if let Some(info) = self.chain.block_info(&hash) {
-            self.note_known(peer, &info);
-        }
+        self.note_known(peer, &info);
         let id = peer.info.borrow().id;
         let asked = self.in_flight_peers(&hash);
         let from_this = asked.contains(&id);
@@ -338,10 +336,18 @@ impl Net {
             return Ok(());
         }
         let first = asked.first().is_none_or(|p| *p == id);
-        let near = self
-            .chain
-            .block_info(&hash)
-            .is_some_and(|b| b.height <= self.chain.tip().height + 2);
+        if info.height > self.chain.tip().height + 2 {
+            // Core: more than two blocks past our tip, our mempool is of
+            // no use. Asked of this peer, the block is asked for whole; an
+            // announcement is treated as a header (direct fetch only when
+            // close), so blocks are not stored ahead of those between.
+            if from_this {
+                peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
+            } else {
+                self.headers_direct_fetch(peer, &info);
+            }
+            return Ok(());
+        }
         let room = asked.len() < MAX_COMPLETING_PEERS
             && self.blocks_in_flight(peer) < super::blockdl::MAX_IN_TRANSIT_PER_PEER;
         let keys = ShortId::calculate_siphash_keys(&c.header, c.nonce);
@@ -352,18 +358,6 @@ impl Net {
                 .map(|e| (ShortId::with_siphash_keys(&e.wtxid, keys), e.tx.clone()))
                 .collect()
         };
-        if !near {
-            // Core: more than two blocks past our tip, our mempool is of
-            // no use. Asked of this peer, the block is asked for whole; an
-            // announcement is treated as a header (direct fetch only when
-            // close), so blocks are not stored ahead of those between.
-            if from_this {
-                peer.push(NetworkMessage::GetData(vec![Inventory::WitnessBlock(hash)]));
-            } else if let Some(info) = self.chain.block_info(&hash) {
-                self.headers_direct_fetch(peer, &info);
-            }
-            return Ok(());
-        }
         if !(room || from_this) {
             // Core: no slot to complete it from this peer; it is still
             // taken if the mempool holds every transaction.

@@ -475,11 +475,10 @@ fn gettxspendingprevout(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError
     if outputs.is_empty() {
         return Err(invalid_parameter("Invalid parameter, outputs are missing"));
     }
-    let options = arg::opt(args, 1).cloned().unwrap_or_else(|| json!({}));
-    arg::check_object(
-        &options,
+    let options = arg::options(
+        args,
+        1,
         &[("mempool_only", Ty::Bool), ("return_spending_tx", Ty::Bool)],
-        true,
     )?;
     let mempool_only = options["mempool_only"].as_bool().unwrap_or(true);
     let return_tx = options["return_spending_tx"].as_bool().unwrap_or(false);

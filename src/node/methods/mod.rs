@@ -492,6 +492,16 @@ pub(crate) mod arg {
         Ok(())
     }
 
+    /// An optional `options` object at `i` (empty when not given), checked
+    /// strictly as [`check_object`] with null members allowed.
+    pub fn options(args: &[Value], i: usize, expected: &[(&str, Ty)]) -> Result<Value, RpcError> {
+        let options = opt(args, i)
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default()));
+        check_object(&options, expected, true)?;
+        Ok(options)
+    }
+
     /// Core's RPCTypeCheckObj, not strict: as [`check_object`], other keys
     /// allowed.
     pub fn check_fields(

@@ -161,10 +161,6 @@ fn conf_target(args: &[Value]) -> Result<i64, RpcError> {
     Ok(target)
 }
 
-/// Core's block policy estimator without data: its error and returned
-/// target (0: no block span recorded).
-const NO_BLOCK_POLICY_DATA: &str = "Insufficient data or no feerate found";
-
 fn estimatesmartfee(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     conf_target(args)?;
     if let Some(mode) = arg::string(args, 1) {
@@ -172,11 +168,10 @@ fn estimatesmartfee(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
             return Err(RpcError::new(code::INVALID_PARAMETER, "Invalid estimate_mode parameter, must be one of: \"unset\", \"economical\", \"conservative\""));
         }
     }
-    let options = arg::opt(args, 2).cloned().unwrap_or_else(|| json!({}));
-    arg::check_object(
-        &options,
+    let options = arg::options(
+        args,
+        2,
         &[("fee_rate_estimator", Ty::Str), ("verbosity", Ty::Num)],
-        true,
     )?;
     // Core: unknown estimator names mean "none" (the lower of both, or the
     // first one's error).
@@ -192,7 +187,9 @@ fn estimatesmartfee(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
         };
         (format!("mempool_policy: {why}"), 2)
     } else {
-        (NO_BLOCK_POLICY_DATA.to_string(), 0)
+        // The block policy estimator with no block span recorded: its
+        // returned target is 0.
+        ("Insufficient data or no feerate found".to_string(), 0)
     };
     let mut result = json!({"errors": [error], "blocks": blocks});
     if options["verbosity"].as_i64().unwrap_or(1) >= 2 {
@@ -207,10 +204,7 @@ fn estimatesmartfee(ctx: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
 /// nothing counted).
 fn estimaterawfee(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     let target = conf_target(args)?;
-    let threshold = match arg::opt(args, 1) {
-        Some(v) => v.as_f64().unwrap_or(0.95),
-        None => 0.95,
-    };
+    let threshold = arg::opt(args, 1).and_then(Value::as_f64).unwrap_or(0.95);
     if !(0.0..=1.0).contains(&threshold) {
         return Err(invalid_parameter("Invalid threshold"));
     }
@@ -218,7 +212,7 @@ fn estimaterawfee(_: &NodeCtx, args: &[Value]) -> Result<Value, RpcError> {
     const HORIZONS: [(&str, i64, f64, i64); 3] = [
         ("short", 12, 0.962, 1),
         ("medium", 48, 0.9952, 2),
-        ("long", 1008, 0.99931, 24),
+        ("long", MAX_CONF_TARGET, 0.99931, 24),
     ];
     let mut result = Map::new();
     for (name, highest, decay, scale) in HORIZONS {
